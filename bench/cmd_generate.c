@@ -1,0 +1,10 @@
+/* Placeholder until this command lands: it says so and exits non-zero. */
+#include "cli.h"
+
+#include <stdio.h>
+
+int mimo_cmd_generate(int argc, char **argv)
+{
+    fprintf(stderr, "mimo-bench generate: not built yet\n");
+    return MIMO_EXIT_UNAVAILABLE;
+}

@@ -1,0 +1,76 @@
+/* The backend-neutral engine API. A backend (cpu, cuda) holds the target weights (and optionally
+ * the DFlash drafter), the KV caches, and runs forward passes of 1..16 positions (any number for
+ * prefill). Everything above it — decode loops, DFlash, the harness — uses only this header. */
+#ifndef MIMO_ENGINE_H
+#define MIMO_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "mimo/dflash.h"
+
+typedef enum { MIMO_BACKEND_CPU, MIMO_BACKEND_CUDA } mimo_backend_kind;
+typedef enum { MIMO_EXEC_EAGER, MIMO_EXEC_GRAPH, MIMO_EXEC_PERSISTENT } mimo_exec_mode;
+const char *mimo_backend_name(mimo_backend_kind k);
+const char *mimo_exec_name(mimo_exec_mode m);
+
+#define MIMO_MAX_DECODE_POSITIONS 16
+#define MIMO_MAX_HIDDEN_OUTPUTS 16
+
+typedef struct {
+    mimo_backend_kind backend;
+    mimo_exec_mode    exec;          /* cuda only; cpu is always eager */
+    int  max_context;                /* KV capacity in positions */
+    int  n_hidden_layers;            /* hidden states after these layers are outputs */
+    int  hidden_layers[MIMO_MAX_HIDDEN_OUTPUTS];
+    int  shard_rank, shard_count;    /* tensor-parallel share to build (1 = whole model) */
+    int  layers_limit;               /* 0 = all layers; else replay the first K (reported as such) */
+    bool override_experts;           /* FP4 ablation: re-store experts in expert_format at load */
+    mimo_weight_format expert_format;
+    int  device;                     /* cuda device index */
+    int  n_threads;                  /* cpu worker threads (0 = 1) */
+} mimo_engine_options;
+void mimo_engine_options_default(mimo_engine_options *o);
+
+/* Outputs of one forward call over n positions. Any pointer may be NULL (not computed/copied). */
+typedef struct {
+    float   *logits;   /* [n, vocab] */
+    int32_t *argmax;   /* [n] */
+    float   *hidden;   /* [n_hidden_layers, n, hidden] */
+} mimo_forward_out;
+
+typedef struct mimo_engine mimo_engine;
+
+/* True when this build and machine can run the backend; else fills reason. */
+bool mimo_backend_available(mimo_backend_kind k, char *reason, size_t reason_size);
+
+/* From bound host weights (which must outlive the engine). */
+int mimo_engine_create(const mimo_weights *w, const mimo_engine_options *o, mimo_engine **out, mimo_error *err);
+/* From a preset config + seed: the cpu backend builds the synthetic weights in memory; the cuda
+ * backend generates them on the device (bit-identical), which is how full-scale shards are replayed. */
+int mimo_engine_create_synthetic(const mimo_config *cfg, uint64_t seed, const mimo_engine_options *o,
+                                 mimo_engine **out, mimo_error *err);
+void mimo_engine_destroy(mimo_engine *e);
+
+/* Appends n tokens at positions length..length+n-1 and computes their outputs. */
+int mimo_engine_forward(mimo_engine *e, const int32_t *tokens, int n, mimo_forward_out *out, mimo_error *err);
+/* Drops every position >= length, in O(1). */
+int mimo_engine_truncate(mimo_engine *e, int length, mimo_error *err);
+int mimo_engine_length(const mimo_engine *e);
+const mimo_config *mimo_engine_config(const mimo_engine *e);
+const mimo_engine_options *mimo_engine_get_options(const mimo_engine *e);
+/* Waits for queued device work (a no-op on cpu): callers timing phases use it. */
+int mimo_engine_sync(mimo_engine *e, mimo_error *err);
+
+/* ---- DFlash drafter on the same backend ---- */
+int mimo_engine_attach_drafter(mimo_engine *e, const mimo_drafter_weights *d, mimo_error *err);
+const mimo_drafter_config *mimo_engine_drafter_config(const mimo_engine *e);   /* NULL if none */
+/* Appends n positions of context features: the target's hidden states after each
+ * target_layer_id, laid out [n, n_target_layers*hidden] (layer-major within a position). */
+int mimo_engine_drafter_append(mimo_engine *e, const float *target_hidden, int n, mimo_error *err);
+int mimo_engine_drafter_truncate(mimo_engine *e, int n_context, mimo_error *err);
+int mimo_engine_drafter_length(const mimo_engine *e);
+/* One drafter pass over the block tokens [t0, MASK x (B-1)] at positions pos..pos+B-1
+ * (pos = drafter context length); outputs for all B positions (logits over the target vocab). */
+int mimo_engine_draft(mimo_engine *e, const int32_t *block, int B, mimo_forward_out *out, mimo_error *err);
+
+#endif
