@@ -50,6 +50,9 @@ void mimo_drafter_config_for_target(const mimo_config *target, mimo_drafter_conf
 int  mimo_drafter_bind(const mimo_drafter_config *cfg, mimo_tensor_source *src,
                        mimo_drafter_weights *w, mimo_error *err);
 void mimo_drafter_free(mimo_drafter_weights *w);
+/* The drafter's synthetic tensors; target supplies hidden size etc. via cfg. */
 int  mimo_drafter_synth(const mimo_drafter_config *cfg, uint64_t seed, mimo_tensor_source **out, mimo_error *err);
+/* config.json + safetensors of a synthetic drafter into dir (created if missing). */
+int  mimo_drafter_write_dir(const mimo_drafter_config *cfg, uint64_t seed, const char *dir, mimo_error *err);
 
 #endif

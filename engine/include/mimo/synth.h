@@ -19,7 +19,8 @@ float mimo_synth_amplitude(const mimo_config *cfg, const char *tensor_suffix, in
 /* Builds every target tensor into an in-memory source (small presets; the caller frees). */
 int mimo_synth_target(const mimo_config *cfg, uint64_t seed, mimo_tensor_source **out, mimo_error *err);
 
-/* Writes config.json + sharded safetensors + index (and the drafter, see dflash.h) to dir. */
+/* Writes the target's config.json + sharded safetensors + index to dir (the drafter and the
+ * tokenizer are written beside it by `mimo-bench synth`: see dflash.h and tokenizer.h). */
 int mimo_synth_write_dir(const mimo_config *cfg, uint64_t seed, const char *dir, mimo_error *err);
 
 #endif
