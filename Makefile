@@ -41,7 +41,8 @@ asan-test: deps
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -DMIMO_FUZZ=ON -DMIMO_CUDA=OFF $(CMAKE_ARGS)
 	cmake --build build-fuzz --target fuzz_safetensors_header -j $(JOBS)
-	build-fuzz/fuzz/fuzz_safetensors_header -max_total_time=60 -max_len=4096 fuzz/corpus
+	mkdir -p fuzz/corpus-run
+	build-fuzz/fuzz/fuzz_safetensors_header -max_total_time=60 -max_len=4096 -dict=fuzz/safetensors.dict fuzz/corpus-run fuzz/corpus
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
