@@ -33,11 +33,28 @@ int  mimo_source_count(const mimo_tensor_source *s);
 const char *mimo_source_name_at(const mimo_tensor_source *s, int i);   /* sorted by name */
 const char *mimo_source_file_of(mimo_tensor_source *s, const char *name); /* shard file, or NULL for memory */
 const char *mimo_source_dir(const mimo_tensor_source *s);                 /* NULL for memory */
+/* A value of the index's "metadata" map (strings; numbers as their decimal text), NULL when absent.
+ * Single-file checkpoints: the file's __metadata__. Memory sources: NULL. */
+const char *mimo_source_metadata(mimo_tensor_source *s, const char *key);
 void mimo_source_free(mimo_tensor_source *s);
 
 /* Writes every tensor of s (sorted by name) to dir as shards of at most max_shard_bytes plus
  * model.safetensors.index.json, atomically per file. */
 int mimo_source_write_dir(mimo_tensor_source *s, const char *dir, uint64_t max_shard_bytes,
                           mimo_error *err);
+
+/* Writes a text file (config.json, index) through a temp file + rename: never half-written. */
+int mimo_write_text_file_atomic(const char *path, const char *text, mimo_error *err);
+/* mkdir -p. */
+int mimo_make_dirs(const char *dir, mimo_error *err);
+
+/* Streams a checkpoint to dir one shard at a time (synth, convert): shard i is written from an
+ * in-memory set as "model-%05d-of-%05d.safetensors"; finish writes model.safetensors.index.json
+ * (weight_map + metadata total_size). Peak memory = one shard. */
+typedef struct mimo_shard_writer mimo_shard_writer;
+mimo_shard_writer *mimo_shard_writer_new(const char *dir, int n_shards);
+int  mimo_shard_writer_add(mimo_shard_writer *w, mimo_tensor_source *shard, mimo_error *err);
+int  mimo_shard_writer_finish(mimo_shard_writer *w, mimo_error *err);
+void mimo_shard_writer_free(mimo_shard_writer *w);
 
 #endif

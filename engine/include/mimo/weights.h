@@ -65,4 +65,14 @@ void mimo_weights_free(mimo_weights *w);
 void mimo_tensor_name_layer(char *buf, size_t n, int layer, const char *suffix);
 void mimo_tensor_name_expert(char *buf, size_t n, int layer, int expert, const char *proj /* gate|up|down */);
 
+/* TP-interleaved fused qkv (cfg->qkv_interleaved): row_of_plain[i] = storage row of plain (q|k|v) row i,
+ * for i < mimo_qkv_rows(cfg, layer). Group g holds q heads [g*H/G, (g+1)*H/G), then its kv/G k heads,
+ * then its kv/G v heads. Plain layout: the identity. */
+void mimo_qkv_interleave_map(const mimo_config *cfg, int layer, int32_t *row_of_plain);
+/* Applies a qkv layout named by the checkpoint index metadata ("qkv_layout": "tp_interleaved",
+ * "qkv_groups": "8") when cfg says plain. mimo_weights_bind does this itself. */
+int mimo_config_apply_source_layout(mimo_config *cfg, mimo_tensor_source *src, mimo_error *err);
+/* Rows of the fused qkv FP8 scale tensor: ceil(rows/128), or qkv_groups * ceil(rows/groups/128) interleaved. */
+int64_t mimo_qkv_scale_rows(const mimo_config *cfg, int layer);
+
 #endif
