@@ -56,6 +56,13 @@ typedef struct {
 } mimo_generation;
 void mimo_generation_free(mimo_generation *g);
 
+/* Conventions of the DFlash round (generate.c): block = [t0, MASK x (B-1)] at p..p+B-1 with p the
+ * target KV length = drafter context length; the drafter's output at block position i (1..B-1)
+ * proposes the token at block position i (the reference implementation's convention); the
+ * target's verify row j predicts the token after block position j. After a round emitting k tokens
+ * the target KV keeps p + k positions and the drafter context gains those k positions' features.
+ * The engine's hidden-state outputs (mimo_engine_options.hidden_layers) must be the drafter's
+ * target_layer_ids, in order. */
 /* Runs one request from an empty KV cache (the caller's engine is truncated to 0 first).
  * With opts->dflash the engine must have a drafter attached. interrupt may be NULL; when it becomes
  * non-zero the loop stops after the current round with MIMO_STOP_INTERRUPTED. */
@@ -70,5 +77,47 @@ int  mimo_accept_profile_parse(const char *spec, const char *suite, int block, m
 double mimo_alpha_for_mean_tau(double mean_tau, int block);
 /* Draw the accepted-draft count (0..B-1) of one round. */
 int  mimo_accept_profile_draw(const mimo_accept_profile *p, int block, mimo_rng *rng);
+
+/* ---- verification (verify.c): the statistical core, exposed for tests ---- */
+
+/* Greedy: the longest prefix with draft[i] == target_argmax[i] (target_argmax[i] is the target's
+ * choice for the token that draft[i] proposes). Returns the accepted count a (0..n_draft) and the
+ * bonus target_argmax[a] (target_argmax has n_draft + 1 entries). */
+int  mimo_verify_greedy(const int32_t *draft, int n_draft, const int32_t *target_argmax, int32_t *bonus);
+/* normalize(max(0, p - q)) into out[n]; q == NULL means one-hot at x (so the residual is p without x).
+ * Returns false (out = p) when the residual has no mass, which only happens when p == q. */
+bool mimo_residual_distribution(const float *p, const float *q, int32_t x, int n, float *out);
+/* Speculative sampling over one block: target_probs [n_draft + 1, n] (rows after temperature, top-k,
+ * top-p), draft_probs [n_draft, n] or NULL for argmax drafting (one-hot q). Accepts draft[i] with
+ * probability min(1, p(x)/q(x)); at the first rejection draws the bonus from the residual; if all are
+ * accepted draws it from the last target row. scratch holds n floats. Returns the accepted count. */
+int  mimo_verify_sampling(const float *target_probs, const float *draft_probs, const int32_t *draft, int n_draft,
+                          int n, mimo_rng *rng, float *scratch, int32_t *bonus);
+/* Inverse-CDF draw that tolerates rows not summing exactly to 1 (scales the uniform by the sum). */
+int32_t mimo_spec_sample_probs(const float *probs, int n, mimo_rng *rng);
+
+/* ---- test doubles: replace the drafter's proposals (see tests/spec) ---- */
+typedef struct {
+    /* seq = prompt + every emitted token (its last is the block's t0); fill proposals[n_draft]. For
+     * sampled drafting, q [n_draft, vocab] may be filled with the distribution each proposal was drawn
+     * from; leave it untouched (set *q_filled = false) for one-hot q. */
+    int  (*propose)(void *ctx, const int32_t *seq, int n_seq, int n_draft, int32_t *proposals,
+                    float *q, bool *q_filled, mimo_error *err);
+    void *ctx;
+} mimo_draft_override;
+/* mimo_generate with the drafter's proposals replaced by ovr->propose (the attached drafter, if any,
+ * still runs first so its cost and its context cache are exercised). No drafter need be attached. */
+int mimo_generate_with_override(mimo_engine *e, const int32_t *prompt, int n_prompt, const mimo_generate_options *opts,
+                                const mimo_draft_override *ovr, mimo_generation *out, volatile int *interrupt,
+                                mimo_error *err);
+
+/* The RNG stream a request with this seed draws its forced accepted counts from (one
+ * mimo_accept_profile_draw per round, in order), apart from the sampling stream. */
+void mimo_generate_accept_rng_init(mimo_rng *rng, uint64_t seed);
+
+/* The built-in forced profiles' names and suites, for usage texts ("mimo-published: coding math agent"). */
+const char *mimo_accept_profiles_help(void);
+/* P(tau = t) of a profile at block B (t = 1..B), into probs[B + 1] (probs[0] = 0). */
+void mimo_accept_profile_tau_law(const mimo_accept_profile *p, int block, double *probs);
 
 #endif
