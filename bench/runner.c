@@ -647,8 +647,12 @@ static int run_config(run_state *st, const config_point *c, int ci, int nc, json
             int tn = 0;
             trc = run_requests(st, e, c, block, st->n_prompts, true, &tres, &tn, &twall, &terr, ci, nc, "traced");
             long trounds = 0;
-            for (int i = 0; i < tn; i++)
+            double tstep_us = 0;
+            for (int i = 0; i < tn; i++) {
                 trounds += tres[i].rec.n_rounds;
+                for (int k = 0; k < tres[i].rec.n_rounds; k++)
+                    tstep_us += tres[i].rounds[k].t_total_us;
+            }
             free_results(tres, tn);
             if (mimo_trace_stop(t, trc ? NULL : &terr))
                 trc = -1;
@@ -666,6 +670,21 @@ static int run_config(run_state *st, const config_point *c, int ci, int nc, json
                     json_object_set_new(kernels, "trace_file_error", json_string(terr.msg));
                 free(tpath);
                 json_object_set_new(kernels, "pass", json_string("traced"));
+                /* CUPTI's cost, measured: the same requests' mean round time, traced vs timed pass. */
+                json_t *ov = json_object();
+                double timed_round = rounds > 0 ? step_us / rounds : NAN;
+                double traced_round = trounds > 0 ? tstep_us / trounds : NAN;
+                mimo_json_set_number(ov, "timed_mean_round_us", timed_round, "no timed rounds");
+                mimo_json_set_number(ov, "traced_mean_round_us", traced_round, "no traced rounds");
+                mimo_json_set_number(ov, "overhead_fraction", traced_round / timed_round - 1.0,
+                                     "no rounds to compare");
+                json_object_set_new(ov, "timed_wall_ms", json_real(wall));
+                json_object_set_new(ov, "traced_wall_ms", json_real(twall));
+                json_object_set_new(ov, "definition",
+                                    json_string("traced mean round time / timed mean round time - 1, same requests"));
+                json_object_set_new(kernels, "tracing_overhead", ov);
+                fprintf(stderr, "[config %d/%d] tracing overhead: %.1f%% per round\n", ci + 1, nc,
+                        100.0 * (traced_round / timed_round - 1.0));
                 json_object_set_new(timing, "kernels_pass", json_string("traced (separate pass; its times are not the timed numbers)"));
             }
             mimo_trace_free(t);
