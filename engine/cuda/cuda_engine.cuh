@@ -1,0 +1,120 @@
+// The CUDA backend's engine state (internal): device weights per layer, activations, KV cache, and
+// the per-step instruction list from which eager mode launches and graph mode captures.
+#ifndef MIMO_CUDA_ENGINE_CUH
+#define MIMO_CUDA_ENGINE_CUH
+
+#include "cuda_ops.cuh"
+
+#include <vector>
+
+extern "C" {
+#include "mimo/backend.h"
+}
+
+struct CudaLayer {
+    bool is_swa, is_moe;
+    float *input_norm, *post_norm;
+    GpuMat qkv;
+    int32_t *qkv_map;          // plain row -> storage row, or NULL
+    int qkv_rows;              // storage rows of the (local) projection
+    GpuMat o_proj;
+    float *sink;               // [local heads] or NULL
+    GpuMat gate, up, down;     // dense (local slice)
+    GpuMat router;             // [E, hidden], replicated
+    float *router_bias;
+    GpuMat egate, eup, edown;  // expert sets [E] (local intermediate slice)
+    GpuMat sgate, sup, sdown;  // shared expert sets [n_shared] or rows == 0
+    AttnGeom geom;
+    float *kcache, *vcache;
+};
+
+enum CudaOp {
+    OP_EMBED,
+    OP_RMSNORM,
+    OP_GEMV,
+    OP_QKV_ROPE,
+    OP_ATTENTION,
+    OP_ROUTE,
+    OP_MOE_COMBINE,
+    OP_ARGMAX,
+    OP_COPY,
+};
+
+// One instruction of a step: the op, the layer it belongs to (-1 = none), and its operands.
+struct CudaInstr {
+    CudaOp op;
+    int layer;
+    int n;                     // positions (or slots for expert GEMVs)
+    GemvParams gemv;
+    bool glu;
+    const float *src;
+    float *dst;
+    const float *weight;
+    int dim;
+    void *copy_dst;
+    const void *copy_src;
+    size_t copy_bytes;
+    const char *label;         // what it is, for the per-op profile (MIMO_CUDA_PROFILE=1)
+};
+
+// Per-op time of eager steps (events around every instruction), printed at destroy.
+struct CudaProfileEntry {
+    const char *label;
+    int n;                     // positions of the step
+    double total_us;
+    long count;
+};
+
+struct CudaEngine {
+    mimo_config cfg;
+    mimo_engine_options opts;
+    int n_layers;
+    int rank, nshard;
+    int vocab_local, vocab_base;
+    int max_ctx;
+    int length;
+    cudaStream_t stream;
+
+    GpuMat embed, lm_head;
+    float *final_norm;
+    std::vector<CudaLayer> layers;
+
+    // activations
+    int *d_step;               // [0] = length before the step, [1..16] = tokens
+    int *h_step;               // pinned mirror
+    float *x, *h, *qkv, *q, *attn, *partial, *router_logits, *route_w, *act, *yslot, *mlp, *logits;
+    int32_t *route_ids, *d_argmax;
+    float *hidden_out;         // [n_hidden_layers][16][hidden]
+    int qkv_ld, q_ld, attn_ld, mlp_ld, act_ld;
+
+    std::vector<void *> allocations;
+
+    bool profile;
+    std::vector<cudaEvent_t> prof_events;
+    std::vector<CudaProfileEntry> prof;
+
+    // graph mode: one graph per position count
+    cudaGraphExec_t graphs[MIMO_MAX_DECODE_POSITIONS + 1];
+    std::vector<CudaInstr> program;
+};
+
+// Builds the instruction list of one step over n positions.
+void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog);
+// Enqueues an instruction list on the engine's stream.
+int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_error *err);
+
+// Allocation tracked by the engine (freed at destroy).
+int cuda_engine_alloc(CudaEngine *e, void **p, size_t bytes, mimo_error *err);
+
+// Weights: from host weights (upload) or generated on the device (synthetic). Both fill e->layers,
+// e->embed, e->lm_head, e->final_norm.
+int cuda_upload_weights(CudaEngine *e, const mimo_weights *w, mimo_error *err);
+int cuda_synth_weights(CudaEngine *e, uint64_t seed, mimo_error *err);
+// A device set of `count` matrices [rows, cols] in fmt (zeroed; one matrix when count == 1).
+int cuda_alloc_matrix_set(CudaEngine *e, int fmt, int rows, int cols, long long group_rows, int count, GpuMat *out,
+                          mimo_error *err);
+uint64_t cuda_matrix_device_bytes(int fmt, long long rows, long long cols);
+// Device bytes the weights will take (for the memory check before any allocation).
+uint64_t cuda_weight_bytes(const mimo_config *cfg, const mimo_engine_options *o, int n_layers);
+
+#endif

@@ -1,0 +1,427 @@
+// `mimo-bench kernels` on the GPU: calibration, per-kernel bandwidth at one rank's shapes, whole steps.
+#include "cuda_engine.cuh"
+#include "cuda_kbench.h"
+
+#include <algorithm>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <vector>
+
+extern "C" {
+#include "mimo/hash.h"
+}
+
+namespace {
+
+__device__ __forceinline__ uint64_t kb_mix64(uint64_t x)
+{
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+// Random but valid contents for a weight buffer of `fmt` (finite values, no NaN codes).
+__global__ void kb_fill_kernel(uint8_t *p, size_t bytes, int fmt, uint64_t seed)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < bytes / 4; i += (size_t)gridDim.x * blockDim.x) {
+        uint64_t h = kb_mix64(seed ^ kb_mix64(i));
+        uint32_t w = (uint32_t)h;
+        if (fmt == MIMO_WFMT_F32) {
+            w = __float_as_uint(((float)(h >> 40) / 16777216.0f - 0.5f) * 0.1f);
+        } else if (fmt == MIMO_WFMT_BF16) {
+            w = (w & 0x80FF80FFu) | 0x3C003C00u;   // bf16 pairs with exponents near 2^-7
+        } else if (fmt == MIMO_WFMT_FP8) {
+            w &= 0xF7F7F7F7u;                        // never S.1111.111 (NaN)
+        }
+        ((uint32_t *)p)[i] = w;
+    }
+}
+
+__global__ void kb_fill_f32(float *p, size_t n, float v)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        p[i] = v;
+}
+
+// Streaming read: 16-byte loads, 4 in flight per thread, one word written per block.
+__global__ void __launch_bounds__(512) kb_stream_read(const uint4 *p, size_t n16, uint32_t *out)
+{
+    uint32_t acc = 0;
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    for (; i + 3 * stride < n16; i += 4 * stride) {
+        uint4 a = __ldcs(p + i), b = __ldcs(p + i + stride), c = __ldcs(p + i + 2 * stride), d = __ldcs(p + i + 3 * stride);
+        acc ^= a.x ^ a.y ^ a.z ^ a.w ^ b.x ^ b.y ^ b.z ^ b.w ^ c.x ^ c.y ^ c.z ^ c.w ^ d.x ^ d.y ^ d.z ^ d.w;
+    }
+    for (; i < n16; i += stride) {
+        uint4 a = __ldcs(p + i);
+        acc ^= a.x ^ a.y ^ a.z ^ a.w;
+    }
+    acc = __reduce_xor_sync(0xFFFFFFFFu, acc);
+    if (threadIdx.x % 32 == 0)
+        atomicXor(out + blockIdx.x, acc);
+}
+
+struct Bench {
+    CudaEngine e;
+    mimo_error *err;
+    cudaEvent_t ev0, ev1;
+    int reps;
+    Bench() : e() {}
+    ~Bench()
+    {
+        if (e.stream)
+            cudaStreamSynchronize(e.stream);
+        for (void *p : e.allocations)
+            cudaFree(p);
+        if (e.stream)
+            cudaStreamDestroy(e.stream);
+    }
+    void release()
+    {
+        cudaStreamSynchronize(e.stream);
+        for (void *p : e.allocations)
+            cudaFree(p);
+        e.allocations.clear();
+    }
+};
+
+double median(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    return v.empty() ? NAN : v[v.size() / 2];
+}
+
+// Times fn (which enqueues on st) reps times after 3 warm-up runs; median in microseconds.
+template <typename F> int time_us(Bench &b, F fn, double *us)
+{
+    mimo_error *err = b.err;
+    std::vector<double> t;
+    for (int i = 0; i < 3; i++)
+        if (fn(i))
+            return -1;
+    CUDA_CHECK(cudaStreamSynchronize(b.e.stream));
+    for (int i = 0; i < b.reps; i++) {
+        CUDA_CHECK(cudaEventRecord(b.ev0, b.e.stream));
+        if (fn(i))
+            return -1;
+        CUDA_CHECK(cudaEventRecord(b.ev1, b.e.stream));
+        CUDA_CHECK(cudaEventSynchronize(b.ev1));
+        float ms;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, b.ev0, b.ev1));
+        t.push_back(ms * 1000.0);
+    }
+    *us = median(t);
+    return 0;
+}
+
+int fill_matrix(Bench &b, GpuMat &m, int count, uint64_t seed)
+{
+    mimo_error *err = b.err;
+    size_t bytes = (size_t)m.expert_stride_data * count;
+    kb_fill_kernel<<<1024, 256, 0, b.e.stream>>>((uint8_t *)m.data, bytes, m.fmt, seed);
+    CUDA_CHECK_LAUNCH("kb_fill_kernel");
+    if (m.fmt == MIMO_WFMT_FP8) {
+        kb_fill_f32<<<256, 256, 0, b.e.stream>>>((float *)m.scales, (size_t)m.expert_stride_scales * count, 1.0f / 64.0f);
+        CUDA_CHECK_LAUNCH("kb_fill_f32");
+    } else if (m.fmt == MIMO_WFMT_MXFP4) {
+        CUDA_CHECK(cudaMemsetAsync((void *)m.scales, 120, (size_t)m.expert_stride_scales * count, b.e.stream));
+    }
+    return 0;
+}
+
+uint64_t mat_bytes(const GpuMat &m)
+{
+    return (uint64_t)m.expert_stride_data + (uint64_t)m.expert_stride_scales * (m.fmt == MIMO_WFMT_FP8 ? 4 : m.fmt == MIMO_WFMT_MXFP4 ? 1 : 0);
+}
+
+void add_row(mimo_kbench_result *r, const char *name, int fmt, int rows, int cols, int tokens, const char *exec, int layers,
+             double us, double bytes, double ratio_base, bool is_step)
+{
+    if (r->n_rows >= MIMO_KBENCH_MAX_ROWS)
+        return;
+    mimo_kbench_row *x = &r->rows[r->n_rows++];
+    memset(x, 0, sizeof *x);
+    snprintf(x->name, sizeof x->name, "%s", name);
+    snprintf(x->format, sizeof x->format, "%s", fmt >= 0 ? mimo_weight_format_name((mimo_weight_format)fmt) : "mixed");
+    snprintf(x->exec, sizeof x->exec, "%s", exec);
+    x->rows = rows;
+    x->cols = cols;
+    x->tokens = tokens;
+    x->layers = layers;
+    x->median_us = us;
+    x->bytes = bytes;
+    x->gbps = bytes / (us * 1e-6) / 1e9;
+    // kernels: share of the calibration bandwidth; steps: roofline time / measured time
+    x->ratio = is_step ? (bytes / (ratio_base * 1e9) * 1e6) / us : x->gbps / ratio_base;
+}
+
+// One weight-streaming kernel at one position count: a plain matrix (or gate+up pair) rotated
+// through enough copies to exceed L2, or an expert set with random experts per slot.
+int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int rows, int cols, bool glu, int n_experts,
+               int k, int tokens, bool expert_down, double l2_bytes)
+{
+    mimo_error *err = b.err;
+    GpuMat w, w2;
+    const bool expert = n_experts > 0;
+    int copies = 1;
+    const uint64_t one = cuda_matrix_device_bytes(fmt, rows, cols);
+    if (!expert)
+        copies = (int)std::min<double>(64.0, std::max(2.0, ceil(4.0 * l2_bytes / (double)(one * (glu ? 2 : 1)))));
+    const int count = expert ? n_experts : copies;
+    if (cuda_alloc_matrix_set(&b.e, fmt, rows, cols, 0, count, &w, err) || fill_matrix(b, w, count, 11))
+        return -1;
+    if (glu && (cuda_alloc_matrix_set(&b.e, fmt, rows, cols, 0, count, &w2, err) || fill_matrix(b, w2, count, 12)))
+        return -1;
+    const int slots = expert ? tokens * k : tokens;
+    void *px, *py, *pid;
+    const int ld = gpu_pad_cols(cols);
+    if (cuda_engine_alloc(&b.e, &px, (size_t)16 * 8 * ld * 4, err) || cuda_engine_alloc(&b.e, &py, (size_t)16 * 8 * rows * 4, err))
+        return -1;
+    kb_fill_f32<<<64, 256, 0, b.e.stream>>>((float *)px, (size_t)16 * 8 * ld, 0.5f);
+    CUDA_CHECK_LAUNCH("kb_fill_f32");
+    // 16 rotating sets of expert ids; bytes count the distinct experts of each set.
+    const int nsets = 16;
+    std::vector<int32_t> ids((size_t)nsets * slots);
+    double distinct = 0;
+    uint64_t rng = 0x1234567ull;
+    for (int s = 0; s < nsets && expert; s++) {
+        std::vector<int> seen(n_experts, 0);
+        for (int t = 0; t < tokens; t++)
+            for (int j = 0; j < k; j++) {
+                int e;
+                do {   // k distinct experts per token, like the router
+                    rng = mimo_mix64(rng);
+                    e = (int)(rng % (uint64_t)n_experts);
+                    bool dup = false;
+                    for (int q = 0; q < j; q++)
+                        dup |= ids[(size_t)s * slots + t * k + q] == e;
+                    if (!dup)
+                        break;
+                } while (true);
+                ids[(size_t)s * slots + t * k + j] = e;
+                if (!seen[e]++)
+                    distinct += 1.0 / nsets;
+            }
+    }
+    if (cuda_engine_alloc(&b.e, &pid, ids.size() * 4 + 4, err))
+        return -1;
+    CUDA_CHECK(cudaMemcpy(pid, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
+    auto launch = [&](int i) -> int {
+        GemvParams p;
+        memset(&p, 0, sizeof p);
+        p.w = w;
+        if (glu)
+            p.w2 = w2;
+        if (!expert) {
+            int c = i % copies;
+            p.w.data = (const uint8_t *)w.data + (size_t)c * w.expert_stride_data;
+            if (w.scales)
+                p.w.scales = (const uint8_t *)w.scales + (size_t)c * w.expert_stride_scales * (fmt == MIMO_WFMT_FP8 ? 4 : 1);
+            if (glu) {
+                p.w2.data = (const uint8_t *)w2.data + (size_t)c * w2.expert_stride_data;
+                if (w2.scales)
+                    p.w2.scales = (const uint8_t *)w2.scales + (size_t)c * w2.expert_stride_scales * (fmt == MIMO_WFMT_FP8 ? 4 : 1);
+            }
+        } else {
+            p.slot_expert = (const int *)pid + (size_t)(i % nsets) * slots;
+        }
+        p.x = (const float *)px;
+        p.ldx = ld;
+        p.y = (float *)py;
+        p.ldy = rows;
+        p.n = slots;
+        p.x_slot_div = expert_down ? 1 : k;
+        return cuda_gemv(p, glu, b.e.stream, err);
+    };
+    double us = 0.0;
+    if (time_us(b, launch, &us))
+        return -1;
+    double bytes = (double)(one * (glu ? 2 : 1)) * (expert ? distinct : 1.0);
+    add_row(r, name, fmt, rows, cols, tokens, "", 0, us, bytes, r->calibration_gbps, false);
+    b.release();
+    return 0;
+}
+
+int calibrate(Bench &b, mimo_kbench_result *r)
+{
+    mimo_error *err = b.err;
+    const size_t bytes = (size_t)1 << 30;
+    void *p, *q, *out;
+    if (cuda_engine_alloc(&b.e, &p, bytes, err) || cuda_engine_alloc(&b.e, &q, bytes, err) ||
+        cuda_engine_alloc(&b.e, &out, (size_t)r->sm_count * 8 * 4, err))
+        return -1;
+    CUDA_CHECK(cudaMemset(p, 0x5A, bytes));
+    CUDA_CHECK(cudaMemset(out, 0, (size_t)r->sm_count * 8 * 4));
+    double us = 0.0;
+    auto rd = [&](int) -> int {
+        kb_stream_read<<<r->sm_count * 4, 512, 0, b.e.stream>>>((const uint4 *)p, bytes / 16, (uint32_t *)out);
+        CUDA_CHECK_LAUNCH("kb_stream_read");
+        return 0;
+    };
+    if (time_us(b, rd, &us))
+        return -1;
+    r->calibration_gbps = bytes / (us * 1e-6) / 1e9;
+    auto cp = [&](int) -> int {
+        CUDA_CHECK(cudaMemcpyAsync(q, p, bytes, cudaMemcpyDeviceToDevice, b.e.stream));
+        return 0;
+    };
+    if (time_us(b, cp, &us))
+        return -1;
+    r->copy_gbps = 2.0 * bytes / (us * 1e-6) / 1e9;
+    b.release();
+    return 0;
+}
+
+// Weight bytes one step over n positions touches on this rank (distinct experts expected under
+// uniform routing: E (1 - (1 - k/E)^n)), plus the KV cache read at context length ctx.
+double step_bytes(const CudaEngine *e, int n, int ctx)
+{
+    const mimo_config *c = &e->cfg;
+    double b = mat_bytes(e->lm_head) + (double)n * e->embed.ld * 2;
+    for (int l = 0; l < e->n_layers; l++) {
+        const CudaLayer &L = e->layers[l];
+        b += mat_bytes(L.qkv) + mat_bytes(L.o_proj) + 2.0 * c->hidden_size * 4;
+        int keys = L.geom.window > 0 ? std::min(ctx, L.geom.window) : ctx;
+        b += (double)keys * L.geom.n_kv * (L.geom.dqk + L.geom.dv) * 4;
+        if (!L.is_moe) {
+            b += mat_bytes(L.gate) + mat_bytes(L.up) + mat_bytes(L.down);
+        } else {
+            const double E = c->n_routed_experts, k = c->experts_per_tok;
+            double distinct = E * (1.0 - pow(1.0 - k / E, n));
+            b += mat_bytes(L.router) + distinct * (mat_bytes(L.egate) + mat_bytes(L.eup) + mat_bytes(L.edown));
+            if (L.sgate.rows)
+                b += c->n_shared_experts * (mat_bytes(L.sgate) + mat_bytes(L.sup) + mat_bytes(L.sdown));
+        }
+    }
+    return b;
+}
+
+int bench_steps(Bench &b, mimo_kbench_result *r, const char *preset, int rank, int count, int layers, const int *tokens,
+                int n_tokens, bool note_layers)
+{
+    mimo_error *err = b.err;
+    mimo_config cfg;
+    if (mimo_config_preset(preset, &cfg, err))
+        return -1;
+    mimo_engine_options o;
+    mimo_engine_options_default(&o);
+    o.backend = MIMO_BACKEND_CUDA;
+    o.max_context = 1024;
+    o.shard_rank = rank;
+    o.shard_count = count;
+    // As many layers as fit (with 4 GiB to spare) unless asked.
+    int K = layers > 0 ? std::min(layers, cfg.num_layers) : cfg.num_layers;
+    size_t free_b, total_b;
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    while (K > 1 && cuda_weight_bytes(&cfg, &o, K) + (4ull << 30) > free_b)
+        K--;
+    o.layers_limit = K < cfg.num_layers ? K : 0;
+    if (note_layers && K < cfg.num_layers)
+        snprintf(r->note, sizeof r->note, "%s shard %d/%d: whole steps replay the first %d of %d layers (device memory)",
+                 preset, rank, count, K, cfg.num_layers);
+    const int ctx = 256;
+    for (int x = 0; x < 2; x++) {
+        o.exec = x ? MIMO_EXEC_GRAPH : MIMO_EXEC_EAGER;
+        const mimo_backend_ops *ops;
+        void *impl;
+        if (mimo_cuda_backend_create_synthetic(&cfg, 42, &o, &ops, &impl, err))
+            return -1;
+        CudaEngine *e = (CudaEngine *)impl;
+        std::vector<int32_t> toks(ctx);
+        for (int i = 0; i < ctx; i++)
+            toks[i] = (int32_t)((i * 7919u + 1u) % (unsigned)cfg.vocab_size);
+        std::vector<int32_t> arg(ctx);
+        mimo_forward_out out = {NULL, arg.data(), NULL};
+        int rc = ops->forward(impl, toks.data(), ctx, &out, err);
+        for (int ti = 0; ti < n_tokens && rc == 0; ti++) {
+            const int n = tokens[ti];
+            std::vector<double> t;
+            for (int i = 0; i < b.reps + 3 && rc == 0; i++) {
+                CUDA_CHECK(cudaEventRecord(b.ev0, e->stream));
+                rc = ops->forward(impl, toks.data(), n, &out, err);
+                CUDA_CHECK(cudaEventRecord(b.ev1, e->stream));
+                CUDA_CHECK(cudaEventSynchronize(b.ev1));
+                float ms;
+                CUDA_CHECK(cudaEventElapsedTime(&ms, b.ev0, b.ev1));
+                if (i >= 3)
+                    t.push_back(ms * 1000.0);
+                if (rc == 0)
+                    rc = ops->truncate(impl, ctx, err);
+            }
+            if (rc == 0) {
+                char name[48];
+                snprintf(name, sizeof name, "step_%s_%dtok", preset, n);
+                add_row(r, name, -1, 0, 0, n, x ? "graph" : "eager", e->n_layers, median(t), step_bytes(e, n, ctx),
+                        r->calibration_gbps, true);
+            }
+        }
+        ops->destroy(impl);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+}  // namespace
+
+extern "C" int mimo_cuda_kernel_bench(const mimo_kbench_options *o, mimo_kbench_result *r, mimo_error *err)
+{
+    memset(r, 0, sizeof *r);
+    char reason[256];
+    if (!mimo_cuda_backend_available(reason, sizeof reason))
+        return mimo_fail(err, "kernels: %s", reason);
+    mimo_config cfg;
+    if (mimo_config_preset(o->preset, &cfg, err))
+        return -1;
+    const int N = o->shard_count, R = o->shard_rank;
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    snprintf(r->device, sizeof r->device, "%.120s", prop.name);
+    r->sm_count = prop.multiProcessorCount;
+    r->l2_mb = prop.l2CacheSize / 1048576.0;
+    r->mem_gb = prop.totalGlobalMem / 1e9;
+    Bench b;
+    b.err = err;
+    b.reps = o->reps > 0 ? o->reps : 50;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&b.e.stream, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreate(&b.ev0));
+    CUDA_CHECK(cudaEventCreate(&b.ev1));
+    if (cuda_gemv_prepare(err) || calibrate(b, r))
+        return -1;
+    const double l2 = prop.l2CacheSize;
+    const int H = cfg.hidden_size;
+    const mimo_storage *s = &cfg.storage;
+    const mimo_attn_shape *a = &cfg.full;
+    const int qkv_rows = a->n_heads / N * a->head_dim + a->n_kv_heads / N * (a->head_dim + a->v_head_dim);
+    const int I = cfg.intermediate_size / N, Ie = cfg.moe_intermediate_size / N, k = cfg.experts_per_tok;
+    for (int ti = 0; ti < o->n_tokens; ti++) {
+        const int n = o->tokens[ti];
+        if (bench_gemv(b, r, "qkv_proj", s->qkv, qkv_rows, H, false, 0, 0, n, false, l2) ||
+            bench_gemv(b, r, "o_proj", s->o_proj, H, a->n_heads / N * a->v_head_dim, false, 0, 0, n, false, l2) ||
+            bench_gemv(b, r, "dense_gate_up", s->dense_mlp, I, H, true, 0, 0, n, false, l2) ||
+            bench_gemv(b, r, "dense_down", s->dense_mlp, H, I, false, 0, 0, n, false, l2) ||
+            bench_gemv(b, r, "router", s->router, cfg.n_routed_experts, H, false, 0, 0, n, false, l2) ||
+            bench_gemv(b, r, "expert_gate_up", s->experts, Ie, H, true, cfg.n_routed_experts, k, n, false, l2) ||
+            bench_gemv(b, r, "expert_down", s->experts, H, Ie, false, cfg.n_routed_experts, k, n, true, l2) ||
+            bench_gemv(b, r, "lm_head", s->lm_head, cfg.vocab_size / N, H, false, 0, 0, n, false, l2))
+            return mimo_fail_prefix(err, "kernels (%d tokens)", n);
+        // the FP4 ablation's expert storage, same shapes
+        if (bench_gemv(b, r, "expert_gate_up", MIMO_WFMT_FP8, Ie, H, true, cfg.n_routed_experts, k, n, false, l2) ||
+            bench_gemv(b, r, "expert_gate_up", MIMO_WFMT_BF16, Ie, H, true, cfg.n_routed_experts, k, n, false, l2))
+            return mimo_fail_prefix(err, "kernels (%d tokens)", n);
+    }
+    if (o->steps) {
+        b.release();
+        if (bench_steps(b, r, o->preset, R, N, o->layers, o->tokens, o->n_tokens, true))
+            return mimo_fail_prefix(err, "kernels: whole steps of %s", o->preset);
+        const int one[1] = {1};
+        if (strcmp(o->preset, "small") && bench_steps(b, r, "small", 0, 1, 0, one, 1, false))
+            return mimo_fail_prefix(err, "kernels: whole steps of small");
+    }
+    cudaEventDestroy(b.ev0);
+    cudaEventDestroy(b.ev1);
+    return 0;
+}

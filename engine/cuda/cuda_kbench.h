@@ -1,0 +1,53 @@
+/* Kernel roofline benchmarks on the GPU (`mimo-bench kernels`): a streaming-read calibration
+ * kernel, every weight-streaming kernel at one rank's shapes of a preset, and whole-step times of the
+ * shard replay. Plain C interface; bench/cmd_kernels.c turns the result into JSON. */
+#ifndef MIMO_CUDA_KBENCH_H
+#define MIMO_CUDA_KBENCH_H
+
+#include <stdbool.h>
+#include "mimo/engine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MIMO_KBENCH_MAX_ROWS 128
+#define MIMO_KBENCH_MAX_TOKENS 8
+
+typedef struct {
+    const char *preset;
+    int shard_rank, shard_count;
+    int tokens[MIMO_KBENCH_MAX_TOKENS];
+    int n_tokens;
+    int layers;          /* whole-step replay: 0 = all layers (or as many as fit), else the first K */
+    int reps;            /* timed repetitions per measurement (median reported) */
+    bool steps;          /* also time whole steps */
+} mimo_kbench_options;
+
+typedef struct {
+    char   name[48];      /* qkv_proj, o_proj, dense_gate_up, dense_down, router, expert_gate_up, expert_down, lm_head, step_* */
+    char   format[8];
+    int    rows, cols, tokens;
+    char   exec[12];      /* steps: eager | graph; kernels: "" */
+    int    layers;        /* steps: layers replayed */
+    double median_us, bytes, gbps, ratio;   /* ratio = gbps / calibration (kernels) or roofline / time (steps) */
+} mimo_kbench_row;
+
+typedef struct {
+    char   device[128];
+    int    sm_count;
+    double l2_mb, mem_gb;
+    double calibration_gbps;       /* streaming read, 16-byte loads, 1 GiB */
+    double copy_gbps;              /* cudaMemcpy device to device, read + write counted */
+    int    n_rows;
+    mimo_kbench_row rows[MIMO_KBENCH_MAX_ROWS];
+    char   note[256];
+} mimo_kbench_result;
+
+int mimo_cuda_kernel_bench(const mimo_kbench_options *o, mimo_kbench_result *r, mimo_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,1219 @@
+// Kernels of the CUDA backend: op bodies as __device__ functions over one unit of work, thin
+// __global__ wrappers, and the host launchers declared in cuda_ops.cuh.
+#include "cuda_ops.cuh"
+
+#include <math.h>
+#include <stdlib.h>
+
+// ---------------------------------------------------------------------------------------------
+// GEMV / small GEMM over 1..16 positions, any storage format. Three paths (launch_gemv_f picks):
+//  - gemv_mma_kernel: tensor cores, bf16 / fp8 / mxfp4 weights, 1..16 positions and expert slots
+//                     (the default);
+//  - gemv1_kernel:    CUDA cores, one position and every expert slot with MIMO_CUDA_GEMV1=1, and
+//                     f32 weights at one position;
+//  - gemv_kernel:     CUDA cores, f32 weights over 2..16 positions (inputs staged in shared memory).
+// All accumulate in fp32 and sum in a fixed order (eager == graph, run == run, bit for bit).
+//
+// gemv_kernel: a block of 8 warps owns a tile of 8 * RPW rows; the inputs are staged through shared
+// memory in chunks of GEMV_KC columns; each lane streams 16-byte weight vectors (4..32 elements) of
+// RPW rows at once, so several loads are in flight before the first use.
+
+#define GEMV_THREADS 256
+#define GEMV_WARPS 8
+#define GEMV_KC 1024
+
+template <int NT> struct GemvShape { static constexpr int RPW = NT >= 8 ? 2 : 4; };
+
+template <int FMT> struct FmtTraits;
+template <> struct FmtTraits<MIMO_WFMT_F32>   { static constexpr int VEC = 4; };
+template <> struct FmtTraits<MIMO_WFMT_BF16>  { static constexpr int VEC = 8; };
+template <> struct FmtTraits<MIMO_WFMT_FP8>   { static constexpr int VEC = 16; };
+template <> struct FmtTraits<MIMO_WFMT_MXFP4> { static constexpr int VEC = 32; };
+
+// Elements per 32-bit word of the 16-byte vector, and their decoding (without the block scale).
+template <int FMT> struct WordTraits { static constexpr int EPW = FmtTraits<FMT>::VEC / 4; };
+
+template <int FMT>
+__device__ __forceinline__ void decode_word(uint32_t word, float s, float *w)
+{
+    if (FMT == MIMO_WFMT_F32) {
+        w[0] = __uint_as_float(word);
+    } else if (FMT == MIMO_WFMT_BF16) {
+        w[0] = __uint_as_float(word << 16);
+        w[1] = __uint_as_float(word & 0xFFFF0000u);
+    } else if (FMT == MIMO_WFMT_FP8) {
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            __half2_raw h2 = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(word >> (16 * h)), __NV_E4M3);
+            float2 f = __half22float2(__half2(h2));
+            w[2 * h] = f.x * s;
+            w[2 * h + 1] = f.y * s;
+        }
+    } else {
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            const __half2 k2_14 = __floats2half2_rn(16384.0f, 16384.0f);
+            float2 f = __half22float2(__hmul2(dev_e2m1x2_scaled((word >> (8 * b)) & 0xFFu), k2_14));
+            w[2 * b] = f.x * s;
+            w[2 * b + 1] = f.y * s;
+        }
+    }
+}
+
+// Block scale of the 16-byte vector at column c of row r (1 for f32/bf16).
+template <int FMT>
+__device__ __forceinline__ float vec_scale(const GpuMat &m, const void *sbase, int r, int c)
+{
+    if (FMT == MIMO_WFMT_FP8) {
+        long long srow = m.scale_group_rows > 0
+            ? (long long)(r / m.scale_group_rows) * m.scale_group_srows + (r % m.scale_group_rows) / 128
+            : r / 128;
+        return __ldg((const float *)sbase + srow * m.scale_ld + c / 128);
+    }
+    if (FMT == MIMO_WFMT_MXFP4)
+        return dev_e8m0_to_f32(__ldg((const uint8_t *)sbase + (size_t)r * m.scale_ld + c / 32));
+    return 1.0f;
+}
+
+__device__ __forceinline__ float warp_sum(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
+
+// One tile of output rows for one unit (slot in expert mode, else all positions).
+template <int FMT, int NT, bool GLU>
+__device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
+{
+    constexpr int VEC = FmtTraits<FMT>::VEC;
+    constexpr int RPW = GemvShape<NT>::RPW;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int row0 = tile * GEMV_WARPS * RPW + warp * RPW;
+    const GpuMat &m = p.w;
+    const uint8_t *data = (const uint8_t *)m.data;
+    const uint8_t *sdata = (const uint8_t *)m.scales;
+    const uint8_t *data2 = GLU ? (const uint8_t *)p.w2.data : nullptr;
+    const uint8_t *sdata2 = GLU ? (const uint8_t *)p.w2.scales : nullptr;
+    const float *x = p.x;
+    int nt = p.n;
+    if (p.slot_expert) {
+        int e = p.slot_expert[slot];
+        data += (long long)e * m.expert_stride_data;
+        if (sdata)
+            sdata += (long long)e * m.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        if (GLU) {
+            data2 += (long long)e * p.w2.expert_stride_data;
+            if (sdata2)
+                sdata2 += (long long)e * p.w2.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        }
+        x += (long long)(slot / p.x_slot_div) * p.ldx;
+        nt = 1;
+    }
+    const size_t row_bytes = gpu_row_bytes(FMT, m.ld);
+
+    float acc[RPW][NT], acc2[GLU ? RPW : 1][GLU ? NT : 1];
+#pragma unroll
+    for (int r = 0; r < RPW; r++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            acc[r][t] = 0.0f;
+            if (GLU)
+                acc2[r][t] = 0.0f;
+        }
+
+    for (int k0 = 0; k0 < m.ld; k0 += GEMV_KC) {
+        const int kc = min(GEMV_KC, m.ld - k0);
+        __syncthreads();
+        for (int i = threadIdx.x; i < NT * GEMV_KC; i += GEMV_THREADS) {
+            int t = i / GEMV_KC, c = i % GEMV_KC;
+            xs[i] = (t < nt && k0 + c < m.cols) ? x[(size_t)t * p.ldx + k0 + c] : 0.0f;
+        }
+        __syncthreads();
+        for (int v = lane; v * VEC < kc; v += 32) {
+            const int c = k0 + v * VEC;
+            uint4 raw[RPW], raw2[GLU ? RPW : 1];
+#pragma unroll
+            for (int r = 0; r < RPW; r++) {
+                int row = min(row0 + r, m.rows - 1);
+                raw[r] = __ldg((const uint4 *)(data + (size_t)row * row_bytes) + c / VEC);
+                if (GLU)
+                    raw2[r] = __ldg((const uint4 *)(data2 + (size_t)row * row_bytes) + c / VEC);
+            }
+            constexpr int EPW = WordTraits<FMT>::EPW;
+#pragma unroll
+            for (int r = 0; r < RPW; r++) {
+                const int row = min(row0 + r, m.rows - 1);
+                const float s = vec_scale<FMT>(m, sdata, row, c);
+                const float s2 = GLU ? vec_scale<FMT>(p.w2, sdata2, row, c) : 1.0f;
+                const uint32_t words[4] = {raw[r].x, raw[r].y, raw[r].z, raw[r].w};
+                uint32_t words2[4] = {0, 0, 0, 0};
+                if (GLU) {
+                    words2[0] = raw2[r].x;
+                    words2[1] = raw2[r].y;
+                    words2[2] = raw2[r].z;
+                    words2[3] = raw2[r].w;
+                }
+                // Wide position counts decode one word at a time to bound the live registers.
+#pragma unroll(NT >= 8 ? 1 : 4)
+                for (int q = 0; q < 4; q++) {
+                    float w[EPW], w2[EPW];
+                    decode_word<FMT>(words[q], s, w);
+                    if (GLU)
+                        decode_word<FMT>(words2[q], s2, w2);
+                    const float *xq = xs + (c - k0) + q * EPW;
+#pragma unroll
+                    for (int t = 0; t < NT; t++) {
+#pragma unroll
+                        for (int e = 0; e < EPW; e++) {
+                            const float xv = xq[t * GEMV_KC + e];
+                            acc[r][t] = fmaf(w[e], xv, acc[r][t]);
+                            if (GLU)
+                                acc2[r][t] = fmaf(w2[e], xv, acc2[r][t]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < RPW; r++) {
+        const int row = row0 + r;
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float v = warp_sum(acc[r][t]);
+            float v2 = GLU ? warp_sum(acc2[r][t]) : 0.0f;
+            if (lane == 0 && row < m.rows && t < nt) {
+                size_t yrow = p.slot_expert ? (size_t)slot : (size_t)t;
+                float *y = p.y + yrow * p.ldy + row;
+                float out = GLU ? silu_f(v) * v2 : v;
+                *y = p.accumulate ? *y + out : out;
+            }
+        }
+    }
+}
+
+// Single-position variant (1-token decode, every expert slot): no shared memory, no barriers.
+// Lanes form groups of `lpr` lanes (a power of two; fewer than 32 when a row holds few vectors,
+// e.g. a shard's 256-wide expert down projection); a group owns R rows. Per chunk of columns each
+// lane loads its U vectors' inputs into registers once, then streams the R rows' weight vectors
+// (R*U 16-byte loads in flight), so x is read once per R rows. x rows must be readable up to the
+// matrix's padded width (ld) and finite there (padding weights are zero).
+template <int FMT> struct Gemv1Shape {
+    static constexpr int U = FMT == MIMO_WFMT_MXFP4 ? 2 : (32 / FmtTraits<FMT>::VEC);
+    static constexpr int R = 8 / U;
+};
+
+// With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
+// group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
+template <int FMT, bool GLU>
+__device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red)
+{
+    constexpr int VEC = FmtTraits<FMT>::VEC;
+    constexpr int EPW = WordTraits<FMT>::EPW;
+    constexpr int U = Gemv1Shape<FMT>::U;
+    constexpr int R = GLU ? (Gemv1Shape<FMT>::R > 1 ? Gemv1Shape<FMT>::R / 2 : 1) : Gemv1Shape<FMT>::R;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int groups = 32 / lpr;
+    const int ks = warp % ksplit, wrow = warp / ksplit;
+    const int row0 = ((tile * (GEMV_WARPS / ksplit) + wrow) * groups + lane / lpr) * R;
+    const int sl = lane % lpr;
+    const GpuMat &m = p.w;
+    const uint8_t *data = (const uint8_t *)m.data;
+    const uint8_t *sdata = (const uint8_t *)m.scales;
+    const uint8_t *data2 = GLU ? (const uint8_t *)p.w2.data : nullptr;
+    const uint8_t *sdata2 = GLU ? (const uint8_t *)p.w2.scales : nullptr;
+    const float *x = p.x;
+    if (p.slot_expert) {
+        int e = p.slot_expert[slot];
+        data += (long long)e * m.expert_stride_data;
+        if (sdata)
+            sdata += (long long)e * m.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        if (GLU) {
+            data2 += (long long)e * p.w2.expert_stride_data;
+            if (sdata2)
+                sdata2 += (long long)e * p.w2.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        }
+        x += (long long)(slot / p.x_slot_div) * p.ldx;
+    }
+    const size_t row_bytes = gpu_row_bytes(FMT, m.ld);
+    const int nvec_all = m.ld / VEC;
+    const int vbeg = (int)((long long)nvec_all * ks / ksplit);
+    const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
+    float acc[R], acc2[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        acc[r] = 0.0f;
+        acc2[r] = 0.0f;
+    }
+    for (int v0 = vbeg + sl; v0 < nvec; v0 += lpr * U) {
+        // inputs of this lane's U vectors
+        float xr[U][VEC];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int v = v0 + u * lpr;
+            const float4 *xv = (const float4 *)(x + (size_t)(v < nvec ? v : 0) * VEC);
+#pragma unroll
+            for (int i = 0; i < VEC / 4; i++) {
+                float4 f = __ldg(xv + i);
+                xr[u][4 * i] = f.x;
+                xr[u][4 * i + 1] = f.y;
+                xr[u][4 * i + 2] = f.z;
+                xr[u][4 * i + 3] = f.w;
+            }
+        }
+        uint4 raw[R][U], raw2[GLU ? R : 1][U];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const int row = min(row0 + r, m.rows - 1);
+            const uint4 *wrow = (const uint4 *)(data + (size_t)row * row_bytes);
+            const uint4 *wrow2 = GLU ? (const uint4 *)(data2 + (size_t)row * row_bytes) : nullptr;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int v = v0 + u * lpr;
+                raw[r][u] = v < nvec ? __ldg(wrow + v) : make_uint4(0, 0, 0, 0);
+                if (GLU)
+                    raw2[r][u] = v < nvec ? __ldg(wrow2 + v) : make_uint4(0, 0, 0, 0);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const int row = min(row0 + r, m.rows - 1);
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int v = v0 + u * lpr;
+                const int c = (v < nvec ? v : 0) * VEC;
+                const float s = vec_scale<FMT>(m, sdata, row, c);
+                const float s2 = GLU ? vec_scale<FMT>(p.w2, sdata2, row, c) : 1.0f;
+                const uint32_t words[4] = {raw[r][u].x, raw[r][u].y, raw[r][u].z, raw[r][u].w};
+                uint32_t words2[4] = {0, 0, 0, 0};
+                if (GLU) {
+                    words2[0] = raw2[r][u].x;
+                    words2[1] = raw2[r][u].y;
+                    words2[2] = raw2[r][u].z;
+                    words2[3] = raw2[r][u].w;
+                }
+#pragma unroll
+                for (int q = 0; q < 4; q++) {
+                    float w[EPW], w2[EPW];
+                    decode_word<FMT>(words[q], s, w);
+                    if (GLU)
+                        decode_word<FMT>(words2[q], s2, w2);
+#pragma unroll
+                    for (int e = 0; e < EPW; e++) {
+                        acc[r] = fmaf(w[e], xr[u][q * EPW + e], acc[r]);
+                        if (GLU)
+                            acc2[r] = fmaf(w2[e], xr[u][q * EPW + e], acc2[r]);
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        for (int o = lpr / 2; o > 0; o >>= 1) {
+            acc[r] += __shfl_xor_sync(0xFFFFFFFFu, acc[r], o);
+            if (GLU)
+                acc2[r] += __shfl_xor_sync(0xFFFFFFFFu, acc2[r], o);
+        }
+    }
+    if (ksplit > 1) {
+        // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
+        const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
+        if (sl == 0)
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                const int i = (wrow * groups + lane / lpr) * R + r;
+                red[i * ksplit + ks] = acc[r];
+                if (GLU)
+                    red[(slots_per_block + i) * ksplit + ks] = acc2[r];
+            }
+        __syncthreads();
+        if (ks != 0)
+            return;
+        if (sl == 0)
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                const int i = (wrow * groups + lane / lpr) * R + r;
+                float a = 0.0f, a2 = 0.0f;
+                for (int k = 0; k < ksplit; k++) {   // fixed order: deterministic
+                    a += red[i * ksplit + k];
+                    if (GLU)
+                        a2 += red[(slots_per_block + i) * ksplit + k];
+                }
+                acc[r] = a;
+                acc2[r] = a2;
+            }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int row = row0 + r;
+        if (sl == 0 && row < m.rows) {
+            float *y = p.y + (size_t)(p.slot_expert ? slot : 0) * p.ldy + row;
+            float out = GLU ? silu_f(acc[r]) * acc2[r] : acc[r];
+            *y = p.accumulate ? *y + out : out;
+        }
+    }
+}
+
+template <int FMT, bool GLU>
+__global__ void __launch_bounds__(GEMV_THREADS) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
+{
+    __shared__ float red[2 * 32 * 8 * 8];
+    gemv1_tile<FMT, GLU>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red);
+}
+
+template <int FMT, bool GLU>
+static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
+{
+    constexpr int U = Gemv1Shape<FMT>::U;
+    constexpr int R = GLU ? (Gemv1Shape<FMT>::R > 1 ? Gemv1Shape<FMT>::R / 2 : 1) : Gemv1Shape<FMT>::R;
+    const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
+    const int units = p.slot_expert ? p.n : 1;
+    // Split the columns over up to 8 warps until the launch has ~16 warps per SM of work.
+    int ksplit = 1;
+    for (;;) {
+        int lpr = 1;
+        while (lpr < 32 && lpr * U * ksplit < nvec)
+            lpr *= 2;
+        long long warps = (long long)(p.w.rows + (32 / lpr) * R - 1) / ((32 / lpr) * R) * ksplit * units;
+        if (ksplit >= GEMV_WARPS || warps >= 132 * 16 || nvec / (ksplit * 2) < U)
+            break;
+        ksplit *= 2;
+    }
+    int lpr = 1;
+    while (lpr < 32 && lpr * U * ksplit < nvec)
+        lpr *= 2;
+    const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
+    dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
+    gemv1_kernel<FMT, GLU><<<grid, GEMV_THREADS, 0, st>>>(p, lpr, ksplit);
+    CUDA_CHECK_LAUNCH("gemv1_kernel");
+    return 0;
+}
+
+template <int FMT, int NT, bool GLU>
+__global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(const GemvParams p)
+{
+    extern __shared__ float4 gemv_smem4[];
+    gemv_tile<FMT, NT, GLU>(p, blockIdx.x, blockIdx.y, (float *)gemv_smem4);
+}
+
+template <int FMT, int NT, bool GLU>
+static int launch_gemv_t(const GemvParams &p, cudaStream_t st, mimo_error *err)
+{
+    constexpr int RPW = GemvShape<NT>::RPW;
+    const int rows_per_block = GEMV_WARPS * RPW;
+    dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, p.slot_expert ? p.n : 1);
+    size_t smem = (size_t)NT * GEMV_KC * sizeof(float);
+    gemv_kernel<FMT, NT, GLU><<<grid, GEMV_THREADS, smem, st>>>(p);
+    CUDA_CHECK_LAUNCH("gemv_kernel");
+    return 0;
+}
+
+// Raises the dynamic shared-memory limit of every instantiation (once, before any capture).
+template <int FMT, bool GLU>
+static int prepare_gemv_f(mimo_error *err)
+{
+    CUDA_CHECK(cudaFuncSetAttribute(gemv_kernel<FMT, 1, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, 1 * GEMV_KC * 4));
+    CUDA_CHECK(cudaFuncSetAttribute(gemv_kernel<FMT, 2, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, 2 * GEMV_KC * 4));
+    CUDA_CHECK(cudaFuncSetAttribute(gemv_kernel<FMT, 4, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, 4 * GEMV_KC * 4));
+    CUDA_CHECK(cudaFuncSetAttribute(gemv_kernel<FMT, 8, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, 8 * GEMV_KC * 4));
+    CUDA_CHECK(cudaFuncSetAttribute(gemv_kernel<FMT, 16, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, 16 * GEMV_KC * 4));
+    return 0;
+}
+
+int cuda_gemv_prepare(mimo_error *err)
+{
+    static bool done = false;
+    if (done)
+        return 0;
+    if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
+        prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
+        prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
+        prepare_gemv_f<MIMO_WFMT_MXFP4, false>(err) || prepare_gemv_f<MIMO_WFMT_MXFP4, true>(err))
+        return -1;
+    done = true;
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMV on the tensor cores (1..16 positions, expert slots too): mma.sync m16n8k16, fp32 accumulation.
+// Operands: fp8 and mxfp4 weights decode exactly into fp16 (fp8 by the hardware conversion; e2m1 codes
+// by placing their bits in a half, which is the value times 2^-14); bf16 weights are used as stored.
+// The scale of each block (fp8: 128x128 multiplier; mxfp4: power of two per 32; the 2^14) is applied
+// to the partial sum of the lane's block. The inputs are split x = hi + lo into two operands of the
+// weights' type, so the result keeps ~16 bits of x (fp32-path accuracy, ~1e-6 relative).
+// A warp owns 16 rows and a slice of the columns; `ksplit` warps of a block share a row tile and
+// meet in shared memory. Each lane loads EL consecutive elements of two rows (16-byte loads); inside
+// a block the k order is permuted identically for weights and inputs (a dot product does not care).
+template <int FMT> struct MmaShape {
+    static constexpr int EL = FMT == MIMO_WFMT_MXFP4 ? 32 : 16;   // elements per lane per block
+    static constexpr int BLK = 4 * EL;                             // columns per block
+    static constexpr bool F16 = FMT != MIMO_WFMT_BF16;             // operand type
+};
+
+__device__ __forceinline__ uint32_t pack2(float lo, float hi, bool f16)
+{
+    if (f16) {
+        __half2 v = __floats2half2_rn(lo, hi);
+        return *reinterpret_cast<uint32_t *>(&v);
+    }
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t *>(&v);
+}
+__device__ __forceinline__ float round_op(float x, bool f16)
+{
+    return f16 ? __half2float(__float2half_rn(x)) : __bfloat162float(__float2bfloat16_rn(x));
+}
+
+// EL elements of one row from column c as EL/2 operand pairs (element 2i in the low half); fp8
+// unscaled (its block scale is applied to the partial sums), mxfp4 with its power-of-two scale
+// folded in (a fragment mixes 4 lanes' 32-column blocks, so it cannot be applied afterwards).
+template <int FMT>
+__device__ __forceinline__ void load_row_op(const uint8_t *row, const uint8_t *scale_row, int c, uint32_t *out)
+{
+    if (FMT == MIMO_WFMT_BF16) {
+        const uint4 *v = (const uint4 *)(row + (size_t)c * 2);
+        uint4 a = __ldg(v), b = __ldg(v + 1);
+        out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
+        out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+    } else if (FMT == MIMO_WFMT_FP8) {
+        uint4 a = __ldg((const uint4 *)(row + c));
+        const uint32_t w[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+        for (int q = 0; q < 4; q++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                __half2_raw h2 = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(w[q] >> (16 * h)), __NV_E4M3);
+                out[2 * q + h] = (uint32_t)h2.x | ((uint32_t)h2.y << 16);
+            }
+    } else {
+        uint4 a = __ldg((const uint4 *)(row + c / 2));
+        const uint32_t w[4] = {a.x, a.y, a.z, a.w};
+        const int e = __ldg(scale_row + c / 32);
+        if (e >= 104 && e <= 128) {
+            // value = code * 2^(e-127) = (half code * 2^-14) * 2^(e-113): one exact half multiply
+            // (every result is a half, subnormals down to 2^-24 included)
+            const __half f = __ushort_as_half((unsigned short)((e - 113 + 15) << 10));
+            const __half2 f2 = __halves2half2(f, f);
+#pragma unroll
+            for (int q = 0; q < 4; q++)
+#pragma unroll
+                for (int b = 0; b < 4; b++) {
+                    __half2 h = __hmul2(dev_e2m1x2_scaled((w[q] >> (8 * b)) & 0xFFu), f2);
+                    out[4 * q + b] = *reinterpret_cast<uint32_t *>(&h);
+                }
+        } else {
+            // scales outside [2^-23, 2^1]: through float (values outside the half range saturate)
+            const float s = dev_e8m0_to_f32((uint8_t)e) * 16384.0f;
+#pragma unroll
+            for (int q = 0; q < 4; q++)
+#pragma unroll
+                for (int b = 0; b < 4; b++) {
+                    float2 f = __half22float2(dev_e2m1x2_scaled((w[q] >> (8 * b)) & 0xFFu));
+                    __half2 h = __floats2half2_rn(f.x * s, f.y * s);
+                    out[4 * q + b] = *reinterpret_cast<uint32_t *>(&h);
+                }
+        }
+    }
+}
+
+template <bool F16>
+__device__ __forceinline__ void mma_16816(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                          uint32_t b1)
+{
+    if (F16)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Scale of the lane's block applied to partial sums: the fp8 block multiplier (a 64-column block
+// lies inside one 128-column scale block, so the 4 lanes of a fragment share it); 1 otherwise.
+template <int FMT>
+__device__ __forceinline__ float block_scale(const GpuMat &M, const uint8_t *sc, int r, int c)
+{
+    if (FMT == MIMO_WFMT_FP8)
+        return vec_scale<FMT>(M, sc, r, c);
+    return 1.0f;
+}
+
+#define MMA_PIPE 2   // blocks loaded ahead of the tensor-core work
+
+template <int FMT, int NTL, bool GLU>
+__device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int ksplit, float *red)
+{
+    constexpr int EL = MmaShape<FMT>::EL, BLK = MmaShape<FMT>::BLK, NM = GLU ? 2 : 1;
+    constexpr bool F16 = MmaShape<FMT>::F16;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int ks = warp % ksplit, rt = warp / ksplit, tiles_per_block = GEMV_WARPS / ksplit;
+    const uint8_t *data[2] = {(const uint8_t *)p.w.data, (const uint8_t *)p.w2.data};
+    const uint8_t *sc[2] = {(const uint8_t *)p.w.scales, (const uint8_t *)p.w2.scales};
+    const float *x = p.x;
+    int npos = p.n;
+    float *ybase = p.y;
+    if (p.slot_expert) {
+        const int e = p.slot_expert[slot];
+        data[0] += (long long)e * p.w.expert_stride_data;
+        if (sc[0])
+            sc[0] += (long long)e * p.w.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        if (GLU) {
+            data[1] += (long long)e * p.w2.expert_stride_data;
+            if (sc[1])
+                sc[1] += (long long)e * p.w2.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        }
+        x += (long long)(slot / p.x_slot_div) * p.ldx;
+        ybase += (size_t)slot * p.ldy;
+        npos = 1;
+    }
+    const GpuMat *mats[2] = {&p.w, &p.w2};
+    const int rows = p.w.rows, ld = p.w.ld;
+    const int row_base = (tile * tiles_per_block + rt) * 16;
+    const int rA = min(row_base + g, rows - 1), rB = min(row_base + g + 8, rows - 1);
+    const size_t row_bytes = gpu_row_bytes(FMT, ld);
+    const int nblk = (ld + BLK - 1) / BLK;
+    const int b0 = nblk * ks / ksplit, b1 = nblk * (ks + 1) / ksplit;
+    float acc[NM][NTL][4];
+#pragma unroll
+    for (int m = 0; m < NM; m++)
+#pragma unroll
+        for (int nt = 0; nt < NTL; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                acc[m][nt][i] = 0.0f;
+    for (int blk0 = b0; blk0 < b1; blk0 += MMA_PIPE) {
+        // weights of MMA_PIPE blocks first (the loads in flight), then inputs, then the math
+        uint32_t wa[MMA_PIPE][NM][EL / 2], wb[MMA_PIPE][NM][EL / 2];
+#pragma unroll
+        for (int q = 0; q < MMA_PIPE; q++) {
+            const int c = (blk0 + q) * BLK + t * EL;
+            const bool valid = blk0 + q < b1 && c < ld;
+#pragma unroll
+            for (int m = 0; m < NM; m++) {
+                if (valid) {
+                    const uint8_t *sa = FMT == MIMO_WFMT_MXFP4 ? sc[m] + (size_t)rA * mats[m]->scale_ld : nullptr;
+                    const uint8_t *sb = FMT == MIMO_WFMT_MXFP4 ? sc[m] + (size_t)rB * mats[m]->scale_ld : nullptr;
+                    load_row_op<FMT>(data[m] + (size_t)rA * row_bytes, sa, c, wa[q][m]);
+                    load_row_op<FMT>(data[m] + (size_t)rB * row_bytes, sb, c, wb[q][m]);
+                } else {
+#pragma unroll
+                    for (int i = 0; i < EL / 2; i++)
+                        wa[q][m][i] = wb[q][m][i] = 0;
+                }
+            }
+        }
+#pragma unroll
+        for (int q = 0; q < MMA_PIPE; q++) {
+            // mma.sync needs the whole warp: skip only on the warp-uniform block test; lanes past
+            // the row's end feed zeros
+            if (blk0 + q >= b1)
+                continue;
+            const int c = (blk0 + q) * BLK + t * EL;
+            const bool valid = c < ld;
+            uint32_t xh[NTL][EL / 2], xl[NTL][EL / 2];
+#pragma unroll
+            for (int nt = 0; nt < NTL; nt++) {
+                const int pos = nt * 8 + g;
+                const bool ok = valid && pos < npos;
+                const float4 *xv = (const float4 *)(x + (size_t)(ok ? pos : 0) * p.ldx + (ok ? c : 0));
+#pragma unroll
+                for (int i = 0; i < EL / 4; i++) {
+                    float4 f = ok ? __ldg(xv + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+                    float hx = round_op(f.x, F16), hy = round_op(f.y, F16), hz = round_op(f.z, F16), hw = round_op(f.w, F16);
+                    xh[nt][2 * i] = pack2(hx, hy, F16);
+                    xh[nt][2 * i + 1] = pack2(hz, hw, F16);
+                    xl[nt][2 * i] = pack2(f.x - hx, f.y - hy, F16);
+                    xl[nt][2 * i + 1] = pack2(f.z - hz, f.w - hw, F16);
+                }
+            }
+#pragma unroll
+            for (int m = 0; m < NM; m++) {
+                // mxfp4: one scale per 32 columns = per lane block; fp8: per 128 (the lane's 16 share it)
+                // C element (row, position) of this lane mixes all 4 lanes' columns: the scale must
+                // be the block's (uniform over the 4 lanes), never a per-lane one
+                const int cblk = (blk0 + q) * BLK;
+                const float sA = block_scale<FMT>(*mats[m], sc[m], rA, cblk);
+                const float sB = block_scale<FMT>(*mats[m], sc[m], rB, cblk);
+                float part[NTL][4];
+#pragma unroll
+                for (int nt = 0; nt < NTL; nt++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++)
+                        part[nt][i] = 0.0f;
+#pragma unroll
+                for (int j = 0; j < EL / 4; j++)
+#pragma unroll
+                    for (int nt = 0; nt < NTL; nt++) {
+                        mma_16816<F16>(part[nt], wa[q][m][2 * j], wb[q][m][2 * j], wa[q][m][2 * j + 1], wb[q][m][2 * j + 1],
+                                       xh[nt][2 * j], xh[nt][2 * j + 1]);
+                        mma_16816<F16>(part[nt], wa[q][m][2 * j], wb[q][m][2 * j], wa[q][m][2 * j + 1], wb[q][m][2 * j + 1],
+                                       xl[nt][2 * j], xl[nt][2 * j + 1]);
+                    }
+#pragma unroll
+                for (int nt = 0; nt < NTL; nt++) {
+                    acc[m][nt][0] = fmaf(part[nt][0], sA, acc[m][nt][0]);
+                    acc[m][nt][1] = fmaf(part[nt][1], sA, acc[m][nt][1]);
+                    acc[m][nt][2] = fmaf(part[nt][2], sB, acc[m][nt][2]);
+                    acc[m][nt][3] = fmaf(part[nt][3], sB, acc[m][nt][3]);
+                }
+            }
+        }
+    }
+    // red[warp][m][row 0..15][n 0..8*NTL)
+    const int NW = 8 * NTL;
+#pragma unroll
+    for (int m = 0; m < NM; m++)
+#pragma unroll
+        for (int nt = 0; nt < NTL; nt++) {
+            float *r = red + ((size_t)(warp * NM + m) * 16) * NW;
+            r[g * NW + nt * 8 + 2 * t] = acc[m][nt][0];
+            r[g * NW + nt * 8 + 2 * t + 1] = acc[m][nt][1];
+            r[(g + 8) * NW + nt * 8 + 2 * t] = acc[m][nt][2];
+            r[(g + 8) * NW + nt * 8 + 2 * t + 1] = acc[m][nt][3];
+        }
+    __syncthreads();
+    for (int i = threadIdx.x; i < tiles_per_block * 16 * NW; i += blockDim.x) {
+        const int tl = i / (16 * NW), row = (i / NW) % 16, n = i % NW;
+        const int grow = (tile * tiles_per_block + tl) * 16 + row;
+        if (grow >= rows || n >= npos)
+            continue;
+        float v[NM];
+#pragma unroll
+        for (int m = 0; m < NM; m++) {
+            float sum = 0.0f;
+            for (int k = 0; k < ksplit; k++)   // fixed order: deterministic
+                sum += red[((size_t)((tl * ksplit + k) * NM + m) * 16 + row) * NW + n];
+            v[m] = sum;
+        }
+        float out = GLU ? silu_f(v[0]) * v[NM - 1] : v[0];
+        float *y = ybase + (size_t)n * p.ldy + grow;
+        *y = p.accumulate ? *y + out : out;
+    }
+}
+
+template <int FMT, int NTL, bool GLU>
+__global__ void __launch_bounds__(GEMV_THREADS) gemv_mma_kernel(const GemvParams p, int ksplit)
+{
+    __shared__ float red[GEMV_WARPS * (GLU ? 2 : 1) * 16 * 8 * NTL];
+    gemv_mma_tile<FMT, NTL, GLU>(p, blockIdx.x, blockIdx.y, ksplit, red);
+}
+
+template <int FMT, int NTL, bool GLU>
+static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err)
+{
+    const int nblk = (p.w.ld + MmaShape<FMT>::BLK - 1) / MmaShape<FMT>::BLK;
+    // as many warps on the columns as there are blocks to share (at most the block's 8)
+    int ksplit = 1;
+    while (ksplit < GEMV_WARPS && ksplit * 2 <= nblk)
+        ksplit *= 2;
+    const int rows_per_block = (GEMV_WARPS / ksplit) * 16;
+    dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, p.slot_expert ? p.n : 1);
+    gemv_mma_kernel<FMT, NTL, GLU><<<grid, GEMV_THREADS, 0, st>>>(p, ksplit);
+    CUDA_CHECK_LAUNCH("gemv_mma_kernel");
+    return 0;
+}
+
+template <int FMT, bool GLU>
+static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
+{
+    int n = p.slot_expert ? 1 : p.n;
+    // One position (decode step, every expert slot): the default is the tensor-core path, the one the
+    // last full device run verified (H200 run 17, results/kernels/h8-notes.md). MIMO_CUDA_GEMV1=1 selects
+    // the CUDA-core kernel, which measured faster on the H100 (run 13) but was not re-verified with the
+    // final kernels; f32 weights always take it.
+    if (n <= 1 && (FMT == MIMO_WFMT_F32 || getenv("MIMO_CUDA_GEMV1") != nullptr)) return launch_gemv1<FMT, GLU>(p, st, err);
+    if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);
+    if (FMT != MIMO_WFMT_F32 && n <= 16) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 2, GLU>(p, st, err);
+    if (n <= 2) return launch_gemv_t<FMT, 2, GLU>(p, st, err);
+    if (n <= 4) return launch_gemv_t<FMT, 4, GLU>(p, st, err);
+    if (n <= 8) return launch_gemv_t<FMT, 8, GLU>(p, st, err);
+    if (n <= 16) return launch_gemv_t<FMT, 16, GLU>(p, st, err);
+    return mimo_fail(err, "cuda gemv: %d positions (at most 16 per call)", n);
+}
+
+int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
+{
+    if (p.n < 1)
+        return 0;
+    if (p.w.ld % MIMO_CUDA_COL_ALIGN)
+        return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
+    if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))
+        return mimo_fail(err, "cuda gemv: gate and up matrices differ in format or shape");
+    switch (p.w.fmt) {
+    case MIMO_WFMT_F32: return glu ? launch_gemv_f<MIMO_WFMT_F32, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_F32, false>(p, st, err);
+    case MIMO_WFMT_BF16: return glu ? launch_gemv_f<MIMO_WFMT_BF16, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_BF16, false>(p, st, err);
+    case MIMO_WFMT_FP8: return glu ? launch_gemv_f<MIMO_WFMT_FP8, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_FP8, false>(p, st, err);
+    case MIMO_WFMT_MXFP4: return glu ? launch_gemv_f<MIMO_WFMT_MXFP4, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_MXFP4, false>(p, st, err);
+    }
+    return mimo_fail(err, "cuda gemv: unknown weight format %d", p.w.fmt);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block reductions (blockDim.x a multiple of 32, <= 1024).
+
+__device__ float block_sum(float v, float *red)
+{
+    v = warp_sum(v);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0)
+        red[warp] = v;
+    __syncthreads();
+    float s = 0.0f;
+    for (int i = 0; i < nw; i++)
+        s += red[i];
+    return s;
+}
+
+__device__ double block_sum_d(double v, double *red)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0)
+        red[warp] = v;
+    __syncthreads();
+    double s = 0.0;
+    for (int i = 0; i < nw; i++)
+        s += red[i];
+    return s;
+}
+
+__device__ float block_max(float v, float *red)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0)
+        red[warp] = v;
+    __syncthreads();
+    float s = -INFINITY;
+    for (int i = 0; i < nw; i++)
+        s = fmaxf(s, red[i]);
+    return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// RMSNorm: one position per block. The mean of squares is summed in double like the reference.
+
+__device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, float *out)
+{
+    __shared__ double red[32];
+    double ss = 0.0;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+        ss += (double)x[i] * x[i];
+    ss = block_sum_d(ss, red);
+    float inv = (float)(1.0 / sqrt(ss / dim + (double)eps));
+    for (int i = threadIdx.x; i < dim; i += blockDim.x)
+        out[i] = x[i] * inv * w[i];
+}
+
+__global__ void rmsnorm_kernel(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo)
+{
+    rmsnorm_row(x + (size_t)blockIdx.x * ldx, w, dim, eps, out + (size_t)blockIdx.x * ldo);
+}
+
+int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo, int n,
+                 cudaStream_t st, mimo_error *err)
+{
+    rmsnorm_kernel<<<n, 256, 0, st>>>(x, ldx, w, dim, eps, out, ldo);
+    CUDA_CHECK_LAUNCH("rmsnorm_kernel");
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedding rows.
+
+__global__ void embed_kernel(const GpuMat e, const int32_t *tokens, float *out, int ldo)
+{
+    int t = blockIdx.x;
+    int tok = tokens[t];
+    for (int c = threadIdx.x; c < e.cols; c += blockDim.x)
+        out[(size_t)t * ldo + c] = dev_mat_get(e, (const uint8_t *)e.data, (const uint8_t *)e.scales, tok, c);
+}
+
+int cuda_embed(const GpuMat &embed, const int32_t *tokens, int n, float *out, int ldo, cudaStream_t st, mimo_error *err)
+{
+    embed_kernel<<<n, 256, 0, st>>>(embed, tokens, out, ldo);
+    CUDA_CHECK_LAUNCH("embed_kernel");
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// QKV split + partial NeoX RoPE + KV-cache store. One block per position.
+
+__device__ __forceinline__ float qkv_at(const float *qkv, const int32_t *map, int plain)
+{
+    return qkv[map ? map[plain] : plain];
+}
+
+__device__ void qkv_rope_store_position(const float *qkv, const int32_t *map, const AttnGeom &g, int pos,
+                                        float *q, float *kc, float *vc)
+{
+    const int half = g.rope_dim / 2;
+    const int qn = g.n_heads * g.dqk, kn = g.n_kv * g.dqk, vn = g.n_kv * g.dv;
+    const int slot = g.window > 0 ? pos % g.ring : pos;
+    float *kslot = kc + (size_t)slot * kn;
+    float *vslot = vc + (size_t)slot * vn;
+    // blockIdx.y spreads one position's rows over several blocks
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < qn + kn + vn; i += blockDim.x * gridDim.y) {
+        if (i >= qn + kn) {
+            int j = i - qn - kn;
+            vslot[j] = qkv_at(qkv, map, i) * g.value_scale;
+            continue;
+        }
+        const bool is_q = i < qn;
+        const int j = is_q ? i : i - qn;
+        const int d = j % g.dqk, head0 = j - d;
+        float *dst = is_q ? q + head0 : kslot + head0;
+        const int base = (is_q ? 0 : qn) + head0;
+        if (d >= g.rope_dim) {
+            dst[d] = qkv_at(qkv, map, base + d);
+        } else if (d < half) {
+            double inv_freq = pow(g.theta, -2.0 * d / g.rope_dim);
+            double angle = (double)pos * inv_freq;
+            float c = (float)cos(angle), s = (float)sin(angle);
+            float x1 = qkv_at(qkv, map, base + d), x2 = qkv_at(qkv, map, base + d + half);
+            dst[d] = x1 * c - x2 * s;
+            dst[d + half] = x2 * c + x1 * s;
+        }
+    }
+}
+
+__global__ void qkv_rope_store_kernel(const float *qkv, int ldqkv, const int32_t *map, const AttnGeom g,
+                                      const int *d_len, float *q, float *kc, float *vc)
+{
+    int t = blockIdx.x;
+    qkv_rope_store_position(qkv + (size_t)t * ldqkv, map, g, *d_len + t, q + (size_t)t * g.n_heads * g.dqk, kc, vc);
+}
+
+int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, const AttnGeom &g, const int *d_len,
+                        int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err)
+{
+    qkv_rope_store_kernel<<<dim3(n, 8), 256, 0, st>>>(qkv, ldqkv, row_map, g, d_len, q, kcache, vcache);
+    CUDA_CHECK_LAUNCH("qkv_rope_store_kernel");
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decode attention. Unit = (query head, position, key split). Each split scores up to
+// ATTN_SPLIT keys into shared memory, and writes (max, sum, unnormalised output) for the merge.
+
+#define ATTN_SPLIT 256
+#define ATTN_THREADS 128
+#define ATTN_MAX_DIM 512
+
+int cuda_attention_splits(const AttnGeom &g, int max_context)
+{
+    int span = g.window > 0 ? g.window : max_context;
+    return (span + ATTN_SPLIT - 1) / ATTN_SPLIT;
+}
+
+size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n)
+{
+    return (size_t)n * g.n_heads * cuda_attention_splits(g, max_context) * (2 + g.dv);
+}
+
+__device__ void attention_split(const float *q, const float *kc, const float *vc, const AttnGeom &g, int head,
+                                int pos_q, int split, float *part)
+{
+    __shared__ float qs[ATTN_MAX_DIM];
+    __shared__ float ps[ATTN_SPLIT];
+    __shared__ float red[32];
+    const int kvh = head / (g.n_heads / g.n_kv);
+    const int lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
+    const int lo = lo_all + split * ATTN_SPLIT;
+    const int hi = min(pos_q + 1, lo + ATTN_SPLIT);   // causal
+    const int nk = hi - lo;
+    const float scale = rsqrtf((float)g.dqk);
+    for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
+        qs[d] = q[(size_t)head * g.dqk + d];
+    __syncthreads();
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
+#pragma unroll 2
+    for (int j = warp; j < nk; j += nw) {
+        int pos = lo + j;
+        int slot = g.window > 0 ? pos % g.ring : pos;
+        const float *k = kc + slot * kstride + (size_t)kvh * g.dqk;
+        float s = 0.0f;
+        for (int d = lane; d < g.dqk; d += 32)
+            s = fmaf(qs[d], k[d], s);
+        s = warp_sum(s);
+        if (lane == 0)
+            ps[j] = s * scale;
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < nk; j += blockDim.x)
+        m = fmaxf(m, ps[j]);
+    m = block_max(m, red);
+    float l = 0.0f;
+    for (int j = threadIdx.x; j < nk; j += blockDim.x) {
+        float e = expf(ps[j] - m);
+        ps[j] = e;
+        l += e;
+    }
+    l = block_sum(l, red);   // (its barriers also order the ps writes before the reads below)
+    // V: warp w takes keys w, w + nw, ...; lane owns dims lane, lane + 32, ... (coalesced rows,
+    // independent loads in flight); the warps' sums meet in shared memory.
+    __shared__ float vred[ATTN_THREADS / 32][ATTN_MAX_DIM];
+    float accv[ATTN_MAX_DIM / 32];
+#pragma unroll
+    for (int i = 0; i < ATTN_MAX_DIM / 32; i++)
+        accv[i] = 0.0f;
+#pragma unroll 2
+    for (int j = warp; j < nk; j += nw) {
+        const int pos = lo + j;
+        const int slot = g.window > 0 ? pos % g.ring : pos;
+        const float pj = ps[j];
+        const float *v = vc + slot * vstride + (size_t)kvh * g.dv;
+#pragma unroll
+        for (int i = 0; i < ATTN_MAX_DIM / 32; i++) {
+            const int d = lane + 32 * i;
+            if (d < g.dv)
+                accv[i] = fmaf(pj, v[d], accv[i]);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < ATTN_MAX_DIM / 32; i++) {
+        const int d = lane + 32 * i;
+        if (d < g.dv)
+            vred[warp][d] = accv[i];
+    }
+    __syncthreads();
+    for (int d = threadIdx.x; d < g.dv; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int w = 0; w < nw; w++)   // fixed order: deterministic
+            acc += vred[w][d];
+        part[2 + d] = acc;
+    }
+    if (threadIdx.x == 0) {
+        part[0] = nk > 0 ? m : -INFINITY;
+        part[1] = nk > 0 ? l : 0.0f;
+    }
+}
+
+__global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
+                                                                       const AttnGeom g, const int *d_len, float *partial)
+{
+    const int head = blockIdx.x, t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
+    float *part = partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + g.dv);
+    attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, part);
+}
+
+__device__ void attention_merge_unit(const float *partial, int nsplit, const AttnGeom &g, float sink, float *out)
+{
+    float M = sink;
+    for (int s = 0; s < nsplit; s++)
+        M = fmaxf(M, partial[(size_t)s * (2 + g.dv)]);
+    float L = (sink > -INFINITY) ? expf(sink - M) : 0.0f;
+    for (int s = 0; s < nsplit; s++) {
+        const float *p = partial + (size_t)s * (2 + g.dv);
+        if (p[1] > 0.0f)
+            L += p[1] * expf(p[0] - M);
+    }
+    for (int d = threadIdx.x; d < g.dv; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int s = 0; s < nsplit; s++) {
+            const float *p = partial + (size_t)s * (2 + g.dv);
+            if (p[1] > 0.0f)
+                acc += p[2 + d] * expf(p[0] - M);
+        }
+        out[d] = L > 0.0f ? acc / L : 0.0f;
+    }
+}
+
+__global__ void attention_merge_kernel(const float *partial, int nsplit, const AttnGeom g, const float *sink, float *out,
+                                       int ldo)
+{
+    const int head = blockIdx.x, t = blockIdx.y;
+    const float *p = partial + ((size_t)t * g.n_heads + head) * nsplit * (2 + g.dv);
+    attention_merge_unit(p, nsplit, g, sink ? sink[head] : -INFINITY, out + (size_t)t * ldo + (size_t)head * g.dv);
+}
+
+int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
+                   const int *d_len, int n, int max_context, float *partial, float *out, int ldo, cudaStream_t st,
+                   mimo_error *err)
+{
+    if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
+        return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
+    int nsplit = cuda_attention_splits(g, max_context);
+    attention_split_kernel<<<dim3(g.n_heads, n, nsplit), ATTN_THREADS, 0, st>>>(q, kcache, vcache, g, d_len, partial);
+    CUDA_CHECK_LAUNCH("attention_split_kernel");
+    attention_merge_kernel<<<dim3(g.n_heads, n), 128, 0, st>>>(partial, nsplit, g, sink, out, ldo);
+    CUDA_CHECK_LAUNCH("attention_merge_kernel");
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Router: sigmoid scores, top-k by score + bias (ties to the lower index), renormalised weights.
+
+__device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
+                               int32_t *ids, float *weights, float *sel)
+{
+    __shared__ float red_v[32];
+    __shared__ int red_i[32];
+    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+        float s = 1.0f / (1.0f + expf(-logits[e]));
+        sel[e] = s + (bias ? bias[e] : 0.0f);
+        sel[E + e] = s;
+    }
+    __syncthreads();
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    for (int j = 0; j < k; j++) {
+        float bv = -INFINITY;
+        int bi = 0x7FFFFFFF;
+        for (int e = threadIdx.x; e < E; e += blockDim.x) {
+            float v = sel[e];
+            if (v > bv || (v == bv && e < bi)) {
+                bv = v;
+                bi = e;
+            }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(0xFFFFFFFFu, bv, o);
+            int oi = __shfl_xor_sync(0xFFFFFFFFu, bi, o);
+            if (ov > bv || (ov == bv && oi < bi)) {
+                bv = ov;
+                bi = oi;
+            }
+        }
+        if (lane == 0) {
+            red_v[warp] = bv;
+            red_i[warp] = bi;
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            float v = red_v[0];
+            int idx = red_i[0];
+            for (int w = 1; w < nw; w++)
+                if (red_v[w] > v || (red_v[w] == v && red_i[w] < idx)) {
+                    v = red_v[w];
+                    idx = red_i[w];
+                }
+            if (idx < 0 || idx >= E)
+                idx = 0;   // every score NaN: keep a valid index
+            ids[j] = idx;
+            weights[j] = sel[E + idx];
+            sel[idx] = -INFINITY;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        float sum = 0.0f;
+        for (int j = 0; j < k; j++)
+            sum += weights[j];
+        for (int j = 0; j < k; j++) {
+            float w = norm_topk ? weights[j] / sum : weights[j];
+            weights[j] = w * scaling;
+        }
+    }
+}
+
+__global__ void route_kernel(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
+                             int32_t *ids, float *weights)
+{
+    extern __shared__ float route_sel[];
+    int t = blockIdx.x;
+    route_position(logits + (size_t)t * E, bias, E, k, norm_topk, scaling, ids + t * k, weights + t * k, route_sel);
+}
+
+int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
+               int32_t *ids, float *weights, cudaStream_t st, mimo_error *err)
+{
+    size_t smem = (size_t)2 * E * sizeof(float);
+    if (smem > 48 * 1024)
+        return mimo_fail(err, "cuda router: %d experts exceed the kernel's shared memory", E);
+    route_kernel<<<n, 256, smem, st>>>(logits, bias, E, k, norm_topk, scaling, ids, weights);
+    CUDA_CHECK_LAUNCH("route_kernel");
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// MoE combine: x += sum_j w_j * y_j (the expert outputs summed first, as the reference does).
+
+__global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int k, int dim, float *x, int ldx)
+{
+    int t = blockIdx.y;
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= dim)
+        return;
+    float s = 0.0f;
+    for (int j = 0; j < k; j++)
+        s = fmaf(w[t * k + j], y[(size_t)(t * k + j) * ldy + c], s);
+    x[(size_t)t * ldx + c] += s;
+}
+
+int cuda_moe_combine(const float *y, int ldy, const float *w, int k, int dim, int n, float *x, int ldx,
+                     cudaStream_t st, mimo_error *err)
+{
+    moe_combine_kernel<<<dim3((dim + 255) / 256, n), 256, 0, st>>>(y, ldy, w, k, dim, x, ldx);
+    CUDA_CHECK_LAUNCH("moe_combine_kernel");
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argmax per row (lowest index on ties; NaN never wins).
+
+__global__ void argmax_kernel(const float *logits, int ldl, int v, int base, int32_t *out)
+{
+    __shared__ float red_v[32];
+    __shared__ int red_i[32];
+    const float *row = logits + (size_t)blockIdx.x * ldl;
+    float bv = -INFINITY;
+    int bi = 0x7FFFFFFF;
+    for (int i = threadIdx.x; i < v; i += blockDim.x) {
+        float x = row[i];
+        if (x > bv || (x == bv && i < bi)) {
+            bv = x;
+            bi = i;
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(0xFFFFFFFFu, bv, o);
+        int oi = __shfl_xor_sync(0xFFFFFFFFu, bi, o);
+        if (ov > bv || (ov == bv && oi < bi)) {
+            bv = ov;
+            bi = oi;
+        }
+    }
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    if (lane == 0) {
+        red_v[warp] = bv;
+        red_i[warp] = bi;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        bv = red_v[0];
+        bi = red_i[0];
+        for (int w = 1; w < nw; w++)
+            if (red_v[w] > bv || (red_v[w] == bv && red_i[w] < bi)) {
+                bv = red_v[w];
+                bi = red_i[w];
+            }
+        out[blockIdx.x] = (bi == 0x7FFFFFFF ? 0 : bi) + base;
+    }
+}
+
+int cuda_argmax(const float *logits, int ldl, int v, int n, int base, int32_t *out, cudaStream_t st, mimo_error *err)
+{
+    argmax_kernel<<<n, 1024, 0, st>>>(logits, ldl, v, base, out);
+    CUDA_CHECK_LAUNCH("argmax_kernel");
+    return 0;
+}

@@ -1,0 +1,71 @@
+// The CUDA backend's operations. Each op's body is a __device__ function over one unit of work
+// (a tile of output rows, one (position, expert) slot's tile, one (head, position, key split)),
+// wrapped by a thin __global__ kernel; these host launchers enqueue one op on a stream. The engine
+// builds a per-step instruction list of such ops (cuda_backend.cu) that eager mode launches and
+// graph mode captures.
+#ifndef MIMO_CUDA_OPS_CUH
+#define MIMO_CUDA_OPS_CUH
+
+#include "cuda_common.cuh"
+
+// y[t][r] (+)= sum_c W[r][c] x[t][c] for t < n; with glu: y = silu(W x) * (W2 x).
+// Expert mode (slot_expert != NULL): unit slot s uses matrix slot_expert[s] of the expert set,
+// input row s / x_slot_div, output row s, one position per slot (n = number of slots).
+struct GemvParams {
+    GpuMat w, w2;
+    const float *x;
+    int ldx;
+    float *y;
+    int ldy;
+    int n;
+    int accumulate;
+    const int *slot_expert;
+    int x_slot_div;
+};
+
+int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
+// Once per process before the first gemv (and before any graph capture).
+int cuda_gemv_prepare(mimo_error *err);
+
+// out[t] = rmsnorm(x[t]) * w, t < n (out may equal x).
+int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo, int n,
+                 cudaStream_t st, mimo_error *err);
+
+// out[t][c] = embed[tokens[t]][c].
+int cuda_embed(const GpuMat &embed, const int32_t *tokens, int n, float *out, int ldo, cudaStream_t st, mimo_error *err);
+
+// The attention layout of one layer on this device (possibly a shard of the heads).
+struct AttnGeom {
+    int n_heads, n_kv, dqk, dv, rope_dim;
+    double theta;
+    float value_scale;
+    int window;        // 0 = full
+    int ring;          // cache slots: max_context (full) or window + 16 (SWA ring)
+};
+
+// Splits the fused qkv projection (storage order via row_map: plain row i at storage row
+// row_map[i], NULL = identity) into q [n][heads][dqk] with RoPE, and writes RoPE'd k and scaled v
+// into the cache slots of positions *d_len + t.
+int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, const AttnGeom &g, const int *d_len,
+                        int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err);
+
+// Attention of n query positions (*d_len + t) over the cache: partials over key splits of
+// split_keys keys, then a merge with the sink. out [n][ldo >= heads*dv].
+int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
+                   const int *d_len, int n, int max_context, float *partial, float *out, int ldo, cudaStream_t st,
+                   mimo_error *err);
+int cuda_attention_splits(const AttnGeom &g, int max_context);   // key splits of the launch
+size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);
+
+// Router: from logits [n][E] picks top-k per position by sigmoid + bias; ids [n*k], weights [n*k].
+int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
+               int32_t *ids, float *weights, cudaStream_t st, mimo_error *err);
+
+// x[t][c] += sum_j w[t*k+j] * y[(t*k+j)][c].
+int cuda_moe_combine(const float *y, int ldy, const float *w, int k, int dim, int n, float *x, int ldx,
+                     cudaStream_t st, mimo_error *err);
+
+// argmax over v columns of each of n rows (lowest index on ties), plus base.
+int cuda_argmax(const float *logits, int ldl, int v, int n, int base, int32_t *out, cudaStream_t st, mimo_error *err);
+
+#endif

@@ -1,0 +1,341 @@
+// Single-op entry points for the tests (cuda_testing.h).
+#include "cuda_engine.cuh"
+#include "cuda_testing.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <vector>
+
+namespace {
+
+// Owns the device allocations and the stream of one test call.
+struct TestCtx {
+    CudaEngine e;
+    TestCtx() : e() {}
+    ~TestCtx()
+    {
+        if (e.stream)
+            cudaStreamSynchronize(e.stream);
+        for (void *p : e.allocations)
+            cudaFree(p);
+        if (e.stream)
+            cudaStreamDestroy(e.stream);
+    }
+    int init(mimo_error *err)
+    {
+        char reason[256];
+        if (!mimo_cuda_backend_available(reason, sizeof reason))
+            return mimo_fail(err, "%s", reason);
+        CUDA_CHECK(cudaStreamCreateWithFlags(&e.stream, cudaStreamNonBlocking));
+        return cuda_gemv_prepare(err);
+    }
+    // Device copy of host data (or NaN-poisoned space when src is NULL).
+    template <typename T> int put(const T *src, size_t n, T **out, mimo_error *err)
+    {
+        void *d;
+        if (cuda_engine_alloc(&e, &d, n * sizeof(T), err))
+            return -1;
+        if (src)
+            CUDA_CHECK(cudaMemcpy(d, src, n * sizeof(T), cudaMemcpyHostToDevice));
+        else
+            CUDA_CHECK(cudaMemset(d, 0xFF, n * sizeof(T)));   // all-ones bytes: NaN floats, -1 ints
+        // the legacy-stream memset must land before the test's stream uses the buffer
+        CUDA_CHECK(cudaDeviceSynchronize());
+        *out = (T *)d;
+        return 0;
+    }
+    // Inputs [n][cols] on the device with rows padded to the kernels' width (zeros beyond cols).
+    int put_rows(const float *src, int n, int cols, float **out, int *ld, mimo_error *err)
+    {
+        void *d;
+        *ld = gpu_pad_cols(cols);
+        if (cuda_engine_alloc(&e, &d, (size_t)n * *ld * sizeof(float), err))
+            return -1;
+        CUDA_CHECK(cudaMemset(d, 0, (size_t)n * *ld * sizeof(float)));
+        CUDA_CHECK(cudaMemcpy2D(d, (size_t)*ld * 4, src, (size_t)cols * 4, (size_t)cols * 4, (size_t)n, cudaMemcpyHostToDevice));
+        *out = (float *)d;
+        return 0;
+    }
+    template <typename T> int get(T *dst, const T *src, size_t n, mimo_error *err)
+    {
+        CUDA_CHECK(cudaStreamSynchronize(e.stream));
+        CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost));
+        return 0;
+    }
+    int matrix(const mimo_matrix *m, int count, GpuMat *out, mimo_error *err)
+    {
+        if (cuda_alloc_matrix_set(&e, m[0].format, (int)m[0].rows, (int)m[0].cols, m[0].scale_group_rows, count, out, err))
+            return -1;
+        const size_t spitch = gpu_row_bytes(m[0].format, (int)m[0].cols);
+        const size_t dpitch = gpu_row_bytes(out->fmt, out->ld);
+        for (int i = 0; i < count; i++) {
+            uint8_t *d = (uint8_t *)out->data + (size_t)i * out->expert_stride_data;
+            CUDA_CHECK(cudaMemcpy2D(d, dpitch, m[i].data, spitch, spitch, (size_t)m[i].rows, cudaMemcpyHostToDevice));
+            if (!out->scales)
+                continue;
+            size_t sb = out->fmt == MIMO_WFMT_FP8 ? 4 : 1;
+            uint8_t *s = (uint8_t *)out->scales + (size_t)i * out->expert_stride_scales * sb;
+            if (out->fmt == MIMO_WFMT_MXFP4)
+                CUDA_CHECK(cudaMemcpy2D(s, out->ld / 32, m[i].scales, m[i].cols / 32, m[i].cols / 32, (size_t)m[i].rows,
+                                        cudaMemcpyHostToDevice));
+            else
+                CUDA_CHECK(cudaMemcpy(s, m[i].scales, (size_t)out->expert_stride_scales * 4, cudaMemcpyHostToDevice));
+        }
+        return 0;
+    }
+};
+
+}  // namespace
+
+extern "C" int mimo_cuda_test_gemv(const mimo_matrix *w, const float *x, int n, float *y, mimo_error *err)
+{
+    TestCtx c;
+    GpuMat m;
+    float *dx = NULL, *dy = NULL;
+    int ldx = 0;
+    if (c.init(err) || c.matrix(w, 1, &m, err) || c.put_rows(x, n, (int)w->cols, &dx, &ldx, err) ||
+        c.put<float>(NULL, (size_t)n * w->rows, &dy, err))
+        return -1;
+    GemvParams p;
+    memset(&p, 0, sizeof p);
+    p.w = m;
+    p.x = dx;
+    p.ldx = ldx;
+    p.y = dy;
+    p.ldy = (int)w->rows;
+    p.n = n;
+    p.x_slot_div = 1;
+    if (cuda_gemv(p, false, c.e.stream, err))
+        return -1;
+    return c.get(y, dy, (size_t)n * w->rows, err);
+}
+
+extern "C" int mimo_cuda_test_gemv_glu(const mimo_matrix *gate, const mimo_matrix *up, const float *x, int n, float *y,
+                                       mimo_error *err)
+{
+    TestCtx c;
+    GpuMat g, u;
+    float *dx = NULL, *dy = NULL;
+    int ldx = 0;
+    if (c.init(err) || c.matrix(gate, 1, &g, err) || c.matrix(up, 1, &u, err) ||
+        c.put_rows(x, n, (int)gate->cols, &dx, &ldx, err) || c.put<float>(NULL, (size_t)n * gate->rows, &dy, err))
+        return -1;
+    GemvParams p;
+    memset(&p, 0, sizeof p);
+    p.w = g;
+    p.w2 = u;
+    p.x = dx;
+    p.ldx = ldx;
+    p.y = dy;
+    p.ldy = (int)gate->rows;
+    p.n = n;
+    p.x_slot_div = 1;
+    if (cuda_gemv(p, true, c.e.stream, err))
+        return -1;
+    return c.get(y, dy, (size_t)n * gate->rows, err);
+}
+
+extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, int n_experts, const int32_t *ids, int n_slots,
+                                          const float *x, int x_div, float *y, mimo_error *err)
+{
+    TestCtx c;
+    GpuMat m;
+    float *dx = NULL, *dy = NULL;
+    int32_t *dids = NULL;
+    const int rows = (int)experts[0].rows, cols = (int)experts[0].cols;
+    const int n_x = (n_slots + x_div - 1) / x_div;
+    int ldx = 0;
+    if (c.init(err) || c.matrix(experts, n_experts, &m, err) || c.put_rows(x, n_x, cols, &dx, &ldx, err) ||
+        c.put<float>(NULL, (size_t)n_slots * rows, &dy, err) || c.put(ids, (size_t)n_slots, &dids, err))
+        return -1;
+    GemvParams p;
+    memset(&p, 0, sizeof p);
+    p.w = m;
+    p.x = dx;
+    p.ldx = ldx;
+    p.y = dy;
+    p.ldy = rows;
+    p.n = n_slots;
+    p.slot_expert = dids;
+    p.x_slot_div = x_div;
+    if (cuda_gemv(p, false, c.e.stream, err))
+        return -1;
+    return c.get(y, dy, (size_t)n_slots * rows, err);
+}
+
+extern "C" int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err)
+{
+    TestCtx c;
+    float *dx = NULL, *dw = NULL, *dout = NULL;
+    if (c.init(err) || c.put(x, (size_t)n * dim, &dx, err) || c.put(w, (size_t)dim, &dw, err) ||
+        c.put<float>(NULL, (size_t)n * dim, &dout, err))
+        return -1;
+    if (cuda_rmsnorm(dx, dim, dw, dim, eps, dout, dim, n, c.e.stream, err))
+        return -1;
+    return c.get(out, dout, (size_t)n * dim, err);
+}
+
+extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int P, int chunk, float *out,
+                                        mimo_error *err)
+{
+    TestCtx c;
+    AttnGeom g;
+    memset(&g, 0, sizeof g);
+    g.n_heads = a->n_heads;
+    g.n_kv = a->n_kv;
+    g.dqk = a->dqk;
+    g.dv = a->dv;
+    g.rope_dim = a->rope_dim;
+    g.theta = a->theta;
+    g.value_scale = a->value_scale;
+    g.window = a->window;
+    g.ring = a->max_context;
+    if (a->window > 0 && a->window + MIMO_MAX_DECODE_POSITIONS < a->max_context)
+        g.ring = a->window + MIMO_MAX_DECODE_POSITIONS;
+    if (chunk < 1 || chunk > MIMO_MAX_DECODE_POSITIONS || P > a->max_context)
+        return mimo_fail(err, "cuda test attention: bad chunk %d or P %d", chunk, P);
+    const int rows = a->n_heads * a->dqk + a->n_kv * (a->dqk + a->dv);
+    const int out_w = a->n_heads * a->dv;
+    float *dqkv = NULL, *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dout = NULL, *dsink = NULL;
+    int *dlen = NULL;
+    if (c.init(err) || c.put(qkv, (size_t)P * rows, &dqkv, err) ||
+        c.put<float>(NULL, (size_t)MIMO_MAX_DECODE_POSITIONS * a->n_heads * a->dqk, &dq, err) ||
+        c.put<float>(NULL, (size_t)g.ring * a->n_kv * a->dqk, &dk, err) ||
+        c.put<float>(NULL, (size_t)g.ring * a->n_kv * a->dv, &dv, err) ||
+        c.put<float>(NULL, cuda_attention_partial_floats(g, a->max_context, MIMO_MAX_DECODE_POSITIONS), &dpart, err) ||
+        c.put<float>(NULL, (size_t)P * out_w, &dout, err) || c.put<int>(NULL, 1, &dlen, err) ||
+        (a->sink && c.put(a->sink, (size_t)a->n_heads, &dsink, err)))
+        return -1;
+    for (int p0 = 0; p0 < P; p0 += chunk) {
+        int m = P - p0 < chunk ? P - p0 : chunk;
+        CUDA_CHECK(cudaMemcpyAsync(dlen, &p0, sizeof(int), cudaMemcpyHostToDevice, c.e.stream));
+        if (cuda_qkv_rope_store(dqkv + (size_t)p0 * rows, rows, NULL, g, dlen, m, dq, dk, dv, c.e.stream, err) ||
+            cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dout + (size_t)p0 * out_w, out_w, c.e.stream, err))
+            return -1;
+        CUDA_CHECK(cudaStreamSynchronize(c.e.stream));
+    }
+    return c.get(out, dout, (size_t)P * out_w, err);
+}
+
+extern "C" int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
+                                    int n, int32_t *ids, float *weights, mimo_error *err)
+{
+    TestCtx c;
+    float *dl = NULL, *db = NULL, *dw = NULL;
+    int32_t *di = NULL;
+    if (c.init(err) || c.put(logits, (size_t)n * E, &dl, err) || (bias && c.put(bias, (size_t)E, &db, err)) ||
+        c.put<float>(NULL, (size_t)n * k, &dw, err) || c.put<int32_t>(NULL, (size_t)n * k, &di, err))
+        return -1;
+    if (cuda_route(dl, db, E, k, norm_topk, scaling, n, di, dw, c.e.stream, err))
+        return -1;
+    return c.get(ids, di, (size_t)n * k, err) || c.get(weights, dw, (size_t)n * k, err) ? -1 : 0;
+}
+
+extern "C" int mimo_cuda_test_argmax(const float *x, int v, int n, int32_t *out, mimo_error *err)
+{
+    TestCtx c;
+    float *dx = NULL;
+    int32_t *dout = NULL;
+    if (c.init(err) || c.put(x, (size_t)n * v, &dx, err) || c.put<int32_t>(NULL, (size_t)n, &dout, err))
+        return -1;
+    if (cuda_argmax(dx, v, v, n, 0, dout, c.e.stream, err))
+        return -1;
+    return c.get(out, dout, (size_t)n, err);
+}
+
+namespace {
+
+struct Compare {
+    int mismatches = 0;
+    char *first;
+    size_t first_size;
+    std::vector<uint8_t> a, b;
+
+    void mismatch(const char *what, int layer)
+    {
+        if (mismatches++ == 0 && first)
+            snprintf(first, first_size, "%s (layer %d)", what, layer);
+    }
+    int bytes(const void *pa, const void *pb, size_t n, const char *what, int layer, mimo_error *err)
+    {
+        if (!pa && !pb)
+            return 0;
+        if (!pa || !pb) {
+            // a missing vector is the same as an all-zero one (the router's correction bias)
+            const void *p = pa ? pa : pb;
+            a.assign(n, 0);
+            CUDA_CHECK(cudaMemcpy(a.data(), p, n, cudaMemcpyDeviceToHost));
+            for (size_t i = 0; i < n; i++)
+                if (a[i]) {
+                    mismatch(what, layer);
+                    break;
+                }
+            return 0;
+        }
+        a.resize(n);
+        b.resize(n);
+        CUDA_CHECK(cudaMemcpy(a.data(), pa, n, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(b.data(), pb, n, cudaMemcpyDeviceToHost));
+        if (memcmp(a.data(), b.data(), n))
+            mismatch(what, layer);
+        return 0;
+    }
+    int mat(const GpuMat &x, const GpuMat &y, int count, const char *what, int layer, mimo_error *err)
+    {
+        if (x.fmt != y.fmt || x.rows != y.rows || x.cols != y.cols || x.ld != y.ld) {
+            mismatch(what, layer);
+            return 0;
+        }
+        if (bytes(x.data, y.data, (size_t)x.expert_stride_data * count, what, layer, err))
+            return -1;
+        size_t sb = x.fmt == MIMO_WFMT_FP8 ? 4 : 1;
+        size_t ns = (size_t)(x.expert_stride_scales < y.expert_stride_scales ? x.expert_stride_scales : y.expert_stride_scales);
+        return bytes(x.scales, y.scales, ns * count * sb, what, layer, err);
+    }
+};
+
+}  // namespace
+
+extern "C" int mimo_cuda_test_synth_matches_upload(const mimo_weights *w, uint64_t seed, const mimo_engine_options *o,
+                                                   int *mismatches, char *first, size_t first_size, mimo_error *err)
+{
+    const mimo_backend_ops *ops_a = NULL, *ops_b = NULL;
+    void *ia = NULL, *ib = NULL;
+    if (mimo_cuda_backend_create(w, o, &ops_a, &ia, err))
+        return -1;
+    if (mimo_cuda_backend_create_synthetic(&w->cfg, seed, o, &ops_b, &ib, err)) {
+        ops_a->destroy(ia);
+        return -1;
+    }
+    CudaEngine *A = (CudaEngine *)ia, *B = (CudaEngine *)ib;
+    Compare c;
+    c.first = first;
+    c.first_size = first_size;
+    const mimo_config *cfg = &w->cfg;
+    const size_t H = (size_t)cfg->hidden_size * 4;
+    int rc = c.mat(A->embed, B->embed, 1, "embed", -1, err) || c.mat(A->lm_head, B->lm_head, 1, "lm_head", -1, err) ||
+             c.bytes(A->final_norm, B->final_norm, H, "final norm", -1, err);
+    for (int l = 0; l < A->n_layers && !rc; l++) {
+        CudaLayer &x = A->layers[l], &y = B->layers[l];
+        const int E = cfg->n_routed_experts;
+        rc = c.bytes(x.input_norm, y.input_norm, H, "input norm", l, err) ||
+             c.bytes(x.post_norm, y.post_norm, H, "post-attention norm", l, err) ||
+             c.mat(x.qkv, y.qkv, 1, "qkv", l, err) || c.mat(x.o_proj, y.o_proj, 1, "o_proj", l, err) ||
+             c.bytes(x.sink, y.sink, (size_t)x.geom.n_heads * 4, "sink", l, err);
+        if (rc)
+            break;
+        if (!x.is_moe)
+            rc = c.mat(x.gate, y.gate, 1, "dense gate", l, err) || c.mat(x.up, y.up, 1, "dense up", l, err) ||
+                 c.mat(x.down, y.down, 1, "dense down", l, err);
+        else
+            rc = c.mat(x.router, y.router, 1, "router", l, err) ||
+                 c.bytes(x.router_bias, y.router_bias, (size_t)E * 4, "router bias", l, err) ||
+                 c.mat(x.egate, y.egate, E, "expert gate", l, err) || c.mat(x.eup, y.eup, E, "expert up", l, err) ||
+                 c.mat(x.edown, y.edown, E, "expert down", l, err);
+    }
+    ops_a->destroy(ia);
+    ops_b->destroy(ib);
+    *mismatches = c.mismatches;
+    return rc ? -1 : 0;
+}

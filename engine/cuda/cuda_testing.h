@@ -1,0 +1,55 @@
+/* A small C interface to single CUDA ops, for the tests (tests/cuda): each call uploads its inputs,
+ * poisons the outputs with NaN on the device, runs the op once and copies the result back. Each
+ * returns 0, or -1 with err filled (also when no device is present). */
+#ifndef MIMO_CUDA_TESTING_H
+#define MIMO_CUDA_TESTING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "mimo/engine.h"
+#include "mimo/weights.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* y[t][r] = sum_c W[r][c] x[t][c], t < n <= 16; x [n][cols], y [n][rows]. */
+int mimo_cuda_test_gemv(const mimo_matrix *w, const float *x, int n, float *y, mimo_error *err);
+/* y[t][r] = silu(gate x_t)[r] * (up x_t)[r]. */
+int mimo_cuda_test_gemv_glu(const mimo_matrix *gate, const mimo_matrix *up, const float *x, int n, float *y,
+                            mimo_error *err);
+/* Expert-slot mode: slots s < n_slots use expert ids[s] of the set, input row x[s / x_div]. */
+int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, int n_experts, const int32_t *ids, int n_slots,
+                               const float *x, int x_div, float *y, mimo_error *err);
+/* out[t] = rmsnorm(x[t]) * w. */
+int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
+
+typedef struct {
+    int n_heads, n_kv, dqk, dv, rope_dim;
+    double theta;
+    float value_scale;
+    int window;          /* 0 = full attention */
+    const float *sink;   /* [n_heads] or NULL */
+    int max_context;
+} mimo_cuda_test_attn;
+/* Feeds P positions of plain-order fused qkv rows ([P][heads*dqk + kv*(dqk+dv)]) in chunks of
+ * `chunk` positions through RoPE + KV store + attention; out [P][heads*dv]. */
+int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int P, int chunk, float *out,
+                             mimo_error *err);
+/* The router over n positions: logits [n][E] -> ids [n][k], weights [n][k]. */
+int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
+                         int32_t *ids, float *weights, mimo_error *err);
+/* Lowest index of each row's maximum. */
+int mimo_cuda_test_argmax(const float *x, int v, int n, int32_t *out, mimo_error *err);
+
+/* Builds the CUDA backend twice, from host weights w (uploaded) and generated on the device from
+ * (w->cfg, seed), and compares every weight buffer byte for byte. *mismatches = the number of
+ * tensors that differ; the first one is named in first (may be NULL). */
+int mimo_cuda_test_synth_matches_upload(const mimo_weights *w, uint64_t seed, const mimo_engine_options *o,
+                                        int *mismatches, char *first, size_t first_size, mimo_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,360 @@
+/* Each CUDA op against the C reference on fresh random inputs (outputs are NaN-poisoned by the
+ * test interface before each run). Skips where no CUDA device is present (CI). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../engine/cpu/cpu_layers.h"
+#include "../../engine/cpu/cpu_ops.h"
+#include "../../engine/cuda/cuda_testing.h"
+#include "mimo/backend.h"
+#include "mimo/formats.h"
+#include "support.h"
+
+#ifdef MIMO_HAVE_CUDA
+
+static uint64_t rng_state;
+
+static void seed_rng(void)
+{
+    rng_state = (uint64_t)time(NULL) * 6364136223846793005ull ^ (uint64_t)getpid() ^ (uint64_t)clock();
+    if (!rng_state)
+        rng_state = 1;
+    cr_log_info("random seed %llu", (unsigned long long)rng_state);
+}
+
+static float frand(void)   /* uniform in [-1, 1) */
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f;
+}
+
+static void need_gpu(void)
+{
+    char reason[256];
+    if (!mimo_cuda_backend_available(reason, sizeof reason))
+        cr_skip_test("no CUDA device: %s", reason);
+    seed_rng();
+}
+
+static bool all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return false;
+    return true;
+}
+
+/* A random matrix in format fmt; its buffers are malloc'd into *data / *scales. */
+static mimo_matrix random_matrix(mimo_weight_format fmt, int rows, int cols, void **data, void **scales)
+{
+    mimo_matrix m;
+    memset(&m, 0, sizeof m);
+    m.format = fmt;
+    m.rows = rows;
+    m.cols = cols;
+    float *w = malloc((size_t)rows * cols * sizeof(float));
+    for (size_t i = 0; i < (size_t)rows * cols; i++)
+        w[i] = frand() * (1.0f + (float)(i % 7));   /* uneven magnitudes across blocks */
+    *scales = NULL;
+    switch (fmt) {
+    case MIMO_WFMT_F32:
+        *data = w;
+        w = NULL;
+        break;
+    case MIMO_WFMT_BF16: {
+        uint16_t *d = malloc((size_t)rows * cols * 2);
+        for (size_t i = 0; i < (size_t)rows * cols; i++)
+            d[i] = mimo_f32_to_bf16(w[i]);
+        *data = d;
+        break;
+    }
+    case MIMO_WFMT_FP8: {
+        uint8_t *d = malloc((size_t)rows * cols);
+        float *s = malloc((size_t)((rows + 127) / 128) * ((cols + 127) / 128) * sizeof(float));
+        mimo_fp8_block_quantize(w, rows, cols, d, s);
+        *data = d;
+        *scales = s;
+        break;
+    }
+    default: {
+        uint8_t *d = malloc((size_t)rows * cols / 2);
+        uint8_t *s = malloc((size_t)rows * cols / 32);
+        mimo_mxfp4_quantize(w, rows, cols, d, s);
+        *data = d;
+        *scales = s;
+        break;
+    }
+    }
+    free(w);
+    m.data = *data;
+    m.scales = *scales;
+    return m;
+}
+
+static void check_gemv(mimo_weight_format fmt, int rows, int cols, int n)
+{
+    void *data, *scales;
+    mimo_matrix m = random_matrix(fmt, rows, cols, &data, &scales);
+    float *x = malloc((size_t)n * cols * sizeof(float));
+    float *y = malloc((size_t)n * rows * sizeof(float));
+    float *ref = malloc((size_t)n * rows * sizeof(float));
+    for (size_t i = 0; i < (size_t)n * cols; i++)
+        x[i] = frand();
+    for (int t = 0; t < n; t++)
+        mimo_matrix_gemv_f32(&m, x + (size_t)t * cols, ref + (size_t)t * rows);
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_cuda_test_gemv(&m, x, n, y, &err), 0, "%s", err.msg);
+    cr_assert(all_finite(y, (size_t)n * rows), "%s %dx%d n=%d: output not fully written", mimo_weight_format_name(fmt), rows, cols, n);
+    double rel = mimo_test_rel_err(y, ref, (size_t)n * rows);
+    cr_log_info("gemv %s %dx%d n=%d: rel err %.3g", mimo_weight_format_name(fmt), rows, cols, n, rel);
+    cr_assert(rel < 1e-4, "%s %dx%d n=%d: rel err %g", mimo_weight_format_name(fmt), rows, cols, n, rel);
+    free(x);
+    free(y);
+    free(ref);
+    free(data);
+    free(scales);
+}
+
+Test(cuda_kernels, gemv_every_format_and_position_count)
+{
+    need_gpu();
+    const int ns[] = {1, 2, 3, 5, 8, 13, 16};
+    for (int f = 0; f < MIMO_WFMT_COUNT; f++)
+        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+            int cols = f == MIMO_WFMT_MXFP4 ? 2080 : 1000 + (int)i;   /* several K chunks, ragged tails */
+            check_gemv((mimo_weight_format)f, 77 + 40 * (int)i, cols, ns[i]);
+        }
+}
+
+Test(cuda_kernels, gemv_fp8_grouped_scale_rows)
+{
+    need_gpu();
+    /* Rows in groups of 200 whose scale rows are padded per group (the interleaved qkv layout). */
+    const int rows = 600, cols = 384, G = 200, srows = 3 * 2;
+    uint8_t *q = malloc((size_t)rows * cols);
+    float *s = malloc((size_t)srows * 3 * sizeof(float));
+    for (int i = 0; i < rows * cols; i++)
+        q[i] = (uint8_t)((rand() % 0x7E) | ((rand() & 1) << 7));   /* any code but NaN */
+    for (int i = 0; i < srows * 3; i++)
+        s[i] = 0.01f + 0.1f * (float)i;
+    mimo_matrix m = {.format = MIMO_WFMT_FP8, .rows = rows, .cols = cols, .data = q, .scales = s, .scale_group_rows = G};
+    float *x = malloc(cols * sizeof(float)), *y = malloc(rows * sizeof(float)), *ref = malloc(rows * sizeof(float));
+    for (int i = 0; i < cols; i++)
+        x[i] = frand();
+    mimo_matrix_gemv_f32(&m, x, ref);
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_cuda_test_gemv(&m, x, 1, y, &err), 0, "%s", err.msg);
+    double rel = mimo_test_rel_err(y, ref, rows);
+    cr_assert(rel < 1e-5, "rel err %g", rel);
+    free(q);
+    free(s);
+    free(x);
+    free(y);
+    free(ref);
+}
+
+Test(cuda_kernels, gemv_swiglu_fused)
+{
+    need_gpu();
+    for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++) {
+        const int rows = 200, cols = 512, n = 4;
+        void *gd, *gs, *ud, *us;
+        mimo_matrix g = random_matrix((mimo_weight_format)f, rows, cols, &gd, &gs);
+        mimo_matrix u = random_matrix((mimo_weight_format)f, rows, cols, &ud, &us);
+        float x[4 * 512], y[4 * 200], ref[4 * 200], a[200], b[200];
+        for (int i = 0; i < n * cols; i++)
+            x[i] = frand() * 0.1f;
+        for (int t = 0; t < n; t++) {
+            mimo_matrix_gemv_f32(&g, x + t * cols, a);
+            mimo_matrix_gemv_f32(&u, x + t * cols, b);
+            mimo_cpu_swiglu(ref + t * rows, a, b, rows);
+        }
+        mimo_error err = {{0}};
+        cr_assert_eq(mimo_cuda_test_gemv_glu(&g, &u, x, n, y, &err), 0, "%s", err.msg);
+        double rel = mimo_test_rel_err(y, ref, (size_t)n * rows);
+        cr_assert(rel < 1e-4, "%s: rel err %g", mimo_weight_format_name((mimo_weight_format)f), rel);
+        free(gd);
+        free(gs);
+        free(ud);
+        free(us);
+    }
+}
+
+Test(cuda_kernels, gemv_expert_slots)
+{
+    need_gpu();
+    enum { E = 6, ROWS = 96, COLS = 256, SLOTS = 8, K = 2 };
+    for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++) {
+        mimo_matrix ms[E];
+        void *d[E], *s[E];
+        for (int e = 0; e < E; e++)
+            ms[e] = random_matrix((mimo_weight_format)f, ROWS, COLS, &d[e], &s[e]);
+        int32_t ids[SLOTS] = {5, 0, 3, 3, 1, 5, 2, 4};   /* repeats too */
+        float x[SLOTS / K * COLS], y[SLOTS * ROWS], ref[SLOTS * ROWS];
+        for (int i = 0; i < SLOTS / K * COLS; i++)
+            x[i] = frand();
+        for (int sl = 0; sl < SLOTS; sl++)
+            mimo_matrix_gemv_f32(&ms[ids[sl]], x + (sl / K) * COLS, ref + sl * ROWS);
+        mimo_error err = {{0}};
+        cr_assert_eq(mimo_cuda_test_expert_gemv(ms, E, ids, SLOTS, x, K, y, &err), 0, "%s", err.msg);
+        double rel = mimo_test_rel_err(y, ref, SLOTS * ROWS);
+        cr_assert(rel < 1e-4, "%s: rel err %g", mimo_weight_format_name((mimo_weight_format)f), rel);
+        for (int e = 0; e < E; e++) {
+            free(d[e]);
+            free(s[e]);
+        }
+    }
+}
+
+Test(cuda_kernels, rmsnorm)
+{
+    need_gpu();
+    enum { N = 5, DIM = 2000 };
+    static float x[N * DIM], w[DIM], y[N * DIM], ref[N * DIM];
+    for (int i = 0; i < N * DIM; i++)
+        x[i] = frand() * 3.0f;
+    for (int i = 0; i < DIM; i++)
+        w[i] = 1.0f + 0.5f * frand();
+    for (int t = 0; t < N; t++)
+        mimo_cpu_rmsnorm(ref + t * DIM, x + t * DIM, w, DIM, 1e-5f);
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_cuda_test_rmsnorm(x, w, DIM, 1e-5f, N, y, &err), 0, "%s", err.msg);
+    double rel = mimo_test_rel_err(y, ref, N * DIM);
+    cr_assert(rel < 1e-6, "rel err %g", rel);
+}
+
+/* CPU reference of mimo_cuda_test_attention: RoPE, value scale, attention per head. */
+static void attention_reference(const mimo_cuda_test_attn *a, const float *qkv, int P, float *out)
+{
+    const int rows = a->n_heads * a->dqk + a->n_kv * (a->dqk + a->dv);
+    float *q = malloc((size_t)P * a->n_heads * a->dqk * sizeof(float));
+    float *k = malloc((size_t)P * a->n_kv * a->dqk * sizeof(float));
+    float *v = malloc((size_t)P * a->n_kv * a->dv * sizeof(float));
+    float *scratch = malloc((size_t)P * sizeof(float));
+    for (int p = 0; p < P; p++) {
+        const float *r = qkv + (size_t)p * rows;
+        memcpy(q + (size_t)p * a->n_heads * a->dqk, r, (size_t)a->n_heads * a->dqk * sizeof(float));
+        memcpy(k + (size_t)p * a->n_kv * a->dqk, r + a->n_heads * a->dqk, (size_t)a->n_kv * a->dqk * sizeof(float));
+        for (int i = 0; i < a->n_kv * a->dv; i++)
+            v[(size_t)p * a->n_kv * a->dv + i] = r[a->n_heads * a->dqk + a->n_kv * a->dqk + i] * a->value_scale;
+        mimo_cpu_rope_neox(q + (size_t)p * a->n_heads * a->dqk, a->n_heads, a->dqk, a->rope_dim, p, a->theta);
+        mimo_cpu_rope_neox(k + (size_t)p * a->n_kv * a->dqk, a->n_kv, a->dqk, a->rope_dim, p, a->theta);
+    }
+    mimo_cpu_attn_mask mask = {.window = a->window, .causal = true};
+    const float scale = (float)(1.0 / sqrt((double)a->dqk));
+    for (int p = 0; p < P; p++)
+        for (int h = 0; h < a->n_heads; h++) {
+            int g = h / (a->n_heads / a->n_kv);
+            mimo_cpu_attention_one(q + ((size_t)p * a->n_heads + h) * a->dqk, a->dqk, a->dv, p, &mask,
+                                   k + (size_t)g * a->dqk, (size_t)a->n_kv * a->dqk, v + (size_t)g * a->dv,
+                                   (size_t)a->n_kv * a->dv, 0, p + 1, scale, a->sink ? a->sink[h] : -INFINITY, scratch,
+                                   out + ((size_t)p * a->n_heads + h) * a->dv);
+        }
+    free(q);
+    free(k);
+    free(v);
+    free(scratch);
+}
+
+static void check_attention(int window, bool sink, int P, int chunk, int max_ctx)
+{
+    float sinks[8];
+    for (int i = 0; i < 8; i++)
+        sinks[i] = frand() * 2.0f;
+    mimo_cuda_test_attn a = {.n_heads = 8, .n_kv = 2, .dqk = 48, .dv = 32, .rope_dim = 16, .theta = 1e4,
+                             .value_scale = 0.707f, .window = window, .sink = sink ? sinks : NULL,
+                             .max_context = max_ctx};
+    const int rows = a.n_heads * a.dqk + a.n_kv * (a.dqk + a.dv);
+    float *qkv = malloc((size_t)P * rows * sizeof(float));
+    for (size_t i = 0; i < (size_t)P * rows; i++)
+        qkv[i] = frand() * 2.0f;
+    float *out = malloc((size_t)P * a.n_heads * a.dv * sizeof(float));
+    float *ref = malloc((size_t)P * a.n_heads * a.dv * sizeof(float));
+    attention_reference(&a, qkv, P, ref);
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_cuda_test_attention(&a, qkv, P, chunk, out, &err), 0, "%s", err.msg);
+    cr_assert(all_finite(out, (size_t)P * a.n_heads * a.dv), "attention output not fully written");
+    double rel = mimo_test_rel_err(out, ref, (size_t)P * a.n_heads * a.dv);
+    cr_assert(rel < 1e-5, "window %d sink %d P %d chunk %d: rel err %g", window, sink, P, chunk, rel);
+    free(qkv);
+    free(out);
+    free(ref);
+}
+
+Test(cuda_kernels, attention_full_and_sliding_window)
+{
+    need_gpu();
+    check_attention(0, false, 40, 1, 64);
+    check_attention(0, true, 37, 16, 64);
+    check_attention(8, true, 50, 5, 64);      /* ring of 24 slots wraps twice */
+    check_attention(8, false, 50, 16, 64);
+    check_attention(0, true, 700, 16, 1024);  /* long context: several key splits merged */
+    check_attention(300, true, 700, 13, 1024);
+}
+
+Test(cuda_kernels, router_topk)
+{
+    need_gpu();
+    enum { E = 64, K = 8, N = 7 };
+    mimo_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.n_routed_experts = E;
+    cfg.experts_per_tok = K;
+    cfg.norm_topk_prob = true;
+    cfg.routed_scaling_factor = 2.5f;
+    cfg.n_group = 1;
+    cfg.topk_group = 1;
+    float logits[N * E], bias[E], w[N * K], ref_w[K], tmp[3 * E];
+    int32_t ids[N * K];
+    int ref_ids[K];
+    for (int i = 0; i < N * E; i++)
+        logits[i] = frand() * 4.0f;
+    for (int i = 0; i < E; i++)
+        bias[i] = frand() * 0.1f;
+    logits[3] = logits[9];   /* a tie goes to the lower index */
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_cuda_test_route(logits, bias, E, K, true, 2.5f, N, ids, w, &err), 0, "%s", err.msg);
+    for (int t = 0; t < N; t++) {
+        mimo_cpu_moe_route(&cfg, logits + t * E, bias, ref_ids, ref_w, tmp);
+        for (int j = 0; j < K; j++) {
+            cr_assert_eq(ids[t * K + j], ref_ids[j], "position %d rank %d", t, j);
+            cr_assert_float_eq(w[t * K + j], ref_w[j], 1e-6f, "position %d rank %d", t, j);
+        }
+    }
+}
+
+Test(cuda_kernels, argmax_lowest_index_on_ties)
+{
+    need_gpu();
+    enum { V = 5000, N = 3 };
+    static float x[N * V];
+    for (int i = 0; i < N * V; i++)
+        x[i] = frand();
+    x[0 * V + 4000] = 5.0f;
+    x[0 * V + 1234] = 5.0f;
+    x[1 * V + 4999] = 7.0f;
+    x[2 * V + 0] = 9.0f;
+    x[2 * V + 17] = NAN;
+    int32_t out[N];
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_cuda_test_argmax(x, V, N, out, &err), 0, "%s", err.msg);
+    cr_assert_eq(out[0], 1234);
+    cr_assert_eq(out[1], 4999);
+    cr_assert_eq(out[2], 0);
+}
+
+#else
+
+Test(cuda_kernels, needs_cuda_build)
+{
+    cr_skip_test("no CUDA device: this build has no CUDA backend (nvcc was not found at configure time)");
+}
+
+#endif
