@@ -138,7 +138,7 @@ Test(run_e2e, matrix_records_unavailable_configurations)
 
 Test(run_e2e, sigint_writes_a_valid_incomplete_file)
 {
-    char cmd[1400], path[512], args[700];
+    char cmd[4096], path[512], args[700];
     snprintf(path, sizeof path, "%s/i.json", dir);
     /* many repeats: the run is still going when SIGINT arrives. The signal is sent only once the
      * progress line shows a request under way (a fixed delay raced with setup on a loaded machine,
