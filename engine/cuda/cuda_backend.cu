@@ -1,6 +1,7 @@
 // The CUDA backend (engine/include/mimo/backend.h): engine creation, the per-step instruction list,
 // eager and graph execution, outputs, KV rollback. Kernels are in cuda_kernels.cu, weights in
 // cuda_weights.cu (upload) and cuda_synth.cu (generated on the device).
+#include "cuda_drafter.cuh"
 #include "cuda_engine.cuh"
 
 #include <math.h>
@@ -356,6 +357,7 @@ static void cuda_destroy(void *impl)
     for (int i = 0; i <= MIMO_MAX_DECODE_POSITIONS; i++)
         if (e->graphs[i])
             cudaGraphExecDestroy(e->graphs[i]);
+    cuda_drafter_destroy(e->drafter);
     for (void *p : e->allocations)
         cudaFree(p);
     if (e->h_step)
@@ -365,27 +367,35 @@ static void cuda_destroy(void *impl)
     delete e;
 }
 
+// The DFlash drafter: cuda_drafter.cu does the work.
+// The GPU drafter was written in a session with no device time left: until its GPU tests
+// (tests/cuda/test_cuda_dflash.c) have passed on a device it is opt-in, so that default runs on GPU
+// machines (make run, CI) use only kernels that were verified there.
 static int cuda_attach_drafter(void *impl, const mimo_drafter_weights *d, mimo_error *err)
 {
-    return mimo_fail(err, "cuda: the DFlash drafter on the GPU is not built yet");
+    const char *opt_in = getenv("MIMO_CUDA_DRAFTER");
+    if (!opt_in || strcmp(opt_in, "1") != 0)
+        return mimo_fail(err, "cuda: the DFlash drafter on the GPU is not verified on a device yet "
+                              "(set MIMO_CUDA_DRAFTER=1 to use it)");
+    return cuda_drafter_attach((CudaEngine *)impl, d, err);
 }
-static int cuda_drafter_append(void *, const float *, int, mimo_error *err)
+static int cuda_drafter_append_op(void *impl, const float *target_hidden, int n, mimo_error *err)
 {
-    return mimo_fail(err, "cuda: the DFlash drafter on the GPU is not built yet");
+    return cuda_drafter_append((CudaEngine *)impl, target_hidden, n, err);
 }
-static int cuda_drafter_truncate(void *, int, mimo_error *err)
+static int cuda_drafter_truncate_op(void *impl, int n_context, mimo_error *err)
 {
-    return mimo_fail(err, "cuda: the DFlash drafter on the GPU is not built yet");
+    return cuda_drafter_truncate((CudaEngine *)impl, n_context, err);
 }
-static int cuda_drafter_length(const void *) { return 0; }
-static int cuda_draft(void *, const int32_t *, int, mimo_forward_out *, mimo_error *err)
+static int cuda_drafter_length_op(const void *impl) { return cuda_drafter_length((const CudaEngine *)impl); }
+static int cuda_draft(void *impl, const int32_t *block, int B, mimo_forward_out *out, mimo_error *err)
 {
-    return mimo_fail(err, "cuda: the DFlash drafter on the GPU is not built yet");
+    return cuda_drafter_draft((CudaEngine *)impl, block, B, out, err);
 }
 
 static const mimo_backend_ops cuda_ops = {
     "cuda", cuda_forward, cuda_truncate, cuda_length, cuda_sync, cuda_destroy,
-    cuda_attach_drafter, cuda_drafter_append, cuda_drafter_truncate, cuda_drafter_length, cuda_draft,
+    cuda_attach_drafter, cuda_drafter_append_op, cuda_drafter_truncate_op, cuda_drafter_length_op, cuda_draft,
 };
 
 // ---- creation ----

@@ -65,6 +65,8 @@ struct CudaProfileEntry {
     long count;
 };
 
+struct CudaDrafter;   // cuda_drafter.cu
+
 struct CudaEngine {
     mimo_config cfg;
     mimo_engine_options opts;
@@ -96,6 +98,8 @@ struct CudaEngine {
     // graph mode: one graph per position count
     cudaGraphExec_t graphs[MIMO_MAX_DECODE_POSITIONS + 1];
     std::vector<CudaInstr> program;
+
+    CudaDrafter *drafter;      // the DFlash drafter, NULL until attach_drafter (cuda_drafter.cu)
 };
 
 // Builds the instruction list of one step over n positions.
@@ -114,6 +118,9 @@ int cuda_synth_weights(CudaEngine *e, uint64_t seed, mimo_error *err);
 int cuda_alloc_matrix_set(CudaEngine *e, int fmt, int rows, int cols, long long group_rows, int count, GpuMat *out,
                           mimo_error *err);
 uint64_t cuda_matrix_device_bytes(int fmt, long long rows, long long cols);
+// One host matrix / float vector onto the device (allocations tracked in e->allocations).
+int cuda_upload_matrix(CudaEngine *e, const mimo_matrix *m, GpuMat *out, const char *what, mimo_error *err);
+int cuda_upload_vector(CudaEngine *e, const float *src, size_t n, float **out, mimo_error *err);
 // Device bytes the weights will take (for the memory check before any allocation).
 uint64_t cuda_weight_bytes(const mimo_config *cfg, const mimo_engine_options *o, int n_layers);
 

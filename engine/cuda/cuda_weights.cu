@@ -251,3 +251,13 @@ int cuda_upload_weights(CudaEngine *e, const mimo_weights *w, mimo_error *err)
     }
     return 0;
 }
+
+int cuda_upload_matrix(CudaEngine *e, const mimo_matrix *m, GpuMat *out, const char *what, mimo_error *err)
+{
+    return upload_matrix(e, m, out, what, err);
+}
+
+int cuda_upload_vector(CudaEngine *e, const float *src, size_t n, float **out, mimo_error *err)
+{
+    return upload_vec(e, src, n, out, err);
+}

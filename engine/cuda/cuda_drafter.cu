@@ -1,0 +1,547 @@
+// The DFlash drafter on the GPU (DFLASH.md "The drafter"), a transcription of the CPU reference
+// engine/cpu/cpu_drafter.c onto the backend's ops (cuda_gemv, cuda_rmsnorm, cuda_embed,
+// cuda_argmax) plus three kernels of its own: per-head RMSNorm + RoPE (q_norm / k_norm), a row
+// scale (attention_value_scale), and the block attention, which the target's kernel cannot express
+// (its queries are causal over one cache; here every block query sees [context cache ; block K/V]).
+//
+// Context: features [n, n_ids*hidden] -> fc -> hidden_norm -> per layer k_proj/v_proj (k_norm, RoPE
+// at the absolute position, value scale) straight into that layer's context cache rows, kept across
+// rounds. Block: embed (mask_embedding for MASK positions 1..B-1 when the drafter ships one), then
+// per layer pre-norm attention (queries from the block only, non-causal, window on sliding layers,
+// sink) and pre-norm SwiGLU with residuals; final norm; the target's lm_head. Block K/V are
+// discarded. Eager launches on the engine's stream; every call returns with the stream drained.
+#include "cuda_drafter.cuh"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DRAFT_ROWS MIMO_DFLASH_MAX_BLOCK   // block positions and context positions per launch
+#define DRAFT_ATTN_SPLIT 256               // keys scored per attention block
+#define DRAFT_ATTN_THREADS 128
+#define DRAFT_MAX_HEAD_DIM 512
+
+static_assert(MIMO_DFLASH_MAX_BLOCK <= MIMO_MAX_DECODE_POSITIONS, "a block must fit one gemv launch");
+
+struct CudaDrafterLayer {
+    bool is_swa;
+    float *input_norm, *post_norm, *q_norm, *k_norm;
+    float *sink;                       // [heads] or NULL
+    GpuMat q_proj, k_proj, v_proj, o_proj, gate, up, down;
+    float *kcache, *vcache;            // [max_ctx][kv_heads * head_dim], indexed by absolute position
+};
+
+struct CudaDrafter {
+    mimo_drafter_config cfg;
+    int max_ctx, length;
+    int feat_dim;                      // n_target_layers * hidden
+    int ld_feat, ld_h, ld_q, ld_i, kd; // row strides (gemv inputs padded to whole 32-column rows)
+    int max_splits;                    // attention key splits at the longest span
+    GpuMat fc;
+    float *hidden_norm, *final_norm, *mask_embedding;
+    std::vector<CudaDrafterLayer> layers;
+    // work buffers, DRAFT_ROWS rows each
+    float *feat_in, *feat, *x, *h, *q, *bk, *bv, *attn, *mlp, *logits, *partial;
+    int32_t *d_block, *d_argmax;
+    std::vector<void *> allocations;   // everything above on the device, freed by cuda_drafter_destroy
+};
+
+// ---- kernels ----
+
+__device__ __forceinline__ float draft_warp_sum(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
+}
+
+// Sum (or max) over the block; red holds 32 floats. Safe to call repeatedly with the same red.
+__device__ float draft_block_reduce(float v, float *red, bool is_max)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        float other = __shfl_xor_sync(0xFFFFFFFFu, v, o);
+        v = is_max ? fmaxf(v, other) : v + other;
+    }
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0)
+        red[warp] = v;
+    __syncthreads();
+    float r = is_max ? -INFINITY : 0.0f;
+    for (int w = 0; w < nw; w++)
+        r = is_max ? fmaxf(r, red[w]) : r + red[w];
+    return r;
+}
+
+// One warp per (head, row): RMSNorm over the head's dims with weight w (mean of squares in double,
+// like mimo_cpu_rmsnorm), then NeoX RoPE of the first rope_dim dims at position pos0 + row
+// (angles in double, applied in float, like mimo_cpu_rope_neox).
+__global__ void draft_head_norm_rope_kernel(float *x, int ld, int D, int rope_dim, double theta, const float *w,
+                                            float eps, int pos0)
+{
+    __shared__ float v[DRAFT_MAX_HEAD_DIM];
+    float *hx = x + (size_t)blockIdx.y * ld + (size_t)blockIdx.x * D;
+    double ss = 0.0;
+    for (int i = threadIdx.x; i < D; i += 32) {
+        float a = hx[i];
+        v[i] = a;
+        ss += (double)a * a;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
+    const float inv = (float)(1.0 / sqrt(ss / D + (double)eps));
+    __syncwarp();
+    for (int i = threadIdx.x; i < D; i += 32)
+        v[i] = v[i] * inv * w[i];
+    __syncwarp();
+    const int half = rope_dim / 2, pos = pos0 + (int)blockIdx.y;
+    for (int i = threadIdx.x; i < D; i += 32) {
+        float out = v[i];
+        if (i < 2 * half) {
+            const int pair = i < half ? i : i - half;
+            double angle = (double)pos * pow(theta, -2.0 * pair / rope_dim);
+            float c = (float)cos(angle), s = (float)sin(angle);
+            float a = v[pair], b = v[pair + half];
+            out = i < half ? a * c - b * s : b * c + a * s;
+        }
+        hx[i] = out;
+    }
+}
+
+__global__ void draft_scale_rows_kernel(float *x, int ld, int cols, float s)
+{
+    float *row = x + (size_t)blockIdx.x * ld;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+        row[c] *= s;
+}
+
+// The keys of block attention: n_ctx context positions first..first+n_ctx-1 (cache rows by
+// position), then the B block positions p..p+B-1 (bk/bv rows). A key is hidden from the query at
+// pos_q when window > 0 and pos_q - pos_k >= window (mimo_cpu_attn_visible, non-causal).
+struct DraftAttn {
+    const float *q;
+    int ldq;
+    const float *kc, *vc, *bk, *bv;
+    int kd, D, n_heads, group;
+    int first, n_ctx, p, B, window;
+    float scale;
+    float *partial;                    // [B][heads][nsplit][2 + D]: max, sum, unnormalised output
+};
+
+__global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(const DraftAttn a)
+{
+    __shared__ float qs[DRAFT_MAX_HEAD_DIM];
+    __shared__ float ps[DRAFT_ATTN_SPLIT];
+    __shared__ float red[32];
+    const int head = blockIdx.x, i = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
+    const int kvh = head / a.group, pos_q = a.p + i, D = a.D;
+    const int lo = split * DRAFT_ATTN_SPLIT;
+    const int nk = min(DRAFT_ATTN_SPLIT, a.n_ctx + a.B - lo);
+    for (int d = threadIdx.x; d < D; d += blockDim.x)
+        qs[d] = a.q[(size_t)i * a.ldq + (size_t)head * D + d];
+    __syncthreads();
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    for (int j = warp; j < nk; j += nw) {
+        const int key = lo + j;
+        const bool in_ctx = key < a.n_ctx;
+        const int pos_k = in_ctx ? a.first + key : a.p + (key - a.n_ctx);
+        const float *k = in_ctx ? a.kc + (size_t)pos_k * a.kd : a.bk + (size_t)(key - a.n_ctx) * a.kd;
+        k += (size_t)kvh * D;
+        float s = 0.0f;
+        for (int d = lane; d < D; d += 32)
+            s = fmaf(qs[d], k[d], s);
+        s = draft_warp_sum(s);
+        if (lane == 0)
+            ps[j] = (a.window > 0 && pos_q - pos_k >= a.window) ? -INFINITY : a.scale * s;
+    }
+    __syncthreads();
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < nk; j += blockDim.x)
+        m = fmaxf(m, ps[j]);
+    m = draft_block_reduce(m, red, true);
+    float l = 0.0f;
+    for (int j = threadIdx.x; j < nk; j += blockDim.x) {
+        float e = ps[j] == -INFINITY ? 0.0f : expf(ps[j] - m);
+        ps[j] = e;
+        l += e;
+    }
+    l = draft_block_reduce(l, red, false);   // its barriers order the ps writes before the reads below
+    float *part = a.partial + (((size_t)i * a.n_heads + head) * nsplit + split) * (2 + D);
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int j = 0; j < nk; j++) {
+            const float pj = ps[j];
+            if (pj == 0.0f)
+                continue;
+            const int key = lo + j;
+            const float *v = key < a.n_ctx ? a.vc + (size_t)(a.first + key) * a.kd : a.bv + (size_t)(key - a.n_ctx) * a.kd;
+            acc = fmaf(pj, v[(size_t)kvh * D + d], acc);
+        }
+        part[2 + d] = acc;
+    }
+    if (threadIdx.x == 0) {
+        part[0] = l > 0.0f ? m : -INFINITY;
+        part[1] = l;
+    }
+}
+
+// Merges the splits of one (head, block row) with the sink (a virtual key whose value is zero).
+__global__ void draft_attn_merge_kernel(const float *partial, int nsplit, int D, int n_heads, const float *sink,
+                                        float *out, int ldo)
+{
+    const int head = blockIdx.x, i = blockIdx.y;
+    const float *part = partial + ((size_t)i * n_heads + head) * nsplit * (2 + D);
+    const float sk = sink ? sink[head] : -INFINITY;
+    float M = sk;
+    for (int s = 0; s < nsplit; s++)
+        M = fmaxf(M, part[(size_t)s * (2 + D)]);
+    float L = sk > -INFINITY ? expf(sk - M) : 0.0f;
+    for (int s = 0; s < nsplit; s++) {
+        const float *ps = part + (size_t)s * (2 + D);
+        if (ps[1] > 0.0f)
+            L += ps[1] * expf(ps[0] - M);
+    }
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.0f;
+        for (int s = 0; s < nsplit; s++) {
+            const float *ps = part + (size_t)s * (2 + D);
+            if (ps[1] > 0.0f)
+                acc += ps[2 + d] * expf(ps[0] - M);
+        }
+        out[(size_t)i * ldo + (size_t)head * D + d] = L > 0.0f ? acc / L : 0.0f;   // nothing visible: zero
+    }
+}
+
+// ---- host helpers ----
+
+static int gemv(const GpuMat &w, const GpuMat *w2, const float *x, int ldx, float *y, int ldy, int n, bool accumulate,
+                cudaStream_t st, mimo_error *err)
+{
+    GemvParams p;
+    memset(&p, 0, sizeof p);
+    p.w = w;
+    if (w2)
+        p.w2 = *w2;
+    p.x = x;
+    p.ldx = ldx;
+    p.y = y;
+    p.ldy = ldy;
+    p.n = n;
+    p.accumulate = accumulate;
+    p.x_slot_div = 1;
+    return cuda_gemv(p, w2 != nullptr, st, err);
+}
+
+static int head_norm_rope(const CudaDrafter *d, float *x, int ld, int n_heads, const float *w, int pos0, int n,
+                          cudaStream_t st, mimo_error *err)
+{
+    const mimo_drafter_config *c = &d->cfg;
+    draft_head_norm_rope_kernel<<<dim3(n_heads, n), 32, 0, st>>>(x, ld, c->head_dim, c->rope_dim, c->rope_theta, w,
+                                                                 c->rms_eps, pos0);
+    CUDA_CHECK_LAUNCH("draft_head_norm_rope_kernel");
+    return 0;
+}
+
+static int scale_values(const CudaDrafter *d, float *v, int n, cudaStream_t st, mimo_error *err)
+{
+    if (d->cfg.attention_value_scale == 1.0f)
+        return 0;   // x * 1 == x: the reference's multiply changes nothing
+    draft_scale_rows_kernel<<<n, 128, 0, st>>>(v, d->kd, d->kd, d->cfg.attention_value_scale);
+    CUDA_CHECK_LAUNCH("draft_scale_rows_kernel");
+    return 0;
+}
+
+// Block attention of layer l for the B block rows of d->q into d->attn.
+static int block_attention(CudaDrafter *d, int l, int B, cudaStream_t st, mimo_error *err)
+{
+    const mimo_drafter_config *c = &d->cfg;
+    const CudaDrafterLayer &L = d->layers[l];
+    DraftAttn a;
+    a.q = d->q;
+    a.ldq = d->ld_q;
+    a.kc = L.kcache;
+    a.vc = L.vcache;
+    a.bk = d->bk;
+    a.bv = d->bv;
+    a.kd = d->kd;
+    a.D = c->head_dim;
+    a.n_heads = c->n_heads;
+    a.group = c->n_heads / c->n_kv_heads;
+    a.p = d->length;
+    a.B = B;
+    a.window = L.is_swa ? c->window : 0;
+    // Context keys older than the window are hidden from every block query: not scored at all.
+    a.first = (a.window > 0 && a.p - a.window + 1 > 0) ? a.p - a.window + 1 : 0;
+    a.n_ctx = a.p - a.first;
+    a.scale = (float)(1.0 / sqrt((double)c->head_dim));
+    a.partial = d->partial;
+    const int nsplit = (a.n_ctx + B + DRAFT_ATTN_SPLIT - 1) / DRAFT_ATTN_SPLIT;
+    if (nsplit > d->max_splits)
+        return mimo_fail(err, "cuda drafter: %d attention key splits exceed the %d allocated", nsplit, d->max_splits);
+    draft_attn_split_kernel<<<dim3(c->n_heads, B, nsplit), DRAFT_ATTN_THREADS, 0, st>>>(a);
+    CUDA_CHECK_LAUNCH("draft_attn_split_kernel");
+    draft_attn_merge_kernel<<<dim3(c->n_heads, B), 128, 0, st>>>(d->partial, nsplit, c->head_dim, c->n_heads, L.sink,
+                                                                  d->attn, d->ld_q);
+    CUDA_CHECK_LAUNCH("draft_attn_merge_kernel");
+    return 0;
+}
+
+// ---- attach / destroy ----
+
+void cuda_drafter_destroy(CudaDrafter *d)
+{
+    if (!d)
+        return;
+    for (void *p : d->allocations)
+        cudaFree(p);
+    delete d;
+}
+
+static int alloc_zeroed(CudaEngine *e, float **p, size_t n, mimo_error *err)
+{
+    void *v;
+    if (cuda_engine_alloc(e, &v, n * sizeof(float), err))
+        return -1;
+    CUDA_CHECK(cudaMemset(v, 0, n * sizeof(float)));   // padding columns of gemv inputs must read as zero
+    *p = (float *)v;
+    return 0;
+}
+
+static uint64_t drafter_device_bytes(const CudaDrafter *d, const mimo_drafter_weights *w, int vocab)
+{
+    const mimo_drafter_config *c = &d->cfg;
+    uint64_t b = cuda_matrix_device_bytes(w->fc.format, w->fc.rows, w->fc.cols) + 3ull * c->hidden_size * 4;
+    for (int l = 0; l < c->num_layers; l++) {
+        const mimo_drafter_layer *L = &w->layers[l];
+        const mimo_matrix *ms[] = {&L->q_proj, &L->k_proj, &L->v_proj, &L->o_proj, &L->gate, &L->up, &L->down};
+        for (const mimo_matrix *m : ms)
+            b += cuda_matrix_device_bytes(m->format, m->rows, m->cols);
+        b += (2ull * c->hidden_size + 2ull * c->head_dim + c->n_heads) * 4;
+        b += 2ull * d->max_ctx * d->kd * 4;
+    }
+    b += (uint64_t)DRAFT_ROWS * (d->ld_feat + 3ull * d->ld_h + 2ull * d->ld_q + 2ull * d->kd + d->ld_i + vocab) * 4;
+    b += (uint64_t)DRAFT_ROWS * c->n_heads * d->max_splits * (2ull + c->head_dim) * 4;
+    return b;
+}
+
+static int attach_inner(CudaEngine *e, CudaDrafter *d, const mimo_drafter_weights *w, mimo_error *err)
+{
+    const mimo_drafter_config *c = &d->cfg;
+    const int H = c->hidden_size, V = e->cfg.vocab_size;
+    char what[96];
+    if (cuda_upload_matrix(e, &w->fc, &d->fc, "drafter fc", err) ||
+        cuda_upload_vector(e, w->hidden_norm, H, &d->hidden_norm, err) ||
+        cuda_upload_vector(e, w->final_norm, H, &d->final_norm, err) ||
+        (w->mask_embedding && cuda_upload_vector(e, w->mask_embedding, H, &d->mask_embedding, err)))
+        return -1;
+    d->layers.resize(c->num_layers);
+    for (int l = 0; l < c->num_layers; l++) {
+        const mimo_drafter_layer *lw = &w->layers[l];
+        CudaDrafterLayer &L = d->layers[l];
+        memset(&L, 0, sizeof L);
+        L.is_swa = c->layer_is_swa[l];
+        snprintf(what, sizeof what, "drafter layer %d", l);
+        if (cuda_upload_vector(e, lw->input_norm, H, &L.input_norm, err) ||
+            cuda_upload_vector(e, lw->post_attn_norm, H, &L.post_norm, err) ||
+            cuda_upload_vector(e, lw->q_norm, c->head_dim, &L.q_norm, err) ||
+            cuda_upload_vector(e, lw->k_norm, c->head_dim, &L.k_norm, err) ||
+            (c->has_sink && lw->sink && cuda_upload_vector(e, lw->sink, c->n_heads, &L.sink, err)) ||
+            cuda_upload_matrix(e, &lw->q_proj, &L.q_proj, what, err) || cuda_upload_matrix(e, &lw->k_proj, &L.k_proj, what, err) ||
+            cuda_upload_matrix(e, &lw->v_proj, &L.v_proj, what, err) || cuda_upload_matrix(e, &lw->o_proj, &L.o_proj, what, err) ||
+            cuda_upload_matrix(e, &lw->gate, &L.gate, what, err) || cuda_upload_matrix(e, &lw->up, &L.up, what, err) ||
+            cuda_upload_matrix(e, &lw->down, &L.down, what, err))
+            return -1;
+        if (alloc_zeroed(e, &L.kcache, (size_t)d->max_ctx * d->kd, err) || alloc_zeroed(e, &L.vcache, (size_t)d->max_ctx * d->kd, err))
+            return -1;
+    }
+    const size_t R = DRAFT_ROWS;
+    if (alloc_zeroed(e, &d->feat_in, R * d->ld_feat, err) || alloc_zeroed(e, &d->feat, R * d->ld_h, err) ||
+        alloc_zeroed(e, &d->x, R * d->ld_h, err) || alloc_zeroed(e, &d->h, R * d->ld_h, err) ||
+        alloc_zeroed(e, &d->q, R * d->ld_q, err) || alloc_zeroed(e, &d->attn, R * d->ld_q, err) ||
+        alloc_zeroed(e, &d->bk, R * d->kd, err) || alloc_zeroed(e, &d->bv, R * d->kd, err) ||
+        alloc_zeroed(e, &d->mlp, R * d->ld_i, err) || alloc_zeroed(e, &d->logits, R * V, err) ||
+        alloc_zeroed(e, &d->partial, R * c->n_heads * d->max_splits * (2 + (size_t)c->head_dim), err))
+        return -1;
+    void *v;
+    if (cuda_engine_alloc(e, &v, R * sizeof(int32_t), err))
+        return -1;
+    d->d_block = (int32_t *)v;
+    if (cuda_engine_alloc(e, &v, R * sizeof(int32_t), err))
+        return -1;
+    d->d_argmax = (int32_t *)v;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    return 0;
+}
+
+int cuda_drafter_attach(CudaEngine *e, const mimo_drafter_weights *w, mimo_error *err)
+{
+    const mimo_drafter_config *c = &w->cfg;
+    if (e->nshard > 1)
+        return mimo_fail(err, "cuda: the DFlash drafter needs the whole target on one device (this engine is shard %d "
+                              "of %d); run DFlash without --shard", e->rank, e->nshard);
+    if (c->hidden_size != e->cfg.hidden_size)
+        return mimo_fail(err, "drafter: hidden_size %d != target hidden_size %d", c->hidden_size, e->cfg.hidden_size);
+    if (c->mask_token_id < 0 || c->mask_token_id >= e->cfg.vocab_size)
+        return mimo_fail(err, "drafter: mask_token_id %d outside the target vocabulary [0, %d)", c->mask_token_id,
+                         e->cfg.vocab_size);
+    if (c->num_layers < 1 || c->num_layers > 64 || c->n_kv_heads < 1 || c->n_heads < 1 || c->n_heads % c->n_kv_heads)
+        return mimo_fail(err, "drafter: bad layer/head counts (%d layers, %d/%d heads)", c->num_layers, c->n_heads, c->n_kv_heads);
+    if (c->head_dim < 1 || c->head_dim > DRAFT_MAX_HEAD_DIM || c->rope_dim < 0 || c->rope_dim > c->head_dim)
+        return mimo_fail(err, "cuda drafter: head_dim %d / rope_dim %d outside the kernels' range (head_dim <= %d)",
+                         c->head_dim, c->rope_dim, DRAFT_MAX_HEAD_DIM);
+    if (c->n_target_layers < 1 || c->n_target_layers > MIMO_DFLASH_MAX_TARGET_LAYERS)
+        return mimo_fail(err, "drafter: n_target_layers %d out of range [1, %d]", c->n_target_layers,
+                         MIMO_DFLASH_MAX_TARGET_LAYERS);
+    if (e->max_ctx < 1)
+        return mimo_fail(err, "drafter: max_context must be >= 1");
+
+    CudaDrafter *d = new CudaDrafter();
+    d->cfg = *c;
+    d->max_ctx = e->max_ctx;
+    d->feat_dim = c->n_target_layers * c->hidden_size;
+    d->ld_feat = gpu_pad_cols(d->feat_dim);
+    d->ld_h = gpu_pad_cols(c->hidden_size);
+    d->ld_q = gpu_pad_cols(c->n_heads * c->head_dim);
+    d->ld_i = gpu_pad_cols(c->intermediate_size);
+    d->kd = c->n_kv_heads * c->head_dim;
+    int span = 0;   // the most context keys one block query can see
+    for (int l = 0; l < c->num_layers; l++) {
+        int s = c->layer_is_swa[l] && c->window > 0 && c->window < d->max_ctx ? c->window : d->max_ctx;
+        span = s > span ? s : span;
+    }
+    d->max_splits = (span + DRAFT_ROWS + DRAFT_ATTN_SPLIT - 1) / DRAFT_ATTN_SPLIT;
+
+    size_t free_b = 0, total_b = 0;
+    cudaError_t mrc = cudaMemGetInfo(&free_b, &total_b);
+    if (mrc != cudaSuccess) {
+        delete d;
+        return mimo_fail(err, "cuda: cudaMemGetInfo failed: %s", cudaGetErrorString(mrc));
+    }
+    const uint64_t need = drafter_device_bytes(d, w, e->cfg.vocab_size) + (16ull << 20);
+    if (need > free_b) {
+        delete d;
+        return mimo_fail(err, "cuda: not enough device memory for the DFlash drafter: it needs %.2f GiB (context cache "
+                              "for max_context %d), %.2f GiB are free", need / 1073741824.0, e->max_ctx, free_b / 1073741824.0);
+    }
+
+    // The upload helpers track allocations in e->allocations: collect the drafter's apart so that
+    // it can be freed (or replaced) without the engine.
+    std::vector<void *> engine_allocations;
+    engine_allocations.swap(e->allocations);
+    int rc = attach_inner(e, d, w, err);
+    d->allocations.swap(e->allocations);
+    e->allocations.swap(engine_allocations);
+    if (rc) {
+        cudaDeviceSynchronize();
+        cuda_drafter_destroy(d);
+        return mimo_fail_prefix(err, "cuda: attaching the DFlash drafter");
+    }
+    if (e->drafter) {
+        CUDA_CHECK(cudaStreamSynchronize(e->stream));
+        cuda_drafter_destroy(e->drafter);
+    }
+    e->drafter = d;
+    return 0;
+}
+
+// ---- the ops ----
+
+int cuda_drafter_length(const CudaEngine *e) { return e->drafter ? e->drafter->length : 0; }
+
+int cuda_drafter_truncate(CudaEngine *e, int n_context, mimo_error *err)
+{
+    CudaDrafter *d = e->drafter;
+    if (!d)
+        return mimo_fail(err, "cuda: no drafter attached");
+    if (n_context < 0 || n_context > d->length)
+        return mimo_fail(err, "drafter: cannot truncate context to %d (length %d)", n_context, d->length);
+    d->length = n_context;   // the cache is indexed by absolute position: nothing to move
+    return 0;
+}
+
+int cuda_drafter_append(CudaEngine *e, const float *target_hidden, int n, mimo_error *err)
+{
+    CudaDrafter *d = e->drafter;
+    if (!d)
+        return mimo_fail(err, "cuda: no drafter attached");
+    const mimo_drafter_config *c = &d->cfg;
+    if (n < 0 || d->length + n > d->max_ctx)
+        return mimo_fail(err, "drafter: appending %d context positions at %d exceeds max_context %d", n, d->length, d->max_ctx);
+    cudaStream_t st = e->stream;
+    const int H = c->hidden_size;
+    for (int off = 0; off < n; off += DRAFT_ROWS) {
+        const int m = n - off < DRAFT_ROWS ? n - off : DRAFT_ROWS;
+        const int pos0 = d->length + off;
+        CUDA_CHECK(cudaMemcpy2DAsync(d->feat_in, (size_t)d->ld_feat * sizeof(float), target_hidden + (size_t)off * d->feat_dim,
+                                     (size_t)d->feat_dim * sizeof(float), (size_t)d->feat_dim * sizeof(float), (size_t)m,
+                                     cudaMemcpyHostToDevice, st));
+        if (gemv(d->fc, nullptr, d->feat_in, d->ld_feat, d->feat, d->ld_h, m, false, st, err) ||
+            cuda_rmsnorm(d->feat, d->ld_h, d->hidden_norm, H, c->rms_eps, d->feat, d->ld_h, m, st, err))
+            return mimo_fail_prefix(err, "cuda drafter context at position %d", pos0);
+        for (int l = 0; l < c->num_layers; l++) {
+            CudaDrafterLayer &L = d->layers[l];
+            float *k = L.kcache + (size_t)pos0 * d->kd, *v = L.vcache + (size_t)pos0 * d->kd;
+            if (gemv(L.k_proj, nullptr, d->feat, d->ld_h, k, d->kd, m, false, st, err) ||
+                head_norm_rope(d, k, d->kd, c->n_kv_heads, L.k_norm, pos0, m, st, err) ||
+                gemv(L.v_proj, nullptr, d->feat, d->ld_h, v, d->kd, m, false, st, err) || scale_values(d, v, m, st, err))
+                return mimo_fail_prefix(err, "cuda drafter context at position %d (layer %d)", pos0, l);
+        }
+    }
+    CUDA_CHECK(cudaStreamSynchronize(st));
+    d->length += n;
+    return 0;
+}
+
+int cuda_drafter_draft(CudaEngine *e, const int32_t *block, int B, mimo_forward_out *out, mimo_error *err)
+{
+    CudaDrafter *d = e->drafter;
+    if (!d)
+        return mimo_fail(err, "cuda: no drafter attached");
+    const mimo_drafter_config *c = &d->cfg;
+    const int V = e->cfg.vocab_size, H = c->hidden_size, p = d->length;
+    if (B < 2 || B > MIMO_DFLASH_MAX_BLOCK)
+        return mimo_fail(err, "drafter: block size %d out of range [2, %d]", B, MIMO_DFLASH_MAX_BLOCK);
+    for (int i = 0; i < B; i++)
+        if (block[i] < 0 || block[i] >= V)
+            return mimo_fail(err, "drafter: block token %d out of range [0, %d)", block[i], V);
+    cudaStream_t st = e->stream;
+    CUDA_CHECK(cudaMemcpyAsync(d->d_block, block, (size_t)B * sizeof(int32_t), cudaMemcpyHostToDevice, st));
+    if (cuda_embed(e->embed, d->d_block, B, d->x, d->ld_h, st, err))
+        return -1;
+    for (int i = 1; i < B; i++)
+        if (block[i] == c->mask_token_id && d->mask_embedding)
+            CUDA_CHECK(cudaMemcpyAsync(d->x + (size_t)i * d->ld_h, d->mask_embedding, (size_t)H * sizeof(float),
+                                       cudaMemcpyDeviceToDevice, st));
+    for (int l = 0; l < c->num_layers; l++) {
+        CudaDrafterLayer &L = d->layers[l];
+        // q, k, v of every block position first: every query sees every block key.
+        if (cuda_rmsnorm(d->x, d->ld_h, L.input_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
+            gemv(L.q_proj, nullptr, d->h, d->ld_h, d->q, d->ld_q, B, false, st, err) ||
+            head_norm_rope(d, d->q, d->ld_q, c->n_heads, L.q_norm, p, B, st, err) ||
+            gemv(L.k_proj, nullptr, d->h, d->ld_h, d->bk, d->kd, B, false, st, err) ||
+            head_norm_rope(d, d->bk, d->kd, c->n_kv_heads, L.k_norm, p, B, st, err) ||
+            gemv(L.v_proj, nullptr, d->h, d->ld_h, d->bv, d->kd, B, false, st, err) || scale_values(d, d->bv, B, st, err) ||
+            block_attention(d, l, B, st, err) ||
+            gemv(L.o_proj, nullptr, d->attn, d->ld_q, d->x, d->ld_h, B, true, st, err) ||
+            cuda_rmsnorm(d->x, d->ld_h, L.post_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
+            gemv(L.gate, &L.up, d->h, d->ld_h, d->mlp, d->ld_i, B, false, st, err) ||
+            gemv(L.down, nullptr, d->mlp, d->ld_i, d->x, d->ld_h, B, true, st, err))
+            return mimo_fail_prefix(err, "cuda drafter layer %d", l);
+    }
+    if (out->logits || out->argmax) {
+        if (cuda_rmsnorm(d->x, d->ld_h, d->final_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
+            gemv(e->lm_head, nullptr, d->h, d->ld_h, d->logits, V, B, false, st, err) ||
+            (out->argmax && cuda_argmax(d->logits, V, V, B, 0, d->d_argmax, st, err)))
+            return mimo_fail_prefix(err, "cuda drafter head");
+        if (out->logits)
+            CUDA_CHECK(cudaMemcpyAsync(out->logits, d->logits, (size_t)B * V * sizeof(float), cudaMemcpyDeviceToHost, st));
+        if (out->argmax)
+            CUDA_CHECK(cudaMemcpyAsync(out->argmax, d->d_argmax, (size_t)B * sizeof(int32_t), cudaMemcpyDeviceToHost, st));
+    }
+    // out->hidden: the drafter has no target-layer outputs; the caller's buffer is left alone.
+    CUDA_CHECK(cudaStreamSynchronize(st));
+    return 0;
+}
