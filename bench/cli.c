@@ -121,3 +121,17 @@ bool mimo_parse_on_off(const char *s, bool *out)
     if (s && !strcmp(s, "off")) { *out = false; return true; }
     return false;
 }
+
+const char *mimo_format_si(double v, bool bytes, char *buf, size_t n)
+{
+    static const char *const counts[] = {"", " K", " M", " B", " T"};
+    static const char *const sizes[] = {" B", " KB", " MB", " GB", " TB"};
+    const char *const *unit = bytes ? sizes : counts;
+    int u = 0;
+    while (v >= 1000 && u < 4) {
+        v /= 1000;
+        u++;
+    }
+    snprintf(buf, n, "%.3g%s", v, unit[u]);
+    return buf;
+}

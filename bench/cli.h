@@ -3,6 +3,7 @@
 #define MIMO_BENCH_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Documented exit codes (README "Exit codes"). */
@@ -40,5 +41,8 @@ bool mimo_parse_int_list(const char *s, long min, long max, int32_t **out, int *
 /* "R/N" */
 bool mimo_parse_shard(const char *s, int *rank, int *count);
 bool mimo_parse_on_off(const char *s, bool *out);
+
+/* 1234567 -> "1.23 M" (SI steps, 3 significant digits); with bytes: "1.23 MB". Returns buf. */
+const char *mimo_format_si(double v, bool bytes, char *buf, size_t n);
 
 #endif

@@ -257,22 +257,8 @@ static void print_listing(mimo_tensor_source *src)
     }
 }
 
-/* 1234567 -> "1.23 M" (SI steps, 3 significant digits); byte counts: "1.23 MB". */
-static const char *human_units(double v, char *buf, size_t n, bool bytes)
-{
-    static const char *const counts[] = {"", " K", " M", " B", " T"}, *const sizes[] = {" B", " KB", " MB", " GB", " TB"};
-    const char *const *unit = bytes ? sizes : counts;
-    int u = 0;
-    while (v >= 1000 && u < 4) {
-        v /= 1000;
-        u++;
-    }
-    snprintf(buf, n, "%.3g%s", v, unit[u]);
-    return buf;
-}
-
-static const char *human(double v, char *buf, size_t n) { return human_units(v, buf, n, false); }
-static const char *human_bytes(double v, char *buf, size_t n) { return human_units(v, buf, n, true); }
+static const char *human(double v, char *buf, size_t n) { return mimo_format_si(v, false, buf, n); }
+static const char *human_bytes(double v, char *buf, size_t n) { return mimo_format_si(v, true, buf, n); }
 
 static bool is_dir(const char *p)
 {
