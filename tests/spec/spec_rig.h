@@ -17,18 +17,13 @@ typedef struct {
     mimo_engine *e;
 } spec_rig;
 
-/* preset_storage: tiny's own storage (FP8 attention and dense MLP); else BF16 there, which the CPU
- * reference decodes several times faster (these tests are about the loop, not the formats). */
-static inline void spec_rig_open_storage(spec_rig *r, uint64_t seed, bool with_drafter, int max_context, bool preset_storage)
+/* The rig on any target config (the engine and, optionally, its synthetic drafter on the CPU). */
+static inline void spec_rig_open_config(spec_rig *r, const mimo_config *cfg, uint64_t seed, bool with_drafter,
+                                        int max_context)
 {
     memset(r, 0, sizeof *r);
     mimo_error err = {{0}};
-    cr_assert_eq(mimo_config_preset("tiny", &r->cfg, &err), 0, "%s", err.msg);
-    if (!preset_storage) {
-        r->cfg.storage.qkv = MIMO_WFMT_BF16;
-        r->cfg.storage.o_proj = MIMO_WFMT_BF16;
-        r->cfg.storage.dense_mlp = MIMO_WFMT_BF16;
-    }
+    r->cfg = *cfg;
     mimo_drafter_config_for_target(&r->cfg, &r->dcfg);
     mimo_engine_options o;
     mimo_engine_options_default(&o);
@@ -41,6 +36,28 @@ static inline void spec_rig_open_storage(spec_rig *r, uint64_t seed, bool with_d
         cr_assert_eq(mimo_drafter_bind(&r->dcfg, r->dsrc, &r->dw, &err), 0, "%s", err.msg);
         cr_assert_eq(mimo_engine_attach_drafter(r->e, &r->dw, &err), 0, "%s", err.msg);
     }
+}
+
+/* The tiny preset with BF16 attention and dense MLP, which the CPU reference decodes several times
+ * faster than tiny's own FP8 (these tests are about the loop, not the formats); preset_storage keeps
+ * tiny's own storage. */
+static inline mimo_config spec_tiny_config(bool preset_storage)
+{
+    mimo_config cfg;
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_config_preset("tiny", &cfg, &err), 0, "%s", err.msg);
+    if (!preset_storage) {
+        cfg.storage.qkv = MIMO_WFMT_BF16;
+        cfg.storage.o_proj = MIMO_WFMT_BF16;
+        cfg.storage.dense_mlp = MIMO_WFMT_BF16;
+    }
+    return cfg;
+}
+
+static inline void spec_rig_open_storage(spec_rig *r, uint64_t seed, bool with_drafter, int max_context, bool preset_storage)
+{
+    mimo_config cfg = spec_tiny_config(preset_storage);
+    spec_rig_open_config(r, &cfg, seed, with_drafter, max_context);
 }
 
 static inline void spec_rig_open(spec_rig *r, uint64_t seed, bool with_drafter, int max_context)
