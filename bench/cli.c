@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -18,9 +19,16 @@ int mimo_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
     return MIMO_EXIT_USAGE;
 }
 
+/* strto* skip leading blanks: " -1" would pass as a u64 (wrapping to 2^64-1); a value is the
+ * whole string or nothing. */
+static bool starts_with_blank(const char *s)
+{
+    return isspace((unsigned char)*s);
+}
+
 bool mimo_parse_int(const char *s, long min, long max, long *out)
 {
-    if (!s || !*s)
+    if (!s || !*s || starts_with_blank(s))
         return false;
     char *end;
     errno = 0;
@@ -33,7 +41,7 @@ bool mimo_parse_int(const char *s, long min, long max, long *out)
 
 bool mimo_parse_u64(const char *s, uint64_t *out)
 {
-    if (!s || !*s || *s == '-')
+    if (!s || !*s || *s == '-' || starts_with_blank(s))
         return false;
     char *end;
     errno = 0;
@@ -46,7 +54,7 @@ bool mimo_parse_u64(const char *s, uint64_t *out)
 
 bool mimo_parse_double(const char *s, double min, double max, double *out)
 {
-    if (!s || !*s)
+    if (!s || !*s || starts_with_blank(s))
         return false;
     char *end;
     errno = 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mimo/convert.h"
+#include "mimo/weights.h"
 
 static const char usage[] =
     "mimo-bench convert IN OUT --experts mxfp4|fp8|bf16|f32\n"
@@ -50,12 +51,26 @@ int mimo_cmd_convert(int argc, char **argv)
         fprintf(stderr, "mimo-bench convert: %s\n", err.msg);
         return MIMO_EXIT_BAD_INPUT;
     }
+    /* every tensor read and the model bound before anything is written: a truncated shard or a
+     * mis-shaped tensor is bad input, not a half-converted OUT */
     mimo_tensor_source *probe;
     if (mimo_source_open_dir(in, &probe, &err)) {
         fprintf(stderr, "mimo-bench convert: %s\n", err.msg);
         return MIMO_EXIT_BAD_INPUT;
     }
+    int bad = 0;
+    for (int i = 0; i < mimo_source_count(probe) && !bad; i++) {
+        mimo_tensor_view v;
+        bad = mimo_source_get(probe, mimo_source_name_at(probe, i), &v, &err);
+    }
+    mimo_weights w;
+    if (!bad && !(bad = mimo_weights_bind(&cfg, probe, &w, NULL, NULL, &err)))
+        mimo_weights_free(&w);
     mimo_source_free(probe);
+    if (bad) {
+        fprintf(stderr, "mimo-bench convert: %s\n", err.msg);
+        return MIMO_EXIT_BAD_INPUT;
+    }
     uint64_t inexact = 0;
     if (mimo_convert_checkpoint(in, out, f, &inexact, &err)) {
         fprintf(stderr, "mimo-bench convert: %s\n", err.msg);

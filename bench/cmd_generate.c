@@ -92,6 +92,14 @@ static int parse_args(int argc, char **argv, generate_args *a)
             a->json = true;
             continue;
         }
+        static const char *const valued[] = {"--model", "--preset", "--prompt", "--prompt-ids", "--drafter",
+                                             "--accept", "--max-new", "--top-k", "--block", "--temperature",
+                                             "--top-p", "--seed", "--backend", "--dflash", "--draft", NULL};
+        bool known = false;
+        for (int k = 0; valued[k]; k++)
+            known |= !strcmp(f, valued[k]);
+        if (!known)
+            return mimo_usage_error("generate", usage, "unknown argument '%s'", f), -1;
         if (i + 1 >= argc)
             return mimo_usage_error("generate", usage, "%s needs a value", f), -1;
         const char *v = argv[++i];
@@ -205,6 +213,9 @@ static int load_drafter(const generate_args *a, generate_state *s, bool *found, 
         if (s->dcfg.target_layer_ids[i] >= s->cfg.num_layers)
             return mimo_fail(err, "drafter target_layer_ids[%d] = %d, the target has %d layers", i,
                              s->dcfg.target_layer_ids[i], s->cfg.num_layers);
+    if (s->dcfg.mask_token_id >= s->cfg.vocab_size)
+        return mimo_fail(err, "drafter mask_token_id %d is outside the target vocabulary [0, %d)", s->dcfg.mask_token_id,
+                         s->cfg.vocab_size);
     if (s->dcfg.n_target_layers > MIMO_MAX_HIDDEN_OUTPUTS)
         return mimo_fail(err, "drafter reads %d target layers; the engine outputs at most %d", s->dcfg.n_target_layers,
                          MIMO_MAX_HIDDEN_OUTPUTS);
@@ -461,10 +472,13 @@ int mimo_cmd_generate(int argc, char **argv)
         eo.n_hidden_layers = s.dcfg.n_target_layers;
         memcpy(eo.hidden_layers, s.dcfg.target_layer_ids, (size_t)s.dcfg.n_target_layers * sizeof(int));
     }
-    exit_code = MIMO_EXIT_FAILURE;
+    /* a preset's synthetic weights cannot be malformed: failing to build them means this machine
+     * cannot hold them (a full-scale preset on the cpu backend) */
+    exit_code = a.preset ? MIMO_EXIT_UNAVAILABLE : MIMO_EXIT_FAILURE;
     if (a.preset ? mimo_engine_create_synthetic(&s.cfg, a.seed, &eo, &s.engine, &err)
                  : mimo_engine_create(&s.weights, &eo, &s.engine, &err))
         goto fail;
+    exit_code = MIMO_EXIT_FAILURE;
     if (a.dflash && mimo_engine_attach_drafter(s.engine, &s.dweights, &err))
         goto fail;
 

@@ -272,6 +272,28 @@ static bool is_file(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* What generate and run would refuse when attaching the drafter to this target. */
+static bool drafter_fits(const mimo_drafter_config *d, const mimo_config *cfg, const char *path)
+{
+    bool ok = true;
+    if (d->hidden_size != cfg->hidden_size) {
+        printf("drafter: PROBLEM: %s: hidden_size %d != target hidden_size %d\n", path, d->hidden_size, cfg->hidden_size);
+        ok = false;
+    }
+    if (d->mask_token_id >= cfg->vocab_size) {
+        printf("drafter: PROBLEM: %s: mask_token_id %d is outside the target vocabulary [0, %d)\n", path,
+               d->mask_token_id, cfg->vocab_size);
+        ok = false;
+    }
+    for (int i = 0; i < d->n_target_layers; i++)
+        if (d->target_layer_ids[i] >= cfg->num_layers) {
+            printf("drafter: PROBLEM: %s: target_layer_ids[%d] = %d, the target has %d layers\n", path, i,
+                   d->target_layer_ids[i], cfg->num_layers);
+            ok = false;
+        }
+    return ok;
+}
+
 int mimo_cmd_inspect(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -382,6 +404,9 @@ int mimo_cmd_inspect(int argc, char **argv)
             mimo_drafter_bind(&dcfg, dsrc, &dw, &err)) {
             printf("drafter: PROBLEM: %s\n", err.msg);
             bad = true;
+        } else if (!drafter_fits(&dcfg, &cfg, dpath)) {
+            bad = true;
+            mimo_drafter_free(&dw);
         } else {
             printf("drafter: %d layers, block %d, target layers %d, %d tensors: ok\n", dcfg.num_layers,
                    dcfg.block_size, dcfg.n_target_layers, mimo_source_count(dsrc));

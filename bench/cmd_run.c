@@ -1,6 +1,7 @@
 /* mimo-bench run: flag parsing, signals, and the hand-off to runner.c. */
 #include "cli.h"
 #include "runner.h"
+#include "suite.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +47,28 @@ static int probe_gpu(void)
     return MIMO_EXIT_UNAVAILABLE;
 }
 
+/* The first element of "coding,math" that is not a built-in suite ("" for an empty one), or NULL.
+ * Checked before the run starts so that a typo is a usage error, not bad input. */
+static const char *unknown_suite(const char *list, char *buf, size_t n)
+{
+    for (const char *p = list;; p++) {
+        size_t len = strcspn(p, ",");
+        while (len > 0 && *p == ' ')
+            p++, len--;
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        snprintf(buf, n, "%.*s", (int)len, p);
+        bool known = false;
+        for (int i = 0; mimo_builtin_suites[i]; i++)
+            known |= !strcmp(buf, mimo_builtin_suites[i]);
+        if (!known)
+            return buf;
+        p = strchr(p, ',');
+        if (!p)
+            return NULL;
+    }
+}
+
 int mimo_cmd_run(int argc, char **argv)
 {
     mimo_run_options o;
@@ -64,8 +87,17 @@ int mimo_cmd_run(int argc, char **argv)
             return probe_gpu();
         if (!strcmp(a, "--matrix")) { o.matrix = true; continue; }
         if (!strcmp(a, "--trace")) { o.trace = true; continue; }
+        static const char *const valued[] = {"--model", "--preset", "--suite", "--suite-file", "--out", "--backend",
+                                             "--fp4", "--dflash", "--exec", "--accept", "--shard", "--layers",
+                                             "--requests", "--max-new", "--temperature", "--seed", "--warmup",
+                                             "--repeats", "--threads", NULL};
+        bool known = false;
+        for (int k = 0; valued[k]; k++)
+            known |= !strcmp(a, valued[k]);
+        if (!known)
+            return mimo_usage_error("run", usage, "unknown flag '%s'", a);
         if (i + 1 >= argc)
-            return mimo_usage_error("run", usage, "'%s' needs a value (or is unknown)", a);
+            return mimo_usage_error("run", usage, "%s needs a value", a);
         const char *val = argv[++i];
         if (!strcmp(a, "--model")) o.model_dir = val;
         else if (!strcmp(a, "--preset")) o.preset = val;
@@ -133,6 +165,12 @@ int mimo_cmd_run(int argc, char **argv)
         return mimo_usage_error("run", usage, "give exactly one of --model DIR or --preset P");
     if (o.suite_file && suite_set)
         return mimo_usage_error("run", usage, "give --suite or --suite-file, not both");
+    char bad[64];
+    if (suite_set && unknown_suite(o.suites, bad, sizeof bad))
+        return mimo_usage_error("run", usage, "--suite: '%s' is not a built-in suite (coding, math, agent, chat; "
+                                "--suite-file F for others)", bad);
+    if (o.out_path && !*o.out_path)
+        return mimo_usage_error("run", usage, "--out needs a file name");
     if (!o.accept_set) {
         /* synthetic weights: measured acceptance would be meaningless, so timing replays use the
          * published per-suite means by default */
@@ -155,6 +193,8 @@ int mimo_cmd_run(int argc, char **argv)
     int rc = mimo_run_execute(&o, argc, argv, &interrupted, &err);
     if (rc == MIMO_EXIT_INTERRUPTED)
         fprintf(stderr, "mimo-bench run: interrupted: partial results written to %s (marked incomplete)\n", o.out_path);
+    else if (rc == MIMO_EXIT_USAGE)   /* a flag value only the run could judge (--preset, --layers, --accept) */
+        mimo_usage_error("run", usage, "%s", err.msg);
     else if (rc != MIMO_EXIT_OK && err.msg[0])
         fprintf(stderr, "mimo-bench run: %s\n", err.msg);
     return rc;

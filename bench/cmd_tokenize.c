@@ -38,11 +38,12 @@ static char *read_all(const char *path, size_t *len, mimo_error *err)
             buf = mimo_xrealloc(buf, (cap *= 2) + 1);
     }
     bool failed = ferror(f);
+    int read_errno = errno;   /* EISDIR for a directory */
     if (f != stdin)
         fclose(f);
     if (failed) {
         free(buf);
-        mimo_fail(err, "%s: read error", path);
+        mimo_fail(err, "%s: read error: %s", path, strerror(read_errno));
         return NULL;
     }
     buf[n] = '\0';

@@ -9,10 +9,11 @@ static const char usage[] = "mimo-bench validate FILE.json [...]   (schema: $MIM
 
 int mimo_cmd_validate(int argc, char **argv)
 {
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: %s\n", usage);
-        return MIMO_EXIT_OK;
-    }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: %s\n", usage);
+            return MIMO_EXIT_OK;
+        }
     if (argc < 2)
         return mimo_usage_error("validate", usage, "a results file is required");
     int worst = MIMO_EXIT_OK;

@@ -33,6 +33,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
+        fprintf(stderr, "mimo-bench: no command given\n");
         usage(stderr);
         return MIMO_EXIT_USAGE;
     }

@@ -1,10 +1,12 @@
 #include "results_read.h"
 #include "results_json.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 _Static_assert(MIMO_RFILE_SCHEMA_VERSION == MIMO_RESULTS_SCHEMA_VERSION,
                "the reader and the writer of results files must agree on the schema version");
@@ -12,6 +14,11 @@ _Static_assert(MIMO_RFILE_SCHEMA_VERSION == MIMO_RESULTS_SCHEMA_VERSION,
 int mimo_rfile_load(const char *path, json_t **out, mimo_error *err)
 {
     *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return mimo_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode))
+        return mimo_fail(err, "%s: is a directory, not a results file", path);
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)

@@ -63,7 +63,6 @@ typedef struct {
     mimo_request_record rec;
     mimo_round_record *rounds;
     int repeat;
-    char stop_reason[32];
 } request_result;
 
 typedef struct {
@@ -218,6 +217,17 @@ static int load_drafter(run_state *st, mimo_error *err)
         if (mimo_drafter_synth(&st->dcfg, o->seed, &st->dsrc, err))
             return -1;
     }
+    /* said now, as bad input, not per configuration when the engine attaches it */
+    if (st->dcfg.hidden_size != st->cfg.hidden_size)
+        return mimo_fail(err, "drafter hidden_size %d != target hidden_size %d", st->dcfg.hidden_size,
+                         st->cfg.hidden_size);
+    if (st->dcfg.mask_token_id >= st->cfg.vocab_size)
+        return mimo_fail(err, "drafter mask_token_id %d is outside the target vocabulary [0, %d)",
+                         st->dcfg.mask_token_id, st->cfg.vocab_size);
+    for (int i = 0; i < st->dcfg.n_target_layers; i++)
+        if (st->dcfg.target_layer_ids[i] >= st->cfg.num_layers)
+            return mimo_fail(err, "drafter target_layer_ids[%d] = %d, the target has %d layers", i,
+                             st->dcfg.target_layer_ids[i], st->cfg.num_layers);
     if (mimo_drafter_bind(&st->dcfg, st->dsrc, &st->dweights, err))
         return -1;
     st->have_drafter_cfg = true;
@@ -379,11 +389,12 @@ static int run_requests(run_state *st, mimo_engine *e, const config_point *c, in
             r->rounds = mimo_xmalloc((size_t)(gen.n_rounds > 0 ? gen.n_rounds : 1) * sizeof *r->rounds);
             if (gen.n_rounds > 0)
                 memcpy(r->rounds, gen.rounds, (size_t)gen.n_rounds * sizeof *r->rounds);
-            snprintf(r->stop_reason, sizeof r->stop_reason, "%s", mimo_stop_reason_name(gen.stop_reason));
             r->rec = (mimo_request_record){
                 .suite = p->suite, .id = p->id, .prompt_tokens = p->n_ids, .output_tokens = gen.n_tokens,
                 .ttft_ms = gen.ttft_ms, .decode_ms = gen.decode_ms, .e2e_ms = gen.e2e_ms,
-                .rounds = r->rounds, .n_rounds = gen.n_rounds, .stop_reason = r->stop_reason};
+                .rounds = r->rounds, .n_rounds = gen.n_rounds,
+                /* a static name: a pointer into res[] would dangle when res grows */
+                .stop_reason = mimo_stop_reason_name(gen.stop_reason)};
         }
         if (gen.stop_reason == MIMO_STOP_INTERRUPTED)
             st->interrupted = true;
@@ -765,6 +776,9 @@ static json_t *model_json(run_state *st)
 /* Checks that the output directory takes a file now, before minutes of benchmarking. */
 static int check_writable(const char *path, mimo_error *err)
 {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return mimo_fail(err, "%s: is a directory (--out names the results file)", path);
     size_t n = strlen(path) + 32;
     char *probe = mimo_xmalloc(n);
     snprintf(probe, n, "%s.probe.XXXXXX", path);
@@ -811,6 +825,16 @@ int mimo_run_execute(const mimo_run_options *o, int argc, char **argv, volatile 
                             : mimo_suite_load_builtin_list(o->suites, &suite, err);
     if (lrc)
         return MIMO_EXIT_BAD_INPUT;
+    /* every tensor's header and shape checked now: a truncated or mis-shaped checkpoint is bad
+     * input, not an "unavailable" configuration */
+    if (!st.synthetic) {
+        if (mimo_source_open_dir(o->model_dir, &st.src, err) ||
+            mimo_weights_bind(&st.cfg, st.src, &st.weights, NULL, NULL, err)) {
+            exit_code = MIMO_EXIT_BAD_INPUT;
+            goto cleanup;
+        }
+        st.weights_bound = true;
+    }
     if (load_prompts(&st, &suite, err)) {
         exit_code = MIMO_EXIT_BAD_INPUT;
         goto cleanup;

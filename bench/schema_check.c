@@ -2,11 +2,13 @@
 #include "schema_check.h"
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifndef MIMO_SOURCE_DIR
 #define MIMO_SOURCE_DIR "."
@@ -302,6 +304,15 @@ int mimo_results_validate_json(const json_t *doc, mimo_schema_report *report, mi
 int mimo_results_validate_file(const char *path, mimo_schema_report *report, mimo_error *err)
 {
     memset(report, 0, sizeof *report);
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        mimo_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return MIMO_EXIT_BAD_INPUT;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        mimo_fail(err, "%s: is a directory, not a results file", path);
+        return MIMO_EXIT_BAD_INPUT;
+    }
     json_error_t je;
     json_t *doc = json_load_file(path, 0, &je);
     if (!doc) {

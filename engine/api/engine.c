@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct mimo_engine {
     const mimo_backend_ops *ops;
@@ -126,6 +127,16 @@ int mimo_engine_create_synthetic(const mimo_config *cfg, uint64_t seed, const mi
         return mimo_fail(err, "engine: this build has no CUDA backend (nvcc was not found at configure time)");
 #endif
     }
+    /* the cpu path holds every synthetic weight in host memory: a full-scale preset would run the
+     * machine out of memory (and be killed) long before its first token, so it is refused here */
+    mimo_param_counts counts;
+    mimo_config_count(cfg, &counts);
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+    double host_bytes = pages > 0 && page_size > 0 ? (double)pages * (double)page_size : 0;
+    if (host_bytes > 0 && (double)counts.bytes_total > host_bytes / 2)
+        return mimo_fail(err, "engine: the synthetic %s weights need %.1f GB of host memory, more than half of this "
+                         "machine's %.1f GB: full-scale presets run on the cuda backend (--shard R/N)",
+                         cfg->model_type, counts.bytes_total / 1e9, host_bytes / 1e9);
     mimo_tensor_source *src = NULL;
     if (mimo_synth_target(cfg, seed, &src, err))
         return -1;

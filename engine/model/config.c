@@ -17,6 +17,7 @@
  *    mimo_config_to_json always writes it so that storage round-trips exactly. */
 #include "mimo/config.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stddef.h>
@@ -581,7 +582,7 @@ int mimo_config_load(const char *path, mimo_config *cfg, mimo_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return mimo_fail(err, "%s: cannot open", path);
+        return mimo_fail(err, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 1 << 16, len = 0;
     char *buf = mimo_xmalloc(cap);
     for (;;) {

@@ -366,7 +366,10 @@ mimo_tokenizer *mimo_tokenizer_load(const char *path_or_dir, mimo_error *err)
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
     if (!root) {
-        mimo_fail(err, "%s: line %d: %s", path, jerr.line, jerr.text);
+        if (jerr.line < 0)   /* not opened: jansson's text names the file and the reason */
+            mimo_fail(err, "%s", jerr.text);
+        else
+            mimo_fail(err, "%s: line %d: %s", path, jerr.line, jerr.text);
         return NULL;
     }
     mimo_tokenizer *t = mimo_xcalloc(1, sizeof *t);
