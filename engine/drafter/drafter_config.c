@@ -3,6 +3,7 @@
  * (per-layer windows, sink bias, attention_value_scale). Also the drafter synth writes next to
  * each target preset. */
 #include "mimo/dflash.h"
+#include "mimo/file_io.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -276,23 +277,9 @@ done:
 
 int mimo_drafter_config_load(const char *path, mimo_drafter_config *cfg, mimo_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return mimo_fail(err, "%s: cannot open drafter config", path);
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return mimo_fail(err, "%s: cannot read", path);
-    }
-    long size = ftell(f);
-    if (size < 0 || size > 64L * 1024 * 1024) {
-        fclose(f);
-        return mimo_fail(err, "%s: unreasonable size for a config", path);
-    }
-    rewind(f);
-    char *text = mimo_xmalloc((size_t)size + 1);
-    size_t got = fread(text, 1, (size_t)size, f);
-    fclose(f);
-    text[got] = '\0';
+    char *text;
+    if (mimo_read_text_file(path, 64u << 20, &text, NULL, err))
+        return mimo_fail_prefix(err, "drafter config");
     int rc = mimo_drafter_config_parse_json(text, path, cfg, err);
     free(text);
     return rc;

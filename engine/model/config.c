@@ -16,6 +16,7 @@
  *    the exact storage per weight group; overrides what torch_dtype/quantization_config imply.
  *    mimo_config_to_json always writes it so that storage round-trips exactly. */
 #include "mimo/config.h"
+#include "mimo/file_io.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -580,33 +581,11 @@ done:
 
 int mimo_config_load(const char *path, mimo_config *cfg, mimo_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return mimo_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = mimo_xmalloc(cap);
-    for (;;) {
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (len < cap - 1)
-            break;
-        if (cap > (64u << 20)) {
-            fclose(f);
-            free(buf);
-            return mimo_fail(err, "%s: config too large", path);
-        }
-        cap *= 2;
-        buf = mimo_xrealloc(buf, cap);
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return mimo_fail(err, "%s: read error", path);
-    }
-    buf[len] = '\0';
-    int rc = mimo_config_parse_json(buf, path, cfg, err);
-    free(buf);
+    char *text;
+    if (mimo_read_text_file(path, 64u << 20, &text, NULL, err))
+        return -1;
+    int rc = mimo_config_parse_json(text, path, cfg, err);
+    free(text);
     return rc;
 }
 
