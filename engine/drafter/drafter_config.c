@@ -4,6 +4,7 @@
  * each target preset. */
 #include "mimo/dflash.h"
 #include "mimo/file_io.h"
+#include "mimo/json_config.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -11,50 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- small JSON readers that name the key at fault ---- */
+/* ---- key readers: the shared ones (mimo/json_config.h) plus the drafter's range checks ---- */
 
 static int read_int(json_t *obj, const char *key, bool required, int def, long min, long max,
                     const char *path, int *out, mimo_error *err)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v)) {
-        if (required)
-            return mimo_fail(err, "%s: missing key '%s'", path, key);
-        *out = def;
-        return 0;
-    }
-    if (!json_is_integer(v))
-        return mimo_fail(err, "%s: key '%s' must be an integer", path, key);
-    json_int_t x = json_integer_value(v);
-    if (x < min || x > max)
-        return mimo_fail(err, "%s: key '%s' = %lld out of range [%ld, %ld]", path, key, (long long)x, min, max);
-    *out = (int)x;
+    mimo_json_ctx c = {path, err};
+    if (required ? mimo_json_need_int(&c, obj, key, out) : mimo_json_opt_int(&c, obj, key, def, out))
+        return -1;
+    if (*out < min || *out > max)
+        return mimo_fail(err, "%s: key '%s' = %d out of range [%ld, %ld]", path, key, *out, min, max);
     return 0;
 }
 
 static int read_number(json_t *obj, const char *key, double def, const char *path, double *out, mimo_error *err)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v)) {
-        *out = def;
-        return 0;
-    }
-    if (!json_is_number(v))
-        return mimo_fail(err, "%s: key '%s' must be a number", path, key);
-    *out = json_number_value(v);
-    if (!isfinite(*out))
-        return mimo_fail(err, "%s: key '%s' is not finite", path, key);
-    return 0;
+    mimo_json_ctx c = {path, err};
+    return mimo_json_opt_num(&c, obj, key, def, out);
 }
 
-static bool read_bool(json_t *obj, const char *key, bool def)
+static int read_bool(json_t *obj, const char *key, bool def, const char *path, bool *out, mimo_error *err)
 {
-    json_t *v = json_object_get(obj, key);
-    if (json_is_boolean(v))
-        return json_is_true(v);
-    if (json_is_integer(v))
-        return json_integer_value(v) != 0;
-    return def;
+    mimo_json_ctx c = {path, err};
+    return mimo_json_opt_bool(&c, obj, key, def, out);
 }
 
 /* A key of the DFlash block: dflash_config first, then the top level. */
@@ -108,7 +88,9 @@ static int parse_layer_types(json_t *root, const char *path, mimo_drafter_config
         }
     } else {
         /* No per-layer list: Qwen3's use_sliding_window switches every layer. */
-        bool all_swa = read_bool(root, "use_sliding_window", false);
+        bool all_swa;
+        if (read_bool(root, "use_sliding_window", false, path, &all_swa, err))
+            return -1;
         for (int l = 0; l < cfg->num_layers; l++)
             cfg->layer_is_swa[l] = all_swa;
     }
@@ -201,10 +183,18 @@ int mimo_drafter_config_parse_json(const char *json_text, const char *path, mimo
             goto done;
         }
     }
-    cfg->has_sink = read_bool(root, "add_swa_attention_sink_bias", false) ||
-                    read_bool(root, "add_full_attention_sink_bias", false) ||
-                    read_bool(root, "attention_sink_bias", false) ||
-                    read_bool(root, "use_sink_bias", false);
+    {
+        /* a sink on any layer kind, under MiMo's or Qwen-style names */
+        static const char *const sink_keys[] = {"add_swa_attention_sink_bias", "add_full_attention_sink_bias",
+                                                "attention_sink_bias", "use_sink_bias"};
+        cfg->has_sink = false;
+        for (size_t k = 0; k < sizeof sink_keys / sizeof sink_keys[0]; k++) {
+            bool on;
+            if (read_bool(root, sink_keys[k], false, path, &on, err))
+                goto done;
+            cfg->has_sink |= on;
+        }
+    }
     if (read_number(root, "attention_value_scale", 1.0, path, &d, err))
         goto done;
     cfg->attention_value_scale = (float)d;

@@ -17,6 +17,7 @@
  *    mimo_config_to_json always writes it so that storage round-trips exactly. */
 #include "mimo/config.h"
 #include "mimo/file_io.h"
+#include "mimo/json_config.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -27,111 +28,9 @@
 #include <string.h>
 
 typedef struct {
-    json_t     *root;
-    const char *path;
-    mimo_error *err;
+    mimo_json_ctx j;    /* file + error, for the shared key readers */
+    json_t       *root;
 } parse_ctx;
-
-/* A key present with a non-null value, else NULL. */
-static json_t *get(json_t *obj, const char *key)
-{
-    json_t *v = obj ? json_object_get(obj, key) : NULL;
-    return (v && !json_is_null(v)) ? v : NULL;
-}
-
-static int fail_missing(parse_ctx *p, const char *key)
-{
-    return mimo_fail(p->err, "%s: missing key '%s'", p->path, key);
-}
-
-static int fail_type(parse_ctx *p, const char *key, const char *want)
-{
-    return mimo_fail(p->err, "%s: key '%s' must be %s", p->path, key, want);
-}
-
-static int read_int(parse_ctx *p, json_t *v, const char *key, int *out)
-{
-    double d;
-    if (json_is_integer(v))
-        d = (double)json_integer_value(v);
-    else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v))
-        d = json_real_value(v);
-    else
-        return fail_type(p, key, "an integer");
-    if (d < -2147483647.0 || d > 2147483647.0)
-        return mimo_fail(p->err, "%s: key '%s' is out of range", p->path, key);
-    *out = (int)d;
-    return 0;
-}
-
-static int need_int(parse_ctx *p, json_t *obj, const char *key, int *out)
-{
-    json_t *v = get(obj, key);
-    if (!v)
-        return fail_missing(p, key);
-    return read_int(p, v, key, out);
-}
-
-static int opt_int(parse_ctx *p, json_t *obj, const char *key, int def, int *out)
-{
-    json_t *v = get(obj, key);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    return read_int(p, v, key, out);
-}
-
-static int read_num(parse_ctx *p, json_t *v, const char *key, double *out)
-{
-    if (!json_is_number(v))
-        return fail_type(p, key, "a number");
-    *out = json_number_value(v);
-    if (!isfinite(*out))
-        return fail_type(p, key, "a finite number");
-    return 0;
-}
-
-static int opt_num(parse_ctx *p, json_t *obj, const char *key, double def, double *out)
-{
-    json_t *v = get(obj, key);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    return read_num(p, v, key, out);
-}
-
-static int opt_bool(parse_ctx *p, json_t *obj, const char *key, bool def, bool *out)
-{
-    json_t *v = get(obj, key);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (json_is_boolean(v))
-        *out = json_is_true(v);
-    else if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
-        *out = json_integer_value(v) == 1;
-    else
-        return fail_type(p, key, "a boolean");
-    return 0;
-}
-
-static int opt_str(parse_ctx *p, json_t *obj, const char *key, const char *def, char *out, size_t n)
-{
-    json_t *v = get(obj, key);
-    const char *s = def;
-    if (v) {
-        if (!json_is_string(v))
-            return fail_type(p, key, "a string");
-        s = json_string_value(v);
-    }
-    if (strlen(s) >= n)
-        return mimo_fail(p->err, "%s: key '%s' is too long", p->path, key);
-    memcpy(out, s, strlen(s) + 1);
-    return 0;
-}
 
 /* round(head_dim * factor), rounded to an even number (RoPE rotates pairs). */
 static int rope_dim_of(int head_dim, double factor)
@@ -143,29 +42,29 @@ static int rope_dim_of(int head_dim, double factor)
 
 static int parse_layer_kinds(parse_ctx *p, json_t *root, mimo_config *c, bool *from_layer_types)
 {
-    json_t *hyb = get(root, "hybrid_layer_pattern");
-    json_t *lt = get(root, "layer_types");
+    json_t *hyb = mimo_json_get(root, "hybrid_layer_pattern");
+    json_t *lt = mimo_json_get(root, "layer_types");
     *from_layer_types = false;
     if (hyb) {
         if (!json_is_array(hyb))
-            return fail_type(p, "hybrid_layer_pattern", "an array of 0/1");
+            return mimo_json_fail_type(&p->j, "hybrid_layer_pattern", "an array of 0/1");
         if ((int)json_array_size(hyb) != c->num_layers)
-            return mimo_fail(p->err, "%s: key 'hybrid_layer_pattern' has %zu entries but num_hidden_layers is %d",
-                             p->path, json_array_size(hyb), c->num_layers);
+            return mimo_fail(p->j.err, "%s: key 'hybrid_layer_pattern' has %zu entries but num_hidden_layers is %d",
+                             p->j.path, json_array_size(hyb), c->num_layers);
         for (int l = 0; l < c->num_layers; l++) {
             json_t *e = json_array_get(hyb, (size_t)l);
             if (!json_is_integer(e) || (json_integer_value(e) != 0 && json_integer_value(e) != 1))
-                return mimo_fail(p->err, "%s: key 'hybrid_layer_pattern' entry %d must be 0 or 1", p->path, l);
+                return mimo_fail(p->j.err, "%s: key 'hybrid_layer_pattern' entry %d must be 0 or 1", p->j.path, l);
             c->layer_is_swa[l] = json_integer_value(e) == 1;
         }
         return 0;
     }
     if (lt) {
         if (!json_is_array(lt))
-            return fail_type(p, "layer_types", "an array of strings");
+            return mimo_json_fail_type(&p->j, "layer_types", "an array of strings");
         if ((int)json_array_size(lt) != c->num_layers)
-            return mimo_fail(p->err, "%s: key 'layer_types' has %zu entries but num_hidden_layers is %d",
-                             p->path, json_array_size(lt), c->num_layers);
+            return mimo_fail(p->j.err, "%s: key 'layer_types' has %zu entries but num_hidden_layers is %d",
+                             p->j.path, json_array_size(lt), c->num_layers);
         for (int l = 0; l < c->num_layers; l++) {
             const char *s = json_string_value(json_array_get(lt, (size_t)l));
             if (s && !strcmp(s, "full_attention"))
@@ -173,27 +72,27 @@ static int parse_layer_kinds(parse_ctx *p, json_t *root, mimo_config *c, bool *f
             else if (s && (!strcmp(s, "sliding_attention") || !strcmp(s, "sliding_window_attention")))
                 c->layer_is_swa[l] = true;
             else
-                return mimo_fail(p->err, "%s: key 'layer_types' entry %d must be \"full_attention\" or \"sliding_attention\"",
-                                 p->path, l);
+                return mimo_fail(p->j.err, "%s: key 'layer_types' entry %d must be \"full_attention\" or \"sliding_attention\"",
+                                 p->j.path, l);
         }
         *from_layer_types = true;
         return 0;
     }
-    return mimo_fail(p->err, "%s: missing key 'hybrid_layer_pattern' (or 'layer_types')", p->path);
+    return mimo_fail(p->j.err, "%s: missing key 'hybrid_layer_pattern' (or 'layer_types')", p->j.path);
 }
 
 static int parse_mlp_kinds(parse_ctx *p, json_t *root, mimo_config *c)
 {
-    json_t *freq = get(root, "moe_layer_freq");
-    json_t *mt = get(root, "mlp_layer_types");
+    json_t *freq = mimo_json_get(root, "moe_layer_freq");
+    json_t *mt = mimo_json_get(root, "mlp_layer_types");
     if (freq && json_is_array(freq)) {
         if ((int)json_array_size(freq) != c->num_layers)
-            return mimo_fail(p->err, "%s: key 'moe_layer_freq' has %zu entries but num_hidden_layers is %d",
-                             p->path, json_array_size(freq), c->num_layers);
+            return mimo_fail(p->j.err, "%s: key 'moe_layer_freq' has %zu entries but num_hidden_layers is %d",
+                             p->j.path, json_array_size(freq), c->num_layers);
         for (int l = 0; l < c->num_layers; l++) {
             json_t *e = json_array_get(freq, (size_t)l);
             if (!json_is_integer(e) || (json_integer_value(e) != 0 && json_integer_value(e) != 1))
-                return mimo_fail(p->err, "%s: key 'moe_layer_freq' entry %d must be 0 or 1", p->path, l);
+                return mimo_fail(p->j.err, "%s: key 'moe_layer_freq' entry %d must be 0 or 1", p->j.path, l);
             c->layer_is_moe[l] = json_integer_value(e) == 1;
         }
         return 0;
@@ -201,20 +100,20 @@ static int parse_mlp_kinds(parse_ctx *p, json_t *root, mimo_config *c)
     if (freq) {
         /* DeepSeek spelling: an integer period plus first_k_dense_replace. */
         int k, first_dense;
-        if (read_int(p, freq, "moe_layer_freq", &k) || opt_int(p, root, "first_k_dense_replace", 0, &first_dense))
+        if (mimo_json_read_int(&p->j, freq, "moe_layer_freq", &k) || mimo_json_opt_int(&p->j, root, "first_k_dense_replace", 0, &first_dense))
             return -1;
         if (k <= 0)
-            return mimo_fail(p->err, "%s: key 'moe_layer_freq' must be positive", p->path);
+            return mimo_fail(p->j.err, "%s: key 'moe_layer_freq' must be positive", p->j.path);
         for (int l = 0; l < c->num_layers; l++)
             c->layer_is_moe[l] = l >= first_dense && l % k == 0;
         return 0;
     }
     if (mt) {
         if (!json_is_array(mt))
-            return fail_type(p, "mlp_layer_types", "an array of strings");
+            return mimo_json_fail_type(&p->j, "mlp_layer_types", "an array of strings");
         if ((int)json_array_size(mt) != c->num_layers)
-            return mimo_fail(p->err, "%s: key 'mlp_layer_types' has %zu entries but num_hidden_layers is %d",
-                             p->path, json_array_size(mt), c->num_layers);
+            return mimo_fail(p->j.err, "%s: key 'mlp_layer_types' has %zu entries but num_hidden_layers is %d",
+                             p->j.path, json_array_size(mt), c->num_layers);
         for (int l = 0; l < c->num_layers; l++) {
             const char *s = json_string_value(json_array_get(mt, (size_t)l));
             if (s && !strcmp(s, "dense"))
@@ -222,11 +121,11 @@ static int parse_mlp_kinds(parse_ctx *p, json_t *root, mimo_config *c)
             else if (s && (!strcmp(s, "sparse") || !strcmp(s, "moe")))
                 c->layer_is_moe[l] = true;
             else
-                return mimo_fail(p->err, "%s: key 'mlp_layer_types' entry %d must be \"dense\" or \"sparse\"", p->path, l);
+                return mimo_fail(p->j.err, "%s: key 'mlp_layer_types' entry %d must be \"dense\" or \"sparse\"", p->j.path, l);
         }
         return 0;
     }
-    return mimo_fail(p->err, "%s: missing key 'moe_layer_freq' (or 'mlp_layer_types')", p->path);
+    return mimo_fail(p->j.err, "%s: missing key 'moe_layer_freq' (or 'mlp_layer_types')", p->j.path);
 }
 
 /* ---- RoPE: top-level keys or rope_parameters (flat, or keyed by layer type) ---- */
@@ -234,46 +133,46 @@ static int parse_mlp_kinds(parse_ctx *p, json_t *root, mimo_config *c)
 static int parse_rope(parse_ctx *p, json_t *root, bool swa_defaults, double *full_theta, double *swa_theta,
                       double *full_factor, double *swa_factor, bool *have_swa_theta)
 {
-    json_t *rp = get(root, "rope_parameters");
+    json_t *rp = mimo_json_get(root, "rope_parameters");
     json_t *rp_full = NULL, *rp_swa = NULL;
     if (rp && !json_is_object(rp))
-        return fail_type(p, "rope_parameters", "an object");
+        return mimo_json_fail_type(&p->j, "rope_parameters", "an object");
     if (rp) {
-        rp_full = get(rp, "full_attention");
-        rp_swa = get(rp, "sliding_attention");
+        rp_full = mimo_json_get(rp, "full_attention");
+        rp_swa = mimo_json_get(rp, "sliding_attention");
         if (!rp_full && !rp_swa)
             rp_full = rp;   /* flat form: one set for every layer */
     }
     /* theta of full layers */
-    json_t *t = get(root, "rope_theta");
+    json_t *t = mimo_json_get(root, "rope_theta");
     if (!t && rp_full)
-        t = get(rp_full, "rope_theta");
+        t = mimo_json_get(rp_full, "rope_theta");
     if (!t)
-        return fail_missing(p, "rope_theta");
-    if (read_num(p, t, "rope_theta", full_theta))
+        return mimo_json_fail_missing(&p->j, "rope_theta");
+    if (mimo_json_read_num(&p->j, t, "rope_theta", full_theta))
         return -1;
     /* partial factor of full layers */
-    json_t *f = get(root, "partial_rotary_factor");
+    json_t *f = mimo_json_get(root, "partial_rotary_factor");
     if (!f && rp_full)
-        f = get(rp_full, "partial_rotary_factor");
+        f = mimo_json_get(rp_full, "partial_rotary_factor");
     *full_factor = 1.0;
-    if (f && read_num(p, f, "partial_rotary_factor", full_factor))
+    if (f && mimo_json_read_num(&p->j, f, "partial_rotary_factor", full_factor))
         return -1;
     /* SWA theta: swa_rope_theta, rope_parameters.sliding_attention, or (transformers defaults) the full one */
-    json_t *st = get(root, "swa_rope_theta");
+    json_t *st = mimo_json_get(root, "swa_rope_theta");
     if (!st && rp_swa)
-        st = get(rp_swa, "rope_theta");
+        st = mimo_json_get(rp_swa, "rope_theta");
     *have_swa_theta = st != NULL;
     *swa_theta = *full_theta;
-    if (st && read_num(p, st, "swa_rope_theta", swa_theta))
+    if (st && mimo_json_read_num(&p->j, st, "swa_rope_theta", swa_theta))
         return -1;
     if (!st && swa_defaults)
         *have_swa_theta = true;
-    json_t *sf = get(root, "swa_partial_rotary_factor");
+    json_t *sf = mimo_json_get(root, "swa_partial_rotary_factor");
     if (!sf && rp_swa)
-        sf = get(rp_swa, "partial_rotary_factor");
+        sf = mimo_json_get(rp_swa, "partial_rotary_factor");
     *swa_factor = *full_factor;
-    if (sf && read_num(p, sf, "swa_partial_rotary_factor", swa_factor))
+    if (sf && mimo_json_read_num(&p->j, sf, "swa_partial_rotary_factor", swa_factor))
         return -1;
     return 0;
 }
@@ -283,55 +182,55 @@ static int parse_rope(parse_ctx *p, json_t *root, bool swa_defaults, double *ful
 static int parse_format(parse_ctx *p, json_t *v, const char *key, mimo_weight_format *out)
 {
     if (!json_is_string(v) || mimo_weight_format_from_name(json_string_value(v), out))
-        return mimo_fail(p->err, "%s: key '%s' must be one of f32, bf16, fp8, mxfp4", p->path, key);
+        return mimo_fail(p->j.err, "%s: key '%s' must be one of f32, bf16, fp8, mxfp4", p->j.path, key);
     return 0;
 }
 
 static int parse_storage(parse_ctx *p, json_t *root, mimo_storage *s)
 {
     mimo_weight_format base = MIMO_WFMT_BF16;
-    json_t *td = get(root, "torch_dtype");
+    json_t *td = mimo_json_get(root, "torch_dtype");
     const char *td_key = "torch_dtype";
     if (!td) {
-        td = get(root, "dtype");
+        td = mimo_json_get(root, "dtype");
         td_key = "dtype";
     }
     if (td) {
         if (parse_format(p, td, td_key, &base))
             return -1;
         if (base != MIMO_WFMT_F32 && base != MIMO_WFMT_BF16)
-            return mimo_fail(p->err, "%s: key '%s' must be float32 or bfloat16", p->path, td_key);
+            return mimo_fail(p->j.err, "%s: key '%s' must be float32 or bfloat16", p->j.path, td_key);
     }
     s->embed = s->lm_head = s->qkv = s->o_proj = s->dense_mlp = s->experts = s->norms = base;
     s->router = MIMO_WFMT_F32;
 
-    json_t *rd = get(root, "moe_router_dtype");
+    json_t *rd = mimo_json_get(root, "moe_router_dtype");
     if (rd && parse_format(p, rd, "moe_router_dtype", &s->router))
         return -1;
 
-    json_t *q = get(root, "quantization_config");
+    json_t *q = mimo_json_get(root, "quantization_config");
     if (q) {
         if (!json_is_object(q))
-            return fail_type(p, "quantization_config", "an object");
-        json_t *m = get(q, "quant_method");
+            return mimo_json_fail_type(&p->j, "quantization_config", "an object");
+        json_t *m = mimo_json_get(q, "quant_method");
         const char *method = json_is_string(m) ? json_string_value(m) : NULL;
         if (!method)
-            return fail_missing(p, "quantization_config.quant_method");
+            return mimo_json_fail_missing(&p->j, "quantization_config.quant_method");
         if (!strcmp(method, "fp8")) {
-            json_t *fmt = get(q, "fmt");
+            json_t *fmt = mimo_json_get(q, "fmt");
             if (fmt && (!json_is_string(fmt) || strcmp(json_string_value(fmt), "e4m3")))
-                return mimo_fail(p->err, "%s: key 'quantization_config.fmt' must be \"e4m3\"", p->path);
-            json_t *bs = get(q, "weight_block_size");
+                return mimo_fail(p->j.err, "%s: key 'quantization_config.fmt' must be \"e4m3\"", p->j.path);
+            json_t *bs = mimo_json_get(q, "weight_block_size");
             if (bs && (!json_is_array(bs) || json_array_size(bs) != 2 ||
                        json_integer_value(json_array_get(bs, 0)) != 128 ||
                        json_integer_value(json_array_get(bs, 1)) != 128))
-                return mimo_fail(p->err, "%s: key 'quantization_config.weight_block_size' must be [128, 128]", p->path);
+                return mimo_fail(p->j.err, "%s: key 'quantization_config.weight_block_size' must be [128, 128]", p->j.path);
             s->qkv = s->o_proj = s->dense_mlp = s->experts = MIMO_WFMT_FP8;
-            json_t *ign = get(q, "ignored_layers");
+            json_t *ign = mimo_json_get(q, "ignored_layers");
             if (!ign)
-                ign = get(q, "modules_to_not_convert");
+                ign = mimo_json_get(q, "modules_to_not_convert");
             if (ign && !json_is_array(ign))
-                return fail_type(p, "quantization_config.ignored_layers", "an array of strings");
+                return mimo_json_fail_type(&p->j, "quantization_config.ignored_layers", "an array of strings");
             for (size_t i = 0; ign && i < json_array_size(ign); i++) {
                 const char *name = json_string_value(json_array_get(ign, i));
                 if (!name)
@@ -350,23 +249,23 @@ static int parse_storage(parse_ctx *p, json_t *root, mimo_storage *s)
         } else if (!strcmp(method, "mxfp4")) {
             s->experts = MIMO_WFMT_MXFP4;
         } else {
-            return mimo_fail(p->err, "%s: key 'quantization_config.quant_method' \"%s\" is not supported (fp8, mxfp4)",
-                             p->path, method);
+            return mimo_fail(p->j.err, "%s: key 'quantization_config.quant_method' \"%s\" is not supported (fp8, mxfp4)",
+                             p->j.path, method);
         }
-        json_t *eq = get(q, "expert_quant_method");
+        json_t *eq = mimo_json_get(q, "expert_quant_method");
         const char *eq_key = "quantization_config.expert_quant_method";
         if (!eq) {
-            eq = get(q, "experts");   /* short alias */
+            eq = mimo_json_get(q, "experts");   /* short alias */
             eq_key = "quantization_config.experts";
         }
         if (eq && parse_format(p, eq, eq_key, &s->experts))
             return -1;
     }
 
-    json_t *ms = get(root, "mimo_storage");
+    json_t *ms = mimo_json_get(root, "mimo_storage");
     if (ms) {
         if (!json_is_object(ms))
-            return fail_type(p, "mimo_storage", "an object");
+            return mimo_json_fail_type(&p->j, "mimo_storage", "an object");
         static const struct { const char *key; size_t off; } groups[] = {
             {"embed", offsetof(mimo_storage, embed)},         {"lm_head", offsetof(mimo_storage, lm_head)},
             {"qkv", offsetof(mimo_storage, qkv)},             {"o_proj", offsetof(mimo_storage, o_proj)},
@@ -374,7 +273,7 @@ static int parse_storage(parse_ctx *p, json_t *root, mimo_storage *s)
             {"router", offsetof(mimo_storage, router)},       {"norms", offsetof(mimo_storage, norms)},
         };
         for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
-            json_t *v = get(ms, groups[i].key);
+            json_t *v = mimo_json_get(ms, groups[i].key);
             char key[64];
             snprintf(key, sizeof key, "mimo_storage.%s", groups[i].key);
             if (v && parse_format(p, v, key, (mimo_weight_format *)((char *)s + groups[i].off)))
@@ -387,12 +286,12 @@ static int parse_storage(parse_ctx *p, json_t *root, mimo_storage *s)
 static int parse_attn_full(parse_ctx *p, json_t *root, mimo_config *c)
 {
     mimo_attn_shape *a = &c->full;
-    if (need_int(p, root, "num_attention_heads", &a->n_heads) ||
-        need_int(p, root, "num_key_value_heads", &a->n_kv_heads) ||
-        need_int(p, root, "head_dim", &a->head_dim))
+    if (mimo_json_need_int(&p->j, root, "num_attention_heads", &a->n_heads) ||
+        mimo_json_need_int(&p->j, root, "num_key_value_heads", &a->n_kv_heads) ||
+        mimo_json_need_int(&p->j, root, "head_dim", &a->head_dim))
         return -1;
     /* v_head_dim absent = a standard attention layer with dv = dqk */
-    if (opt_int(p, root, "v_head_dim", a->head_dim, &a->v_head_dim))
+    if (mimo_json_opt_int(&p->j, root, "v_head_dim", a->head_dim, &a->v_head_dim))
         return -1;
     return 0;
 }
@@ -403,39 +302,39 @@ static int parse_attn_swa(parse_ctx *p, json_t *root, mimo_config *c, bool swa_d
     if (swa_defaults) {
         /* transformers 5.x defaults: same q heads and dims, twice the kv heads */
         int kv2 = c->full.n_kv_heads * 2;
-        if (opt_int(p, root, "swa_num_attention_heads", c->full.n_heads, &a->n_heads) ||
-            opt_int(p, root, "swa_num_key_value_heads", kv2, &a->n_kv_heads) ||
-            opt_int(p, root, "swa_head_dim", c->full.head_dim, &a->head_dim) ||
-            opt_int(p, root, "swa_v_head_dim", c->full.v_head_dim, &a->v_head_dim))
+        if (mimo_json_opt_int(&p->j, root, "swa_num_attention_heads", c->full.n_heads, &a->n_heads) ||
+            mimo_json_opt_int(&p->j, root, "swa_num_key_value_heads", kv2, &a->n_kv_heads) ||
+            mimo_json_opt_int(&p->j, root, "swa_head_dim", c->full.head_dim, &a->head_dim) ||
+            mimo_json_opt_int(&p->j, root, "swa_v_head_dim", c->full.v_head_dim, &a->v_head_dim))
             return -1;
     } else if (any_swa) {
-        if (need_int(p, root, "swa_num_attention_heads", &a->n_heads) ||
-            need_int(p, root, "swa_num_key_value_heads", &a->n_kv_heads) ||
-            need_int(p, root, "swa_head_dim", &a->head_dim))
+        if (mimo_json_need_int(&p->j, root, "swa_num_attention_heads", &a->n_heads) ||
+            mimo_json_need_int(&p->j, root, "swa_num_key_value_heads", &a->n_kv_heads) ||
+            mimo_json_need_int(&p->j, root, "swa_head_dim", &a->head_dim))
             return -1;
-        if (opt_int(p, root, "swa_v_head_dim", a->head_dim, &a->v_head_dim))
+        if (mimo_json_opt_int(&p->j, root, "swa_v_head_dim", a->head_dim, &a->v_head_dim))
             return -1;
     } else {
         /* no SWA layer: keep the SWA shape equal to the full one so nothing downstream divides by 0 */
         int h, kv, hd, vd;
-        if (opt_int(p, root, "swa_num_attention_heads", c->full.n_heads, &h) ||
-            opt_int(p, root, "swa_num_key_value_heads", c->full.n_kv_heads, &kv) ||
-            opt_int(p, root, "swa_head_dim", c->full.head_dim, &hd) ||
-            opt_int(p, root, "swa_v_head_dim", hd, &vd))
+        if (mimo_json_opt_int(&p->j, root, "swa_num_attention_heads", c->full.n_heads, &h) ||
+            mimo_json_opt_int(&p->j, root, "swa_num_key_value_heads", c->full.n_kv_heads, &kv) ||
+            mimo_json_opt_int(&p->j, root, "swa_head_dim", c->full.head_dim, &hd) ||
+            mimo_json_opt_int(&p->j, root, "swa_v_head_dim", hd, &vd))
             return -1;
         a->n_heads = h, a->n_kv_heads = kv, a->head_dim = hd, a->v_head_dim = vd;
     }
-    json_t *w = get(root, "sliding_window_size");
+    json_t *w = mimo_json_get(root, "sliding_window_size");
     const char *wkey = "sliding_window_size";
     if (!w) {
-        w = get(root, "sliding_window");
+        w = mimo_json_get(root, "sliding_window");
         wkey = "sliding_window";
     }
     if (!w) {
         if (any_swa)
-            return mimo_fail(p->err, "%s: missing key 'sliding_window_size' (or 'sliding_window')", p->path);
+            return mimo_fail(p->j.err, "%s: missing key 'sliding_window_size' (or 'sliding_window')", p->j.path);
         a->window = 0;
-    } else if (read_int(p, w, wkey, &a->window)) {
+    } else if (mimo_json_read_int(&p->j, w, wkey, &a->window)) {
         return -1;
     }
     return 0;
@@ -453,34 +352,34 @@ int mimo_config_parse_json(const char *json_text, const char *path, mimo_config 
         json_decref(root);
         return mimo_fail(err, "%s: top level must be a JSON object", path);
     }
-    parse_ctx pc = {root, path, err}, *p = &pc;
+    parse_ctx pc = {{path, err}, root}, *p = &pc;
     mimo_config c;
     memset(&c, 0, sizeof c);
     int rc = -1;
     double d;
 
-    if (opt_str(p, root, "model_type", "mimo_v2_flash", c.model_type, sizeof c.model_type) ||
-        need_int(p, root, "hidden_size", &c.hidden_size) ||
-        need_int(p, root, "num_hidden_layers", &c.num_layers) ||
-        need_int(p, root, "vocab_size", &c.vocab_size) ||
-        opt_int(p, root, "max_position_embeddings", 262144, &c.max_position_embeddings))
+    if (mimo_json_opt_str(&p->j, root, "model_type", "mimo_v2_flash", c.model_type, sizeof c.model_type) ||
+        mimo_json_need_int(&p->j, root, "hidden_size", &c.hidden_size) ||
+        mimo_json_need_int(&p->j, root, "num_hidden_layers", &c.num_layers) ||
+        mimo_json_need_int(&p->j, root, "vocab_size", &c.vocab_size) ||
+        mimo_json_opt_int(&p->j, root, "max_position_embeddings", 262144, &c.max_position_embeddings))
         goto done;
     if (c.num_layers <= 0 || c.num_layers > MIMO_MAX_LAYERS) {
         mimo_fail(err, "%s: key 'num_hidden_layers' must be in 1..%d (got %d)", path, MIMO_MAX_LAYERS, c.num_layers);
         goto done;
     }
     {
-        json_t *eps = get(root, "layernorm_epsilon");
+        json_t *eps = mimo_json_get(root, "layernorm_epsilon");
         const char *ekey = "layernorm_epsilon";
         if (!eps) {
-            eps = get(root, "rms_norm_eps");
+            eps = mimo_json_get(root, "rms_norm_eps");
             ekey = "rms_norm_eps";
         }
         if (!eps) {
             mimo_fail(err, "%s: missing key 'layernorm_epsilon' (or 'rms_norm_eps')", path);
             goto done;
         }
-        if (read_num(p, eps, ekey, &d))
+        if (mimo_json_read_num(&p->j, eps, ekey, &d))
             goto done;
         c.rms_eps = (float)d;
     }
@@ -496,8 +395,8 @@ int mimo_config_parse_json(const char *json_text, const char *path, mimo_config 
         any_dense |= !c.layer_is_moe[l];
     }
     /* transformers-5 defaults apply when the config spells layers as layer_types and has no swa_* keys */
-    bool swa_defaults = from_layer_types && !get(root, "swa_num_attention_heads") &&
-                        !get(root, "swa_num_key_value_heads") && !get(root, "swa_head_dim");
+    bool swa_defaults = from_layer_types && !mimo_json_get(root, "swa_num_attention_heads") &&
+                        !mimo_json_get(root, "swa_num_key_value_heads") && !mimo_json_get(root, "swa_head_dim");
 
     if (parse_attn_full(p, root, &c) || parse_attn_swa(p, root, &c, swa_defaults, any_swa))
         goto done;
@@ -508,7 +407,7 @@ int mimo_config_parse_json(const char *json_text, const char *path, mimo_config 
     if (parse_rope(p, root, swa_defaults, &full_theta, &swa_theta, &full_factor, &swa_factor, &have_swa_theta))
         goto done;
     if (any_swa && !have_swa_theta) {
-        fail_missing(p, "swa_rope_theta");
+        mimo_json_fail_missing(&p->j, "swa_rope_theta");
         goto done;
     }
     c.full.rope_theta = full_theta;
@@ -517,43 +416,43 @@ int mimo_config_parse_json(const char *json_text, const char *path, mimo_config 
     c.full.rope_dim = rope_dim_of(c.full.head_dim, full_factor);
     c.swa.rope_dim = rope_dim_of(c.swa.head_dim, swa_factor);
 
-    if (opt_bool(p, root, "add_full_attention_sink_bias", false, &c.full.has_sink) ||
-        opt_bool(p, root, "add_swa_attention_sink_bias", swa_defaults, &c.swa.has_sink))
+    if (mimo_json_opt_bool(&p->j, root, "add_full_attention_sink_bias", false, &c.full.has_sink) ||
+        mimo_json_opt_bool(&p->j, root, "add_swa_attention_sink_bias", swa_defaults, &c.swa.has_sink))
         goto done;
-    if (opt_num(p, root, "attention_value_scale", 1.0, &d))
+    if (mimo_json_opt_num(&p->j, root, "attention_value_scale", 1.0, &d))
         goto done;
     c.attention_value_scale = (float)d;
 
     /* MLP / MoE */
-    if (any_dense ? need_int(p, root, "intermediate_size", &c.intermediate_size)
-                  : opt_int(p, root, "intermediate_size", 0, &c.intermediate_size))
+    if (any_dense ? mimo_json_need_int(&p->j, root, "intermediate_size", &c.intermediate_size)
+                  : mimo_json_opt_int(&p->j, root, "intermediate_size", 0, &c.intermediate_size))
         goto done;
     if (any_moe) {
-        if (need_int(p, root, "n_routed_experts", &c.n_routed_experts) ||
-            need_int(p, root, "num_experts_per_tok", &c.experts_per_tok) ||
-            need_int(p, root, "moe_intermediate_size", &c.moe_intermediate_size))
+        if (mimo_json_need_int(&p->j, root, "n_routed_experts", &c.n_routed_experts) ||
+            mimo_json_need_int(&p->j, root, "num_experts_per_tok", &c.experts_per_tok) ||
+            mimo_json_need_int(&p->j, root, "moe_intermediate_size", &c.moe_intermediate_size))
             goto done;
-    } else if (opt_int(p, root, "n_routed_experts", 0, &c.n_routed_experts) ||
-               opt_int(p, root, "num_experts_per_tok", 0, &c.experts_per_tok) ||
-               opt_int(p, root, "moe_intermediate_size", 0, &c.moe_intermediate_size)) {
+    } else if (mimo_json_opt_int(&p->j, root, "n_routed_experts", 0, &c.n_routed_experts) ||
+               mimo_json_opt_int(&p->j, root, "num_experts_per_tok", 0, &c.experts_per_tok) ||
+               mimo_json_opt_int(&p->j, root, "moe_intermediate_size", 0, &c.moe_intermediate_size)) {
         goto done;
     }
-    if (opt_int(p, root, "n_shared_experts", 0, &c.n_shared_experts) ||
-        opt_bool(p, root, "norm_topk_prob", true, &c.norm_topk_prob) ||
-        opt_num(p, root, "routed_scaling_factor", 1.0, &d))
+    if (mimo_json_opt_int(&p->j, root, "n_shared_experts", 0, &c.n_shared_experts) ||
+        mimo_json_opt_bool(&p->j, root, "norm_topk_prob", true, &c.norm_topk_prob) ||
+        mimo_json_opt_num(&p->j, root, "routed_scaling_factor", 1.0, &d))
         goto done;
     c.routed_scaling_factor = (float)d;
-    if (opt_int(p, root, "n_group", 1, &c.n_group) || opt_int(p, root, "topk_group", 1, &c.topk_group) ||
-        opt_str(p, root, "scoring_func", "sigmoid", c.scoring_func, sizeof c.scoring_func) ||
-        opt_str(p, root, "topk_method", "noaux_tc", c.topk_method, sizeof c.topk_method) ||
-        opt_bool(p, root, "tie_word_embeddings", false, &c.tie_word_embeddings))
+    if (mimo_json_opt_int(&p->j, root, "n_group", 1, &c.n_group) || mimo_json_opt_int(&p->j, root, "topk_group", 1, &c.topk_group) ||
+        mimo_json_opt_str(&p->j, root, "scoring_func", "sigmoid", c.scoring_func, sizeof c.scoring_func) ||
+        mimo_json_opt_str(&p->j, root, "topk_method", "noaux_tc", c.topk_method, sizeof c.topk_method) ||
+        mimo_json_opt_bool(&p->j, root, "tie_word_embeddings", false, &c.tie_word_embeddings))
         goto done;
 
     /* qkv row order */
     {
         char layout[32];
-        if (opt_str(p, root, "qkv_layout", "plain", layout, sizeof layout) ||
-            opt_int(p, root, "qkv_groups", 8, &c.qkv_groups))
+        if (mimo_json_opt_str(&p->j, root, "qkv_layout", "plain", layout, sizeof layout) ||
+            mimo_json_opt_int(&p->j, root, "qkv_groups", 8, &c.qkv_groups))
             goto done;
         if (!strcmp(layout, "plain")) {
             c.qkv_interleaved = false;

@@ -108,6 +108,13 @@ Test(drafter_config, errors_name_the_key)
     expect_error("{\"hidden_size\": 64, \"num_attention_heads\": 4, \"intermediate_size\": 96, \"num_hidden_layers\": 1,"
                  " \"block_size\": 4, \"num_target_layers\": 4, \"target_layer_ids\": [0, 4], \"mask_token_id\": 1}",
                  "target_layer_ids[1]");
+    /* wrongly typed values are errors, not silently read as their defaults */
+    expect_error("{\"hidden_size\": 64, \"num_attention_heads\": 4, \"intermediate_size\": 96, \"num_hidden_layers\": 1,"
+                 " \"use_sink_bias\": \"yes\", \"block_size\": 4, \"target_layer_ids\": [0], \"mask_token_id\": 1}",
+                 "use_sink_bias");
+    expect_error("{\"hidden_size\": 64, \"num_attention_heads\": 4, \"intermediate_size\": 96, \"num_hidden_layers\": 1,"
+                 " \"head_dim\": \"16\", \"block_size\": 4, \"target_layer_ids\": [0], \"mask_token_id\": 1}",
+                 "head_dim");
     expect_error("{not json", "invalid JSON");
 }
 
