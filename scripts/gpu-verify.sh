@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The GPU evidence in one command: CUDA tests, compute-sanitizer, kernel benchmarks, the reference
+# runs of the harness. Run on a machine with an NVIDIA GPU from the repository root.
+# Usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]
+#   BIN_DIR  holds mimo-bench and the cuda_test_* binaries (build/bin of a CUDA build)
+#   OUT_DIR  receives the logs and JSON files
+#   STEPS    comma list of tests,sanitize,kernels,gemv1,matrix,trace (default: all of them)
+# Each step has its own time limit; a step's failure is reported and the next one still runs. The
+# exit code is the number of failed steps (0 = all passed).
+set -u
+BIN=${1:?usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]}
+OUT=${2:?usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]}
+STEPS=${3:-tests,sanitize,kernels,gemv1,matrix,trace}
+mkdir -p "$OUT"
+export PATH=/usr/local/cuda/bin:$PATH
+failed=0
+
+want() { [[ ",$STEPS," == *",$1,"* ]]; }
+
+# step NAME LIMIT_S COMMAND...: runs COMMAND with its log in OUT/NAME.log, prints one status line.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local t0=$SECONDS
+  timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  printf '%-28s rc=%-3d %4ds\n' "$name" "$rc" $((SECONDS - t0))
+  [ $rc -eq 0 ] || failed=$((failed + 1))
+  return $rc
+}
+
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem,driver_version --format=csv \
+  >"$OUT/device.txt" 2>&1
+cat "$OUT/device.txt"
+git rev-parse HEAD >"$OUT/commit.txt" 2>/dev/null || true
+
+if want tests; then
+  for t in cuda_test_cuda_kernels cuda_test_cuda_model cuda_test_cuda_dflash cuda_test_trace; do
+    step "$t" 240 "$BIN/$t" --jobs 4 --verbose
+    grep -E "^\[====\] Synthesis|^\[FAIL\]|^\[SKIP\]" "$OUT/$t.log" | head -8
+  done
+fi
+
+if want sanitize; then
+  step memcheck_model 240 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    "$BIN/cuda_test_cuda_model" --jobs 1 --filter 'cuda_model/graph_equals*'
+  tail -2 "$OUT/memcheck_model.log"
+  step memcheck_dflash 240 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    "$BIN/cuda_test_cuda_dflash" --jobs 1 --filter 'cuda_dflash/drafter_logits*'
+  tail -2 "$OUT/memcheck_dflash.log"
+fi
+
+if want kernels; then
+  step kernels 300 "$BIN/mimo-bench" kernels --preset mimo-v2.5-pro --shard 0/8 --out "$OUT/kernels.json"
+  grep -vE "^\[" "$OUT/kernels.log" | tail -40
+fi
+
+if want gemv1; then
+  # the CUDA-core one-position GEMV beside the default path, same process conditions
+  MIMO_CUDA_GEMV1=1 step kernels_gemv1 120 "$BIN/mimo-bench" kernels --preset mimo-v2.5-pro --shard 0/8 \
+    --tokens 1 --no-steps --out "$OUT/kernels_gemv1.json"
+  grep -E " 1 +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9.]+$" "$OUT/kernels_gemv1.log" | head -12
+fi
+
+if want matrix; then
+  # what `make run` runs on a GPU machine
+  step matrix 420 "$BIN/mimo-bench" run --preset small --backend cuda --requests 4 --max-new 64 --warmup 1 \
+    --suite coding,math,agent,chat --matrix --accept forced:mimo-published --out "$OUT/small-matrix.json"
+  tail -20 "$OUT/matrix.log"
+fi
+
+if want trace; then
+  step trace 300 "$BIN/mimo-bench" run --preset small --backend cuda --suite coding,math --requests 2 \
+    --max-new 24 --dflash off --exec eager --trace --out "$OUT/small-traced.json"
+  tail -8 "$OUT/trace.log"
+  grep -o '"tracing_overhead":[^}]*}' "$OUT/small-traced.json" | head -3
+fi
+
+echo "gpu-verify: $failed step(s) failed"
+exit "$failed"
