@@ -64,6 +64,17 @@ static json_t *to_json(const mimo_kbench_options *o, const mimo_kbench_result *r
     json_object_set_new(root, "calibration", json_string("streaming read of 1 GiB, 16-byte loads, 4 blocks of 512 threads per SM"));
     json_object_set_new(root, "copy_gbps", num_or_null(r->copy_gbps));
     json_object_set_new(root, "reps", json_integer(o->reps));
+    json_object_set_new(root, "timing",
+                        json_string("kernels: median over reps of (CUDA-event time of 16 back-to-back launches on rotated "
+                                    "weights / 16), after warm-up; steps: median over reps of one forward call "
+                                    "(host upload, launch or graph replay, copies back), context 256"));
+    /* the experiment knobs of the GEMV launchers (engine/cuda/cuda_kernels.cu), when set */
+    json_t *knobs = json_object();
+    const char *knob_names[] = {"MIMO_CUDA_GEMV1", "MIMO_CUDA_MMA_PIPE", "MIMO_CUDA_MMA_KSPLIT"};
+    for (size_t i = 0; i < sizeof knob_names / sizeof knob_names[0]; i++)
+        if (getenv(knob_names[i]))
+            json_object_set_new(knobs, knob_names[i], json_string(getenv(knob_names[i])));
+    json_object_set_new(root, "gemv_knobs", knobs);
     if (r->note[0])
         json_object_set_new(root, "note", json_string(r->note));
     json_t *kernels = json_array(), *steps = json_array();

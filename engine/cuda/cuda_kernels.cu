@@ -7,10 +7,9 @@
 
 // ---------------------------------------------------------------------------------------------
 // GEMV / small GEMM over 1..16 positions, any storage format. Three paths (launch_gemv_f picks):
-//  - gemv_mma_kernel: tensor cores, bf16 / fp8 / mxfp4 weights, 1..16 positions and expert slots
-//                     (the default);
-//  - gemv1_kernel:    CUDA cores, one position and every expert slot with MIMO_CUDA_GEMV1=1, and
-//                     f32 weights at one position;
+//  - gemv_mma_kernel: tensor cores, bf16 / fp8 / mxfp4 weights over 2..16 positions, mxfp4 expert
+//                     slots and mxfp4 at one position;
+//  - gemv1_kernel:    CUDA cores, one position (and each expert slot) of f32 / bf16 / fp8 weights;
 //  - gemv_kernel:     CUDA cores, f32 weights over 2..16 positions (inputs staged in shared memory).
 // All accumulate in fp32 and sum in a fixed order (eager == graph, run == run, bit for bit).
 //
@@ -547,9 +546,9 @@ __device__ __forceinline__ float block_scale(const GpuMat &M, const uint8_t *sc,
     return 1.0f;
 }
 
-#define MMA_PIPE 2   // blocks loaded ahead of the tensor-core work
-
-template <int FMT, int NTL, bool GLU>
+// PIPE: column blocks whose weights are loaded before the tensor-core work on them (the loads in
+// flight per lane: PIPE x 2 rows x matrices).
+template <int FMT, int NTL, bool GLU, int PIPE>
 __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int ksplit, float *red)
 {
     constexpr int EL = MmaShape<FMT>::EL, BLK = MmaShape<FMT>::BLK, NM = GLU ? 2 : 1;
@@ -590,11 +589,11 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
 #pragma unroll
             for (int i = 0; i < 4; i++)
                 acc[m][nt][i] = 0.0f;
-    for (int blk0 = b0; blk0 < b1; blk0 += MMA_PIPE) {
-        // weights of MMA_PIPE blocks first (the loads in flight), then inputs, then the math
-        uint32_t wa[MMA_PIPE][NM][EL / 2], wb[MMA_PIPE][NM][EL / 2];
+    for (int blk0 = b0; blk0 < b1; blk0 += PIPE) {
+        // weights of PIPE blocks first (the loads in flight), then inputs, then the math
+        uint32_t wa[PIPE][NM][EL / 2], wb[PIPE][NM][EL / 2];
 #pragma unroll
-        for (int q = 0; q < MMA_PIPE; q++) {
+        for (int q = 0; q < PIPE; q++) {
             const int c = (blk0 + q) * BLK + t * EL;
             const bool valid = blk0 + q < b1 && c < ld;
 #pragma unroll
@@ -612,7 +611,7 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             }
         }
 #pragma unroll
-        for (int q = 0; q < MMA_PIPE; q++) {
+        for (int q = 0; q < PIPE; q++) {
             // mma.sync needs the whole warp: skip only on the warp-uniform block test; lanes past
             // the row's end feed zeros
             if (blk0 + q >= b1)
@@ -700,24 +699,47 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
     }
 }
 
-template <int FMT, int NTL, bool GLU>
+template <int FMT, int NTL, bool GLU, int PIPE>
 __global__ void __launch_bounds__(GEMV_THREADS) gemv_mma_kernel(const GemvParams p, int ksplit)
 {
     __shared__ float red[GEMV_WARPS * (GLU ? 2 : 1) * 16 * 8 * NTL];
-    gemv_mma_tile<FMT, NTL, GLU>(p, blockIdx.x, blockIdx.y, ksplit, red);
+    gemv_mma_tile<FMT, NTL, GLU, PIPE>(p, blockIdx.x, blockIdx.y, ksplit, red);
+}
+
+// Launch knobs (cuda_ops.cuh), for experiments in the kernel benchmarks: MIMO_CUDA_MMA_PIPE = 2 | 4,
+// MIMO_CUDA_MMA_KSPLIT = 1..8, MIMO_CUDA_GEMV1 = 1 | 0, read on first use; tests set them directly.
+GemvKnobs &cuda_gemv_knobs()
+{
+    static GemvKnobs k;
+    static bool read = false;
+    if (!read) {
+        const char *v;
+        if ((v = getenv("MIMO_CUDA_MMA_PIPE")) && atoi(v) == 4)
+            k.mma_pipe = 4;
+        if ((v = getenv("MIMO_CUDA_MMA_KSPLIT")) && atoi(v) >= 1 && atoi(v) <= GEMV_WARPS)
+            k.mma_ksplit = atoi(v);
+        if ((v = getenv("MIMO_CUDA_GEMV1")))
+            k.gemv1 = atoi(v) ? 1 : 0;
+        read = true;
+    }
+    return k;
 }
 
 template <int FMT, int NTL, bool GLU>
 static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
+    const GemvKnobs &kn = cuda_gemv_knobs();
     const int nblk = (p.w.ld + MmaShape<FMT>::BLK - 1) / MmaShape<FMT>::BLK;
     // as many warps on the columns as there are blocks to share (at most the block's 8)
     int ksplit = 1;
-    while (ksplit < GEMV_WARPS && ksplit * 2 <= nblk)
+    while (ksplit < kn.mma_ksplit && ksplit * 2 <= nblk)
         ksplit *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * 16;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, p.slot_expert ? p.n : 1);
-    gemv_mma_kernel<FMT, NTL, GLU><<<grid, GEMV_THREADS, 0, st>>>(p, ksplit);
+    if (kn.mma_pipe == 4)
+        gemv_mma_kernel<FMT, NTL, GLU, 4><<<grid, GEMV_THREADS, 0, st>>>(p, ksplit);
+    else
+        gemv_mma_kernel<FMT, NTL, GLU, 2><<<grid, GEMV_THREADS, 0, st>>>(p, ksplit);
     CUDA_CHECK_LAUNCH("gemv_mma_kernel");
     return 0;
 }
@@ -726,11 +748,12 @@ template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     int n = p.slot_expert ? 1 : p.n;
-    // One position (decode step, every expert slot): the default is the tensor-core path, the one the
-    // last full device run verified (H200 run 17, results/kernels/h8-notes.md). MIMO_CUDA_GEMV1=1 selects
-    // the CUDA-core kernel, which measured faster on the H100 (run 13) but was not re-verified with the
-    // final kernels; f32 weights always take it.
-    if (n <= 1 && (FMT == MIMO_WFMT_F32 || getenv("MIMO_CUDA_GEMV1") != nullptr)) return launch_gemv1<FMT, GLU>(p, st, err);
+    // One position (decode step, every expert slot): the CUDA-core kernel for f32, bf16 and fp8 (faster
+    // than the tensor-core path there on the H100: results/kernels/), tensor cores for mxfp4 (their
+    // half-precision decode is cheaper); MIMO_CUDA_GEMV1 overrides (cuda_gemv_knobs).
+    const int gemv1 = cuda_gemv_knobs().gemv1;
+    if (n <= 1 && (FMT == MIMO_WFMT_F32 || gemv1 == 1 || (gemv1 < 0 && FMT != MIMO_WFMT_MXFP4)))
+        return launch_gemv1<FMT, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 16) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 2, GLU>(p, st, err);
     if (n <= 2) return launch_gemv_t<FMT, 2, GLU>(p, st, err);
@@ -938,23 +961,41 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
     const int lo = lo_all + split * ATTN_SPLIT;
     const int hi = min(pos_q + 1, lo + ATTN_SPLIT);   // causal
     const int nk = hi - lo;
+    if (nk <= 0) {   // a split past the causal end (the grid is sized for the longest context)
+        if (threadIdx.x == 0) {
+            part[0] = -INFINITY;
+            part[1] = 0.0f;
+        }
+        return;
+    }
     const float scale = rsqrtf((float)g.dqk);
     for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
         qs[d] = q[(size_t)head * g.dqk + d];
     __syncthreads();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
     const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
-#pragma unroll 2
-    for (int j = warp; j < nk; j += nw) {
-        int pos = lo + j;
-        int slot = g.window > 0 ? pos % g.ring : pos;
+    // Scores: a thread owns a key and reads its row with independent 16-byte loads (many in flight;
+    // q is a shared-memory broadcast), instead of a warp-wide dependent dot product per key.
+    for (int j = threadIdx.x; j < nk; j += blockDim.x) {
+        const int pos = lo + j;
+        const int slot = g.window > 0 ? pos % g.ring : pos;
         const float *k = kc + slot * kstride + (size_t)kvh * g.dqk;
         float s = 0.0f;
-        for (int d = lane; d < g.dqk; d += 32)
-            s = fmaf(qs[d], k[d], s);
-        s = warp_sum(s);
-        if (lane == 0)
-            ps[j] = s * scale;
+        if ((g.dqk & 3) == 0) {
+            const float4 *k4 = (const float4 *)k;
+#pragma unroll 8
+            for (int d4 = 0; d4 < g.dqk / 4; d4++) {
+                const float4 kv = __ldg(k4 + d4);
+                s = fmaf(qs[4 * d4], kv.x, s);
+                s = fmaf(qs[4 * d4 + 1], kv.y, s);
+                s = fmaf(qs[4 * d4 + 2], kv.z, s);
+                s = fmaf(qs[4 * d4 + 3], kv.w, s);
+            }
+        } else {
+            for (int d = 0; d < g.dqk; d++)
+                s = fmaf(qs[d], __ldg(k + d), s);
+        }
+        ps[j] = s * scale;
     }
     __syncthreads();
     float m = -INFINITY;
@@ -975,7 +1016,7 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
 #pragma unroll
     for (int i = 0; i < ATTN_MAX_DIM / 32; i++)
         accv[i] = 0.0f;
-#pragma unroll 2
+#pragma unroll 4
     for (int j = warp; j < nk; j += nw) {
         const int pos = lo + j;
         const int slot = g.window > 0 ? pos % g.ring : pos;

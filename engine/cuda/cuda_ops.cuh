@@ -24,6 +24,13 @@ struct GemvParams {
 };
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
+// The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
+// gemv1 = 1 CUDA cores at one position for every format, 0 tensor cores there (not f32), -1 default;
+// mma_pipe = 2 | 4 column blocks in flight per warp; mma_ksplit = 1..8 warps sharing a tile's columns.
+struct GemvKnobs {
+    int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8;
+};
+GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
 int cuda_gemv_prepare(mimo_error *err);
 

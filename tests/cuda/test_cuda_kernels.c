@@ -98,7 +98,7 @@ static mimo_matrix random_matrix(mimo_weight_format fmt, int rows, int cols, voi
     return m;
 }
 
-static void check_gemv(mimo_weight_format fmt, int rows, int cols, int n)
+static void check_gemv(mimo_weight_format fmt, int rows, int cols, int n, int path)
 {
     void *data, *scales;
     mimo_matrix m = random_matrix(fmt, rows, cols, &data, &scales);
@@ -111,10 +111,11 @@ static void check_gemv(mimo_weight_format fmt, int rows, int cols, int n)
         mimo_matrix_gemv_f32(&m, x + (size_t)t * cols, ref + (size_t)t * rows);
     mimo_error err = {{0}};
     cr_assert_eq(mimo_cuda_test_gemv(&m, x, n, y, &err), 0, "%s", err.msg);
-    cr_assert(all_finite(y, (size_t)n * rows), "%s %dx%d n=%d: output not fully written", mimo_weight_format_name(fmt), rows, cols, n);
+    cr_assert(all_finite(y, (size_t)n * rows), "%s %dx%d n=%d path %d: output not fully written",
+              mimo_weight_format_name(fmt), rows, cols, n, path);
     double rel = mimo_test_rel_err(y, ref, (size_t)n * rows);
-    cr_log_info("gemv %s %dx%d n=%d: rel err %.3g", mimo_weight_format_name(fmt), rows, cols, n, rel);
-    cr_assert(rel < 1e-4, "%s %dx%d n=%d: rel err %g", mimo_weight_format_name(fmt), rows, cols, n, rel);
+    cr_log_info("gemv %s %dx%d n=%d path %d: rel err %.3g", mimo_weight_format_name(fmt), rows, cols, n, path, rel);
+    cr_assert(rel < 1e-4, "%s %dx%d n=%d path %d: rel err %g", mimo_weight_format_name(fmt), rows, cols, n, path, rel);
     free(x);
     free(y);
     free(ref);
@@ -126,11 +127,21 @@ Test(cuda_kernels, gemv_every_format_and_position_count)
 {
     need_gpu();
     const int ns[] = {1, 2, 3, 5, 8, 13, 16};
-    for (int f = 0; f < MIMO_WFMT_COUNT; f++)
-        for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
-            int cols = f == MIMO_WFMT_MXFP4 ? 2080 : 1000 + (int)i;   /* several K chunks, ragged tails */
-            check_gemv((mimo_weight_format)f, 77 + 40 * (int)i, cols, ns[i]);
-        }
+    /* every launch path: defaults, CUDA cores / tensor cores at one position, the pipeline and
+     * column-split variants */
+    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++) {
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+        for (int f = 0; f < MIMO_WFMT_COUNT; f++)
+            for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+                int cols = f == MIMO_WFMT_MXFP4 ? 2080 : 1000 + (int)i;   /* several K chunks, ragged tails */
+                check_gemv((mimo_weight_format)f, 77 + 40 * (int)i, cols, ns[i], path);
+            }
+        /* one position, a matrix short in columns (a shard's expert down projection: 256 wide) */
+        for (int f = 0; f < MIMO_WFMT_COUNT; f++)
+            check_gemv((mimo_weight_format)f, 300, 256, 1, path);
+    }
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(MIMO_CUDA_TEST_GEMV_PATHS), -1);
+    mimo_cuda_test_set_gemv_path(0);
 }
 
 Test(cuda_kernels, gemv_fp8_grouped_scale_rows)
@@ -163,8 +174,11 @@ Test(cuda_kernels, gemv_fp8_grouped_scale_rows)
 Test(cuda_kernels, gemv_swiglu_fused)
 {
     need_gpu();
-    for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++) {
-        const int rows = 200, cols = 512, n = 4;
+    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
+    for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++)
+    for (int n = 1; n <= 4; n += 3) {
+        const int rows = 200, cols = 512;
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
         void *gd, *gs, *ud, *us;
         mimo_matrix g = random_matrix((mimo_weight_format)f, rows, cols, &gd, &gs);
         mimo_matrix u = random_matrix((mimo_weight_format)f, rows, cols, &ud, &us);
@@ -179,7 +193,7 @@ Test(cuda_kernels, gemv_swiglu_fused)
         mimo_error err = {{0}};
         cr_assert_eq(mimo_cuda_test_gemv_glu(&g, &u, x, n, y, &err), 0, "%s", err.msg);
         double rel = mimo_test_rel_err(y, ref, (size_t)n * rows);
-        cr_assert(rel < 1e-4, "%s: rel err %g", mimo_weight_format_name((mimo_weight_format)f), rel);
+        cr_assert(rel < 1e-4, "%s n=%d path %d: rel err %g", mimo_weight_format_name((mimo_weight_format)f), n, path, rel);
         free(gd);
         free(gs);
         free(ud);
@@ -191,7 +205,9 @@ Test(cuda_kernels, gemv_expert_slots)
 {
     need_gpu();
     enum { E = 6, ROWS = 96, COLS = 256, SLOTS = 8, K = 2 };
+    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
     for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++) {
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
         mimo_matrix ms[E];
         void *d[E], *s[E];
         for (int e = 0; e < E; e++)
@@ -205,7 +221,7 @@ Test(cuda_kernels, gemv_expert_slots)
         mimo_error err = {{0}};
         cr_assert_eq(mimo_cuda_test_expert_gemv(ms, E, ids, SLOTS, x, K, y, &err), 0, "%s", err.msg);
         double rel = mimo_test_rel_err(y, ref, SLOTS * ROWS);
-        cr_assert(rel < 1e-4, "%s: rel err %g", mimo_weight_format_name((mimo_weight_format)f), rel);
+        cr_assert(rel < 1e-4, "%s path %d: rel err %g", mimo_weight_format_name((mimo_weight_format)f), path, rel);
         for (int e = 0; e < E; e++) {
             free(d[e]);
             free(s[e]);
