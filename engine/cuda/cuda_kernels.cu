@@ -7,9 +7,8 @@
 
 // ---------------------------------------------------------------------------------------------
 // GEMV / small GEMM over 1..16 positions, any storage format. Three paths (launch_gemv_f picks):
-//  - gemv_mma_kernel: tensor cores, bf16 / fp8 / mxfp4 weights over 2..16 positions, mxfp4 expert
-//                     slots and mxfp4 at one position;
-//  - gemv1_kernel:    CUDA cores, one position (and each expert slot) of f32 / bf16 / fp8 weights;
+//  - gemv_mma_kernel: tensor cores, bf16 / fp8 / mxfp4 weights over 2..16 positions;
+//  - gemv1_kernel:    CUDA cores, one position and expert slots (one position each), any format;
 //  - gemv_kernel:     CUDA cores, f32 weights over 2..16 positions (inputs staged in shared memory).
 // All accumulate in fp32 and sum in a fixed order (eager == graph, run == run, bit for bit).
 //
@@ -748,11 +747,11 @@ template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     int n = p.slot_expert ? 1 : p.n;
-    // One position (decode step, every expert slot): the CUDA-core kernel for f32, bf16 and fp8 (faster
-    // than the tensor-core path there on the H100: results/kernels/), tensor cores for mxfp4 (their
-    // half-precision decode is cheaper); MIMO_CUDA_GEMV1 overrides (cuda_gemv_knobs).
-    const int gemv1 = cuda_gemv_knobs().gemv1;
-    if (n <= 1 && (FMT == MIMO_WFMT_F32 || gemv1 == 1 || (gemv1 < 0 && FMT != MIMO_WFMT_MXFP4)))
+    // One position (decode step) and expert slots (one position each): the CUDA-core kernel, which
+    // measured faster than the tensor-core path at these shapes on the H100 for bf16 and fp8, and for
+    // mxfp4 expert slots at 8 and 16 tokens (within 6% at one token): results/kernels/README.md.
+    // MIMO_CUDA_GEMV1=0 selects the tensor cores there (cuda_gemv_knobs).
+    if (n <= 1 && (FMT == MIMO_WFMT_F32 || cuda_gemv_knobs().gemv1 != 0))
         return launch_gemv1<FMT, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 16) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 2, GLU>(p, st, err);

@@ -25,7 +25,7 @@ struct GemvParams {
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
-// gemv1 = 1 CUDA cores at one position for every format, 0 tensor cores there (not f32), -1 default;
+// gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
 // mma_pipe = 2 | 4 column blocks in flight per warp; mma_ksplit = 1..8 warps sharing a tile's columns.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8;

@@ -22,8 +22,8 @@ int mimo_cuda_test_gemv_glu(const mimo_matrix *gate, const mimo_matrix *up, cons
 int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, int n_experts, const int32_t *ids, int n_slots,
                                const float *x, int x_div, float *y, mimo_error *err);
 /* Which GEMV kernels the calls above use (for testing every path): 0 = the launchers' defaults,
- * 1 = the CUDA-core kernel at one position for every format, 2 = tensor cores at one position
- * (f32 weights keep the CUDA-core kernel), 3 = path 2 with 4 column blocks in flight per warp,
+ * 1 = the CUDA-core kernel at one position and for expert slots (the default's choice, set
+ * explicitly), 2 = tensor cores there (f32 weights keep the CUDA-core kernel), 3 = path 2 with 4 column blocks in flight per warp,
  * 4 = path 2 with at most 2 warps sharing a row tile's columns. Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
 #define MIMO_CUDA_TEST_GEMV_PATHS 5
