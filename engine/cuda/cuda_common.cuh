@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include <stdint.h>
+#include <utility>
 
 extern "C" {
 #include "mimo/error.h"
@@ -32,6 +33,40 @@ extern "C" {
             return mimo_fail(err, "cuda: launch of %s failed: %s (%s:%d)", kernel_name,           \
                              cudaGetErrorString(cuda_check_rc_), __FILE__, __LINE__);             \
     } while (0)
+
+// ---- programmatic dependent launch (PDL, sm_90) ----
+// The step's kernels are launched with programmatic stream serialization: a kernel may start while
+// its predecessor in the stream is still running. Each one therefore calls pdl_wait() before it
+// reads anything an earlier kernel wrote (or writes anything an earlier kernel reads); the GEMVs
+// issue their first weight loads before it, which overlaps the next matrix's loads with the tail of
+// the previous kernel. pdl_trigger() lets the next kernel's blocks be scheduled early. Both are
+// no-ops when a kernel was launched without the attribute.
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+
+// Whether launches carry the PDL attribute (default on; MIMO_CUDA_PDL=0 turns it off).
+bool cuda_pdl_enabled();
+
+// Launches kernel on st (with the PDL attribute when enabled); 0, or -1 with err naming the kernel.
+template <typename... KArgs, typename... Args>
+static inline int cuda_launch(const char *name, mimo_error *err, void (*kernel)(KArgs...), dim3 grid, dim3 block,
+                              size_t smem, cudaStream_t st, Args &&...args)
+{
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = st;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = cuda_pdl_enabled() ? 1 : 0;
+    cudaError_t rc = cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+    if (rc != cudaSuccess)
+        return mimo_fail(err, "cuda: launch of %s failed: %s", name, cudaGetErrorString(rc));
+    return 0;
+}
 
 // Columns of a device matrix row are padded to a multiple of this many elements so that every
 // row starts on a 16-byte boundary and every 16-byte vector lies inside one scale block.

@@ -205,6 +205,26 @@ template <int FMT> struct Gemv1Shape {
     static constexpr int R = 8 / U;
 };
 
+// n consecutive fp32 inputs with the widest loads (16-byte aligned when n >= 4).
+template <int N> __device__ __forceinline__ void load_inputs(const float *p, float *out)
+{
+#pragma unroll
+    for (int i = 0; i < N / 4; i++) {
+        const float4 a = __ldg((const float4 *)p + i);
+        out[4 * i] = a.x;
+        out[4 * i + 1] = a.y;
+        out[4 * i + 2] = a.z;
+        out[4 * i + 3] = a.w;
+    }
+}
+template <> __device__ __forceinline__ void load_inputs<2>(const float *p, float *out)
+{
+    const float2 a = __ldg((const float2 *)p);
+    out[0] = a.x;
+    out[1] = a.y;
+}
+template <> __device__ __forceinline__ void load_inputs<1>(const float *p, float *out) { out[0] = __ldg(p); }
+
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
 template <int FMT, bool GLU>
@@ -225,6 +245,12 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     const uint8_t *data2 = GLU ? (const uint8_t *)p.w2.data : nullptr;
     const uint8_t *sdata2 = GLU ? (const uint8_t *)p.w2.scales : nullptr;
     const float *x = p.x;
+    // PDL: the expert ids come from the router kernel, so expert mode waits first; plain matrices
+    // issue their first weight loads before waiting (pdl_wait, cuda_common.cuh)
+    pdl_trigger();
+    bool waited = p.slot_expert != nullptr;
+    if (waited)
+        pdl_wait();
     if (p.slot_expert) {
         int e = p.slot_expert[slot];
         data += (long long)e * m.expert_stride_data;
@@ -248,21 +274,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
         acc2[r] = 0.0f;
     }
     for (int v0 = vbeg + sl; v0 < nvec; v0 += lpr * U) {
-        // inputs of this lane's U vectors
-        float xr[U][VEC];
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            const int v = v0 + u * lpr;
-            const float4 *xv = (const float4 *)(x + (size_t)(v < nvec ? v : 0) * VEC);
-#pragma unroll
-            for (int i = 0; i < VEC / 4; i++) {
-                float4 f = __ldg(xv + i);
-                xr[u][4 * i] = f.x;
-                xr[u][4 * i + 1] = f.y;
-                xr[u][4 * i + 2] = f.z;
-                xr[u][4 * i + 3] = f.w;
-            }
-        }
+        // the R x U weight vectors first: all these loads are in flight before the first use
         uint4 raw[R][U], raw2[GLU ? R : 1][U];
 #pragma unroll
         for (int r = 0; r < R; r++) {
@@ -277,39 +289,49 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
                     raw2[r][u] = v < nvec ? __ldg(wrow2 + v) : make_uint4(0, 0, 0, 0);
             }
         }
+        if (!waited) {
+            pdl_wait();
+            waited = true;
+        }
+        // then, word by word, the inputs (L1-resident: every warp reads the same x) and the math;
+        // the accumulation order (u, word, element) is fixed
 #pragma unroll
-        for (int r = 0; r < R; r++) {
-            const int row = min(row0 + r, m.rows - 1);
+        for (int u = 0; u < U; u++) {
+            const int v = v0 + u * lpr;
+            const int c = (v < nvec ? v : 0) * VEC;
+            float s[R], s2[R];
 #pragma unroll
-            for (int u = 0; u < U; u++) {
-                const int v = v0 + u * lpr;
-                const int c = (v < nvec ? v : 0) * VEC;
-                const float s = vec_scale<FMT>(m, sdata, row, c);
-                const float s2 = GLU ? vec_scale<FMT>(p.w2, sdata2, row, c) : 1.0f;
-                const uint32_t words[4] = {raw[r][u].x, raw[r][u].y, raw[r][u].z, raw[r][u].w};
-                uint32_t words2[4] = {0, 0, 0, 0};
-                if (GLU) {
-                    words2[0] = raw2[r][u].x;
-                    words2[1] = raw2[r][u].y;
-                    words2[2] = raw2[r][u].z;
-                    words2[3] = raw2[r][u].w;
-                }
+            for (int r = 0; r < R; r++) {
+                const int row = min(row0 + r, m.rows - 1);
+                s[r] = vec_scale<FMT>(m, sdata, row, c);
+                s2[r] = GLU ? vec_scale<FMT>(p.w2, sdata2, row, c) : 1.0f;
+            }
 #pragma unroll
-                for (int q = 0; q < 4; q++) {
-                    float w[EPW], w2[EPW];
-                    decode_word<FMT>(words[q], s, w);
-                    if (GLU)
-                        decode_word<FMT>(words2[q], s2, w2);
+            for (int q = 0; q < 4; q++) {
+                float xq[EPW];
+                load_inputs<EPW>(x + c + q * EPW, xq);
 #pragma unroll
-                    for (int e = 0; e < EPW; e++) {
-                        acc[r] = fmaf(w[e], xr[u][q * EPW + e], acc[r]);
-                        if (GLU)
-                            acc2[r] = fmaf(w2[e], xr[u][q * EPW + e], acc2[r]);
+                for (int r = 0; r < R; r++) {
+                    const uint32_t word = q == 0 ? raw[r][u].x : q == 1 ? raw[r][u].y : q == 2 ? raw[r][u].z : raw[r][u].w;
+                    float w[EPW];
+                    decode_word<FMT>(word, s[r], w);
+#pragma unroll
+                    for (int e = 0; e < EPW; e++)
+                        acc[r] = fmaf(w[e], xq[e], acc[r]);
+                    if (GLU) {
+                        const uint32_t word2 = q == 0 ? raw2[r][u].x : q == 1 ? raw2[r][u].y : q == 2 ? raw2[r][u].z : raw2[r][u].w;
+                        float w2[EPW];
+                        decode_word<FMT>(word2, s2[r], w2);
+#pragma unroll
+                        for (int e = 0; e < EPW; e++)
+                            acc2[r] = fmaf(w2[e], xq[e], acc2[r]);
                     }
                 }
             }
         }
     }
+    if (!waited)   // lanes without columns still write outputs
+        pdl_wait();
 #pragma unroll
     for (int r = 0; r < R; r++) {
         for (int o = lpr / 2; o > 0; o >>= 1) {
@@ -357,8 +379,10 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     }
 }
 
-template <int FMT, bool GLU>
-__global__ void __launch_bounds__(GEMV_THREADS) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
+// MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
+// occupancy is what hides the latency (cuda_gemv_knobs().gemv1_blocks picks the variant).
+template <int FMT, bool GLU, int MINB>
+__global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
     __shared__ float red[2 * 32 * 8 * 8];
     gemv1_tile<FMT, GLU>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red);
@@ -387,14 +411,16 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
         lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
-    gemv1_kernel<FMT, GLU><<<grid, GEMV_THREADS, 0, st>>>(p, lpr, ksplit);
-    CUDA_CHECK_LAUNCH("gemv1_kernel");
-    return 0;
+    if (cuda_gemv_knobs().gemv1_blocks == 2)
+        return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, 2>, grid, dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
+    return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, 3>, grid, dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
 }
 
 template <int FMT, int NT, bool GLU>
 __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(const GemvParams p)
 {
+    pdl_trigger();
+    pdl_wait();
     extern __shared__ float4 gemv_smem4[];
     gemv_tile<FMT, NT, GLU>(p, blockIdx.x, blockIdx.y, (float *)gemv_smem4);
 }
@@ -406,9 +432,7 @@ static int launch_gemv_t(const GemvParams &p, cudaStream_t st, mimo_error *err)
     const int rows_per_block = GEMV_WARPS * RPW;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, p.slot_expert ? p.n : 1);
     size_t smem = (size_t)NT * GEMV_KC * sizeof(float);
-    gemv_kernel<FMT, NT, GLU><<<grid, GEMV_THREADS, smem, st>>>(p);
-    CUDA_CHECK_LAUNCH("gemv_kernel");
-    return 0;
+    return cuda_launch("gemv_kernel", err, gemv_kernel<FMT, NT, GLU>, grid, dim3(GEMV_THREADS), smem, st, p);
 }
 
 // Raises the dynamic shared-memory limit of every instantiation (once, before any capture).
@@ -467,20 +491,46 @@ __device__ __forceinline__ float round_op(float x, bool f16)
     return f16 ? __half2float(__float2half_rn(x)) : __bfloat162float(__float2bfloat16_rn(x));
 }
 
-// EL elements of one row from column c as EL/2 operand pairs (element 2i in the low half); fp8
-// unscaled (its block scale is applied to the partial sums), mxfp4 with its power-of-two scale
-// folded in (a fragment mixes 4 lanes' 32-column blocks, so it cannot be applied afterwards).
+// EL elements of one row from column c, as loaded (16 bytes; bf16: 32) plus the mxfp4 scale byte.
+struct RowRaw {
+    uint4 a, b;
+    int e;
+};
+
 template <int FMT>
-__device__ __forceinline__ void load_row_op(const uint8_t *row, const uint8_t *scale_row, int c, uint32_t *out)
+__device__ __forceinline__ void load_row_raw(const uint8_t *row, const uint8_t *scale_row, int c, RowRaw &r)
 {
     if (FMT == MIMO_WFMT_BF16) {
         const uint4 *v = (const uint4 *)(row + (size_t)c * 2);
-        uint4 a = __ldg(v), b = __ldg(v + 1);
-        out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
-        out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+        r.a = __ldg(v);
+        r.b = __ldg(v + 1);
     } else if (FMT == MIMO_WFMT_FP8) {
-        uint4 a = __ldg((const uint4 *)(row + c));
-        const uint32_t w[4] = {a.x, a.y, a.z, a.w};
+        r.a = __ldg((const uint4 *)(row + c));
+    } else {
+        r.a = __ldg((const uint4 *)(row + c / 2));
+        r.e = __ldg(scale_row + c / 32);
+    }
+}
+
+__device__ __forceinline__ RowRaw zero_row_raw()
+{
+    RowRaw r;
+    r.a = r.b = make_uint4(0, 0, 0, 0);
+    r.e = 127;
+    return r;
+}
+
+// A loaded row segment as EL/2 operand pairs (element 2i in the low half); fp8 unscaled (its block
+// scale is applied to the partial sums), mxfp4 with its power-of-two scale folded in (a fragment
+// mixes 4 lanes' 32-column blocks, so it cannot be applied afterwards).
+template <int FMT>
+__device__ __forceinline__ void decode_row_op(const RowRaw &r, uint32_t *out)
+{
+    if (FMT == MIMO_WFMT_BF16) {
+        out[0] = r.a.x; out[1] = r.a.y; out[2] = r.a.z; out[3] = r.a.w;
+        out[4] = r.b.x; out[5] = r.b.y; out[6] = r.b.z; out[7] = r.b.w;
+    } else if (FMT == MIMO_WFMT_FP8) {
+        const uint32_t w[4] = {r.a.x, r.a.y, r.a.z, r.a.w};
 #pragma unroll
         for (int q = 0; q < 4; q++)
 #pragma unroll
@@ -489,9 +539,8 @@ __device__ __forceinline__ void load_row_op(const uint8_t *row, const uint8_t *s
                 out[2 * q + h] = (uint32_t)h2.x | ((uint32_t)h2.y << 16);
             }
     } else {
-        uint4 a = __ldg((const uint4 *)(row + c / 2));
-        const uint32_t w[4] = {a.x, a.y, a.z, a.w};
-        const int e = __ldg(scale_row + c / 32);
+        const uint32_t w[4] = {r.a.x, r.a.y, r.a.z, r.a.w};
+        const int e = r.e;
         if (e >= 104 && e <= 128) {
             // value = code * 2^(e-127) = (half code * 2^-14) * 2^(e-113): one exact half multiply
             // (every result is a half, subnormals down to 2^-24 included)
@@ -506,13 +555,13 @@ __device__ __forceinline__ void load_row_op(const uint8_t *row, const uint8_t *s
                 }
         } else {
             // scales outside [2^-23, 2^1]: through float (values outside the half range saturate)
-            const float s = dev_e8m0_to_f32((uint8_t)e) * 16384.0f;
+            const float sc = dev_e8m0_to_f32((uint8_t)e) * 16384.0f;
 #pragma unroll
             for (int q = 0; q < 4; q++)
 #pragma unroll
                 for (int b = 0; b < 4; b++) {
                     float2 f = __half22float2(dev_e2m1x2_scaled((w[q] >> (8 * b)) & 0xFFu));
-                    __half2 h = __floats2half2_rn(f.x * s, f.y * s);
+                    __half2 h = __floats2half2_rn(f.x * sc, f.y * sc);
                     out[4 * q + b] = *reinterpret_cast<uint32_t *>(&h);
                 }
         }
@@ -559,6 +608,10 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
     const float *x = p.x;
     int npos = p.n;
     float *ybase = p.y;
+    pdl_trigger();   // PDL as in gemv1_tile
+    bool waited = p.slot_expert != nullptr;
+    if (waited)
+        pdl_wait();
     if (p.slot_expert) {
         const int e = p.slot_expert[slot];
         data[0] += (long long)e * p.w.expert_stride_data;
@@ -589,8 +642,9 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             for (int i = 0; i < 4; i++)
                 acc[m][nt][i] = 0.0f;
     for (int blk0 = b0; blk0 < b1; blk0 += PIPE) {
-        // weights of PIPE blocks first (the loads in flight), then inputs, then the math
-        uint32_t wa[PIPE][NM][EL / 2], wb[PIPE][NM][EL / 2];
+        // the raw weights of PIPE blocks first (the loads in flight), then per block: inputs,
+        // decode, tensor-core work (only raw vectors stay live across the pipeline: registers)
+        RowRaw ra[PIPE][NM], rb[PIPE][NM];
 #pragma unroll
         for (int q = 0; q < PIPE; q++) {
             const int c = (blk0 + q) * BLK + t * EL;
@@ -600,14 +654,16 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
                 if (valid) {
                     const uint8_t *sa = FMT == MIMO_WFMT_MXFP4 ? sc[m] + (size_t)rA * mats[m]->scale_ld : nullptr;
                     const uint8_t *sb = FMT == MIMO_WFMT_MXFP4 ? sc[m] + (size_t)rB * mats[m]->scale_ld : nullptr;
-                    load_row_op<FMT>(data[m] + (size_t)rA * row_bytes, sa, c, wa[q][m]);
-                    load_row_op<FMT>(data[m] + (size_t)rB * row_bytes, sb, c, wb[q][m]);
+                    load_row_raw<FMT>(data[m] + (size_t)rA * row_bytes, sa, c, ra[q][m]);
+                    load_row_raw<FMT>(data[m] + (size_t)rB * row_bytes, sb, c, rb[q][m]);
                 } else {
-#pragma unroll
-                    for (int i = 0; i < EL / 2; i++)
-                        wa[q][m][i] = wb[q][m][i] = 0;
+                    ra[q][m] = rb[q][m] = zero_row_raw();
                 }
             }
+        }
+        if (!waited) {
+            pdl_wait();
+            waited = true;
         }
 #pragma unroll
         for (int q = 0; q < PIPE; q++) {
@@ -635,6 +691,9 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             }
 #pragma unroll
             for (int m = 0; m < NM; m++) {
+                uint32_t wa[EL / 2], wb[EL / 2];
+                decode_row_op<FMT>(ra[q][m], wa);
+                decode_row_op<FMT>(rb[q][m], wb);
                 // mxfp4: one scale per 32 columns = per lane block; fp8: per 128 (the lane's 16 share it)
                 // C element (row, position) of this lane mixes all 4 lanes' columns: the scale must
                 // be the block's (uniform over the 4 lanes), never a per-lane one
@@ -651,10 +710,10 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
                 for (int j = 0; j < EL / 4; j++)
 #pragma unroll
                     for (int nt = 0; nt < NTL; nt++) {
-                        mma_16816<F16>(part[nt], wa[q][m][2 * j], wb[q][m][2 * j], wa[q][m][2 * j + 1], wb[q][m][2 * j + 1],
-                                       xh[nt][2 * j], xh[nt][2 * j + 1]);
-                        mma_16816<F16>(part[nt], wa[q][m][2 * j], wb[q][m][2 * j], wa[q][m][2 * j + 1], wb[q][m][2 * j + 1],
-                                       xl[nt][2 * j], xl[nt][2 * j + 1]);
+                        mma_16816<F16>(part[nt], wa[2 * j], wb[2 * j], wa[2 * j + 1], wb[2 * j + 1], xh[nt][2 * j],
+                                       xh[nt][2 * j + 1]);
+                        mma_16816<F16>(part[nt], wa[2 * j], wb[2 * j], wa[2 * j + 1], wb[2 * j + 1], xl[nt][2 * j],
+                                       xl[nt][2 * j + 1]);
                     }
 #pragma unroll
                 for (int nt = 0; nt < NTL; nt++) {
@@ -666,6 +725,8 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             }
         }
     }
+    if (!waited)
+        pdl_wait();
     // red[warp][m][row 0..15][n 0..8*NTL)
     const int NW = 8 * NTL;
 #pragma unroll
@@ -698,15 +759,27 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
     }
 }
 
+// At least 2 blocks per SM (<= 128 registers), as for gemv1_kernel.
 template <int FMT, int NTL, bool GLU, int PIPE>
-__global__ void __launch_bounds__(GEMV_THREADS) gemv_mma_kernel(const GemvParams p, int ksplit)
+__global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_mma_kernel(const GemvParams p, int ksplit)
 {
     __shared__ float red[GEMV_WARPS * (GLU ? 2 : 1) * 16 * 8 * NTL];
     gemv_mma_tile<FMT, NTL, GLU, PIPE>(p, blockIdx.x, blockIdx.y, ksplit, red);
 }
 
 // Launch knobs (cuda_ops.cuh), for experiments in the kernel benchmarks: MIMO_CUDA_MMA_PIPE = 2 | 4,
-// MIMO_CUDA_MMA_KSPLIT = 1..8, MIMO_CUDA_GEMV1 = 1 | 0, read on first use; tests set them directly.
+// MIMO_CUDA_MMA_KSPLIT = 1..8, MIMO_CUDA_GEMV1 = 1 | 0, MIMO_CUDA_GEMV1_BLOCKS = 2 | 3, read on first
+// use; tests set them directly.
+bool cuda_pdl_enabled()
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *v = getenv("MIMO_CUDA_PDL");
+        on = !(v && v[0] == '0');
+    }
+    return on != 0;
+}
+
 GemvKnobs &cuda_gemv_knobs()
 {
     static GemvKnobs k;
@@ -719,6 +792,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.mma_ksplit = atoi(v);
         if ((v = getenv("MIMO_CUDA_GEMV1")))
             k.gemv1 = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_GEMV1_BLOCKS")) && atoi(v) == 2)
+            k.gemv1_blocks = 2;
         read = true;
     }
     return k;
@@ -736,11 +811,9 @@ static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err
     const int rows_per_block = (GEMV_WARPS / ksplit) * 16;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, p.slot_expert ? p.n : 1);
     if (kn.mma_pipe == 4)
-        gemv_mma_kernel<FMT, NTL, GLU, 4><<<grid, GEMV_THREADS, 0, st>>>(p, ksplit);
-    else
-        gemv_mma_kernel<FMT, NTL, GLU, 2><<<grid, GEMV_THREADS, 0, st>>>(p, ksplit);
-    CUDA_CHECK_LAUNCH("gemv_mma_kernel");
-    return 0;
+        return cuda_launch("gemv_mma_kernel", err, gemv_mma_kernel<FMT, NTL, GLU, 4>, grid, dim3(GEMV_THREADS), 0, st, p,
+                           ksplit);
+    return cuda_launch("gemv_mma_kernel", err, gemv_mma_kernel<FMT, NTL, GLU, 2>, grid, dim3(GEMV_THREADS), 0, st, p, ksplit);
 }
 
 template <int FMT, bool GLU>
@@ -845,15 +918,15 @@ __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, 
 
 __global__ void rmsnorm_kernel(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo)
 {
+    pdl_trigger();
+    pdl_wait();
     rmsnorm_row(x + (size_t)blockIdx.x * ldx, w, dim, eps, out + (size_t)blockIdx.x * ldo);
 }
 
 int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo, int n,
                  cudaStream_t st, mimo_error *err)
 {
-    rmsnorm_kernel<<<n, 256, 0, st>>>(x, ldx, w, dim, eps, out, ldo);
-    CUDA_CHECK_LAUNCH("rmsnorm_kernel");
-    return 0;
+    return cuda_launch("rmsnorm_kernel", err, rmsnorm_kernel, dim3(n), dim3(256), 0, st, x, ldx, w, dim, eps, out, ldo);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -861,6 +934,8 @@ int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, fl
 
 __global__ void embed_kernel(const GpuMat e, const int32_t *tokens, float *out, int ldo)
 {
+    pdl_trigger();
+    pdl_wait();
     int t = blockIdx.x;
     int tok = tokens[t];
     for (int c = threadIdx.x; c < e.cols; c += blockDim.x)
@@ -869,9 +944,7 @@ __global__ void embed_kernel(const GpuMat e, const int32_t *tokens, float *out, 
 
 int cuda_embed(const GpuMat &embed, const int32_t *tokens, int n, float *out, int ldo, cudaStream_t st, mimo_error *err)
 {
-    embed_kernel<<<n, 256, 0, st>>>(embed, tokens, out, ldo);
-    CUDA_CHECK_LAUNCH("embed_kernel");
-    return 0;
+    return cuda_launch("embed_kernel", err, embed_kernel, dim3(n), dim3(256), 0, st, embed, tokens, out, ldo);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -918,6 +991,8 @@ __device__ void qkv_rope_store_position(const float *qkv, const int32_t *map, co
 __global__ void qkv_rope_store_kernel(const float *qkv, int ldqkv, const int32_t *map, const AttnGeom g,
                                       const int *d_len, float *q, float *kc, float *vc)
 {
+    pdl_trigger();
+    pdl_wait();
     int t = blockIdx.x;
     qkv_rope_store_position(qkv + (size_t)t * ldqkv, map, g, *d_len + t, q + (size_t)t * g.n_heads * g.dqk, kc, vc);
 }
@@ -925,9 +1000,8 @@ __global__ void qkv_rope_store_kernel(const float *qkv, int ldqkv, const int32_t
 int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, const AttnGeom &g, const int *d_len,
                         int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err)
 {
-    qkv_rope_store_kernel<<<dim3(n, 8), 256, 0, st>>>(qkv, ldqkv, row_map, g, d_len, q, kcache, vcache);
-    CUDA_CHECK_LAUNCH("qkv_rope_store_kernel");
-    return 0;
+    return cuda_launch("qkv_rope_store_kernel", err, qkv_rope_store_kernel, dim3(n, 8), dim3(256), 0, st, qkv, ldqkv,
+                       row_map, g, d_len, q, kcache, vcache);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1050,6 +1124,8 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
 __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
                                                                        const AttnGeom g, const int *d_len, float *partial)
 {
+    pdl_trigger();
+    pdl_wait();
     const int head = blockIdx.x, t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
     float *part = partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + g.dv);
     attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, part);
@@ -1080,6 +1156,8 @@ __device__ void attention_merge_unit(const float *partial, int nsplit, const Att
 __global__ void attention_merge_kernel(const float *partial, int nsplit, const AttnGeom g, const float *sink, float *out,
                                        int ldo)
 {
+    pdl_trigger();
+    pdl_wait();
     const int head = blockIdx.x, t = blockIdx.y;
     const float *p = partial + ((size_t)t * g.n_heads + head) * nsplit * (2 + g.dv);
     attention_merge_unit(p, nsplit, g, sink ? sink[head] : -INFINITY, out + (size_t)t * ldo + (size_t)head * g.dv);
@@ -1092,11 +1170,11 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
     if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
     int nsplit = cuda_attention_splits(g, max_context);
-    attention_split_kernel<<<dim3(g.n_heads, n, nsplit), ATTN_THREADS, 0, st>>>(q, kcache, vcache, g, d_len, partial);
-    CUDA_CHECK_LAUNCH("attention_split_kernel");
-    attention_merge_kernel<<<dim3(g.n_heads, n), 128, 0, st>>>(partial, nsplit, g, sink, out, ldo);
-    CUDA_CHECK_LAUNCH("attention_merge_kernel");
-    return 0;
+    if (cuda_launch("attention_split_kernel", err, attention_split_kernel, dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS),
+                    0, st, q, kcache, vcache, g, d_len, partial))
+        return -1;
+    return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, n), dim3(128), 0, st,
+                       (const float *)partial, nsplit, g, sink, out, ldo);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1168,6 +1246,8 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
 __global__ void route_kernel(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
                              int32_t *ids, float *weights)
 {
+    pdl_trigger();
+    pdl_wait();
     extern __shared__ float route_sel[];
     int t = blockIdx.x;
     route_position(logits + (size_t)t * E, bias, E, k, norm_topk, scaling, ids + t * k, weights + t * k, route_sel);
@@ -1179,9 +1259,8 @@ int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_t
     size_t smem = (size_t)2 * E * sizeof(float);
     if (smem > 48 * 1024)
         return mimo_fail(err, "cuda router: %d experts exceed the kernel's shared memory", E);
-    route_kernel<<<n, 256, smem, st>>>(logits, bias, E, k, norm_topk, scaling, ids, weights);
-    CUDA_CHECK_LAUNCH("route_kernel");
-    return 0;
+    return cuda_launch("route_kernel", err, route_kernel, dim3(n), dim3(256), smem, st, logits, bias, E, k, norm_topk,
+                       scaling, ids, weights);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1189,6 +1268,8 @@ int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_t
 
 __global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int k, int dim, float *x, int ldx)
 {
+    pdl_trigger();
+    pdl_wait();
     int t = blockIdx.y;
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= dim)
@@ -1202,9 +1283,8 @@ __global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int 
 int cuda_moe_combine(const float *y, int ldy, const float *w, int k, int dim, int n, float *x, int ldx,
                      cudaStream_t st, mimo_error *err)
 {
-    moe_combine_kernel<<<dim3((dim + 255) / 256, n), 256, 0, st>>>(y, ldy, w, k, dim, x, ldx);
-    CUDA_CHECK_LAUNCH("moe_combine_kernel");
-    return 0;
+    return cuda_launch("moe_combine_kernel", err, moe_combine_kernel, dim3((dim + 255) / 256, n), dim3(256), 0, st, y, ldy,
+                       w, k, dim, x, ldx);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1212,6 +1292,8 @@ int cuda_moe_combine(const float *y, int ldy, const float *w, int k, int dim, in
 
 __global__ void argmax_kernel(const float *logits, int ldl, int v, int base, int32_t *out)
 {
+    pdl_trigger();
+    pdl_wait();
     __shared__ float red_v[32];
     __shared__ int red_i[32];
     const float *row = logits + (size_t)blockIdx.x * ldl;
@@ -1253,7 +1335,5 @@ __global__ void argmax_kernel(const float *logits, int ldl, int v, int base, int
 
 int cuda_argmax(const float *logits, int ldl, int v, int n, int base, int32_t *out, cudaStream_t st, mimo_error *err)
 {
-    argmax_kernel<<<n, 1024, 0, st>>>(logits, ldl, v, base, out);
-    CUDA_CHECK_LAUNCH("argmax_kernel");
-    return 0;
+    return cuda_launch("argmax_kernel", err, argmax_kernel, dim3(n), dim3(1024), 0, st, logits, ldl, v, base, out);
 }

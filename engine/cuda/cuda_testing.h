@@ -24,9 +24,10 @@ int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, int n_experts, const 
 /* Which GEMV kernels the calls above use (for testing every path): 0 = the launchers' defaults,
  * 1 = the CUDA-core kernel at one position and for expert slots (the default's choice, set
  * explicitly), 2 = tensor cores there (f32 weights keep the CUDA-core kernel), 3 = path 2 with 4 column blocks in flight per warp,
- * 4 = path 2 with at most 2 warps sharing a row tile's columns. Returns -1 for an unknown path. */
+ * 4 = path 2 with at most 2 warps sharing a row tile's columns, 5 = path 1 compiled for 2 blocks
+ * per SM (the default: 3). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 5
+#define MIMO_CUDA_TEST_GEMV_PATHS 6
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 
