@@ -175,6 +175,8 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
         int rc = 0;
         if (prof)
             CUDA_CHECK(cudaEventRecord(e->prof_events[idx], st));
+        // programmatic dependent launch only right after another kernel of the program
+        cuda_pdl_chain(!prof && idx > 0 && prog[idx - 1].op != OP_COPY);
         idx++;
         switch (i.op) {
         case OP_EMBED:
@@ -214,9 +216,12 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
             CUDA_CHECK(cudaMemcpyAsync(i.copy_dst, i.copy_src, i.copy_bytes, cudaMemcpyDeviceToDevice, st));
             break;
         }
-        if (rc)
+        if (rc) {
+            cuda_pdl_chain(false);
             return mimo_fail_prefix(err, "cuda step op %d (layer %d)", (int)i.op, i.layer);
+        }
     }
+    cuda_pdl_chain(false);
     if (prof) {
         CUDA_CHECK(cudaEventRecord(e->prof_events[prog.size()], st));
         CUDA_CHECK(cudaEventSynchronize(e->prof_events[prog.size()]));

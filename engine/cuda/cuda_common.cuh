@@ -44,8 +44,13 @@ extern "C" {
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 
-// Whether launches carry the PDL attribute (default on; MIMO_CUDA_PDL=0 turns it off).
+// Whether launches carry the PDL attribute: only inside a step program (cuda_run_program), after
+// another kernel of it (griddepcontrol.wait orders a kernel after a preceding *kernel*, not after a
+// copy or an event), and unless MIMO_CUDA_PDL=0. cuda_run_program sets cuda_pdl_chain(true) for an op
+// whose predecessor on the stream is a kernel of the program, and false after the program.
 bool cuda_pdl_enabled();
+void cuda_pdl_chain(bool previous_is_kernel);
+bool cuda_pdl_chained();
 
 // Launches kernel on st (with the PDL attribute when enabled); 0, or -1 with err naming the kernel.
 template <typename... KArgs, typename... Args>
@@ -61,7 +66,8 @@ static inline int cuda_launch(const char *name, mimo_error *err, void (*kernel)(
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[0].val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = attr;
-    cfg.numAttrs = cuda_pdl_enabled() ? 1 : 0;
+    const bool chained = cuda_pdl_chained();
+    cfg.numAttrs = chained && cuda_pdl_enabled() ? 1 : 0;
     cudaError_t rc = cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
     if (rc != cudaSuccess)
         return mimo_fail(err, "cuda: launch of %s failed: %s", name, cudaGetErrorString(rc));

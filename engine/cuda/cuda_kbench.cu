@@ -215,7 +215,7 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
     }
     if (cuda_engine_alloc(&b.e, &pid, ids.size() * 4 + 4, err))
         return -1;
-    CUDA_CHECK(cudaMemcpy(pid, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpyAsync(pid, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice, b.e.stream));
     auto launch = [&](int i) -> int {
         GemvParams p;
         memset(&p, 0, sizeof p);

@@ -770,6 +770,11 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_mma_kernel(const GemvPar
 // Launch knobs (cuda_ops.cuh), for experiments in the kernel benchmarks: MIMO_CUDA_MMA_PIPE = 2 | 4,
 // MIMO_CUDA_MMA_KSPLIT = 1..8, MIMO_CUDA_GEMV1 = 1 | 0, MIMO_CUDA_GEMV1_BLOCKS = 2 | 3, read on first
 // use; tests set them directly.
+// The chain state of cuda_launch (cuda_common.cuh): per host thread, off outside step programs.
+static thread_local bool pdl_chain_state = false;
+void cuda_pdl_chain(bool previous_is_kernel) { pdl_chain_state = previous_is_kernel; }
+bool cuda_pdl_chained() { return pdl_chain_state; }
+
 bool cuda_pdl_enabled()
 {
     static int on = -1;

@@ -155,13 +155,18 @@ struct Gen {
         streams.resize(count);
         for (int i = 0; i < count; i++)
             streams[i] = stream_of(names[i].c_str());
-        CUDA_CHECK(cudaMemcpy(d_streams, streams.data(), (size_t)count * sizeof(uint64_t), cudaMemcpyHostToDevice));
+        // On the kernel's stream: a plain cudaMemcpy from pageable memory may return before its DMA
+        // has landed, and the legacy stream does not order a non-blocking stream's kernel after it
+        // (this once drew a matrix from the previous matrix's streams).
+        CUDA_CHECK(cudaMemcpyAsync(d_streams, streams.data(), (size_t)count * sizeof(uint64_t), cudaMemcpyHostToDevice,
+                                   e->stream));
         int32_t *d_rows = NULL;
         if (row_list_host) {
             void *p;
             CUDA_CHECK(cudaMalloc(&p, (size_t)rows * sizeof(int32_t)));
             d_rows = (int32_t *)p;
-            cudaError_t rc = cudaMemcpy(d_rows, row_list_host, (size_t)rows * sizeof(int32_t), cudaMemcpyHostToDevice);
+            cudaError_t rc = cudaMemcpyAsync(d_rows, row_list_host, (size_t)rows * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                             e->stream);
             if (rc != cudaSuccess) {
                 cudaFree(d_rows);
                 CUDA_CHECK(rc);

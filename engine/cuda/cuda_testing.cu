@@ -54,6 +54,7 @@ struct TestCtx {
             return -1;
         CUDA_CHECK(cudaMemset(d, 0, (size_t)n * *ld * sizeof(float)));
         CUDA_CHECK(cudaMemcpy2D(d, (size_t)*ld * 4, src, (size_t)cols * 4, (size_t)cols * 4, (size_t)n, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaDeviceSynchronize());   // legacy-stream copies land before the test's stream runs
         *out = (float *)d;
         return 0;
     }
@@ -82,6 +83,7 @@ struct TestCtx {
             else
                 CUDA_CHECK(cudaMemcpy(s, m[i].scales, (size_t)out->expert_stride_scales * 4, cudaMemcpyHostToDevice));
         }
+        CUDA_CHECK(cudaDeviceSynchronize());   // as in put_rows
         return 0;
     }
 };
