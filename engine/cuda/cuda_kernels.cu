@@ -205,12 +205,15 @@ template <int FMT> struct Gemv1Shape {
     static constexpr int R = 8 / U;
 };
 
-// n consecutive fp32 inputs with the widest loads (16-byte aligned when n >= 4).
+// n consecutive fp32 inputs with the widest loads (16-byte aligned when n >= 4). Activations are
+// read with coherent loads, never ld.global.nc (__ldg): under programmatic dependent launch the
+// kernel starts before its producer has finished, and only coherent loads issued after
+// pdl_wait() are guaranteed to see the producer's writes (weights, never written, may use __ldg).
 template <int N> __device__ __forceinline__ void load_inputs(const float *p, float *out)
 {
 #pragma unroll
     for (int i = 0; i < N / 4; i++) {
-        const float4 a = __ldg((const float4 *)p + i);
+        const float4 a = ((const float4 *)p)[i];
         out[4 * i] = a.x;
         out[4 * i + 1] = a.y;
         out[4 * i + 2] = a.z;
@@ -219,11 +222,11 @@ template <int N> __device__ __forceinline__ void load_inputs(const float *p, flo
 }
 template <> __device__ __forceinline__ void load_inputs<2>(const float *p, float *out)
 {
-    const float2 a = __ldg((const float2 *)p);
+    const float2 a = *(const float2 *)p;
     out[0] = a.x;
     out[1] = a.y;
 }
-template <> __device__ __forceinline__ void load_inputs<1>(const float *p, float *out) { out[0] = __ldg(p); }
+template <> __device__ __forceinline__ void load_inputs<1>(const float *p, float *out) { out[0] = *p; }
 
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
@@ -380,7 +383,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
 }
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
-// occupancy is what hides the latency (cuda_gemv_knobs().gemv1_blocks picks the variant).
+// occupancy is what hides the latency (launch_gemv1 picks the variant).
 template <int FMT, bool GLU, int MINB>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
@@ -411,7 +414,12 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
         lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
-    if (cuda_gemv_knobs().gemv1_blocks == 2)
+    // Occupancy variant (H100, results/kernels/README.md): the 80-register build (3 blocks per SM)
+    // is faster for mxfp4 expert slots of several positions, the 128-register one otherwise.
+    int blocks = cuda_gemv_knobs().gemv1_blocks;
+    if (blocks == 0)
+        blocks = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > 8 ? 3 : 2;
+    if (blocks == 2)
         return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, 2>, grid, dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
     return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, 3>, grid, dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
 }
@@ -681,7 +689,7 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
                 const float4 *xv = (const float4 *)(x + (size_t)(ok ? pos : 0) * p.ldx + (ok ? c : 0));
 #pragma unroll
                 for (int i = 0; i < EL / 4; i++) {
-                    float4 f = ok ? __ldg(xv + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+                    float4 f = ok ? xv[i] : make_float4(0.f, 0.f, 0.f, 0.f);   // coherent (load_inputs)
                     float hx = round_op(f.x, F16), hy = round_op(f.y, F16), hz = round_op(f.z, F16), hw = round_op(f.w, F16);
                     xh[nt][2 * i] = pack2(hx, hy, F16);
                     xh[nt][2 * i + 1] = pack2(hz, hw, F16);
@@ -768,8 +776,8 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_mma_kernel(const GemvPar
 }
 
 // Launch knobs (cuda_ops.cuh), for experiments in the kernel benchmarks: MIMO_CUDA_MMA_PIPE = 2 | 4,
-// MIMO_CUDA_MMA_KSPLIT = 1..8, MIMO_CUDA_GEMV1 = 1 | 0, MIMO_CUDA_GEMV1_BLOCKS = 2 | 3, read on first
-// use; tests set them directly.
+// MIMO_CUDA_MMA_KSPLIT = 1..8, MIMO_CUDA_GEMV1 = 1 | 0, MIMO_CUDA_GEMV1_BLOCKS = 2 | 3 (unset: by
+// shape), read on first use; tests set them directly.
 // The chain state of cuda_launch (cuda_common.cuh): per host thread, off outside step programs.
 static thread_local bool pdl_chain_state = false;
 void cuda_pdl_chain(bool previous_is_kernel) { pdl_chain_state = previous_is_kernel; }
@@ -797,8 +805,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.mma_ksplit = atoi(v);
         if ((v = getenv("MIMO_CUDA_GEMV1")))
             k.gemv1 = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_GEMV1_BLOCKS")) && atoi(v) == 2)
-            k.gemv1_blocks = 2;
+        if ((v = getenv("MIMO_CUDA_GEMV1_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
+            k.gemv1_blocks = atoi(v);
         read = true;
     }
     return k;
@@ -1063,7 +1071,7 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
             const float4 *k4 = (const float4 *)k;
 #pragma unroll 8
             for (int d4 = 0; d4 < g.dqk / 4; d4++) {
-                const float4 kv = __ldg(k4 + d4);
+                const float4 kv = k4[d4];   // coherent: the cache was just written (load_inputs)
                 s = fmaf(qs[4 * d4], kv.x, s);
                 s = fmaf(qs[4 * d4 + 1], kv.y, s);
                 s = fmaf(qs[4 * d4 + 2], kv.z, s);
@@ -1071,7 +1079,7 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
             }
         } else {
             for (int d = 0; d < g.dqk; d++)
-                s = fmaf(qs[d], __ldg(k + d), s);
+                s = fmaf(qs[d], k[d], s);
         }
         ps[j] = s * scale;
     }

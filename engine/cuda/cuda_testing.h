@@ -24,8 +24,8 @@ int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, int n_experts, const 
 /* Which GEMV kernels the calls above use (for testing every path): 0 = the launchers' defaults,
  * 1 = the CUDA-core kernel at one position and for expert slots (the default's choice, set
  * explicitly), 2 = tensor cores there (f32 weights keep the CUDA-core kernel), 3 = path 2 with 4 column blocks in flight per warp,
- * 4 = path 2 with at most 2 warps sharing a row tile's columns, 5 = path 1 compiled for 2 blocks
- * per SM (the default: 3). Returns -1 for an unknown path. */
+ * 4 = path 2 with at most 2 warps sharing a row tile's columns, 5 = path 1 with the 3-blocks-per-SM
+ * build everywhere (the default picks it by shape). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
 #define MIMO_CUDA_TEST_GEMV_PATHS 6
 /* out[t] = rmsnorm(x[t]) * w. */

@@ -136,9 +136,14 @@ Test(cuda_kernels, gemv_every_format_and_position_count)
                 int cols = f == MIMO_WFMT_MXFP4 ? 2080 : 1000 + (int)i;   /* several K chunks, ragged tails */
                 check_gemv((mimo_weight_format)f, 77 + 40 * (int)i, cols, ns[i], path);
             }
-        /* one position, a matrix short in columns (a shard's expert down projection: 256 wide) */
-        for (int f = 0; f < MIMO_WFMT_COUNT; f++)
+        /* one position, matrices short in columns (a shard's expert down projection: 256 wide; the
+         * tiny preset: 64 and 32 wide, where lanes share rows) */
+        for (int f = 0; f < MIMO_WFMT_COUNT; f++) {
             check_gemv((mimo_weight_format)f, 300, 256, 1, path);
+            check_gemv((mimo_weight_format)f, 77, 64, 1, path);
+            check_gemv((mimo_weight_format)f, 40, 32, 1, path);
+            check_gemv((mimo_weight_format)f, 64, 96, 2, path);
+        }
     }
     cr_assert_eq(mimo_cuda_test_set_gemv_path(MIMO_CUDA_TEST_GEMV_PATHS), -1);
     mimo_cuda_test_set_gemv_path(0);
