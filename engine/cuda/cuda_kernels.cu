@@ -1018,17 +1018,27 @@ int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, con
 }
 
 // ---------------------------------------------------------------------------------------------
-// Decode attention. Unit = (query head, position, key split). Each split scores up to
-// ATTN_SPLIT keys into shared memory, and writes (max, sum, unnormalised output) for the merge.
+// Decode attention. Unit = (query head, position, key split). Each split scores up to split_keys
+// keys into shared memory, and writes (max, sum, unnormalised output) for the merge. Short splits
+// (64 keys) give a decode step enough blocks; very long spans use longer ones to bound the
+// partials (cuda_attention_split_keys).
 
-#define ATTN_SPLIT 256
-#define ATTN_THREADS 128
+#define ATTN_MAX_SPLIT 256
+#define ATTN_THREADS 256
 #define ATTN_MAX_DIM 512
+#define ATTN_TPK 4   // threads sharing one key's dot product
+
+int cuda_attention_split_keys(const AttnGeom &g, int max_context)
+{
+    const int span = g.window > 0 ? g.window : max_context;
+    return span <= 64 * 128 ? 64 : ATTN_MAX_SPLIT;   // at most 128 splits of 64 keys
+}
 
 int cuda_attention_splits(const AttnGeom &g, int max_context)
 {
-    int span = g.window > 0 ? g.window : max_context;
-    return (span + ATTN_SPLIT - 1) / ATTN_SPLIT;
+    const int span = g.window > 0 ? g.window : max_context;
+    const int keys = cuda_attention_split_keys(g, max_context);
+    return (span + keys - 1) / keys;
 }
 
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n)
@@ -1037,15 +1047,15 @@ size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n)
 }
 
 __device__ void attention_split(const float *q, const float *kc, const float *vc, const AttnGeom &g, int head,
-                                int pos_q, int split, float *part)
+                                int pos_q, int split, int split_keys, float *part)
 {
     __shared__ float qs[ATTN_MAX_DIM];
-    __shared__ float ps[ATTN_SPLIT];
+    __shared__ float ps[ATTN_MAX_SPLIT];
     __shared__ float red[32];
     const int kvh = head / (g.n_heads / g.n_kv);
     const int lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
-    const int lo = lo_all + split * ATTN_SPLIT;
-    const int hi = min(pos_q + 1, lo + ATTN_SPLIT);   // causal
+    const int lo = lo_all + split * split_keys;
+    const int hi = min(pos_q + 1, lo + split_keys);   // causal
     const int nk = hi - lo;
     if (nk <= 0) {   // a split past the causal end (the grid is sized for the longest context)
         if (threadIdx.x == 0) {
@@ -1060,28 +1070,37 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
     __syncthreads();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
     const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
-    // Scores: a thread owns a key and reads its row with independent 16-byte loads (many in flight;
-    // q is a shared-memory broadcast), instead of a warp-wide dependent dot product per key.
-    for (int j = threadIdx.x; j < nk; j += blockDim.x) {
-        const int pos = lo + j;
-        const int slot = g.window > 0 ? pos % g.ring : pos;
-        const float *k = kc + slot * kstride + (size_t)kvh * g.dqk;
+    // Scores: ATTN_TPK threads share a key, each reading an interleaved quarter of its row with
+    // independent 16-byte loads (all in flight; q is a shared-memory broadcast); the quarters meet
+    // by shuffles in a fixed order.
+    const int sub = threadIdx.x % ATTN_TPK, kpb = blockDim.x / ATTN_TPK;
+    for (int j0 = 0; j0 < nk; j0 += kpb) {
+        const int j = j0 + threadIdx.x / ATTN_TPK;
         float s = 0.0f;
-        if ((g.dqk & 3) == 0) {
-            const float4 *k4 = (const float4 *)k;
-#pragma unroll 8
-            for (int d4 = 0; d4 < g.dqk / 4; d4++) {
-                const float4 kv = k4[d4];   // coherent: the cache was just written (load_inputs)
-                s = fmaf(qs[4 * d4], kv.x, s);
-                s = fmaf(qs[4 * d4 + 1], kv.y, s);
-                s = fmaf(qs[4 * d4 + 2], kv.z, s);
-                s = fmaf(qs[4 * d4 + 3], kv.w, s);
+        if (j < nk) {
+            const int pos = lo + j;
+            const int slot = g.window > 0 ? pos % g.ring : pos;
+            const float *k = kc + slot * kstride + (size_t)kvh * g.dqk;
+            if ((g.dqk & 3) == 0) {
+                const float4 *k4 = (const float4 *)k;
+#pragma unroll 12
+                for (int d4 = sub; d4 < g.dqk / 4; d4 += ATTN_TPK) {
+                    const float4 kv = k4[d4];   // coherent: the cache was just written (load_inputs)
+                    s = fmaf(qs[4 * d4], kv.x, s);
+                    s = fmaf(qs[4 * d4 + 1], kv.y, s);
+                    s = fmaf(qs[4 * d4 + 2], kv.z, s);
+                    s = fmaf(qs[4 * d4 + 3], kv.w, s);
+                }
+            } else {
+                for (int d = sub; d < g.dqk; d += ATTN_TPK)
+                    s = fmaf(qs[d], k[d], s);
             }
-        } else {
-            for (int d = 0; d < g.dqk; d++)
-                s = fmaf(qs[d], k[d], s);
         }
-        ps[j] = s * scale;
+#pragma unroll
+        for (int o = 1; o < ATTN_TPK; o <<= 1)
+            s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
+        if (j < nk && sub == 0)
+            ps[j] = s * scale;
     }
     __syncthreads();
     float m = -INFINITY;
@@ -1102,7 +1121,7 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
 #pragma unroll
     for (int i = 0; i < ATTN_MAX_DIM / 32; i++)
         accv[i] = 0.0f;
-#pragma unroll 4
+#pragma unroll 8
     for (int j = warp; j < nk; j += nw) {
         const int pos = lo + j;
         const int slot = g.window > 0 ? pos % g.ring : pos;
@@ -1129,19 +1148,20 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
         part[2 + d] = acc;
     }
     if (threadIdx.x == 0) {
-        part[0] = nk > 0 ? m : -INFINITY;
-        part[1] = nk > 0 ? l : 0.0f;
+        part[0] = m;
+        part[1] = l;
     }
 }
 
 __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
-                                                                       const AttnGeom g, const int *d_len, float *partial)
+                                                                       const AttnGeom g, const int *d_len, int split_keys,
+                                                                       float *partial)
 {
     pdl_trigger();
     pdl_wait();
     const int head = blockIdx.x, t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
     float *part = partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + g.dv);
-    attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, part);
+    attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, split_keys, part);
 }
 
 __device__ void attention_merge_unit(const float *partial, int nsplit, const AttnGeom &g, float sink, float *out)
@@ -1182,9 +1202,9 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
 {
     if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
-    int nsplit = cuda_attention_splits(g, max_context);
+    const int nsplit = cuda_attention_splits(g, max_context), split_keys = cuda_attention_split_keys(g, max_context);
     if (cuda_launch("attention_split_kernel", err, attention_split_kernel, dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS),
-                    0, st, q, kcache, vcache, g, d_len, partial))
+                    0, st, q, kcache, vcache, g, d_len, split_keys, partial))
         return -1;
     return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, n), dim3(128), 0, st,
                        (const float *)partial, nsplit, g, sink, out, ldo);
@@ -1193,67 +1213,62 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
 // ---------------------------------------------------------------------------------------------
 // Router: sigmoid scores, top-k by score + bias (ties to the lower index), renormalised weights.
 
+// Arg-max over a warp: (value, index) pairs, larger value wins, the lower index on ties; every lane
+// ends with the winner.
+__device__ __forceinline__ void warp_argmax(float &v, int &i)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xFFFFFFFFu, v, o);
+        const int oi = __shfl_xor_sync(0xFFFFFFFFu, i, o);
+        if (ov > v || (ov == v && oi < i)) {
+            v = ov;
+            i = oi;
+        }
+    }
+}
+
+// One position per warp (a block is one warp): scores in shared memory, then k rounds of a warp
+// arg-max (no block barriers: the rounds are the router's critical path).
 __device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
                                int32_t *ids, float *weights, float *sel)
 {
-    __shared__ float red_v[32];
-    __shared__ int red_i[32];
-    for (int e = threadIdx.x; e < E; e += blockDim.x) {
+    const int lane = threadIdx.x % 32;
+    for (int e = lane; e < E; e += 32) {
         float s = 1.0f / (1.0f + expf(-logits[e]));
         sel[e] = s + (bias ? bias[e] : 0.0f);
         sel[E + e] = s;
     }
-    __syncthreads();
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    __syncwarp();
+    float sum = 0.0f;
     for (int j = 0; j < k; j++) {
         float bv = -INFINITY;
         int bi = 0x7FFFFFFF;
-        for (int e = threadIdx.x; e < E; e += blockDim.x) {
-            float v = sel[e];
+        for (int e = lane; e < E; e += 32) {
+            const float v = sel[e];
             if (v > bv || (v == bv && e < bi)) {
                 bv = v;
                 bi = e;
             }
         }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(0xFFFFFFFFu, bv, o);
-            int oi = __shfl_xor_sync(0xFFFFFFFFu, bi, o);
-            if (ov > bv || (ov == bv && oi < bi)) {
-                bv = ov;
-                bi = oi;
-            }
-        }
+        warp_argmax(bv, bi);
+        if (bi < 0 || bi >= E)
+            bi = 0;   // every score NaN: keep a valid index
+        const float w = sel[E + bi];
+        sum += w;
+        __syncwarp();
         if (lane == 0) {
-            red_v[warp] = bv;
-            red_i[warp] = bi;
+            ids[j] = bi;
+            weights[j] = w;
+            sel[bi] = -INFINITY;
         }
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            float v = red_v[0];
-            int idx = red_i[0];
-            for (int w = 1; w < nw; w++)
-                if (red_v[w] > v || (red_v[w] == v && red_i[w] < idx)) {
-                    v = red_v[w];
-                    idx = red_i[w];
-                }
-            if (idx < 0 || idx >= E)
-                idx = 0;   // every score NaN: keep a valid index
-            ids[j] = idx;
-            weights[j] = sel[E + idx];
-            sel[idx] = -INFINITY;
-        }
-        __syncthreads();
+        __syncwarp();
     }
-    if (threadIdx.x == 0) {
-        float sum = 0.0f;
-        for (int j = 0; j < k; j++)
-            sum += weights[j];
+    if (lane == 0)
         for (int j = 0; j < k; j++) {
-            float w = norm_topk ? weights[j] / sum : weights[j];
+            const float w = norm_topk ? weights[j] / sum : weights[j];
             weights[j] = w * scaling;
         }
-    }
 }
 
 __global__ void route_kernel(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
@@ -1272,7 +1287,7 @@ int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_t
     size_t smem = (size_t)2 * E * sizeof(float);
     if (smem > 48 * 1024)
         return mimo_fail(err, "cuda router: %d experts exceed the kernel's shared memory", E);
-    return cuda_launch("route_kernel", err, route_kernel, dim3(n), dim3(256), smem, st, logits, bias, E, k, norm_topk,
+    return cuda_launch("route_kernel", err, route_kernel, dim3(n), dim3(32), smem, st, logits, bias, E, k, norm_topk,
                        scaling, ids, weights);
 }
 
@@ -1319,15 +1334,7 @@ __global__ void argmax_kernel(const float *logits, int ldl, int v, int base, int
             bi = i;
         }
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        float ov = __shfl_xor_sync(0xFFFFFFFFu, bv, o);
-        int oi = __shfl_xor_sync(0xFFFFFFFFu, bi, o);
-        if (ov > bv || (ov == bv && oi < bi)) {
-            bv = ov;
-            bi = oi;
-        }
-    }
+    warp_argmax(bv, bi);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
     if (lane == 0) {
         red_v[warp] = bv;

@@ -318,6 +318,7 @@ Test(cuda_kernels, attention_full_and_sliding_window)
     check_attention(8, false, 50, 16, 64);
     check_attention(0, true, 700, 16, 1024);  /* long context: several key splits merged */
     check_attention(300, true, 700, 13, 1024);
+    check_attention(0, true, 600, 16, 9000);  /* a span past 8192 keys: 256-key splits */
 }
 
 Test(cuda_kernels, router_topk)
