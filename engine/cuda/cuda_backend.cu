@@ -96,8 +96,6 @@ static GpuMat expert_at(const GpuMat &set, int s)
     return m;
 }
 
-static void plan_prefetch(CudaEngine *e, std::vector<CudaInstr> &prog);
-
 static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaInstr> &prog)
 {
     const mimo_config *c = &e->cfg;
@@ -155,71 +153,6 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
         prog.push_back(labelled(gemv_instr(-1, e->lm_head, e->h, H, e->logits, e->vocab_local, n, false), "lm_head"));
         prog.push_back(instr(OP_ARGMAX, -1, n));
     }
-    plan_prefetch(e, prog);
-}
-
-// ---- L2 prefetch plan: each GEMV's weights are asked for by the first small kernel after the previous
-// GEMV (the earliest point where memory is otherwise idle), up to half the L2; the router asks for the
-// experts it picks. MIMO_CUDA_L2_PREFETCH=0 turns the plan off (A/B runs).
-
-#define L2_PREFETCH_CAP (24ull << 20)
-
-static void add_range(L2Prefetch &pf, unsigned long long &total, const void *p, unsigned long long bytes)
-{
-    if (!p || !bytes || pf.n == L2_PREFETCH_RANGES || total >= L2_PREFETCH_CAP)
-        return;
-    if (total + bytes > L2_PREFETCH_CAP)
-        bytes = L2_PREFETCH_CAP - total;
-    pf.ptr[pf.n] = p;
-    pf.bytes[pf.n] = bytes;
-    pf.n++;
-    total += bytes;
-}
-
-static void add_matrix(L2Prefetch &pf, unsigned long long &total, const GpuMat &m)
-{
-    add_range(pf, total, m.data, (unsigned long long)m.rows * gpu_row_bytes(m.fmt, m.ld));
-    if (m.scales)
-        add_range(pf, total, m.scales, (unsigned long long)m.expert_stride_scales * (m.fmt == MIMO_WFMT_FP8 ? 4 : 1));
-}
-
-static bool l2_prefetch_enabled()
-{
-    static int on = -1;
-    if (on < 0) {
-        const char *v = getenv("MIMO_CUDA_L2_PREFETCH");
-        on = !(v && v[0] == '0');
-    }
-    return on != 0;
-}
-
-static void plan_prefetch(CudaEngine *e, std::vector<CudaInstr> &prog)
-{
-    if (!l2_prefetch_enabled())
-        return;
-    size_t first_small = prog.size();   // first small kernel since the last GEMV
-    std::vector<unsigned long long> total(prog.size(), 0);
-    for (size_t i = 0; i < prog.size(); i++) {
-        CudaInstr &in = prog[i];
-        if (in.op == OP_GEMV) {
-            if (!in.gemv.slot_expert && first_small < prog.size()) {
-                CudaInstr &s = prog[first_small];
-                add_matrix(s.pf, total[first_small], in.gemv.w);
-                if (in.glu)
-                    add_matrix(s.pf, total[first_small], in.gemv.w2);
-            }
-            first_small = prog.size();
-        } else if (in.op != OP_COPY && in.op != OP_EMBED && first_small == prog.size()) {
-            first_small = i;
-        }
-        if (in.op == OP_ROUTE) {
-            const CudaLayer &L = e->layers[in.layer];
-            in.epf.set[0] = L.egate;
-            in.epf.set[1] = L.eup;
-            in.epf.set[2] = L.edown;
-            in.epf.n_sets = 3;
-        }
-    }
 }
 
 void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog) { build_step(e, n, true, prog); }
@@ -250,33 +183,31 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
             rc = cuda_embed(e->embed, e->d_step + 1, i.n, e->x, c->hidden_size, st, err);
             break;
         case OP_RMSNORM:
-            rc = cuda_rmsnorm(i.src, c->hidden_size, i.weight, i.dim, c->rms_eps, i.dst, c->hidden_size, i.n, st, err,
-                              &i.pf);
+            rc = cuda_rmsnorm(i.src, c->hidden_size, i.weight, i.dim, c->rms_eps, i.dst, c->hidden_size, i.n, st, err);
             break;
         case OP_GEMV:
             rc = cuda_gemv(i.gemv, i.glu, st, err);
             break;
         case OP_QKV_ROPE: {
             CudaLayer &L = e->layers[i.layer];
-            rc = cuda_qkv_rope_store(e->qkv, e->qkv_ld, L.qkv_map, L.geom, e->d_step, i.n, e->q, L.kcache, L.vcache, st, err,
-                                     &i.pf);
+            rc = cuda_qkv_rope_store(e->qkv, e->qkv_ld, L.qkv_map, L.geom, e->d_step, i.n, e->q, L.kcache, L.vcache, st, err);
             break;
         }
         case OP_ATTENTION: {
             CudaLayer &L = e->layers[i.layer];
             rc = cuda_attention(e->q, L.kcache, L.vcache, L.sink, L.geom, e->d_step, i.n, e->max_ctx, e->partial, e->attn,
-                                e->attn_ld, st, err, &i.pf);
+                                e->attn_ld, st, err);
             break;
         }
         case OP_ROUTE: {
             CudaLayer &L = e->layers[i.layer];
             rc = cuda_route(e->router_logits, L.router_bias, c->n_routed_experts, c->experts_per_tok, c->norm_topk_prob,
-                            c->routed_scaling_factor, i.n, e->route_ids, e->route_w, st, err, &i.epf);
+                            c->routed_scaling_factor, i.n, e->route_ids, e->route_w, st, err);
             break;
         }
         case OP_MOE_COMBINE:
             rc = cuda_moe_combine(e->yslot, c->hidden_size, e->route_w, c->experts_per_tok, c->hidden_size, i.n, e->x,
-                                  c->hidden_size, st, err, &i.pf);
+                                  c->hidden_size, st, err);
             break;
         case OP_ARGMAX:
             rc = cuda_argmax(e->logits, e->vocab_local, e->vocab_local, i.n, e->vocab_base, e->d_argmax, st, err);

@@ -55,8 +55,6 @@ struct CudaInstr {
     const void *copy_src;
     size_t copy_bytes;
     const char *label;         // what it is, for the per-op profile (MIMO_CUDA_PROFILE=1)
-    L2Prefetch pf;             // small kernels: the next GEMV's weights into L2 (cuda_backend.cu)
-    ExpertPrefetch epf;        // the router: the chosen experts' matrices into L2
 };
 
 // Per-op time of eager steps (events around every instruction), printed at destroy.

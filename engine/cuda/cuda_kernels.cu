@@ -83,37 +83,6 @@ __device__ __forceinline__ float warp_sum(float v)
 
 __device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
 
-// ---- L2 prefetch (cuda_ops.cuh: L2Prefetch) ----
-#define L2_PREFETCH_CHUNK 65536ull
-
-__device__ __forceinline__ void l2_prefetch_range(const void *ptr, unsigned long long bytes, unsigned long long first,
-                                                  unsigned long long step)
-{
-    // cp.async.bulk.prefetch wants a 16-byte aligned start and a multiple of 16 bytes
-    const unsigned long long a = (unsigned long long)ptr, start = (a + 15) & ~15ull;
-    if (bytes <= start - a)
-        return;
-    bytes = (bytes - (start - a)) & ~15ull;
-    for (unsigned long long c = first; c * L2_PREFETCH_CHUNK < bytes; c += step) {
-        const unsigned long long off = c * L2_PREFETCH_CHUNK;
-        const unsigned size = (unsigned)(bytes - off < L2_PREFETCH_CHUNK ? bytes - off : L2_PREFETCH_CHUNK);
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(start + off), "r"(size) : "memory");
-    }
-}
-
-// Every thread of the grid takes its share of the chunks. Weights only (never written): it may run
-// before pdl_wait().
-__device__ __forceinline__ void issue_l2_prefetch(const L2Prefetch &pf)
-{
-    if (pf.n == 0)
-        return;
-    const unsigned long long nthr = (unsigned long long)gridDim.x * gridDim.y * gridDim.z * blockDim.x;
-    const unsigned long long tid =
-        ((unsigned long long)(blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x;
-    for (int r = 0; r < pf.n; r++)
-        l2_prefetch_range(pf.ptr[r], pf.bytes[r], tid, nthr);
-}
-
 // One tile of output rows for one unit (slot in expert mode, else all positions).
 template <int FMT, int NT, bool GLU>
 __device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
@@ -960,22 +929,17 @@ __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, 
         out[i] = x[i] * inv * w[i];
 }
 
-__global__ void rmsnorm_kernel(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo,
-                               const L2Prefetch pf)
+__global__ void rmsnorm_kernel(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo)
 {
-    issue_l2_prefetch(pf);
     pdl_trigger();
     pdl_wait();
     rmsnorm_row(x + (size_t)blockIdx.x * ldx, w, dim, eps, out + (size_t)blockIdx.x * ldo);
 }
 
-static const L2Prefetch no_prefetch = {};
-
 int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo, int n,
-                 cudaStream_t st, mimo_error *err, const L2Prefetch *pf)
+                 cudaStream_t st, mimo_error *err)
 {
-    return cuda_launch("rmsnorm_kernel", err, rmsnorm_kernel, dim3(n), dim3(256), 0, st, x, ldx, w, dim, eps, out, ldo,
-                       pf ? *pf : no_prefetch);
+    return cuda_launch("rmsnorm_kernel", err, rmsnorm_kernel, dim3(n), dim3(256), 0, st, x, ldx, w, dim, eps, out, ldo);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1038,9 +1002,8 @@ __device__ void qkv_rope_store_position(const float *qkv, const int32_t *map, co
 }
 
 __global__ void qkv_rope_store_kernel(const float *qkv, int ldqkv, const int32_t *map, const AttnGeom g,
-                                      const int *d_len, float *q, float *kc, float *vc, const L2Prefetch pf)
+                                      const int *d_len, float *q, float *kc, float *vc)
 {
-    issue_l2_prefetch(pf);
     pdl_trigger();
     pdl_wait();
     int t = blockIdx.x;
@@ -1048,11 +1011,10 @@ __global__ void qkv_rope_store_kernel(const float *qkv, int ldqkv, const int32_t
 }
 
 int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, const AttnGeom &g, const int *d_len,
-                        int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err,
-                        const L2Prefetch *pf)
+                        int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err)
 {
     return cuda_launch("qkv_rope_store_kernel", err, qkv_rope_store_kernel, dim3(n, 8), dim3(256), 0, st, qkv, ldqkv,
-                       row_map, g, d_len, q, kcache, vcache, pf ? *pf : no_prefetch);
+                       row_map, g, d_len, q, kcache, vcache);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1193,9 +1155,8 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
 
 __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
                                                                        const AttnGeom g, const int *d_len, int split_keys,
-                                                                       float *partial, const L2Prefetch pf)
+                                                                       float *partial)
 {
-    issue_l2_prefetch(pf);
     pdl_trigger();
     pdl_wait();
     const int head = blockIdx.x, t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
@@ -1237,13 +1198,13 @@ __global__ void attention_merge_kernel(const float *partial, int nsplit, const A
 
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
                    const int *d_len, int n, int max_context, float *partial, float *out, int ldo, cudaStream_t st,
-                   mimo_error *err, const L2Prefetch *pf)
+                   mimo_error *err)
 {
     if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
     const int nsplit = cuda_attention_splits(g, max_context), split_keys = cuda_attention_split_keys(g, max_context);
     if (cuda_launch("attention_split_kernel", err, attention_split_kernel, dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS),
-                    0, st, q, kcache, vcache, g, d_len, split_keys, partial, pf ? *pf : no_prefetch))
+                    0, st, q, kcache, vcache, g, d_len, split_keys, partial))
         return -1;
     return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, n), dim3(128), 0, st,
                        (const float *)partial, nsplit, g, sink, out, ldo);
@@ -1269,23 +1230,8 @@ __device__ __forceinline__ void warp_argmax(float &v, int &i)
 
 // One position per warp (a block is one warp): scores in shared memory, then k rounds of a warp
 // arg-max (no block barriers: the rounds are the router's critical path).
-// The matrices of expert e in the sets of pf, into L2 (lane's share of the chunks).
-__device__ __forceinline__ void prefetch_expert(const ExpertPrefetch &pf, int e)
-{
-    for (int s = 0; s < pf.n_sets; s++) {
-        const GpuMat &m = pf.set[s];
-        l2_prefetch_range((const uint8_t *)m.data + (long long)e * m.expert_stride_data,
-                          (unsigned long long)m.rows * gpu_row_bytes(m.fmt, m.ld), 0, 1);
-        if (m.scales) {
-            const int sb = m.fmt == MIMO_WFMT_FP8 ? 4 : 1;
-            l2_prefetch_range((const uint8_t *)m.scales + (long long)e * m.expert_stride_scales * sb,
-                              (unsigned long long)m.expert_stride_scales * sb, 0, 1);
-        }
-    }
-}
-
 __device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
-                               int32_t *ids, float *weights, float *sel, const ExpertPrefetch &pf)
+                               int32_t *ids, float *weights, float *sel)
 {
     const int lane = threadIdx.x % 32;
     for (int e = lane; e < E; e += 32) {
@@ -1310,8 +1256,6 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
             bi = 0;   // every score NaN: keep a valid index
         const float w = sel[E + bi];
         sum += w;
-        if (lane == j % 32)   // this expert's weights start streaming while the next rounds run
-            prefetch_expert(pf, bi);
         __syncwarp();
         if (lane == 0) {
             ids[j] = bi;
@@ -1328,33 +1272,30 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
 }
 
 __global__ void route_kernel(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
-                             int32_t *ids, float *weights, const ExpertPrefetch pf)
+                             int32_t *ids, float *weights)
 {
     pdl_trigger();
     pdl_wait();
     extern __shared__ float route_sel[];
     int t = blockIdx.x;
-    route_position(logits + (size_t)t * E, bias, E, k, norm_topk, scaling, ids + t * k, weights + t * k, route_sel, pf);
+    route_position(logits + (size_t)t * E, bias, E, k, norm_topk, scaling, ids + t * k, weights + t * k, route_sel);
 }
 
 int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
-               int32_t *ids, float *weights, cudaStream_t st, mimo_error *err, const ExpertPrefetch *pf)
+               int32_t *ids, float *weights, cudaStream_t st, mimo_error *err)
 {
-    static const ExpertPrefetch no_experts = {};
     size_t smem = (size_t)2 * E * sizeof(float);
     if (smem > 48 * 1024)
         return mimo_fail(err, "cuda router: %d experts exceed the kernel's shared memory", E);
     return cuda_launch("route_kernel", err, route_kernel, dim3(n), dim3(32), smem, st, logits, bias, E, k, norm_topk,
-                       scaling, ids, weights, pf ? *pf : no_experts);
+                       scaling, ids, weights);
 }
 
 // ---------------------------------------------------------------------------------------------
 // MoE combine: x += sum_j w_j * y_j (the expert outputs summed first, as the reference does).
 
-__global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int k, int dim, float *x, int ldx,
-                                   const L2Prefetch pf)
+__global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int k, int dim, float *x, int ldx)
 {
-    issue_l2_prefetch(pf);
     pdl_trigger();
     pdl_wait();
     int t = blockIdx.y;
@@ -1368,10 +1309,10 @@ __global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int 
 }
 
 int cuda_moe_combine(const float *y, int ldy, const float *w, int k, int dim, int n, float *x, int ldx,
-                     cudaStream_t st, mimo_error *err, const L2Prefetch *pf)
+                     cudaStream_t st, mimo_error *err)
 {
     return cuda_launch("moe_combine_kernel", err, moe_combine_kernel, dim3((dim + 255) / 256, n), dim3(256), 0, st, y, ldy,
-                       w, k, dim, x, ldx, pf ? *pf : no_prefetch);
+                       w, k, dim, x, ldx);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,21 +24,6 @@ struct GemvParams {
 };
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
-
-// Byte ranges a small kernel of a step asks L2 to fetch (cp.async.bulk.prefetch.L2): the weights of
-// the GEMV that follows it, so that they stream from memory while the small kernel runs instead of
-// after it. A hint only: results never depend on it. n = 0: none.
-#define L2_PREFETCH_RANGES 4
-struct L2Prefetch {
-    const void *ptr[L2_PREFETCH_RANGES];
-    unsigned long long bytes[L2_PREFETCH_RANGES];
-    int n;
-};
-// The router's variant: the chosen experts' matrices (gate, up, down sets; data and scales).
-struct ExpertPrefetch {
-    GpuMat set[3];
-    int n_sets;
-};
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
 // gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
 // mma_pipe = 2 | 4 column blocks in flight per warp; mma_ksplit = 1..8 warps sharing a tile's columns;
@@ -51,9 +36,8 @@ GemvKnobs &cuda_gemv_knobs();
 int cuda_gemv_prepare(mimo_error *err);
 
 // out[t] = rmsnorm(x[t]) * w, t < n (out may equal x).
-// (The step's small kernels take an optional L2Prefetch of the next GEMV's weights, last.)
 int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo, int n,
-                 cudaStream_t st, mimo_error *err, const L2Prefetch *pf = nullptr);
+                 cudaStream_t st, mimo_error *err);
 
 // out[t][c] = embed[tokens[t]][c].
 int cuda_embed(const GpuMat &embed, const int32_t *tokens, int n, float *out, int ldo, cudaStream_t st, mimo_error *err);
@@ -71,26 +55,24 @@ struct AttnGeom {
 // row_map[i], NULL = identity) into q [n][heads][dqk] with RoPE, and writes RoPE'd k and scaled v
 // into the cache slots of positions *d_len + t.
 int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, const AttnGeom &g, const int *d_len,
-                        int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err,
-                        const L2Prefetch *pf = nullptr);
+                        int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err);
 
 // Attention of n query positions (*d_len + t) over the cache: partials over key splits of
 // split_keys keys, then a merge with the sink. out [n][ldo >= heads*dv].
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
                    const int *d_len, int n, int max_context, float *partial, float *out, int ldo, cudaStream_t st,
-                   mimo_error *err, const L2Prefetch *pf = nullptr);
+                   mimo_error *err);
 int cuda_attention_splits(const AttnGeom &g, int max_context);      // key splits of the launch
 int cuda_attention_split_keys(const AttnGeom &g, int max_context);  // keys per split
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);
 
 // Router: from logits [n][E] picks top-k per position by sigmoid + bias; ids [n*k], weights [n*k].
-// With pf, the chosen experts' matrices of its sets are prefetched into L2.
 int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
-               int32_t *ids, float *weights, cudaStream_t st, mimo_error *err, const ExpertPrefetch *pf = nullptr);
+               int32_t *ids, float *weights, cudaStream_t st, mimo_error *err);
 
 // x[t][c] += sum_j w[t*k+j] * y[(t*k+j)][c].
 int cuda_moe_combine(const float *y, int ldy, const float *w, int k, int dim, int n, float *x, int ldx,
-                     cudaStream_t st, mimo_error *err, const L2Prefetch *pf = nullptr);
+                     cudaStream_t st, mimo_error *err);
 
 // argmax over v columns of each of n rows (lowest index on ties), plus base.
 int cuda_argmax(const float *logits, int ldl, int v, int n, int base, int32_t *out, cudaStream_t st, mimo_error *err);
