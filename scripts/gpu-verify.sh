@@ -2,17 +2,22 @@
 # The GPU evidence in one command: CUDA tests, compute-sanitizer, kernel benchmarks, the reference
 # runs of the harness. Run on a machine with an NVIDIA GPU from the repository root.
 # Usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]
-#   BIN_DIR  holds mimo-bench and the cuda_test_* binaries (build/bin of a CUDA build)
+#   BIN_DIR  a CUDA build directory (bin/mimo-bench, tests/cuda_test_*), or one folder holding them all
 #   OUT_DIR  receives the logs and JSON files
-#   STEPS    comma list of tests,sanitize,kernels,gemv1,trace,matrix (default: all of them)
+#   STEPS    comma list of tests,sanitize,kernels,mma1,nopdl,small,trace,matrix (default: all of them)
 # Each step has its own time limit; a step's failure is reported and the next one still runs. The
 # exit code is the number of failed steps (0 = all passed).
 set -u
 BIN=${1:?usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]}
 OUT=${2:?usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]}
-STEPS=${3:-tests,sanitize,kernels,gemv1,trace,matrix}
+STEPS=${3:-tests,sanitize,kernels,mma1,nopdl,small,trace,matrix}
 mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
+TESTS=$BIN
+if [ -x "$BIN/bin/mimo-bench" ]; then
+  TESTS=$BIN/tests
+  BIN=$BIN/bin
+fi
 failed=0
 
 want() { [[ ",$STEPS," == *",$1,"* ]]; }
@@ -36,17 +41,17 @@ git rev-parse HEAD >"$OUT/commit.txt" 2>/dev/null || true
 
 if want tests; then
   for t in cuda_test_cuda_kernels cuda_test_cuda_model cuda_test_cuda_dflash cuda_test_trace; do
-    step "$t" 240 "$BIN/$t" --jobs 4 --verbose
+    step "$t" 240 "$TESTS/$t" --jobs 4 --verbose
     grep -E "^\[====\] Synthesis|^\[FAIL\]|^\[SKIP\]" "$OUT/$t.log" | head -8
   done
 fi
 
 if want sanitize; then
   step memcheck_model 240 compute-sanitizer --tool memcheck --error-exitcode 9 \
-    "$BIN/cuda_test_cuda_model" --jobs 1 --filter 'cuda_model/graph_equals*'
+    "$TESTS/cuda_test_cuda_model" --jobs 1 --filter 'cuda_model/graph_equals*'
   tail -2 "$OUT/memcheck_model.log"
   step memcheck_dflash 240 compute-sanitizer --tool memcheck --error-exitcode 9 \
-    "$BIN/cuda_test_cuda_dflash" --jobs 1 --filter 'cuda_dflash/drafter_logits*'
+    "$TESTS/cuda_test_cuda_dflash" --jobs 1 --filter 'cuda_dflash/drafter_logits*'
   tail -2 "$OUT/memcheck_dflash.log"
 fi
 
@@ -55,11 +60,23 @@ if want kernels; then
   grep -vE "^\[" "$OUT/kernels.log" | tail -40
 fi
 
-if want gemv1; then
-  # the CUDA-core one-position GEMV beside the default path, same process conditions
-  MIMO_CUDA_GEMV1=1 step kernels_gemv1 120 "$BIN/mimo-bench" kernels --preset mimo-v2.5-pro --shard 0/8 \
-    --tokens 1 --no-steps --out "$OUT/kernels_gemv1.json"
-  grep -E " 1 +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9.]+$" "$OUT/kernels_gemv1.log" | head -12
+if want mma1; then
+  # A/B: the tensor-core GEMV at one position and for expert slots (the default is the CUDA-core one)
+  MIMO_CUDA_GEMV1=0 step kernels_mma1 120 "$BIN/mimo-bench" kernels --preset mimo-v2.5-pro --shard 0/8 \
+    --tokens 1,8 --no-steps --out "$OUT/kernels_mma1.json"
+fi
+
+if want nopdl; then
+  # A/B: whole steps without programmatic dependent launch
+  MIMO_CUDA_PDL=0 step steps_nopdl 200 "$BIN/mimo-bench" kernels --preset mimo-v2.5-pro --shard 0/8 --tokens 1,8 \
+    --out "$OUT/kernels_nopdl.json"
+  grep -E "^step" "$OUT/steps_nopdl.log"
+fi
+
+if want small; then
+  # the small preset's kernels and whole steps (graph vs eager)
+  step kernels_small 200 "$BIN/mimo-bench" kernels --preset small --shard 0/1 --out "$OUT/kernels_small.json"
+  grep -E "^step" "$OUT/kernels_small.log"
 fi
 
 if want trace; then

@@ -373,15 +373,8 @@ static void cuda_destroy(void *impl)
 }
 
 // The DFlash drafter: cuda_drafter.cu does the work.
-// The GPU drafter was written in a session with no device time left: until its GPU tests
-// (tests/cuda/test_cuda_dflash.c) have passed on a device it is opt-in, so that default runs on GPU
-// machines (make run, CI) use only kernels that were verified there.
 static int cuda_attach_drafter(void *impl, const mimo_drafter_weights *d, mimo_error *err)
 {
-    const char *opt_in = getenv("MIMO_CUDA_DRAFTER");
-    if (!opt_in || strcmp(opt_in, "1") != 0)
-        return mimo_fail(err, "cuda: the DFlash drafter on the GPU is not verified on a device yet "
-                              "(set MIMO_CUDA_DRAFTER=1 to use it)");
     return cuda_drafter_attach((CudaEngine *)impl, d, err);
 }
 static int cuda_drafter_append_op(void *impl, const float *target_hidden, int n, mimo_error *err)

@@ -26,8 +26,6 @@ static void need_gpu(void)
     char reason[256];
     if (!mimo_cuda_backend_available(reason, sizeof reason))
         cr_skip_test("no CUDA device: %s", reason);
-    /* the GPU drafter is opt-in until these tests have passed on a device (cuda_backend.cu) */
-    setenv("MIMO_CUDA_DRAFTER", "1", 1);
 }
 
 /* The tiny target (synthetic, same seed on both backends: the device generator is bit-identical
