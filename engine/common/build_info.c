@@ -1,8 +1,6 @@
 #include "mimo/build_info.h"
 
-#ifndef MIMO_GIT_COMMIT
-#define MIMO_GIT_COMMIT "unknown"
-#endif
+#include "mimo_git_commit.h"   /* generated at build time (cmake/git_commit.cmake) */
 #ifndef MIMO_BUILD_FLAGS
 #define MIMO_BUILD_FLAGS ""
 #endif
