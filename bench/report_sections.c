@@ -592,6 +592,10 @@ static void add_kernels(mimo_report_doc *d, const json_t *root, const char *pref
     mimo_report_table *top = mimo_report_add_table(s, "Top kernels by GPU time (up to 10 per configuration)", 7,
                                                    "configuration", "kernel", "category", "count", "total_us",
                                                    "mean_us", "share");
+    mimo_report_table *cupti = mimo_report_add_table(s, "CUPTI tracing: records and the cost of tracing (median "
+                                                        "decode round, traced pass over timed pass)", 5,
+                                                     "configuration", "records", "dropped", "overhead (median)",
+                                                     "overhead (means)");
     mimo_report_table *phase_table = NULL;
     mimo_report_buffer data, body;
     mimo_report_buffer_open(&data);
@@ -617,6 +621,11 @@ static void add_kernels(mimo_report_doc *d, const json_t *root, const char *pref
         }
         cells[N_CATEGORIES + 1] = fnum(total, "%.1f");
         fprintf(data.f, "\n");
+        const json_t *ov = json_object_get(k, "tracing_overhead");
+        mimo_report_table_row(cupti, full, fnum(mimo_rfile_num(k, "records"), "%.0f"),
+                              fnum(mimo_rfile_num(k, "dropped_records"), "%.0f"),
+                              fnum(100.0 * mimo_rfile_num(ov, "overhead_fraction"), "%.1f %%"),
+                              fnum(100.0 * mimo_rfile_num(ov, "overhead_fraction_of_means"), "%.1f %%"));
         mimo_report_table_row(t, cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7],
                               cells[8], cells[9], cells[10]);
         const json_t *phases = json_object_get(k, "persistent_phases_us");
