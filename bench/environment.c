@@ -39,7 +39,7 @@ static bool command_line_output(const char *cmd, char *buf, size_t n)
     return buf[0] != '\0';
 }
 
-void mimo_env_git_commit(char *buf, size_t n)
+bool mimo_env_git_commit(char *buf, size_t n)
 {
     char cmd[4400], dirty[8];
     const char *dir = source_dir();
@@ -52,10 +52,11 @@ void mimo_env_git_commit(char *buf, size_t n)
                 if (len + 7 < n)
                     memcpy(buf + len, "-dirty", 7);
             }
-            return;
+            return true;
         }
     }
-    snprintf(buf, n, "%s", mimo_git_commit());
+    buf[0] = '\0';
+    return false;
 }
 
 static bool cpu_model(char *buf, size_t n)

@@ -4,11 +4,13 @@
 #define MIMO_BENCH_ENVIRONMENT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
-/* The source tree's commit read now (`git rev-parse --short=12 HEAD` in MIMO_SOURCE_DIR, "-dirty"
- * appended when the tree has changes); falls back to the configure-time mimo_git_commit(). */
-void mimo_env_git_commit(char *buf, size_t n);
+/* The source checkout's commit read now (`git rev-parse --short=12 HEAD` in MIMO_SOURCE_DIR, "-dirty"
+ * appended when tracked files changed); false (buf empty) when it cannot be read. The code that runs
+ * is mimo_git_commit(), stamped at build time. */
+bool mimo_env_git_commit(char *buf, size_t n);
 
 /* Host facts and, when device >= 0 and CUDA is built, the GPU's (clocks under "clocks_start").
  * Fields that cannot be read are null with a "<field>_null_reason". */

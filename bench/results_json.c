@@ -102,12 +102,14 @@ json_t *mimo_results_new(int argc, char **argv)
     json_object_set_new(root, "schema_version", json_integer(MIMO_RESULTS_SCHEMA_VERSION));
 
     json_t *tool = json_object();
-    char commit[64];
-    mimo_env_git_commit(commit, sizeof commit);
+    char checkout[64];
     json_object_set_new(tool, "name", json_string("mimo-bench"));
     json_object_set_new(tool, "version", json_string(mimo_version()));
-    json_object_set_new(tool, "git_commit", json_string(commit));
-    json_object_set_new(tool, "git_commit_configure_time", json_string(mimo_git_commit()));
+    /* the code that ran: stamped into the binary at build time ("-dirty": uncommitted changes) */
+    json_object_set_new(tool, "git_commit", json_string(mimo_git_commit()));
+    /* the source checkout at run time, when it can be read (it may differ from the binary's) */
+    if (mimo_env_git_commit(checkout, sizeof checkout))
+        json_object_set_new(tool, "source_checkout_commit", json_string(checkout));
     json_object_set_new(tool, "build_flags", json_string(mimo_build_flags()));
     json_object_set_new(root, "tool", tool);
 
