@@ -1,5 +1,6 @@
 # mimo-bench with the CUDA backend, CUPTI tracing and gnuplot reports.
-#   docker build -t mimo-bench .
+#   docker build --build-arg MIMO_GIT_COMMIT=$(git rev-parse --short=12 HEAD) -t mimo-bench .
+#   (the context leaves .git out: the argument is how results files name the commit; else "unknown")
 #   docker run --gpus all --rm -v "$PWD/out:/out" mimo-bench run --preset small --backend cuda --matrix --out /out/r.json
 #   docker run --rm -v "$PWD/out:/out" mimo-bench report /out/r.json --out /out/report
 FROM nvidia/cuda:13.0.0-devel-ubuntu24.04
@@ -15,6 +16,8 @@ RUN apt-get update \
 
 WORKDIR /opt/mimo-bench
 COPY . .
+ARG MIMO_GIT_COMMIT=
+ENV MIMO_GIT_COMMIT=${MIMO_GIT_COMMIT}
 # No GPU at build time: kernels compile for sm_90a all the same; tests that need a device run on
 # the GPU runner (`make test` there), so the image build does not run them.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMIMO_CUDA=ON \

@@ -3,9 +3,12 @@
 # rather than at configure time, so that results files never name a stale commit. The header is
 # rewritten only when its text changes, so an unchanged commit rebuilds nothing.
 # Usage: cmake -DSRC=<source dir> -DOUT=<header> -P git_commit.cmake
+# A build without the .git folder (a Docker context) can name its commit: MIMO_GIT_COMMIT in the environment.
 execute_process(COMMAND git -C "${SRC}" rev-parse --short=12 HEAD
                 OUTPUT_VARIABLE commit OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0 OR NOT commit)
+if(NOT rc EQUAL 0 AND DEFINED ENV{MIMO_GIT_COMMIT} AND NOT "$ENV{MIMO_GIT_COMMIT}" STREQUAL "")
+  set(commit "$ENV{MIMO_GIT_COMMIT}")
+elseif(NOT rc EQUAL 0 OR NOT commit)
   set(commit "unknown")
 else()
   execute_process(COMMAND git -C "${SRC}" diff --quiet HEAD -- RESULT_VARIABLE dirty ERROR_QUIET)
