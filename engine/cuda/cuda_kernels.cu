@@ -228,6 +228,21 @@ template <> __device__ __forceinline__ void load_inputs<2>(const float *p, float
 }
 template <> __device__ __forceinline__ void load_inputs<1>(const float *p, float *out) { out[0] = *p; }
 
+// acc + the dot product of word q of a 16-byte weight vector (decoded with block scale s) with its
+// inputs xq, element by element in order.
+template <int FMT>
+__device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const float *xq, float acc)
+{
+    constexpr int EPW = WordTraits<FMT>::EPW;
+    const uint32_t word = q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w;
+    float w[EPW];
+    decode_word<FMT>(word, s, w);
+#pragma unroll
+    for (int e = 0; e < EPW; e++)
+        acc = fmaf(w[e], xq[e], acc);
+    return acc;
+}
+
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
 template <int FMT, bool GLU>
@@ -315,20 +330,9 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
                 load_inputs<EPW>(x + c + q * EPW, xq);
 #pragma unroll
                 for (int r = 0; r < R; r++) {
-                    const uint32_t word = q == 0 ? raw[r][u].x : q == 1 ? raw[r][u].y : q == 2 ? raw[r][u].z : raw[r][u].w;
-                    float w[EPW];
-                    decode_word<FMT>(word, s[r], w);
-#pragma unroll
-                    for (int e = 0; e < EPW; e++)
-                        acc[r] = fmaf(w[e], xq[e], acc[r]);
-                    if (GLU) {
-                        const uint32_t word2 = q == 0 ? raw2[r][u].x : q == 1 ? raw2[r][u].y : q == 2 ? raw2[r][u].z : raw2[r][u].w;
-                        float w2[EPW];
-                        decode_word<FMT>(word2, s2[r], w2);
-#pragma unroll
-                        for (int e = 0; e < EPW; e++)
-                            acc2[r] = fmaf(w2[e], xq[e], acc2[r]);
-                    }
+                    acc[r] = word_dot<FMT>(raw[r][u], q, s[r], xq, acc[r]);
+                    if (GLU)
+                        acc2[r] = word_dot<FMT>(raw2[r][u], q, s2[r], xq, acc2[r]);
                 }
             }
         }
