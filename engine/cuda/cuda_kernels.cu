@@ -228,13 +228,37 @@ template <> __device__ __forceinline__ void load_inputs<2>(const float *p, float
 }
 template <> __device__ __forceinline__ void load_inputs<1>(const float *p, float *out) { out[0] = *p; }
 
-// acc + the dot product of word q of a 16-byte weight vector (decoded with block scale s) with its
-// inputs xq, element by element in order.
+// acc + the dot product of word q of a 16-byte weight vector (block scale s) with its inputs xq.
+// fp8 / mxfp4: the word's elements share the block scale, so their unscaled products are summed (in
+// order) and scaled once (mxfp4 codes come out of the half trick as code * 2^-14: 2^14 goes there
+// too) — fewer operations per byte on the kernel's bottleneck, the ALU. Other formats: element by
+// element in order.
 template <int FMT>
 __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const float *xq, float acc)
 {
     constexpr int EPW = WordTraits<FMT>::EPW;
     const uint32_t word = q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w;
+    if (FMT == MIMO_WFMT_FP8) {
+        float part = 0.0f;
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            __half2_raw h2 = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(word >> (16 * h)), __NV_E4M3);
+            const float2 f = __half22float2(__half2(h2));
+            part = fmaf(f.x, xq[2 * h], part);
+            part = fmaf(f.y, xq[2 * h + 1], part);
+        }
+        return fmaf(part, s, acc);
+    }
+    if (FMT == MIMO_WFMT_MXFP4) {
+        float part = 0.0f;
+#pragma unroll
+        for (int b = 0; b < 4; b++) {
+            const float2 f = __half22float2(dev_e2m1x2_scaled((word >> (8 * b)) & 0xFFu));
+            part = fmaf(f.x, xq[2 * b], part);
+            part = fmaf(f.y, xq[2 * b + 1], part);
+        }
+        return fmaf(part * 16384.0f, s, acc);
+    }
     float w[EPW];
     decode_word<FMT>(word, s, w);
 #pragma unroll
