@@ -1,5 +1,6 @@
 #include "compare.h"
 
+#include "report_io.h"
 #include "results_read.h"
 
 #include <stdbool.h>
@@ -227,27 +228,30 @@ typedef struct {
     char med[32], mean[32], ros[32], tau[32], ttft[32], speedup[32], note[256];
 } cell_text;
 
+/* A cell without numbers: every figure "-", the note says why. */
+static void dash_cell(cell_text *t, const char *note)
+{
+    snprintf(t->med, sizeof t->med, "-");
+    snprintf(t->mean, sizeof t->mean, "-");
+    snprintf(t->ros, sizeof t->ros, "-");
+    snprintf(t->tau, sizeof t->tau, "-");
+    snprintf(t->ttft, sizeof t->ttft, "-");
+    snprintf(t->speedup, sizeof t->speedup, "-");
+    snprintf(t->note, sizeof t->note, "%s", note);
+}
+
 static void cell_to_text(const json_t *cell, bool baseline, cell_text *t)
 {
     memset(t, 0, sizeof *t);
     if (!json_is_true(json_object_get(cell, "present"))) {
-        snprintf(t->med, sizeof t->med, "-");
-        snprintf(t->mean, sizeof t->mean, "-");
-        snprintf(t->ros, sizeof t->ros, "-");
-        snprintf(t->tau, sizeof t->tau, "-");
-        snprintf(t->ttft, sizeof t->ttft, "-");
-        snprintf(t->speedup, sizeof t->speedup, "-");
-        snprintf(t->note, sizeof t->note, "not in this file");
+        dash_cell(t, "not in this file");
         return;
     }
     if (json_is_false(json_object_get(cell, "available"))) {
-        snprintf(t->med, sizeof t->med, "-");
-        snprintf(t->mean, sizeof t->mean, "-");
-        snprintf(t->ros, sizeof t->ros, "-");
-        snprintf(t->tau, sizeof t->tau, "-");
-        snprintf(t->ttft, sizeof t->ttft, "-");
-        snprintf(t->speedup, sizeof t->speedup, "-");
-        snprintf(t->note, sizeof t->note, "unavailable: %s", json_string_value(json_object_get(cell, "reason")));
+        const char *reason = json_string_value(json_object_get(cell, "reason"));
+        char note[sizeof t->note];
+        snprintf(note, sizeof note, "unavailable: %s", reason ? reason : "(no reason given)");
+        dash_cell(t, note);
         return;
     }
     fmt_num(t->med, sizeof t->med, cell, "decode_tps_median", "%.2f");
@@ -350,19 +354,6 @@ void mimo_compare_print_terminal(const json_t *cmp, FILE *f)
     print_footer(cmp, f, false);
 }
 
-/* Markdown cells must not break the table. */
-static void md_text(FILE *f, const char *s)
-{
-    for (; s && *s; s++) {
-        if (*s == '|')
-            fputs("\\|", f);
-        else if (*s == '\n')
-            fputc(' ', f);
-        else
-            fputc(*s, f);
-    }
-}
-
 void mimo_compare_print_markdown(const json_t *cmp, FILE *f)
 {
     const json_t *files = json_object_get(cmp, "files");
@@ -371,7 +362,7 @@ void mimo_compare_print_markdown(const json_t *cmp, FILE *f)
     json_t *file;
     json_array_foreach(files, i, file) {
         fprintf(f, "%zu. `", i + 1);
-        md_text(f, json_string_value(json_object_get(file, "path")));
+        mimo_md_text(f, json_string_value(json_object_get(file, "path")));
         fprintf(f, "`");
         const char *commit = json_string_value(json_object_get(file, "git_commit"));
         const char *gpu = json_string_value(json_object_get(file, "gpu"));
@@ -379,7 +370,7 @@ void mimo_compare_print_markdown(const json_t *cmp, FILE *f)
             fprintf(f, " commit %s", commit);
         if (gpu) {
             fprintf(f, ", ");
-            md_text(f, gpu);
+            mimo_md_text(f, gpu);
         }
         if (json_is_true(json_object_get(file, "incomplete")))
             fprintf(f, " (incomplete: the run was interrupted)");
@@ -401,20 +392,20 @@ void mimo_compare_print_markdown(const json_t *cmp, FILE *f)
             cell_text t;
             cell_to_text(cell, c == 0, &t);
             fprintf(f, "| ");
-            md_text(f, json_string_value(json_object_get(row, "label")));
+            mimo_md_text(f, json_string_value(json_object_get(row, "label")));
             if (profile) {
                 char lab[280];
                 mimo_forced_label(profile, lab, sizeof lab);
                 fprintf(f, " (");
-                md_text(f, lab);
+                mimo_md_text(f, lab);
                 fprintf(f, ")");
             }
             fprintf(f, " | ");
-            md_text(f, json_string_value(json_object_get(row, "suite")));
+            mimo_md_text(f, json_string_value(json_object_get(row, "suite")));
             fprintf(f, " | ");
-            md_text(f, json_string_value(json_object_get(json_array_get(files, c), "label")));
+            mimo_md_text(f, json_string_value(json_object_get(json_array_get(files, c), "label")));
             fprintf(f, " | %s | %s | %s | %s | %s | %s | ", t.med, t.mean, t.ros, t.tau, t.ttft, t.speedup);
-            md_text(f, t.note);
+            mimo_md_text(f, t.note);
             fprintf(f, " |\n");
         }
     }

@@ -127,18 +127,6 @@ void mimo_report_doc_free(mimo_report_doc *d)
 
 /* ---- Markdown ---- */
 
-static void md_cell(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '|')
-            fputs("\\|", f);
-        else if (*s == '\n')
-            fputc(' ', f);
-        else
-            fputc(*s, f);
-    }
-}
-
 /* Numbers (and "-") align right, text left. */
 static bool column_is_numeric(const mimo_report_table *t, int c)
 {
@@ -157,7 +145,7 @@ static void md_table(FILE *f, const mimo_report_table *t)
     fputc('|', f);
     for (int c = 0; c < t->n_cols; c++) {
         fputc(' ', f);
-        md_cell(f, t->header[c]);
+        mimo_md_text(f, t->header[c]);
         fputs(" |", f);
     }
     fputs("\n|", f);
@@ -168,7 +156,7 @@ static void md_table(FILE *f, const mimo_report_table *t)
         fputc('|', f);
         for (int c = 0; c < t->n_cols; c++) {
             fputc(' ', f);
-            md_cell(f, t->cells[(size_t)r * (size_t)t->n_cols + (size_t)c]);
+            mimo_md_text(f, t->cells[(size_t)r * (size_t)t->n_cols + (size_t)c]);
             fputs(" |", f);
         }
         fputc('\n', f);

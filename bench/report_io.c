@@ -98,6 +98,18 @@ char *mimo_report_read_file(const char *path, size_t *size)
     return buf;
 }
 
+void mimo_md_text(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '|')
+            fputs("\\|", f);
+        else if (*s == '\n')
+            fputc(' ', f);
+        else
+            fputc(*s, f);
+    }
+}
+
 void mimo_html_text(FILE *f, const char *s)
 {
     for (; s && *s; s++) {

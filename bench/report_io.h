@@ -1,5 +1,5 @@
 /* Output-file helpers of compare and report: directories, atomic writes (temp file + rename),
- * escaping for HTML, base64 for data URIs. */
+ * escaping for HTML and Markdown, base64 for data URIs. */
 #ifndef MIMO_BENCH_REPORT_IO_H
 #define MIMO_BENCH_REPORT_IO_H
 
@@ -26,6 +26,8 @@ void mimo_report_buffer_discard(mimo_report_buffer *b);
 char *mimo_report_read_file(const char *path, size_t *size);
 /* &, <, >, " escaped. */
 void mimo_html_text(FILE *f, const char *s);
+/* A Markdown table cell's text: '|' escaped, newlines as spaces (NULL writes nothing). */
+void mimo_md_text(FILE *f, const char *s);
 void mimo_base64_write(FILE *f, const unsigned char *data, size_t size);
 
 #endif

@@ -32,6 +32,19 @@ int cuda_engine_alloc(CudaEngine *e, void **p, size_t bytes, mimo_error *err)
     return 0;
 }
 
+void cuda_engine_free_scratch(CudaEngine *e, bool destroy_stream)
+{
+    if (e->stream)
+        cudaStreamSynchronize(e->stream);
+    for (void *p : e->allocations)
+        cudaFree(p);
+    e->allocations.clear();
+    if (destroy_stream && e->stream) {
+        cudaStreamDestroy(e->stream);
+        e->stream = nullptr;
+    }
+}
+
 static int alloc_f(CudaEngine *e, float **p, size_t n, mimo_error *err)
 {
     void *v;

@@ -109,6 +109,9 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
 
 // Allocation tracked by the engine (freed at destroy).
 int cuda_engine_alloc(CudaEngine *e, void **p, size_t bytes, mimo_error *err);
+// For a scratch engine (tests, benchmarks): waits for its stream, frees its allocations, and destroys
+// the stream too when destroy_stream (teardown paths: errors are not reported).
+void cuda_engine_free_scratch(CudaEngine *e, bool destroy_stream);
 
 // Weights: from host weights (upload) or generated on the device (synthetic). Both fill e->layers,
 // e->embed, e->lm_head, e->final_norm.

@@ -72,22 +72,8 @@ struct Bench {
     cudaEvent_t ev0, ev1;
     int reps;
     Bench() : e() {}
-    ~Bench()
-    {
-        if (e.stream)
-            cudaStreamSynchronize(e.stream);
-        for (void *p : e.allocations)
-            cudaFree(p);
-        if (e.stream)
-            cudaStreamDestroy(e.stream);
-    }
-    void release()
-    {
-        cudaStreamSynchronize(e.stream);
-        for (void *p : e.allocations)
-            cudaFree(p);
-        e.allocations.clear();
-    }
+    ~Bench() { cuda_engine_free_scratch(&e, true); }
+    void release() { cuda_engine_free_scratch(&e, false); }
 };
 
 double median(std::vector<double> v)

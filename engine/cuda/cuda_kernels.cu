@@ -894,52 +894,30 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Block reductions (blockDim.x a multiple of 32, <= 1024).
+// Block reduction (blockDim.x a multiple of 32, <= 1024): lanes by xor shuffles, then the warps'
+// results in warp order from shared memory red[32] (every thread gets the result; fixed order).
 
-__device__ float block_sum(float v, float *red)
-{
-    v = warp_sum(v);
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-    __syncthreads();
-    if (lane == 0)
-        red[warp] = v;
-    __syncthreads();
-    float s = 0.0f;
-    for (int i = 0; i < nw; i++)
-        s += red[i];
-    return s;
-}
+struct SumOp {
+    template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
+};
+struct MaxOp {
+    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
 
-__device__ double block_sum_d(double v, double *red)
+template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op, T *red)
 {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+        v = op(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
     __syncthreads();
     if (lane == 0)
         red[warp] = v;
     __syncthreads();
-    double s = 0.0;
+    T r = init;
     for (int i = 0; i < nw; i++)
-        s += red[i];
-    return s;
-}
-
-__device__ float block_max(float v, float *red)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-    __syncthreads();
-    if (lane == 0)
-        red[warp] = v;
-    __syncthreads();
-    float s = -INFINITY;
-    for (int i = 0; i < nw; i++)
-        s = fmaxf(s, red[i]);
-    return s;
+        r = op(r, red[i]);
+    return r;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -951,7 +929,7 @@ __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, 
     double ss = 0.0;
     for (int i = threadIdx.x; i < dim; i += blockDim.x)
         ss += (double)x[i] * x[i];
-    ss = block_sum_d(ss, red);
+    ss = block_reduce(ss, 0.0, SumOp(), red);
     float inv = (float)(1.0 / sqrt(ss / dim + (double)eps));
     for (int i = threadIdx.x; i < dim; i += blockDim.x)
         out[i] = x[i] * inv * w[i];
@@ -1134,14 +1112,14 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
     float m = -INFINITY;
     for (int j = threadIdx.x; j < nk; j += blockDim.x)
         m = fmaxf(m, ps[j]);
-    m = block_max(m, red);
+    m = block_reduce(m, -INFINITY, MaxOp(), red);
     float l = 0.0f;
     for (int j = threadIdx.x; j < nk; j += blockDim.x) {
         float e = expf(ps[j] - m);
         ps[j] = e;
         l += e;
     }
-    l = block_sum(l, red);   // (its barriers also order the ps writes before the reads below)
+    l = block_reduce(l, 0.0f, SumOp(), red);   // (its barriers also order the ps writes before the reads below)
     // V: warp w takes keys w, w + nw, ...; lane owns dims lane, lane + 32, ... (coalesced rows,
     // independent loads in flight); the warps' sums meet in shared memory.
     __shared__ float vred[ATTN_THREADS / 32][ATTN_MAX_DIM];

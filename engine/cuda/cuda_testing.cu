@@ -13,15 +13,7 @@ namespace {
 struct TestCtx {
     CudaEngine e;
     TestCtx() : e() {}
-    ~TestCtx()
-    {
-        if (e.stream)
-            cudaStreamSynchronize(e.stream);
-        for (void *p : e.allocations)
-            cudaFree(p);
-        if (e.stream)
-            cudaStreamDestroy(e.stream);
-    }
+    ~TestCtx() { cuda_engine_free_scratch(&e, true); }
     int init(mimo_error *err)
     {
         char reason[256];
@@ -104,52 +96,41 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     return -1;
 }
 
-extern "C" int mimo_cuda_test_gemv(const mimo_matrix *w, const float *x, int n, float *y, mimo_error *err)
+// y = W x, or silu(W x) * (U x) with up != NULL, over n positions.
+static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x, int n, float *y, mimo_error *err)
 {
     TestCtx c;
-    GpuMat m;
+    GpuMat m, u;
     float *dx = NULL, *dy = NULL;
     int ldx = 0;
-    if (c.init(err) || c.matrix(w, 1, &m, err) || c.put_rows(x, n, (int)w->cols, &dx, &ldx, err) ||
-        c.put<float>(NULL, (size_t)n * w->rows, &dy, err))
+    if (c.init(err) || c.matrix(w, 1, &m, err) || (up && c.matrix(up, 1, &u, err)) ||
+        c.put_rows(x, n, (int)w->cols, &dx, &ldx, err) || c.put<float>(NULL, (size_t)n * w->rows, &dy, err))
         return -1;
     GemvParams p;
     memset(&p, 0, sizeof p);
     p.w = m;
+    if (up)
+        p.w2 = u;
     p.x = dx;
     p.ldx = ldx;
     p.y = dy;
     p.ldy = (int)w->rows;
     p.n = n;
     p.x_slot_div = 1;
-    if (cuda_gemv(p, false, c.e.stream, err))
+    if (cuda_gemv(p, up != NULL, c.e.stream, err))
         return -1;
     return c.get(y, dy, (size_t)n * w->rows, err);
+}
+
+extern "C" int mimo_cuda_test_gemv(const mimo_matrix *w, const float *x, int n, float *y, mimo_error *err)
+{
+    return test_gemv(w, NULL, x, n, y, err);
 }
 
 extern "C" int mimo_cuda_test_gemv_glu(const mimo_matrix *gate, const mimo_matrix *up, const float *x, int n, float *y,
                                        mimo_error *err)
 {
-    TestCtx c;
-    GpuMat g, u;
-    float *dx = NULL, *dy = NULL;
-    int ldx = 0;
-    if (c.init(err) || c.matrix(gate, 1, &g, err) || c.matrix(up, 1, &u, err) ||
-        c.put_rows(x, n, (int)gate->cols, &dx, &ldx, err) || c.put<float>(NULL, (size_t)n * gate->rows, &dy, err))
-        return -1;
-    GemvParams p;
-    memset(&p, 0, sizeof p);
-    p.w = g;
-    p.w2 = u;
-    p.x = dx;
-    p.ldx = ldx;
-    p.y = dy;
-    p.ldy = (int)gate->rows;
-    p.n = n;
-    p.x_slot_div = 1;
-    if (cuda_gemv(p, true, c.e.stream, err))
-        return -1;
-    return c.get(y, dy, (size_t)n * gate->rows, err);
+    return test_gemv(gate, up, x, n, y, err);
 }
 
 extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, int n_experts, const int32_t *ids, int n_slots,
