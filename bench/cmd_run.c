@@ -12,7 +12,8 @@
 static const char usage[] =
     "mimo-bench run (--model DIR | --preset P) [--suite coding,math,agent,chat | --suite-file F]\n"
     "                  [--backend cpu|cuda] [--fp4 on|off] [--dflash on|off] [--exec eager|graph|persistent]\n"
-    "                  [--matrix] [--accept measured|forced:PROFILE] [--shard R/N] [--layers K] [--requests N]\n"
+    "                  [--rounds device|host] [--matrix] [--accept measured|forced:PROFILE] [--shard R/N]\n"
+    "                  [--layers K] [--requests N]\n"
     "                  [--max-new N] [--temperature T] [--seed N] [--warmup N] [--repeats N] [--threads N]\n"
     "                  [--trace] [--out FILE.json]\n"
     "       mimo-bench run --probe-gpu      (exit 0 when the cuda backend can run here, else 4)";
@@ -88,7 +89,7 @@ int mimo_cmd_run(int argc, char **argv)
         if (!strcmp(a, "--matrix")) { o.matrix = true; continue; }
         if (!strcmp(a, "--trace")) { o.trace = true; continue; }
         static const char *const valued[] = {"--model", "--preset", "--suite", "--suite-file", "--out", "--backend",
-                                             "--fp4", "--dflash", "--exec", "--accept", "--shard", "--layers",
+                                             "--fp4", "--dflash", "--exec", "--rounds", "--accept", "--shard", "--layers",
                                              "--requests", "--max-new", "--temperature", "--seed", "--warmup",
                                              "--repeats", "--threads", NULL};
         bool known = false;
@@ -120,6 +121,10 @@ int mimo_cmd_run(int argc, char **argv)
             else if (!strcmp(val, "graph")) o.exec = MIMO_EXEC_GRAPH;
             else if (!strcmp(val, "persistent")) o.exec = MIMO_EXEC_PERSISTENT;
             else return mimo_usage_error("run", usage, "--exec must be eager, graph or persistent (got '%s')", val);
+        } else if (!strcmp(a, "--rounds")) {
+            if (!strcmp(val, "device")) o.host_rounds = false;
+            else if (!strcmp(val, "host")) o.host_rounds = true;
+            else return mimo_usage_error("run", usage, "--rounds must be device or host (got '%s')", val);
         } else if (!strcmp(a, "--accept")) {
             o.accept_set = true;
             if (!strcmp(val, "measured")) {

@@ -374,6 +374,7 @@ static int run_requests(run_state *st, mimo_engine *e, const config_point *c, in
         g.n_stop_tokens = st->n_stop;
         g.dflash = c->dflash;
         g.block = c->dflash ? block : 0;
+        g.host_rounds = o->host_rounds;
         if (c->dflash && o->accept_forced) {
             char note[256];
             g.accept = MIMO_ACCEPT_FORCED;
@@ -521,6 +522,10 @@ static int run_config(run_state *st, const config_point *c, int ci, int nc, json
         return 0;
     }
     json_object_set_new(entry, "available", json_true());
+    /* where the rounds' verification ran: on the device (one synchronisation per round) or the host */
+    mimo_sampling_params sp = {(float)o->temperature, 0, 1.0f};
+    json_object_set_new(json_object_get(entry, "config"), "rounds",
+                        json_string(!o->host_rounds && mimo_engine_has_device_round(e, &sp) ? "device" : "host"));
 
     int n_requests = st->n_prompts * (o->repeats > 0 ? o->repeats : 1);
     double wall = 0;

@@ -17,6 +17,7 @@ typedef struct {
     bool        fp4, dflash;
     bool        dflash_set;       /* --dflash given (else: on when a drafter exists) */
     mimo_exec_mode exec;
+    bool        host_rounds;      /* --rounds host: verify on the host where the backend could on the device */
     bool        matrix;
     bool        accept_set;       /* --accept given */
     bool        accept_forced;

@@ -4,13 +4,13 @@
 # Usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]
 #   BIN_DIR  a CUDA build directory (bin/mimo-bench, tests/cuda_test_*), or one folder holding them all
 #   OUT_DIR  receives the logs and JSON files
-#   STEPS    comma list of tests,sanitize,kernels,mma1,nopdl,small,trace,matrix (default: all of them)
+#   STEPS    comma list of tests,sanitize,kernels,mma1,nopdl,small,rounds,trace,matrix (default: all of them)
 # Each step has its own time limit; a step's failure is reported and the next one still runs. The
 # exit code is the number of failed steps (0 = all passed).
 set -u
 BIN=${1:?usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]}
 OUT=${2:?usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]}
-STEPS=${3:-tests,sanitize,kernels,mma1,nopdl,small,trace,matrix}
+STEPS=${3:-tests,sanitize,kernels,mma1,nopdl,small,rounds,trace,matrix}
 mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
 TESTS=$BIN
@@ -40,7 +40,7 @@ cat "$OUT/device.txt"
 git rev-parse HEAD >"$OUT/commit.txt" 2>/dev/null || true
 
 if want tests; then
-  for t in cuda_test_cuda_kernels cuda_test_cuda_model cuda_test_cuda_dflash cuda_test_trace; do
+  for t in cuda_test_cuda_kernels cuda_test_cuda_model cuda_test_cuda_dflash cuda_test_cuda_round cuda_test_trace; do
     step "$t" 240 "$TESTS/$t" --jobs 4 --verbose
     grep -E "^\[====\] Synthesis|^\[FAIL\]|^\[SKIP\]" "$OUT/$t.log" | head -8
   done
@@ -53,6 +53,9 @@ if want sanitize; then
   step memcheck_dflash 240 compute-sanitizer --tool memcheck --error-exitcode 9 \
     "$TESTS/cuda_test_cuda_dflash" --jobs 1 --filter 'cuda_dflash/drafter_logits*'
   tail -2 "$OUT/memcheck_dflash.log"
+  step memcheck_round 300 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    "$TESTS/cuda_test_cuda_round" --jobs 1 --filter 'cuda_round/[gv]*'
+  tail -2 "$OUT/memcheck_round.log"
 fi
 
 if want kernels; then
@@ -77,6 +80,21 @@ if want small; then
   # the small preset's kernels and whole steps (graph vs eager)
   step kernels_small 200 "$BIN/mimo-bench" kernels --preset small --shard 0/1 --out "$OUT/kernels_small.json"
   grep -E "^step" "$OUT/kernels_small.log"
+fi
+
+if want rounds; then
+  # A/B: decode rounds on the device (one synchronisation per round) vs verified on the host, DFlash on,
+  # greedy with the published acceptance forced, and sampled (T 0.8) with the acceptance measured
+  for r in device host; do
+    step rounds_greedy_$r 300 "$BIN/mimo-bench" run --preset small --backend cuda --suite coding,math --requests 4 \
+      --max-new 128 --warmup 1 --dflash on --exec graph --accept forced:mimo-published --rounds $r \
+      --out "$OUT/small-rounds-greedy-$r.json"
+    grep -E "tok/s" "$OUT/rounds_greedy_$r.log" | tail -2
+    step rounds_sampled_$r 300 "$BIN/mimo-bench" run --preset small --backend cuda --suite coding,math --requests 4 \
+      --max-new 128 --warmup 1 --dflash on --exec graph --temperature 0.8 --rounds $r \
+      --out "$OUT/small-rounds-sampled-$r.json"
+    grep -E "tok/s" "$OUT/rounds_sampled_$r.log" | tail -2
+  done
 fi
 
 if want trace; then

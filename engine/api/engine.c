@@ -233,3 +233,34 @@ int mimo_engine_draft(mimo_engine *e, const int32_t *block, int B, mimo_forward_
         return mimo_fail(err, "engine: draft block size %d out of range [2, %d]", B, MIMO_DFLASH_MAX_BLOCK);
     return e->ops->draft(e->impl, block, B, out, err);
 }
+
+bool mimo_engine_has_device_round(const mimo_engine *e, const mimo_sampling_params *p)
+{
+    return e->ops->has_device_round && e->ops->has_device_round(e->impl, p);
+}
+
+int mimo_engine_device_round(mimo_engine *e, const mimo_round_request *rq, mimo_round_result *rs, mimo_error *err)
+{
+    mimo_sampling_params p = {rq->temperature, 0, 1.0f};
+    if (!mimo_engine_has_device_round(e, &p))
+        return mimo_fail(err, "engine: the %s backend does not run decode rounds on the device here", e->ops->name);
+    if (rq->B < 1 || rq->B > MIMO_DFLASH_MAX_BLOCK || rq->B > MIMO_MAX_DECODE_POSITIONS)
+        return mimo_fail(err, "engine: round block size %d out of range [1, %d]", rq->B, MIMO_DFLASH_MAX_BLOCK);
+    if (rq->B > 1 && !e->drafter)
+        return mimo_fail(err, "engine: a round of %d positions needs a drafter attached", rq->B);
+    if (rq->feed_drafter && !e->drafter)
+        return mimo_fail(err, "engine: feed_drafter without a drafter attached");
+    if (rq->t0 < 0 || rq->t0 >= e->cfg.vocab_size)
+        return mimo_fail(err, "engine: token id %d out of range [0, %d)", rq->t0, e->cfg.vocab_size);
+    if (rq->forced_accept >= rq->B)
+        return mimo_fail(err, "engine: forced accept count %d out of range [0, %d]", rq->forced_accept, rq->B - 1);
+    if (!(rq->temperature >= 0.0f))
+        return mimo_fail(err, "engine: temperature must be >= 0");
+    if (mimo_engine_length(e) + rq->B > e->opts.max_context)
+        return mimo_fail(err, "engine: context full (%d + %d > max_context %d)", mimo_engine_length(e), rq->B,
+                         e->opts.max_context);
+    if (rq->feed_drafter && mimo_engine_drafter_length(e) != mimo_engine_length(e))
+        return mimo_fail(err, "engine: the drafter's context (%d) is not the target's (%d)", mimo_engine_drafter_length(e),
+                         mimo_engine_length(e));
+    return e->ops->device_round(e->impl, rq, rs, err);
+}

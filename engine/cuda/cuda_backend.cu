@@ -3,6 +3,7 @@
 // cuda_weights.cu (upload) and cuda_synth.cu (generated on the device).
 #include "cuda_drafter.cuh"
 #include "cuda_engine.cuh"
+#include "cuda_round.cuh"
 
 #include <math.h>
 #include <stdio.h>
@@ -284,6 +285,8 @@ static int run_chunk(CudaEngine *e, int n, bool with_head, mimo_error *err)
     return cuda_run_program(e, e->program, err);
 }
 
+int cuda_run_step(CudaEngine *e, int n, mimo_error *err) { return run_chunk(e, n, true, err); }
+
 static int cuda_forward(void *impl, const int32_t *tokens, int n, mimo_forward_out *out, mimo_error *err)
 {
     CudaEngine *e = (CudaEngine *)impl;
@@ -376,6 +379,7 @@ static void cuda_destroy(void *impl)
         if (e->graphs[i])
             cudaGraphExecDestroy(e->graphs[i]);
     cuda_drafter_destroy(e->drafter);
+    cuda_round_destroy(e->round);
     for (void *p : e->allocations)
         cudaFree(p);
     if (e->h_step)
@@ -404,9 +408,19 @@ static int cuda_draft(void *impl, const int32_t *block, int B, mimo_forward_out 
     return cuda_drafter_draft((CudaEngine *)impl, block, B, out, err);
 }
 
+static bool cuda_has_device_round_op(const void *impl, const mimo_sampling_params *p)
+{
+    return cuda_has_device_round((const CudaEngine *)impl, p);
+}
+static int cuda_device_round_op(void *impl, const mimo_round_request *rq, mimo_round_result *rs, mimo_error *err)
+{
+    return cuda_device_round((CudaEngine *)impl, rq, rs, err);
+}
+
 static const mimo_backend_ops cuda_ops = {
     "cuda", cuda_forward, cuda_truncate, cuda_length, cuda_sync, cuda_destroy,
     cuda_attach_drafter, cuda_drafter_append_op, cuda_drafter_truncate_op, cuda_drafter_length_op, cuda_draft,
+    cuda_has_device_round_op, cuda_device_round_op,
 };
 
 // ---- creation ----
@@ -545,6 +559,8 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
     CUDA_CHECK(cudaMemset(e->mlp, 0, (size_t)T * e->mlp_ld * sizeof(float)));
     CUDA_CHECK(cudaMemset(e->x, 0, ((size_t)T * H + 32) * sizeof(float)));
     CUDA_CHECK(cudaMemset(e->h, 0, ((size_t)T * H + 32) * sizeof(float)));
+    // Hidden-state outputs past the replayed layers are never written: zeros, as forward reports them.
+    CUDA_CHECK(cudaMemset(e->hidden_out, 0, (size_t)(o->n_hidden_layers > 0 ? o->n_hidden_layers : 1) * T * H * sizeof(float)));
     return 0;
 }
 

@@ -37,6 +37,7 @@ struct CudaDrafter {
     int feat_dim;                      // n_target_layers * hidden
     int ld_feat, ld_h, ld_q, ld_i, kd; // row strides (gemv inputs padded to whole 32-column rows)
     int max_splits;                    // attention key splits at the longest span
+    int ld_logits;                     // the lm head's rows on this device (the vocabulary, or a shard's slice)
     GpuMat fc;
     float *hidden_norm, *final_norm, *mask_embedding;
     std::vector<CudaDrafterLayer> layers;
@@ -330,7 +331,7 @@ static uint64_t drafter_device_bytes(const CudaDrafter *d, const mimo_drafter_we
 static int attach_inner(CudaEngine *e, CudaDrafter *d, const mimo_drafter_weights *w, mimo_error *err)
 {
     const mimo_drafter_config *c = &d->cfg;
-    const int H = c->hidden_size, V = e->cfg.vocab_size;
+    const int H = c->hidden_size;
     char what[96];
     if (cuda_upload_matrix(e, &w->fc, &d->fc, "drafter fc", err) ||
         cuda_upload_vector(e, w->hidden_norm, H, &d->hidden_norm, err) ||
@@ -362,7 +363,7 @@ static int attach_inner(CudaEngine *e, CudaDrafter *d, const mimo_drafter_weight
         alloc_zeroed(e, &d->x, R * d->ld_h, err) || alloc_zeroed(e, &d->h, R * d->ld_h, err) ||
         alloc_zeroed(e, &d->q, R * d->ld_q, err) || alloc_zeroed(e, &d->attn, R * d->ld_q, err) ||
         alloc_zeroed(e, &d->bk, R * d->kd, err) || alloc_zeroed(e, &d->bv, R * d->kd, err) ||
-        alloc_zeroed(e, &d->mlp, R * d->ld_i, err) || alloc_zeroed(e, &d->logits, R * V, err) ||
+        alloc_zeroed(e, &d->mlp, R * d->ld_i, err) || alloc_zeroed(e, &d->logits, R * d->ld_logits, err) ||
         alloc_zeroed(e, &d->partial, R * c->n_heads * d->max_splits * (2 + (size_t)c->head_dim), err))
         return -1;
     void *v;
@@ -376,10 +377,10 @@ static int attach_inner(CudaEngine *e, CudaDrafter *d, const mimo_drafter_weight
     return 0;
 }
 
-int cuda_drafter_attach(CudaEngine *e, const mimo_drafter_weights *w, mimo_error *err)
+int cuda_drafter_attach_to(CudaEngine *e, const mimo_drafter_weights *w, bool allow_shard, mimo_error *err)
 {
     const mimo_drafter_config *c = &w->cfg;
-    if (e->nshard > 1)
+    if (e->nshard > 1 && !allow_shard)
         return mimo_fail(err, "cuda: the DFlash drafter needs the whole target on one device (this engine is shard %d "
                               "of %d); run DFlash without --shard", e->rank, e->nshard);
     if (c->hidden_size != e->cfg.hidden_size)
@@ -407,6 +408,7 @@ int cuda_drafter_attach(CudaEngine *e, const mimo_drafter_weights *w, mimo_error
     d->ld_q = gpu_pad_cols(c->n_heads * c->head_dim);
     d->ld_i = gpu_pad_cols(c->intermediate_size);
     d->kd = c->n_kv_heads * c->head_dim;
+    d->ld_logits = e->vocab_local;
     int span = 0;   // the most context keys one block query can see
     for (int l = 0; l < c->num_layers; l++) {
         int s = c->layer_is_swa[l] && c->window > 0 && c->window < d->max_ctx ? c->window : d->max_ctx;
@@ -420,7 +422,7 @@ int cuda_drafter_attach(CudaEngine *e, const mimo_drafter_weights *w, mimo_error
         delete d;
         return mimo_fail(err, "cuda: cudaMemGetInfo failed: %s", cudaGetErrorString(mrc));
     }
-    const uint64_t need = drafter_device_bytes(d, w, e->cfg.vocab_size) + (16ull << 20);
+    const uint64_t need = drafter_device_bytes(d, w, e->vocab_local) + (16ull << 20);
     if (need > free_b) {
         delete d;
         return mimo_fail(err, "cuda: not enough device memory for the DFlash drafter: it needs %.2f GiB (context cache "
@@ -447,6 +449,11 @@ int cuda_drafter_attach(CudaEngine *e, const mimo_drafter_weights *w, mimo_error
     return 0;
 }
 
+int cuda_drafter_attach(CudaEngine *e, const mimo_drafter_weights *w, mimo_error *err)
+{
+    return cuda_drafter_attach_to(e, w, false, err);
+}
+
 // ---- the ops ----
 
 int cuda_drafter_length(const CudaEngine *e) { return e->drafter ? e->drafter->length : 0; }
@@ -462,40 +469,103 @@ int cuda_drafter_truncate(CudaEngine *e, int n_context, mimo_error *err)
     return 0;
 }
 
+// fc -> hidden_norm -> each layer's k/v (k_norm, RoPE, value scale) for the m feature rows in
+// d->feat_in, into the context cache rows of positions pos0..pos0+m-1. Enqueued only.
+static int append_rows(CudaEngine *e, int m, int pos0, mimo_error *err)
+{
+    CudaDrafter *d = e->drafter;
+    const mimo_drafter_config *c = &d->cfg;
+    cudaStream_t st = e->stream;
+    if (gemv(d->fc, nullptr, d->feat_in, d->ld_feat, d->feat, d->ld_h, m, false, st, err) ||
+        cuda_rmsnorm(d->feat, d->ld_h, d->hidden_norm, c->hidden_size, c->rms_eps, d->feat, d->ld_h, m, st, err))
+        return mimo_fail_prefix(err, "cuda drafter context at position %d", pos0);
+    for (int l = 0; l < c->num_layers; l++) {
+        CudaDrafterLayer &L = d->layers[l];
+        float *k = L.kcache + (size_t)pos0 * d->kd, *v = L.vcache + (size_t)pos0 * d->kd;
+        if (gemv(L.k_proj, nullptr, d->feat, d->ld_h, k, d->kd, m, false, st, err) ||
+            head_norm_rope(d, k, d->kd, c->n_kv_heads, L.k_norm, pos0, m, st, err) ||
+            gemv(L.v_proj, nullptr, d->feat, d->ld_h, v, d->kd, m, false, st, err) || scale_values(d, v, m, st, err))
+            return mimo_fail_prefix(err, "cuda drafter context at position %d (layer %d)", pos0, l);
+    }
+    return 0;
+}
+
 int cuda_drafter_append(CudaEngine *e, const float *target_hidden, int n, mimo_error *err)
 {
     CudaDrafter *d = e->drafter;
     if (!d)
         return mimo_fail(err, "cuda: no drafter attached");
-    const mimo_drafter_config *c = &d->cfg;
     if (n < 0 || d->length + n > d->max_ctx)
         return mimo_fail(err, "drafter: appending %d context positions at %d exceeds max_context %d", n, d->length, d->max_ctx);
     cudaStream_t st = e->stream;
-    const int H = c->hidden_size;
     for (int off = 0; off < n; off += DRAFT_ROWS) {
         const int m = n - off < DRAFT_ROWS ? n - off : DRAFT_ROWS;
-        const int pos0 = d->length + off;
         CUDA_CHECK(cudaMemcpy2DAsync(d->feat_in, (size_t)d->ld_feat * sizeof(float), target_hidden + (size_t)off * d->feat_dim,
                                      (size_t)d->feat_dim * sizeof(float), (size_t)d->feat_dim * sizeof(float), (size_t)m,
                                      cudaMemcpyHostToDevice, st));
-        if (gemv(d->fc, nullptr, d->feat_in, d->ld_feat, d->feat, d->ld_h, m, false, st, err) ||
-            cuda_rmsnorm(d->feat, d->ld_h, d->hidden_norm, H, c->rms_eps, d->feat, d->ld_h, m, st, err))
-            return mimo_fail_prefix(err, "cuda drafter context at position %d", pos0);
-        for (int l = 0; l < c->num_layers; l++) {
-            CudaDrafterLayer &L = d->layers[l];
-            float *k = L.kcache + (size_t)pos0 * d->kd, *v = L.vcache + (size_t)pos0 * d->kd;
-            if (gemv(L.k_proj, nullptr, d->feat, d->ld_h, k, d->kd, m, false, st, err) ||
-                head_norm_rope(d, k, d->kd, c->n_kv_heads, L.k_norm, pos0, m, st, err) ||
-                gemv(L.v_proj, nullptr, d->feat, d->ld_h, v, d->kd, m, false, st, err) || scale_values(d, v, m, st, err))
-                return mimo_fail_prefix(err, "cuda drafter context at position %d (layer %d)", pos0, l);
-        }
+        if (append_rows(e, m, d->length + off, err))
+            return -1;
     }
     CUDA_CHECK(cudaStreamSynchronize(st));
     d->length += n;
     return 0;
 }
 
-int cuda_drafter_draft(CudaEngine *e, const int32_t *block, int B, mimo_forward_out *out, mimo_error *err)
+// feat_in[t][j * H + c] = hidden[(j * rows_per_output + t) * H + c]: the target's hidden-state outputs
+// (one [16][H] slab per target layer) regrouped into the drafter's feature rows.
+__global__ void draft_gather_features_kernel(const float *hidden, int rows_per_output, int H, float *feat_in, int ld_feat)
+{
+    const int t = blockIdx.x, j = blockIdx.y;
+    const float *src = hidden + ((size_t)j * rows_per_output + t) * H;
+    float *dst = feat_in + (size_t)t * ld_feat + (size_t)j * H;
+    for (int c = threadIdx.x; c < H; c += blockDim.x)
+        dst[c] = src[c];
+}
+
+int cuda_drafter_append_device(CudaEngine *e, const float *hidden, int rows_per_output, int n, mimo_error *err)
+{
+    CudaDrafter *d = e->drafter;
+    if (!d)
+        return mimo_fail(err, "cuda: no drafter attached");
+    if (n < 1 || n > DRAFT_ROWS || d->length + n > d->max_ctx)
+        return mimo_fail(err, "drafter: appending %d context positions at %d (at most %d, max_context %d)", n, d->length,
+                         DRAFT_ROWS, d->max_ctx);
+    draft_gather_features_kernel<<<dim3(n, d->cfg.n_target_layers), 256, 0, e->stream>>>(hidden, rows_per_output,
+                                                                                        d->cfg.hidden_size, d->feat_in,
+                                                                                        d->ld_feat);
+    CUDA_CHECK_LAUNCH("draft_gather_features_kernel");
+    if (append_rows(e, n, d->length, err))
+        return -1;
+    d->length += n;
+    return 0;
+}
+
+const float *cuda_drafter_logits(const CudaEngine *e) { return e->drafter->logits; }
+const int32_t *cuda_drafter_argmax(const CudaEngine *e) { return e->drafter->d_argmax; }
+int cuda_drafter_logits_ld(const CudaEngine *e) { return e->drafter->ld_logits; }
+int cuda_drafter_mask_token(const CudaEngine *e) { return e->drafter->cfg.mask_token_id; }
+
+static double mat_bytes(const GpuMat &m) { return (double)cuda_matrix_device_bytes(m.fmt, m.rows, m.cols); }
+
+void cuda_drafter_bytes(const CudaEngine *e, int B, double *pass, double *append)
+{
+    const CudaDrafter *d = e->drafter;
+    const mimo_drafter_config *c = &d->cfg;
+    const double norm = (double)c->hidden_size * 4;
+    double p = mat_bytes(e->lm_head) + norm + (double)B * c->hidden_size * 2, a = mat_bytes(d->fc) + norm;
+    for (int l = 0; l < c->num_layers; l++) {
+        const CudaDrafterLayer &L = d->layers[l];
+        p += mat_bytes(L.q_proj) + mat_bytes(L.k_proj) + mat_bytes(L.v_proj) + mat_bytes(L.o_proj) + mat_bytes(L.gate) +
+             mat_bytes(L.up) + mat_bytes(L.down) + 2 * norm + 2.0 * c->head_dim * 4;
+        const int keys = L.is_swa && c->window > 0 && c->window < d->length ? c->window : d->length;
+        p += 2.0 * keys * d->kd * 4;   // the context K/V the block attends to
+        a += mat_bytes(L.k_proj) + mat_bytes(L.v_proj) + c->head_dim * 4.0;
+    }
+    *pass = p;
+    *append = a;
+}
+
+int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_block, int B, bool head, mimo_error *err)
 {
     CudaDrafter *d = e->drafter;
     if (!d)
@@ -507,9 +577,14 @@ int cuda_drafter_draft(CudaEngine *e, const int32_t *block, int B, mimo_forward_
     for (int i = 0; i < B; i++)
         if (block[i] < 0 || block[i] >= V)
             return mimo_fail(err, "drafter: block token %d out of range [0, %d)", block[i], V);
+    if (p + B > d->max_ctx)
+        return mimo_fail(err, "drafter: a block of %d at position %d exceeds max_context %d", B, p, d->max_ctx);
     cudaStream_t st = e->stream;
-    CUDA_CHECK(cudaMemcpyAsync(d->d_block, block, (size_t)B * sizeof(int32_t), cudaMemcpyHostToDevice, st));
-    if (cuda_embed(e->embed, d->d_block, B, d->x, d->ld_h, st, err))
+    if (!d_block) {
+        CUDA_CHECK(cudaMemcpyAsync(d->d_block, block, (size_t)B * sizeof(int32_t), cudaMemcpyHostToDevice, st));
+        d_block = d->d_block;
+    }
+    if (cuda_embed(e->embed, d_block, B, d->x, d->ld_h, st, err))
         return -1;
     for (int i = 1; i < B; i++)
         if (block[i] == c->mask_token_id && d->mask_embedding)
@@ -531,16 +606,29 @@ int cuda_drafter_draft(CudaEngine *e, const int32_t *block, int B, mimo_forward_
             gemv(L.down, nullptr, d->mlp, d->ld_i, d->x, d->ld_h, B, true, st, err))
             return mimo_fail_prefix(err, "cuda drafter layer %d", l);
     }
-    if (out->logits || out->argmax) {
+    if (head) {
+        // The target's lm head (on a shard: its slice of the vocabulary, argmax in global ids).
         if (cuda_rmsnorm(d->x, d->ld_h, d->final_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
-            gemv(e->lm_head, nullptr, d->h, d->ld_h, d->logits, V, B, false, st, err) ||
-            (out->argmax && cuda_argmax(d->logits, V, V, B, 0, d->d_argmax, st, err)))
+            gemv(e->lm_head, nullptr, d->h, d->ld_h, d->logits, d->ld_logits, B, false, st, err) ||
+            cuda_argmax(d->logits, d->ld_logits, e->vocab_local, B, e->vocab_base, d->d_argmax, st, err))
             return mimo_fail_prefix(err, "cuda drafter head");
-        if (out->logits)
-            CUDA_CHECK(cudaMemcpyAsync(out->logits, d->logits, (size_t)B * V * sizeof(float), cudaMemcpyDeviceToHost, st));
-        if (out->argmax)
-            CUDA_CHECK(cudaMemcpyAsync(out->argmax, d->d_argmax, (size_t)B * sizeof(int32_t), cudaMemcpyDeviceToHost, st));
     }
+    return 0;
+}
+
+int cuda_drafter_draft(CudaEngine *e, const int32_t *block, int B, mimo_forward_out *out, mimo_error *err)
+{
+    const bool head = out->logits || out->argmax;
+    if (cuda_drafter_pass(e, block, nullptr, B, head, err))
+        return -1;
+    CudaDrafter *d = e->drafter;
+    const int V = e->cfg.vocab_size;
+    cudaStream_t st = e->stream;
+    if (out->logits)
+        CUDA_CHECK(cudaMemcpy2DAsync(out->logits, (size_t)V * sizeof(float), d->logits, (size_t)d->ld_logits * sizeof(float),
+                                     (size_t)V * sizeof(float), (size_t)B, cudaMemcpyDeviceToHost, st));
+    if (out->argmax)
+        CUDA_CHECK(cudaMemcpyAsync(out->argmax, d->d_argmax, (size_t)B * sizeof(int32_t), cudaMemcpyDeviceToHost, st));
     // out->hidden: the drafter has no target-layer outputs; the caller's buffer is left alone.
     CUDA_CHECK(cudaStreamSynchronize(st));
     return 0;

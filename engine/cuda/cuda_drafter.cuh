@@ -8,6 +8,9 @@
 // Uploads the drafter's weights and allocates its context K/V cache (max_context positions per
 // layer, f32); replaces a drafter attached before. Refused on a shard (shard_count > 1).
 int  cuda_drafter_attach(CudaEngine *e, const mimo_drafter_weights *w, mimo_error *err);
+// The same with allow_shard: on a shard the drafter's head is the shard's slice of the lm head
+// (the kernel benchmark's drafter pass; drafting itself needs the whole vocabulary).
+int  cuda_drafter_attach_to(CudaEngine *e, const mimo_drafter_weights *w, bool allow_shard, mimo_error *err);
 void cuda_drafter_destroy(CudaDrafter *d);
 // n positions of target features [n, n_target_layers * hidden] from host memory -> fc ->
 // hidden_norm -> each layer's context K/V at positions length..length+n-1.
@@ -16,5 +19,22 @@ int  cuda_drafter_truncate(CudaEngine *e, int n_context, mimo_error *err);
 int  cuda_drafter_length(const CudaEngine *e);
 // One pass over the block tokens at positions length..length+B-1: logits / argmax for all B.
 int  cuda_drafter_draft(CudaEngine *e, const int32_t *block, int B, mimo_forward_out *out, mimo_error *err);
+
+// ---- device-resident pieces of a decode round (cuda_round.cu) ----
+// The drafter pass enqueued without copies or a sync: block (host) tells where MASK takes the mask
+// embedding; the token ids come from d_block on the device when given, else from block. With head,
+// logits [B][cuda_drafter_logits_ld] and argmax [B] stay on the device.
+int  cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_block, int B, bool head, mimo_error *err);
+const float   *cuda_drafter_logits(const CudaEngine *e);
+const int32_t *cuda_drafter_argmax(const CudaEngine *e);
+int  cuda_drafter_logits_ld(const CudaEngine *e);
+int  cuda_drafter_mask_token(const CudaEngine *e);
+// Bytes one drafter pass over B positions streams at the current context length (its layers, the lm
+// head rows of this device, the context K/V it attends to, norms, embedding rows), and one append of
+// B context positions (fc, each layer's k/v projections).
+void cuda_drafter_bytes(const CudaEngine *e, int B, double *pass, double *append);
+// Appends n (<= 16) context positions from the target's hidden-state outputs on the device
+// (hidden [n_target_layers][rows_per_output][hidden]); enqueued only, the context length advances.
+int  cuda_drafter_append_device(CudaEngine *e, const float *hidden, int rows_per_output, int n, mimo_error *err);
 
 #endif

@@ -66,6 +66,7 @@ struct CudaProfileEntry {
 };
 
 struct CudaDrafter;   // cuda_drafter.cu
+struct CudaRound;     // cuda_round.cu
 
 struct CudaEngine {
     mimo_config cfg;
@@ -100,10 +101,14 @@ struct CudaEngine {
     std::vector<CudaInstr> program;
 
     CudaDrafter *drafter;      // the DFlash drafter, NULL until attach_drafter (cuda_drafter.cu)
+    CudaRound *round;          // device-round state, made on the first round (cuda_round.cu)
 };
 
 // Builds the instruction list of one step over n positions.
 void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog);
+// Enqueues one step over n positions whose input (d_step) is already on the device: eager launches or
+// the graph for n, with the lm head and argmax.
+int cuda_run_step(CudaEngine *e, int n, mimo_error *err);
 // Enqueues an instruction list on the engine's stream.
 int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_error *err);
 

@@ -1,4 +1,5 @@
 // `mimo-bench kernels` on the GPU: calibration, per-kernel bandwidth at one rank's shapes, whole steps.
+#include "cuda_drafter.cuh"
 #include "cuda_engine.cuh"
 #include "cuda_kbench.h"
 
@@ -9,6 +10,7 @@
 #include <vector>
 
 extern "C" {
+#include "mimo/dflash.h"
 #include "mimo/hash.h"
 }
 
@@ -358,6 +360,95 @@ int bench_steps(Bench &b, mimo_kbench_result *r, const char *preset, int rank, i
     return 0;
 }
 
+// One call of fn (which enqueues on st) between two events, in microseconds.
+template <typename F> int event_time_us(Bench &b, cudaStream_t st, F fn, double *us)
+{
+    mimo_error *err = b.err;
+    CUDA_CHECK(cudaEventRecord(b.ev0, st));
+    if (fn())
+        return -1;
+    CUDA_CHECK(cudaEventRecord(b.ev1, st));
+    CUDA_CHECK(cudaEventSynchronize(b.ev1));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, b.ev0, b.ev1));
+    *us = ms * 1000.0;
+    return 0;
+}
+
+// The DFlash drafter of the preset (mimo_drafter_config_for_target) on this rank: its head is the
+// rank's slice of the lm head (as in a tensor-parallel deployment; the drafter's own layers are
+// replicated). Times one drafter pass over a block at context 256, and one context append of a
+// block's positions from the target's hidden states on the device; the target engine replays one
+// layer only, since neither touches the target's layers. The drafter's weights are drawn on the host
+// (mimo_drafter_synth) and uploaded.
+int bench_drafter(Bench &b, mimo_kbench_result *r, const char *preset, int rank, int count)
+{
+    mimo_error *err = b.err;
+    mimo_config cfg;
+    if (mimo_config_preset(preset, &cfg, err))
+        return -1;
+    mimo_drafter_config dcfg;
+    mimo_drafter_config_for_target(&cfg, &dcfg);
+    mimo_engine_options o;
+    mimo_engine_options_default(&o);
+    o.backend = MIMO_BACKEND_CUDA;
+    o.max_context = 1024;
+    o.shard_rank = rank;
+    o.shard_count = count;
+    o.layers_limit = 1;
+    o.n_hidden_layers = dcfg.n_target_layers;
+    memcpy(o.hidden_layers, dcfg.target_layer_ids, sizeof(int) * (size_t)dcfg.n_target_layers);
+    const mimo_backend_ops *ops;
+    void *impl;
+    if (mimo_cuda_backend_create_synthetic(&cfg, 42, &o, &ops, &impl, err))
+        return -1;
+    CudaEngine *e = (CudaEngine *)impl;
+    mimo_tensor_source *src = NULL;
+    mimo_drafter_weights w;
+    memset(&w, 0, sizeof w);
+    int rc = mimo_drafter_synth(&dcfg, 77, &src, err);
+    if (rc == 0)
+        rc = mimo_drafter_bind(&dcfg, src, &w, err);
+    if (rc == 0)
+        rc = cuda_drafter_attach_to(e, &w, true, err);
+    mimo_drafter_free(&w);
+    mimo_source_free(src);
+    const int ctx = 256, B = dcfg.block_size;
+    std::vector<float> feat((size_t)ctx * dcfg.n_target_layers * dcfg.hidden_size);
+    for (size_t i = 0; i < feat.size(); i++)
+        feat[i] = (float)((i * 2654435761u) % 2001u) / 1000.0f - 1.0f;
+    if (rc == 0)
+        rc = cuda_drafter_append(e, feat.data(), ctx, err);
+    std::vector<int32_t> block(B, dcfg.mask_token_id);
+    block[0] = 11;
+    std::vector<double> tp, ta;
+    auto pass = [&]() { return cuda_drafter_pass(e, block.data(), nullptr, B, true, err); };
+    auto append = [&]() { return cuda_drafter_append_device(e, e->hidden_out, MIMO_MAX_DECODE_POSITIONS, B, err); };
+    for (int i = 0; i < b.reps + 3 && rc == 0; i++) {
+        double us_pass = 0, us_append = 0;
+        rc = event_time_us(b, e->stream, pass, &us_pass);
+        if (rc == 0)
+            rc = event_time_us(b, e->stream, append, &us_append);
+        if (rc == 0)
+            rc = cuda_drafter_truncate(e, ctx, err);   // the appended block is dropped again
+        if (i >= 3) {
+            tp.push_back(us_pass);
+            ta.push_back(us_append);
+        }
+    }
+    if (rc == 0) {
+        double pass_bytes, append_bytes;
+        cuda_drafter_bytes(e, B, &pass_bytes, &append_bytes);
+        char name[48];
+        snprintf(name, sizeof name, "step_%s_drafter_pass_%dtok", preset, B);
+        add_row(r, name, -1, 0, 0, B, "eager", dcfg.num_layers, median(tp), pass_bytes, r->calibration_gbps, true);
+        snprintf(name, sizeof name, "step_%s_drafter_append_%dtok", preset, B);
+        add_row(r, name, -1, 0, 0, B, "eager", dcfg.num_layers, median(ta), append_bytes, r->calibration_gbps, true);
+    }
+    ops->destroy(impl);
+    return rc;
+}
+
 }  // namespace
 
 extern "C" int mimo_cuda_kernel_bench(const mimo_kbench_options *o, mimo_kbench_result *r, mimo_error *err)
@@ -410,6 +501,8 @@ extern "C" int mimo_cuda_kernel_bench(const mimo_kbench_options *o, mimo_kbench_
         b.release();
         if (bench_steps(b, r, o->preset, R, N, o->layers, o->tokens, o->n_tokens, true))
             return mimo_fail_prefix(err, "kernels: whole steps of %s", o->preset);
+        if (bench_drafter(b, r, o->preset, R, N))
+            return mimo_fail_prefix(err, "kernels: the drafter pass of %s", o->preset);
         const int one[1] = {1};
         if (strcmp(o->preset, "small") && bench_steps(b, r, "small", 0, 1, 0, one, 1, false))
             return mimo_fail_prefix(err, "kernels: whole steps of small");

@@ -49,6 +49,16 @@ int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, b
 /* Lowest index of each row's maximum. */
 int mimo_cuda_test_argmax(const float *x, int v, int n, int32_t *out, mimo_error *err);
 
+/* The device round's sampling pieces (cuda_round.cu) on given rows: with draft_sampled, drafts[i] is
+ * drawn from softmax(drafter row i + 1 / T) with draft_uniforms[i] (else drafts[] is taken as given);
+ * then the target rows [B][V] verify them: greedy at T = 0, else speculative sampling with
+ * verify_uniforms in the host loop's order; forced >= 0 accepts that many unverified. Outputs the
+ * accepted count, the bonus token and how many verify uniforms were used. */
+int mimo_cuda_test_round_verify(const float *target_logits, const float *drafter_logits, int B, int V, float temperature,
+                                bool draft_sampled, const double *draft_uniforms, const double *verify_uniforms,
+                                int forced, int32_t *drafts, int *accepted, int32_t *bonus, int *uniforms_used,
+                                mimo_error *err);
+
 /* Builds the CUDA backend twice, from host weights w (uploaded) and generated on the device from
  * (w->cfg, seed), and compares every weight buffer byte for byte. *mismatches = the number of
  * tensors that differ; the first one is named in first (may be NULL). */

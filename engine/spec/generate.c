@@ -76,6 +76,7 @@ typedef struct {
     const mimo_draft_override *ovr;
     const mimo_drafter_config *dcfg;   /* NULL without a drafter */
     bool greedy;
+    bool device;                      /* rounds run on the device (mimo_engine_device_round) */
     int V, H, n_feat;                 /* vocab, hidden, target layers feeding the drafter */
     int B;
     mimo_rng sample_rng, draft_rng, accept_rng;
@@ -154,7 +155,8 @@ static int append_features(loop_state *s, int n, mimo_error *err)
 /* Forward over n tokens gathering logits/argmax and, when a drafter listens, hidden states. */
 static int forward(loop_state *s, const int32_t *tokens, int n, mimo_error *err)
 {
-    mimo_forward_out fo = {s->logits, s->argmax, s->dcfg ? s->hidden : NULL};
+    /* Greedy choices need only the argmax: the logits are not copied back. */
+    mimo_forward_out fo = {s->greedy ? NULL : s->logits, s->argmax, s->dcfg ? s->hidden : NULL};
     return mimo_engine_forward(s->e, tokens, n, &fo, err);
 }
 
@@ -286,6 +288,50 @@ static int dflash_round(loop_state *s, int32_t t0, int B, bool *done, mimo_stop_
     return 0;
 }
 
+/* A round on the device: the same draws from the same streams as the host rounds above, one
+ * synchronisation (the result); phase times are the device's. */
+static int device_round(loop_state *s, int32_t t0, int B, bool *done, mimo_stop_reason *why, mimo_error *err)
+{
+    const int p = mimo_engine_length(s->e);
+    mimo_round_request rq;
+    memset(&rq, 0, sizeof rq);
+    rq.B = B;
+    rq.t0 = t0;
+    rq.temperature = s->opts->sampling.temperature;
+    rq.draft_sampled = B > 1 && s->opts->draft_mode == MIMO_DRAFT_SAMPLED && !s->greedy;
+    rq.feed_drafter = s->dcfg != NULL;
+    rq.forced_accept = -1;
+    double t_start = now_us();
+    if (B > 1 && s->opts->accept == MIMO_ACCEPT_FORCED)
+        rq.forced_accept = mimo_accept_profile_draw(&s->opts->profile, B, &s->accept_rng);
+    for (int i = 0; rq.draft_sampled && i < B - 1; i++)
+        rq.draft_uniforms[i] = mimo_rng_uniform(&s->draft_rng);
+    if (!s->greedy) {
+        mimo_rng peek = s->sample_rng;   /* the round says how many it used */
+        for (int i = 0; i < B; i++)
+            rq.verify_uniforms[i] = mimo_rng_uniform(&peek);
+    }
+    mimo_round_result rs;
+    if (mimo_engine_device_round(s->e, &rq, &rs, err))
+        return -1;
+    s->sample_rng.counter += (uint64_t)rs.verify_uniforms_used;
+
+    const int a = rs.accepted;
+    int k = 0;
+    for (; k < a && !*done; k++)
+        *done = emit(s, rs.drafts[k], why);
+    if (!*done) {
+        *done = emit(s, rs.bonus, why);
+        k++;
+    }
+    /* The round kept a + 1 positions; a stop token or max-new inside the block keeps fewer. */
+    if (k < a + 1 && (mimo_engine_truncate(s->e, p + k, err) || (s->dcfg && mimo_engine_drafter_truncate(s->e, p + k, err))))
+        return mimo_fail_prefix(err, "rollback");
+    mimo_round_record r = {B - 1, a, k, rs.draft_us, rs.verify_us, now_us() - t_start};
+    push_round(s, &r);
+    return 0;
+}
+
 static int check_options(mimo_engine *e, const mimo_generate_options *o, const mimo_draft_override *ovr,
                          int n_prompt, loop_state *s, mimo_error *err)
 {
@@ -304,6 +350,7 @@ static int check_options(mimo_engine *e, const mimo_generate_options *o, const m
     s->H = cfg->hidden_size;
     s->greedy = o->sampling.temperature == 0.0f;
     s->dcfg = mimo_engine_drafter_config(e);
+    s->device = !o->host_rounds && !ovr && mimo_engine_has_device_round(e, &o->sampling);
     if (!o->dflash) {
         s->dcfg = NULL;   /* plain decoding leaves an attached drafter alone */
         s->B = 1;
@@ -402,7 +449,10 @@ int mimo_generate_with_override(mimo_engine *e, const int32_t *prompt, int n_pro
             break;
         }
         /* Near the end of the context a block that no longer fits falls back to a plain step. */
-        if (B >= 2 ? dflash_round(&s, t0, B, &finished, &why, err) : ar_round(&s, t0, &finished, &why, err))
+        int rc_round = s.device  ? device_round(&s, t0, B, &finished, &why, err)
+                       : B >= 2  ? dflash_round(&s, t0, B, &finished, &why, err)
+                                 : ar_round(&s, t0, &finished, &why, err);
+        if (rc_round)
             goto done;
     }
     out->stop_reason = why;

@@ -181,6 +181,7 @@ Test(cli_errors, bad_numbers_are_usage_errors)
     expect(bench(&out, "run --preset tiny --temperature nan"), &out, MIMO_EXIT_USAGE, "temperature nan", "'nan'",
            "usage:");
     expect(bench(&out, "run --preset tiny --shard 8/8"), &out, MIMO_EXIT_USAGE, "shard 8/8", "'8/8'", "usage:");
+    expect(bench(&out, "run --preset tiny --rounds gpu"), &out, MIMO_EXIT_USAGE, "rounds gpu", "'gpu'", "usage:");
     expect(bench(&out, "tokenize --tokenizer '%s' --bench --min-mb abc", ck), &out, MIMO_EXIT_USAGE, "min-mb abc",
            "'abc'", "usage:");
     expect(bench(&out, "kernels --tokens 0"), &out, MIMO_EXIT_USAGE, "kernels --tokens 0", "'0'", "usage:");

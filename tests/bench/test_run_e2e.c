@@ -127,6 +127,10 @@ Test(run_e2e, matrix_records_unavailable_configurations)
         bool ok = json_is_true(json_object_get(e, "available"));
         available += ok;
         cr_assert_eq(ok, strcmp(exec, "eager") == 0, "config %zu (%s)", i, exec);
+        if (ok) {   /* the cpu backend verifies on the host */
+            const char *rounds = json_string_value(json_object_get(json_object_get(e, "config"), "rounds"));
+            cr_assert(rounds && !strcmp(rounds, "host"), "config %zu: rounds %s", i, rounds ? rounds : "(missing)");
+        }
         if (!ok)
             cr_assert(json_is_string(json_object_get(e, "reason")));
     }

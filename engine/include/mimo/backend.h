@@ -16,6 +16,9 @@ typedef struct mimo_backend_ops {
     int  (*drafter_truncate)(void *impl, int n_context, mimo_error *err);
     int  (*drafter_length)(const void *impl);
     int  (*draft)(void *impl, const int32_t *block, int B, mimo_forward_out *out, mimo_error *err);
+    /* Optional (NULL: the decode loop verifies on the host): a whole round on the device. */
+    bool (*has_device_round)(const void *impl, const mimo_sampling_params *p);
+    int  (*device_round)(void *impl, const mimo_round_request *rq, mimo_round_result *rs, mimo_error *err);
 } mimo_backend_ops;
 
 /* Each backend provides these two constructors. */

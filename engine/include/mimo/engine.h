@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "mimo/dflash.h"
+#include "mimo/sampling.h"
 
 typedef enum { MIMO_BACKEND_CPU, MIMO_BACKEND_CUDA } mimo_backend_kind;
 typedef enum { MIMO_EXEC_EAGER, MIMO_EXEC_GRAPH, MIMO_EXEC_PERSISTENT } mimo_exec_mode;
@@ -72,5 +73,37 @@ int mimo_engine_drafter_length(const mimo_engine *e);
 /* One drafter pass over the block tokens [t0, MASK x (B-1)] at positions pos..pos+B-1
  * (pos = drafter context length); outputs for all B positions (logits over the target vocab). */
 int mimo_engine_draft(mimo_engine *e, const int32_t *block, int B, mimo_forward_out *out, mimo_error *err);
+
+/* ---- a decode round kept on the device (DFLASH.md "One decode round") ----
+ * Draft the block [t0, MASK x (B-1)] with the attached drafter, verify it with one target pass, accept
+ * (greedy: the longest matching prefix; sampling: the speculative-sampling rule), and feed the drafter's
+ * context, with one host synchronisation per round: the read of the result. Greedy and plain
+ * temperature sampling run on the device; top-k / top-p stay on the host loop. B = 1 is a plain step
+ * (the token is chosen on the device). Uniforms come from the caller so that the device draws exactly
+ * what the host loop would draw from the same RNG streams. */
+typedef struct {
+    int      B;                  /* 1 (plain step) or 2..MIMO_DFLASH_MAX_BLOCK (needs a drafter) */
+    int32_t  t0;                 /* the last emitted token, not yet in the target's KV */
+    float    temperature;        /* 0 = greedy */
+    bool     draft_sampled;      /* proposals drawn from the drafter's q (else its argmax) */
+    bool     feed_drafter;       /* append the round's target features to the drafter's context */
+    int      forced_accept;      /* >= 0: accept this many drafts unverified (timing replay); -1: verify */
+    double   draft_uniforms[MIMO_DFLASH_MAX_BLOCK];      /* B - 1, for sampled drafting */
+    double   verify_uniforms[MIMO_DFLASH_MAX_BLOCK + 1]; /* up to B: acceptance tests, then the final draw */
+} mimo_round_request;
+
+typedef struct {
+    int      accepted;                              /* drafts accepted (0..B-1) */
+    int32_t  drafts[MIMO_DFLASH_MAX_BLOCK];         /* B - 1 proposals */
+    int32_t  bonus;                                 /* the target's token after the accepted drafts */
+    int      verify_uniforms_used;                  /* how far the caller's sampling stream advanced */
+    double   draft_us, verify_us;                   /* device time of the drafter pass, of verify + accept */
+} mimo_round_result;
+
+/* True when this engine runs whole rounds on the device for this temperature / top-k / top-p. */
+bool mimo_engine_has_device_round(const mimo_engine *e, const mimo_sampling_params *p);
+/* One round; afterwards the target KV holds p + accepted + 1 positions and, with feed_drafter, the
+ * drafter's context the same (the caller truncates both when it emits fewer). */
+int mimo_engine_device_round(mimo_engine *e, const mimo_round_request *rq, mimo_round_result *rs, mimo_error *err);
 
 #endif

@@ -35,9 +35,12 @@ typedef struct {
     mimo_draft_mode draft_mode;
     mimo_accept_mode accept;
     mimo_accept_profile profile;   /* forced mode */
+    bool  host_rounds;             /* verify on the host even where the backend runs rounds on the device */
 } mimo_generate_options;
 void mimo_generate_options_default(mimo_generate_options *o);
 
+/* Phase times: host wall time around each phase for rounds verified on the host; device (event) time
+ * of the drafter pass and of verify + accept for rounds run on the device. t_total_us is wall time. */
 typedef struct {
     int    drafted, accepted, emitted;
     double t_draft_us, t_verify_us, t_total_us;
