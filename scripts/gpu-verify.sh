@@ -89,11 +89,11 @@ if want rounds; then
     step rounds_greedy_$r 300 "$BIN/mimo-bench" run --preset small --backend cuda --suite coding,math --requests 4 \
       --max-new 128 --warmup 1 --dflash on --exec graph --accept forced:mimo-published --rounds $r \
       --out "$OUT/small-rounds-greedy-$r.json"
-    grep -E "tok/s" "$OUT/rounds_greedy_$r.log" | tail -2
+    tail -4 "$OUT/rounds_greedy_$r.log"
     step rounds_sampled_$r 300 "$BIN/mimo-bench" run --preset small --backend cuda --suite coding,math --requests 4 \
       --max-new 128 --warmup 1 --dflash on --exec graph --temperature 0.8 --rounds $r \
       --out "$OUT/small-rounds-sampled-$r.json"
-    grep -E "tok/s" "$OUT/rounds_sampled_$r.log" | tail -2
+    tail -4 "$OUT/rounds_sampled_$r.log"
   done
 fi
 
