@@ -285,7 +285,11 @@ static int run_chunk(CudaEngine *e, int n, bool with_head, mimo_error *err)
     return cuda_run_program(e, e->program, err);
 }
 
-int cuda_run_step(CudaEngine *e, int n, mimo_error *err) { return run_chunk(e, n, true, err); }
+int cuda_run_step_program(CudaEngine *e, int n, mimo_error *err)
+{
+    build_step(e, n, true, e->program);
+    return cuda_run_program(e, e->program, err);
+}
 
 static int cuda_forward(void *impl, const int32_t *tokens, int n, mimo_forward_out *out, mimo_error *err)
 {

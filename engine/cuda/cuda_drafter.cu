@@ -76,14 +76,25 @@ __device__ float draft_block_reduce(float v, float *red, bool is_max)
     return r;
 }
 
+// Where the drafter's positions come from: pos0 (host), plus *d_pos when given (the context length
+// kept on the device by a device round). DraftPos::at(row) is the absolute position of a row.
+struct DraftPos {
+    int pos0;
+    const int *d_pos;
+    __device__ int base() const { return pos0 + (d_pos ? *d_pos : 0); }
+};
+
 // One warp per (head, row): RMSNorm over the head's dims with weight w (mean of squares in double,
-// like mimo_cpu_rmsnorm), then NeoX RoPE of the first rope_dim dims at position pos0 + row
-// (angles in double, applied in float, like mimo_cpu_rope_neox).
-__global__ void draft_head_norm_rope_kernel(float *x, int ld, int D, int rope_dim, double theta, const float *w,
-                                            float eps, int pos0)
+// like mimo_cpu_rmsnorm), then NeoX RoPE of the first rope_dim dims at position base + row
+// (angles in double, applied in float, like mimo_cpu_rope_neox). Row r of x goes to row r of out, or
+// with out_at_position to row base + r (the context cache, indexed by position).
+__global__ void draft_head_norm_rope_kernel(const float *x, int ld, float *out, int ld_out, bool out_at_position, int D,
+                                            int rope_dim, double theta, const float *w, float eps, DraftPos where)
 {
     __shared__ float v[DRAFT_MAX_HEAD_DIM];
-    float *hx = x + (size_t)blockIdx.y * ld + (size_t)blockIdx.x * D;
+    const int base = where.base();
+    const float *hx = x + (size_t)blockIdx.y * ld + (size_t)blockIdx.x * D;
+    float *ho = out + (size_t)(out_at_position ? base + (int)blockIdx.y : (int)blockIdx.y) * ld_out + (size_t)blockIdx.x * D;
     double ss = 0.0;
     for (int i = threadIdx.x; i < D; i += 32) {
         float a = hx[i];
@@ -98,25 +109,29 @@ __global__ void draft_head_norm_rope_kernel(float *x, int ld, int D, int rope_di
     for (int i = threadIdx.x; i < D; i += 32)
         v[i] = v[i] * inv * w[i];
     __syncwarp();
-    const int half = rope_dim / 2, pos = pos0 + (int)blockIdx.y;
+    const int half = rope_dim / 2, pos = base + (int)blockIdx.y;
     for (int i = threadIdx.x; i < D; i += 32) {
-        float out = v[i];
+        float o = v[i];
         if (i < 2 * half) {
             const int pair = i < half ? i : i - half;
             double angle = (double)pos * pow(theta, -2.0 * pair / rope_dim);
             float c = (float)cos(angle), s = (float)sin(angle);
             float a = v[pair], b = v[pair + half];
-            out = i < half ? a * c - b * s : b * c + a * s;
+            o = i < half ? a * c - b * s : b * c + a * s;
         }
-        hx[i] = out;
+        ho[i] = o;
     }
 }
 
-__global__ void draft_scale_rows_kernel(float *x, int ld, int cols, float s)
+// out[row] = s * x[row] for one row per block; the output row is base + row with out_at_position.
+__global__ void draft_scale_rows_kernel(const float *x, int ld, float *out, int ld_out, bool out_at_position, int cols,
+                                        float s, DraftPos where)
 {
-    float *row = x + (size_t)blockIdx.x * ld;
+    const int r = out_at_position ? where.base() + (int)blockIdx.x : (int)blockIdx.x;
+    const float *row = x + (size_t)blockIdx.x * ld;
+    float *o = out + (size_t)r * ld_out;
     for (int c = threadIdx.x; c < cols; c += blockDim.x)
-        row[c] *= s;
+        o[c] = row[c] * s;
 }
 
 // The keys of block attention: n_ctx context positions first..first+n_ctx-1 (cache rows by
@@ -127,7 +142,8 @@ struct DraftAttn {
     int ldq;
     const float *kc, *vc, *bk, *bv;
     int kd, D, n_heads, group;
-    int first, n_ctx, p, B, window;
+    DraftPos where;                    // p, the block's first position (= the context length)
+    int B, window;
     float scale;
     float *partial;                    // [B][heads][nsplit][2 + D]: max, sum, unnormalised output
 };
@@ -138,18 +154,29 @@ __global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(co
     __shared__ float ps[DRAFT_ATTN_SPLIT];
     __shared__ float red[32];
     const int head = blockIdx.x, i = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
-    const int kvh = head / a.group, pos_q = a.p + i, D = a.D;
+    const int p = a.where.base();
+    // Context keys older than the window are hidden from every block query: not scored at all.
+    const int first = (a.window > 0 && p - a.window + 1 > 0) ? p - a.window + 1 : 0, n_ctx = p - first;
+    const int kvh = head / a.group, pos_q = p + i, D = a.D;
     const int lo = split * DRAFT_ATTN_SPLIT;
-    const int nk = min(DRAFT_ATTN_SPLIT, a.n_ctx + a.B - lo);
+    const int nk = min(DRAFT_ATTN_SPLIT, n_ctx + a.B - lo);
+    float *part = a.partial + (((size_t)i * a.n_heads + head) * nsplit + split) * (2 + D);
+    if (nk <= 0) {   // a split past the keys (the grid is sized for the longest span): empty
+        if (threadIdx.x == 0) {
+            part[0] = -INFINITY;
+            part[1] = 0.0f;
+        }
+        return;
+    }
     for (int d = threadIdx.x; d < D; d += blockDim.x)
         qs[d] = a.q[(size_t)i * a.ldq + (size_t)head * D + d];
     __syncthreads();
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
     for (int j = warp; j < nk; j += nw) {
         const int key = lo + j;
-        const bool in_ctx = key < a.n_ctx;
-        const int pos_k = in_ctx ? a.first + key : a.p + (key - a.n_ctx);
-        const float *k = in_ctx ? a.kc + (size_t)pos_k * a.kd : a.bk + (size_t)(key - a.n_ctx) * a.kd;
+        const bool in_ctx = key < n_ctx;
+        const int pos_k = in_ctx ? first + key : p + (key - n_ctx);
+        const float *k = in_ctx ? a.kc + (size_t)pos_k * a.kd : a.bk + (size_t)(key - n_ctx) * a.kd;
         k += (size_t)kvh * D;
         float s = 0.0f;
         for (int d = lane; d < D; d += 32)
@@ -170,7 +197,6 @@ __global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(co
         l += e;
     }
     l = draft_block_reduce(l, red, false);   // its barriers order the ps writes before the reads below
-    float *part = a.partial + (((size_t)i * a.n_heads + head) * nsplit + split) * (2 + D);
     for (int d = threadIdx.x; d < D; d += blockDim.x) {
         float acc = 0.0f;
         for (int j = 0; j < nk; j++) {
@@ -178,7 +204,7 @@ __global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(co
             if (pj == 0.0f)
                 continue;
             const int key = lo + j;
-            const float *v = key < a.n_ctx ? a.vc + (size_t)(a.first + key) * a.kd : a.bv + (size_t)(key - a.n_ctx) * a.kd;
+            const float *v = key < n_ctx ? a.vc + (size_t)(first + key) * a.kd : a.bv + (size_t)(key - n_ctx) * a.kd;
             acc = fmaf(pj, v[(size_t)kvh * D + d], acc);
         }
         part[2 + d] = acc;
@@ -236,12 +262,13 @@ static int gemv(const GpuMat &w, const GpuMat *w2, const float *x, int ldx, floa
     return cuda_gemv(p, w2 != nullptr, st, err);
 }
 
-static int head_norm_rope(const CudaDrafter *d, float *x, int ld, int n_heads, const float *w, int pos0, int n,
+// In place on n rows of x at positions where.base() + row.
+static int head_norm_rope(const CudaDrafter *d, float *x, int ld, int n_heads, const float *w, DraftPos where, int n,
                           cudaStream_t st, mimo_error *err)
 {
     const mimo_drafter_config *c = &d->cfg;
-    draft_head_norm_rope_kernel<<<dim3(n_heads, n), 32, 0, st>>>(x, ld, c->head_dim, c->rope_dim, c->rope_theta, w,
-                                                                 c->rms_eps, pos0);
+    draft_head_norm_rope_kernel<<<dim3(n_heads, n), 32, 0, st>>>(x, ld, x, ld, false, c->head_dim, c->rope_dim,
+                                                                 c->rope_theta, w, c->rms_eps, where);
     CUDA_CHECK_LAUNCH("draft_head_norm_rope_kernel");
     return 0;
 }
@@ -250,13 +277,29 @@ static int scale_values(const CudaDrafter *d, float *v, int n, cudaStream_t st, 
 {
     if (d->cfg.attention_value_scale == 1.0f)
         return 0;   // x * 1 == x: the reference's multiply changes nothing
-    draft_scale_rows_kernel<<<n, 128, 0, st>>>(v, d->kd, d->kd, d->cfg.attention_value_scale);
+    draft_scale_rows_kernel<<<n, 128, 0, st>>>(v, d->kd, v, d->kd, false, d->kd, d->cfg.attention_value_scale, DraftPos{0, nullptr});
     CUDA_CHECK_LAUNCH("draft_scale_rows_kernel");
     return 0;
 }
 
-// Block attention of layer l for the B block rows of d->q into d->attn.
-static int block_attention(CudaDrafter *d, int l, int B, cudaStream_t st, mimo_error *err)
+// The n staged context rows k (bk) and v (bv) of layer l into its cache at positions where.base() + row:
+// k with k_norm and RoPE, v with the value scale.
+static int store_context(const CudaDrafter *d, const CudaDrafterLayer &L, int n, DraftPos where, cudaStream_t st,
+                         mimo_error *err)
+{
+    const mimo_drafter_config *c = &d->cfg;
+    draft_head_norm_rope_kernel<<<dim3(c->n_kv_heads, n), 32, 0, st>>>(d->bk, d->kd, L.kcache, d->kd, true, c->head_dim,
+                                                                       c->rope_dim, c->rope_theta, L.k_norm, c->rms_eps,
+                                                                       where);
+    CUDA_CHECK_LAUNCH("draft_head_norm_rope_kernel");
+    draft_scale_rows_kernel<<<n, 128, 0, st>>>(d->bv, d->kd, L.vcache, d->kd, true, d->kd, c->attention_value_scale, where);
+    CUDA_CHECK_LAUNCH("draft_scale_rows_kernel");
+    return 0;
+}
+
+// Block attention of layer l for the B block rows of d->q into d->attn. With a device position the
+// grid covers the longest span and splits past the keys stay empty.
+static int block_attention(CudaDrafter *d, int l, int B, DraftPos where, cudaStream_t st, mimo_error *err)
 {
     const mimo_drafter_config *c = &d->cfg;
     const CudaDrafterLayer &L = d->layers[l];
@@ -271,15 +314,16 @@ static int block_attention(CudaDrafter *d, int l, int B, cudaStream_t st, mimo_e
     a.D = c->head_dim;
     a.n_heads = c->n_heads;
     a.group = c->n_heads / c->n_kv_heads;
-    a.p = d->length;
+    a.where = where;
     a.B = B;
     a.window = L.is_swa ? c->window : 0;
-    // Context keys older than the window are hidden from every block query: not scored at all.
-    a.first = (a.window > 0 && a.p - a.window + 1 > 0) ? a.p - a.window + 1 : 0;
-    a.n_ctx = a.p - a.first;
     a.scale = (float)(1.0 / sqrt((double)c->head_dim));
     a.partial = d->partial;
-    const int nsplit = (a.n_ctx + B + DRAFT_ATTN_SPLIT - 1) / DRAFT_ATTN_SPLIT;
+    int nsplit = d->max_splits;
+    if (!where.d_pos) {
+        const int p = where.pos0, first = (a.window > 0 && p - a.window + 1 > 0) ? p - a.window + 1 : 0;
+        nsplit = (p - first + B + DRAFT_ATTN_SPLIT - 1) / DRAFT_ATTN_SPLIT;
+    }
     if (nsplit > d->max_splits)
         return mimo_fail(err, "cuda drafter: %d attention key splits exceed the %d allocated", nsplit, d->max_splits);
     draft_attn_split_kernel<<<dim3(c->n_heads, B, nsplit), DRAFT_ATTN_THREADS, 0, st>>>(a);
@@ -469,23 +513,23 @@ int cuda_drafter_truncate(CudaEngine *e, int n_context, mimo_error *err)
     return 0;
 }
 
-// fc -> hidden_norm -> each layer's k/v (k_norm, RoPE, value scale) for the m feature rows in
-// d->feat_in, into the context cache rows of positions pos0..pos0+m-1. Enqueued only.
-static int append_rows(CudaEngine *e, int m, int pos0, mimo_error *err)
+// fc -> hidden_norm -> each layer's k/v (staged in bk/bv, then k_norm + RoPE and the value scale on
+// the way into the context cache) for the m feature rows in d->feat_in, at positions where.base() + row.
+// Enqueued only.
+static int append_rows(CudaEngine *e, int m, DraftPos where, mimo_error *err)
 {
     CudaDrafter *d = e->drafter;
     const mimo_drafter_config *c = &d->cfg;
     cudaStream_t st = e->stream;
     if (gemv(d->fc, nullptr, d->feat_in, d->ld_feat, d->feat, d->ld_h, m, false, st, err) ||
         cuda_rmsnorm(d->feat, d->ld_h, d->hidden_norm, c->hidden_size, c->rms_eps, d->feat, d->ld_h, m, st, err))
-        return mimo_fail_prefix(err, "cuda drafter context at position %d", pos0);
+        return mimo_fail_prefix(err, "cuda drafter context");
     for (int l = 0; l < c->num_layers; l++) {
         CudaDrafterLayer &L = d->layers[l];
-        float *k = L.kcache + (size_t)pos0 * d->kd, *v = L.vcache + (size_t)pos0 * d->kd;
-        if (gemv(L.k_proj, nullptr, d->feat, d->ld_h, k, d->kd, m, false, st, err) ||
-            head_norm_rope(d, k, d->kd, c->n_kv_heads, L.k_norm, pos0, m, st, err) ||
-            gemv(L.v_proj, nullptr, d->feat, d->ld_h, v, d->kd, m, false, st, err) || scale_values(d, v, m, st, err))
-            return mimo_fail_prefix(err, "cuda drafter context at position %d (layer %d)", pos0, l);
+        if (gemv(L.k_proj, nullptr, d->feat, d->ld_h, d->bk, d->kd, m, false, st, err) ||
+            gemv(L.v_proj, nullptr, d->feat, d->ld_h, d->bv, d->kd, m, false, st, err) ||
+            store_context(d, L, m, where, st, err))
+            return mimo_fail_prefix(err, "cuda drafter context (layer %d)", l);
     }
     return 0;
 }
@@ -503,8 +547,8 @@ int cuda_drafter_append(CudaEngine *e, const float *target_hidden, int n, mimo_e
         CUDA_CHECK(cudaMemcpy2DAsync(d->feat_in, (size_t)d->ld_feat * sizeof(float), target_hidden + (size_t)off * d->feat_dim,
                                      (size_t)d->feat_dim * sizeof(float), (size_t)d->feat_dim * sizeof(float), (size_t)m,
                                      cudaMemcpyHostToDevice, st));
-        if (append_rows(e, m, d->length + off, err))
-            return -1;
+        if (append_rows(e, m, DraftPos{d->length + off, nullptr}, err))
+            return mimo_fail_prefix(err, "at position %d", d->length + off);
     }
     CUDA_CHECK(cudaStreamSynchronize(st));
     d->length += n;
@@ -522,7 +566,8 @@ __global__ void draft_gather_features_kernel(const float *hidden, int rows_per_o
         dst[c] = src[c];
 }
 
-int cuda_drafter_append_device(CudaEngine *e, const float *hidden, int rows_per_output, int n, mimo_error *err)
+int cuda_drafter_append_device(CudaEngine *e, const float *hidden, int rows_per_output, int n, const int *d_pos,
+                               mimo_error *err)
 {
     CudaDrafter *d = e->drafter;
     if (!d)
@@ -534,9 +579,21 @@ int cuda_drafter_append_device(CudaEngine *e, const float *hidden, int rows_per_
                                                                                         d->cfg.hidden_size, d->feat_in,
                                                                                         d->ld_feat);
     CUDA_CHECK_LAUNCH("draft_gather_features_kernel");
-    if (append_rows(e, n, d->length, err))
+    if (append_rows(e, n, d_pos ? DraftPos{0, d_pos} : DraftPos{d->length, nullptr}, err))
         return -1;
-    d->length += n;
+    if (!d_pos)
+        d->length += n;
+    return 0;
+}
+
+int cuda_drafter_set_length(CudaEngine *e, int n_context, mimo_error *err)
+{
+    CudaDrafter *d = e->drafter;
+    if (!d)
+        return mimo_fail(err, "cuda: no drafter attached");
+    if (n_context < 0 || n_context > d->max_ctx)
+        return mimo_fail(err, "drafter: context length %d outside [0, %d]", n_context, d->max_ctx);
+    d->length = n_context;
     return 0;
 }
 
@@ -565,7 +622,8 @@ void cuda_drafter_bytes(const CudaEngine *e, int B, double *pass, double *append
     *append = a;
 }
 
-int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_block, int B, bool head, mimo_error *err)
+int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_block, const int *d_pos, int B, bool head,
+                      mimo_error *err)
 {
     CudaDrafter *d = e->drafter;
     if (!d)
@@ -580,6 +638,7 @@ int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_bloc
     if (p + B > d->max_ctx)
         return mimo_fail(err, "drafter: a block of %d at position %d exceeds max_context %d", B, p, d->max_ctx);
     cudaStream_t st = e->stream;
+    const DraftPos where = d_pos ? DraftPos{0, d_pos} : DraftPos{p, nullptr};
     if (!d_block) {
         CUDA_CHECK(cudaMemcpyAsync(d->d_block, block, (size_t)B * sizeof(int32_t), cudaMemcpyHostToDevice, st));
         d_block = d->d_block;
@@ -595,11 +654,11 @@ int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_bloc
         // q, k, v of every block position first: every query sees every block key.
         if (cuda_rmsnorm(d->x, d->ld_h, L.input_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
             gemv(L.q_proj, nullptr, d->h, d->ld_h, d->q, d->ld_q, B, false, st, err) ||
-            head_norm_rope(d, d->q, d->ld_q, c->n_heads, L.q_norm, p, B, st, err) ||
+            head_norm_rope(d, d->q, d->ld_q, c->n_heads, L.q_norm, where, B, st, err) ||
             gemv(L.k_proj, nullptr, d->h, d->ld_h, d->bk, d->kd, B, false, st, err) ||
-            head_norm_rope(d, d->bk, d->kd, c->n_kv_heads, L.k_norm, p, B, st, err) ||
+            head_norm_rope(d, d->bk, d->kd, c->n_kv_heads, L.k_norm, where, B, st, err) ||
             gemv(L.v_proj, nullptr, d->h, d->ld_h, d->bv, d->kd, B, false, st, err) || scale_values(d, d->bv, B, st, err) ||
-            block_attention(d, l, B, st, err) ||
+            block_attention(d, l, B, where, st, err) ||
             gemv(L.o_proj, nullptr, d->attn, d->ld_q, d->x, d->ld_h, B, true, st, err) ||
             cuda_rmsnorm(d->x, d->ld_h, L.post_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
             gemv(L.gate, &L.up, d->h, d->ld_h, d->mlp, d->ld_i, B, false, st, err) ||
@@ -619,7 +678,7 @@ int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_bloc
 int cuda_drafter_draft(CudaEngine *e, const int32_t *block, int B, mimo_forward_out *out, mimo_error *err)
 {
     const bool head = out->logits || out->argmax;
-    if (cuda_drafter_pass(e, block, nullptr, B, head, err))
+    if (cuda_drafter_pass(e, block, nullptr, nullptr, B, head, err))
         return -1;
     CudaDrafter *d = e->drafter;
     const int V = e->cfg.vocab_size;

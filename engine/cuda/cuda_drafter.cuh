@@ -22,9 +22,11 @@ int  cuda_drafter_draft(CudaEngine *e, const int32_t *block, int B, mimo_forward
 
 // ---- device-resident pieces of a decode round (cuda_round.cu) ----
 // The drafter pass enqueued without copies or a sync: block (host) tells where MASK takes the mask
-// embedding; the token ids come from d_block on the device when given, else from block. With head,
+// embedding; the token ids come from d_block on the device when given, else from block; the block's
+// first position is *d_pos on the device when given, else the host's context length. With head,
 // logits [B][cuda_drafter_logits_ld] and argmax [B] stay on the device.
-int  cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_block, int B, bool head, mimo_error *err);
+int  cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_block, const int *d_pos, int B, bool head,
+                       mimo_error *err);
 const float   *cuda_drafter_logits(const CudaEngine *e);
 const int32_t *cuda_drafter_argmax(const CudaEngine *e);
 int  cuda_drafter_logits_ld(const CudaEngine *e);
@@ -34,7 +36,11 @@ int  cuda_drafter_mask_token(const CudaEngine *e);
 // B context positions (fc, each layer's k/v projections).
 void cuda_drafter_bytes(const CudaEngine *e, int B, double *pass, double *append);
 // Appends n (<= 16) context positions from the target's hidden-state outputs on the device
-// (hidden [n_target_layers][rows_per_output][hidden]); enqueued only, the context length advances.
-int  cuda_drafter_append_device(CudaEngine *e, const float *hidden, int rows_per_output, int n, mimo_error *err);
+// (hidden [n_target_layers][rows_per_output][hidden]), enqueued only. Without d_pos they go at the host's
+// context length, which advances; with d_pos at *d_pos on the device, and the caller keeps the host's
+// length (cuda_drafter_set_length).
+int  cuda_drafter_append_device(CudaEngine *e, const float *hidden, int rows_per_output, int n, const int *d_pos,
+                                mimo_error *err);
+int  cuda_drafter_set_length(CudaEngine *e, int n_context, mimo_error *err);
 
 #endif

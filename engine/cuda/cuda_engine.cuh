@@ -106,9 +106,9 @@ struct CudaEngine {
 
 // Builds the instruction list of one step over n positions.
 void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog);
-// Enqueues one step over n positions whose input (d_step) is already on the device: eager launches or
-// the graph for n, with the lm head and argmax.
-int cuda_run_step(CudaEngine *e, int n, mimo_error *err);
+// Enqueues the instruction list of one step over n positions (with the lm head and argmax) whose input
+// (d_step) is already on the device: launched, or captured into a caller's graph.
+int cuda_run_step_program(CudaEngine *e, int n, mimo_error *err);
 // Enqueues an instruction list on the engine's stream.
 int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_error *err);
 

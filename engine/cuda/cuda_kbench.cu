@@ -422,8 +422,8 @@ int bench_drafter(Bench &b, mimo_kbench_result *r, const char *preset, int rank,
     std::vector<int32_t> block(B, dcfg.mask_token_id);
     block[0] = 11;
     std::vector<double> tp, ta;
-    auto pass = [&]() { return cuda_drafter_pass(e, block.data(), nullptr, B, true, err); };
-    auto append = [&]() { return cuda_drafter_append_device(e, e->hidden_out, MIMO_MAX_DECODE_POSITIONS, B, err); };
+    auto pass = [&]() { return cuda_drafter_pass(e, block.data(), nullptr, nullptr, B, true, err); };
+    auto append = [&]() { return cuda_drafter_append_device(e, e->hidden_out, MIMO_MAX_DECODE_POSITIONS, B, nullptr, err); };
     for (int i = 0; i < b.reps + 3 && rc == 0; i++) {
         double us_pass = 0, us_append = 0;
         rc = event_time_us(b, e->stream, pass, &us_pass);

@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <string.h>
+#include <time.h>
 
 #define ROUND_THREADS 1024   // 32 warps: the block scan below relies on it
 #define ROUND_MAX_B MIMO_DFLASH_MAX_BLOCK
@@ -23,18 +24,44 @@ struct RowStats {
     double sum;
 };
 
+// What the host gives a round (copied to the device at the round's start: a graph replays it).
+struct RoundInput {
+    int t0, forced;
+    float inv_t;
+    unsigned seq;                     // the result carries it back: the host waits for its own round
+    double du[ROUND_MAX_B];           // sampled drafting, block positions 1..B-1
+    double vu[ROUND_MAX_B + 1];       // acceptance tests, then the final draw
+};
+
+// What a round gives back, written by the accept kernel into mapped host memory; seq last.
 struct RoundResultDev {
     int accepted;
     int32_t drafts[ROUND_MAX_B];
     int32_t bonus;
     int uniforms_used;
+    long long t_start, t_drafted, t_verified;   // %globaltimer (ns): round start, drafter done, accept done
+    volatile unsigned seq;
 };
+
+// Lengths the device keeps between rounds: the accept count moves them without the host.
+struct RoundLengths {
+    int target, drafter;              // now
+    int next_target, next_drafter;    // after this round (committed at its end)
+    long long stamp[2];               // round start, drafter done
+};
+
+// A captured round (graph mode) per shape: block size and flags.
+#define ROUND_GRAPH_KEYS ((ROUND_MAX_B + 1) * 8)
 
 struct CudaRound {
     RowStats *tstats, *dstats;        // target rows [B], drafter rows [B]
     int32_t *d_block;                 // drafter block tokens [B]
-    RoundResultDev *d_result, *h_result;
-    cudaEvent_t ev[4];   // draft start, draft end, accept end, result copied
+    RoundInput *h_in, *d_in;          // pinned host / device
+    RoundResultDev *h_result;         // mapped pinned host memory, written by the device
+    RoundLengths *d_lens;
+    int known_target, known_drafter;  // what d_lens holds, as far as the host knows (-1: unknown)
+    unsigned seq;
+    cudaGraphExec_t graphs[ROUND_GRAPH_KEYS];
 };
 
 // ---- block-wide pieces ----
@@ -175,32 +202,52 @@ __device__ RowStats block_row_stats(const float *row, int V, float inv_t)
 
 // ---- kernels ----
 
-__global__ void round_drafter_block_kernel(int32_t *block, int t0, int mask, int B)
+__device__ __forceinline__ long long globaltimer_ns()
 {
-    for (int i = threadIdx.x; i < B; i += blockDim.x)
-        block[i] = i == 0 ? t0 : mask;
+    long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
 }
 
-// The target's step input: step[0] = p, step[1] = t0, step[1 + i] = proposal for block position i
-// (block b handles position i = b + 1): the drafter's argmax, or a draw from softmax(row / T).
+__global__ void round_set_lengths_kernel(RoundLengths *lens, int target, int drafter)
+{
+    lens->target = target;
+    lens->drafter = drafter;
+}
+
+__global__ void round_drafter_block_kernel(int32_t *block, const RoundInput *in, int mask, int B, RoundLengths *lens)
+{
+    for (int i = threadIdx.x; i < B; i += blockDim.x)
+        block[i] = i == 0 ? in->t0 : mask;
+    if (threadIdx.x == 0)
+        lens->stamp[0] = globaltimer_ns();
+}
+
+// The target's step input: step[0] = p (the device's target length), step[1] = t0, step[1 + i] = the
+// proposal for block position i (block b handles i = b + 1): the drafter's argmax, or a draw from
+// softmax(row / T).
 struct FillArgs {
     int *step;
-    int p, t0, B, V;
+    const RoundInput *in;
+    RoundLengths *lens;
+    int B, V;
     const int32_t *dargmax;
     const float *dlogits;
     int dld;
     bool sampled;
-    float inv_t;
     RowStats *dstats;
-    double u[ROUND_MAX_B];
 };
 
 __global__ void __launch_bounds__(ROUND_THREADS) round_fill_step_kernel(const FillArgs a)
 {
     const int i = blockIdx.x + 1;
     if (blockIdx.x == 0 && threadIdx.x == 0) {
-        a.step[0] = a.p;
-        a.step[1] = a.t0;
+        const long long now = globaltimer_ns();
+        if (a.B == 1)
+            a.lens->stamp[0] = now;   // no drafter pass: the round starts here
+        a.lens->stamp[1] = now;
+        a.step[0] = a.lens->target;
+        a.step[1] = a.in->t0;
     }
     if (i >= a.B)
         return;
@@ -209,19 +256,20 @@ __global__ void __launch_bounds__(ROUND_THREADS) round_fill_step_kernel(const Fi
             a.step[1 + i] = a.dargmax[i];
         return;
     }
+    const float inv_t = a.in->inv_t;
     const float *row = a.dlogits + (size_t)i * a.dld;
-    const RowStats s = block_row_stats(row, a.V, a.inv_t);
-    const int x = block_inverse_cdf(SoftmaxWeight{row, s, a.inv_t}, a.V, a.u[i - 1]);
+    const RowStats s = block_row_stats(row, a.V, inv_t);
+    const int x = block_inverse_cdf(SoftmaxWeight{row, s, inv_t}, a.V, a.in->du[i - 1]);
     if (threadIdx.x == 0) {
         a.dstats[i] = s;
         a.step[1 + i] = x >= 0 ? x : a.dargmax[i];
     }
 }
 
-__global__ void __launch_bounds__(ROUND_THREADS) round_row_stats_kernel(const float *logits, int ld, int V, float inv_t,
-                                                                        RowStats *out)
+__global__ void __launch_bounds__(ROUND_THREADS) round_row_stats_kernel(const float *logits, int ld, int V,
+                                                                        const RoundInput *in, RowStats *out)
 {
-    const RowStats s = block_row_stats(logits + (size_t)blockIdx.x * ld, V, inv_t);
+    const RowStats s = block_row_stats(logits + (size_t)blockIdx.x * ld, V, in->inv_t);
     if (threadIdx.x == 0)
         out[blockIdx.x] = s;
 }
@@ -234,21 +282,24 @@ struct AcceptArgs {
     int dld;
     const int *tokens;      // [t0, drafts...]
     const RowStats *tstats, *dstats;
-    int B, V, forced;
-    bool sampled, draft_sampled;
-    float inv_t;
-    double u[ROUND_MAX_B + 1];
-    RoundResultDev *out;
+    const RoundInput *in;
+    RoundLengths *lens;
+    int B, V;
+    bool sampled, draft_sampled, feed_drafter;
+    RoundResultDev *out;    // mapped host memory
 };
 
-// One block: the host loop's verification (generate.c dflash_round / ar_round) on the device.
+// One block: the host loop's verification (generate.c dflash_round / ar_round) on the device, then
+// the lengths after the round (the KV keeps t0 and the accepted drafts) and the result for the host.
 __global__ void __launch_bounds__(ROUND_THREADS) round_accept_kernel(const AcceptArgs a)
 {
-    const int nd = a.B - 1;
+    const RoundInput *in = a.in;
+    const int nd = a.B - 1, forced = in->forced;
+    const float inv_t = in->inv_t;
     int accepted, bonus = -1, used = 0;
-    if (a.forced >= 0 || !a.sampled) {
-        if (a.forced >= 0) {
-            accepted = a.forced;
+    if (forced >= 0 || !a.sampled) {
+        if (forced >= 0) {
+            accepted = forced;
         } else {
             accepted = 0;
             while (accepted < nd && a.tokens[1 + accepted] == a.targmax[accepted])
@@ -258,7 +309,7 @@ __global__ void __launch_bounds__(ROUND_THREADS) round_accept_kernel(const Accep
             bonus = a.targmax[accepted];
         } else {
             const float *row = a.tlogits + (size_t)accepted * a.tld;
-            bonus = block_inverse_cdf(SoftmaxWeight{row, a.tstats[accepted], a.inv_t}, a.V, a.u[0]);
+            bonus = block_inverse_cdf(SoftmaxWeight{row, a.tstats[accepted], inv_t}, a.V, in->vu[0]);
             used = 1;
         }
     } else {
@@ -267,36 +318,53 @@ __global__ void __launch_bounds__(ROUND_THREADS) round_accept_kernel(const Accep
         for (int i = 0; i < nd; i++) {
             const int x = a.tokens[1 + i];
             const float *trow = a.tlogits + (size_t)i * a.tld;
-            const SoftmaxWeight p{trow, a.tstats[i], a.inv_t};
+            const SoftmaxWeight p{trow, a.tstats[i], inv_t};
             const SoftmaxWeight q{a.draft_sampled ? a.dlogits + (size_t)(i + 1) * a.dld : nullptr,
-                                  a.draft_sampled ? a.dstats[i + 1] : RowStats{0.0f, 1.0}, a.inv_t};
+                                  a.draft_sampled ? a.dstats[i + 1] : RowStats{0.0f, 1.0}, inv_t};
             const double px = p(x), qx = q.row ? q(x) : 1.0;
             const double ratio = qx > 0.0 ? (px / qx < 1.0 ? px / qx : 1.0) : (px > 0.0 ? 1.0 : 0.0);
             used++;
-            if (a.u[i] < ratio)
+            if (in->vu[i] < ratio)
                 continue;
             accepted = i;
-            bonus = block_inverse_cdf(ResidualWeight{p, q, x}, a.V, a.u[used]);
+            bonus = block_inverse_cdf(ResidualWeight{p, q, x}, a.V, in->vu[used]);
             if (bonus < 0)   // no residual mass (p == q): draw from p, like mimo_residual_distribution
-                bonus = block_inverse_cdf(p, a.V, a.u[used]);
+                bonus = block_inverse_cdf(p, a.V, in->vu[used]);
             used++;
             break;
         }
         if (accepted == nd) {
             const float *row = a.tlogits + (size_t)nd * a.tld;
-            bonus = block_inverse_cdf(SoftmaxWeight{row, a.tstats[nd], a.inv_t}, a.V, a.u[used]);
+            bonus = block_inverse_cdf(SoftmaxWeight{row, a.tstats[nd], inv_t}, a.V, in->vu[used]);
             used++;
         }
         if (bonus < 0)
             bonus = a.targmax[accepted];
     }
     if (threadIdx.x == 0) {
-        a.out->accepted = accepted;
+        RoundLengths *l = a.lens;
+        l->next_target = l->target + accepted + 1;
+        l->next_drafter = a.feed_drafter ? l->target + accepted + 1 : l->drafter;
+        RoundResultDev *o = a.out;
+        o->accepted = accepted;
         for (int i = 0; i < nd; i++)
-            a.out->drafts[i] = a.tokens[1 + i];
-        a.out->bonus = bonus;
-        a.out->uniforms_used = used;
+            o->drafts[i] = a.tokens[1 + i];
+        o->bonus = bonus;
+        o->uniforms_used = used;
+        o->t_start = l->stamp[0];
+        o->t_drafted = l->stamp[1];
+        o->t_verified = globaltimer_ns();
+        __threadfence_system();   // every field before the flag the host waits on
+        o->seq = in->seq;
     }
+}
+
+// The round's last kernel: the lengths after it become the lengths (the drafter's context append
+// before it wrote at the old length).
+__global__ void round_commit_lengths_kernel(RoundLengths *lens)
+{
+    lens->target = lens->next_target;
+    lens->drafter = lens->next_drafter;
 }
 
 // ---- host side ----
@@ -311,12 +379,17 @@ static int make_round_state(CudaEngine *e, CudaRound *r, mimo_error *err)
     if (cuda_engine_alloc(e, &v, ROUND_MAX_B * sizeof(int32_t), err))
         return -1;
     r->d_block = (int32_t *)v;
-    if (cuda_engine_alloc(e, &v, sizeof(RoundResultDev), err))
+    if (cuda_engine_alloc(e, &v, sizeof(RoundInput), err))
         return -1;
-    r->d_result = (RoundResultDev *)v;
-    CUDA_CHECK(cudaMallocHost((void **)&r->h_result, sizeof(RoundResultDev)));
-    for (int i = 0; i < 4; i++)
-        CUDA_CHECK(cudaEventCreate(&r->ev[i]));
+    r->d_in = (RoundInput *)v;
+    if (cuda_engine_alloc(e, &v, sizeof(RoundLengths), err))
+        return -1;
+    r->d_lens = (RoundLengths *)v;
+    CUDA_CHECK(cudaMemset(r->d_lens, 0, sizeof(RoundLengths)));
+    CUDA_CHECK(cudaMallocHost((void **)&r->h_in, sizeof(RoundInput)));
+    CUDA_CHECK(cudaHostAlloc((void **)&r->h_result, sizeof(RoundResultDev), cudaHostAllocMapped));
+    memset((void *)r->h_result, 0, sizeof(RoundResultDev));
+    r->known_target = r->known_drafter = -1;
     return 0;
 }
 
@@ -338,11 +411,13 @@ void cuda_round_destroy(CudaRound *r)
 {
     if (!r)
         return;
+    for (int i = 0; i < ROUND_GRAPH_KEYS; i++)
+        if (r->graphs[i])
+            cudaGraphExecDestroy(r->graphs[i]);
+    if (r->h_in)
+        cudaFreeHost(r->h_in);
     if (r->h_result)
-        cudaFreeHost(r->h_result);
-    for (int i = 0; i < 4; i++)
-        if (r->ev[i])
-            cudaEventDestroy(r->ev[i]);
+        cudaFreeHost((void *)r->h_result);
     delete r;   // device buffers are the engine's allocations
 }
 
@@ -353,52 +428,50 @@ bool cuda_has_device_round(const CudaEngine *e, const mimo_sampling_params *p)
     return e->nshard == 1 && plain_sampling;
 }
 
-int cuda_device_round(CudaEngine *e, const mimo_round_request *rq, mimo_round_result *rs, mimo_error *err)
-{
-    CudaRound *r = round_state(e, err);
-    if (!r)
-        return -1;
-    const int B = rq->B, V = e->cfg.vocab_size, p = e->length;
-    const bool sampled = rq->temperature > 0.0f, draft_sampled = sampled && rq->draft_sampled && B > 1;
-    const float inv_t = sampled ? 1.0f / rq->temperature : 1.0f;
-    if (B > 1 && !e->drafter)
-        return mimo_fail(err, "cuda: a round of %d positions needs the drafter", B);
-    cudaStream_t st = e->stream;
-    memset(rs, 0, sizeof *rs);
+namespace {
+struct RoundShape {
+    int B;
+    bool sampled, draft_sampled, feed_drafter;
+    int key() const { return B * 8 + (sampled ? 4 : 0) + (draft_sampled ? 2 : 0) + (feed_drafter ? 1 : 0); }
+};
+}  // namespace
 
-    CUDA_CHECK(cudaEventRecord(r->ev[0], st));
-    int32_t block[ROUND_MAX_B];
+// Everything of one round on the stream, reading its inputs and positions from the device only:
+// what graph mode captures once per shape.
+static int enqueue_round(CudaEngine *e, CudaRound *r, const RoundShape &sh, mimo_error *err)
+{
+    cudaStream_t st = e->stream;
+    const int B = sh.B, V = e->cfg.vocab_size;
+    int *d_drafter_len = &r->d_lens->drafter;
+    CUDA_CHECK(cudaMemcpyAsync(r->d_in, r->h_in, sizeof(RoundInput), cudaMemcpyHostToDevice, st));
     if (B > 1) {
         const int mask = cuda_drafter_mask_token(e);
+        int32_t block[ROUND_MAX_B];
         for (int i = 0; i < B; i++)
-            block[i] = i == 0 ? rq->t0 : mask;
-        round_drafter_block_kernel<<<1, 32, 0, st>>>(r->d_block, rq->t0, mask, B);
+            block[i] = mask;   // block[0] (t0) is the device's; only the mask positions matter here
+        round_drafter_block_kernel<<<1, 32, 0, st>>>(r->d_block, r->d_in, mask, B, r->d_lens);
         CUDA_CHECK_LAUNCH("round_drafter_block_kernel");
-        if (cuda_drafter_pass(e, block, r->d_block, B, true, err))
+        if (cuda_drafter_pass(e, block, r->d_block, d_drafter_len, B, true, err))
             return mimo_fail_prefix(err, "round: draft");
     }
-    CUDA_CHECK(cudaEventRecord(r->ev[1], st));
-
     FillArgs f;
     memset(&f, 0, sizeof f);
     f.step = e->d_step;
-    f.p = p;
-    f.t0 = rq->t0;
+    f.in = r->d_in;
+    f.lens = r->d_lens;
     f.B = B;
     f.V = V;
     f.dargmax = B > 1 ? cuda_drafter_argmax(e) : nullptr;
     f.dlogits = B > 1 ? cuda_drafter_logits(e) : nullptr;
     f.dld = B > 1 ? cuda_drafter_logits_ld(e) : 0;
-    f.sampled = draft_sampled;
-    f.inv_t = inv_t;
+    f.sampled = sh.draft_sampled;
     f.dstats = r->dstats;
-    memcpy(f.u, rq->draft_uniforms, sizeof f.u);
     round_fill_step_kernel<<<B > 1 ? B - 1 : 1, ROUND_THREADS, 0, st>>>(f);
     CUDA_CHECK_LAUNCH("round_fill_step_kernel");
-    if (cuda_run_step(e, B, err))
+    if (cuda_run_step_program(e, B, err))
         return mimo_fail_prefix(err, "round: verify");
-    if (sampled) {
-        round_row_stats_kernel<<<B, ROUND_THREADS, 0, st>>>(e->logits, e->vocab_local, V, inv_t, r->tstats);
+    if (sh.sampled) {
+        round_row_stats_kernel<<<B, ROUND_THREADS, 0, st>>>(e->logits, e->vocab_local, V, r->d_in, r->tstats);
         CUDA_CHECK_LAUNCH("round_row_stats_kernel");
     }
     AcceptArgs a;
@@ -411,44 +484,120 @@ int cuda_device_round(CudaEngine *e, const mimo_round_request *rq, mimo_round_re
     a.tokens = e->d_step + 1;
     a.tstats = r->tstats;
     a.dstats = r->dstats;
+    a.in = r->d_in;
+    a.lens = r->d_lens;
     a.B = B;
     a.V = V;
-    a.forced = rq->forced_accept;
-    a.sampled = sampled;
-    a.draft_sampled = draft_sampled;
-    a.inv_t = inv_t;
-    memcpy(a.u, rq->verify_uniforms, sizeof a.u);
-    a.out = r->d_result;
+    a.sampled = sh.sampled;
+    a.draft_sampled = sh.draft_sampled;
+    a.feed_drafter = sh.feed_drafter;
+    a.out = r->h_result;
     round_accept_kernel<<<1, ROUND_THREADS, 0, st>>>(a);
     CUDA_CHECK_LAUNCH("round_accept_kernel");
-    CUDA_CHECK(cudaEventRecord(r->ev[2], st));
-    CUDA_CHECK(cudaMemcpyAsync(r->h_result, r->d_result, sizeof(RoundResultDev), cudaMemcpyDeviceToHost, st));
-    CUDA_CHECK(cudaEventRecord(r->ev[3], st));
-    // The drafter's context gains the round's B positions (the rollback below keeps the accepted
-    // ones); it runs while the host reads the result and emits.
-    if (rq->feed_drafter && cuda_drafter_append_device(e, e->hidden_out, MIMO_MAX_DECODE_POSITIONS, B, err))
+    // The drafter's context gains the round's B positions at its old length (the lengths committed
+    // below keep the accepted ones); this runs while the host reads the result and emits.
+    if (sh.feed_drafter && cuda_drafter_append_device(e, e->hidden_out, MIMO_MAX_DECODE_POSITIONS, B, d_drafter_len, err))
         return mimo_fail_prefix(err, "round: drafter context");
-    CUDA_CHECK(cudaEventSynchronize(r->ev[3]));   // the round's one synchronisation: the accept count
+    round_commit_lengths_kernel<<<1, 1, 0, st>>>(r->d_lens);
+    CUDA_CHECK_LAUNCH("round_commit_lengths_kernel");
+    return 0;
+}
 
+// Graph mode: the round's graph for this shape, captured on first use.
+static int launch_round_graph(CudaEngine *e, CudaRound *r, const RoundShape &sh, mimo_error *err)
+{
+    cudaGraphExec_t *slot = &r->graphs[sh.key()];
+    if (!*slot) {
+        cudaGraph_t graph;
+        CUDA_CHECK(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal));
+        int rc = enqueue_round(e, r, sh, err);
+        cudaError_t end = cudaStreamEndCapture(e->stream, &graph);
+        if (rc)
+            return -1;
+        CUDA_CHECK(end);
+        cudaError_t inst = cudaGraphInstantiate(slot, graph, 0);
+        cudaGraphDestroy(graph);
+        CUDA_CHECK(inst);
+    }
+    CUDA_CHECK(cudaGraphLaunch(*slot, e->stream));
+    return 0;
+}
+
+// Waits for the result of round seq (the mapped flag), watching the stream for errors so that a
+// failed kernel is reported instead of waited on forever.
+static int wait_result(CudaEngine *e, CudaRound *r, unsigned seq, mimo_error *err)
+{
+    for (long spin = 0; r->h_result->seq != seq; spin++) {
+        if ((spin & 255) != 255)
+            continue;
+        cudaError_t q = cudaStreamQuery(e->stream);
+        if (q != cudaSuccess && q != cudaErrorNotReady)
+            return mimo_fail(err, "cuda: a decode round failed: %s", cudaGetErrorString(q));
+        if (q == cudaSuccess && r->h_result->seq != seq)
+            return mimo_fail(err, "cuda: a decode round finished without its result (round %u)", seq);
+        if ((spin & 65535) == 65535) {
+            struct timespec ts = {0, 20000};   // long rounds: let other threads run
+            nanosleep(&ts, NULL);
+        }
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return 0;
+}
+
+int cuda_device_round(CudaEngine *e, const mimo_round_request *rq, mimo_round_result *rs, mimo_error *err)
+{
+    CudaRound *r = round_state(e, err);
+    if (!r)
+        return -1;
+    const int B = rq->B, V = e->cfg.vocab_size, p = e->length;
+    if (B > 1 && !e->drafter)
+        return mimo_fail(err, "cuda: a round of %d positions needs the drafter", B);
+    const RoundShape sh = {B, rq->temperature > 0.0f, rq->temperature > 0.0f && rq->draft_sampled && B > 1,
+                           rq->feed_drafter};
+    const int drafter_len = e->drafter ? cuda_drafter_length(e) : 0;
+    memset(rs, 0, sizeof *rs);
+
+    // The device's lengths move with the accept count; the host writes them only after something
+    // else moved them (a forward, a truncation, an append from the host).
+    if (r->known_target != p || r->known_drafter != drafter_len) {
+        round_set_lengths_kernel<<<1, 1, 0, e->stream>>>(r->d_lens, p, drafter_len);
+        CUDA_CHECK_LAUNCH("round_set_lengths_kernel");
+    }
+    RoundInput *in = r->h_in;
+    in->t0 = rq->t0;
+    in->forced = rq->forced_accept;
+    in->inv_t = sh.sampled ? 1.0f / rq->temperature : 1.0f;
+    in->seq = ++r->seq;
+    memcpy(in->du, rq->draft_uniforms, sizeof in->du);
+    memcpy(in->vu, rq->verify_uniforms, sizeof in->vu);
+    if (e->opts.exec == MIMO_EXEC_GRAPH ? launch_round_graph(e, r, sh, err) : enqueue_round(e, r, sh, err)) {
+        r->known_target = r->known_drafter = -1;
+        return -1;
+    }
+    if (wait_result(e, r, in->seq, err)) {   // the round's one synchronisation: its result
+        r->known_target = r->known_drafter = -1;
+        return -1;
+    }
     const RoundResultDev *h = r->h_result;
     if (h->accepted < 0 || h->accepted >= B || h->bonus < 0 || h->bonus >= V)
         return mimo_fail(err, "cuda: round result out of range (accepted %d of %d, bonus %d)", h->accepted, B - 1, h->bonus);
     rs->accepted = h->accepted;
-    memcpy(rs->drafts, h->drafts, (size_t)(B - 1) * sizeof(int32_t));
+    memcpy(rs->drafts, (const void *)h->drafts, (size_t)(B - 1) * sizeof(int32_t));
     rs->bonus = h->bonus;
     rs->verify_uniforms_used = h->uniforms_used;
-    float ms = 0.0f;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, r->ev[0], r->ev[1]));
-    rs->draft_us = B > 1 ? ms * 1000.0 : 0.0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, r->ev[1], r->ev[2]));
-    rs->verify_us = ms * 1000.0;
+    rs->draft_us = B > 1 ? (h->t_drafted - h->t_start) * 1e-3 : 0.0;
+    rs->verify_us = (h->t_verified - h->t_drafted) * 1e-3;
     // The KV keeps t0 and the accepted drafts; the drafter's context the same positions.
     e->length = p + h->accepted + 1;
-    if (rq->feed_drafter && cuda_drafter_truncate(e, p + h->accepted + 1, err))
-        return -1;
+    r->known_target = e->length;
+    r->known_drafter = drafter_len;
+    if (rq->feed_drafter) {
+        if (cuda_drafter_set_length(e, e->length, err))
+            return -1;
+        r->known_drafter = e->length;
+    }
     return 0;
 }
-
 // ---- test entry (cuda_testing.h) ----
 
 extern "C" {
@@ -488,20 +637,38 @@ extern "C" int mimo_cuda_test_round_verify(const float *target_logits, const flo
     int32_t *targ = nullptr, *darg = nullptr;
     int *step = nullptr;
     RowStats *tstats = nullptr, *dstats = nullptr;
-    RoundResultDev *res = nullptr;
+    RoundInput *d_in = nullptr;
+    RoundLengths *lens = nullptr;
     if (b.alloc(&tl, (size_t)B * V, err) || b.alloc(&dl, (size_t)B * V, err) || b.alloc(&targ, B, err) ||
         b.alloc(&darg, B, err) || b.alloc(&step, 1 + B, err) || b.alloc(&tstats, B, err) || b.alloc(&dstats, B, err) ||
-        b.alloc(&res, 1, err))
+        b.alloc(&d_in, 1, err) || b.alloc(&lens, 1, err))
         return -1;
+    RoundResultDev *res = nullptr;
+    CUDA_CHECK(cudaHostAlloc((void **)&res, sizeof *res, cudaHostAllocMapped));
+    struct FreeHost {
+        void *p;
+        ~FreeHost() { cudaFreeHost(p); }
+    } free_res{(void *)res};
+    memset((void *)res, 0xFF, sizeof *res);   // poisoned: -1 everywhere
     const bool sampled = temperature > 0.0f, dsampled = sampled && draft_sampled && B > 1;
-    const float inv_t = sampled ? 1.0f / temperature : 1.0f;
+    RoundInput in;
+    memset(&in, 0, sizeof in);
+    in.t0 = 0;
+    in.forced = forced;
+    in.inv_t = sampled ? 1.0f / temperature : 1.0f;
+    in.seq = 1;
+    for (int i = 0; i < B - 1 && dsampled; i++)
+        in.du[i] = draft_uniforms[i];
+    for (int i = 0; i < B && sampled; i++)
+        in.vu[i] = verify_uniforms[i];
+    CUDA_CHECK(cudaMemcpy(d_in, &in, sizeof in, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemset(lens, 0, sizeof *lens));
     CUDA_CHECK(cudaMemcpy(tl, target_logits, (size_t)B * V * sizeof(float), cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(dl, drafter_logits, (size_t)B * V * sizeof(float), cudaMemcpyHostToDevice));
     std::vector<int> h_step(1 + B, 0);
     for (int i = 1; i < B; i++)
         h_step[1 + i] = drafts[i - 1];
     CUDA_CHECK(cudaMemcpy(step, h_step.data(), (1 + B) * sizeof(int), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMemset(res, 0xFF, sizeof *res));   // poisoned: -1 everywhere
     cudaStream_t st = 0;
     if (cuda_argmax(tl, V, V, B, 0, targ, st, err) || cuda_argmax(dl, V, V, B, 0, darg, st, err))
         return -1;
@@ -509,21 +676,20 @@ extern "C" int mimo_cuda_test_round_verify(const float *target_logits, const flo
         FillArgs f;
         memset(&f, 0, sizeof f);
         f.step = step;
+        f.in = d_in;
+        f.lens = lens;
         f.B = B;
         f.V = V;
         f.dargmax = darg;
         f.dlogits = dl;
         f.dld = V;
         f.sampled = true;
-        f.inv_t = inv_t;
         f.dstats = dstats;
-        for (int i = 0; i < B - 1; i++)
-            f.u[i] = draft_uniforms[i];
         round_fill_step_kernel<<<B - 1, ROUND_THREADS, 0, st>>>(f);
         CUDA_CHECK_LAUNCH("round_fill_step_kernel");
     }
     if (sampled) {
-        round_row_stats_kernel<<<B, ROUND_THREADS, 0, st>>>(tl, V, V, inv_t, tstats);
+        round_row_stats_kernel<<<B, ROUND_THREADS, 0, st>>>(tl, V, V, d_in, tstats);
         CUDA_CHECK_LAUNCH("round_row_stats_kernel");
     }
     AcceptArgs a;
@@ -536,23 +702,22 @@ extern "C" int mimo_cuda_test_round_verify(const float *target_logits, const flo
     a.tokens = step + 1;
     a.tstats = tstats;
     a.dstats = dstats;
+    a.in = d_in;
+    a.lens = lens;
     a.B = B;
     a.V = V;
-    a.forced = forced;
     a.sampled = sampled;
     a.draft_sampled = dsampled;
-    a.inv_t = inv_t;
-    for (int i = 0; i < B && sampled; i++)
-        a.u[i] = verify_uniforms[i];
     a.out = res;
     round_accept_kernel<<<1, ROUND_THREADS, 0, st>>>(a);
     CUDA_CHECK_LAUNCH("round_accept_kernel");
-    RoundResultDev h;
-    CUDA_CHECK(cudaMemcpy(&h, res, sizeof h, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaDeviceSynchronize());
+    if (res->seq != 1)
+        return mimo_fail(err, "round test: the accept kernel did not publish its result");
     for (int i = 0; i < B - 1; i++)
-        drafts[i] = h.drafts[i];
-    *accepted = h.accepted;
-    *bonus = h.bonus;
-    *uniforms_used = h.uniforms_used;
+        drafts[i] = res->drafts[i];
+    *accepted = res->accepted;
+    *bonus = res->bonus;
+    *uniforms_used = res->uniforms_used;
     return 0;
 }
