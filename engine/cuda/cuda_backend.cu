@@ -257,6 +257,12 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
 
 // ---- the backend table ----
 
+int cuda_run_step_program(CudaEngine *e, int n, mimo_error *err)
+{
+    build_step(e, n, true, e->program);
+    return cuda_run_program(e, e->program, err);
+}
+
 static int run_chunk(CudaEngine *e, int n, bool with_head, mimo_error *err)
 {
     if (e->opts.exec == MIMO_EXEC_GRAPH) {
@@ -265,31 +271,12 @@ static int run_chunk(CudaEngine *e, int n, bool with_head, mimo_error *err)
             build_step(e, n, false, e->program);   // rare (hidden states only): run eagerly
             return cuda_run_program(e, e->program, err);
         }
-        if (!*slot) {
-            build_step(e, n, true, e->program);
-            cudaGraph_t graph;
-            CUDA_CHECK(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal));
-            int rc = cuda_run_program(e, e->program, err);
-            cudaError_t end = cudaStreamEndCapture(e->stream, &graph);
-            if (rc)
-                return -1;
-            CUDA_CHECK(end);
-            cudaError_t inst = cudaGraphInstantiate(slot, graph, 0);
-            cudaGraphDestroy(graph);
-            CUDA_CHECK(inst);
-        }
-        CUDA_CHECK(cudaGraphLaunch(*slot, e->stream));
-        return 0;
+        return cuda_launch_captured(e, slot, [&] { return cuda_run_step_program(e, n, err); }, err);
     }
     build_step(e, n, with_head, e->program);
     return cuda_run_program(e, e->program, err);
 }
 
-int cuda_run_step_program(CudaEngine *e, int n, mimo_error *err)
-{
-    build_step(e, n, true, e->program);
-    return cuda_run_program(e, e->program, err);
-}
 
 static int cuda_forward(void *impl, const int32_t *tokens, int n, mimo_forward_out *out, mimo_error *err)
 {

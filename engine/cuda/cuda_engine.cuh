@@ -109,6 +109,25 @@ void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog);
 // Enqueues the instruction list of one step over n positions (with the lm head and argmax) whose input
 // (d_step) is already on the device: launched, or captured into a caller's graph.
 int cuda_run_step_program(CudaEngine *e, int n, mimo_error *err);
+// Graph mode: captures enqueue() (work put on e->stream) into *slot on first use, then launches *slot.
+template <typename Enqueue> int cuda_launch_captured(CudaEngine *e, cudaGraphExec_t *slot, Enqueue enqueue, mimo_error *err)
+{
+    if (!*slot) {
+        cudaGraph_t graph;
+        CUDA_CHECK(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal));
+        int rc = enqueue();
+        cudaError_t end = cudaStreamEndCapture(e->stream, &graph);
+        if (rc)
+            return -1;
+        CUDA_CHECK(end);
+        cudaError_t inst = cudaGraphInstantiate(slot, graph, 0);
+        cudaGraphDestroy(graph);
+        CUDA_CHECK(inst);
+    }
+    CUDA_CHECK(cudaGraphLaunch(*slot, e->stream));
+    return 0;
+}
+
 // Enqueues an instruction list on the engine's stream.
 int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_error *err);
 

@@ -294,6 +294,18 @@ double step_bytes(const CudaEngine *e, int n, int ctx)
     return b;
 }
 
+// The engine of a shard replay (eager; context for 1024 positions).
+mimo_engine_options replay_options(int rank, int count)
+{
+    mimo_engine_options o;
+    mimo_engine_options_default(&o);
+    o.backend = MIMO_BACKEND_CUDA;
+    o.max_context = 1024;
+    o.shard_rank = rank;
+    o.shard_count = count;
+    return o;
+}
+
 int bench_steps(Bench &b, mimo_kbench_result *r, const char *preset, int rank, int count, int layers, const int *tokens,
                 int n_tokens, bool note_layers)
 {
@@ -301,12 +313,7 @@ int bench_steps(Bench &b, mimo_kbench_result *r, const char *preset, int rank, i
     mimo_config cfg;
     if (mimo_config_preset(preset, &cfg, err))
         return -1;
-    mimo_engine_options o;
-    mimo_engine_options_default(&o);
-    o.backend = MIMO_BACKEND_CUDA;
-    o.max_context = 1024;
-    o.shard_rank = rank;
-    o.shard_count = count;
+    mimo_engine_options o = replay_options(rank, count);
     // As many layers as fit (with 4 GiB to spare) unless asked.
     int K = layers > 0 ? std::min(layers, cfg.num_layers) : cfg.num_layers;
     size_t free_b, total_b;
@@ -389,12 +396,7 @@ int bench_drafter(Bench &b, mimo_kbench_result *r, const char *preset, int rank,
         return -1;
     mimo_drafter_config dcfg;
     mimo_drafter_config_for_target(&cfg, &dcfg);
-    mimo_engine_options o;
-    mimo_engine_options_default(&o);
-    o.backend = MIMO_BACKEND_CUDA;
-    o.max_context = 1024;
-    o.shard_rank = rank;
-    o.shard_count = count;
+    mimo_engine_options o = replay_options(rank, count);
     o.layers_limit = 1;
     o.n_hidden_layers = dcfg.n_target_layers;
     memcpy(o.hidden_layers, dcfg.target_layer_ids, sizeof(int) * (size_t)dcfg.n_target_layers);

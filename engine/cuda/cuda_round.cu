@@ -503,26 +503,6 @@ static int enqueue_round(CudaEngine *e, CudaRound *r, const RoundShape &sh, mimo
     return 0;
 }
 
-// Graph mode: the round's graph for this shape, captured on first use.
-static int launch_round_graph(CudaEngine *e, CudaRound *r, const RoundShape &sh, mimo_error *err)
-{
-    cudaGraphExec_t *slot = &r->graphs[sh.key()];
-    if (!*slot) {
-        cudaGraph_t graph;
-        CUDA_CHECK(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal));
-        int rc = enqueue_round(e, r, sh, err);
-        cudaError_t end = cudaStreamEndCapture(e->stream, &graph);
-        if (rc)
-            return -1;
-        CUDA_CHECK(end);
-        cudaError_t inst = cudaGraphInstantiate(slot, graph, 0);
-        cudaGraphDestroy(graph);
-        CUDA_CHECK(inst);
-    }
-    CUDA_CHECK(cudaGraphLaunch(*slot, e->stream));
-    return 0;
-}
-
 // Waits for the result of round seq (the mapped flag), watching the stream for errors so that a
 // failed kernel is reported instead of waited on forever.
 static int wait_result(CudaEngine *e, CudaRound *r, unsigned seq, mimo_error *err)
@@ -570,7 +550,9 @@ int cuda_device_round(CudaEngine *e, const mimo_round_request *rq, mimo_round_re
     in->seq = ++r->seq;
     memcpy(in->du, rq->draft_uniforms, sizeof in->du);
     memcpy(in->vu, rq->verify_uniforms, sizeof in->vu);
-    if (e->opts.exec == MIMO_EXEC_GRAPH ? launch_round_graph(e, r, sh, err) : enqueue_round(e, r, sh, err)) {
+    auto enqueue = [&] { return enqueue_round(e, r, sh, err); };
+    // graph mode: the whole round, captured once per shape
+    if (e->opts.exec == MIMO_EXEC_GRAPH ? cuda_launch_captured(e, &r->graphs[sh.key()], enqueue, err) : enqueue()) {
         r->known_target = r->known_drafter = -1;
         return -1;
     }

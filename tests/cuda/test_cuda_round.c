@@ -20,13 +20,7 @@
 #include "../spec/spec_rig.h"
 
 #ifdef MIMO_HAVE_CUDA
-
-static void need_gpu(void)
-{
-    char reason[256];
-    if (!mimo_cuda_backend_available(reason, sizeof reason))
-        cr_skip_test("no CUDA device: %s", reason);
-}
+#include "cuda_rig.h"
 
 /* Gaussian-ish logits (sum of uniforms) of spread `scale`. */
 static void random_row(float *row, int V, float scale, mimo_rng *rng)
@@ -160,43 +154,6 @@ Test(cuda_round, verification_kernels_match_the_host_verification, .timeout = 24
 
 /* ---- whole rounds through mimo_generate ---- */
 
-#define TARGET_SEED 1234u
-#define DRAFTER_SEED 77u
-
-typedef struct {
-    mimo_config cfg;
-    mimo_drafter_config dcfg;
-    mimo_tensor_source *dsrc;
-    mimo_drafter_weights dw;
-    mimo_engine *e;
-} rig;
-
-static void rig_open(rig *r, mimo_exec_mode x, const char *preset)
-{
-    memset(r, 0, sizeof *r);
-    mimo_error err = {{0}};
-    cr_assert_eq(mimo_config_preset(preset, &r->cfg, &err), 0, "%s", err.msg);
-    mimo_drafter_config_for_target(&r->cfg, &r->dcfg);
-    mimo_engine_options o;
-    mimo_engine_options_default(&o);
-    o.backend = MIMO_BACKEND_CUDA;
-    o.exec = x;
-    o.max_context = 256;
-    o.n_hidden_layers = r->dcfg.n_target_layers;
-    memcpy(o.hidden_layers, r->dcfg.target_layer_ids, sizeof(int) * (size_t)r->dcfg.n_target_layers);
-    cr_assert_eq(mimo_engine_create_synthetic(&r->cfg, TARGET_SEED, &o, &r->e, &err), 0, "%s", err.msg);
-    cr_assert_eq(mimo_drafter_synth(&r->dcfg, DRAFTER_SEED, &r->dsrc, &err), 0, "%s", err.msg);
-    cr_assert_eq(mimo_drafter_bind(&r->dcfg, r->dsrc, &r->dw, &err), 0, "%s", err.msg);
-    cr_assert_eq(mimo_engine_attach_drafter(r->e, &r->dw, &err), 0, "%s", err.msg);
-}
-
-static void rig_close(rig *r)
-{
-    mimo_engine_destroy(r->e);
-    mimo_drafter_free(&r->dw);
-    mimo_source_free(r->dsrc);
-}
-
 static void run(mimo_engine *e, const int32_t *prompt, int n, const mimo_generate_options *o, mimo_generation *g)
 {
     mimo_error err = {{0}};
@@ -234,7 +191,7 @@ Test(cuda_round, plain_steps_on_the_device_equal_the_host_loop, .timeout = 240)
 {
     need_gpu();
     rig r;
-    rig_open(&r, MIMO_EXEC_GRAPH, "tiny");
+    rig_open(&r, MIMO_BACKEND_CUDA, MIMO_EXEC_GRAPH, 256, false, false);
     mimo_sampling_params probe = {0.9f, 0, 1.0f};
     cr_assert(mimo_engine_has_device_round(r.e, &probe), "the CUDA backend runs temperature rounds on the device");
     probe.top_k = 5;
@@ -268,7 +225,7 @@ Test(cuda_round, greedy_dflash_on_the_device_equals_autoregressive, .timeout = 3
     const mimo_exec_mode execs[] = {MIMO_EXEC_EAGER, MIMO_EXEC_GRAPH};
     for (int xi = 0; xi < 2; xi++) {
         rig r;
-        rig_open(&r, execs[xi], "tiny");
+        rig_open(&r, MIMO_BACKEND_CUDA, execs[xi], 256, false, false);
         for (int pi = 0; pi < 2; pi++) {
             int32_t prompt[24];
             const int n = pi ? 19 : 4;
@@ -308,7 +265,7 @@ Test(cuda_round, sampled_dflash_on_the_device_is_reproducible_and_consistent, .t
 {
     need_gpu();
     rig r;
-    rig_open(&r, MIMO_EXEC_GRAPH, "tiny");
+    rig_open(&r, MIMO_BACKEND_CUDA, MIMO_EXEC_GRAPH, 256, false, false);
     int32_t prompt[8];
     spec_random_prompt(prompt, 8, r.cfg.vocab_size, 77);
     long accepted = 0, drafted = 0;
@@ -351,7 +308,7 @@ Test(cuda_round, a_stop_inside_a_block_rolls_back, .timeout = 120)
 {
     need_gpu();
     rig r;
-    rig_open(&r, MIMO_EXEC_EAGER, "tiny");
+    rig_open(&r, MIMO_BACKEND_CUDA, MIMO_EXEC_EAGER, 256, false, false);
     mimo_error err = {{0}};
     int32_t prompt[6];
     spec_random_prompt(prompt, 6, r.cfg.vocab_size, 12);

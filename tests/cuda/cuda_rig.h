@@ -1,0 +1,67 @@
+/* The CUDA tests' shared rig: the tiny target generated on a backend with hidden-state outputs at the
+ * drafter's target layers, and a synthetic drafter attached (tests/cuda). */
+#ifndef MIMO_TEST_CUDA_RIG_H
+#define MIMO_TEST_CUDA_RIG_H
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "mimo/backend.h"
+#include "mimo/engine.h"
+#include "mimo/synth.h"
+
+#define TARGET_SEED 1234u
+#define DRAFTER_SEED 77u
+
+static inline void need_gpu(void)
+{
+    char reason[256];
+    if (!mimo_cuda_backend_available(reason, sizeof reason))
+        cr_skip_test("no CUDA device: %s", reason);
+}
+
+/* The tiny target (synthetic, same seed on both backends: the device generator is bit-identical
+ * to the CPU's) with hidden-state outputs at the drafter's target layers, and a drafter attached. */
+typedef struct {
+    mimo_config cfg;
+    mimo_drafter_config dcfg;
+    mimo_tensor_source *dsrc;
+    mimo_drafter_weights dw;
+    mimo_engine *e;
+} rig;
+
+static inline void rig_open(rig *r, mimo_backend_kind b, mimo_exec_mode x, int max_context, bool all_swa, bool drop_mask_embedding)
+{
+    memset(r, 0, sizeof *r);
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_config_preset("tiny", &r->cfg, &err), 0, "%s", err.msg);
+    mimo_drafter_config_for_target(&r->cfg, &r->dcfg);
+    if (all_swa) {
+        for (int l = 0; l < r->dcfg.num_layers; l++)
+            r->dcfg.layer_is_swa[l] = true;
+        r->dcfg.attention_value_scale = 0.75f;   /* exercised, not just 1 */
+    }
+    mimo_engine_options o;
+    mimo_engine_options_default(&o);
+    o.backend = b;
+    o.exec = b == MIMO_BACKEND_CUDA ? x : MIMO_EXEC_EAGER;
+    o.max_context = max_context;
+    o.n_hidden_layers = r->dcfg.n_target_layers;
+    memcpy(o.hidden_layers, r->dcfg.target_layer_ids, sizeof(int) * (size_t)r->dcfg.n_target_layers);
+    cr_assert_eq(mimo_engine_create_synthetic(&r->cfg, TARGET_SEED, &o, &r->e, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_drafter_synth(&r->dcfg, DRAFTER_SEED, &r->dsrc, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_drafter_bind(&r->dcfg, r->dsrc, &r->dw, &err), 0, "%s", err.msg);
+    if (drop_mask_embedding)
+        r->dw.mask_embedding = NULL;   /* then embed[mask_token_id] stands in */
+    cr_assert_eq(mimo_engine_attach_drafter(r->e, &r->dw, &err), 0, "%s", err.msg);
+}
+
+static inline void rig_close(rig *r)
+{
+    mimo_engine_destroy(r->e);
+    mimo_drafter_free(&r->dw);
+    mimo_source_free(r->dsrc);
+    memset(r, 0, sizeof *r);
+}
+
+#endif
