@@ -922,11 +922,52 @@ template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op,
 
 // ---------------------------------------------------------------------------------------------
 // RMSNorm: one position per block. The mean of squares is summed in double like the reference.
+// A decode step has one block per position, so the row is read with 16-byte loads that are all in
+// flight at once and kept in registers between the sum and the scaling (a loop of dependent loads
+// made this a latency chain: ~18 us per row at hidden 6144).
+
+#define RMS_THREADS 1024
+#define RMS_VECS 4   // float4s per thread kept in registers: rows up to 16384 floats at 1024 threads
 
 __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, float *out)
 {
     __shared__ double red[32];
+    const bool vec = (dim % 4) == 0 && (((uintptr_t)x | (uintptr_t)w | (uintptr_t)out) % 16) == 0;
     double ss = 0.0;
+    if (vec) {
+        const int n4 = dim / 4;
+        const float4 *x4 = (const float4 *)x;
+        float4 v[RMS_VECS];
+#pragma unroll
+        for (int k = 0; k < RMS_VECS; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            v[k] = i < n4 ? x4[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);   // coherent: x was just written
+        }
+#pragma unroll
+        for (int k = 0; k < RMS_VECS; k++)
+            ss += (double)v[k].x * v[k].x + (double)v[k].y * v[k].y + (double)v[k].z * v[k].z + (double)v[k].w * v[k].w;
+        for (int i = threadIdx.x + RMS_VECS * blockDim.x; i < n4; i += blockDim.x) {   // longer rows
+            const float4 a = x4[i];
+            ss += (double)a.x * a.x + (double)a.y * a.y + (double)a.z * a.z + (double)a.w * a.w;
+        }
+        ss = block_reduce(ss, 0.0, SumOp(), red);
+        const float inv = (float)(1.0 / sqrt(ss / dim + (double)eps));
+        const float4 *w4 = (const float4 *)w;
+        float4 *o4 = (float4 *)out;
+#pragma unroll
+        for (int k = 0; k < RMS_VECS; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            if (i < n4) {
+                const float4 g = __ldg(w4 + i);
+                o4[i] = make_float4(v[k].x * inv * g.x, v[k].y * inv * g.y, v[k].z * inv * g.z, v[k].w * inv * g.w);
+            }
+        }
+        for (int i = threadIdx.x + RMS_VECS * blockDim.x; i < n4; i += blockDim.x) {
+            const float4 a = x4[i], g = __ldg(w4 + i);
+            o4[i] = make_float4(a.x * inv * g.x, a.y * inv * g.y, a.z * inv * g.z, a.w * inv * g.w);
+        }
+        return;
+    }
     for (int i = threadIdx.x; i < dim; i += blockDim.x)
         ss += (double)x[i] * x[i];
     ss = block_reduce(ss, 0.0, SumOp(), red);
@@ -935,7 +976,8 @@ __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, 
         out[i] = x[i] * inv * w[i];
 }
 
-__global__ void rmsnorm_kernel(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo)
+__global__ void __launch_bounds__(RMS_THREADS) rmsnorm_kernel(const float *x, int ldx, const float *w, int dim, float eps,
+                                                              float *out, int ldo)
 {
     pdl_trigger();
     pdl_wait();
@@ -945,7 +987,8 @@ __global__ void rmsnorm_kernel(const float *x, int ldx, const float *w, int dim,
 int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo, int n,
                  cudaStream_t st, mimo_error *err)
 {
-    return cuda_launch("rmsnorm_kernel", err, rmsnorm_kernel, dim3(n), dim3(256), 0, st, x, ldx, w, dim, eps, out, ldo);
+    return cuda_launch("rmsnorm_kernel", err, rmsnorm_kernel, dim3(n), dim3(RMS_THREADS), 0, st, x, ldx, w, dim, eps, out,
+                       ldo);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1192,14 +1235,17 @@ __device__ void attention_merge_unit(const float *partial, int nsplit, const Att
     }
 }
 
-__global__ void attention_merge_kernel(const float *partial, int nsplit, const AttnGeom g, const float *sink, float *out,
-                                       int ldo)
+__global__ void attention_merge_kernel(const float *partial, int nsplit, const AttnGeom g, const int *d_len, int split_keys,
+                                       const float *sink, float *out, int ldo)
 {
     pdl_trigger();
     pdl_wait();
     const int head = blockIdx.x, t = blockIdx.y;
     const float *p = partial + ((size_t)t * g.n_heads + head) * nsplit * (2 + g.dv);
-    attention_merge_unit(p, nsplit, g, sink ? sink[head] : -INFINITY, out + (size_t)t * ldo + (size_t)head * g.dv);
+    // only the splits that hold keys of this query (the rest are empty by construction)
+    const int pos_q = *d_len + t, lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
+    const int active = min(nsplit, (pos_q + 1 - lo_all + split_keys - 1) / split_keys);
+    attention_merge_unit(p, active, g, sink ? sink[head] : -INFINITY, out + (size_t)t * ldo + (size_t)head * g.dv);
 }
 
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
@@ -1213,7 +1259,7 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
                     0, st, q, kcache, vcache, g, d_len, split_keys, partial))
         return -1;
     return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, n), dim3(128), 0, st,
-                       (const float *)partial, nsplit, g, sink, out, ldo);
+                       (const float *)partial, nsplit, g, d_len, split_keys, sink, out, ldo);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1234,42 +1280,91 @@ __device__ __forceinline__ void warp_argmax(float &v, int &i)
     }
 }
 
-// One position per warp (a block is one warp): scores in shared memory, then k rounds of a warp
-// arg-max (no block barriers: the rounds are the router's critical path).
+// One position per warp (a block is one warp): k rounds of a warp arg-max (no block barriers: the
+// rounds are the router's critical path). Up to ROUTE_REG_EXPERTS experts the scores live in
+// registers, loaded all at once (a loop of dependent loads was a latency chain); more experts use
+// shared memory.
+#define ROUTE_REG_EXPERTS 512
+#define ROUTE_PER_LANE (ROUTE_REG_EXPERTS / 32)
+
 __device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
                                int32_t *ids, float *weights, float *sel)
 {
     const int lane = threadIdx.x % 32;
-    for (int e = lane; e < E; e += 32) {
-        float s = 1.0f / (1.0f + expf(-logits[e]));
-        sel[e] = s + (bias ? bias[e] : 0.0f);
-        sel[E + e] = s;
-    }
-    __syncwarp();
     float sum = 0.0f;
-    for (int j = 0; j < k; j++) {
-        float bv = -INFINITY;
-        int bi = 0x7FFFFFFF;
-        for (int e = lane; e < E; e += 32) {
-            const float v = sel[e];
-            if (v > bv || (v == bv && e < bi)) {
-                bv = v;
-                bi = e;
+    if (E <= ROUTE_REG_EXPERTS) {
+        float score[ROUTE_PER_LANE], biased[ROUTE_PER_LANE];
+#pragma unroll
+        for (int i = 0; i < ROUTE_PER_LANE; i++) {
+            const int e = lane + 32 * i;
+            score[i] = e < E ? logits[e] : 0.0f;
+            biased[i] = e < E && bias ? __ldg(bias + e) : 0.0f;
+        }
+#pragma unroll
+        for (int i = 0; i < ROUTE_PER_LANE; i++) {
+            score[i] = 1.0f / (1.0f + expf(-score[i]));
+            biased[i] = lane + 32 * i < E ? score[i] + biased[i] : -INFINITY;
+        }
+        for (int j = 0; j < k; j++) {
+            float bv = -INFINITY;
+            int bi = 0x7FFFFFFF;
+#pragma unroll
+            for (int i = 0; i < ROUTE_PER_LANE; i++) {
+                const int e = lane + 32 * i;
+                if (e < E && (biased[i] > bv || (biased[i] == bv && e < bi))) {
+                    bv = biased[i];
+                    bi = e;
+                }
+            }
+            warp_argmax(bv, bi);
+            if (bi < 0 || bi >= E)
+                bi = 0;   // every score NaN: keep a valid index
+            float w = 0.0f;
+#pragma unroll
+            for (int i = 0; i < ROUTE_PER_LANE; i++)
+                if (lane + 32 * i == bi) {
+                    w = score[i];
+                    biased[i] = -INFINITY;
+                }
+            w = __shfl_sync(0xFFFFFFFFu, w, bi % 32);
+            sum += w;
+            if (lane == 0) {
+                ids[j] = bi;
+                weights[j] = w;
             }
         }
-        warp_argmax(bv, bi);
-        if (bi < 0 || bi >= E)
-            bi = 0;   // every score NaN: keep a valid index
-        const float w = sel[E + bi];
-        sum += w;
-        __syncwarp();
-        if (lane == 0) {
-            ids[j] = bi;
-            weights[j] = w;
-            sel[bi] = -INFINITY;
+    } else {
+        for (int e = lane; e < E; e += 32) {
+            float sc = 1.0f / (1.0f + expf(-logits[e]));
+            sel[e] = sc + (bias ? bias[e] : 0.0f);
+            sel[E + e] = sc;
         }
         __syncwarp();
+        for (int j = 0; j < k; j++) {
+            float bv = -INFINITY;
+            int bi = 0x7FFFFFFF;
+            for (int e = lane; e < E; e += 32) {
+                const float v = sel[e];
+                if (v > bv || (v == bv && e < bi)) {
+                    bv = v;
+                    bi = e;
+                }
+            }
+            warp_argmax(bv, bi);
+            if (bi < 0 || bi >= E)
+                bi = 0;   // every score NaN: keep a valid index
+            const float w = sel[E + bi];
+            sum += w;
+            __syncwarp();
+            if (lane == 0) {
+                ids[j] = bi;
+                weights[j] = w;
+                sel[bi] = -INFINITY;
+            }
+            __syncwarp();
+        }
     }
+    __syncwarp();
     if (lane == 0)
         for (int j = 0; j < k; j++) {
             const float w = norm_topk ? weights[j] / sum : weights[j];
@@ -1290,7 +1385,7 @@ __global__ void route_kernel(const float *logits, const float *bias, int E, int 
 int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
                int32_t *ids, float *weights, cudaStream_t st, mimo_error *err)
 {
-    size_t smem = (size_t)2 * E * sizeof(float);
+    size_t smem = E > ROUTE_REG_EXPERTS ? (size_t)2 * E * sizeof(float) : 0;
     if (smem > 48 * 1024)
         return mimo_fail(err, "cuda router: %d experts exceed the kernel's shared memory", E);
     return cuda_launch("route_kernel", err, route_kernel, dim3(n), dim3(32), smem, st, logits, bias, E, k, norm_topk,
@@ -1300,6 +1395,8 @@ int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_t
 // ---------------------------------------------------------------------------------------------
 // MoE combine: x += sum_j w_j * y_j (the expert outputs summed first, as the reference does).
 
+#define COMBINE_MAX_K 16
+
 __global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int k, int dim, float *x, int ldx)
 {
     pdl_trigger();
@@ -1308,8 +1405,19 @@ __global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int 
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= dim)
         return;
+    // every slot's load issued before the sum (a loop over a run-time k serialised them)
+    float yv[COMBINE_MAX_K], wv[COMBINE_MAX_K];
+#pragma unroll
+    for (int j = 0; j < COMBINE_MAX_K; j++) {
+        yv[j] = j < k ? y[(size_t)(t * k + j) * ldy + c] : 0.0f;
+        wv[j] = j < k ? w[t * k + j] : 0.0f;
+    }
     float s = 0.0f;
-    for (int j = 0; j < k; j++)
+#pragma unroll
+    for (int j = 0; j < COMBINE_MAX_K; j++)
+        if (j < k)
+            s = fmaf(wv[j], yv[j], s);
+    for (int j = COMBINE_MAX_K; j < k; j++)
         s = fmaf(w[t * k + j], y[(size_t)(t * k + j) * ldy + c], s);
     x[(size_t)t * ldx + c] += s;
 }
