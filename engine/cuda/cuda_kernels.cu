@@ -438,13 +438,14 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
     const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
     const int units = p.slot_expert ? p.n : 1;
     // Split the columns over up to 8 warps until the launch has ~16 warps per SM of work.
+    const GemvKnobs &kn = cuda_gemv_knobs();
     int ksplit = 1;
     for (;;) {
         int lpr = 1;
         while (lpr < 32 && lpr * U * ksplit < nvec)
             lpr *= 2;
         long long warps = (long long)(p.w.rows + (32 / lpr) * R - 1) / ((32 / lpr) * R) * ksplit * units;
-        if (ksplit >= GEMV_WARPS || warps >= 132 * 16 || nvec / (ksplit * 2) < U)
+        if (ksplit >= kn.gemv1_ksplit_max || warps >= 132LL * kn.gemv1_warps_per_sm || nvec / (ksplit * 2) < U)
             break;
         ksplit *= 2;
     }
@@ -455,7 +456,7 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
     // Occupancy variant (H100, results/kernels/README.md): the 80-register build (3 blocks per SM)
     // is faster for mxfp4 expert slots of several positions, the 128-register one otherwise.
-    int blocks = cuda_gemv_knobs().gemv1_blocks;
+    int blocks = kn.gemv1_blocks;
     if (blocks == 0)
         blocks = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > 8 ? 3 : 2;
     if (blocks == 2)
@@ -846,6 +847,10 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1 = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV1_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.gemv1_blocks = atoi(v);
+        if ((v = getenv("MIMO_CUDA_GEMV1_WARPS")) && atoi(v) >= 1 && atoi(v) <= 256)
+            k.gemv1_warps_per_sm = atoi(v);
+        if ((v = getenv("MIMO_CUDA_GEMV1_KSPLIT_MAX")) && atoi(v) >= 1 && atoi(v) <= GEMV_WARPS)
+            k.gemv1_ksplit_max = atoi(v);
         read = true;
     }
     return k;
