@@ -437,15 +437,19 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
     constexpr int R = GLU ? (Gemv1Shape<FMT>::R > 1 ? Gemv1Shape<FMT>::R / 2 : 1) : Gemv1Shape<FMT>::R;
     const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
     const int units = p.slot_expert ? p.n : 1;
-    // Split the columns over up to 8 warps until the launch has ~16 warps per SM of work.
+    // Split the columns over up to 8 warps until the launch has ~8 warps per SM of work; MXFP4 expert
+    // slots keep whole rows (measured, results/kernels/README.md: the split's shared-memory reduction
+    // costs more than the parallelism gains there).
     const GemvKnobs &kn = cuda_gemv_knobs();
+    const int ksplit_max = kn.gemv1_ksplit_max > 0 ? kn.gemv1_ksplit_max
+                                                   : (FMT == MIMO_WFMT_MXFP4 && p.slot_expert ? 1 : GEMV_WARPS);
     int ksplit = 1;
     for (;;) {
         int lpr = 1;
         while (lpr < 32 && lpr * U * ksplit < nvec)
             lpr *= 2;
         long long warps = (long long)(p.w.rows + (32 / lpr) * R - 1) / ((32 / lpr) * R) * ksplit * units;
-        if (ksplit >= kn.gemv1_ksplit_max || warps >= 132LL * kn.gemv1_warps_per_sm || nvec / (ksplit * 2) < U)
+        if (ksplit >= ksplit_max || warps >= 132LL * kn.gemv1_warps_per_sm || nvec / (ksplit * 2) < U)
             break;
         ksplit *= 2;
     }
