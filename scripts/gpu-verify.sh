@@ -4,13 +4,13 @@
 # Usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]
 #   BIN_DIR  a CUDA build directory (bin/mimo-bench, tests/cuda_test_*), or one folder holding them all
 #   OUT_DIR  receives the logs and JSON files
-#   STEPS    comma list of tests,sanitize,kernels,mma1,nopdl,unfused,small,rounds,trace,matrix (default: all of them)
+#   STEPS    comma list of tests,sanitize,kernels,mma1,nopdl,small,rounds,trace,matrix (default: all of them)
 # Each step has its own time limit; a step's failure is reported and the next one still runs. The
 # exit code is the number of failed steps (0 = all passed).
 set -u
 BIN=${1:?usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]}
 OUT=${2:?usage: scripts/gpu-verify.sh BIN_DIR OUT_DIR [STEPS]}
-STEPS=${3:-tests,sanitize,kernels,mma1,nopdl,unfused,small,rounds,trace,matrix}
+STEPS=${3:-tests,sanitize,kernels,mma1,nopdl,small,rounds,trace,matrix}
 mkdir -p "$OUT"
 export PATH=/usr/local/cuda/bin:$PATH
 TESTS=$BIN
@@ -74,16 +74,6 @@ if want nopdl; then
   MIMO_CUDA_PDL=0 step steps_nopdl 200 "$BIN/mimo-bench" kernels --preset mimo-v2.5-pro --shard 0/8 --tokens 1,8 \
     --out "$OUT/kernels_nopdl.json"
   grep -E "^step" "$OUT/steps_nopdl.log"
-fi
-
-if want unfused; then
-  # A/B: the router's top-k as its own kernel (not fused into the expert gate/up GEMV); the whole-model
-  # tests on that path too
-  MIMO_CUDA_FUSE_ROUTE=0 step model_unfused 240 "$TESTS/cuda_test_cuda_model" --jobs 4
-  grep -E "^\[====\] Synthesis" "$OUT/model_unfused.log"
-  MIMO_CUDA_FUSE_ROUTE=0 step steps_unfused 200 "$BIN/mimo-bench" kernels --preset mimo-v2.5-pro --shard 0/8 \
-    --tokens 1,8 --out "$OUT/kernels_unfused.json"
-  grep -E "^step" "$OUT/steps_unfused.log"
 fi
 
 if want small; then

@@ -134,19 +134,12 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
             prog.push_back(labelled(gemv_instr(l, L.down, e->mlp, e->mlp_ld, e->x, H, n, true), "dense_down"));
         } else {
             prog.push_back(labelled(gemv_instr(l, L.router, e->h, H, e->router_logits, c->n_routed_experts, n, false), "router"));
-            // the top-k rides on the gate/up GEMV where it can (one kernel boundary less per layer)
-            const bool fuse = cuda_route_fusable(c->n_routed_experts, k);
-            if (!fuse)
-                prog.push_back(instr(OP_ROUTE, l, n));
-            CudaInstr g = labelled(gemv_instr(l, L.egate, e->h, H, e->act, e->act_ld, n * k, false),
-                                   fuse ? "route+expert_gate_up" : "expert_gate_up");
+            prog.push_back(instr(OP_ROUTE, l, n));
+            CudaInstr g = labelled(gemv_instr(l, L.egate, e->h, H, e->act, e->act_ld, n * k, false), "expert_gate_up");
             g.gemv.w2 = L.eup;
             g.glu = true;
             g.gemv.slot_expert = e->route_ids;
             g.gemv.x_slot_div = k;
-            if (fuse)
-                g.gemv.route = RouteFuse{e->router_logits, L.router_bias, c->n_routed_experts, k, c->norm_topk_prob,
-                                         c->routed_scaling_factor, e->route_ids, e->route_w};
             prog.push_back(g);
             CudaInstr d = labelled(gemv_instr(l, L.edown, e->act, e->act_ld, e->yslot, H, n * k, false), "expert_down");
             d.gemv.slot_expert = e->route_ids;

@@ -276,27 +276,6 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
     return acc;
 }
 
-__device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
-                               int32_t *ids, float *weights, float *sel);
-
-// The expert of slot `slot` with the router fused in (RouteFuse): warp 0 ranks the position's experts
-// (the same code and order as route_kernel, so the ids are the same), the block reads its own.
-__device__ int fused_route_expert(const GemvParams &p, int slot)
-{
-    __shared__ int32_t ids[ROUTE_FUSE_MAX_K];
-    __shared__ float weights[ROUTE_FUSE_MAX_K];
-    const RouteFuse &r = p.route;
-    const int t = slot / p.x_slot_div, j = slot % p.x_slot_div;
-    if (threadIdx.x < 32)
-        route_position(r.logits + (size_t)t * r.E, r.bias, r.E, r.k, r.norm_topk, r.scaling, ids, weights, nullptr);
-    __syncthreads();
-    if (blockIdx.x == 0 && j == 0 && (int)threadIdx.x < r.k) {
-        r.ids[t * r.k + threadIdx.x] = ids[threadIdx.x];
-        r.weights[t * r.k + threadIdx.x] = weights[threadIdx.x];
-    }
-    return ids[j];
-}
-
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
 template <int FMT, bool GLU>
@@ -324,7 +303,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     if (waited)
         pdl_wait();
     if (p.slot_expert) {
-        const int e = p.route.logits ? fused_route_expert(p, slot) : p.slot_expert[slot];
+        int e = p.slot_expert[slot];
         data += (long long)e * m.expert_stride_data;
         if (sdata)
             sdata += (long long)e * m.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
@@ -906,16 +885,7 @@ static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
     // measured faster than the tensor-core path at these shapes on the H100 for bf16 and fp8, and for
     // mxfp4 expert slots at 8 and 16 tokens (within 6% at one token): results/kernels/README.md.
     // MIMO_CUDA_GEMV1=0 selects the tensor cores there (cuda_gemv_knobs).
-    const bool use_gemv1 = n <= 1 && (FMT == MIMO_WFMT_F32 || cuda_gemv_knobs().gemv1 != 0);
-    if (p.route.logits && !use_gemv1) {   // only the CUDA-core kernel takes the fused router
-        const RouteFuse &r = p.route;
-        if (cuda_route(r.logits, r.bias, r.E, r.k, r.norm_topk, r.scaling, p.n / r.k, r.ids, r.weights, st, err))
-            return -1;
-        GemvParams q = p;
-        memset(&q.route, 0, sizeof q.route);
-        return launch_gemv_f<FMT, GLU>(q, st, err);
-    }
-    if (use_gemv1)
+    if (n <= 1 && (FMT == MIMO_WFMT_F32 || cuda_gemv_knobs().gemv1 != 0))
         return launch_gemv1<FMT, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 16) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 2, GLU>(p, st, err);
@@ -926,24 +896,10 @@ static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
     return mimo_fail(err, "cuda gemv: %d positions (at most 16 per call)", n);
 }
 
-bool cuda_route_fusable(int E, int k)
-{
-    static int fuse = -1;
-    if (fuse < 0) {
-        const char *v = getenv("MIMO_CUDA_FUSE_ROUTE");
-        fuse = v && v[0] == '0' ? 0 : 1;
-    }
-    return fuse && E >= 1 && E <= ROUTE_FUSE_MAX_E && k >= 1 && k <= ROUTE_FUSE_MAX_K;
-}
-
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
 {
     if (p.n < 1)
         return 0;
-    if (p.route.logits && (!p.slot_expert || p.x_slot_div != p.route.k || p.n % p.route.k ||
-                           !cuda_route_fusable(p.route.E, p.route.k)))
-        return mimo_fail(err, "cuda gemv: a fused router needs expert mode with k slots per position (E %d, k %d)",
-                         p.route.E, p.route.k);
     if (p.w.ld % MIMO_CUDA_COL_ALIGN)
         return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
     if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))
@@ -1348,7 +1304,7 @@ __device__ __forceinline__ void warp_argmax(float &v, int &i)
 // rounds are the router's critical path). Up to ROUTE_REG_EXPERTS experts the scores live in
 // registers, loaded all at once (a loop of dependent loads was a latency chain); more experts use
 // shared memory.
-#define ROUTE_REG_EXPERTS ROUTE_FUSE_MAX_E
+#define ROUTE_REG_EXPERTS 512
 #define ROUTE_PER_LANE (ROUTE_REG_EXPERTS / 32)
 
 __device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,

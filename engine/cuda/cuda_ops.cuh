@@ -11,22 +11,6 @@
 // y[t][r] (+)= sum_c W[r][c] x[t][c] for t < n; with glu: y = silu(W x) * (W2 x).
 // Expert mode (slot_expert != NULL): unit slot s uses matrix slot_expert[s] of the expert set,
 // input row s / x_slot_div, output row s, one position per slot (n = number of slots).
-// The router's top-k fused into an expert GEMV (expert mode, x_slot_div = k): each block picks the
-// experts of its position from the router logits itself, and the blocks of column tile 0 and slot j = 0
-// write the ids and weights (ids into slot_expert) for the expert GEMVs and the combine that follow.
-// logits == NULL: the ids are already in slot_expert.
-struct RouteFuse {
-    const float *logits;       // [n][E]
-    const float *bias;         // [E] or NULL
-    int E, k;
-    bool norm_topk;
-    float scaling;
-    int32_t *ids;              // [n][k] (= slot_expert)
-    float *weights;            // [n][k]
-};
-#define ROUTE_FUSE_MAX_K 16
-#define ROUTE_FUSE_MAX_E 512
-
 struct GemvParams {
     GpuMat w, w2;
     const float *x;
@@ -37,11 +21,7 @@ struct GemvParams {
     int accumulate;
     const int *slot_expert;
     int x_slot_div;
-    RouteFuse route;
 };
-// Whether the router's top-k can ride on the expert gate/up GEMV (cuda_gemv falls back to a separate
-// route launch where the chosen kernel cannot take it); MIMO_CUDA_FUSE_ROUTE=0 turns it off.
-bool cuda_route_fusable(int E, int k);
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):

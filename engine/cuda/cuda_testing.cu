@@ -161,40 +161,6 @@ extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, int n_expe
     return c.get(y, dy, (size_t)n_slots * rows, err);
 }
 
-extern "C" int mimo_cuda_test_routed_expert_gemv(const mimo_matrix *experts, int n_experts, const float *logits,
-                                                 const float *bias, int k, bool norm_topk, float scaling, int n_pos,
-                                                 const float *x, float *y, int32_t *ids, float *weights, mimo_error *err)
-{
-    if (!cuda_route_fusable(n_experts, k))
-        return mimo_fail(err, "cuda test: the router cannot be fused at %d experts, top-%d", n_experts, k);
-    TestCtx c;
-    GpuMat m;
-    float *dx = NULL, *dy = NULL, *dlogits = NULL, *dbias = NULL, *dw = NULL;
-    int32_t *dids = NULL;
-    const int rows = (int)experts[0].rows, cols = (int)experts[0].cols, n_slots = n_pos * k;
-    int ldx = 0;
-    if (c.init(err) || c.matrix(experts, n_experts, &m, err) || c.put_rows(x, n_pos, cols, &dx, &ldx, err) ||
-        c.put<float>(NULL, (size_t)n_slots * rows, &dy, err) || c.put(logits, (size_t)n_pos * n_experts, &dlogits, err) ||
-        (bias && c.put(bias, (size_t)n_experts, &dbias, err)) || c.put<int32_t>(NULL, (size_t)n_slots, &dids, err) ||
-        c.put<float>(NULL, (size_t)n_slots, &dw, err))
-        return -1;
-    GemvParams p;
-    memset(&p, 0, sizeof p);
-    p.w = m;
-    p.x = dx;
-    p.ldx = ldx;
-    p.y = dy;
-    p.ldy = rows;
-    p.n = n_slots;
-    p.slot_expert = dids;
-    p.x_slot_div = k;
-    p.route = RouteFuse{dlogits, dbias, n_experts, k, norm_topk, scaling, dids, dw};
-    if (cuda_gemv(p, false, c.e.stream, err))
-        return -1;
-    return c.get(y, dy, (size_t)n_slots * rows, err) || c.get(ids, dids, (size_t)n_slots, err) ||
-           c.get(weights, dw, (size_t)n_slots, err);
-}
-
 extern "C" int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err)
 {
     TestCtx c;

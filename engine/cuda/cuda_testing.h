@@ -21,13 +21,6 @@ int mimo_cuda_test_gemv_glu(const mimo_matrix *gate, const mimo_matrix *up, cons
 /* Expert-slot mode: slots s < n_slots use expert ids[s] of the set, input row x[s / x_div]. */
 int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, int n_experts, const int32_t *ids, int n_slots,
                                const float *x, int x_div, float *y, mimo_error *err);
-/* The router's top-k fused into the expert GEMV (the decode step's gate/up launch): positions t < n_pos
- * pick k of the n_experts experts from logits [n_pos][n_experts] (sigmoid + bias, renormalised when
- * norm_topk, times scaling); y [n_pos * k][rows] = the chosen experts times x [n_pos][cols]; ids and
- * weights [n_pos * k] as the router writes them. */
-int mimo_cuda_test_routed_expert_gemv(const mimo_matrix *experts, int n_experts, const float *logits, const float *bias,
-                                      int k, bool norm_topk, float scaling, int n_pos, const float *x, float *y,
-                                      int32_t *ids, float *weights, mimo_error *err);
 /* Which GEMV kernels the calls above use (for testing every path): 0 = the launchers' defaults,
  * 1 = the CUDA-core kernel at one position and for expert slots (the default's choice, set
  * explicitly), 2 = tensor cores there (f32 weights keep the CUDA-core kernel), 3 = path 2 with 4 column blocks in flight per warp,

@@ -234,56 +234,6 @@ Test(cuda_kernels, gemv_expert_slots)
     }
 }
 
-/* The router fused into the expert GEMV picks what the CPU router picks and multiplies by those experts,
- * on every GEMV path (paths that cannot take the fused router run it as a separate launch). */
-Test(cuda_kernels, gemv_expert_slots_with_the_router_fused)
-{
-    need_gpu();
-    enum { E = 40, ROWS = 64, COLS = 256, N = 5, K = 4 };
-    mimo_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.n_routed_experts = E;
-    cfg.experts_per_tok = K;
-    cfg.norm_topk_prob = true;
-    cfg.routed_scaling_factor = 1.5f;
-    cfg.n_group = 1;
-    cfg.topk_group = 1;
-    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
-    for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++) {
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
-        mimo_matrix ms[E];
-        void *d[E], *s[E];
-        for (int e = 0; e < E; e++)
-            ms[e] = random_matrix((mimo_weight_format)f, ROWS, COLS, &d[e], &s[e]);
-        float logits[N * E], bias[E], x[N * COLS], y[N * K * ROWS], ref[N * K * ROWS], w[N * K], ref_w[K], tmp[3 * E];
-        int32_t ids[N * K];
-        int ref_ids[K];
-        for (int i = 0; i < N * E; i++)
-            logits[i] = frand() * 4.0f;
-        for (int i = 0; i < E; i++)
-            bias[i] = frand() * 0.1f;
-        for (int i = 0; i < N * COLS; i++)
-            x[i] = frand();
-        mimo_error err = {{0}};
-        cr_assert_eq(mimo_cuda_test_routed_expert_gemv(ms, E, logits, bias, K, true, 1.5f, N, x, y, ids, w, &err), 0, "%s",
-                     err.msg);
-        for (int t = 0; t < N; t++) {
-            mimo_cpu_moe_route(&cfg, logits + t * E, bias, ref_ids, ref_w, tmp);
-            for (int j = 0; j < K; j++) {
-                cr_assert_eq(ids[t * K + j], ref_ids[j], "path %d position %d rank %d", path, t, j);
-                cr_assert_float_eq(w[t * K + j], ref_w[j], 1e-6f, "path %d position %d rank %d", path, t, j);
-                mimo_matrix_gemv_f32(&ms[ref_ids[j]], x + t * COLS, ref + (t * K + j) * ROWS);
-            }
-        }
-        double rel = mimo_test_rel_err(y, ref, N * K * ROWS);
-        cr_assert(rel < 1e-4, "%s path %d: rel err %g", mimo_weight_format_name((mimo_weight_format)f), path, rel);
-        for (int e = 0; e < E; e++) {
-            free(d[e]);
-            free(s[e]);
-        }
-    }
-}
-
 Test(cuda_kernels, rmsnorm)
 {
     need_gpu();
@@ -371,9 +321,10 @@ Test(cuda_kernels, attention_full_and_sliding_window)
     check_attention(0, true, 600, 16, 9000);  /* a span past 8192 keys: 256-key splits */
 }
 
-static void check_router(int E)
+Test(cuda_kernels, router_topk)
 {
-    enum { K = 8, N = 7 };
+    need_gpu();
+    enum { E = 64, K = 8, N = 7 };
     mimo_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.n_routed_experts = E;
@@ -382,8 +333,7 @@ static void check_router(int E)
     cfg.routed_scaling_factor = 2.5f;
     cfg.n_group = 1;
     cfg.topk_group = 1;
-    float *logits = malloc(sizeof(float) * N * E), *bias = malloc(sizeof(float) * E), *tmp = malloc(sizeof(float) * 3 * E);
-    float w[N * K], ref_w[K];
+    float logits[N * E], bias[E], w[N * K], ref_w[K], tmp[3 * E];
     int32_t ids[N * K];
     int ref_ids[K];
     for (int i = 0; i < N * E; i++)
@@ -400,18 +350,6 @@ static void check_router(int E)
             cr_assert_float_eq(w[t * K + j], ref_w[j], 1e-6f, "position %d rank %d", t, j);
         }
     }
-    free(logits);
-    free(bias);
-    free(tmp);
-}
-
-/* 64 and 384 experts rank in registers, 600 in shared memory. */
-Test(cuda_kernels, router_topk)
-{
-    need_gpu();
-    check_router(64);
-    check_router(384);
-    check_router(600);
 }
 
 Test(cuda_kernels, argmax_lowest_index_on_ties)
