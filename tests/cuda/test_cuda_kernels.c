@@ -321,10 +321,9 @@ Test(cuda_kernels, attention_full_and_sliding_window)
     check_attention(0, true, 600, 16, 9000);  /* a span past 8192 keys: 256-key splits */
 }
 
-Test(cuda_kernels, router_topk)
+static void check_router(int E)
 {
-    need_gpu();
-    enum { E = 64, K = 8, N = 7 };
+    enum { K = 8, N = 7 };
     mimo_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.n_routed_experts = E;
@@ -333,7 +332,8 @@ Test(cuda_kernels, router_topk)
     cfg.routed_scaling_factor = 2.5f;
     cfg.n_group = 1;
     cfg.topk_group = 1;
-    float logits[N * E], bias[E], w[N * K], ref_w[K], tmp[3 * E];
+    float *logits = malloc(sizeof(float) * N * E), *bias = malloc(sizeof(float) * E), *tmp = malloc(sizeof(float) * 3 * E);
+    float w[N * K], ref_w[K];
     int32_t ids[N * K];
     int ref_ids[K];
     for (int i = 0; i < N * E; i++)
@@ -350,6 +350,18 @@ Test(cuda_kernels, router_topk)
             cr_assert_float_eq(w[t * K + j], ref_w[j], 1e-6f, "position %d rank %d", t, j);
         }
     }
+    free(logits);
+    free(bias);
+    free(tmp);
+}
+
+/* 64 and 384 experts rank in registers, 600 in shared memory. */
+Test(cuda_kernels, router_topk)
+{
+    need_gpu();
+    check_router(64);
+    check_router(384);
+    check_router(600);
 }
 
 Test(cuda_kernels, argmax_lowest_index_on_ties)
