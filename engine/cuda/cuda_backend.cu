@@ -209,8 +209,7 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
         }
         case OP_ATTENTION: {
             CudaLayer &L = e->layers[i.layer];
-            rc = cuda_attention(e->q, L.kcache, L.vcache, L.sink, L.geom, e->d_step, i.n, e->max_ctx, e->partial,
-                                e->attn_counters, e->attn,
+            rc = cuda_attention(e->q, L.kcache, L.vcache, L.sink, L.geom, e->d_step, i.n, e->max_ctx, e->partial, e->attn,
                                 e->attn_ld, st, err);
             break;
         }
@@ -545,13 +544,6 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
     if (cuda_engine_alloc(e, &v, (size_t)T * sizeof(int32_t), err))
         return -1;
     e->d_argmax = (int32_t *)v;
-    int max_heads = 1;
-    for (int l = 0; l < e->n_layers; l++)
-        max_heads = e->layers[l].geom.n_heads > max_heads ? e->layers[l].geom.n_heads : max_heads;
-    if (cuda_engine_alloc(e, &v, (size_t)T * max_heads * sizeof(unsigned), err))
-        return -1;
-    e->attn_counters = (unsigned *)v;
-    CUDA_CHECK(cudaMemset(e->attn_counters, 0, (size_t)T * max_heads * sizeof(unsigned)));
     // Unwritten activations read as zeros, never as garbage (padding columns of act / attn / mlp).
     CUDA_CHECK(cudaMemset(e->act, 0, (size_t)T * (k > 0 ? k : 1) * e->act_ld * sizeof(float)));
     CUDA_CHECK(cudaMemset(e->attn, 0, (size_t)T * e->attn_ld * sizeof(float)));

@@ -87,7 +87,6 @@ struct CudaEngine {
     int *h_step;               // pinned mirror
     float *x, *h, *qkv, *q, *attn, *partial, *router_logits, *route_w, *act, *yslot, *mlp, *logits;
     int32_t *route_ids, *d_argmax;
-    unsigned *attn_counters;   // [16][heads]: the attention kernel's finished-split counts (zero between launches)
     float *hidden_out;         // [n_hidden_layers][16][hidden]
     int qkv_ld, q_ld, attn_ld, mlp_ld, act_ld;
 

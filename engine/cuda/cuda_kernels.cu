@@ -1222,72 +1222,64 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
     }
 }
 
+__global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
+                                                                       const AttnGeom g, const int *d_len, int split_keys,
+                                                                       float *partial)
+{
+    pdl_trigger();
+    pdl_wait();
+    const int head = blockIdx.x, t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
+    float *part = partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + g.dv);
+    attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, split_keys, part);
+}
+
 __device__ void attention_merge_unit(const float *partial, int nsplit, const AttnGeom &g, float sink, float *out)
 {
     float M = sink;
     for (int s = 0; s < nsplit; s++)
-        M = fmaxf(M, __ldcg(partial + (size_t)s * (2 + g.dv)));
+        M = fmaxf(M, partial[(size_t)s * (2 + g.dv)]);
     float L = (sink > -INFINITY) ? expf(sink - M) : 0.0f;
     for (int s = 0; s < nsplit; s++) {
         const float *p = partial + (size_t)s * (2 + g.dv);
-        const float l = __ldcg(p + 1);
-        if (l > 0.0f)
-            L += l * expf(__ldcg(p) - M);
+        if (p[1] > 0.0f)
+            L += p[1] * expf(p[0] - M);
     }
     for (int d = threadIdx.x; d < g.dv; d += blockDim.x) {
         float acc = 0.0f;
         for (int s = 0; s < nsplit; s++) {
             const float *p = partial + (size_t)s * (2 + g.dv);
-            if (__ldcg(p + 1) > 0.0f)
-                acc += __ldcg(p + 2 + d) * expf(__ldcg(p) - M);
+            if (p[1] > 0.0f)
+                acc += p[2 + d] * expf(p[0] - M);
         }
         out[d] = L > 0.0f ? acc / L : 0.0f;
     }
 }
 
-// One kernel: every (head, position, key split) block writes its partial, and the last block of a
-// (head, position) to finish merges them with the sink (a separate merge launch cost a kernel
-// boundary per layer). counters[t][head] count the finished splits and are back at zero afterwards.
-__global__ void __launch_bounds__(ATTN_THREADS) attention_kernel(const float *q, const float *kc, const float *vc,
-                                                                 const AttnGeom g, const int *d_len, int split_keys,
-                                                                 float *partial, unsigned *counters, const float *sink,
-                                                                 float *out, int ldo)
+__global__ void attention_merge_kernel(const float *partial, int nsplit, const AttnGeom g, const int *d_len, int split_keys,
+                                       const float *sink, float *out, int ldo)
 {
     pdl_trigger();
     pdl_wait();
-    const int head = blockIdx.x, t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
-    float *part_ht = partial + ((size_t)t * g.n_heads + head) * nsplit * (2 + g.dv);
-    const int pos_q = *d_len + t;
-    attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, pos_q, split, split_keys,
-                    part_ht + (size_t)split * (2 + g.dv));
-    __shared__ bool last;
-    __threadfence();   // this block's partial is visible before it is counted
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        unsigned *cnt = counters + (size_t)t * g.n_heads + head;
-        last = atomicAdd(cnt, 1u) == (unsigned)nsplit - 1;
-        if (last)
-            *cnt = 0;   // for the next launch (ordered after this grid)
-    }
-    __syncthreads();
-    if (!last)
-        return;
-    __threadfence();
+    const int head = blockIdx.x, t = blockIdx.y;
+    const float *p = partial + ((size_t)t * g.n_heads + head) * nsplit * (2 + g.dv);
     // only the splits that hold keys of this query (the rest are empty by construction)
-    const int lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
+    const int pos_q = *d_len + t, lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
     const int active = min(nsplit, (pos_q + 1 - lo_all + split_keys - 1) / split_keys);
-    attention_merge_unit(part_ht, active, g, sink ? sink[head] : -INFINITY, out + (size_t)t * ldo + (size_t)head * g.dv);
+    attention_merge_unit(p, active, g, sink ? sink[head] : -INFINITY, out + (size_t)t * ldo + (size_t)head * g.dv);
 }
 
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
-                   const int *d_len, int n, int max_context, float *partial, unsigned *counters, float *out, int ldo,
-                   cudaStream_t st, mimo_error *err)
+                   const int *d_len, int n, int max_context, float *partial, float *out, int ldo, cudaStream_t st,
+                   mimo_error *err)
 {
     if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
     const int nsplit = cuda_attention_splits(g, max_context), split_keys = cuda_attention_split_keys(g, max_context);
-    return cuda_launch("attention_kernel", err, attention_kernel, dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS), 0, st, q,
-                       kcache, vcache, g, d_len, split_keys, partial, counters, sink, out, ldo);
+    if (cuda_launch("attention_split_kernel", err, attention_split_kernel, dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS),
+                    0, st, q, kcache, vcache, g, d_len, split_keys, partial))
+        return -1;
+    return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, n), dim3(128), 0, st,
+                       (const float *)partial, nsplit, g, d_len, split_keys, sink, out, ldo);
 }
 
 // ---------------------------------------------------------------------------------------------

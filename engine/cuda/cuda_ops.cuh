@@ -60,11 +60,10 @@ int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, con
                         int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err);
 
 // Attention of n query positions (*d_len + t) over the cache: partials over key splits of
-// split_keys keys, merged with the sink by the last split block of each (position, head) in the same
-// launch. out [n][ldo >= heads*dv]; counters [n][heads] start at zero (cudaMemset once) and are left so.
+// split_keys keys, then a merge with the sink. out [n][ldo >= heads*dv].
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
-                   const int *d_len, int n, int max_context, float *partial, unsigned *counters, float *out, int ldo,
-                   cudaStream_t st, mimo_error *err);
+                   const int *d_len, int n, int max_context, float *partial, float *out, int ldo, cudaStream_t st,
+                   mimo_error *err);
 int cuda_attention_splits(const AttnGeom &g, int max_context);      // key splits of the launch
 int cuda_attention_split_keys(const AttnGeom &g, int max_context);  // keys per split
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);

@@ -196,9 +196,7 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
     const int out_w = a->n_heads * a->dv;
     float *dqkv = NULL, *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dout = NULL, *dsink = NULL;
     int *dlen = NULL;
-    unsigned *dcount = NULL;
     if (c.init(err) || c.put(qkv, (size_t)P * rows, &dqkv, err) ||
-        c.put<unsigned>(NULL, (size_t)MIMO_MAX_DECODE_POSITIONS * a->n_heads, &dcount, err) ||
         c.put<float>(NULL, (size_t)MIMO_MAX_DECODE_POSITIONS * a->n_heads * a->dqk, &dq, err) ||
         c.put<float>(NULL, (size_t)g.ring * a->n_kv * a->dqk, &dk, err) ||
         c.put<float>(NULL, (size_t)g.ring * a->n_kv * a->dv, &dv, err) ||
@@ -206,13 +204,11 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
         c.put<float>(NULL, (size_t)P * out_w, &dout, err) || c.put<int>(NULL, 1, &dlen, err) ||
         (a->sink && c.put(a->sink, (size_t)a->n_heads, &dsink, err)))
         return -1;
-    CUDA_CHECK(cudaMemsetAsync(dcount, 0, (size_t)MIMO_MAX_DECODE_POSITIONS * a->n_heads * sizeof(unsigned), c.e.stream));
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int m = P - p0 < chunk ? P - p0 : chunk;
         CUDA_CHECK(cudaMemcpyAsync(dlen, &p0, sizeof(int), cudaMemcpyHostToDevice, c.e.stream));
         if (cuda_qkv_rope_store(dqkv + (size_t)p0 * rows, rows, NULL, g, dlen, m, dq, dk, dv, c.e.stream, err) ||
-            cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dcount, dout + (size_t)p0 * out_w, out_w,
-                           c.e.stream, err))
+            cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dout + (size_t)p0 * out_w, out_w, c.e.stream, err))
             return -1;
         CUDA_CHECK(cudaStreamSynchronize(c.e.stream));
     }
