@@ -2,7 +2,9 @@
 // round" and "Verification"): drafter pass -> proposals (argmax, or drawn from the drafter's q) written
 // straight into the target's step input -> one target pass (eager or graph) -> the drafter's context
 // fed from the target's hidden states on the device -> accept (greedy prefix, or speculative sampling
-// with the residual draw) -> one small copy of the result, the round's only host synchronisation.
+// with the residual draw). The accept count moves the KV and drafter lengths on the device (RoundLengths),
+// so a round reads no position from the host and graph mode captures the whole round once per shape; the
+// host's one synchronisation is waiting for the result, which the accept kernel publishes in mapped memory.
 //
 // Sampling here is temperature only (softmax(logits / T) over the whole vocabulary); top-k and top-p
 // stay on the host loop. The draws take the caller's uniforms in the host loop's order, and the
