@@ -20,11 +20,6 @@
 #define GEMV_WARPS 8
 #define GEMV_KC 1024
 
-// Expert id 0 for every slot: a plain matrix run as slots (launch_gemv_f's few-rows rule).
-#define GEMV_MAX_SLOTS 16
-__device__ int gemv_zero_ids_dev[GEMV_MAX_SLOTS];   // zero-initialised at module load
-static const int *gemv_zero_ids = nullptr;          // its device address (cuda_gemv_prepare)
-
 template <int NT> struct GemvShape { static constexpr int RPW = NT >= 8 ? 2 : 4; };
 
 template <int FMT> struct FmtTraits;
@@ -509,9 +504,6 @@ int cuda_gemv_prepare(mimo_error *err)
     static bool done = false;
     if (done)
         return 0;
-    void *zero_ids = nullptr;
-    CUDA_CHECK(cudaGetSymbolAddress(&zero_ids, gemv_zero_ids_dev));
-    gemv_zero_ids = (const int *)zero_ids;
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
@@ -863,8 +855,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_warps_per_sm = atoi(v);
         if ((v = getenv("MIMO_CUDA_GEMV1_KSPLIT_MAX")) && atoi(v) >= 1 && atoi(v) <= GEMV_WARPS)
             k.gemv1_ksplit_max = atoi(v);
-        if ((v = getenv("MIMO_CUDA_SMALL_ROWS")) && atoi(v) >= 0)
-            k.small_rows = atoi(v);
         read = true;
     }
     return k;
@@ -897,16 +887,6 @@ static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
     // MIMO_CUDA_GEMV1=0 selects the tensor cores there (cuda_gemv_knobs).
     if (n <= 1 && (FMT == MIMO_WFMT_F32 || cuda_gemv_knobs().gemv1 != 0))
         return launch_gemv1<FMT, GLU>(p, st, err);
-    // A matrix of few rows (the router) over several positions: the tensor-core kernel would get one
-    // block per 16 rows (24 blocks for 384 rows); the CUDA-core kernel takes each position as a slot of
-    // the same matrix instead (expert id 0 for every slot), with the whole GPU busy.
-    if (FMT != MIMO_WFMT_F32 && !p.slot_expert && p.w.rows <= cuda_gemv_knobs().small_rows && p.n <= GEMV_MAX_SLOTS &&
-        cuda_gemv_knobs().gemv1 != 0) {
-        GemvParams q = p;
-        q.slot_expert = gemv_zero_ids;
-        q.x_slot_div = 1;
-        return launch_gemv1<FMT, GLU>(q, st, err);
-    }
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 16) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 2, GLU>(p, st, err);
     if (n <= 2) return launch_gemv_t<FMT, 2, GLU>(p, st, err);

@@ -30,11 +30,8 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // gemv1_blocks = 2 | 3: the CUDA-core kernel compiled for at least that many blocks per SM (0: by shape);
 // gemv1_warps_per_sm, gemv1_ksplit_max: the CUDA-core kernel splits a row's columns over up to
 // ksplit_max warps (a power of two; 0: by shape) until the launch has that many warps of work per SM.
-// small_rows: matrices of at most that many rows over several positions run on the CUDA-core kernel,
-// one slot per position (0: never).
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0;
-    int small_rows = 1024;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
