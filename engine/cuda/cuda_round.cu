@@ -438,6 +438,45 @@ struct RoundShape {
 };
 }  // namespace
 
+// The buffers of a round's sampling and verification kernels (the engine's, or a test's).
+struct RoundRows {
+    int *step;                       // [1 + B]: p, t0, then the proposals
+    const RoundInput *in;
+    RoundLengths *lens;
+    const float *tlogits;            // target rows [B][tld], argmax [B]
+    int tld;
+    const int32_t *targmax;
+    const float *dlogits;            // drafter rows [B][dld], argmax [B] (NULL when B = 1)
+    int dld;
+    const int32_t *dargmax;
+    RowStats *tstats, *dstats;
+    RoundResultDev *out;             // mapped host memory
+};
+
+// The proposals into the step input (argmax, or drawn from the drafter's rows), with p and t0.
+static int launch_fill(const RoundRows &w, const RoundShape &sh, int V, cudaStream_t st, mimo_error *err)
+{
+    const FillArgs f = {w.step, w.in, w.lens, sh.B, V, w.dargmax, w.dlogits, w.dld, sh.draft_sampled, w.dstats};
+    round_fill_step_kernel<<<sh.B > 1 ? sh.B - 1 : 1, ROUND_THREADS, 0, st>>>(f);
+    CUDA_CHECK_LAUNCH("round_fill_step_kernel");
+    return 0;
+}
+
+// The target rows' statistics (sampling) and the accept kernel.
+static int launch_verify(const RoundRows &w, const RoundShape &sh, int V, cudaStream_t st, mimo_error *err)
+{
+    if (sh.sampled) {
+        round_row_stats_kernel<<<sh.B, ROUND_THREADS, 0, st>>>(w.tlogits, w.tld, V, w.in, w.tstats);
+        CUDA_CHECK_LAUNCH("round_row_stats_kernel");
+    }
+    const AcceptArgs a = {w.tlogits, w.tld,   w.targmax,  w.dlogits,        w.dld,            w.step + 1,
+                          w.tstats,  w.dstats, w.in,      w.lens,           sh.B,             V,
+                          sh.sampled, sh.draft_sampled, sh.feed_drafter, w.out};
+    round_accept_kernel<<<1, ROUND_THREADS, 0, st>>>(a);
+    CUDA_CHECK_LAUNCH("round_accept_kernel");
+    return 0;
+}
+
 // Everything of one round on the stream, reading its inputs and positions from the device only:
 // what graph mode captures once per shape.
 static int enqueue_round(CudaEngine *e, CudaRound *r, const RoundShape &sh, mimo_error *err)
@@ -456,46 +495,24 @@ static int enqueue_round(CudaEngine *e, CudaRound *r, const RoundShape &sh, mimo
         if (cuda_drafter_pass(e, block, r->d_block, d_drafter_len, B, true, err))
             return mimo_fail_prefix(err, "round: draft");
     }
-    FillArgs f;
-    memset(&f, 0, sizeof f);
-    f.step = e->d_step;
-    f.in = r->d_in;
-    f.lens = r->d_lens;
-    f.B = B;
-    f.V = V;
-    f.dargmax = B > 1 ? cuda_drafter_argmax(e) : nullptr;
-    f.dlogits = B > 1 ? cuda_drafter_logits(e) : nullptr;
-    f.dld = B > 1 ? cuda_drafter_logits_ld(e) : 0;
-    f.sampled = sh.draft_sampled;
-    f.dstats = r->dstats;
-    round_fill_step_kernel<<<B > 1 ? B - 1 : 1, ROUND_THREADS, 0, st>>>(f);
-    CUDA_CHECK_LAUNCH("round_fill_step_kernel");
+    const RoundRows rows = {e->d_step,
+                            r->d_in,
+                            r->d_lens,
+                            e->logits,
+                            e->vocab_local,
+                            e->d_argmax,
+                            B > 1 ? cuda_drafter_logits(e) : nullptr,
+                            B > 1 ? cuda_drafter_logits_ld(e) : 0,
+                            B > 1 ? cuda_drafter_argmax(e) : nullptr,
+                            r->tstats,
+                            r->dstats,
+                            r->h_result};
+    if (launch_fill(rows, sh, V, st, err))
+        return -1;
     if (cuda_run_step_program(e, B, err))
         return mimo_fail_prefix(err, "round: verify");
-    if (sh.sampled) {
-        round_row_stats_kernel<<<B, ROUND_THREADS, 0, st>>>(e->logits, e->vocab_local, V, r->d_in, r->tstats);
-        CUDA_CHECK_LAUNCH("round_row_stats_kernel");
-    }
-    AcceptArgs a;
-    memset(&a, 0, sizeof a);
-    a.tlogits = e->logits;
-    a.tld = e->vocab_local;
-    a.targmax = e->d_argmax;
-    a.dlogits = f.dlogits;
-    a.dld = f.dld;
-    a.tokens = e->d_step + 1;
-    a.tstats = r->tstats;
-    a.dstats = r->dstats;
-    a.in = r->d_in;
-    a.lens = r->d_lens;
-    a.B = B;
-    a.V = V;
-    a.sampled = sh.sampled;
-    a.draft_sampled = sh.draft_sampled;
-    a.feed_drafter = sh.feed_drafter;
-    a.out = r->h_result;
-    round_accept_kernel<<<1, ROUND_THREADS, 0, st>>>(a);
-    CUDA_CHECK_LAUNCH("round_accept_kernel");
+    if (launch_verify(rows, sh, V, st, err))
+        return -1;
     // The drafter's context gains the round's B positions at its old length (the lengths committed
     // below keep the accepted ones); this runs while the host reads the result and emits.
     if (sh.feed_drafter && cuda_drafter_append_device(e, e->hidden_out, MIMO_MAX_DECODE_POSITIONS, B, d_drafter_len, err))
@@ -582,6 +599,7 @@ int cuda_device_round(CudaEngine *e, const mimo_round_request *rq, mimo_round_re
     }
     return 0;
 }
+
 // ---- test entry (cuda_testing.h) ----
 
 extern "C" {
@@ -656,45 +674,11 @@ extern "C" int mimo_cuda_test_round_verify(const float *target_logits, const flo
     cudaStream_t st = 0;
     if (cuda_argmax(tl, V, V, B, 0, targ, st, err) || cuda_argmax(dl, V, V, B, 0, darg, st, err))
         return -1;
-    if (dsampled) {
-        FillArgs f;
-        memset(&f, 0, sizeof f);
-        f.step = step;
-        f.in = d_in;
-        f.lens = lens;
-        f.B = B;
-        f.V = V;
-        f.dargmax = darg;
-        f.dlogits = dl;
-        f.dld = V;
-        f.sampled = true;
-        f.dstats = dstats;
-        round_fill_step_kernel<<<B - 1, ROUND_THREADS, 0, st>>>(f);
-        CUDA_CHECK_LAUNCH("round_fill_step_kernel");
-    }
-    if (sampled) {
-        round_row_stats_kernel<<<B, ROUND_THREADS, 0, st>>>(tl, V, V, d_in, tstats);
-        CUDA_CHECK_LAUNCH("round_row_stats_kernel");
-    }
-    AcceptArgs a;
-    memset(&a, 0, sizeof a);
-    a.tlogits = tl;
-    a.tld = V;
-    a.targmax = targ;
-    a.dlogits = dl;
-    a.dld = V;
-    a.tokens = step + 1;
-    a.tstats = tstats;
-    a.dstats = dstats;
-    a.in = d_in;
-    a.lens = lens;
-    a.B = B;
-    a.V = V;
-    a.sampled = sampled;
-    a.draft_sampled = dsampled;
-    a.out = res;
-    round_accept_kernel<<<1, ROUND_THREADS, 0, st>>>(a);
-    CUDA_CHECK_LAUNCH("round_accept_kernel");
+    const RoundShape sh = {B, sampled, dsampled, false};
+    const RoundRows rows = {step, d_in, lens, tl, V, targ, dl, V, darg, tstats, dstats, res};
+    // given drafts stay as they are; sampled ones are drawn like a round's
+    if ((dsampled && launch_fill(rows, sh, V, st, err)) || launch_verify(rows, sh, V, st, err))
+        return -1;
     CUDA_CHECK(cudaDeviceSynchronize());
     if (res->seq != 1)
         return mimo_fail(err, "round test: the accept kernel did not publish its result");

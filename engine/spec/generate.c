@@ -133,6 +133,20 @@ static bool emit(loop_state *s, int32_t t, mimo_stop_reason *why)
     return false;
 }
 
+/* A round's tokens: the a accepted drafts, then the bonus, until a stop token or max-new ends the
+ * request. Returns how many were emitted (a + 1, or fewer when the request ended inside the block). */
+static int emit_round(loop_state *s, const int32_t *draft, int a, int32_t bonus, bool *done, mimo_stop_reason *why)
+{
+    int k = 0;
+    for (; k < a && !*done; k++)
+        *done = emit(s, draft[k], why);
+    if (!*done) {
+        *done = emit(s, bonus, why);
+        k++;
+    }
+    return k;
+}
+
 /* The target's choice at one row: argmax (greedy) or a draw from the sampling distribution. */
 static int32_t target_choice(loop_state *s, const float *logits_row, int32_t argmax)
 {
@@ -268,13 +282,7 @@ static int dflash_round(loop_state *s, int32_t t0, int B, bool *done, mimo_stop_
         a = mimo_verify_sampling(s->probs, q_filled ? s->q : NULL, draft, B - 1, s->V, &s->sample_rng, s->scratch, &bonus);
     }
 
-    int k = 0;
-    for (; k < a && !*done; k++)
-        *done = emit(s, draft[k], why);
-    if (!*done) {
-        *done = emit(s, bonus, why);
-        k++;
-    }
+    const int k = emit_round(s, draft, a, bonus, done, why);
     /* Roll back: keep t0 and the emitted drafts (k positions); the drafter learns the same positions. */
     if (mimo_engine_truncate(s->e, p + k, err))
         return mimo_fail_prefix(err, "rollback");
@@ -317,13 +325,7 @@ static int device_round(loop_state *s, int32_t t0, int B, bool *done, mimo_stop_
     s->sample_rng.counter += (uint64_t)rs.verify_uniforms_used;
 
     const int a = rs.accepted;
-    int k = 0;
-    for (; k < a && !*done; k++)
-        *done = emit(s, rs.drafts[k], why);
-    if (!*done) {
-        *done = emit(s, rs.bonus, why);
-        k++;
-    }
+    const int k = emit_round(s, rs.drafts, a, rs.bonus, done, why);
     /* The round kept a + 1 positions; a stop token or max-new inside the block keeps fewer. */
     if (k < a + 1 && (mimo_engine_truncate(s->e, p + k, err) || (s->dcfg && mimo_engine_drafter_truncate(s->e, p + k, err))))
         return mimo_fail_prefix(err, "rollback");

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mimo/backend.h"
+#include "support.h"
 #include "mimo/engine.h"
 #include "mimo/generate.h"
 #include "mimo/synth.h"
@@ -18,31 +19,6 @@
 
 #ifdef MIMO_HAVE_CUDA
 #include "cuda_rig.h"
-
-static double rel_err(const float *got, const float *want, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
-        den += (double)want[i] * want[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
-/* Top-1 minus top-2 of a row (how close a tie is). */
-static float margin(const float *x, int v)
-{
-    float a = -INFINITY, b = -INFINITY;
-    for (int i = 0; i < v; i++) {
-        if (x[i] > a) {
-            b = a;
-            a = x[i];
-        } else if (x[i] > b) {
-            b = x[i];
-        }
-    }
-    return a - b;
-}
 
 static void drafter_rounds_match_cpu(bool all_swa, bool drop_mask_embedding)
 {
@@ -79,11 +55,11 @@ static void drafter_rounds_match_cpu(bool all_swa, bool drop_mask_embedding)
         mimo_forward_out og = {lg, ag, NULL}, oc = {lc, ac, NULL};
         cr_assert_eq(mimo_engine_draft(gpu.e, block, B, &og, &err), 0, "%s", err.msg);
         cr_assert_eq(mimo_engine_draft(cpu.e, block, B, &oc, &err), 0, "%s", err.msg);
-        double e = rel_err(lg, lc, (size_t)B * V);
+        double e = mimo_test_rel_err(lg, lc, (size_t)B * V);
         cr_expect_leq(e, 1e-4, "round %zu (context %d, B=%d): GPU drafter logits vs CPU: rel err %.3g", r,
                       mimo_engine_drafter_length(cpu.e), B, e);
         for (int i = 0; i < B; i++)
-            if (margin(lc + (size_t)i * V, V) > 1e-2f)   /* clear winners only: the logits agree to ~1e-4 */
+            if (mimo_test_top2_margin(lc + (size_t)i * V, V) > 1e-2f)   /* clear winners only: the logits agree to ~1e-4 */
                 cr_expect_eq(ag[i], ac[i], "round %zu block position %d: argmax %d vs CPU %d", r, i, ag[i], ac[i]);
         /* argmax only (no logits buffer) gives the same proposals */
         int32_t ag2[MIMO_DFLASH_MAX_BLOCK];

@@ -71,21 +71,6 @@ static void greedy(mimo_engine *e, float *logits, int32_t *out, float *hidden)
     }
 }
 
-/* Top-1 minus top-2 of a logits row (how close a tie is). */
-static float margin(const float *x, int v)
-{
-    float a = -INFINITY, b = -INFINITY;
-    for (int i = 0; i < v; i++) {
-        if (x[i] > a) {
-            b = a;
-            a = x[i];
-        } else if (x[i] > b) {
-            b = x[i];
-        }
-    }
-    return a - b;
-}
-
 Test(cuda_model, tiny_matches_cpu_reference)
 {
     need_gpu();
@@ -113,7 +98,7 @@ Test(cuda_model, tiny_matches_cpu_reference)
     if (same < STEPS) {
         /* token `same` is the argmax of logits row PROMPT + same - 1 */
         const float *row = lc + (size_t)(PROMPT + same - 1) * V;
-        float m = margin(row, V);
+        float m = mimo_test_top2_margin(row, V);
         cr_log_warn("greedy tokens diverge at step %d (CPU top-1 margin %g)", same, m);
         cr_assert(m < 5e-3f * (1.0f + fabsf(row[tc[same]])), "divergence at step %d is not a near-tie (margin %g)", same, m);
     }

@@ -73,6 +73,20 @@ double mimo_test_rel_err(const float *a, const float *b, size_t n)
     return sqrt(num / den);
 }
 
+float mimo_test_top2_margin(const float *x, int n)
+{
+    float a = -INFINITY, b = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (x[i] > a) {
+            b = a;
+            a = x[i];
+        } else if (x[i] > b) {
+            b = x[i];
+        }
+    }
+    return a - b;
+}
+
 int mimo_test_run_bench(const char *args, char **output)
 {
     char cmd[8192];
