@@ -14,7 +14,8 @@ static const char usage[] =
     "                  [--backend cpu|cuda] [--fp4 on|off] [--dflash on|off] [--exec eager|graph|persistent]\n"
     "                  [--rounds device|host] [--matrix] [--accept measured|forced:PROFILE] [--shard R/N]\n"
     "                  [--layers K] [--requests N]\n"
-    "                  [--max-new N] [--temperature T] [--seed N] [--warmup N] [--repeats N] [--threads N]\n"
+    "                  [--max-new N] [--temperature T] [--top-k K] [--top-p P] [--seed N] [--warmup N]\n"
+    "                  [--repeats N] [--threads N]\n"
     "                  [--trace] [--out FILE.json]\n"
     "       mimo-bench run --probe-gpu      (exit 0 when the cuda backend can run here, else 4)";
 
@@ -90,7 +91,7 @@ int mimo_cmd_run(int argc, char **argv)
         if (!strcmp(a, "--trace")) { o.trace = true; continue; }
         static const char *const valued[] = {"--model", "--preset", "--suite", "--suite-file", "--out", "--backend",
                                              "--fp4", "--dflash", "--exec", "--rounds", "--accept", "--shard", "--layers",
-                                             "--requests", "--max-new", "--temperature", "--seed", "--warmup",
+                                             "--requests", "--max-new", "--temperature", "--top-k", "--top-p", "--seed", "--warmup",
                                              "--repeats", "--threads", NULL};
         bool known = false;
         for (int k = 0; valued[k]; k++)
@@ -150,6 +151,13 @@ int mimo_cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "--temperature")) {
             if (!mimo_parse_double(val, 0, 100, &o.temperature))
                 return mimo_usage_error("run", usage, "bad --temperature '%s' (0..100)", val);
+        } else if (!strcmp(a, "--top-k")) {
+            if (!mimo_parse_int(val, 0, 100000000, &v))
+                return mimo_usage_error("run", usage, "bad --top-k '%s' (an integer >= 0; 0 = off)", val);
+            o.top_k = (int)v;
+        } else if (!strcmp(a, "--top-p")) {
+            if (!mimo_parse_double(val, 1e-9, 1, &o.top_p))
+                return mimo_usage_error("run", usage, "bad --top-p '%s' (a number in (0, 1]; 1 = off)", val);
         } else if (!strcmp(a, "--seed")) {
             if (!mimo_parse_u64(val, &o.seed)) return mimo_usage_error("run", usage, "bad --seed '%s'", val);
         } else if (!strcmp(a, "--warmup")) {

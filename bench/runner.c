@@ -37,6 +37,7 @@ void mimo_run_options_default(mimo_run_options *o)
     o->exec = MIMO_EXEC_EAGER;
     o->shard_count = 1;
     o->max_new = 64;
+    o->top_p = 1.0;
     o->repeats = 1;
     o->device = 0;
 }
@@ -369,6 +370,8 @@ static int run_requests(run_state *st, mimo_engine *e, const config_point *c, in
         mimo_generate_options_default(&g);
         g.max_new_tokens = o->max_new;
         g.sampling.temperature = (float)o->temperature;
+        g.sampling.top_k = o->top_k;
+        g.sampling.top_p = (float)o->top_p;
         g.seed = o->seed + (uint64_t)pi;
         g.stop_tokens = st->stop_ids;
         g.n_stop_tokens = st->n_stop;
@@ -523,7 +526,7 @@ static int run_config(run_state *st, const config_point *c, int ci, int nc, json
     }
     json_object_set_new(entry, "available", json_true());
     /* where the rounds' verification ran: on the device (one synchronisation per round) or the host */
-    mimo_sampling_params sp = {(float)o->temperature, 0, 1.0f};
+    mimo_sampling_params sp = {(float)o->temperature, o->top_k, (float)o->top_p};
     json_object_set_new(json_object_get(entry, "config"), "rounds",
                         json_string(!o->host_rounds && mimo_engine_has_device_round(e, &sp) ? "device" : "host"));
 

@@ -27,6 +27,8 @@ typedef struct {
     int         requests;         /* per suite; 0 = all */
     int         max_new;
     double      temperature;
+    int         top_k;            /* 0 = off */
+    double      top_p;            /* 1 = off */
     int         warmup, repeats;
     bool        trace;
     const char *out_path;

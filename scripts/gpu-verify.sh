@@ -84,7 +84,8 @@ fi
 
 if want rounds; then
   # A/B: decode rounds on the device (one synchronisation per round) vs verified on the host, DFlash on,
-  # greedy with the published acceptance forced, and sampled (T 0.8) with the acceptance measured
+  # greedy with the published acceptance forced, and sampled (T 0.8; then with top-k 50, top-p 0.9) with the
+  # acceptance measured
   for r in device host; do
     step rounds_greedy_$r 300 "$BIN/mimo-bench" run --preset small --backend cuda --suite coding,math --requests 4 \
       --max-new 128 --warmup 1 --dflash on --exec graph --accept forced:mimo-published --rounds $r \
@@ -94,6 +95,10 @@ if want rounds; then
       --max-new 128 --warmup 1 --dflash on --exec graph --temperature 0.8 --rounds $r \
       --out "$OUT/small-rounds-sampled-$r.json"
     tail -4 "$OUT/rounds_sampled_$r.log"
+    step rounds_topkp_$r 300 "$BIN/mimo-bench" run --preset small --backend cuda --suite coding,math --requests 4 \
+      --max-new 128 --warmup 1 --dflash on --exec graph --temperature 0.8 --top-k 50 --top-p 0.9 --rounds $r \
+      --out "$OUT/small-rounds-topkp-$r.json"
+    tail -4 "$OUT/rounds_topkp_$r.log"
   done
 fi
 

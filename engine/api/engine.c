@@ -2,6 +2,7 @@
 #include "mimo/backend.h"
 #include "mimo/synth.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,8 +242,7 @@ bool mimo_engine_has_device_round(const mimo_engine *e, const mimo_sampling_para
 
 int mimo_engine_device_round(mimo_engine *e, const mimo_round_request *rq, mimo_round_result *rs, mimo_error *err)
 {
-    mimo_sampling_params p = {rq->temperature, 0, 1.0f};
-    if (!mimo_engine_has_device_round(e, &p))
+    if (!mimo_engine_has_device_round(e, &rq->sampling))
         return mimo_fail(err, "engine: the %s backend does not run decode rounds on the device here", e->ops->name);
     if (rq->B < 1 || rq->B > MIMO_DFLASH_MAX_BLOCK || rq->B > MIMO_MAX_DECODE_POSITIONS)
         return mimo_fail(err, "engine: round block size %d out of range [1, %d]", rq->B, MIMO_DFLASH_MAX_BLOCK);
@@ -254,8 +254,11 @@ int mimo_engine_device_round(mimo_engine *e, const mimo_round_request *rq, mimo_
         return mimo_fail(err, "engine: token id %d out of range [0, %d)", rq->t0, e->cfg.vocab_size);
     if (rq->forced_accept >= rq->B)
         return mimo_fail(err, "engine: forced accept count %d out of range [0, %d]", rq->forced_accept, rq->B - 1);
-    if (!(rq->temperature >= 0.0f))
-        return mimo_fail(err, "engine: temperature must be >= 0");
+    if (!(rq->sampling.temperature >= 0.0f) || !isfinite(rq->sampling.temperature))
+        return mimo_fail(err, "engine: temperature must be a finite number >= 0");
+    if (rq->sampling.top_k < 0 || !(rq->sampling.top_p > 0.0f && rq->sampling.top_p <= 1.0f))
+        return mimo_fail(err, "engine: top_k must be >= 0 and top_p in (0, 1] (got %d, %g)", rq->sampling.top_k,
+                         (double)rq->sampling.top_p);
     if (mimo_engine_length(e) + rq->B > e->opts.max_context)
         return mimo_fail(err, "engine: context full (%d + %d > max_context %d)", mimo_engine_length(e), rq->B,
                          e->opts.max_context);

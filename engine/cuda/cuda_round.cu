@@ -6,12 +6,13 @@
 // so a round reads no position from the host and graph mode captures the whole round once per shape; the
 // host's one synchronisation is waiting for the result, which the accept kernel publishes in mapped memory.
 //
-// Sampling here is temperature only (softmax(logits / T) over the whole vocabulary); top-k and top-p
-// stay on the host loop. The draws take the caller's uniforms in the host loop's order, and the
-// probabilities are the host's formulas in float, so a round draws what the host loop would draw
-// (up to float rounding at a draw's boundary).
+// Sampling is the host's mimo_sampling_probs: softmax(logits / T), then the top-k / top-p kept set
+// (cuda_row_select.cuh), renormalised. The draws take the caller's uniforms in the host loop's order,
+// and the probabilities are the host's formulas in float, so a round draws what the host loop would
+// draw (up to float rounding at a draw's or a cut's boundary).
 #include "cuda_drafter.cuh"
 #include "cuda_round.cuh"
+#include "cuda_row_select.cuh"
 
 #include <limits.h>
 #include <string.h>
@@ -20,16 +21,23 @@
 #define ROUND_THREADS 1024   // 32 warps: the block scan below relies on it
 #define ROUND_MAX_B MIMO_DFLASH_MAX_BLOCK
 
-// max and sum of exp((l - max) / T) of one row: what turns a logit into the host's probability.
+// max and sum of exp((l - max) / T) of one row: what turns a logit into the host's probability;
+// then the top-k / top-p kept set (cuda_row_select.cuh) and its mass, which renormalises it
+// (everything kept, mass 1, without top-k / top-p).
 struct RowStats {
     float max;
     double sum;
+    uint32_t cut_key;
+    int cut_index;
+    double kept_mass;
 };
 
 // What the host gives a round (copied to the device at the round's start: a graph replays it).
 struct RoundInput {
     int t0, forced;
     float inv_t;
+    int top_k;                        // 0: off
+    float top_p;                      // 1: off
     unsigned seq;                     // the result carries it back: the host waits for its own round
     double du[ROUND_MAX_B];           // sampled drafting, block positions 1..B-1
     double vu[ROUND_MAX_B + 1];       // acceptance tests, then the final draw
@@ -66,42 +74,7 @@ struct CudaRound {
     cudaGraphExec_t graphs[ROUND_GRAPH_KEYS];
 };
 
-// ---- block-wide pieces ----
-
-__device__ __forceinline__ double warp_inclusive_scan(double v)
-{
-    const int lane = threadIdx.x % 32;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-        double up = __shfl_up_sync(0xFFFFFFFFu, v, o);
-        if (lane >= o)
-            v += up;
-    }
-    return v;
-}
-
-// Exclusive prefix of v over the block's 1024 threads (32 warps); *total gets the block's sum.
-// Every thread calls it.
-__device__ double block_exclusive_scan(double v, double *total)
-{
-    __shared__ double warp_prefix[32], block_total;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const double incl = warp_inclusive_scan(v);
-    __syncthreads();
-    if (lane == 31)
-        warp_prefix[warp] = incl;
-    __syncthreads();
-    if (warp == 0) {
-        const double w = warp_prefix[lane];
-        const double wi = warp_inclusive_scan(w);
-        warp_prefix[lane] = wi - w;
-        if (lane == 31)
-            block_total = wi;
-    }
-    __syncthreads();
-    *total = block_total;
-    return warp_prefix[warp] + (incl - v);
-}
+// ---- block-wide pieces (prefix sums and the kept set: cuda_row_select.cuh) ----
 
 // Inverse-CDF draw over the weights w(0..V-1) (unnormalised, >= 0): the first index whose running sum
 // exceeds u * total, like mimo_spec_sample_probs. Returns -1 when the total is zero.
@@ -147,12 +120,27 @@ template <class Weight> __device__ int block_inverse_cdf(const Weight &w, int V,
     return total > 0.0 ? r : -1;
 }
 
-// p(v) = softmax(row / T)[v], the host's mimo_sampling_probs at top_k 0, top_p 1.
+// p(v) = the host's mimo_sampling_probs: softmax(row / T)[v] (raw), zero outside the kept set, the
+// kept ones renormalised by their mass.
 struct SoftmaxWeight {
     const float *row;
     RowStats s;
     float inv_t;
-    __device__ float operator()(int v) const { return (float)((double)expf((row[v] - s.max) * inv_t) / s.sum); }
+    __device__ float raw(int v) const { return (float)((double)expf((row[v] - s.max) * inv_t) / s.sum); }
+    __device__ float operator()(int v) const
+    {
+        const float r = raw(v);
+        const uint32_t key = __float_as_uint(r);
+        if (key < s.cut_key || (key == s.cut_key && v > s.cut_index))
+            return 0.0f;
+        return (float)((double)r / s.kept_mass);
+    }
+};
+
+// softmax(row / T) of a row whose max and sum are known, for the selection.
+struct RawProb {
+    SoftmaxWeight w;
+    __device__ float operator()(int v) const { return w.raw(v); }
 };
 
 // max(0, p(v) - q(v)): the residual after a rejection; q one-hot at x for argmax drafting.
@@ -199,7 +187,34 @@ __device__ RowStats block_row_stats(const float *row, int V, float inv_t)
     for (int w = 0; w < nw; w++)
         s += red_d[w];
     __syncthreads();
-    return RowStats{m, s};
+    return RowStats{m, s, 0u, INT_MAX, 1.0};
+}
+
+// The row's statistics, then its top-k / top-p cut (top_k 0 and top_p 1: everything kept).
+__device__ RowStats block_sampling_stats(const float *row, int V, float inv_t, int top_k, float top_p)
+{
+    RowStats s = block_row_stats(row, V, inv_t);
+    const bool use_k = top_k > 0 && top_k < V, use_p = top_p > 0.0f && top_p < 1.0f;
+    if (!use_k && !use_p)
+        return s;
+    const RawProb prob{SoftmaxWeight{row, s, inv_t}};
+    RankedPrefix cut;
+    unsigned long long mass;   // top-p's reference: the top-k set's mass, or the row's
+    if (use_k) {
+        cut = block_ranked_prefix(prob, V, false, (unsigned long long)top_k);
+        mass = cut.mass;
+    } else {
+        mass = block_total_fx(prob, V);
+    }
+    if (use_p) {
+        // the host: the first prefix whose renormalised cumulative mass is >= top_p
+        unsigned long long target = (unsigned long long)ceil((double)top_p * (double)mass);
+        cut = block_ranked_prefix(prob, V, true, target < 1 ? 1 : target);
+    }
+    s.cut_key = cut.key;
+    s.cut_index = cut.index;
+    s.kept_mass = (double)cut.mass / ROW_SELECT_FX_ONE;
+    return s;
 }
 
 // ---- kernels ----
@@ -260,7 +275,7 @@ __global__ void __launch_bounds__(ROUND_THREADS) round_fill_step_kernel(const Fi
     }
     const float inv_t = a.in->inv_t;
     const float *row = a.dlogits + (size_t)i * a.dld;
-    const RowStats s = block_row_stats(row, a.V, inv_t);
+    const RowStats s = block_sampling_stats(row, a.V, inv_t, a.in->top_k, a.in->top_p);
     const int x = block_inverse_cdf(SoftmaxWeight{row, s, inv_t}, a.V, a.in->du[i - 1]);
     if (threadIdx.x == 0) {
         a.dstats[i] = s;
@@ -271,7 +286,7 @@ __global__ void __launch_bounds__(ROUND_THREADS) round_fill_step_kernel(const Fi
 __global__ void __launch_bounds__(ROUND_THREADS) round_row_stats_kernel(const float *logits, int ld, int V,
                                                                         const RoundInput *in, RowStats *out)
 {
-    const RowStats s = block_row_stats(logits + (size_t)blockIdx.x * ld, V, in->inv_t);
+    const RowStats s = block_sampling_stats(logits + (size_t)blockIdx.x * ld, V, in->inv_t, in->top_k, in->top_p);
     if (threadIdx.x == 0)
         out[blockIdx.x] = s;
 }
@@ -322,7 +337,7 @@ __global__ void __launch_bounds__(ROUND_THREADS) round_accept_kernel(const Accep
             const float *trow = a.tlogits + (size_t)i * a.tld;
             const SoftmaxWeight p{trow, a.tstats[i], inv_t};
             const SoftmaxWeight q{a.draft_sampled ? a.dlogits + (size_t)(i + 1) * a.dld : nullptr,
-                                  a.draft_sampled ? a.dstats[i + 1] : RowStats{0.0f, 1.0}, inv_t};
+                                  a.draft_sampled ? a.dstats[i + 1] : RowStats{0.0f, 1.0, 0u, INT_MAX, 1.0}, inv_t};
             const double px = p(x), qx = q.row ? q(x) : 1.0;
             const double ratio = qx > 0.0 ? (px / qx < 1.0 ? px / qx : 1.0) : (px > 0.0 ? 1.0 : 0.0);
             used++;
@@ -425,9 +440,8 @@ void cuda_round_destroy(CudaRound *r)
 
 bool cuda_has_device_round(const CudaEngine *e, const mimo_sampling_params *p)
 {
-    const bool plain_sampling = p->temperature == 0.0f ||
-                                ((p->top_k <= 0 || p->top_k >= e->cfg.vocab_size) && !(p->top_p > 0.0f && p->top_p < 1.0f));
-    return e->nshard == 1 && plain_sampling;
+    (void)p;   // every temperature / top-k / top-p (the kept set is selected on the device)
+    return e->nshard == 1;
 }
 
 namespace {
@@ -551,8 +565,8 @@ int cuda_device_round(CudaEngine *e, const mimo_round_request *rq, mimo_round_re
     const int B = rq->B, V = e->cfg.vocab_size, p = e->length;
     if (B > 1 && !e->drafter)
         return mimo_fail(err, "cuda: a round of %d positions needs the drafter", B);
-    const RoundShape sh = {B, rq->temperature > 0.0f, rq->temperature > 0.0f && rq->draft_sampled && B > 1,
-                           rq->feed_drafter};
+    const mimo_sampling_params &sp = rq->sampling;
+    const RoundShape sh = {B, sp.temperature > 0.0f, sp.temperature > 0.0f && rq->draft_sampled && B > 1, rq->feed_drafter};
     const int drafter_len = e->drafter ? cuda_drafter_length(e) : 0;
     memset(rs, 0, sizeof *rs);
 
@@ -565,7 +579,9 @@ int cuda_device_round(CudaEngine *e, const mimo_round_request *rq, mimo_round_re
     RoundInput *in = r->h_in;
     in->t0 = rq->t0;
     in->forced = rq->forced_accept;
-    in->inv_t = sh.sampled ? 1.0f / rq->temperature : 1.0f;
+    in->inv_t = sh.sampled ? 1.0f / sp.temperature : 1.0f;
+    in->top_k = sp.top_k;
+    in->top_p = sp.top_p;
     in->seq = ++r->seq;
     memcpy(in->du, rq->draft_uniforms, sizeof in->du);
     memcpy(in->vu, rq->verify_uniforms, sizeof in->vu);
@@ -628,7 +644,7 @@ struct TestBuffers {
 }  // namespace
 
 extern "C" int mimo_cuda_test_round_verify(const float *target_logits, const float *drafter_logits, int B, int V,
-                                           float temperature, bool draft_sampled, const double *draft_uniforms,
+                                           const mimo_sampling_params *sampling, bool draft_sampled, const double *draft_uniforms,
                                            const double *verify_uniforms, int forced, int32_t *drafts, int *accepted,
                                            int32_t *bonus, int *uniforms_used, mimo_error *err)
 {
@@ -652,12 +668,14 @@ extern "C" int mimo_cuda_test_round_verify(const float *target_logits, const flo
         ~FreeHost() { cudaFreeHost(p); }
     } free_res{(void *)res};
     memset((void *)res, 0xFF, sizeof *res);   // poisoned: -1 everywhere
-    const bool sampled = temperature > 0.0f, dsampled = sampled && draft_sampled && B > 1;
+    const bool sampled = sampling->temperature > 0.0f, dsampled = sampled && draft_sampled && B > 1;
     RoundInput in;
     memset(&in, 0, sizeof in);
     in.t0 = 0;
     in.forced = forced;
-    in.inv_t = sampled ? 1.0f / temperature : 1.0f;
+    in.inv_t = sampled ? 1.0f / sampling->temperature : 1.0f;
+    in.top_k = sampling->top_k;
+    in.top_p = sampling->top_p;
     in.seq = 1;
     for (int i = 0; i < B - 1 && dsampled; i++)
         in.du[i] = draft_uniforms[i];

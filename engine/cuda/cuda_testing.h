@@ -50,12 +50,13 @@ int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, b
 int mimo_cuda_test_argmax(const float *x, int v, int n, int32_t *out, mimo_error *err);
 
 /* The device round's sampling pieces (cuda_round.cu) on given rows: with draft_sampled, drafts[i] is
- * drawn from softmax(drafter row i + 1 / T) with draft_uniforms[i] (else drafts[] is taken as given);
- * then the target rows [B][V] verify them: greedy at T = 0, else speculative sampling with
- * verify_uniforms in the host loop's order; forced >= 0 accepts that many unverified. Outputs the
- * accepted count, the bonus token and how many verify uniforms were used. */
-int mimo_cuda_test_round_verify(const float *target_logits, const float *drafter_logits, int B, int V, float temperature,
-                                bool draft_sampled, const double *draft_uniforms, const double *verify_uniforms,
+ * drawn from the sampling distribution (temperature, top-k, top-p) of drafter row i + 1 with
+ * draft_uniforms[i] (else drafts[] is taken as given); then the target rows [B][V] verify them: greedy
+ * at T = 0, else speculative sampling with verify_uniforms in the host loop's order; forced >= 0
+ * accepts that many unverified. Outputs the accepted count, the bonus token and how many verify
+ * uniforms were used. */
+int mimo_cuda_test_round_verify(const float *target_logits, const float *drafter_logits, int B, int V,
+                                const mimo_sampling_params *sampling, bool draft_sampled, const double *draft_uniforms, const double *verify_uniforms,
                                 int forced, int32_t *drafts, int *accepted, int32_t *bonus, int *uniforms_used,
                                 mimo_error *err);
 

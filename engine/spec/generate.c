@@ -305,7 +305,7 @@ static int device_round(loop_state *s, int32_t t0, int B, bool *done, mimo_stop_
     memset(&rq, 0, sizeof rq);
     rq.B = B;
     rq.t0 = t0;
-    rq.temperature = s->opts->sampling.temperature;
+    rq.sampling = s->opts->sampling;
     rq.draft_sampled = B > 1 && s->opts->draft_mode == MIMO_DRAFT_SAMPLED && !s->greedy;
     rq.feed_drafter = s->dcfg != NULL;
     rq.forced_accept = -1;

@@ -180,6 +180,8 @@ Test(cli_errors, bad_numbers_are_usage_errors)
            "--requests", "usage:");
     expect(bench(&out, "run --preset tiny --temperature nan"), &out, MIMO_EXIT_USAGE, "temperature nan", "'nan'",
            "usage:");
+    expect(bench(&out, "run --preset tiny --top-p 0"), &out, MIMO_EXIT_USAGE, "run top-p 0", "'0'", "usage:");
+    expect(bench(&out, "run --preset tiny --top-k -3"), &out, MIMO_EXIT_USAGE, "run top-k -3", "'-3'", "usage:");
     expect(bench(&out, "run --preset tiny --shard 8/8"), &out, MIMO_EXIT_USAGE, "shard 8/8", "'8/8'", "usage:");
     expect(bench(&out, "run --preset tiny --rounds gpu"), &out, MIMO_EXIT_USAGE, "rounds gpu", "'gpu'", "usage:");
     expect(bench(&out, "tokenize --tokenizer '%s' --bench --min-mb abc", ck), &out, MIMO_EXIT_USAGE, "min-mb abc",

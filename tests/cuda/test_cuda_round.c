@@ -36,12 +36,14 @@ typedef struct {
 } verdict;
 
 /* The host loop's decisions for one round on these rows (generate.c: draft_block, dflash_round). */
-static verdict host_round(const float *tl, const float *dl, int B, int V, float T, bool draft_sampled, int forced,
-                          const int32_t *given_drafts, mimo_rng *draft_rng, mimo_rng *verify_rng)
+static verdict host_round(const float *tl, const float *dl, int B, int V, const mimo_sampling_params *params,
+                          bool draft_sampled, int forced, const int32_t *given_drafts, mimo_rng *draft_rng,
+                          mimo_rng *verify_rng)
 {
     verdict h;
     memset(&h, 0, sizeof h);
-    mimo_sampling_params sp = {T, 0, 1.0f};
+    const mimo_sampling_params sp = *params;
+    const float T = sp.temperature;
     float *p = malloc((size_t)B * V * sizeof *p), *q = malloc((size_t)B * V * sizeof *q), *scratch = malloc((size_t)V * sizeof *scratch);
     const bool dsampled = T > 0 && draft_sampled && B > 1;
     for (int i = 1; i < B; i++) {
@@ -73,34 +75,62 @@ static verdict host_round(const float *tl, const float *dl, int B, int V, float 
     return h;
 }
 
-Test(cuda_round, verification_kernels_match_the_host_verification, .timeout = 240)
+/* Logits of few distinct values (most of them the lowest): probabilities tie in buckets larger than
+ * the device selection's sort (cuda_row_select.cuh), so the cut falls among ties taken in index order. */
+static void tied_row(float *row, int V, mimo_rng *rng)
+{
+    for (int v = 0; v < V; v++) {
+        const double u = mimo_rng_uniform(rng);
+        row[v] = u < 0.8 ? 0.0f : u < 0.95 ? 1.0f : 2.5f;
+    }
+}
+
+/* top-k / top-p settings the cases cycle through (T comes from the case). None puts top-p exactly on
+ * a cumulative mass of tied probabilities (top-k 40 with top-p 0.8 would: 32 ties of 1/40 each sum to
+ * 0.8 exactly, below the float 0.8f, which the host's float rounding of 1/40 reaches and the device's
+ * exact fixed-point sum does not: a cut within rounding of its boundary, like a draw at one). */
+static const struct {
+    int top_k;
+    float top_p;
+} cuts[] = {{0, 1.0f}, {5, 1.0f}, {0, 0.9f}, {40, 0.83f}, {0, 0.3f}, {3000, 0.97f}, {1, 1.0f}, {200, 1.0f}};
+
+Test(cuda_round, verification_kernels_match_the_host_verification, .timeout = 300)
 {
     need_gpu();
     const int blocks[] = {1, 2, 4, 8, 16};
     const int vocabs[] = {7, 300, 4099};
     const float temps[] = {0.0f, 0.6f, 1.0f, 1.7f};
+    const int ncuts = (int)(sizeof cuts / sizeof *cuts);
     mimo_rng rng;
     mimo_rng_init(&rng, 20261126);
-    long cases = 0, rejections = 0, full = 0, drafted = 0;
+    long cases = 0, rejections = 0, full = 0, drafted = 0, cut_cases = 0;
     for (size_t bi = 0; bi < sizeof blocks / sizeof *blocks; bi++)
         for (size_t vi = 0; vi < sizeof vocabs / sizeof *vocabs; vi++)
             for (size_t ti = 0; ti < sizeof temps / sizeof *temps; ti++)
                 for (int mode = 0; mode < 3; mode++) {   /* argmax drafts, sampled drafts, forced */
                     const int B = blocks[bi], V = vocabs[vi];
                     const float T = temps[ti];
-                    for (int rep = 0; rep < 3; rep++) {
+                    for (int rep = 0; rep < 4; rep++) {
                         float *tl = malloc((size_t)B * V * sizeof *tl), *dl = malloc((size_t)B * V * sizeof *dl);
-                        /* the drafter sees the target's next-row logits plus noise: acceptance is mixed */
+                        /* the drafter sees the target's next-row logits plus noise: acceptance is mixed;
+                         * rep 3: tied probabilities */
                         const float scale = 2.0f + 2.0f * rep;
                         for (int j = 0; j < B; j++)
-                            random_row(tl + (size_t)j * V, V, scale, &rng);
+                            if (rep == 3)
+                                tied_row(tl + (size_t)j * V, V, &rng);
+                            else
+                                random_row(tl + (size_t)j * V, V, scale, &rng);
                         for (int i = 0; i < B; i++) {
                             float *row = dl + (size_t)i * V;
                             random_row(row, V, 1.0f, &rng);
-                            if (i > 0)
+                            if (rep == 3)
+                                memcpy(row, tl + (size_t)(i > 0 ? i - 1 : 0) * V, (size_t)V * sizeof *row);
+                            else if (i > 0)
                                 for (int v = 0; v < V; v++)
                                     row[v] += tl[(size_t)(i - 1) * V + v];
                         }
+                        const mimo_sampling_params sp = {T, cuts[cases % ncuts].top_k, cuts[cases % ncuts].top_p};
+                        cut_cases += T > 0 && (sp.top_k > 0 || sp.top_p < 1.0f);
                         int32_t given[MIMO_DFLASH_MAX_BLOCK];
                         for (int i = 1; i < B; i++)   /* mostly the drafter's argmax, sometimes a random token */
                             given[i - 1] = mimo_rng_uniform(&rng) < 0.8 ? mimo_argmax(dl + (size_t)i * V, V)
@@ -117,16 +147,18 @@ Test(cuda_round, verification_kernels_match_the_host_verification, .timeout = 24
                         peek = verify_rng;
                         for (int i = 0; i <= B; i++)
                             vu[i] = mimo_rng_uniform(&peek);
-                        verdict h = host_round(tl, dl, B, V, T, dsampled, forced, given, &draft_rng, &verify_rng);
+                        verdict h = host_round(tl, dl, B, V, &sp, dsampled, forced, given, &draft_rng, &verify_rng);
                         int32_t drafts[MIMO_DFLASH_MAX_BLOCK];
                         memcpy(drafts, given, sizeof drafts);
                         int accepted = -7, used = -7;
                         int32_t bonus = -7;
                         mimo_error err = {{0}};
-                        cr_assert_eq(mimo_cuda_test_round_verify(tl, dl, B, V, T, dsampled, du, vu, forced, drafts, &accepted,
-                                                                 &bonus, &used, &err),
+                        cr_assert_eq(mimo_cuda_test_round_verify(tl, dl, B, V, &sp, dsampled, du, vu, forced, drafts,
+                                                                 &accepted, &bonus, &used, &err),
                                      0, "%s", err.msg);
-                        const char *what = mode == 0 ? "argmax drafts" : mode == 1 ? "sampled drafts" : "forced";
+                        char what[96];
+                        snprintf(what, sizeof what, "%s, top-k %d top-p %g", mode == 0 ? "argmax drafts" : mode == 1 ? "sampled drafts" : "forced",
+                                 sp.top_k, (double)sp.top_p);
                         for (int i = 0; i < B - 1; i++)
                             cr_assert_eq(drafts[i], h.drafts[i], "B=%d V=%d T=%g %s rep %d: draft %d is %d, host %d", B, V,
                                          T, what, rep, i, drafts[i], h.drafts[i]);
@@ -149,7 +181,8 @@ Test(cuda_round, verification_kernels_match_the_host_verification, .timeout = 24
     /* the cases exercise both outcomes, or the comparison above proves little */
     cr_expect_gt(rejections, drafted / 10, "%ld rejections in %ld drafted rounds", rejections, drafted);
     cr_expect_gt(full, 0, "no round accepted its whole block (%ld drafted)", drafted);
-    cr_log_info("%ld cases, %ld drafted rounds: %ld with a rejection, %ld fully accepted", cases, drafted, rejections, full);
+    cr_log_info("%ld cases (%ld sampled with top-k / top-p), %ld drafted rounds: %ld with a rejection, %ld fully accepted",
+                cases, cut_cases, drafted, rejections, full);
 }
 
 /* ---- whole rounds through mimo_generate ---- */
@@ -195,23 +228,26 @@ Test(cuda_round, plain_steps_on_the_device_equal_the_host_loop, .timeout = 240)
     mimo_sampling_params probe = {0.9f, 0, 1.0f};
     cr_assert(mimo_engine_has_device_round(r.e, &probe), "the CUDA backend runs temperature rounds on the device");
     probe.top_k = 5;
-    cr_assert(!mimo_engine_has_device_round(r.e, &probe), "top-k stays on the host");
+    probe.top_p = 0.9f;
+    cr_assert(mimo_engine_has_device_round(r.e, &probe), "and top-k / top-p ones");
     int32_t prompt[12];
     spec_random_prompt(prompt, 12, r.cfg.vocab_size, 91);
-    const float temps[] = {0.0f, 0.9f, 1.5f};
-    for (size_t ti = 0; ti < 3; ti++) {
+    const mimo_sampling_params settings[] = {{0.0f, 0, 1.0f}, {0.9f, 0, 1.0f}, {1.5f, 0, 1.0f},
+                                             {0.9f, 20, 1.0f}, {1.2f, 0, 0.8f}, {1.0f, 50, 0.9f}};
+    for (size_t ti = 0; ti < sizeof settings / sizeof *settings; ti++) {
         mimo_generate_options o;
         mimo_generate_options_default(&o);
         o.max_new_tokens = 64;
-        o.sampling.temperature = temps[ti];
+        o.sampling = settings[ti];
         o.seed = 5 + ti;
         mimo_generation dev, host;
         run(r.e, prompt, 12, &o, &dev);
         expect_consistent(&r, &dev, 12, 1, "device plain steps");
         o.host_rounds = true;
         run(r.e, prompt, 12, &o, &host);
-        char what[64];
-        snprintf(what, sizeof what, "plain steps at T=%g, device vs host", temps[ti]);
+        char what[112];
+        snprintf(what, sizeof what, "plain steps at T=%g top-k %d top-p %g, device vs host", (double)o.sampling.temperature,
+                 o.sampling.top_k, (double)o.sampling.top_p);
         expect_same_tokens(&dev, &host, what);
         mimo_generation_free(&dev);
         mimo_generation_free(&host);
@@ -269,20 +305,34 @@ Test(cuda_round, sampled_dflash_on_the_device_is_reproducible_and_consistent, .t
     int32_t prompt[8];
     spec_random_prompt(prompt, 8, r.cfg.vocab_size, 77);
     long accepted = 0, drafted = 0;
-    for (int mode = 0; mode < 2; mode++) {
+    for (int mode = 0; mode < 4; mode++) {   /* argmax / sampled drafts, without and with top-k + top-p */
         mimo_generate_options o;
         mimo_generate_options_default(&o);
         o.max_new_tokens = 96;
         o.sampling.temperature = 0.8f;
+        if (mode >= 2) {
+            o.sampling.top_k = 20;
+            o.sampling.top_p = 0.9f;
+        }
         o.dflash = true;
         o.block = 8;
         o.seed = 31;
-        o.draft_mode = mode ? MIMO_DRAFT_SAMPLED : MIMO_DRAFT_ARGMAX;
+        o.draft_mode = mode % 2 ? MIMO_DRAFT_SAMPLED : MIMO_DRAFT_ARGMAX;
+        const char *what = mode % 2 ? "sampled drafts" : "argmax drafts";
         mimo_generation a, b;
         run(r.e, prompt, 8, &o, &a);
-        expect_consistent(&r, &a, 8, 8, mode ? "sampled drafts" : "argmax drafts");
+        expect_consistent(&r, &a, 8, 8, what);
         run(r.e, prompt, 8, &o, &b);
         expect_same_tokens(&a, &b, "the same seed twice");
+        if (mode >= 2) {   /* the device's kept sets are the host's: the same draws, the same tokens */
+            mimo_generation h;
+            o.host_rounds = true;
+            run(r.e, prompt, 8, &o, &h);
+            o.host_rounds = false;
+            expect_same_tokens(&a, &h, mode % 2 ? "top-k + top-p, sampled drafts: device vs host rounds"
+                                                : "top-k + top-p, argmax drafts: device vs host rounds");
+            mimo_generation_free(&h);
+        }
         o.seed = 32;
         mimo_generation c;
         run(r.e, prompt, 8, &o, &c);

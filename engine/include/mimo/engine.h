@@ -77,14 +77,14 @@ int mimo_engine_draft(mimo_engine *e, const int32_t *block, int B, mimo_forward_
 /* ---- a decode round kept on the device (DFLASH.md "One decode round") ----
  * Draft the block [t0, MASK x (B-1)] with the attached drafter, verify it with one target pass, accept
  * (greedy: the longest matching prefix; sampling: the speculative-sampling rule), and feed the drafter's
- * context, with one host synchronisation per round: the read of the result. Greedy and plain
- * temperature sampling run on the device; top-k / top-p stay on the host loop. B = 1 is a plain step
+ * context, with one host synchronisation per round: the read of the result. Greedy and sampling
+ * (temperature, top-k, top-p: mimo_sampling_probs's distribution) run on the device. B = 1 is a plain step
  * (the token is chosen on the device). Uniforms come from the caller so that the device draws exactly
  * what the host loop would draw from the same RNG streams. */
 typedef struct {
     int      B;                  /* 1 (plain step) or 2..MIMO_DFLASH_MAX_BLOCK (needs a drafter) */
     int32_t  t0;                 /* the last emitted token, not yet in the target's KV */
-    float    temperature;        /* 0 = greedy */
+    mimo_sampling_params sampling;   /* temperature 0 = greedy; top-k / top-p as in mimo_sampling_probs */
     bool     draft_sampled;      /* proposals drawn from the drafter's q (else its argmax) */
     bool     feed_drafter;       /* append the round's target features to the drafter's context */
     int      forced_accept;      /* >= 0: accept this many drafts unverified (timing replay); -1: verify */
