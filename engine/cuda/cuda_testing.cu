@@ -87,11 +87,12 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     GemvKnobs &k = cuda_gemv_knobs();   // reads the environment once; the path below overrides it
     switch (path) {
     case 0: k = GemvKnobs(); return 0;
-    case 1: k = GemvKnobs(); k.gemv1 = 1; return 0;
-    case 2: k = GemvKnobs(); k.gemv1 = 0; return 0;
-    case 3: k = GemvKnobs(); k.gemv1 = 0; k.mma_pipe = 4; return 0;
-    case 4: k = GemvKnobs(); k.gemv1 = 0; k.mma_ksplit = 2; return 0;
-    case 5: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_blocks = 3; return 0;
+    case 1: k = GemvKnobs(); k.gemv1 = 1; k.fp4_slots = 0; return 0;
+    case 2: k = GemvKnobs(); k.gemv1 = 0; k.fp4_slots = 0; return 0;
+    case 3: k = GemvKnobs(); k.gemv1 = 0; k.fp4_slots = 0; k.mma_pipe = 4; return 0;
+    case 4: k = GemvKnobs(); k.gemv1 = 0; k.fp4_slots = 0; k.mma_ksplit = 2; return 0;
+    case 5: k = GemvKnobs(); k.gemv1 = 1; k.fp4_slots = 0; k.gemv1_blocks = 3; return 0;
+    case 6: k = GemvKnobs(); k.fp4_slots = 1; return 0;
     }
     return -1;
 }
@@ -133,22 +134,26 @@ extern "C" int mimo_cuda_test_gemv_glu(const mimo_matrix *gate, const mimo_matri
     return test_gemv(gate, up, x, n, y, err);
 }
 
-extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, int n_experts, const int32_t *ids, int n_slots,
-                                          const float *x, int x_div, float *y, mimo_error *err)
+extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo_matrix *up_experts, int n_experts,
+                                          const int32_t *ids, int n_slots, const float *x, int x_div, float *y,
+                                          mimo_error *err)
 {
     TestCtx c;
-    GpuMat m;
+    GpuMat m, u;
     float *dx = NULL, *dy = NULL;
     int32_t *dids = NULL;
     const int rows = (int)experts[0].rows, cols = (int)experts[0].cols;
     const int n_x = (n_slots + x_div - 1) / x_div;
     int ldx = 0;
-    if (c.init(err) || c.matrix(experts, n_experts, &m, err) || c.put_rows(x, n_x, cols, &dx, &ldx, err) ||
-        c.put<float>(NULL, (size_t)n_slots * rows, &dy, err) || c.put(ids, (size_t)n_slots, &dids, err))
+    if (c.init(err) || c.matrix(experts, n_experts, &m, err) || (up_experts && c.matrix(up_experts, n_experts, &u, err)) ||
+        c.put_rows(x, n_x, cols, &dx, &ldx, err) || c.put<float>(NULL, (size_t)n_slots * rows, &dy, err) ||
+        c.put(ids, (size_t)n_slots, &dids, err))
         return -1;
     GemvParams p;
     memset(&p, 0, sizeof p);
     p.w = m;
+    if (up_experts)
+        p.w2 = u;
     p.x = dx;
     p.ldx = ldx;
     p.y = dy;
@@ -156,7 +161,7 @@ extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, int n_expe
     p.n = n_slots;
     p.slot_expert = dids;
     p.x_slot_div = x_div;
-    if (cuda_gemv(p, false, c.e.stream, err))
+    if (cuda_gemv(p, up_experts != NULL, c.e.stream, err))
         return -1;
     return c.get(y, dy, (size_t)n_slots * rows, err);
 }

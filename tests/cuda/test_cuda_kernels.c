@@ -206,30 +206,53 @@ Test(cuda_kernels, gemv_swiglu_fused)
     }
 }
 
+/* Shapes: whole 16-row tiles and 128-column blocks, and neither (a partial tile and a partial block
+ * for the MXFP4 slot kernel, cuda_gemv_fp4_slots.cu); plain projections and gate/up pairs. */
 Test(cuda_kernels, gemv_expert_slots)
 {
     need_gpu();
-    enum { E = 6, ROWS = 96, COLS = 256, SLOTS = 8, K = 2 };
+    enum { E = 6, MAX_ROWS = 200, MAX_COLS = 480, SLOTS = 8, K = 2 };
+    const int shapes[2][2] = {{96, 256}, {200, 480}};
+    static float x[SLOTS / K * MAX_COLS], y[SLOTS * MAX_ROWS], ref[SLOTS * MAX_ROWS], a[MAX_ROWS], b[MAX_ROWS];
+    for (int sh = 0; sh < 2; sh++)
+    for (int glu = 0; glu < 2; glu++)
     for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
     for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++) {
+        const int ROWS = shapes[sh][0], COLS = shapes[sh][1];
         cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
-        mimo_matrix ms[E];
-        void *d[E], *s[E];
-        for (int e = 0; e < E; e++)
+        mimo_matrix ms[E], us[E];
+        void *d[E], *s[E], *ud[E], *usc[E];
+        for (int e = 0; e < E; e++) {
             ms[e] = random_matrix((mimo_weight_format)f, ROWS, COLS, &d[e], &s[e]);
+            ud[e] = usc[e] = NULL;
+            if (glu)
+                us[e] = random_matrix((mimo_weight_format)f, ROWS, COLS, &ud[e], &usc[e]);
+        }
         int32_t ids[SLOTS] = {5, 0, 3, 3, 1, 5, 2, 4};   /* repeats too */
-        float x[SLOTS / K * COLS], y[SLOTS * ROWS], ref[SLOTS * ROWS];
         for (int i = 0; i < SLOTS / K * COLS; i++)
-            x[i] = frand();
-        for (int sl = 0; sl < SLOTS; sl++)
-            mimo_matrix_gemv_f32(&ms[ids[sl]], x + (sl / K) * COLS, ref + sl * ROWS);
+            x[i] = glu ? frand() * 0.1f : frand();
+        for (int sl = 0; sl < SLOTS; sl++) {
+            const float *xs = x + (sl / K) * COLS;
+            if (glu) {
+                mimo_matrix_gemv_f32(&ms[ids[sl]], xs, a);
+                mimo_matrix_gemv_f32(&us[ids[sl]], xs, b);
+                mimo_cpu_swiglu(ref + sl * ROWS, a, b, ROWS);
+            } else {
+                mimo_matrix_gemv_f32(&ms[ids[sl]], xs, ref + sl * ROWS);
+            }
+        }
         mimo_error err = {{0}};
-        cr_assert_eq(mimo_cuda_test_expert_gemv(ms, E, ids, SLOTS, x, K, y, &err), 0, "%s", err.msg);
-        double rel = mimo_test_rel_err(y, ref, SLOTS * ROWS);
-        cr_assert(rel < 1e-4, "%s path %d: rel err %g", mimo_weight_format_name((mimo_weight_format)f), path, rel);
+        cr_assert_eq(mimo_cuda_test_expert_gemv(ms, glu ? us : NULL, E, ids, SLOTS, x, K, y, &err), 0, "%s", err.msg);
+        const char *fmt = mimo_weight_format_name((mimo_weight_format)f);
+        cr_assert(all_finite(y, (size_t)SLOTS * ROWS), "%s %dx%d glu %d path %d: output not fully written", fmt, ROWS,
+                  COLS, glu, path);
+        double rel = mimo_test_rel_err(y, ref, (size_t)SLOTS * ROWS);
+        cr_assert(rel < 1e-4, "%s %dx%d glu %d path %d: rel err %g", fmt, ROWS, COLS, glu, path, rel);
         for (int e = 0; e < E; e++) {
             free(d[e]);
             free(s[e]);
+            free(ud[e]);
+            free(usc[e]);
         }
     }
 }
