@@ -112,8 +112,6 @@ static inline long long gpu_fp8_scale_rows(long long rows, long long group_rows)
     return groups * ((group_rows + 127) / 128);
 }
 
-__device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
-
 // ---- element decoders ----
 __device__ __forceinline__ float dev_bf16_to_f32(uint16_t b) { return __uint_as_float((uint32_t)b << 16); }
 

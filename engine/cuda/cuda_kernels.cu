@@ -81,6 +81,8 @@ __device__ __forceinline__ float warp_sum(float v)
     return v;
 }
 
+__device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
+
 // One tile of output rows for one unit (slot in expert mode, else all positions).
 template <int FMT, int NT, bool GLU>
 __device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
@@ -853,8 +855,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_warps_per_sm = atoi(v);
         if ((v = getenv("MIMO_CUDA_GEMV1_KSPLIT_MAX")) && atoi(v) >= 1 && atoi(v) <= GEMV_WARPS)
             k.gemv1_ksplit_max = atoi(v);
-        if ((v = getenv("MIMO_CUDA_FP4_SLOTS")))
-            k.fp4_slots = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -885,10 +885,6 @@ static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
     // measured faster than the tensor-core path at these shapes on the H100 for bf16 and fp8, and for
     // mxfp4 expert slots at 8 and 16 tokens (within 6% at one token): results/kernels/README.md.
     // MIMO_CUDA_GEMV1=0 selects the tensor cores there (cuda_gemv_knobs).
-    // MXFP4 expert slots: the tensor-core slot kernel (its decode is a third of the CUDA-core one's
-    // ALU work; cuda_gemv_fp4_slots.cu), unless MIMO_CUDA_FP4_SLOTS=0.
-    if (FMT == MIMO_WFMT_MXFP4 && cuda_gemv_knobs().fp4_slots != 0 && cuda_gemv_mxfp4_slots_fits(p))
-        return cuda_gemv_mxfp4_slots(p, GLU, st, err);
     if (n <= 1 && (FMT == MIMO_WFMT_F32 || cuda_gemv_knobs().gemv1 != 0))
         return launch_gemv1<FMT, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);

@@ -29,17 +29,11 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // mma_pipe = 2 | 4 column blocks in flight per warp; mma_ksplit = 1..8 warps sharing a tile's columns;
 // gemv1_blocks = 2 | 3: the CUDA-core kernel compiled for at least that many blocks per SM (0: by shape);
 // gemv1_warps_per_sm, gemv1_ksplit_max: the CUDA-core kernel splits a row's columns over up to
-// ksplit_max warps (a power of two; 0: by shape) until the launch has that many warps of work per SM;
-// fp4_slots = 0: MXFP4 expert slots on the kernels above instead of their own (cuda_gemv_fp4_slots.cu).
+// ksplit_max warps (a power of two; 0: by shape) until the launch has that many warps of work per SM.
 struct GemvKnobs {
-    int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
-        fp4_slots = -1;
+    int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0;
 };
 GemvKnobs &cuda_gemv_knobs();
-// MXFP4 expert slots (one position each) on the tensor cores, the input staged in shared memory
-// (cuda_gemv_fp4_slots.cu); _fits: whether this launch can take p (MXFP4, expert mode, K fits).
-bool cuda_gemv_mxfp4_slots_fits(const GemvParams &p);
-int cuda_gemv_mxfp4_slots(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // Once per process before the first gemv (and before any graph capture).
 int cuda_gemv_prepare(mimo_error *err);
 

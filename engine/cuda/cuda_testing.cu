@@ -87,12 +87,11 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     GemvKnobs &k = cuda_gemv_knobs();   // reads the environment once; the path below overrides it
     switch (path) {
     case 0: k = GemvKnobs(); return 0;
-    case 1: k = GemvKnobs(); k.gemv1 = 1; k.fp4_slots = 0; return 0;
-    case 2: k = GemvKnobs(); k.gemv1 = 0; k.fp4_slots = 0; return 0;
-    case 3: k = GemvKnobs(); k.gemv1 = 0; k.fp4_slots = 0; k.mma_pipe = 4; return 0;
-    case 4: k = GemvKnobs(); k.gemv1 = 0; k.fp4_slots = 0; k.mma_ksplit = 2; return 0;
-    case 5: k = GemvKnobs(); k.gemv1 = 1; k.fp4_slots = 0; k.gemv1_blocks = 3; return 0;
-    case 6: k = GemvKnobs(); k.fp4_slots = 1; return 0;
+    case 1: k = GemvKnobs(); k.gemv1 = 1; return 0;
+    case 2: k = GemvKnobs(); k.gemv1 = 0; return 0;
+    case 3: k = GemvKnobs(); k.gemv1 = 0; k.mma_pipe = 4; return 0;
+    case 4: k = GemvKnobs(); k.gemv1 = 0; k.mma_ksplit = 2; return 0;
+    case 5: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_blocks = 3; return 0;
     }
     return -1;
 }

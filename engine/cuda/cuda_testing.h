@@ -23,13 +23,13 @@ int mimo_cuda_test_gemv_glu(const mimo_matrix *gate, const mimo_matrix *up, cons
 int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo_matrix *up_experts, int n_experts,
                                const int32_t *ids, int n_slots, const float *x, int x_div, float *y, mimo_error *err);
 /* Which GEMV kernels the calls above use (for testing every path): 0 = the launchers' defaults,
- * 1 = the CUDA-core kernel at one position and for every expert slot (MXFP4 ones included),
- * 2 = tensor cores there (f32 weights keep the CUDA-core kernel), 3 = path 2 with 4 column blocks in
- * flight per warp, 4 = path 2 with at most 2 warps sharing a row tile's columns, 5 = path 1 with the
- * 3-blocks-per-SM build everywhere (the default picks it by shape), 6 = MXFP4 expert slots on their own
- * tensor-core kernel (cuda_gemv_fp4_slots.cu), set explicitly. Returns -1 for an unknown path. */
+ * 1 = the CUDA-core kernel at one position and for expert slots (the default's choice, set
+ * explicitly), 2 = tensor cores there (f32 weights keep the CUDA-core kernel), 3 = path 2 with 4
+ * column blocks in flight per warp, 4 = path 2 with at most 2 warps sharing a row tile's columns,
+ * 5 = path 1 with the 3-blocks-per-SM build everywhere (the default picks it by shape). Returns -1
+ * for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 7
+#define MIMO_CUDA_TEST_GEMV_PATHS 6
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 

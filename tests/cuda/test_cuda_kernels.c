@@ -206,8 +206,9 @@ Test(cuda_kernels, gemv_swiglu_fused)
     }
 }
 
-/* Shapes: whole 16-row tiles and 128-column blocks, and neither (a partial tile and a partial block
- * for the MXFP4 slot kernel, cuda_gemv_fp4_slots.cu); plain projections and gate/up pairs. */
+/* Expert slots on every GEMV path: plain projections and gate/up pairs (the routed experts' two
+ * projections), at a shape of whole tiles and one of partial ones (rows not a multiple of 16,
+ * columns not a multiple of 128). */
 Test(cuda_kernels, gemv_expert_slots)
 {
     need_gpu();
