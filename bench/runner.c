@@ -443,11 +443,9 @@ static json_t *config_json(run_state *st, const config_point *c, int block)
     json_object_set_new(cj, "exec", json_string(mimo_exec_name(c->exec)));
     json_object_set_new(cj, "block", json_integer(c->dflash ? block : 1));
     json_object_set_new(cj, "expert_format", json_string(c->fp4 ? "mxfp4" : "fp8"));
-    mimo_generate_options g;
-    mimo_generate_options_default(&g);
     json_object_set_new(cj, "temperature", json_real(o->temperature));
-    json_object_set_new(cj, "top_k", json_integer(g.sampling.top_k));
-    json_object_set_new(cj, "top_p", json_real(g.sampling.top_p));
+    json_object_set_new(cj, "top_k", json_integer(o->top_k));
+    json_object_set_new(cj, "top_p", json_real(o->top_p));
     json_object_set_new(cj, "seed", json_integer((json_int_t)(o->seed & 0x7fffffffffffffffull)));
     json_object_set_new(cj, "max_new_tokens", json_integer(o->max_new));
     json_t *acc = json_object();

@@ -107,6 +107,26 @@ Test(run_e2e, chat_states_which_forced_figure_it_uses)
     json_decref(doc);
 }
 
+/* --temperature / --top-k / --top-p reach the results file as given (config of HARNESS.md). */
+Test(run_e2e, sampling_flags_are_recorded)
+{
+    char args[1024], path[512];
+    char *out = NULL;
+    snprintf(path, sizeof path, "%s/s.json", dir);
+    snprintf(args, sizeof args,
+             "run --preset tiny --suite math --requests 1 --max-new 4 --temperature 0.7 --top-k 5 --top-p 0.85 --out '%s'",
+             path);
+    int rc = mimo_test_run_bench(args, &out);
+    cr_assert_eq(rc, 0, "run failed (%d):\n%s", rc, out);
+    free(out);
+    json_t *doc = load(path);
+    json_t *cfg = json_object_get(json_array_get(json_object_get(doc, "configs"), 0), "config");
+    cr_assert_float_eq(json_number_value(json_object_get(cfg, "temperature")), 0.7, 1e-9);
+    cr_assert_eq(json_integer_value(json_object_get(cfg, "top_k")), 5);
+    cr_assert_float_eq(json_number_value(json_object_get(cfg, "top_p")), 0.85, 1e-9);
+    json_decref(doc);
+}
+
 Test(run_e2e, matrix_records_unavailable_configurations)
 {
     char args[1024], path[512];
