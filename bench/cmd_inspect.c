@@ -45,7 +45,9 @@ static const char *resolve(checker *c, const char *canonical, char *buf, size_t 
     const char *alt = !strncmp(canonical, "model.", 6) ? canonical + 6 : NULL;
     char prefixed[300];
     if (!alt) {
-        snprintf(prefixed, sizeof prefixed, "model.%s", canonical);
+        /* tensor names are far shorter than prefixed; a cut one would only fail to match */
+        if (snprintf(prefixed, sizeof prefixed, "model.%s", canonical) >= (int)sizeof prefixed)
+            prefixed[sizeof prefixed - 1] = '\0';
         alt = prefixed;
     }
     if (mimo_source_has(c->src, canonical))

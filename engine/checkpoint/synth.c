@@ -111,7 +111,9 @@ static void add_vector(mimo_tensor_source *src, const char *name, mimo_weight_fo
 /* Derives "X.weight_scale" / "X.weight_scale_inv" from "X.weight". */
 static void scale_name(char *out, size_t n, const char *weight_name, const char *suffix)
 {
-    snprintf(out, n, "%s%s", weight_name, suffix);   /* "X.weight" + "_scale" */
+    /* "X.weight" + "_scale"; synthetic names are far shorter than out, a longer one would only be cut */
+    if (snprintf(out, n, "%s%s", weight_name, suffix) >= (int)n && n > 0)
+        out[n - 1] = '\0';
 }
 
 /* Storage element index of plain element (r, c). */
