@@ -468,17 +468,14 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
 template <int FMT, bool GLU>
 static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
-    // Variants by measurement (H100, results/kernels/README.md): MXFP4 expert slots of several
-    // positions take the 80-register build (3 blocks per SM), except the gate/up pairs, which take the
-    // wide row shape at 128 registers (gate/up 66.8 vs 69.5 us at 8 tokens, 122 vs 130 at 16; the down
-    // projection is slower wide); everything else the 128-register build.
+    // Variants by measurement (H100, results/kernels/README.md): the 128-register build everywhere
+    // (the 80-register one spills), MXFP4 gate/up slots of several positions in the wide row shape
+    // (gate/up 66.8 vs 69.5 us at 8 tokens, 122 vs 130 at 16; the down projection is slower wide).
     const GemvKnobs &kn = cuda_gemv_knobs();
     const bool many_fp4_slots = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > 8;
     const bool wide = FMT == MIMO_WFMT_MXFP4 && p.slot_expert &&
                       (kn.gemv1_wide == 1 || (kn.gemv1_wide < 0 && many_fp4_slots && GLU));
-    int blocks = kn.gemv1_blocks;
-    if (blocks == 0)
-        blocks = many_fp4_slots && !wide ? 3 : 2;
+    const int blocks = kn.gemv1_blocks == 3 ? 3 : 2;
     if constexpr (FMT == MIMO_WFMT_MXFP4)
         if (wide)
             return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, true>(p, st, err) : launch_gemv1_v<FMT, GLU, 3, true>(p, st, err);

@@ -27,7 +27,7 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
 // gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
 // mma_pipe = 2 | 4 column blocks in flight per warp; mma_ksplit = 1..8 warps sharing a tile's columns;
-// gemv1_blocks = 2 | 3: the CUDA-core kernel compiled for at least that many blocks per SM (0: by shape);
+// gemv1_blocks = 2 | 3: the CUDA-core kernel compiled for at least that many blocks per SM (0: 2);
 // gemv1_warps_per_sm, gemv1_ksplit_max: the CUDA-core kernel splits a row's columns over up to
 // ksplit_max warps (a power of two; 0: by shape) until the launch has that many warps of work per SM;
 // gemv1_wide: MXFP4 expert slots in the wide row shape (more rows per lane group, one vector per row):

@@ -26,7 +26,7 @@ int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo_matrix *up
  * 1 = the CUDA-core kernel at one position and for expert slots (the default's choice, set
  * explicitly), 2 = tensor cores there (f32 weights keep the CUDA-core kernel), 3 = path 2 with 4
  * column blocks in flight per warp, 4 = path 2 with at most 2 warps sharing a row tile's columns,
- * 5 = path 1 with the 3-blocks-per-SM build everywhere (the default picks it by shape), 6 = path 1 with
+ * 5 = path 1 with the 3-blocks-per-SM build everywhere (the default uses 2), 6 = path 1 with
  * MXFP4 expert slots in the wide row shape at any slot count and for both projections (the default:
  * gate/up pairs of several positions), 7 = path 6 with 3 blocks per SM. Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
