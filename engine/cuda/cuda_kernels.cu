@@ -200,11 +200,14 @@ __device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
 // lane loads its U vectors' inputs into registers once, then streams the R rows' weight vectors
 // (R*U 16-byte loads in flight), so x is read once per R rows. x rows must be readable up to the
 // matrix's padded width (ld) and finite there (padding weights are zero).
-// WIDE (MXFP4 expert slots of many positions): one vector per row and twice the rows, so each input
-// word serves twice the weight words (the inputs' L1 traffic was twice the weights' bytes).
-template <int FMT, bool WIDE = false> struct Gemv1Shape {
-    static constexpr int U = FMT == MIMO_WFMT_MXFP4 ? (WIDE ? 1 : 2) : (32 / FmtTraits<FMT>::VEC);
-    static constexpr int R = 8 / U;
+// Row shapes of MXFP4 expert slots: ROWS_WIDE (slots of many positions) one vector per row and twice
+// the rows, so each input word serves twice the weight words (the inputs' L1 traffic was twice the
+// weights' bytes); ROWS_NARROW half the rows, twice the warps (slots of one position are latency-bound).
+enum { ROWS_DEFAULT = 0, ROWS_WIDE = 1, ROWS_NARROW = 2 };
+template <int FMT, int SHAPE = ROWS_DEFAULT> struct Gemv1Shape {
+    static constexpr bool FP4 = FMT == MIMO_WFMT_MXFP4;
+    static constexpr int U = FP4 ? (SHAPE == ROWS_WIDE ? 1 : 2) : (32 / FmtTraits<FMT>::VEC);
+    static constexpr int R = FP4 && SHAPE == ROWS_NARROW ? 2 : 8 / U;
     __host__ __device__ static constexpr int RG(bool glu) { return glu ? (R > 1 ? R / 2 : 1) : R; }   // rows per lane group
 };
 
@@ -281,13 +284,13 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
 
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
-template <int FMT, bool GLU, bool WIDE>
+template <int FMT, bool GLU, int SHAPE>
 __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int EPW = WordTraits<FMT>::EPW;
-    constexpr int U = Gemv1Shape<FMT, WIDE>::U;
-    constexpr int R = Gemv1Shape<FMT, WIDE>::RG(GLU);
+    constexpr int U = Gemv1Shape<FMT, SHAPE>::U;
+    constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int groups = 32 / lpr;
     const int ks = warp % ksplit, wrow = warp / ksplit;
@@ -426,18 +429,18 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
 // occupancy is what hides the latency (launch_gemv1 picks the variant).
-template <int FMT, bool GLU, int MINB, bool WIDE>
+template <int FMT, bool GLU, int MINB, int SHAPE>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
     __shared__ float red[2 * 32 * 8 * 8];
-    gemv1_tile<FMT, GLU, WIDE>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red);
+    gemv1_tile<FMT, GLU, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red);
 }
 
-template <int FMT, bool GLU, int MINB, bool WIDE>
+template <int FMT, bool GLU, int MINB, int SHAPE>
 static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
-    constexpr int U = Gemv1Shape<FMT, WIDE>::U;
-    constexpr int R = Gemv1Shape<FMT, WIDE>::RG(GLU);
+    constexpr int U = Gemv1Shape<FMT, SHAPE>::U;
+    constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
     const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
     const int units = p.slot_expert ? p.n : 1;
     // Split the columns over up to 8 warps until the launch has ~8 warps per SM of work; MXFP4 expert
@@ -461,7 +464,7 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
         lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
-    return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, WIDE>, grid, dim3(GEMV_THREADS), 0, st, p, lpr,
+    return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE>, grid, dim3(GEMV_THREADS), 0, st, p, lpr,
                        ksplit);
 }
 
@@ -470,16 +473,26 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     // Variants by measurement (H100, results/kernels/README.md): the 128-register build everywhere
     // (the 80-register one spills), MXFP4 gate/up slots of several positions in the wide row shape
-    // (gate/up 66.8 vs 69.5 us at 8 tokens, 122 vs 130 at 16; the down projection is slower wide).
+    // (gate/up 66.8 vs 69.5 us at 8 tokens, 122 vs 130 at 16; the down projection is slower wide),
+    // MXFP4 slots of one position in the narrow one (slower alone, 18.3 vs 14.9 us, but the 1-token
+    // step is faster with it, 5.77 vs 5.92 ms: more, lighter warps overlap the neighbouring kernels).
     const GemvKnobs &kn = cuda_gemv_knobs();
     const bool many_fp4_slots = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > 8;
     const bool wide = FMT == MIMO_WFMT_MXFP4 && p.slot_expert &&
                       (kn.gemv1_wide == 1 || (kn.gemv1_wide < 0 && many_fp4_slots && GLU));
     const int blocks = kn.gemv1_blocks == 3 ? 3 : 2;
-    if constexpr (FMT == MIMO_WFMT_MXFP4)
+    const bool narrow = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && !wide &&
+                        (kn.gemv1_narrow == 1 || (kn.gemv1_narrow < 0 && !many_fp4_slots));
+    if constexpr (FMT == MIMO_WFMT_MXFP4) {
         if (wide)
-            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, true>(p, st, err) : launch_gemv1_v<FMT, GLU, 3, true>(p, st, err);
-    return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, false>(p, st, err) : launch_gemv1_v<FMT, GLU, 3, false>(p, st, err);
+            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_WIDE>(p, st, err)
+                               : launch_gemv1_v<FMT, GLU, 3, ROWS_WIDE>(p, st, err);
+        if (narrow)
+            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_NARROW>(p, st, err)
+                               : launch_gemv1_v<FMT, GLU, 3, ROWS_NARROW>(p, st, err);
+    }
+    return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_DEFAULT>(p, st, err)
+                       : launch_gemv1_v<FMT, GLU, 3, ROWS_DEFAULT>(p, st, err);
 }
 
 template <int FMT, int NT, bool GLU>
@@ -871,6 +884,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_ksplit_max = atoi(v);
         if ((v = getenv("MIMO_CUDA_GEMV1_WIDE")))
             k.gemv1_wide = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_GEMV1_NARROW")))
+            k.gemv1_narrow = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;

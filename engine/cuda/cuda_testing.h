@@ -28,9 +28,11 @@ int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo_matrix *up
  * column blocks in flight per warp, 4 = path 2 with at most 2 warps sharing a row tile's columns,
  * 5 = path 1 with the 3-blocks-per-SM build everywhere (the default uses 2), 6 = path 1 with
  * MXFP4 expert slots in the wide row shape at any slot count and for both projections (the default:
- * gate/up pairs of several positions), 7 = path 6 with 3 blocks per SM. Returns -1 for an unknown path. */
+ * gate/up pairs of several positions), 7 = path 6 with 3 blocks per SM, 8 = path 1 with MXFP4 slots in
+ * the default row shape (the default takes the narrow one for the slots of one position, as here: 8
+ * slots), 9 = the narrow row shape with 3 blocks per SM. Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 8
+#define MIMO_CUDA_TEST_GEMV_PATHS 10
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 
