@@ -468,21 +468,37 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
                        ksplit);
 }
 
+// Warps of a launch of expert slots (whole rows per warp: no column split) in a row shape of U vectors
+// per lane and R rows per lane group.
+static long long gemv1_slot_warps(const GemvParams &p, int vec, int U, int R)
+{
+    const int nvec = p.w.ld / vec;
+    int lpr = 1;
+    while (lpr < 32 && lpr * U < nvec)
+        lpr *= 2;
+    const int rows_per_warp = (32 / lpr) * R;
+    return (long long)(p.w.rows + rows_per_warp - 1) / rows_per_warp * p.n;
+}
+
 template <int FMT, bool GLU>
 static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     // Variants by measurement (H100, results/kernels/README.md): the 128-register build everywhere
     // (the 80-register one spills), MXFP4 gate/up slots of several positions in the wide row shape
     // (gate/up 66.8 vs 69.5 us at 8 tokens, 122 vs 130 at 16; the down projection is slower wide),
-    // MXFP4 slots of one position in the narrow one (slower alone, 18.3 vs 14.9 us, but the 1-token
-    // step is faster with it, 5.77 vs 5.92 ms: more, lighter warps overlap the neighbouring kernels).
+    // MXFP4 slots of one position in the narrow one where the default shape leaves fewer than ~12 warps
+    // per SM (MiMo-V2.5-Pro's shard: slower alone, 18.3 vs 14.9 us, but the 1-token step is faster with
+    // it, 5.77 vs 5.92 ms: more, lighter warps overlap the neighbouring kernels; the `small` preset's
+    // slots, with 2-3x the warps, are slower narrow, in the step too).
     const GemvKnobs &kn = cuda_gemv_knobs();
     const bool many_fp4_slots = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > 8;
     const bool wide = FMT == MIMO_WFMT_MXFP4 && p.slot_expert &&
                       (kn.gemv1_wide == 1 || (kn.gemv1_wide < 0 && many_fp4_slots && GLU));
     const int blocks = kn.gemv1_blocks == 3 ? 3 : 2;
-    const bool narrow = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && !wide &&
-                        (kn.gemv1_narrow == 1 || (kn.gemv1_narrow < 0 && !many_fp4_slots));
+    bool narrow = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && !wide && kn.gemv1_narrow != 0;
+    if (narrow && kn.gemv1_narrow < 0)
+        narrow = !many_fp4_slots && gemv1_slot_warps(p, FmtTraits<FMT>::VEC, Gemv1Shape<FMT>::U,
+                                                      Gemv1Shape<FMT>::RG(GLU)) < 132LL * 12;
     if constexpr (FMT == MIMO_WFMT_MXFP4) {
         if (wide)
             return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_WIDE>(p, st, err)

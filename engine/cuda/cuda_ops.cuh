@@ -32,7 +32,8 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // ksplit_max warps (a power of two; 0: by shape) until the launch has that many warps of work per SM;
 // gemv1_wide: MXFP4 expert slots in the wide row shape (more rows per lane group, one vector per row):
 // -1 for gate/up slots of several positions, 0 never, 1 always; gemv1_narrow: the narrow one (half the
-// rows per lane group, twice the warps): -1 for the slots of one position, 0 never, 1 wherever not wide.
+// rows per lane group, twice the warps): -1 for the slots of one position when the default shape gives
+// fewer than ~12 warps per SM, 0 never, 1 wherever not wide.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1;

@@ -96,6 +96,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 7: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_wide = 1; k.gemv1_blocks = 3; return 0;
     case 8: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 0; return 0;
     case 9: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_blocks = 3; return 0;
+    case 10: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; return 0;
     }
     return -1;
 }

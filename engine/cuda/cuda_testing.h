@@ -29,10 +29,10 @@ int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo_matrix *up
  * 5 = path 1 with the 3-blocks-per-SM build everywhere (the default uses 2), 6 = path 1 with
  * MXFP4 expert slots in the wide row shape at any slot count and for both projections (the default:
  * gate/up pairs of several positions), 7 = path 6 with 3 blocks per SM, 8 = path 1 with MXFP4 slots in
- * the default row shape (the default takes the narrow one for the slots of one position, as here: 8
- * slots), 9 = the narrow row shape with 3 blocks per SM. Returns -1 for an unknown path. */
+ * the default row shape, 9 = the narrow row shape (the default's choice for the slots of one position
+ * when they are few warps) with 3 blocks per SM, 10 = the narrow row shape at 2 blocks per SM. Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 10
+#define MIMO_CUDA_TEST_GEMV_PATHS 11
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 
