@@ -92,6 +92,8 @@ struct DraftPos {
 __global__ void draft_head_norm_rope_kernel(const float *x, int ld, float *out, int ld_out, bool out_at_position, int D,
                                             int rope_dim, double theta, const float *w, float eps, DraftPos where)
 {
+    pdl_trigger();   // programmatic dependent launch inside a pass (cuda_drafter_pass)
+    pdl_wait();
     __shared__ float v[DRAFT_MAX_HEAD_DIM];
     const int base = where.base();
     const float *hx = x + (size_t)blockIdx.y * ld + (size_t)blockIdx.x * D;
@@ -128,6 +130,8 @@ __global__ void draft_head_norm_rope_kernel(const float *x, int ld, float *out, 
 __global__ void draft_scale_rows_kernel(const float *x, int ld, float *out, int ld_out, bool out_at_position, int cols,
                                         float s, DraftPos where)
 {
+    pdl_trigger();   // programmatic dependent launch inside a pass (cuda_drafter_pass)
+    pdl_wait();
     const int r = out_at_position ? where.base() + (int)blockIdx.x : (int)blockIdx.x;
     const float *row = x + (size_t)blockIdx.x * ld;
     float *o = out + (size_t)r * ld_out;
@@ -151,6 +155,8 @@ struct DraftAttn {
 
 __global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(const DraftAttn a)
 {
+    pdl_trigger();   // programmatic dependent launch inside a pass (cuda_drafter_pass)
+    pdl_wait();
     __shared__ float qs[DRAFT_MAX_HEAD_DIM];
     __shared__ float ps[DRAFT_ATTN_SPLIT];
     __shared__ float red[32];
@@ -262,6 +268,8 @@ __global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(co
 __global__ void draft_attn_merge_kernel(const float *partial, int nsplit, int D, int n_heads, const float *sink,
                                         float *out, int ldo)
 {
+    pdl_trigger();   // programmatic dependent launch inside a pass (cuda_drafter_pass)
+    pdl_wait();
     const int head = blockIdx.x, i = blockIdx.y;
     const float *part = partial + ((size_t)i * n_heads + head) * nsplit * (2 + D);
     const float sk = sink ? sink[head] : -INFINITY;
@@ -310,19 +318,17 @@ static int head_norm_rope(const CudaDrafter *d, float *x, int ld, int n_heads, c
                           cudaStream_t st, mimo_error *err)
 {
     const mimo_drafter_config *c = &d->cfg;
-    draft_head_norm_rope_kernel<<<dim3(n_heads, n), 32, 0, st>>>(x, ld, x, ld, false, c->head_dim, c->rope_dim,
-                                                                 c->rope_theta, w, c->rms_eps, where);
-    CUDA_CHECK_LAUNCH("draft_head_norm_rope_kernel");
-    return 0;
+    return cuda_launch("draft_head_norm_rope_kernel", err, draft_head_norm_rope_kernel, dim3(n_heads, n), dim3(32), 0, st,
+                       (const float *)x, ld, x, ld, false, c->head_dim, c->rope_dim, c->rope_theta, w, c->rms_eps,
+                       where);
 }
 
 static int scale_values(const CudaDrafter *d, float *v, int n, cudaStream_t st, mimo_error *err)
 {
     if (d->cfg.attention_value_scale == 1.0f)
         return 0;   // x * 1 == x: the reference's multiply changes nothing
-    draft_scale_rows_kernel<<<n, 128, 0, st>>>(v, d->kd, v, d->kd, false, d->kd, d->cfg.attention_value_scale, DraftPos{0, nullptr});
-    CUDA_CHECK_LAUNCH("draft_scale_rows_kernel");
-    return 0;
+    return cuda_launch("draft_scale_rows_kernel", err, draft_scale_rows_kernel, dim3(n), dim3(128), 0, st, (const float *)v,
+                       d->kd, v, d->kd, false, d->kd, d->cfg.attention_value_scale, DraftPos{0, nullptr});
 }
 
 // The n staged context rows k (bk) and v (bv) of layer l into its cache at positions where.base() + row:
@@ -369,12 +375,11 @@ static int block_attention(CudaDrafter *d, int l, int B, DraftPos where, cudaStr
     }
     if (nsplit > d->max_splits)
         return mimo_fail(err, "cuda drafter: %d attention key splits exceed the %d allocated", nsplit, d->max_splits);
-    draft_attn_split_kernel<<<dim3(c->n_heads, B, nsplit), DRAFT_ATTN_THREADS, 0, st>>>(a);
-    CUDA_CHECK_LAUNCH("draft_attn_split_kernel");
-    draft_attn_merge_kernel<<<dim3(c->n_heads, B), 128, 0, st>>>(d->partial, nsplit, c->head_dim, c->n_heads, L.sink,
-                                                                  d->attn, d->ld_q);
-    CUDA_CHECK_LAUNCH("draft_attn_merge_kernel");
-    return 0;
+    if (cuda_launch("draft_attn_split_kernel", err, draft_attn_split_kernel, dim3(c->n_heads, B, nsplit),
+                    dim3(DRAFT_ATTN_THREADS), 0, st, a))
+        return -1;
+    return cuda_launch("draft_attn_merge_kernel", err, draft_attn_merge_kernel, dim3(c->n_heads, B), dim3(128), 0, st,
+                       (const float *)d->partial, nsplit, c->head_dim, c->n_heads, (const float *)L.sink, d->attn, d->ld_q);
 }
 
 // ---- attach / destroy ----
@@ -692,11 +697,19 @@ int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_bloc
         if (block[i] == c->mask_token_id && d->mask_embedding)
             CUDA_CHECK(cudaMemcpyAsync(d->x + (size_t)i * d->ld_h, d->mask_embedding, (size_t)H * sizeof(float),
                                        cudaMemcpyDeviceToDevice, st));
+    // Programmatic dependent launch between the pass's kernels (cuda_common.cuh), from the kernel after
+    // the first one that follows the copies above; off again however the pass returns.
+    struct PdlChainOff {
+        ~PdlChainOff() { cuda_pdl_chain(false); }
+    } pdl_off;
+    cuda_pdl_chain(false);
     for (int l = 0; l < c->num_layers; l++) {
         CudaDrafterLayer &L = d->layers[l];
+        if (cuda_rmsnorm(d->x, d->ld_h, L.input_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err))
+            return mimo_fail_prefix(err, "cuda drafter layer %d", l);
+        cuda_pdl_chain(true);
         // q, k, v of every block position first: every query sees every block key.
-        if (cuda_rmsnorm(d->x, d->ld_h, L.input_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
-            gemv(L.q_proj, nullptr, d->h, d->ld_h, d->q, d->ld_q, B, false, st, err) ||
+        if (gemv(L.q_proj, nullptr, d->h, d->ld_h, d->q, d->ld_q, B, false, st, err) ||
             head_norm_rope(d, d->q, d->ld_q, c->n_heads, L.q_norm, where, B, st, err) ||
             gemv(L.k_proj, nullptr, d->h, d->ld_h, d->bk, d->kd, B, false, st, err) ||
             head_norm_rope(d, d->bk, d->kd, c->n_kv_heads, L.k_norm, where, B, st, err) ||
