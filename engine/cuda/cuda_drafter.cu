@@ -10,6 +10,7 @@
 // per layer pre-norm attention (queries from the block only, non-causal, window on sliding layers,
 // sink) and pre-norm SwiGLU with residuals; final norm; the target's lm_head. Block K/V are
 // discarded. Eager launches on the engine's stream; every call returns with the stream drained.
+#include "cuda_attention_block.cuh"
 #include "cuda_drafter.cuh"
 
 #include <math.h>
@@ -19,7 +20,6 @@
 #define DRAFT_ROWS MIMO_DFLASH_MAX_BLOCK   // block positions and context positions per launch
 #define DRAFT_ATTN_SPLIT 64                // keys scored per attention block
 #define DRAFT_ATTN_THREADS 128
-#define DRAFT_ATTN_TPK 4                   // threads sharing a key's score
 #define DRAFT_MAX_HEAD_DIM 512
 
 static_assert(MIMO_DFLASH_MAX_BLOCK <= MIMO_MAX_DECODE_POSITIONS, "a block must fit one gemv launch");
@@ -178,41 +178,15 @@ __global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(co
     for (int d = threadIdx.x; d < D; d += blockDim.x)
         qs[d] = a.q[(size_t)i * a.ldq + (size_t)head * D + d];
     __syncthreads();
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-    // Scores: DRAFT_ATTN_TPK threads share a key, each reading an interleaved part of its row with
-    // independent 16-byte loads (all in flight; q is a shared-memory broadcast); the parts meet by
-    // shuffles in a fixed order. (A warp per key with a loop of dependent loads was a latency chain.)
-    const int sub = threadIdx.x % DRAFT_ATTN_TPK, kpb = blockDim.x / DRAFT_ATTN_TPK;
-    for (int j0 = 0; j0 < nk; j0 += kpb) {
-        const int j = j0 + threadIdx.x / DRAFT_ATTN_TPK;
-        float s = 0.0f;
-        int pos_k = 0;
-        if (j < nk) {
-            const int key = lo + j;
-            const bool in_ctx = key < n_ctx;
-            pos_k = in_ctx ? first + key : p + (key - n_ctx);
-            const float *k = (in_ctx ? a.kc + (size_t)pos_k * a.kd : a.bk + (size_t)(key - n_ctx) * a.kd) + (size_t)kvh * D;
-            if ((D & 3) == 0 && (a.kd & 3) == 0) {
-                const float4 *k4 = (const float4 *)k;
-#pragma unroll 8
-                for (int d4 = sub; d4 < D / 4; d4 += DRAFT_ATTN_TPK) {
-                    const float4 kv = k4[d4];
-                    s = fmaf(qs[4 * d4], kv.x, s);
-                    s = fmaf(qs[4 * d4 + 1], kv.y, s);
-                    s = fmaf(qs[4 * d4 + 2], kv.z, s);
-                    s = fmaf(qs[4 * d4 + 3], kv.w, s);
-                }
-            } else {
-                for (int d = sub; d < D; d += DRAFT_ATTN_TPK)
-                    s = fmaf(qs[d], k[d], s);
-            }
-        }
-#pragma unroll
-        for (int o = 1; o < DRAFT_ATTN_TPK; o <<= 1)
-            s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
-        if (j < nk && sub == 0)
-            ps[j] = (a.window > 0 && pos_q - pos_k >= a.window) ? -INFINITY : a.scale * s;
-    }
+    // Keys: the context rows first..first+n_ctx-1 (cache rows by position), then the block's (bk/bv).
+    const auto key_pos = [&](int j) { return lo + j < n_ctx ? first + lo + j : p + (lo + j - n_ctx); };
+    const auto row_of = [&](const float *cache, const float *block, int j) {
+        const int key = lo + j;
+        return (key < n_ctx ? cache + (size_t)(first + key) * a.kd : block + (size_t)(key - n_ctx) * a.kd) + (size_t)kvh * D;
+    };
+    block_key_scores(
+        qs, nk, D, (D & 3) == 0 && (a.kd & 3) == 0, [&](int j) { return row_of(a.kc, a.bk, j); },
+        [&](int j, float s) { ps[j] = (a.window > 0 && pos_q - key_pos(j) >= a.window) ? -INFINITY : a.scale * s; });
     __syncthreads();
     float m = -INFINITY;
     for (int j = threadIdx.x; j < nk; j += blockDim.x)
@@ -225,39 +199,8 @@ __global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(co
         l += e;
     }
     l = draft_block_reduce(l, red, false);   // its barriers order the ps writes before the reads below
-    // V: warp w takes keys w, w + nw, ...; lane owns dims lane, lane + 32, ... (coalesced rows,
-    // independent loads in flight); the warps' sums meet in shared memory in a fixed order.
     __shared__ float vred[DRAFT_ATTN_THREADS / 32][DRAFT_MAX_HEAD_DIM];
-    float accv[DRAFT_MAX_HEAD_DIM / 32];
-#pragma unroll
-    for (int c = 0; c < DRAFT_MAX_HEAD_DIM / 32; c++)
-        accv[c] = 0.0f;
-#pragma unroll 4
-    for (int j = warp; j < nk; j += nw) {
-        const float pj = ps[j];
-        const int key = lo + j;
-        const float *v = (key < n_ctx ? a.vc + (size_t)(first + key) * a.kd : a.bv + (size_t)(key - n_ctx) * a.kd) +
-                         (size_t)kvh * D;
-#pragma unroll
-        for (int c = 0; c < DRAFT_MAX_HEAD_DIM / 32; c++) {
-            const int d = lane + 32 * c;
-            if (d < D)
-                accv[c] = fmaf(pj, v[d], accv[c]);
-        }
-    }
-#pragma unroll
-    for (int c = 0; c < DRAFT_MAX_HEAD_DIM / 32; c++) {
-        const int d = lane + 32 * c;
-        if (d < D)
-            vred[warp][d] = accv[c];
-    }
-    __syncthreads();
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int w = 0; w < nw; w++)   // fixed order: deterministic
-            acc += vred[w][d];
-        part[2 + d] = acc;
-    }
+    block_weighted_rows<DRAFT_MAX_HEAD_DIM>(ps, nk, D, [&](int j) { return row_of(a.vc, a.bv, j); }, vred, part + 2);
     if (threadIdx.x == 0) {
         part[0] = l > 0.0f ? m : -INFINITY;
         part[1] = l;

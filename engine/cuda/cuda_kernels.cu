@@ -1,5 +1,6 @@
 // Kernels of the CUDA backend: op bodies as __device__ functions over one unit of work, thin
 // __global__ wrappers, and the host launchers declared in cuda_ops.cuh.
+#include "cuda_attention_block.cuh"
 #include "cuda_ops.cuh"
 
 #include <math.h>
@@ -1142,7 +1143,6 @@ int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, con
 #define ATTN_MAX_SPLIT 256
 #define ATTN_THREADS 256
 #define ATTN_MAX_DIM 512
-#define ATTN_TPK 4   // threads sharing one key's dot product
 
 int cuda_attention_split_keys(const AttnGeom &g, int max_context)
 {
@@ -1184,40 +1184,12 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
     for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
         qs[d] = q[(size_t)head * g.dqk + d];
     __syncthreads();
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
     const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
-    // Scores: ATTN_TPK threads share a key, each reading an interleaved quarter of its row with
-    // independent 16-byte loads (all in flight; q is a shared-memory broadcast); the quarters meet
-    // by shuffles in a fixed order.
-    const int sub = threadIdx.x % ATTN_TPK, kpb = blockDim.x / ATTN_TPK;
-    for (int j0 = 0; j0 < nk; j0 += kpb) {
-        const int j = j0 + threadIdx.x / ATTN_TPK;
-        float s = 0.0f;
-        if (j < nk) {
-            const int pos = lo + j;
-            const int slot = g.window > 0 ? pos % g.ring : pos;
-            const float *k = kc + slot * kstride + (size_t)kvh * g.dqk;
-            if ((g.dqk & 3) == 0) {
-                const float4 *k4 = (const float4 *)k;
-#pragma unroll 12
-                for (int d4 = sub; d4 < g.dqk / 4; d4 += ATTN_TPK) {
-                    const float4 kv = k4[d4];   // coherent: the cache was just written (load_inputs)
-                    s = fmaf(qs[4 * d4], kv.x, s);
-                    s = fmaf(qs[4 * d4 + 1], kv.y, s);
-                    s = fmaf(qs[4 * d4 + 2], kv.z, s);
-                    s = fmaf(qs[4 * d4 + 3], kv.w, s);
-                }
-            } else {
-                for (int d = sub; d < g.dqk; d += ATTN_TPK)
-                    s = fmaf(qs[d], k[d], s);
-            }
-        }
-#pragma unroll
-        for (int o = 1; o < ATTN_TPK; o <<= 1)
-            s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
-        if (j < nk && sub == 0)
-            ps[j] = s * scale;
-    }
+    const int window = g.window, ring = g.ring, dqk = g.dqk, dv = g.dv;
+    const auto slot_of = [=](int j) { return window > 0 ? (lo + j) % ring : lo + j; };
+    block_key_scores(
+        qs, nk, dqk, (dqk & 3) == 0, [=](int j) { return kc + slot_of(j) * kstride + (size_t)kvh * dqk; },
+        [=](int j, float s) { ps[j] = s * scale; });
     __syncthreads();
     float m = -INFINITY;
     for (int j = threadIdx.x; j < nk; j += blockDim.x)
@@ -1230,39 +1202,9 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
         l += e;
     }
     l = block_reduce(l, 0.0f, SumOp(), red);   // (its barriers also order the ps writes before the reads below)
-    // V: warp w takes keys w, w + nw, ...; lane owns dims lane, lane + 32, ... (coalesced rows,
-    // independent loads in flight); the warps' sums meet in shared memory.
     __shared__ float vred[ATTN_THREADS / 32][ATTN_MAX_DIM];
-    float accv[ATTN_MAX_DIM / 32];
-#pragma unroll
-    for (int i = 0; i < ATTN_MAX_DIM / 32; i++)
-        accv[i] = 0.0f;
-#pragma unroll 8
-    for (int j = warp; j < nk; j += nw) {
-        const int pos = lo + j;
-        const int slot = g.window > 0 ? pos % g.ring : pos;
-        const float pj = ps[j];
-        const float *v = vc + slot * vstride + (size_t)kvh * g.dv;
-#pragma unroll
-        for (int i = 0; i < ATTN_MAX_DIM / 32; i++) {
-            const int d = lane + 32 * i;
-            if (d < g.dv)
-                accv[i] = fmaf(pj, v[d], accv[i]);
-        }
-    }
-#pragma unroll
-    for (int i = 0; i < ATTN_MAX_DIM / 32; i++) {
-        const int d = lane + 32 * i;
-        if (d < g.dv)
-            vred[warp][d] = accv[i];
-    }
-    __syncthreads();
-    for (int d = threadIdx.x; d < g.dv; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int w = 0; w < nw; w++)   // fixed order: deterministic
-            acc += vred[w][d];
-        part[2 + d] = acc;
-    }
+    block_weighted_rows<ATTN_MAX_DIM>(ps, nk, dv, [=](int j) { return vc + slot_of(j) * vstride + (size_t)kvh * dv; }, vred,
+                                      part + 2);
     if (threadIdx.x == 0) {
         part[0] = m;
         part[1] = l;
