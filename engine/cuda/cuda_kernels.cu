@@ -1137,17 +1137,29 @@ int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, con
 // ---------------------------------------------------------------------------------------------
 // Decode attention. Unit = (query head, position, key split). Each split scores up to split_keys
 // keys into shared memory, and writes (max, sum, unnormalised output) for the merge. Short splits
-// (64 keys) give a decode step enough blocks; very long spans use longer ones to bound the
+// (32 keys) give a decode step enough blocks and short chains; long spans use longer ones to bound the
 // partials (cuda_attention_split_keys).
 
 #define ATTN_MAX_SPLIT 256
 #define ATTN_THREADS 256
 #define ATTN_MAX_DIM 512
 
+// Keys per split: 32 (measured on whole steps, H100: 1-token step 5.50 ms at 32, 5.77 at 64, 6.21 at 128;
+// `small` 0.634 vs 0.668 ms; results/kernels/README.md), doubled while the span would need more than 128
+// splits; MIMO_CUDA_ATTN_SPLIT_KEYS=16..256 (a power of two) sets the start for A/B runs.
 int cuda_attention_split_keys(const AttnGeom &g, int max_context)
 {
+    static int first = -1;
+    if (first < 0) {
+        const char *v = getenv("MIMO_CUDA_ATTN_SPLIT_KEYS");
+        const int k = v ? atoi(v) : 0;
+        first = k >= 16 && k <= ATTN_MAX_SPLIT && (k & (k - 1)) == 0 ? k : 32;
+    }
     const int span = g.window > 0 ? g.window : max_context;
-    return span <= 64 * 128 ? 64 : ATTN_MAX_SPLIT;   // at most 128 splits of 64 keys
+    int keys = first;
+    while (keys < ATTN_MAX_SPLIT && (span + keys - 1) / keys > 128)
+        keys *= 2;
+    return keys;
 }
 
 int cuda_attention_splits(const AttnGeom &g, int max_context)
