@@ -495,13 +495,10 @@ int cuda_drafter_length(const CudaEngine *e) { return e->drafter ? e->drafter->l
 
 int cuda_drafter_truncate(CudaEngine *e, int n_context, mimo_error *err)
 {
-    CudaDrafter *d = e->drafter;
-    if (!d)
-        return mimo_fail(err, "cuda: no drafter attached");
-    if (n_context < 0 || n_context > d->length)
+    const CudaDrafter *d = e->drafter;
+    if (d && (n_context < 0 || n_context > d->length))
         return mimo_fail(err, "drafter: cannot truncate context to %d (length %d)", n_context, d->length);
-    d->length = n_context;   // the cache is indexed by absolute position: nothing to move
-    return 0;
+    return cuda_drafter_set_length(e, n_context, err);   // the cache is indexed by position: nothing to move
 }
 
 // fc -> hidden_norm -> each layer's k/v (staged in bk/bv, then k_norm + RoPE and the value scale on

@@ -9,6 +9,7 @@
 #include "mimo/backend.h"
 #include "mimo/engine.h"
 #include "mimo/synth.h"
+#include "../spec/spec_rig.h"
 
 #define TARGET_SEED 1234u
 #define DRAFTER_SEED 77u
@@ -21,14 +22,9 @@ static inline void need_gpu(void)
 }
 
 /* The tiny target (synthetic, same seed on both backends: the device generator is bit-identical
- * to the CPU's) with hidden-state outputs at the drafter's target layers, and a drafter attached. */
-typedef struct {
-    mimo_config cfg;
-    mimo_drafter_config dcfg;
-    mimo_tensor_source *dsrc;
-    mimo_drafter_weights dw;
-    mimo_engine *e;
-} rig;
+ * to the CPU's) with hidden-state outputs at the drafter's target layers, and a drafter attached: the
+ * decode-loop tests' rig (tests/spec/spec_rig.h) on a chosen backend and execution mode. */
+typedef spec_rig rig;
 
 static inline void rig_open(rig *r, mimo_backend_kind b, mimo_exec_mode x, int max_context, bool all_swa, bool drop_mask_embedding)
 {
@@ -41,27 +37,13 @@ static inline void rig_open(rig *r, mimo_backend_kind b, mimo_exec_mode x, int m
             r->dcfg.layer_is_swa[l] = true;
         r->dcfg.attention_value_scale = 0.75f;   /* exercised, not just 1 */
     }
-    mimo_engine_options o;
-    mimo_engine_options_default(&o);
+    mimo_engine_options o = spec_rig_options(r, max_context);
     o.backend = b;
     o.exec = b == MIMO_BACKEND_CUDA ? x : MIMO_EXEC_EAGER;
-    o.max_context = max_context;
-    o.n_hidden_layers = r->dcfg.n_target_layers;
-    memcpy(o.hidden_layers, r->dcfg.target_layer_ids, sizeof(int) * (size_t)r->dcfg.n_target_layers);
     cr_assert_eq(mimo_engine_create_synthetic(&r->cfg, TARGET_SEED, &o, &r->e, &err), 0, "%s", err.msg);
-    cr_assert_eq(mimo_drafter_synth(&r->dcfg, DRAFTER_SEED, &r->dsrc, &err), 0, "%s", err.msg);
-    cr_assert_eq(mimo_drafter_bind(&r->dcfg, r->dsrc, &r->dw, &err), 0, "%s", err.msg);
-    if (drop_mask_embedding)
-        r->dw.mask_embedding = NULL;   /* then embed[mask_token_id] stands in */
-    cr_assert_eq(mimo_engine_attach_drafter(r->e, &r->dw, &err), 0, "%s", err.msg);
+    spec_rig_attach_drafter(r, DRAFTER_SEED, drop_mask_embedding);
 }
 
-static inline void rig_close(rig *r)
-{
-    mimo_engine_destroy(r->e);
-    mimo_drafter_free(&r->dw);
-    mimo_source_free(r->dsrc);
-    memset(r, 0, sizeof *r);
-}
+static inline void rig_close(rig *r) { spec_rig_close(r); }
 
 #endif

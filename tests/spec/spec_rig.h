@@ -17,6 +17,29 @@ typedef struct {
     mimo_engine *e;
 } spec_rig;
 
+/* Engine options with hidden-state outputs at the drafter's target layers (what the drafter reads). */
+static inline mimo_engine_options spec_rig_options(const spec_rig *r, int max_context)
+{
+    mimo_engine_options o;
+    mimo_engine_options_default(&o);
+    o.max_context = max_context;
+    o.n_hidden_layers = r->dcfg.n_target_layers;
+    memcpy(o.hidden_layers, r->dcfg.target_layer_ids, sizeof(int) * (size_t)r->dcfg.n_target_layers);
+    return o;
+}
+
+/* The synthetic drafter of r->dcfg, bound and attached to r->e; with drop_mask_embedding it has no mask
+ * embedding (embed[mask_token_id] stands in). */
+static inline void spec_rig_attach_drafter(spec_rig *r, uint64_t seed, bool drop_mask_embedding)
+{
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_drafter_synth(&r->dcfg, seed, &r->dsrc, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_drafter_bind(&r->dcfg, r->dsrc, &r->dw, &err), 0, "%s", err.msg);
+    if (drop_mask_embedding)
+        r->dw.mask_embedding = NULL;
+    cr_assert_eq(mimo_engine_attach_drafter(r->e, &r->dw, &err), 0, "%s", err.msg);
+}
+
 /* The rig on any target config (the engine and, optionally, its synthetic drafter on the CPU). */
 static inline void spec_rig_open_config(spec_rig *r, const mimo_config *cfg, uint64_t seed, bool with_drafter,
                                         int max_context)
@@ -25,17 +48,10 @@ static inline void spec_rig_open_config(spec_rig *r, const mimo_config *cfg, uin
     mimo_error err = {{0}};
     r->cfg = *cfg;
     mimo_drafter_config_for_target(&r->cfg, &r->dcfg);
-    mimo_engine_options o;
-    mimo_engine_options_default(&o);
-    o.max_context = max_context;
-    o.n_hidden_layers = r->dcfg.n_target_layers;
-    memcpy(o.hidden_layers, r->dcfg.target_layer_ids, sizeof(int) * (size_t)r->dcfg.n_target_layers);
+    mimo_engine_options o = spec_rig_options(r, max_context);
     cr_assert_eq(mimo_engine_create_synthetic(&r->cfg, seed, &o, &r->e, &err), 0, "%s", err.msg);
-    if (with_drafter) {
-        cr_assert_eq(mimo_drafter_synth(&r->dcfg, seed + 1, &r->dsrc, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_drafter_bind(&r->dcfg, r->dsrc, &r->dw, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_engine_attach_drafter(r->e, &r->dw, &err), 0, "%s", err.msg);
-    }
+    if (with_drafter)
+        spec_rig_attach_drafter(r, seed + 1, false);
 }
 
 /* The tiny preset with BF16 attention and dense MLP, which the CPU reference decodes several times
