@@ -515,13 +515,23 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
                          cuda_weight_bytes(cfg, o, e->n_layers) / 1073741824.0, kv_bytes / 1073741824.0,
                          free_b / 1073741824.0, total_b / 1073741824.0);
 
+    void *v;
     for (int l = 0; l < e->n_layers; l++) {
         CudaLayer &L = e->layers[l];
         if (alloc_f(e, &L.kcache, (size_t)L.geom.ring * L.geom.n_kv * L.geom.dqk, err) ||
             alloc_f(e, &L.vcache, (size_t)L.geom.ring * L.geom.n_kv * L.geom.dv, err))
             return -1;
+        if (L.geom.rope_dim >= 2) {
+            std::vector<double> inv_freq(L.geom.rope_dim / 2);
+            cuda_rope_inv_freq(L.geom.theta, L.geom.rope_dim, inv_freq.data());
+            if (cuda_engine_alloc(e, &v, inv_freq.size() * sizeof(double), err))
+                return -1;
+            CUDA_CHECK(cudaMemcpyAsync(v, inv_freq.data(), inv_freq.size() * sizeof(double), cudaMemcpyHostToDevice,
+                                       e->stream));
+            L.geom.inv_freq = (const double *)v;
+        }
     }
-    void *v;
+    CUDA_CHECK(cudaStreamSynchronize(e->stream));
     if (cuda_engine_alloc(e, &v, (1 + T) * sizeof(int), err))
         return -1;
     e->d_step = (int *)v;

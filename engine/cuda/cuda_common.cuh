@@ -144,11 +144,14 @@ __device__ __forceinline__ __half2 dev_e2m1x2_scaled(uint32_t byte)
 
 // E2M1 code e (bits 4e..4e+3 of word) -> the fp32 whose value is the code's value times 2^-126: sign to
 // bit 31, the exponent and mantissa bits to bits 24..22 (codes 0 and 0.5 become fp32 subnormals, which
-// the FMA takes exactly: the build does not flush denormals).
+// the FMA takes exactly: the build does not flush denormals). A left shift puts the code's sign at bit
+// 31, an arithmetic right shift by 6 copies it down to bit 25 and brings the other three bits to
+// 24..22, and one mask keeps those four: a shift, a shift and a mask per code (the MXFP4 expert GEMVs
+// are bound by this ALU work; results/kernels/README.md).
 __device__ __forceinline__ float dev_e2m1_f32_scaled(uint32_t word, int e)
 {
-    const uint32_t t = word << (28 - 4 * e);   // the code's sign at bit 31, its other bits at 30..28
-    return __uint_as_float((t & 0x80000000u) | ((t >> 6) & 0x01C00000u));
+    const int32_t t = (int32_t)(word << (28 - 4 * e));
+    return __uint_as_float((uint32_t)(t >> 6) & 0x81C00000u);
 }
 
 // Element (r, c) of a matrix (slow path: embedding rows, tests).

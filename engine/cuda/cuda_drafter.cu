@@ -41,6 +41,7 @@ struct CudaDrafter {
     int ld_logits;                     // the lm head's rows on this device (the vocabulary, or a shard's slice)
     GpuMat fc;
     float *hidden_norm, *final_norm, *mask_embedding;
+    const double *rope_inv_freq;       // device: theta^(-2i/rope_dim) (cuda_rope_inv_freq)
     std::vector<CudaDrafterLayer> layers;
     // work buffers, DRAFT_ROWS rows each
     float *feat_in, *feat, *x, *h, *q, *bk, *bv, *attn, *mlp, *logits, *partial;
@@ -90,7 +91,7 @@ struct DraftPos {
 // (angles in double, applied in float, like mimo_cpu_rope_neox). Row r of x goes to row r of out, or
 // with out_at_position to row base + r (the context cache, indexed by position).
 __global__ void draft_head_norm_rope_kernel(const float *x, int ld, float *out, int ld_out, bool out_at_position, int D,
-                                            int rope_dim, double theta, const float *w, float eps, DraftPos where)
+                                            int rope_dim, const double *inv_freq, const float *w, float eps, DraftPos where)
 {
     pdl_trigger();   // programmatic dependent launch inside a pass (cuda_drafter_pass)
     pdl_wait();
@@ -117,8 +118,8 @@ __global__ void draft_head_norm_rope_kernel(const float *x, int ld, float *out, 
         float o = v[i];
         if (i < 2 * half) {
             const int pair = i < half ? i : i - half;
-            double angle = (double)pos * pow(theta, -2.0 * pair / rope_dim);
-            float c = (float)cos(angle), s = (float)sin(angle);
+            float c, s;
+            rope_cos_sin(inv_freq, pair, pos, &c, &s);
             float a = v[pair], b = v[pair + half];
             o = i < half ? a * c - b * s : b * c + a * s;
         }
@@ -262,7 +263,7 @@ static int head_norm_rope(const CudaDrafter *d, float *x, int ld, int n_heads, c
 {
     const mimo_drafter_config *c = &d->cfg;
     return cuda_launch("draft_head_norm_rope_kernel", err, draft_head_norm_rope_kernel, dim3(n_heads, n), dim3(32), 0, st,
-                       (const float *)x, ld, x, ld, false, c->head_dim, c->rope_dim, c->rope_theta, w, c->rms_eps,
+                       (const float *)x, ld, x, ld, false, c->head_dim, c->rope_dim, d->rope_inv_freq, w, c->rms_eps,
                        where);
 }
 
@@ -280,13 +281,11 @@ static int store_context(const CudaDrafter *d, const CudaDrafterLayer &L, int n,
                          mimo_error *err)
 {
     const mimo_drafter_config *c = &d->cfg;
-    draft_head_norm_rope_kernel<<<dim3(c->n_kv_heads, n), 32, 0, st>>>(d->bk, d->kd, L.kcache, d->kd, true, c->head_dim,
-                                                                       c->rope_dim, c->rope_theta, L.k_norm, c->rms_eps,
-                                                                       where);
-    CUDA_CHECK_LAUNCH("draft_head_norm_rope_kernel");
-    draft_scale_rows_kernel<<<n, 128, 0, st>>>(d->bv, d->kd, L.vcache, d->kd, true, d->kd, c->attention_value_scale, where);
-    CUDA_CHECK_LAUNCH("draft_scale_rows_kernel");
-    return 0;
+    return cuda_launch("draft_head_norm_rope_kernel", err, draft_head_norm_rope_kernel, dim3(c->n_kv_heads, n), dim3(32),
+                       0, st, (const float *)d->bk, d->kd, L.kcache, d->kd, true, c->head_dim, c->rope_dim,
+                       d->rope_inv_freq, L.k_norm, c->rms_eps, where) ||
+           cuda_launch("draft_scale_rows_kernel", err, draft_scale_rows_kernel, dim3(n), dim3(128), 0, st,
+                       (const float *)d->bv, d->kd, L.vcache, d->kd, true, d->kd, c->attention_value_scale, where);
 }
 
 // Block attention of layer l for the B block rows of d->q into d->attn. With a device position the
@@ -373,6 +372,16 @@ static int attach_inner(CudaEngine *e, CudaDrafter *d, const mimo_drafter_weight
         cuda_upload_vector(e, w->final_norm, H, &d->final_norm, err) ||
         (w->mask_embedding && cuda_upload_vector(e, w->mask_embedding, H, &d->mask_embedding, err)))
         return -1;
+    if (c->rope_dim >= 2) {
+        std::vector<double> inv_freq(c->rope_dim / 2);
+        cuda_rope_inv_freq(c->rope_theta, c->rope_dim, inv_freq.data());
+        void *v;
+        if (cuda_engine_alloc(e, &v, inv_freq.size() * sizeof(double), err))
+            return -1;
+        CUDA_CHECK(cudaMemcpyAsync(v, inv_freq.data(), inv_freq.size() * sizeof(double), cudaMemcpyHostToDevice, e->stream));
+        CUDA_CHECK(cudaStreamSynchronize(e->stream));
+        d->rope_inv_freq = (const double *)v;
+    }
     d->layers.resize(c->num_layers);
     for (int l = 0; l < c->num_layers; l++) {
         const mimo_drafter_layer *lw = &w->layers[l];
@@ -504,13 +513,24 @@ int cuda_drafter_truncate(CudaEngine *e, int n_context, mimo_error *err)
 // fc -> hidden_norm -> each layer's k/v (staged in bk/bv, then k_norm + RoPE and the value scale on
 // the way into the context cache) for the m feature rows in d->feat_in, at positions where.base() + row.
 // Enqueued only.
+// Programmatic dependent launch inside a sequence of the drafter's kernels: off while it lives (the
+// first kernel, after copies, is launched plainly; the caller turns the chain on after it), and off
+// again however the sequence returns.
+struct PdlChainOff {
+    PdlChainOff() { cuda_pdl_chain(false); }
+    ~PdlChainOff() { cuda_pdl_chain(false); }
+};
+
 static int append_rows(CudaEngine *e, int m, DraftPos where, mimo_error *err)
 {
     CudaDrafter *d = e->drafter;
     const mimo_drafter_config *c = &d->cfg;
     cudaStream_t st = e->stream;
-    if (gemv(d->fc, nullptr, d->feat_in, d->ld_feat, d->feat, d->ld_h, m, false, st, err) ||
-        cuda_rmsnorm(d->feat, d->ld_h, d->hidden_norm, c->hidden_size, c->rms_eps, d->feat, d->ld_h, m, st, err))
+    PdlChainOff pdl_off;
+    if (gemv(d->fc, nullptr, d->feat_in, d->ld_feat, d->feat, d->ld_h, m, false, st, err))
+        return mimo_fail_prefix(err, "cuda drafter context");
+    cuda_pdl_chain(true);
+    if (cuda_rmsnorm(d->feat, d->ld_h, d->hidden_norm, c->hidden_size, c->rms_eps, d->feat, d->ld_h, m, st, err))
         return mimo_fail_prefix(err, "cuda drafter context");
     for (int l = 0; l < c->num_layers; l++) {
         CudaDrafterLayer &L = d->layers[l];
@@ -639,10 +659,7 @@ int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_bloc
                                        cudaMemcpyDeviceToDevice, st));
     // Programmatic dependent launch between the pass's kernels (cuda_common.cuh), from the kernel after
     // the first one that follows the copies above; off again however the pass returns.
-    struct PdlChainOff {
-        ~PdlChainOff() { cuda_pdl_chain(false); }
-    } pdl_off;
-    cuda_pdl_chain(false);
+    PdlChainOff pdl_off;
     for (int l = 0; l < c->num_layers; l++) {
         CudaDrafterLayer &L = d->layers[l];
         if (cuda_rmsnorm(d->x, d->ld_h, L.input_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err))

@@ -1108,14 +1108,19 @@ __device__ void qkv_rope_store_position(const float *qkv, const int32_t *map, co
         if (d >= g.rope_dim) {
             dst[d] = qkv_at(qkv, map, base + d);
         } else if (d < half) {
-            double inv_freq = pow(g.theta, -2.0 * d / g.rope_dim);
-            double angle = (double)pos * inv_freq;
-            float c = (float)cos(angle), s = (float)sin(angle);
+            float c, s;
+            rope_cos_sin(g.inv_freq, d, pos, &c, &s);
             float x1 = qkv_at(qkv, map, base + d), x2 = qkv_at(qkv, map, base + d + half);
             dst[d] = x1 * c - x2 * s;
             dst[d + half] = x2 * c + x1 * s;
         }
     }
+}
+
+void cuda_rope_inv_freq(double theta, int rope_dim, double *out)
+{
+    for (int i = 0; i < rope_dim / 2; i++)
+        out[i] = pow(theta, -2.0 * i / rope_dim);
 }
 
 __global__ void qkv_rope_store_kernel(const float *qkv, int ldqkv, const int32_t *map, const AttnGeom g,
@@ -1130,6 +1135,8 @@ __global__ void qkv_rope_store_kernel(const float *qkv, int ldqkv, const int32_t
 int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, const AttnGeom &g, const int *d_len,
                         int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err)
 {
+    if (g.rope_dim >= 2 && !g.inv_freq)
+        return mimo_fail(err, "cuda qkv_rope_store: the geometry has no RoPE table (cuda_rope_inv_freq)");
     return cuda_launch("qkv_rope_store_kernel", err, qkv_rope_store_kernel, dim3(n, 8), dim3(256), 0, st, qkv, ldqkv,
                        row_map, g, d_len, q, kcache, vcache);
 }

@@ -53,10 +53,26 @@ int cuda_embed(const GpuMat &embed, const int32_t *tokens, int n, float *out, in
 struct AttnGeom {
     int n_heads, n_kv, dqk, dv, rope_dim;
     double theta;
+    const double *inv_freq;   // device: theta^(-2i/rope_dim), i < rope_dim/2 (cuda_rope_inv_freq)
     float value_scale;
     int window;        // 0 = full
     int ring;          // cache slots: max_context (full) or window + 16 (SWA ring)
 };
+
+// NeoX RoPE inverse frequencies theta^(-2i/rope_dim) for i < rope_dim/2, computed on the host exactly as
+// the CPU reference computes them (mimo_cpu_rope_neox), for a device table: the kernels then take the
+// same angles without a double pow per element.
+void cuda_rope_inv_freq(double theta, int rope_dim, double *out);
+
+// The RoPE rotation of pair `pair` at position pos: cos and sin of the angle in double, rounded to float
+// (as the reference).
+__device__ __forceinline__ void rope_cos_sin(const double *inv_freq, int pair, int pos, float *c, float *s)
+{
+    double sn, cs;
+    sincos((double)pos * inv_freq[pair], &sn, &cs);
+    *c = (float)cs;
+    *s = (float)sn;
+}
 
 // Splits the fused qkv projection (storage order via row_map: plain row i at storage row
 // row_map[i], NULL = identity) into q [n][heads][dqk] with RoPE, and writes RoPE'd k and scaled v

@@ -201,6 +201,9 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
         g.ring = a->window + MIMO_MAX_DECODE_POSITIONS;
     if (chunk < 1 || chunk > MIMO_MAX_DECODE_POSITIONS || P > a->max_context)
         return mimo_fail(err, "cuda test attention: bad chunk %d or P %d", chunk, P);
+    std::vector<double> inv_freq(a->rope_dim / 2 + 1);
+    cuda_rope_inv_freq(a->theta, a->rope_dim, inv_freq.data());
+    double *dfreq = NULL;
     const int rows = a->n_heads * a->dqk + a->n_kv * (a->dqk + a->dv);
     const int out_w = a->n_heads * a->dv;
     float *dqkv = NULL, *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dout = NULL, *dsink = NULL;
@@ -211,8 +214,10 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
         c.put<float>(NULL, (size_t)g.ring * a->n_kv * a->dv, &dv, err) ||
         c.put<float>(NULL, cuda_attention_partial_floats(g, a->max_context, MIMO_MAX_DECODE_POSITIONS), &dpart, err) ||
         c.put<float>(NULL, (size_t)P * out_w, &dout, err) || c.put<int>(NULL, 1, &dlen, err) ||
-        (a->sink && c.put(a->sink, (size_t)a->n_heads, &dsink, err)))
+        (a->sink && c.put(a->sink, (size_t)a->n_heads, &dsink, err)) ||
+        c.put(inv_freq.data(), inv_freq.size(), &dfreq, err))
         return -1;
+    g.inv_freq = dfreq;
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int m = P - p0 < chunk ? P - p0 : chunk;
         CUDA_CHECK(cudaMemcpyAsync(dlen, &p0, sizeof(int), cudaMemcpyHostToDevice, c.e.stream));
