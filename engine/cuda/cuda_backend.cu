@@ -140,7 +140,6 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
             g.glu = true;
             g.gemv.slot_expert = e->route_ids;
             g.gemv.x_slot_div = k;
-            g.gemv.next = L.edown;
             prog.push_back(g);
             CudaInstr d = labelled(gemv_instr(l, L.edown, e->act, e->act_ld, e->yslot, H, n * k, false), "expert_down");
             d.gemv.slot_expert = e->route_ids;

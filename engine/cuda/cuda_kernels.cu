@@ -283,48 +283,6 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
     return acc;
 }
 
-// ---- L2 prefetch of weights (GemvParams::l2_rows / l2_next) ----
-// Part `part` of `parts` of the bytes [ptr, ptr + bytes), asked of L2 in 16 KB requests by the lanes of
-// the calling warp (cp.async.bulk.prefetch: a hint with nothing to wait for; weights only, so it may
-// run before pdl_wait). The range is cut to 16-byte boundaries, as the instruction wants.
-#define L2_PREFETCH_REQUEST 16384u
-
-__device__ __forceinline__ void l2_prefetch_part(const void *ptr, unsigned long long bytes, int part, int parts)
-{
-    const unsigned long long a = (unsigned long long)ptr;
-    const unsigned long long lo = a + bytes * part / parts, hi = a + bytes * (part + 1) / parts;
-    const unsigned long long beg = (lo + 15) & ~15ull, end = hi & ~15ull;
-    for (unsigned long long c = beg + (unsigned long long)(threadIdx.x % 32) * L2_PREFETCH_REQUEST; c < end;
-         c += 32ull * L2_PREFETCH_REQUEST) {
-        const unsigned size = (unsigned)(end - c < L2_PREFETCH_REQUEST ? end - c : L2_PREFETCH_REQUEST);
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(c), "r"(size) : "memory");
-    }
-}
-
-// Rows [first, first + count) of a matrix (and its MXFP4 scale rows), by the calling warp.
-__device__ __forceinline__ void l2_prefetch_rows(const GpuMat &m, const uint8_t *data, const uint8_t *scales, int first,
-                                                 int count)
-{
-    if (count <= 0)
-        return;
-    const size_t rb = gpu_row_bytes(m.fmt, m.ld);
-    l2_prefetch_part(data + (size_t)first * rb, (unsigned long long)count * rb, 0, 1);
-    if (m.fmt == MIMO_WFMT_MXFP4 && scales)
-        l2_prefetch_part(scales + (size_t)first * m.scale_ld, (unsigned long long)count * m.scale_ld, 0, 1);
-}
-
-// Expert gate/up slots: the slot's blocks share out expert e's matrix of the next set (p.next).
-__device__ __forceinline__ void l2_prefetch_next_expert(const GemvParams &p, int e)
-{
-    const GpuMat &m = p.next;
-    const int part = blockIdx.x, parts = gridDim.x;
-    l2_prefetch_part((const uint8_t *)m.data + (long long)e * m.expert_stride_data,
-                     (unsigned long long)m.rows * gpu_row_bytes(m.fmt, m.ld), part, parts);
-    if (m.scales)
-        l2_prefetch_part((const uint8_t *)m.scales + (long long)e * m.expert_stride_scales * (m.fmt == MIMO_WFMT_FP8 ? 4 : 1),
-                         (unsigned long long)m.expert_stride_scales * (m.fmt == MIMO_WFMT_FP8 ? 4 : 1), part, parts);
-}
-
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
 template <int FMT, bool GLU, int SHAPE>
@@ -349,19 +307,10 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     // issue their first weight loads before waiting (pdl_wait, cuda_common.cuh)
     pdl_trigger();
     bool waited = p.slot_expert != nullptr;
-    if (p.l2_rows && warp == 0) {
-        const int first = tile * (GEMV_WARPS / ksplit) * groups * R;
-        const int count = min((GEMV_WARPS / ksplit) * groups * R, m.rows - first);
-        l2_prefetch_rows(m, data, sdata, first, count);
-        if (GLU)
-            l2_prefetch_rows(p.w2, data2, sdata2, first, count);
-    }
     if (waited)
         pdl_wait();
     if (p.slot_expert) {
         int e = p.slot_expert[slot];
-        if (p.l2_next && warp == 0)
-            l2_prefetch_next_expert(p, e);
         data += (long long)e * m.expert_stride_data;
         if (sdata)
             sdata += (long long)e * m.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
@@ -757,19 +706,10 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
     float *ybase = p.y;
     pdl_trigger();   // PDL as in gemv1_tile
     bool waited = p.slot_expert != nullptr;
-    if (p.l2_rows && warp == 0) {
-        const int first = tile * tiles_per_block * 16;
-        const int count = min(tiles_per_block * 16, p.w.rows - first);
-        l2_prefetch_rows(p.w, data[0], sc[0], first, count);
-        if (GLU)
-            l2_prefetch_rows(p.w2, data[1], sc[1], first, count);
-    }
     if (waited)
         pdl_wait();
     if (p.slot_expert) {
         const int e = p.slot_expert[slot];
-        if (p.l2_next && warp == 0)
-            l2_prefetch_next_expert(p, e);
         data[0] += (long long)e * p.w.expert_stride_data;
         if (sc[0])
             sc[0] += (long long)e * p.w.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
@@ -963,8 +903,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_wide = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV1_NARROW")))
             k.gemv1_narrow = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_L2_PREFETCH")) && atoi(v) >= 0 && atoi(v) <= 2)
-            k.l2_prefetch = atoi(v);
         read = true;
     }
     return k;
@@ -1006,21 +944,6 @@ static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
     return mimo_fail(err, "cuda gemv: %d positions (at most 16 per call)", n);
 }
 
-// The L2 prefetch of a launch (GemvParams::l2_rows / l2_next) by the knob, within sizes that L2 (50 MB
-// on the H100) holds beside the working set: a plain matrix (pair) up to 32 MB, the next expert set's
-// chosen matrices up to 16 MB (a 1-token step's 8 down projections; not the 64 of a verify step).
-static GemvParams with_l2_prefetch(const GemvParams &p, bool glu)
-{
-    GemvParams q = p;
-    const int mode = cuda_gemv_knobs().l2_prefetch;
-    const unsigned long long bytes = (unsigned long long)p.w.rows * gpu_row_bytes(p.w.fmt, p.w.ld) * (glu ? 2 : 1);
-    q.l2_rows = mode >= 1 && !p.slot_expert && bytes <= (32ull << 20);
-    const unsigned long long next_bytes =
-        p.next.data ? (unsigned long long)p.next.rows * gpu_row_bytes(p.next.fmt, p.next.ld) * p.n : ~0ull;
-    q.l2_next = mode >= 2 && p.slot_expert && glu && next_bytes <= (16ull << 20);
-    return q;
-}
-
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
 {
     if (p.n < 1)
@@ -1029,12 +952,11 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
         return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
     if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))
         return mimo_fail(err, "cuda gemv: gate and up matrices differ in format or shape");
-    const GemvParams q = with_l2_prefetch(p, glu);
-    switch (q.w.fmt) {
-    case MIMO_WFMT_F32: return glu ? launch_gemv_f<MIMO_WFMT_F32, true>(q, st, err) : launch_gemv_f<MIMO_WFMT_F32, false>(q, st, err);
-    case MIMO_WFMT_BF16: return glu ? launch_gemv_f<MIMO_WFMT_BF16, true>(q, st, err) : launch_gemv_f<MIMO_WFMT_BF16, false>(q, st, err);
-    case MIMO_WFMT_FP8: return glu ? launch_gemv_f<MIMO_WFMT_FP8, true>(q, st, err) : launch_gemv_f<MIMO_WFMT_FP8, false>(q, st, err);
-    case MIMO_WFMT_MXFP4: return glu ? launch_gemv_f<MIMO_WFMT_MXFP4, true>(q, st, err) : launch_gemv_f<MIMO_WFMT_MXFP4, false>(q, st, err);
+    switch (p.w.fmt) {
+    case MIMO_WFMT_F32: return glu ? launch_gemv_f<MIMO_WFMT_F32, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_F32, false>(p, st, err);
+    case MIMO_WFMT_BF16: return glu ? launch_gemv_f<MIMO_WFMT_BF16, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_BF16, false>(p, st, err);
+    case MIMO_WFMT_FP8: return glu ? launch_gemv_f<MIMO_WFMT_FP8, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_FP8, false>(p, st, err);
+    case MIMO_WFMT_MXFP4: return glu ? launch_gemv_f<MIMO_WFMT_MXFP4, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_MXFP4, false>(p, st, err);
     }
     return mimo_fail(err, "cuda gemv: unknown weight format %d", p.w.fmt);
 }

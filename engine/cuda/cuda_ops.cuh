@@ -21,14 +21,6 @@ struct GemvParams {
     int accumulate;
     const int *slot_expert;
     int x_slot_div;
-    // L2 prefetch (cp.async.bulk.prefetch; cuda_gemv sets these from the knob and the sizes):
-    // l2_rows: each block asks L2 for its own rows before it waits for its predecessor (plain
-    // matrices: their weights do not depend on earlier kernels, so they stream while those finish);
-    // next + l2_next: expert gate/up slots ask L2 for their expert's matrix of the next set (the down
-    // projection), which then streams while the gate/up decode runs.
-    int l2_rows;
-    GpuMat next;
-    int l2_next;
 };
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
@@ -41,11 +33,10 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // gemv1_wide: MXFP4 expert slots in the wide row shape (more rows per lane group, one vector per row):
 // -1 for gate/up slots of several positions, 0 never, 1 always; gemv1_narrow: the narrow one (half the
 // rows per lane group, twice the warps): -1 for the slots of one position when the default shape gives
-// fewer than ~12 warps per SM, 0 never, 1 wherever not wide; l2_prefetch (MIMO_CUDA_L2_PREFETCH): 0 none,
-// 1 plain matrices' rows (l2_rows), 2 those and the next expert set (l2_next), within L2-sized limits.
+// fewer than ~12 warps per SM, 0 never, 1 wherever not wide.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
-        gemv1_wide = -1, gemv1_narrow = -1, l2_prefetch = 0;
+        gemv1_wide = -1, gemv1_narrow = -1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
