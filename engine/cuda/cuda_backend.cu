@@ -65,7 +65,7 @@ static CudaInstr instr(CudaOp op, int layer, int n)
     i.layer = layer;
     i.n = n;
     static const char *const names[] = {"embed", "rmsnorm", "gemv", "qkv_rope_store", "attention", "route_topk",
-                                        "moe_combine", "argmax", "copy_hidden"};
+                                        "argmax", "copy_hidden"};
     i.label = names[op];
     return i;
 }
@@ -141,10 +141,14 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
             g.gemv.slot_expert = e->route_ids;
             g.gemv.x_slot_div = k;
             prog.push_back(g);
+            // the down projection takes the MoE combine into x (cuda_gemv: fused where it can be)
             CudaInstr d = labelled(gemv_instr(l, L.edown, e->act, e->act_ld, e->yslot, H, n * k, false), "expert_down");
             d.gemv.slot_expert = e->route_ids;
+            d.gemv.combine_w = e->route_w;
+            d.gemv.combine_x = e->x;
+            d.gemv.combine_ldx = H;
+            d.gemv.combine_k = k;
             prog.push_back(d);
-            prog.push_back(instr(OP_MOE_COMBINE, l, n));
             for (int s = 0; s < c->n_shared_experts && L.sgate.rows > 0; s++) {
                 CudaInstr sg = gemv_instr(l, expert_at(L.sgate, s), e->h, H, e->mlp, e->mlp_ld, n, false);
                 sg.gemv.w2 = expert_at(L.sup, s);
@@ -219,10 +223,6 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
                             c->routed_scaling_factor, i.n, e->route_ids, e->route_w, st, err);
             break;
         }
-        case OP_MOE_COMBINE:
-            rc = cuda_moe_combine(e->yslot, c->hidden_size, e->route_w, c->experts_per_tok, c->hidden_size, i.n, e->x,
-                                  c->hidden_size, st, err);
-            break;
         case OP_ARGMAX:
             rc = cuda_argmax(e->logits, e->vocab_local, e->vocab_local, i.n, e->vocab_base, e->d_argmax, st, err);
             break;

@@ -35,7 +35,6 @@ enum CudaOp {
     OP_QKV_ROPE,
     OP_ATTENTION,
     OP_ROUTE,
-    OP_MOE_COMBINE,
     OP_ARGMAX,
     OP_COPY,
 };

@@ -283,49 +283,21 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
     return acc;
 }
 
-// With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
-// group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
+// The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
+// take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
+// matrices wait for their predecessor (pdl_wait) after issuing their first weight loads.
 template <int FMT, bool GLU, int SHAPE>
-__device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red)
+__device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, const uint8_t *data, const uint8_t *sdata,
+                                           const uint8_t *data2, const uint8_t *sdata2, const float *x, int row0,
+                                           int sl, int lpr, int vbeg, int nvec, bool &waited,
+                                           float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
+                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)])
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int EPW = WordTraits<FMT>::EPW;
     constexpr int U = Gemv1Shape<FMT, SHAPE>::U;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int groups = 32 / lpr;
-    const int ks = warp % ksplit, wrow = warp / ksplit;
-    const int row0 = ((tile * (GEMV_WARPS / ksplit) + wrow) * groups + lane / lpr) * R;
-    const int sl = lane % lpr;
-    const GpuMat &m = p.w;
-    const uint8_t *data = (const uint8_t *)m.data;
-    const uint8_t *sdata = (const uint8_t *)m.scales;
-    const uint8_t *data2 = GLU ? (const uint8_t *)p.w2.data : nullptr;
-    const uint8_t *sdata2 = GLU ? (const uint8_t *)p.w2.scales : nullptr;
-    const float *x = p.x;
-    // PDL: the expert ids come from the router kernel, so expert mode waits first; plain matrices
-    // issue their first weight loads before waiting (pdl_wait, cuda_common.cuh)
-    pdl_trigger();
-    bool waited = p.slot_expert != nullptr;
-    if (waited)
-        pdl_wait();
-    if (p.slot_expert) {
-        int e = p.slot_expert[slot];
-        data += (long long)e * m.expert_stride_data;
-        if (sdata)
-            sdata += (long long)e * m.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
-        if (GLU) {
-            data2 += (long long)e * p.w2.expert_stride_data;
-            if (sdata2)
-                sdata2 += (long long)e * p.w2.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
-        }
-        x += (long long)(slot / p.x_slot_div) * p.ldx;
-    }
     const size_t row_bytes = gpu_row_bytes(FMT, m.ld);
-    const int nvec_all = m.ld / VEC;
-    const int vbeg = (int)((long long)nvec_all * ks / ksplit);
-    const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
-    float acc[R], acc2[R];
 #pragma unroll
     for (int r = 0; r < R; r++) {
         acc[r] = 0.0f;
@@ -362,7 +334,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
             for (int r = 0; r < R; r++) {
                 const int row = min(row0 + r, m.rows - 1);
                 s[r] = vec_scale<FMT>(m, sdata, row, c);
-                s2[r] = GLU ? vec_scale<FMT>(p.w2, sdata2, row, c) : 1.0f;
+                s2[r] = GLU ? vec_scale<FMT>(m2, sdata2, row, c) : 1.0f;
             }
 #pragma unroll
             for (int q = 0; q < 4; q++) {
@@ -379,8 +351,10 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
             }
         }
     }
-    if (!waited)   // lanes without columns still write outputs
+    if (!waited) {   // lanes without columns
         pdl_wait();
+        waited = true;
+    }
 #pragma unroll
     for (int r = 0; r < R; r++) {
         for (int o = lpr / 2; o > 0; o >>= 1) {
@@ -389,6 +363,93 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
                 acc2[r] += __shfl_xor_sync(0xFFFFFFFFu, acc2[r], o);
         }
     }
+}
+
+#define GEMV1_COMBINE_RED (2 * 32 * 8 * 8)   // floats of shared memory: k x rows per warp at most
+
+// Expert slots with the MoE combine (GemvParams::combine_x, not GLU): the block's unit is position t, its
+// warps take the position's k slots (warp w: slots w, w + 8, ...) over the same rows, one lane group's R
+// rows each, and meet in shared memory: x[t][row] += sum_j w[t k + j] y_j[row], the sum in slot order as
+// the combine kernel takes it (the same products, the same result).
+template <int FMT, int SHAPE>
+__device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr, float *red)
+{
+    constexpr int VEC = FmtTraits<FMT>::VEC;
+    constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(false);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int groups = 32 / lpr, rows_per_warp = groups * R, k = p.combine_k;
+    const int row_first = tile * rows_per_warp, row0 = row_first + (lane / lpr) * R, sl = lane % lpr;
+    const GpuMat &m = p.w;
+    pdl_trigger();
+    pdl_wait();   // the expert ids and weights come from the router
+    bool waited = true;
+    for (int j = warp; j < k; j += GEMV_WARPS) {
+        const int slot = t * k + j, e = p.slot_expert[slot];
+        const uint8_t *data = (const uint8_t *)m.data + (long long)e * m.expert_stride_data;
+        const uint8_t *sdata = m.scales ? (const uint8_t *)m.scales + (long long)e * m.expert_stride_scales *
+                                                                       (FMT == MIMO_WFMT_FP8 ? 4 : 1)
+                                        : nullptr;
+        float acc[R], acc2[R];
+        gemv1_rows<FMT, false, SHAPE>(m, m, data, sdata, nullptr, nullptr, p.x + (long long)slot * p.ldx, row0, sl, lpr, 0,
+                                      m.ld / VEC, waited, acc, acc2);
+        if (sl == 0)
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                red[j * rows_per_warp + (lane / lpr) * R + r] = acc[r];
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < rows_per_warp; i += blockDim.x) {
+        const int row = row_first + i;
+        if (row >= m.rows)
+            continue;
+        float s = 0.0f;
+        for (int j = 0; j < k; j++)
+            s = fmaf(p.combine_w[t * k + j], red[j * rows_per_warp + i], s);
+        p.combine_x[(size_t)t * p.combine_ldx + row] += s;
+    }
+}
+
+// With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
+// group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
+template <int FMT, bool GLU, int SHAPE>
+__device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red)
+{
+    constexpr int VEC = FmtTraits<FMT>::VEC;
+    constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int groups = 32 / lpr;
+    const int ks = warp % ksplit, wrow = warp / ksplit;
+    const int row0 = ((tile * (GEMV_WARPS / ksplit) + wrow) * groups + lane / lpr) * R;
+    const int sl = lane % lpr;
+    const GpuMat &m = p.w;
+    const uint8_t *data = (const uint8_t *)m.data;
+    const uint8_t *sdata = (const uint8_t *)m.scales;
+    const uint8_t *data2 = GLU ? (const uint8_t *)p.w2.data : nullptr;
+    const uint8_t *sdata2 = GLU ? (const uint8_t *)p.w2.scales : nullptr;
+    const float *x = p.x;
+    // PDL: the expert ids come from the router kernel, so expert mode waits first; plain matrices
+    // issue their first weight loads before waiting (pdl_wait, cuda_common.cuh)
+    pdl_trigger();
+    bool waited = p.slot_expert != nullptr;
+    if (waited)
+        pdl_wait();
+    if (p.slot_expert) {
+        int e = p.slot_expert[slot];
+        data += (long long)e * m.expert_stride_data;
+        if (sdata)
+            sdata += (long long)e * m.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        if (GLU) {
+            data2 += (long long)e * p.w2.expert_stride_data;
+            if (sdata2)
+                sdata2 += (long long)e * p.w2.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        }
+        x += (long long)(slot / p.x_slot_div) * p.ldx;
+    }
+    const int nvec_all = m.ld / VEC;
+    const int vbeg = (int)((long long)nvec_all * ks / ksplit);
+    const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
+    float acc[R], acc2[R];
+    gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, data, sdata, data2, sdata2, x, row0, sl, lpr, vbeg, nvec, waited, acc, acc2);
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
         const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
@@ -437,12 +498,38 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvPar
     gemv1_tile<FMT, GLU, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red);
 }
 
+template <int FMT, int MINB, int SHAPE>
+__global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const GemvParams p, int lpr)
+{
+    __shared__ float red[GEMV1_COMBINE_RED];
+    gemv1_combine_tile<FMT, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, red);
+}
+
+// Lanes per row of a slot launch without column split (whole rows per lane group): the fewest lanes
+// (a power of two up to 32) whose U vectors each cover the row's nvec vectors.
+static int gemv1_whole_row_lanes(int nvec, int U)
+{
+    int lpr = 1;
+    while (lpr < 32 && lpr * U < nvec)
+        lpr *= 2;
+    return lpr;
+}
+
 template <int FMT, bool GLU, int MINB, int SHAPE>
 static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     constexpr int U = Gemv1Shape<FMT, SHAPE>::U;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
     const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
+    if constexpr (!GLU) {
+        if (p.combine_x) {   // a block per (row tile, position): its warps take the position's slots
+            const int lpr = gemv1_whole_row_lanes(nvec, U);
+            const int rows_per_warp = (32 / lpr) * R;
+            dim3 grid((p.w.rows + rows_per_warp - 1) / rows_per_warp, p.n / p.combine_k);
+            return cuda_launch("gemv1_combine_kernel", err, gemv1_combine_kernel<FMT, MINB, SHAPE>, grid,
+                               dim3(GEMV_THREADS), 0, st, p, lpr);
+        }
+    }
     const int units = p.slot_expert ? p.n : 1;
     // Split the columns over up to 8 warps until the launch has ~8 warps per SM of work; MXFP4 expert
     // slots keep whole rows (measured, results/kernels/README.md: the split's shared-memory reduction
@@ -473,11 +560,7 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
 // per lane and R rows per lane group.
 static long long gemv1_slot_warps(const GemvParams &p, int vec, int U, int R)
 {
-    const int nvec = p.w.ld / vec;
-    int lpr = 1;
-    while (lpr < 32 && lpr * U < nvec)
-        lpr *= 2;
-    const int rows_per_warp = (32 / lpr) * R;
+    const int rows_per_warp = (32 / gemv1_whole_row_lanes(p.w.ld / vec, U)) * R;
     return (long long)(p.w.rows + rows_per_warp - 1) / rows_per_warp * p.n;
 }
 
@@ -903,6 +986,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_wide = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV1_NARROW")))
             k.gemv1_narrow = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_FUSED_COMBINE")))
+            k.fused_combine = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -925,15 +1010,28 @@ static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err
     return cuda_launch("gemv_mma_kernel", err, gemv_mma_kernel<FMT, NTL, GLU, 2>, grid, dim3(GEMV_THREADS), 0, st, p, ksplit);
 }
 
+// One position (decode step) and expert slots (one position each): the CUDA-core kernel, which
+// measured faster than the tensor-core path at these shapes on the H100 for bf16 and fp8, and for
+// mxfp4 expert slots at 8 and 16 tokens (within 6% at one token): results/kernels/README.md.
+// MIMO_CUDA_GEMV1=0 selects the tensor cores there (cuda_gemv_knobs).
+static bool gemv1_runs(const GemvParams &p)
+{
+    return (p.slot_expert || p.n <= 1) && (p.w.fmt == MIMO_WFMT_F32 || cuda_gemv_knobs().gemv1 != 0);
+}
+
+// Whether the CUDA-core kernel takes the MoE combine (GemvParams::combine_x) itself: expert down slots
+// on that kernel, k slots per position, k x (at most 128) rows per warp in its shared memory.
+static bool gemv1_fuses_combine(const GemvParams &p, bool glu)
+{
+    return !glu && p.slot_expert && gemv1_runs(p) && cuda_gemv_knobs().fused_combine &&
+           p.combine_k * 128 <= GEMV1_COMBINE_RED;
+}
+
 template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     int n = p.slot_expert ? 1 : p.n;
-    // One position (decode step) and expert slots (one position each): the CUDA-core kernel, which
-    // measured faster than the tensor-core path at these shapes on the H100 for bf16 and fp8, and for
-    // mxfp4 expert slots at 8 and 16 tokens (within 6% at one token): results/kernels/README.md.
-    // MIMO_CUDA_GEMV1=0 selects the tensor cores there (cuda_gemv_knobs).
-    if (n <= 1 && (FMT == MIMO_WFMT_F32 || cuda_gemv_knobs().gemv1 != 0))
+    if (gemv1_runs(p))
         return launch_gemv1<FMT, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 16) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 2, GLU>(p, st, err);
@@ -952,6 +1050,19 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
         return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
     if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))
         return mimo_fail(err, "cuda gemv: gate and up matrices differ in format or shape");
+    if (p.combine_x) {
+        if (glu || !p.slot_expert || p.combine_k < 1 || p.n % p.combine_k)
+            return mimo_fail(err, "cuda gemv: the MoE combine needs expert slots, no gate/up pair and k | n (n %d, k %d)",
+                             p.n, p.combine_k);
+        if (!gemv1_fuses_combine(p, glu)) {   // the slots into y, then the combine kernel
+            GemvParams q = p;
+            q.combine_x = nullptr;
+            q.combine_w = nullptr;
+            return cuda_gemv(q, false, st, err) ||
+                   cuda_moe_combine(p.y, p.ldy, p.combine_w, p.combine_k, p.w.rows, p.n / p.combine_k, p.combine_x,
+                                    p.combine_ldx, st, err);
+        }
+    }
     switch (p.w.fmt) {
     case MIMO_WFMT_F32: return glu ? launch_gemv_f<MIMO_WFMT_F32, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_F32, false>(p, st, err);
     case MIMO_WFMT_BF16: return glu ? launch_gemv_f<MIMO_WFMT_BF16, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_BF16, false>(p, st, err);

@@ -21,6 +21,12 @@ struct GemvParams {
     int accumulate;
     const int *slot_expert;
     int x_slot_div;
+    // Expert slots with the MoE combine (not GLU; n = positions x combine_k slots):
+    // combine_x[t][row] += sum_j combine_w[t k + j] y[t k + j][row], in slot order. cuda_gemv fuses it
+    // into the CUDA-core kernel where that runs the slots, else writes y and runs cuda_moe_combine.
+    const float *combine_w;
+    float *combine_x;
+    int combine_ldx, combine_k;
 };
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
@@ -33,10 +39,11 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // gemv1_wide: MXFP4 expert slots in the wide row shape (more rows per lane group, one vector per row):
 // -1 for gate/up slots of several positions, 0 never, 1 always; gemv1_narrow: the narrow one (half the
 // rows per lane group, twice the warps): -1 for the slots of one position when the default shape gives
-// fewer than ~12 warps per SM, 0 never, 1 wherever not wide.
+// fewer than ~12 warps per SM, 0 never, 1 wherever not wide; fused_combine (MIMO_CUDA_FUSED_COMBINE) = 0:
+// the MoE combine as its own kernel after the expert down projection, 1: fused into it where possible.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
-        gemv1_wide = -1, gemv1_narrow = -1;
+        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

@@ -170,6 +170,46 @@ extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo
     return c.get(y, dy, (size_t)n_slots * rows, err);
 }
 
+extern "C" int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts, const int32_t *ids,
+                                                  const float *w, int n_slots, int k, const float *act, float *x,
+                                                  bool fused, mimo_error *err)
+{
+    TestCtx c;
+    GpuMat m;
+    float *dact = NULL, *dy = NULL, *dw = NULL, *dx = NULL;
+    int32_t *dids = NULL;
+    const int rows = (int)experts[0].rows, cols = (int)experts[0].cols;
+    int ldact = 0;
+    if (k < 1 || n_slots % k)
+        return mimo_fail(err, "cuda test expert down combine: %d slots are not positions of k = %d", n_slots, k);
+    if (c.init(err) || c.matrix(experts, n_experts, &m, err) || c.put_rows(act, n_slots, cols, &dact, &ldact, err) ||
+        c.put<float>(NULL, (size_t)n_slots * rows, &dy, err) || c.put(ids, (size_t)n_slots, &dids, err) ||
+        c.put(w, (size_t)n_slots, &dw, err) || c.put(x, (size_t)(n_slots / k) * rows, &dx, err))
+        return -1;
+    GemvParams p;
+    memset(&p, 0, sizeof p);
+    p.w = m;
+    p.x = dact;
+    p.ldx = ldact;
+    p.y = dy;
+    p.ldy = rows;
+    p.n = n_slots;
+    p.slot_expert = dids;
+    p.x_slot_div = 1;
+    p.combine_w = dw;
+    p.combine_x = dx;
+    p.combine_ldx = rows;
+    p.combine_k = k;
+    GemvKnobs &kn = cuda_gemv_knobs();
+    const int saved = kn.fused_combine;
+    kn.fused_combine = fused ? 1 : 0;
+    const int rc = cuda_gemv(p, false, c.e.stream, err);
+    kn.fused_combine = saved;
+    if (rc)
+        return -1;
+    return c.get(x, dx, (size_t)(n_slots / k) * rows, err);
+}
+
 extern "C" int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err)
 {
     TestCtx c;

@@ -22,6 +22,12 @@ int mimo_cuda_test_gemv_glu(const mimo_matrix *gate, const mimo_matrix *up, cons
  * experts (else NULL): y = silu(gate x) * (up x), the routed experts' gate/up projection. */
 int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo_matrix *up_experts, int n_experts,
                                const int32_t *ids, int n_slots, const float *x, int x_div, float *y, mimo_error *err);
+/* The routed experts' down projection with the MoE combine, positions t < n_slots / k:
+ * x[t][r] += sum_j w[t k + j] (E_ids[t k + j] act[t k + j])[r] (x [n_slots / k][rows] in and out,
+ * act [n_slots][cols]). fused: the combine inside the GEMV where the path allows (the step's way);
+ * else the GEMV into slot rows, then the combine kernel. */
+int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts, const int32_t *ids, const float *w,
+                                       int n_slots, int k, const float *act, float *x, bool fused, mimo_error *err);
 /* Which GEMV kernels the calls above use (for testing every path): 0 = the launchers' defaults,
  * 1 = the CUDA-core kernel at one position and for expert slots (the default's choice, set
  * explicitly), 2 = tensor cores there (f32 weights keep the CUDA-core kernel), 3 = path 2 with 4

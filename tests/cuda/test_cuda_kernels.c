@@ -258,6 +258,60 @@ Test(cuda_kernels, gemv_expert_slots)
     }
 }
 
+/* The routed experts' down projection with the MoE combine folded in (the step's way) on every GEMV
+ * path: against the reference (x + sum_j w_j E_j act_j), and against the GEMV-then-combine-kernel
+ * route bit for bit where the slots keep whole rows per lane group (MXFP4: the same products in the
+ * same order). k = 8 (MiMo's) and 3 (warps past k idle), partial row tiles. */
+Test(cuda_kernels, expert_down_combine)
+{
+    need_gpu();
+    enum { E = 6, ROWS = 200, COLS = 256, MAX_SLOTS = 16 };
+    static float act[MAX_SLOTS * COLS], x0[MAX_SLOTS * ROWS], xf[MAX_SLOTS * ROWS], xu[MAX_SLOTS * ROWS],
+        ref[MAX_SLOTS * ROWS], y[ROWS];
+    const int ks[2] = {8, 3};
+    for (int ki = 0; ki < 2; ki++)
+    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
+    for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++) {
+        const int k = ks[ki], slots = k * 2, npos = 2;
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+        mimo_matrix ms[E];
+        void *d[E], *s[E];
+        for (int e = 0; e < E; e++)
+            ms[e] = random_matrix((mimo_weight_format)f, ROWS, COLS, &d[e], &s[e]);
+        int32_t ids[MAX_SLOTS];
+        float w[MAX_SLOTS];
+        for (int sl = 0; sl < slots; sl++) {
+            ids[sl] = (sl * 5 + 1) % E;   /* repeats across positions */
+            w[sl] = 0.1f + 0.8f * fabsf(frand());
+        }
+        for (int i = 0; i < slots * COLS; i++)
+            act[i] = frand();
+        for (int i = 0; i < npos * ROWS; i++)
+            x0[i] = ref[i] = frand();
+        for (int sl = 0; sl < slots; sl++) {
+            mimo_matrix_gemv_f32(&ms[ids[sl]], act + sl * COLS, y);
+            for (int r = 0; r < ROWS; r++)
+                ref[(sl / k) * ROWS + r] += w[sl] * y[r];
+        }
+        memcpy(xf, x0, sizeof(float) * npos * ROWS);
+        memcpy(xu, x0, sizeof(float) * npos * ROWS);
+        mimo_error err = {{0}};
+        cr_assert_eq(mimo_cuda_test_expert_down_combine(ms, E, ids, w, slots, k, act, xf, true, &err), 0, "%s", err.msg);
+        cr_assert_eq(mimo_cuda_test_expert_down_combine(ms, E, ids, w, slots, k, act, xu, false, &err), 0, "%s", err.msg);
+        const char *fmt = mimo_weight_format_name((mimo_weight_format)f);
+        double rel = mimo_test_rel_err(xf, ref, (size_t)npos * ROWS);
+        cr_assert(rel < 1e-4, "%s k %d path %d: fused rel err %g", fmt, k, path, rel);
+        rel = mimo_test_rel_err(xu, ref, (size_t)npos * ROWS);
+        cr_assert(rel < 1e-4, "%s k %d path %d: unfused rel err %g", fmt, k, path, rel);
+        if (f == MIMO_WFMT_MXFP4)
+            cr_assert(memcmp(xf, xu, sizeof(float) * npos * ROWS) == 0, "mxfp4 k %d path %d: fused != unfused", k, path);
+        for (int e = 0; e < E; e++) {
+            free(d[e]);
+            free(s[e]);
+        }
+    }
+}
+
 Test(cuda_kernels, rmsnorm)
 {
     need_gpu();
