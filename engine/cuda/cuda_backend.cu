@@ -64,7 +64,7 @@ static CudaInstr instr(CudaOp op, int layer, int n)
     i.op = op;
     i.layer = layer;
     i.n = n;
-    static const char *const names[] = {"embed", "gemv", "qkv_rope_store", "attention", "route_topk",
+    static const char *const names[] = {"embed", "rmsnorm", "gemv", "qkv_rope_store", "attention", "route_topk",
                                         "argmax", "copy_hidden"};
     i.label = names[op];
     return i;
@@ -90,17 +90,13 @@ static CudaInstr gemv_instr(int layer, const GpuMat &w, const float *x, int ldx,
     return i;
 }
 
-// A GEMV whose input is rmsnorm(x) * norm_w (GemvParams::norm_w; norm_out = h, the step's normalised
-// row, which store asks the fused kernel to write for later readers).
-static CudaInstr normed_gemv_instr(CudaEngine *e, int layer, const GpuMat &w, const float *norm_w, bool store, float *y,
-                                   int ldy, int n)
+static CudaInstr rmsnorm_instr(int layer, const float *src, float *dst, const float *w, int dim, int n)
 {
-    const int H = e->cfg.hidden_size;
-    CudaInstr i = gemv_instr(layer, w, e->x, H, y, ldy, n, false);
-    i.gemv.norm_w = norm_w;
-    i.gemv.norm_eps = e->cfg.rms_eps;
-    i.gemv.norm_out = e->h;
-    i.gemv.norm_store = store;
+    CudaInstr i = instr(OP_RMSNORM, layer, n);
+    i.src = src;
+    i.dst = dst;
+    i.weight = w;
+    i.dim = dim;
     return i;
 }
 
@@ -124,21 +120,20 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
     prog.push_back(emb);
     for (int l = 0; l < e->n_layers; l++) {
         CudaLayer &L = e->layers[l];
-        // the RMSNorms ride on the GEMVs that read them (cuda_gemv fuses them where it can)
-        prog.push_back(labelled(normed_gemv_instr(e, l, L.qkv, L.input_norm, false, e->qkv, e->qkv_ld, n), "qkv_proj"));
+        prog.push_back(rmsnorm_instr(l, e->x, e->h, L.input_norm, H, n));
+        prog.push_back(labelled(gemv_instr(l, L.qkv, e->h, H, e->qkv, e->qkv_ld, n, false), "qkv_proj"));
         prog.push_back(instr(OP_QKV_ROPE, l, n));
         prog.push_back(instr(OP_ATTENTION, l, n));
         prog.push_back(labelled(gemv_instr(l, L.o_proj, e->attn, e->attn_ld, e->x, H, n, true), "o_proj"));
+        prog.push_back(rmsnorm_instr(l, e->x, e->h, L.post_norm, H, n));
         if (!L.is_moe) {
-            CudaInstr g = labelled(normed_gemv_instr(e, l, L.gate, L.post_norm, false, e->mlp, e->mlp_ld, n), "dense_gate_up");
+            CudaInstr g = labelled(gemv_instr(l, L.gate, e->h, H, e->mlp, e->mlp_ld, n, false), "dense_gate_up");
             g.gemv.w2 = L.up;
             g.glu = true;
             prog.push_back(g);
             prog.push_back(labelled(gemv_instr(l, L.down, e->mlp, e->mlp_ld, e->x, H, n, true), "dense_down"));
         } else {
-            // the router's norm is stored: the expert and shared-expert projections read h
-            prog.push_back(labelled(normed_gemv_instr(e, l, L.router, L.post_norm, true, e->router_logits,
-                                                      c->n_routed_experts, n), "router"));
+            prog.push_back(labelled(gemv_instr(l, L.router, e->h, H, e->router_logits, c->n_routed_experts, n, false), "router"));
             prog.push_back(instr(OP_ROUTE, l, n));
             CudaInstr g = labelled(gemv_instr(l, L.egate, e->h, H, e->act, e->act_ld, n * k, false), "expert_gate_up");
             g.gemv.w2 = L.eup;
@@ -172,8 +167,8 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
             }
     }
     if (with_head) {
-        prog.push_back(labelled(normed_gemv_instr(e, -1, e->lm_head, e->final_norm, false, e->logits, e->vocab_local, n),
-                                "lm_head"));
+        prog.push_back(rmsnorm_instr(-1, e->x, e->h, e->final_norm, H, n));
+        prog.push_back(labelled(gemv_instr(-1, e->lm_head, e->h, H, e->logits, e->vocab_local, n, false), "lm_head"));
         prog.push_back(instr(OP_ARGMAX, -1, n));
     }
 }
@@ -204,6 +199,9 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
         switch (i.op) {
         case OP_EMBED:
             rc = cuda_embed(e->embed, e->d_step + 1, i.n, e->x, c->hidden_size, st, err);
+            break;
+        case OP_RMSNORM:
+            rc = cuda_rmsnorm(i.src, c->hidden_size, i.weight, i.dim, c->rms_eps, i.dst, c->hidden_size, i.n, st, err);
             break;
         case OP_GEMV:
             rc = cuda_gemv(i.gemv, i.glu, st, err);

@@ -30,6 +30,7 @@ struct CudaLayer {
 
 enum CudaOp {
     OP_EMBED,
+    OP_RMSNORM,
     OP_GEMV,
     OP_QKV_ROPE,
     OP_ATTENTION,
@@ -45,6 +46,10 @@ struct CudaInstr {
     int n;                     // positions (or slots for expert GEMVs)
     GemvParams gemv;
     bool glu;
+    const float *src;
+    float *dst;
+    const float *weight;
+    int dim;
     void *copy_dst;
     const void *copy_src;
     size_t copy_bytes;

@@ -84,64 +84,6 @@ __device__ __forceinline__ float warp_sum(float v)
 
 __device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
 
-// ---------------------------------------------------------------------------------------------
-// Block reduction (blockDim.x a multiple of 32, <= 1024): lanes by xor shuffles, then the warps'
-// results in warp order from shared memory red[32] (every thread gets the result; fixed order).
-
-struct SumOp {
-    template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
-};
-struct MaxOp {
-    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
-};
-
-template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op, T *red)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v = op(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-    __syncthreads();
-    if (lane == 0)
-        red[warp] = v;
-    __syncthreads();
-    T r = init;
-    for (int i = 0; i < nw; i++)
-        r = op(r, red[i]);
-    return r;
-}
-
-// ---------------------------------------------------------------------------------------------
-// RMSNorm inside a GEMV of one position (GemvParams::norm_w): the block normalises the residual row x
-// into shared memory hs (padding columns up to ld zeroed) and reads its inputs there. The mean of squares
-// is summed in double like the reference (rmsnorm_row); every block sums in the same order, so every
-// block has the same row. With out, block (0, 0) also stores the row for later kernels.
-__device__ const float *rmsnorm_into_shared(const float *x, const float *g, float eps, int dim, int ld, float *hs,
-                                            float *out, double *red)
-{
-    const float4 *x4 = (const float4 *)x;
-    const int n4 = dim / 4;
-    double ss = 0.0;
-    for (int i = threadIdx.x; i < n4; i += blockDim.x) {
-        const float4 a = x4[i];   // coherent: the residual was just written
-        ss += (double)a.x * a.x + (double)a.y * a.y + (double)a.z * a.z + (double)a.w * a.w;
-    }
-    ss = block_reduce(ss, 0.0, SumOp(), red);
-    const float inv = (float)(1.0 / sqrt(ss / dim + (double)eps));
-    const bool store = out && blockIdx.x == 0 && blockIdx.y == 0;
-    for (int i = threadIdx.x; i < n4; i += blockDim.x) {
-        const float4 a = x4[i], w = __ldg((const float4 *)g + i);
-        const float4 h = make_float4(a.x * inv * w.x, a.y * inv * w.y, a.z * inv * w.z, a.w * inv * w.w);
-        ((float4 *)hs)[i] = h;
-        if (store)
-            ((float4 *)out)[i] = h;
-    }
-    for (int c = dim + threadIdx.x; c < ld; c += blockDim.x)
-        hs[c] = 0.0f;
-    __syncthreads();
-    return hs;
-}
-
 // One tile of output rows for one unit (slot in expert mode, else all positions).
 template <int FMT, int NT, bool GLU>
 __device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
@@ -344,23 +286,12 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
 // The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
 // matrices wait for their predecessor (pdl_wait) after issuing their first weight loads.
-// With norm (GemvParams::norm_w; launch_gemv1_v guarantees that every lane has a first vector, so the
-// first iteration is block-uniform) the inputs are x normalised into shared memory after the wait.
-struct Gemv1Norm {
-    const float *w;
-    float eps;
-    int dim;
-    float *hs, *out;
-    double *red;
-};
-
 template <int FMT, bool GLU, int SHAPE>
 __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, const uint8_t *data, const uint8_t *sdata,
                                            const uint8_t *data2, const uint8_t *sdata2, const float *x, int row0,
                                            int sl, int lpr, int vbeg, int nvec, bool &waited,
                                            float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
-                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
-                                           const Gemv1Norm *norm = nullptr)
+                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)])
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int EPW = WordTraits<FMT>::EPW;
@@ -391,8 +322,6 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
         if (!waited) {
             pdl_wait();
             waited = true;
-            if (norm)
-                x = rmsnorm_into_shared(x, norm->w, norm->eps, norm->dim, m.ld, norm->hs, norm->out, norm->red);
         }
         // then, word by word, the inputs (L1-resident: every warp reads the same x) and the math;
         // the accumulation order (u, word, element) is fixed
@@ -483,7 +412,7 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
 template <int FMT, bool GLU, int SHAPE>
-__device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red, float *hs)
+__device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
@@ -520,10 +449,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     const int vbeg = (int)((long long)nvec_all * ks / ksplit);
     const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
     float acc[R], acc2[R];
-    __shared__ double norm_red[32];
-    const Gemv1Norm norm = {p.norm_w, p.norm_eps, p.w.cols, hs, p.norm_store ? p.norm_out : nullptr, norm_red};
-    gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, data, sdata, data2, sdata2, x, row0, sl, lpr, vbeg, nvec, waited, acc, acc2,
-                                p.norm_w ? &norm : nullptr);
+    gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, data, sdata, data2, sdata2, x, row0, sl, lpr, vbeg, nvec, waited, acc, acc2);
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
         const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
@@ -569,8 +495,7 @@ template <int FMT, bool GLU, int MINB, int SHAPE>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
     __shared__ float red[2 * 32 * 8 * 8];
-    extern __shared__ float4 gemv1_norm_row[];   // with p.norm_w: the normalised input row (ld floats)
-    gemv1_tile<FMT, GLU, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red, (float *)gemv1_norm_row);
+    gemv1_tile<FMT, GLU, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red);
 }
 
 template <int FMT, int MINB, int SHAPE>
@@ -578,33 +503,6 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const
 {
     __shared__ float red[GEMV1_COMBINE_RED];
     gemv1_combine_tile<FMT, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, red);
-}
-
-// Lanes per row (lpr) and warps per row (ksplit) of a CUDA-core launch over nvec vectors per row: the
-// columns are split over up to 8 warps until the launch has ~8 warps per SM of work; MXFP4 expert slots
-// keep whole rows (measured, results/kernels/README.md: the split's shared-memory reduction costs more
-// than the parallelism gains there).
-static void gemv1_split_columns(const GemvParams &p, int fmt, int nvec, int U, int R, int *lpr_out, int *ksplit_out)
-{
-    const GemvKnobs &kn = cuda_gemv_knobs();
-    const int units = p.slot_expert ? p.n : 1;
-    const int ksplit_max = kn.gemv1_ksplit_max > 0 ? kn.gemv1_ksplit_max
-                                                   : (fmt == MIMO_WFMT_MXFP4 && p.slot_expert ? 1 : GEMV_WARPS);
-    int ksplit = 1;
-    for (;;) {
-        int lpr = 1;
-        while (lpr < 32 && lpr * U * ksplit < nvec)
-            lpr *= 2;
-        long long warps = (long long)(p.w.rows + (32 / lpr) * R - 1) / ((32 / lpr) * R) * ksplit * units;
-        if (ksplit >= ksplit_max || warps >= 132LL * kn.gemv1_warps_per_sm || nvec / (ksplit * 2) < U)
-            break;
-        ksplit *= 2;
-    }
-    int lpr = 1;
-    while (lpr < 32 && lpr * U * ksplit < nvec)
-        lpr *= 2;
-    *lpr_out = lpr;
-    *ksplit_out = ksplit;
 }
 
 // Lanes per row of a slot launch without column split (whole rows per lane group): the fewest lanes
@@ -633,13 +531,29 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
         }
     }
     const int units = p.slot_expert ? p.n : 1;
-    int lpr, ksplit;
-    gemv1_split_columns(p, FMT, nvec, U, R, &lpr, &ksplit);
+    // Split the columns over up to 8 warps until the launch has ~8 warps per SM of work; MXFP4 expert
+    // slots keep whole rows (measured, results/kernels/README.md: the split's shared-memory reduction
+    // costs more than the parallelism gains there).
+    const GemvKnobs &kn = cuda_gemv_knobs();
+    const int ksplit_max = kn.gemv1_ksplit_max > 0 ? kn.gemv1_ksplit_max
+                                                   : (FMT == MIMO_WFMT_MXFP4 && p.slot_expert ? 1 : GEMV_WARPS);
+    int ksplit = 1;
+    for (;;) {
+        int lpr = 1;
+        while (lpr < 32 && lpr * U * ksplit < nvec)
+            lpr *= 2;
+        long long warps = (long long)(p.w.rows + (32 / lpr) * R - 1) / ((32 / lpr) * R) * ksplit * units;
+        if (ksplit >= ksplit_max || warps >= 132LL * kn.gemv1_warps_per_sm || nvec / (ksplit * 2) < U)
+            break;
+        ksplit *= 2;
+    }
+    int lpr = 1;
+    while (lpr < 32 && lpr * U * ksplit < nvec)
+        lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
-    const size_t smem = p.norm_w ? (size_t)p.w.ld * sizeof(float) : 0;
-    return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE>, grid, dim3(GEMV_THREADS), smem, st, p,
-                       lpr, ksplit);
+    return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE>, grid, dim3(GEMV_THREADS), 0, st, p, lpr,
+                       ksplit);
 }
 
 // Warps of a launch of expert slots (whole rows per warp: no column split) in a row shape of U vectors
@@ -1074,8 +988,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_narrow = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_FUSED_COMBINE")))
             k.fused_combine = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_FUSED_NORM")))
-            k.fused_norm = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1115,36 +1027,9 @@ static bool gemv1_fuses_combine(const GemvParams &p, bool glu)
            p.combine_k * 128 <= GEMV1_COMBINE_RED;
 }
 
-// The normalised row's shared memory beside the kernel's 16.25 KB of static shared memory: within the
-// 48 KB a launch gets without opting in (rows up to 7680 floats).
-#define GEMV1_NORM_ROW_BYTES 30720
-
-// Whether the CUDA-core kernel takes a GEMV's RMSNorm (GemvParams::norm_w) itself: one position of a
-// plain matrix on that kernel, rows of float4s, the row within 30 KB of shared memory, and a first
-// vector for every lane (the norm sits in the first iteration of the column loop, after the wait).
-template <int FMT, bool GLU>
-static bool gemv1_fuses_norm(const GemvParams &p)
-{
-    if (!cuda_gemv_knobs().fused_norm || p.slot_expert || p.n != 1 || !gemv1_runs(p) || p.w.cols % 4 ||
-        (size_t)p.w.ld * sizeof(float) > GEMV1_NORM_ROW_BYTES || ((uintptr_t)p.x | (uintptr_t)p.norm_w | (uintptr_t)p.norm_out) % 16)
-        return false;
-    constexpr int U = Gemv1Shape<FMT>::U, R = Gemv1Shape<FMT>::RG(GLU);
-    const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
-    int lpr, ksplit;
-    gemv1_split_columns(p, FMT, nvec, U, R, &lpr, &ksplit);
-    return nvec / ksplit >= lpr;
-}
-
 template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
-    if (p.norm_w && !gemv1_fuses_norm<FMT, GLU>(p)) {   // the norm into norm_out first, then the GEMV on it
-        GemvParams q = p;
-        q.x = p.norm_out;
-        q.norm_w = nullptr;
-        return cuda_rmsnorm(p.x, p.ldx, p.norm_w, p.w.cols, p.norm_eps, p.norm_out, p.ldx, p.n, st, err) ||
-               launch_gemv_f<FMT, GLU>(q, st, err);
-    }
     int n = p.slot_expert ? 1 : p.n;
     if (gemv1_runs(p))
         return launch_gemv1<FMT, GLU>(p, st, err);
@@ -1165,8 +1050,6 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
         return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
     if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))
         return mimo_fail(err, "cuda gemv: gate and up matrices differ in format or shape");
-    if (p.norm_w && (p.slot_expert || !p.norm_out))
-        return mimo_fail(err, "cuda gemv: a fused RMSNorm needs a plain matrix and an output row for the norm");
     if (p.combine_x) {
         if (glu || !p.slot_expert || p.combine_k < 1 || p.n % p.combine_k)
             return mimo_fail(err, "cuda gemv: the MoE combine needs expert slots, no gate/up pair and k | n (n %d, k %d)",
@@ -1187,6 +1070,33 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
     case MIMO_WFMT_MXFP4: return glu ? launch_gemv_f<MIMO_WFMT_MXFP4, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_MXFP4, false>(p, st, err);
     }
     return mimo_fail(err, "cuda gemv: unknown weight format %d", p.w.fmt);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block reduction (blockDim.x a multiple of 32, <= 1024): lanes by xor shuffles, then the warps'
+// results in warp order from shared memory red[32] (every thread gets the result; fixed order).
+
+struct SumOp {
+    template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
+};
+struct MaxOp {
+    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op, T *red)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = op(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0)
+        red[warp] = v;
+    __syncthreads();
+    T r = init;
+    for (int i = 0; i < nw; i++)
+        r = op(r, red[i]);
+    return r;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,15 +27,6 @@ struct GemvParams {
     const float *combine_w;
     float *combine_x;
     int combine_ldx, combine_k;
-    // RMSNorm of the input first (plain matrices): x is the residual, the inputs are rmsnorm(x) * norm_w
-    // (eps norm_eps, over the matrix's cols). cuda_gemv fuses it into the CUDA-core kernel of one
-    // position, whose blocks each normalise the row into shared memory (with norm_store, one block also
-    // writes it to norm_out for later kernels); else it runs cuda_rmsnorm into norm_out (rows of the
-    // input's stride) and the GEMV on that.
-    const float *norm_w;
-    float norm_eps;
-    float *norm_out;
-    int norm_store;
 };
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
@@ -49,12 +40,10 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // -1 for gate/up slots of several positions, 0 never, 1 always; gemv1_narrow: the narrow one (half the
 // rows per lane group, twice the warps): -1 for the slots of one position when the default shape gives
 // fewer than ~12 warps per SM, 0 never, 1 wherever not wide; fused_combine (MIMO_CUDA_FUSED_COMBINE) = 0:
-// the MoE combine as its own kernel after the expert down projection, 1: fused into it where possible;
-// fused_norm (MIMO_CUDA_FUSED_NORM) = 0: a GEMV's RMSNorm (GemvParams::norm_w) as its own kernel, 1: fused
-// where possible.
+// the MoE combine as its own kernel after the expert down projection, 1: fused into it where possible.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
-        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, fused_norm = 1;
+        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

@@ -210,50 +210,6 @@ extern "C" int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, in
     return c.get(x, dx, (size_t)(n_slots / k) * rows, err);
 }
 
-extern "C" int mimo_cuda_test_gemv_norm(const mimo_matrix *w, const mimo_matrix *up, const float *x, const float *g,
-                                        float eps, int n, bool store, bool fused, float *y, float *h, mimo_error *err)
-{
-    TestCtx c;
-    GpuMat m, u;
-    float *dx = NULL, *dy = NULL, *dg = NULL, *dh = NULL;
-    const int cols = (int)w->cols;
-    int ldx = 0;
-    if (c.init(err) || c.matrix(w, 1, &m, err) || (up && c.matrix(up, 1, &u, err)) || c.put_rows(x, n, cols, &dx, &ldx, err) ||
-        c.put<float>(NULL, (size_t)n * w->rows, &dy, err) || c.put(g, (size_t)cols, &dg, err) ||
-        c.put<float>(NULL, (size_t)n * ldx, &dh, err))
-        return -1;
-    // the norm output's padding columns are zero, as the engine's h (the unfused GEMV reads up to ld)
-    CUDA_CHECK(cudaMemset2D(dh + cols, (size_t)ldx * sizeof(float), 0, (size_t)(ldx - cols) * sizeof(float), (size_t)n));
-    CUDA_CHECK(cudaDeviceSynchronize());
-    GemvParams p;
-    memset(&p, 0, sizeof p);
-    p.w = m;
-    if (up)
-        p.w2 = u;
-    p.x = dx;
-    p.ldx = ldx;
-    p.y = dy;
-    p.ldy = (int)w->rows;
-    p.n = n;
-    p.x_slot_div = 1;
-    p.norm_w = dg;
-    p.norm_eps = eps;
-    p.norm_out = dh;
-    p.norm_store = store;
-    GemvKnobs &kn = cuda_gemv_knobs();
-    const int saved = kn.fused_norm;
-    kn.fused_norm = fused ? 1 : 0;
-    const int rc = cuda_gemv(p, up != NULL, c.e.stream, err);
-    kn.fused_norm = saved;
-    if (rc || c.get(y, dy, (size_t)n * w->rows, err))
-        return -1;
-    if (h) {
-        CUDA_CHECK(cudaMemcpy2D(h, (size_t)cols * sizeof(float), dh, (size_t)ldx * sizeof(float), (size_t)cols * sizeof(float),
-                                (size_t)n, cudaMemcpyDeviceToHost));
-    }
-    return 0;
-}
-
 extern "C" int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err)
 {
     TestCtx c;

@@ -28,12 +28,6 @@ int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo_matrix *up
  * else the GEMV into slot rows, then the combine kernel. */
 int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts, const int32_t *ids, const float *w,
                                        int n_slots, int k, const float *act, float *x, bool fused, mimo_error *err);
-/* y = W rmsnorm(x_t) * g (with up: silu(W h) * (U h), h = rmsnorm(x_t) * g) for t < n: the GEMV with
- * its RMSNorm (eps) fused where the path allows (fused; the step's way) or as the norm kernel then the
- * GEMV. h (may be NULL) receives the normalised rows as the GEMV left them in its norm output: always
- * written by the unfused route, by the fused one with store. */
-int mimo_cuda_test_gemv_norm(const mimo_matrix *w, const mimo_matrix *up, const float *x, const float *g, float eps,
-                             int n, bool store, bool fused, float *y, float *h, mimo_error *err);
 /* Which GEMV kernels the calls above use (for testing every path): 0 = the launchers' defaults,
  * 1 = the CUDA-core kernel at one position and for expert slots (the default's choice, set
  * explicitly), 2 = tensor cores there (f32 weights keep the CUDA-core kernel), 3 = path 2 with 4

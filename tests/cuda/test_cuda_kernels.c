@@ -312,61 +312,6 @@ Test(cuda_kernels, expert_down_combine)
     }
 }
 
-/* GEMVs with their RMSNorm (the step's qkv, router, dense gate/up and lm head) on every GEMV path, one
- * and several positions, a plain matrix and a gate/up pair: against the reference (rmsnorm, then the
- * GEMV) and against the norm-kernel route; the stored normalised row (the router's, read by the expert
- * projections) against the reference too. 2000 columns (bf16, fp8): not a multiple of 32, so the fused
- * kernel's padding columns are exercised. */
-Test(cuda_kernels, gemv_fused_rmsnorm)
-{
-    need_gpu();
-    enum { ROWS = 300, MAX_COLS = 2016, MAX_N = 4 };
-    static float x[MAX_N * MAX_COLS], g[MAX_COLS], h[MAX_N * MAX_COLS], href[MAX_N * MAX_COLS], yf[MAX_N * ROWS], yu[MAX_N * ROWS],
-        ref[MAX_N * ROWS], a[ROWS], b[ROWS];
-    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
-    for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++)
-    for (int glu = 0; glu < 2; glu++)
-    for (int n = 1; n <= MAX_N; n += 3) {
-        const int COLS = f == MIMO_WFMT_MXFP4 ? 2016 : 2000;   /* MXFP4 rows are whole 32-blocks */
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
-        void *wd, *ws, *ud = NULL, *us = NULL;
-        mimo_matrix w = random_matrix((mimo_weight_format)f, ROWS, COLS, &wd, &ws);
-        mimo_matrix u = {0};
-        if (glu)
-            u = random_matrix((mimo_weight_format)f, ROWS, COLS, &ud, &us);
-        for (int i = 0; i < n * COLS; i++)
-            x[i] = frand() * 3.0f;
-        for (int i = 0; i < COLS; i++)
-            g[i] = 1.0f + 0.5f * frand();
-        for (int t = 0; t < n; t++) {
-            mimo_cpu_rmsnorm(href + t * COLS, x + t * COLS, g, COLS, 1e-5f);
-            if (glu) {
-                mimo_matrix_gemv_f32(&w, href + t * COLS, a);
-                mimo_matrix_gemv_f32(&u, href + t * COLS, b);
-                mimo_cpu_swiglu(ref + t * ROWS, a, b, ROWS);
-            } else {
-                mimo_matrix_gemv_f32(&w, href + t * COLS, ref + t * ROWS);
-            }
-        }
-        mimo_error err = {{0}};
-        const char *fmt = mimo_weight_format_name((mimo_weight_format)f);
-        cr_assert_eq(mimo_cuda_test_gemv_norm(&w, glu ? &u : NULL, x, g, 1e-5f, n, true, true, yf, h, &err), 0, "%s",
-                     err.msg);
-        cr_assert_eq(mimo_cuda_test_gemv_norm(&w, glu ? &u : NULL, x, g, 1e-5f, n, false, false, yu, NULL, &err), 0, "%s",
-                     err.msg);
-        double rel = mimo_test_rel_err(yf, ref, (size_t)n * ROWS);
-        cr_assert(rel < 1e-4, "%s glu %d n=%d path %d: fused rel err %g", fmt, glu, n, path, rel);
-        rel = mimo_test_rel_err(yu, ref, (size_t)n * ROWS);
-        cr_assert(rel < 1e-4, "%s glu %d n=%d path %d: unfused rel err %g", fmt, glu, n, path, rel);
-        rel = mimo_test_rel_err(h, href, (size_t)n * COLS);
-        cr_assert(rel < 1e-6, "%s glu %d n=%d path %d: stored norm rel err %g", fmt, glu, n, path, rel);
-        free(wd);
-        free(ws);
-        free(ud);
-        free(us);
-    }
-}
-
 Test(cuda_kernels, rmsnorm)
 {
     need_gpu();
