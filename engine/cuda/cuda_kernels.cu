@@ -249,6 +249,21 @@ template <int N> __device__ __forceinline__ void mxfp4_prescale_inputs(float *xq
         xq[i] *= 1.2676506002282294e30f;   // 2^100
 }
 
+// The block scale of gemv1's vector at column c of row r: vec_scale, except MXFP4's, which is the UE8M0
+// scale times 2^26 (word_dot's decode leaves the products times 2^-26) built without branches: 2^(e-101)
+// is a normal float for every e <= 228 (e = 0 too), e in 229..254 overflows to infinity as the product
+// of the two factors did, and 0xFF stays NaN.
+template <int FMT>
+__device__ __forceinline__ float gemv1_vec_scale(const GpuMat &m, const void *sbase, int r, int c)
+{
+    if (FMT == MIMO_WFMT_MXFP4) {
+        const uint32_t e = __ldg((const uint8_t *)sbase + (size_t)r * m.scale_ld + c / 32);
+        const uint32_t bits = min(e + 26u, 255u) << 23;
+        return __uint_as_float(e == 255u ? 0x7FC00000u : bits);
+    }
+    return vec_scale<FMT>(m, sbase, r, c);
+}
+
 template <int FMT>
 __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const float *xq, float acc)
 {
@@ -273,7 +288,7 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
 #pragma unroll
         for (int e = 0; e < 8; e++)
             part = fmaf(dev_e2m1_f32_scaled(word, e), xq[e], part);
-        return fmaf(part, s * 67108864.0f, acc);   // 2^26
+        return fmaf(part, s, acc);   // s carries the 2^26 (gemv1_vec_scale)
     }
     float w[EPW];
     decode_word<FMT>(word, s, w);
@@ -333,8 +348,8 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
 #pragma unroll
             for (int r = 0; r < R; r++) {
                 const int row = min(row0 + r, m.rows - 1);
-                s[r] = vec_scale<FMT>(m, sdata, row, c);
-                s2[r] = GLU ? vec_scale<FMT>(m2, sdata2, row, c) : 1.0f;
+                s[r] = gemv1_vec_scale<FMT>(m, sdata, row, c);
+                s2[r] = GLU ? gemv1_vec_scale<FMT>(m2, sdata2, row, c) : 1.0f;
             }
 #pragma unroll
             for (int q = 0; q < 4; q++) {
