@@ -93,6 +93,18 @@ struct GpuMat {
     long long expert_stride_scales;
 };
 
+// Matrix e of an expert set: its first data byte, and its first scale byte (fp8 scales are 4-byte floats;
+// NULL for sets without scales).
+__device__ __forceinline__ const uint8_t *expert_data(const GpuMat &m, int e)
+{
+    return (const uint8_t *)m.data + (long long)e * m.expert_stride_data;
+}
+__device__ __forceinline__ const uint8_t *expert_scales(const GpuMat &m, int e)
+{
+    return m.scales ? (const uint8_t *)m.scales + (long long)e * m.expert_stride_scales * (m.fmt == MIMO_WFMT_FP8 ? 4 : 1)
+                    : nullptr;
+}
+
 __host__ __device__ static inline size_t gpu_row_bytes(int fmt, int ld)
 {
     switch (fmt) {

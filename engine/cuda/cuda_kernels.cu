@@ -100,14 +100,12 @@ __device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
     const float *x = p.x;
     int nt = p.n;
     if (p.slot_expert) {
-        int e = p.slot_expert[slot];
-        data += (long long)e * m.expert_stride_data;
-        if (sdata)
-            sdata += (long long)e * m.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        const int e = p.slot_expert[slot];
+        data = expert_data(m, e);
+        sdata = expert_scales(m, e);
         if (GLU) {
-            data2 += (long long)e * p.w2.expert_stride_data;
-            if (sdata2)
-                sdata2 += (long long)e * p.w2.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+            data2 = expert_data(p.w2, e);
+            sdata2 = expert_scales(p.w2, e);
         }
         x += (long long)(slot / p.x_slot_div) * p.ldx;
         nt = 1;
@@ -400,12 +398,8 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
     bool waited = true;
     for (int j = warp; j < k; j += GEMV_WARPS) {
         const int slot = t * k + j, e = p.slot_expert[slot];
-        const uint8_t *data = (const uint8_t *)m.data + (long long)e * m.expert_stride_data;
-        const uint8_t *sdata = m.scales ? (const uint8_t *)m.scales + (long long)e * m.expert_stride_scales *
-                                                                       (FMT == MIMO_WFMT_FP8 ? 4 : 1)
-                                        : nullptr;
         float acc[R], acc2[R];
-        gemv1_rows<FMT, false, SHAPE>(m, m, data, sdata, nullptr, nullptr, p.x + (long long)slot * p.ldx, row0, sl, lpr, 0,
+        gemv1_rows<FMT, false, SHAPE>(m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr, p.x + (long long)slot * p.ldx, row0, sl, lpr, 0,
                                       m.ld / VEC, waited, acc, acc2);
         if (sl == 0)
 #pragma unroll
@@ -449,14 +443,12 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     if (waited)
         pdl_wait();
     if (p.slot_expert) {
-        int e = p.slot_expert[slot];
-        data += (long long)e * m.expert_stride_data;
-        if (sdata)
-            sdata += (long long)e * m.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        const int e = p.slot_expert[slot];
+        data = expert_data(m, e);
+        sdata = expert_scales(m, e);
         if (GLU) {
-            data2 += (long long)e * p.w2.expert_stride_data;
-            if (sdata2)
-                sdata2 += (long long)e * p.w2.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+            data2 = expert_data(p.w2, e);
+            sdata2 = expert_scales(p.w2, e);
         }
         x += (long long)(slot / p.x_slot_div) * p.ldx;
     }
@@ -808,13 +800,11 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
         pdl_wait();
     if (p.slot_expert) {
         const int e = p.slot_expert[slot];
-        data[0] += (long long)e * p.w.expert_stride_data;
-        if (sc[0])
-            sc[0] += (long long)e * p.w.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+        data[0] = expert_data(p.w, e);
+        sc[0] = expert_scales(p.w, e);
         if (GLU) {
-            data[1] += (long long)e * p.w2.expert_stride_data;
-            if (sc[1])
-                sc[1] += (long long)e * p.w2.expert_stride_scales * (FMT == MIMO_WFMT_FP8 ? 4 : 1);
+            data[1] = expert_data(p.w2, e);
+            sc[1] = expert_scales(p.w2, e);
         }
         x += (long long)(slot / p.x_slot_div) * p.ldx;
         ybase += (size_t)slot * p.ldy;
