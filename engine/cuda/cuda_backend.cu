@@ -141,8 +141,8 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
             g.gemv.slot_expert = e->route_ids;
             g.gemv.x_slot_div = k;
             prog.push_back(g);
-            // the down projection carries the MoE combine into x (cuda_gemv: the combine kernel after it,
-            // or inside it with MIMO_CUDA_FUSED_COMBINE=1)
+            // the down projection carries the MoE combine into x (cuda_gemv: inside it where it can be,
+            // else the combine kernel after it; MIMO_CUDA_FUSED_COMBINE=0 for A/B)
             CudaInstr d = labelled(gemv_instr(l, L.edown, e->act, e->act_ld, e->yslot, H, n * k, false), "expert_down");
             d.gemv.slot_expert = e->route_ids;
             d.gemv.combine_w = e->route_w;

@@ -40,13 +40,11 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // -1 for gate/up slots of several positions, 0 never, 1 always; gemv1_narrow: the narrow one (half the
 // rows per lane group, twice the warps): -1 for the slots of one position when the default shape gives
 // fewer than ~12 warps per SM, 0 never, 1 wherever not wide; fused_combine (MIMO_CUDA_FUSED_COMBINE) = 0:
-// the MoE combine as its own kernel after the expert down projection, 1: fused into it where possible.
-// Off by default: with it the graph-mode device-round test (greedy DFlash = autoregressive) failed in 4
-// of ~20 runs on the H100, always the same tokens, a cause not yet found (results/kernels/README.md);
-// the kernel itself matches the reference and the unfused route bit for bit (tests/cuda).
+// the MoE combine as its own kernel after the expert down projection, 1 (default): fused into it where
+// possible.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
-        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 0;
+        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

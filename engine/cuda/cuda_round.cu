@@ -402,7 +402,9 @@ static int make_round_state(CudaEngine *e, CudaRound *r, mimo_error *err)
     if (cuda_engine_alloc(e, &v, sizeof(RoundLengths), err))
         return -1;
     r->d_lens = (RoundLengths *)v;
-    CUDA_CHECK(cudaMemset(r->d_lens, 0, sizeof(RoundLengths)));
+    // on the engine's stream: a legacy-stream memset is not ordered with its (non-blocking) stream and
+    // could land after the first round's round_set_lengths_kernel, zeroing the lengths it wrote
+    CUDA_CHECK(cudaMemsetAsync(r->d_lens, 0, sizeof(RoundLengths), e->stream));
     CUDA_CHECK(cudaMallocHost((void **)&r->h_in, sizeof(RoundInput)));
     CUDA_CHECK(cudaHostAlloc((void **)&r->h_result, sizeof(RoundResultDev), cudaHostAllocMapped));
     memset((void *)r->h_result, 0, sizeof(RoundResultDev));
