@@ -204,9 +204,15 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
         case OP_RMSNORM:
             rc = cuda_rmsnorm(i.src, c->hidden_size, i.weight, i.dim, c->rms_eps, i.dst, c->hidden_size, i.n, st, err);
             break;
-        case OP_GEMV:
-            rc = cuda_gemv(i.gemv, i.glu, st, err);
+        case OP_GEMV: {
+            GemvParams g = i.gemv;
+            g.splitk_ws = e->splitk_ws;
+            g.splitk_count = e->splitk_count;
+            g.splitk_ws_floats = MIMO_CUDA_SPLITK_WS_FLOATS;
+            g.splitk_count_n = MIMO_CUDA_SPLITK_COUNTERS;
+            rc = cuda_gemv(g, i.glu, st, err);
             break;
+        }
         case OP_QKV_ROPE: {
             CudaLayer &L = e->layers[i.layer];
             rc = cuda_qkv_rope_store(e->qkv, e->qkv_ld, L.qkv_map, L.geom, e->d_step, i.n, e->q, L.kcache, L.vcache, st, err);
@@ -555,6 +561,11 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
     if (cuda_engine_alloc(e, &v, (size_t)T * sizeof(int32_t), err))
         return -1;
     e->d_argmax = (int32_t *)v;
+    if (alloc_f(e, &e->splitk_ws, MIMO_CUDA_SPLITK_WS_FLOATS, err) ||
+        cuda_engine_alloc(e, &v, MIMO_CUDA_SPLITK_COUNTERS * sizeof(unsigned), err))
+        return -1;
+    e->splitk_count = (unsigned *)v;
+    CUDA_CHECK(cudaMemset(e->splitk_count, 0, MIMO_CUDA_SPLITK_COUNTERS * sizeof(unsigned)));   // synchronised in finish_create
     // Unwritten activations read as zeros, never as garbage (padding columns of act / attn / mlp).
     CUDA_CHECK(cudaMemset(e->act, 0, (size_t)T * (k > 0 ? k : 1) * e->act_ld * sizeof(float)));
     CUDA_CHECK(cudaMemset(e->attn, 0, (size_t)T * e->attn_ld * sizeof(float)));

@@ -87,6 +87,8 @@ struct CudaEngine {
     float *x, *h, *qkv, *q, *attn, *partial, *router_logits, *route_w, *act, *yslot, *mlp, *logits;
     int32_t *route_ids, *d_argmax;
     float *hidden_out;         // [n_hidden_layers][16][hidden]
+    float *splitk_ws;          // the tensor-core GEMV's column split across blocks (GemvParams::splitk_ws)
+    unsigned *splitk_count;
     int qkv_ld, q_ld, attn_ld, mlp_ld, act_ld;
 
     std::vector<void *> allocations;

@@ -204,6 +204,12 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
     if (cuda_engine_alloc(&b.e, &pid, ids.size() * 4 + 4, err))
         return -1;
     CUDA_CHECK(cudaMemcpyAsync(pid, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice, b.e.stream));
+    // the column-split workspace the step gives its GEMVs (GemvParams::splitk_ws), counters zeroed
+    void *pws, *pcount;
+    if (cuda_engine_alloc(&b.e, &pws, (size_t)MIMO_CUDA_SPLITK_WS_FLOATS * 4, err) ||
+        cuda_engine_alloc(&b.e, &pcount, (size_t)MIMO_CUDA_SPLITK_COUNTERS * 4, err))
+        return -1;
+    CUDA_CHECK(cudaMemsetAsync(pcount, 0, (size_t)MIMO_CUDA_SPLITK_COUNTERS * 4, b.e.stream));
     auto launch = [&](int i) -> int {
         GemvParams p;
         memset(&p, 0, sizeof p);
@@ -229,6 +235,10 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
         p.ldy = rows;
         p.n = slots;
         p.x_slot_div = expert_down ? 1 : k;
+        p.splitk_ws = (float *)pws;
+        p.splitk_count = (unsigned *)pcount;
+        p.splitk_ws_floats = MIMO_CUDA_SPLITK_WS_FLOATS;
+        p.splitk_count_n = MIMO_CUDA_SPLITK_COUNTERS;
         return cuda_gemv(p, glu, b.e.stream, err);
     };
     double us = 0.0;

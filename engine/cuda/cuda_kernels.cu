@@ -816,7 +816,10 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
     const int rA = min(row_base + g, rows - 1), rB = min(row_base + g + 8, rows - 1);
     const size_t row_bytes = gpu_row_bytes(FMT, ld);
     const int nblk = (ld + BLK - 1) / BLK;
-    const int b0 = nblk * ks / ksplit, b1 = nblk * (ks + 1) / ksplit;
+    // this block's chunk of the column blocks (gridDim.z chunks: the column split across blocks), then
+    // this warp's share of it
+    const int kch = gridDim.z, cb0 = nblk * (int)blockIdx.z / kch, cb1 = nblk * ((int)blockIdx.z + 1) / kch;
+    const int b0 = cb0 + (cb1 - cb0) * ks / ksplit, b1 = cb0 + (cb1 - cb0) * (ks + 1) / ksplit;
     float acc[NM][NTL][4];
 #pragma unroll
     for (int m = 0; m < NM; m++)
@@ -924,7 +927,34 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             r[(g + 8) * NW + nt * 8 + 2 * t + 1] = acc[m][nt][3];
         }
     __syncthreads();
-    for (int i = threadIdx.x; i < tiles_per_block * 16 * NW; i += blockDim.x) {
+    const int per_chunk = tiles_per_block * 16 * NW;   // partial sums of one block (per matrix)
+    if (kch > 1) {
+        // the column split across blocks: this block's partials into the workspace; the tile's last block
+        // to arrive sums the chunks in chunk order (deterministic) and finishes below
+        float *ws = p.splitk_ws + (size_t)tile * kch * NM * per_chunk;
+        for (int i = threadIdx.x; i < per_chunk; i += blockDim.x) {
+            const int tl = i / (16 * NW), row = (i / NW) % 16, n = i % NW;
+#pragma unroll
+            for (int m = 0; m < NM; m++) {
+                float sum = 0.0f;
+                for (int k = 0; k < ksplit; k++)
+                    sum += red[((size_t)((tl * ksplit + k) * NM + m) * 16 + row) * NW + n];
+                ws[((size_t)blockIdx.z * NM + m) * per_chunk + i] = sum;
+            }
+        }
+        __threadfence();
+        __syncthreads();
+        __shared__ int last_block;
+        if (threadIdx.x == 0)
+            last_block = atomicAdd(p.splitk_count + tile, 1u) == (unsigned)kch - 1;
+        __syncthreads();
+        if (!last_block)
+            return;
+        __threadfence();
+        if (threadIdx.x == 0)
+            p.splitk_count[tile] = 0;   // for the next launch (stream order)
+    }
+    for (int i = threadIdx.x; i < per_chunk; i += blockDim.x) {
         const int tl = i / (16 * NW), row = (i / NW) % 16, n = i % NW;
         const int grow = (tile * tiles_per_block + tl) * 16 + row;
         if (grow >= rows || n >= npos)
@@ -933,8 +963,14 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
 #pragma unroll
         for (int m = 0; m < NM; m++) {
             float sum = 0.0f;
-            for (int k = 0; k < ksplit; k++)   // fixed order: deterministic
-                sum += red[((size_t)((tl * ksplit + k) * NM + m) * 16 + row) * NW + n];
+            if (kch > 1) {
+                const float *ws = p.splitk_ws + (size_t)tile * kch * NM * per_chunk;
+                for (int c = 0; c < kch; c++)   // fixed order: deterministic
+                    sum += __ldcg(ws + ((size_t)c * NM + m) * per_chunk + i);
+            } else {
+                for (int k = 0; k < ksplit; k++)   // fixed order: deterministic
+                    sum += red[((size_t)((tl * ksplit + k) * NM + m) * 16 + row) * NW + n];
+            }
             v[m] = sum;
         }
         float out = GLU ? silu_f(v[0]) * v[NM - 1] : v[0];
@@ -993,6 +1029,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_narrow = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_FUSED_COMBINE")))
             k.fused_combine = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_MMA_SPLITK")))
+            k.mma_splitk = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1009,6 +1047,16 @@ static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err
         ksplit *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * 16;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, p.slot_expert ? p.n : 1);
+    if (kn.mma_splitk && p.splitk_ws && !p.slot_expert && (int)grid.x * 2 < 132 && (int)grid.x <= p.splitk_count_n) {
+        // too few row tiles for the GPU: split the columns over up to 8 blocks per tile, each warp keeping
+        // at least one column block
+        int kch = 132 / (int)grid.x;
+        kch = kch > 8 ? 8 : kch;
+        const long long per_tile = (long long)(GLU ? 2 : 1) * rows_per_block * 8 * NTL;
+        while (kch > 1 && (nblk / kch < ksplit || (long long)grid.x * kch * per_tile > p.splitk_ws_floats))
+            kch--;
+        grid.z = kch;
+    }
     if (kn.mma_pipe == 4)
         return cuda_launch("gemv_mma_kernel", err, gemv_mma_kernel<FMT, NTL, GLU, 4>, grid, dim3(GEMV_THREADS), 0, st, p,
                            ksplit);

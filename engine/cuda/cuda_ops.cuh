@@ -27,7 +27,18 @@ struct GemvParams {
     const float *combine_w;
     float *combine_x;
     int combine_ldx, combine_k;
+    // Workspace of the tensor-core kernel's column split across blocks (plain matrices of few row tiles,
+    // e.g. the router at 8 tokens: its 24 tiles would use 24 SMs): partial sums and one arrival counter
+    // per row tile (zero between launches; the last block of a tile sums the partials in chunk order and
+    // resets it). NULL: no split.
+    float *splitk_ws;
+    unsigned *splitk_count;
+    long long splitk_ws_floats;
+    int splitk_count_n;
 };
+// Sizes of an engine's column-split workspace (GemvParams::splitk_ws / splitk_count).
+#define MIMO_CUDA_SPLITK_WS_FLOATS (1 << 20)
+#define MIMO_CUDA_SPLITK_COUNTERS 4096
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
@@ -41,10 +52,11 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // rows per lane group, twice the warps): -1 for the slots of one position when the default shape gives
 // fewer than ~12 warps per SM, 0 never, 1 wherever not wide; fused_combine (MIMO_CUDA_FUSED_COMBINE) = 0:
 // the MoE combine as its own kernel after the expert down projection, 1 (default): fused into it where
-// possible.
+// possible; mma_splitk (MIMO_CUDA_MMA_SPLITK) = 0: the tensor-core kernel never splits columns across
+// blocks, 1 (default): where a matrix has too few row tiles for the GPU and a workspace is given.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
-        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1;
+        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

@@ -111,6 +111,13 @@ static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x
     if (c.init(err) || c.matrix(w, 1, &m, err) || (up && c.matrix(up, 1, &u, err)) ||
         c.put_rows(x, n, (int)w->cols, &dx, &ldx, err) || c.put<float>(NULL, (size_t)n * w->rows, &dy, err))
         return -1;
+    // the engine's column-split workspace (tensor-core kernel, few row tiles), counters zeroed
+    float *ws = NULL;
+    unsigned *count = NULL;
+    if (c.put<float>(NULL, MIMO_CUDA_SPLITK_WS_FLOATS, &ws, err) || c.put<unsigned>(NULL, MIMO_CUDA_SPLITK_COUNTERS, &count, err))
+        return -1;
+    CUDA_CHECK(cudaMemset(count, 0, MIMO_CUDA_SPLITK_COUNTERS * sizeof(unsigned)));
+    CUDA_CHECK(cudaDeviceSynchronize());
     GemvParams p;
     memset(&p, 0, sizeof p);
     p.w = m;
@@ -122,6 +129,10 @@ static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x
     p.ldy = (int)w->rows;
     p.n = n;
     p.x_slot_div = 1;
+    p.splitk_ws = ws;
+    p.splitk_count = count;
+    p.splitk_ws_floats = MIMO_CUDA_SPLITK_WS_FLOATS;
+    p.splitk_count_n = MIMO_CUDA_SPLITK_COUNTERS;
     if (cuda_gemv(p, up != NULL, c.e.stream, err))
         return -1;
     return c.get(y, dy, (size_t)n * w->rows, err);
