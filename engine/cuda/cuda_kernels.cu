@@ -399,8 +399,8 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
     for (int j = warp; j < k; j += GEMV_WARPS) {
         const int slot = t * k + j, e = p.slot_expert[slot];
         float acc[R], acc2[R];
-        gemv1_rows<FMT, false, SHAPE>(m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr, p.x + (long long)slot * p.ldx, row0, sl, lpr, 0,
-                                      m.ld / VEC, waited, acc, acc2);
+        gemv1_rows<FMT, false, SHAPE>(m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
+                                      p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2);
         if (sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++)
