@@ -84,6 +84,31 @@ __device__ __forceinline__ float warp_sum(float v)
 
 __device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
 
+// The operands of one GEMV unit: the matrices' data and scales and the input row — for an expert slot
+// matrix slot_expert[slot] of the sets and input row slot / x_slot_div (read after the unit's pdl_wait:
+// the ids come from the router), else the plain matrices and p.x.
+struct GemvOperands {
+    const uint8_t *data, *sdata, *data2, *sdata2;
+    const float *x;
+};
+
+template <bool GLU> __device__ __forceinline__ GemvOperands gemv_operands(const GemvParams &p, int slot)
+{
+    GemvOperands o = {(const uint8_t *)p.w.data, (const uint8_t *)p.w.scales,
+                      GLU ? (const uint8_t *)p.w2.data : nullptr, GLU ? (const uint8_t *)p.w2.scales : nullptr, p.x};
+    if (p.slot_expert) {
+        const int e = p.slot_expert[slot];
+        o.data = expert_data(p.w, e);
+        o.sdata = expert_scales(p.w, e);
+        if (GLU) {
+            o.data2 = expert_data(p.w2, e);
+            o.sdata2 = expert_scales(p.w2, e);
+        }
+        o.x += (long long)(slot / p.x_slot_div) * p.ldx;
+    }
+    return o;
+}
+
 // One tile of output rows for one unit (slot in expert mode, else all positions).
 template <int FMT, int NT, bool GLU>
 __device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
@@ -93,23 +118,10 @@ __device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int row0 = tile * GEMV_WARPS * RPW + warp * RPW;
     const GpuMat &m = p.w;
-    const uint8_t *data = (const uint8_t *)m.data;
-    const uint8_t *sdata = (const uint8_t *)m.scales;
-    const uint8_t *data2 = GLU ? (const uint8_t *)p.w2.data : nullptr;
-    const uint8_t *sdata2 = GLU ? (const uint8_t *)p.w2.scales : nullptr;
-    const float *x = p.x;
-    int nt = p.n;
-    if (p.slot_expert) {
-        const int e = p.slot_expert[slot];
-        data = expert_data(m, e);
-        sdata = expert_scales(m, e);
-        if (GLU) {
-            data2 = expert_data(p.w2, e);
-            sdata2 = expert_scales(p.w2, e);
-        }
-        x += (long long)(slot / p.x_slot_div) * p.ldx;
-        nt = 1;
-    }
+    const GemvOperands o = gemv_operands<GLU>(p, slot);   // gemv_kernel waited already
+    const uint8_t *data = o.data, *sdata = o.sdata, *data2 = o.data2, *sdata2 = o.sdata2;
+    const float *x = o.x;
+    const int nt = p.slot_expert ? 1 : p.n;
     const size_t row_bytes = gpu_row_bytes(FMT, m.ld);
 
     float acc[RPW][NT], acc2[GLU ? RPW : 1][GLU ? NT : 1];
@@ -431,32 +443,19 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     const int row0 = ((tile * (GEMV_WARPS / ksplit) + wrow) * groups + lane / lpr) * R;
     const int sl = lane % lpr;
     const GpuMat &m = p.w;
-    const uint8_t *data = (const uint8_t *)m.data;
-    const uint8_t *sdata = (const uint8_t *)m.scales;
-    const uint8_t *data2 = GLU ? (const uint8_t *)p.w2.data : nullptr;
-    const uint8_t *sdata2 = GLU ? (const uint8_t *)p.w2.scales : nullptr;
-    const float *x = p.x;
     // PDL: the expert ids come from the router kernel, so expert mode waits first; plain matrices
     // issue their first weight loads before waiting (pdl_wait, cuda_common.cuh)
     pdl_trigger();
     bool waited = p.slot_expert != nullptr;
     if (waited)
         pdl_wait();
-    if (p.slot_expert) {
-        const int e = p.slot_expert[slot];
-        data = expert_data(m, e);
-        sdata = expert_scales(m, e);
-        if (GLU) {
-            data2 = expert_data(p.w2, e);
-            sdata2 = expert_scales(p.w2, e);
-        }
-        x += (long long)(slot / p.x_slot_div) * p.ldx;
-    }
+    const GemvOperands o = gemv_operands<GLU>(p, slot);
     const int nvec_all = m.ld / VEC;
     const int vbeg = (int)((long long)nvec_all * ks / ksplit);
     const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
     float acc[R], acc2[R];
-    gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, data, sdata, data2, sdata2, x, row0, sl, lpr, vbeg, nvec, waited, acc, acc2);
+    gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited, acc,
+                                acc2);
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
         const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
@@ -789,27 +788,16 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
     constexpr bool F16 = MmaShape<FMT>::F16;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
     const int ks = warp % ksplit, rt = warp / ksplit, tiles_per_block = GEMV_WARPS / ksplit;
-    const uint8_t *data[2] = {(const uint8_t *)p.w.data, (const uint8_t *)p.w2.data};
-    const uint8_t *sc[2] = {(const uint8_t *)p.w.scales, (const uint8_t *)p.w2.scales};
-    const float *x = p.x;
-    int npos = p.n;
-    float *ybase = p.y;
     pdl_trigger();   // PDL as in gemv1_tile
     bool waited = p.slot_expert != nullptr;
     if (waited)
         pdl_wait();
-    if (p.slot_expert) {
-        const int e = p.slot_expert[slot];
-        data[0] = expert_data(p.w, e);
-        sc[0] = expert_scales(p.w, e);
-        if (GLU) {
-            data[1] = expert_data(p.w2, e);
-            sc[1] = expert_scales(p.w2, e);
-        }
-        x += (long long)(slot / p.x_slot_div) * p.ldx;
-        ybase += (size_t)slot * p.ldy;
-        npos = 1;
-    }
+    const GemvOperands o = gemv_operands<GLU>(p, slot);
+    const uint8_t *data[2] = {o.data, o.data2};
+    const uint8_t *sc[2] = {o.sdata, o.sdata2};
+    const float *x = o.x;
+    const int npos = p.slot_expert ? 1 : p.n;
+    float *ybase = p.slot_expert ? p.y + (size_t)slot * p.ldy : p.y;
     const GpuMat *mats[2] = {&p.w, &p.w2};
     const int rows = p.w.rows, ld = p.w.ld;
     const int row_base = (tile * tiles_per_block + rt) * 16;
