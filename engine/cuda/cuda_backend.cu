@@ -46,6 +46,18 @@ void cuda_engine_free_scratch(CudaEngine *e, bool destroy_stream)
     }
 }
 
+int cuda_alloc_split_workspace(CudaEngine *e, GemvSplitWorkspace *ws, mimo_error *err)
+{
+    void *p, *q;
+    if (cuda_engine_alloc(e, &p, (size_t)MIMO_CUDA_SPLITK_WS_FLOATS * sizeof(float), err) ||
+        cuda_engine_alloc(e, &q, (size_t)MIMO_CUDA_SPLITK_COUNTERS * sizeof(unsigned), err))
+        return -1;
+    CUDA_CHECK(cudaMemsetAsync(q, 0, (size_t)MIMO_CUDA_SPLITK_COUNTERS * sizeof(unsigned), e->stream));
+    ws->partials = (float *)p;
+    ws->counters = (unsigned *)q;
+    return 0;
+}
+
 static int alloc_f(CudaEngine *e, float **p, size_t n, mimo_error *err)
 {
     void *v;
@@ -79,14 +91,7 @@ static CudaInstr labelled(CudaInstr i, const char *label)
 static CudaInstr gemv_instr(int layer, const GpuMat &w, const float *x, int ldx, float *y, int ldy, int n, bool acc)
 {
     CudaInstr i = instr(OP_GEMV, layer, n);
-    i.gemv.w = w;
-    i.gemv.x = x;
-    i.gemv.ldx = ldx;
-    i.gemv.y = y;
-    i.gemv.ldy = ldy;
-    i.gemv.n = n;
-    i.gemv.accumulate = acc;
-    i.gemv.x_slot_div = 1;
+    i.gemv = gemv_params(w, x, ldx, y, ldy, n, acc);
     return i;
 }
 
@@ -100,13 +105,11 @@ static CudaInstr rmsnorm_instr(int layer, const float *src, float *dst, const fl
     return i;
 }
 
-static GpuMat expert_at(const GpuMat &set, int s)
+GpuMat cuda_expert_at(const GpuMat &set, int s)
 {
     GpuMat m = set;
-    m.data = (const uint8_t *)set.data + (long long)s * set.expert_stride_data;
-    if (set.scales)
-        m.scales = (const uint8_t *)set.scales +
-                   (long long)s * set.expert_stride_scales * (set.fmt == MIMO_WFMT_FP8 ? 4 : 1);
+    m.data = expert_data(set, s);
+    m.scales = expert_scales(set, s);
     return m;
 }
 
@@ -151,11 +154,11 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
             d.gemv.combine_k = k;
             prog.push_back(d);
             for (int s = 0; s < c->n_shared_experts && L.sgate.rows > 0; s++) {
-                CudaInstr sg = gemv_instr(l, expert_at(L.sgate, s), e->h, H, e->mlp, e->mlp_ld, n, false);
-                sg.gemv.w2 = expert_at(L.sup, s);
+                CudaInstr sg = gemv_instr(l, cuda_expert_at(L.sgate, s), e->h, H, e->mlp, e->mlp_ld, n, false);
+                sg.gemv.w2 = cuda_expert_at(L.sup, s);
                 sg.glu = true;
                 prog.push_back(sg);
-                prog.push_back(gemv_instr(l, expert_at(L.sdown, s), e->mlp, e->mlp_ld, e->x, H, n, true));
+                prog.push_back(gemv_instr(l, cuda_expert_at(L.sdown, s), e->mlp, e->mlp_ld, e->x, H, n, true));
             }
         }
         for (int j = 0; j < e->opts.n_hidden_layers; j++)
@@ -206,10 +209,7 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
             break;
         case OP_GEMV: {
             GemvParams g = i.gemv;
-            g.splitk_ws = e->splitk_ws;
-            g.splitk_count = e->splitk_count;
-            g.splitk_ws_floats = MIMO_CUDA_SPLITK_WS_FLOATS;
-            g.splitk_count_n = MIMO_CUDA_SPLITK_COUNTERS;
+            g.split = e->split;
             rc = cuda_gemv(g, i.glu, st, err);
             break;
         }
@@ -528,17 +528,9 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
         if (alloc_f(e, &L.kcache, (size_t)L.geom.ring * L.geom.n_kv * L.geom.dqk, err) ||
             alloc_f(e, &L.vcache, (size_t)L.geom.ring * L.geom.n_kv * L.geom.dv, err))
             return -1;
-        if (L.geom.rope_dim >= 2) {
-            std::vector<double> inv_freq(L.geom.rope_dim / 2);
-            cuda_rope_inv_freq(L.geom.theta, L.geom.rope_dim, inv_freq.data());
-            if (cuda_engine_alloc(e, &v, inv_freq.size() * sizeof(double), err))
-                return -1;
-            CUDA_CHECK(cudaMemcpyAsync(v, inv_freq.data(), inv_freq.size() * sizeof(double), cudaMemcpyHostToDevice,
-                                       e->stream));
-            L.geom.inv_freq = (const double *)v;
-        }
+        if (cuda_upload_rope_table(e, L.geom.theta, L.geom.rope_dim, &L.geom.inv_freq, err))
+            return -1;
     }
-    CUDA_CHECK(cudaStreamSynchronize(e->stream));
     if (cuda_engine_alloc(e, &v, (1 + T) * sizeof(int), err))
         return -1;
     e->d_step = (int *)v;
@@ -561,11 +553,8 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
     if (cuda_engine_alloc(e, &v, (size_t)T * sizeof(int32_t), err))
         return -1;
     e->d_argmax = (int32_t *)v;
-    if (alloc_f(e, &e->splitk_ws, MIMO_CUDA_SPLITK_WS_FLOATS, err) ||
-        cuda_engine_alloc(e, &v, MIMO_CUDA_SPLITK_COUNTERS * sizeof(unsigned), err))
+    if (cuda_alloc_split_workspace(e, &e->split, err))
         return -1;
-    e->splitk_count = (unsigned *)v;
-    CUDA_CHECK(cudaMemset(e->splitk_count, 0, MIMO_CUDA_SPLITK_COUNTERS * sizeof(unsigned)));   // synchronised in finish_create
     // Unwritten activations read as zeros, never as garbage (padding columns of act / attn / mlp).
     CUDA_CHECK(cudaMemset(e->act, 0, (size_t)T * (k > 0 ? k : 1) * e->act_ld * sizeof(float)));
     CUDA_CHECK(cudaMemset(e->attn, 0, (size_t)T * e->attn_ld * sizeof(float)));

@@ -95,11 +95,11 @@ struct GpuMat {
 
 // Matrix e of an expert set: its first data byte, and its first scale byte (fp8 scales are 4-byte floats;
 // NULL for sets without scales).
-__device__ __forceinline__ const uint8_t *expert_data(const GpuMat &m, int e)
+__host__ __device__ __forceinline__ const uint8_t *expert_data(const GpuMat &m, int e)
 {
     return (const uint8_t *)m.data + (long long)e * m.expert_stride_data;
 }
-__device__ __forceinline__ const uint8_t *expert_scales(const GpuMat &m, int e)
+__host__ __device__ __forceinline__ const uint8_t *expert_scales(const GpuMat &m, int e)
 {
     return m.scales ? (const uint8_t *)m.scales + (long long)e * m.expert_stride_scales * (m.fmt == MIMO_WFMT_FP8 ? 4 : 1)
                     : nullptr;

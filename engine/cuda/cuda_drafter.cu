@@ -41,7 +41,7 @@ struct CudaDrafter {
     int ld_logits;                     // the lm head's rows on this device (the vocabulary, or a shard's slice)
     GpuMat fc;
     float *hidden_norm, *final_norm, *mask_embedding;
-    const double *rope_inv_freq;       // device: theta^(-2i/rope_dim) (cuda_rope_inv_freq)
+    const double *rope_inv_freq;       // device: theta^(-2i/rope_dim) (cuda_upload_rope_table)
     std::vector<CudaDrafterLayer> layers;
     // work buffers, DRAFT_ROWS rows each
     float *feat_in, *feat, *x, *h, *q, *bk, *bv, *attn, *mlp, *logits, *partial;
@@ -242,18 +242,9 @@ __global__ void draft_attn_merge_kernel(const float *partial, int nsplit, int D,
 static int gemv(const GpuMat &w, const GpuMat *w2, const float *x, int ldx, float *y, int ldy, int n, bool accumulate,
                 cudaStream_t st, mimo_error *err)
 {
-    GemvParams p;
-    memset(&p, 0, sizeof p);
-    p.w = w;
+    GemvParams p = gemv_params(w, x, ldx, y, ldy, n, accumulate);
     if (w2)
         p.w2 = *w2;
-    p.x = x;
-    p.ldx = ldx;
-    p.y = y;
-    p.ldy = ldy;
-    p.n = n;
-    p.accumulate = accumulate;
-    p.x_slot_div = 1;
     return cuda_gemv(p, w2 != nullptr, st, err);
 }
 
@@ -372,16 +363,8 @@ static int attach_inner(CudaEngine *e, CudaDrafter *d, const mimo_drafter_weight
         cuda_upload_vector(e, w->final_norm, H, &d->final_norm, err) ||
         (w->mask_embedding && cuda_upload_vector(e, w->mask_embedding, H, &d->mask_embedding, err)))
         return -1;
-    if (c->rope_dim >= 2) {
-        std::vector<double> inv_freq(c->rope_dim / 2);
-        cuda_rope_inv_freq(c->rope_theta, c->rope_dim, inv_freq.data());
-        void *v;
-        if (cuda_engine_alloc(e, &v, inv_freq.size() * sizeof(double), err))
-            return -1;
-        CUDA_CHECK(cudaMemcpyAsync(v, inv_freq.data(), inv_freq.size() * sizeof(double), cudaMemcpyHostToDevice, e->stream));
-        CUDA_CHECK(cudaStreamSynchronize(e->stream));
-        d->rope_inv_freq = (const double *)v;
-    }
+    if (cuda_upload_rope_table(e, c->rope_theta, c->rope_dim, &d->rope_inv_freq, err))
+        return -1;
     d->layers.resize(c->num_layers);
     for (int l = 0; l < c->num_layers; l++) {
         const mimo_drafter_layer *lw = &w->layers[l];

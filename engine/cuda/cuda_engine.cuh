@@ -87,8 +87,7 @@ struct CudaEngine {
     float *x, *h, *qkv, *q, *attn, *partial, *router_logits, *route_w, *act, *yslot, *mlp, *logits;
     int32_t *route_ids, *d_argmax;
     float *hidden_out;         // [n_hidden_layers][16][hidden]
-    float *splitk_ws;          // the tensor-core GEMV's column split across blocks (GemvParams::splitk_ws)
-    unsigned *splitk_count;
+    GemvSplitWorkspace split;  // the tensor-core GEMV's column split across blocks (GemvParams::split)
     int qkv_ld, q_ld, attn_ld, mlp_ld, act_ld;
 
     std::vector<void *> allocations;
@@ -134,6 +133,10 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
 
 // Allocation tracked by the engine (freed at destroy).
 int cuda_engine_alloc(CudaEngine *e, void **p, size_t bytes, mimo_error *err);
+// Matrix s of an expert set, as a matrix of its own.
+GpuMat cuda_expert_at(const GpuMat &set, int s);
+// A GEMV column-split workspace (GemvParams::split), counters zeroed on the engine's stream.
+int cuda_alloc_split_workspace(CudaEngine *e, GemvSplitWorkspace *ws, mimo_error *err);
 // For a scratch engine (tests, benchmarks): waits for its stream, frees its allocations, and destroys
 // the stream too when destroy_stream (teardown paths: errors are not reported).
 void cuda_engine_free_scratch(CudaEngine *e, bool destroy_stream);
@@ -149,6 +152,10 @@ uint64_t cuda_matrix_device_bytes(int fmt, long long rows, long long cols);
 // One host matrix / float vector onto the device (allocations tracked in e->allocations).
 int cuda_upload_matrix(CudaEngine *e, const mimo_matrix *m, GpuMat *out, const char *what, mimo_error *err);
 int cuda_upload_vector(CudaEngine *e, const float *src, size_t n, float **out, mimo_error *err);
+// The NeoX RoPE inverse frequencies theta^(-2i/rope_dim), i < rope_dim/2, on the device (AttnGeom::inv_freq),
+// computed on the host exactly as the CPU reference computes them, so the kernels take the same angles
+// without a double pow per element; NULL when rope_dim < 2.
+int cuda_upload_rope_table(CudaEngine *e, double theta, int rope_dim, const double **out, mimo_error *err);
 // Device bytes the weights will take (for the memory check before any allocation).
 uint64_t cuda_weight_bytes(const mimo_config *cfg, const mimo_engine_options *o, int n_layers);
 

@@ -204,41 +204,20 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
     if (cuda_engine_alloc(&b.e, &pid, ids.size() * 4 + 4, err))
         return -1;
     CUDA_CHECK(cudaMemcpyAsync(pid, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice, b.e.stream));
-    // the column-split workspace the step gives its GEMVs (GemvParams::splitk_ws), counters zeroed
-    void *pws, *pcount;
-    if (cuda_engine_alloc(&b.e, &pws, (size_t)MIMO_CUDA_SPLITK_WS_FLOATS * 4, err) ||
-        cuda_engine_alloc(&b.e, &pcount, (size_t)MIMO_CUDA_SPLITK_COUNTERS * 4, err))
+    GemvSplitWorkspace split;   // as the engine's step gives its GEMVs
+    if (cuda_alloc_split_workspace(&b.e, &split, err))
         return -1;
-    CUDA_CHECK(cudaMemsetAsync(pcount, 0, (size_t)MIMO_CUDA_SPLITK_COUNTERS * 4, b.e.stream));
     auto launch = [&](int i) -> int {
-        GemvParams p;
-        memset(&p, 0, sizeof p);
-        p.w = w;
+        // plain matrices rotate through their copies (larger than L2 together); expert slots through
+        // the id sets
+        const int c = i % copies;
+        GemvParams p = gemv_params(expert ? w : cuda_expert_at(w, c), (const float *)px, ld, (float *)py, rows, slots);
         if (glu)
-            p.w2 = w2;
-        if (!expert) {
-            int c = i % copies;
-            p.w.data = (const uint8_t *)w.data + (size_t)c * w.expert_stride_data;
-            if (w.scales)
-                p.w.scales = (const uint8_t *)w.scales + (size_t)c * w.expert_stride_scales * (fmt == MIMO_WFMT_FP8 ? 4 : 1);
-            if (glu) {
-                p.w2.data = (const uint8_t *)w2.data + (size_t)c * w2.expert_stride_data;
-                if (w2.scales)
-                    p.w2.scales = (const uint8_t *)w2.scales + (size_t)c * w2.expert_stride_scales * (fmt == MIMO_WFMT_FP8 ? 4 : 1);
-            }
-        } else {
+            p.w2 = expert ? w2 : cuda_expert_at(w2, c);
+        if (expert)
             p.slot_expert = (const int *)pid + (size_t)(i % nsets) * slots;
-        }
-        p.x = (const float *)px;
-        p.ldx = ld;
-        p.y = (float *)py;
-        p.ldy = rows;
-        p.n = slots;
         p.x_slot_div = expert_down ? 1 : k;
-        p.splitk_ws = (float *)pws;
-        p.splitk_count = (unsigned *)pcount;
-        p.splitk_ws_floats = MIMO_CUDA_SPLITK_WS_FLOATS;
-        p.splitk_count_n = MIMO_CUDA_SPLITK_COUNTERS;
+        p.split = split;
         return cuda_gemv(p, glu, b.e.stream, err);
     };
     double us = 0.0;

@@ -919,7 +919,7 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
     if (kch > 1) {
         // the column split across blocks: this block's partials into the workspace; the tile's last block
         // to arrive sums the chunks in chunk order (deterministic) and finishes below
-        float *ws = p.splitk_ws + (size_t)tile * kch * NM * per_chunk;
+        float *ws = p.split.partials + (size_t)tile * kch * NM * per_chunk;
         for (int i = threadIdx.x; i < per_chunk; i += blockDim.x) {
             const int tl = i / (16 * NW), row = (i / NW) % 16, n = i % NW;
 #pragma unroll
@@ -934,13 +934,13 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
         __syncthreads();
         __shared__ int last_block;
         if (threadIdx.x == 0)
-            last_block = atomicAdd(p.splitk_count + tile, 1u) == (unsigned)kch - 1;
+            last_block = atomicAdd(p.split.counters + tile, 1u) == (unsigned)kch - 1;
         __syncthreads();
         if (!last_block)
             return;
         __threadfence();
         if (threadIdx.x == 0)
-            p.splitk_count[tile] = 0;   // for the next launch (stream order)
+            p.split.counters[tile] = 0;   // for the next launch (stream order)
     }
     for (int i = threadIdx.x; i < per_chunk; i += blockDim.x) {
         const int tl = i / (16 * NW), row = (i / NW) % 16, n = i % NW;
@@ -952,7 +952,7 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
         for (int m = 0; m < NM; m++) {
             float sum = 0.0f;
             if (kch > 1) {
-                const float *ws = p.splitk_ws + (size_t)tile * kch * NM * per_chunk;
+                const float *ws = p.split.partials + (size_t)tile * kch * NM * per_chunk;
                 for (int c = 0; c < kch; c++)   // fixed order: deterministic
                     sum += __ldcg(ws + ((size_t)c * NM + m) * per_chunk + i);
             } else {
@@ -1035,13 +1035,14 @@ static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err
         ksplit *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * 16;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, p.slot_expert ? p.n : 1);
-    if (kn.mma_splitk && p.splitk_ws && !p.slot_expert && (int)grid.x * 2 < 132 && (int)grid.x <= p.splitk_count_n) {
+    if (kn.mma_splitk && p.split.partials && !p.slot_expert && (int)grid.x * 2 < 132 &&
+        (int)grid.x <= MIMO_CUDA_SPLITK_COUNTERS) {
         // too few row tiles for the GPU: split the columns over up to 8 blocks per tile, each warp keeping
         // at least one column block
         int kch = 132 / (int)grid.x;
         kch = kch > 8 ? 8 : kch;
         const long long per_tile = (long long)(GLU ? 2 : 1) * rows_per_block * 8 * NTL;
-        while (kch > 1 && (nblk / kch < ksplit || (long long)grid.x * kch * per_tile > p.splitk_ws_floats))
+        while (kch > 1 && (nblk / kch < ksplit || (long long)grid.x * kch * per_tile > MIMO_CUDA_SPLITK_WS_FLOATS))
             kch--;
         grid.z = kch;
     }
@@ -1269,12 +1270,6 @@ __device__ void qkv_rope_store_position(const float *qkv, const int32_t *map, co
     }
 }
 
-void cuda_rope_inv_freq(double theta, int rope_dim, double *out)
-{
-    for (int i = 0; i < rope_dim / 2; i++)
-        out[i] = pow(theta, -2.0 * i / rope_dim);
-}
-
 __global__ void qkv_rope_store_kernel(const float *qkv, int ldqkv, const int32_t *map, const AttnGeom g,
                                       const int *d_len, float *q, float *kc, float *vc)
 {
@@ -1288,7 +1283,7 @@ int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, con
                         int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err)
 {
     if (g.rope_dim >= 2 && !g.inv_freq)
-        return mimo_fail(err, "cuda qkv_rope_store: the geometry has no RoPE table (cuda_rope_inv_freq)");
+        return mimo_fail(err, "cuda qkv_rope_store: the geometry has no RoPE table (cuda_upload_rope_table)");
     return cuda_launch("qkv_rope_store_kernel", err, qkv_rope_store_kernel, dim3(n, 8), dim3(256), 0, st, qkv, ldqkv,
                        row_map, g, d_len, q, kcache, vcache);
 }

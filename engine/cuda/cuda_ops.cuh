@@ -8,6 +8,17 @@
 
 #include "cuda_common.cuh"
 
+// Workspace of the tensor-core GEMV's column split across blocks (plain matrices of few row tiles, e.g.
+// the router at 8 tokens: its 24 tiles would use 24 SMs): partial sums and one arrival counter per row
+// tile, zero between launches (the last block of a tile sums the partials in chunk order and resets its
+// counter). An engine owns one (cuda_alloc_split_workspace); NULL partials: no split.
+#define MIMO_CUDA_SPLITK_WS_FLOATS (1 << 20)
+#define MIMO_CUDA_SPLITK_COUNTERS 4096
+struct GemvSplitWorkspace {
+    float *partials;     // MIMO_CUDA_SPLITK_WS_FLOATS
+    unsigned *counters;  // MIMO_CUDA_SPLITK_COUNTERS
+};
+
 // y[t][r] (+)= sum_c W[r][c] x[t][c] for t < n; with glu: y = silu(W x) * (W2 x).
 // Expert mode (slot_expert != NULL): unit slot s uses matrix slot_expert[s] of the expert set,
 // input row s / x_slot_div, output row s, one position per slot (n = number of slots).
@@ -27,18 +38,24 @@ struct GemvParams {
     const float *combine_w;
     float *combine_x;
     int combine_ldx, combine_k;
-    // Workspace of the tensor-core kernel's column split across blocks (plain matrices of few row tiles,
-    // e.g. the router at 8 tokens: its 24 tiles would use 24 SMs): partial sums and one arrival counter
-    // per row tile (zero between launches; the last block of a tile sums the partials in chunk order and
-    // resets it). NULL: no split.
-    float *splitk_ws;
-    unsigned *splitk_count;
-    long long splitk_ws_floats;
-    int splitk_count_n;
+    GemvSplitWorkspace split;   // the column split across blocks (tensor-core kernel); zeros: none
 };
-// Sizes of an engine's column-split workspace (GemvParams::splitk_ws / splitk_count).
-#define MIMO_CUDA_SPLITK_WS_FLOATS (1 << 20)
-#define MIMO_CUDA_SPLITK_COUNTERS 4096
+
+// y (+)= W x over n positions (or n expert slots once slot_expert is set), every other field zero.
+static inline GemvParams gemv_params(const GpuMat &w, const float *x, int ldx, float *y, int ldy, int n,
+                                     bool accumulate = false)
+{
+    GemvParams p = {};
+    p.w = w;
+    p.x = x;
+    p.ldx = ldx;
+    p.y = y;
+    p.ldy = ldy;
+    p.n = n;
+    p.accumulate = accumulate;
+    p.x_slot_div = 1;
+    return p;
+}
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
@@ -53,7 +70,8 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // fewer than ~12 warps per SM, 0 never, 1 wherever not wide; fused_combine (MIMO_CUDA_FUSED_COMBINE) = 0:
 // the MoE combine as its own kernel after the expert down projection, 1 (default): fused into it where
 // possible; mma_splitk (MIMO_CUDA_MMA_SPLITK) = 0: the tensor-core kernel never splits columns across
-// blocks, 1 (default): where a matrix has too few row tiles for the GPU and a workspace is given.
+// blocks, 1 (default): where a matrix has too few row tiles for the GPU and a workspace is given
+// (GemvParams::split).
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1;
@@ -73,16 +91,11 @@ int cuda_embed(const GpuMat &embed, const int32_t *tokens, int n, float *out, in
 struct AttnGeom {
     int n_heads, n_kv, dqk, dv, rope_dim;
     double theta;
-    const double *inv_freq;   // device: theta^(-2i/rope_dim), i < rope_dim/2 (cuda_rope_inv_freq)
+    const double *inv_freq;   // device: theta^(-2i/rope_dim), i < rope_dim/2 (cuda_upload_rope_table)
     float value_scale;
     int window;        // 0 = full
     int ring;          // cache slots: max_context (full) or window + 16 (SWA ring)
 };
-
-// NeoX RoPE inverse frequencies theta^(-2i/rope_dim) for i < rope_dim/2, computed on the host exactly as
-// the CPU reference computes them (mimo_cpu_rope_neox), for a device table: the kernels then take the
-// same angles without a double pow per element.
-void cuda_rope_inv_freq(double theta, int rope_dim, double *out);
 
 // The RoPE rotation of pair `pair` at position pos: cos and sin of the angle in double, rounded to float
 // (as the reference).

@@ -111,29 +111,11 @@ static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x
     if (c.init(err) || c.matrix(w, 1, &m, err) || (up && c.matrix(up, 1, &u, err)) ||
         c.put_rows(x, n, (int)w->cols, &dx, &ldx, err) || c.put<float>(NULL, (size_t)n * w->rows, &dy, err))
         return -1;
-    // the engine's column-split workspace (tensor-core kernel, few row tiles), counters zeroed
-    float *ws = NULL;
-    unsigned *count = NULL;
-    if (c.put<float>(NULL, MIMO_CUDA_SPLITK_WS_FLOATS, &ws, err) || c.put<unsigned>(NULL, MIMO_CUDA_SPLITK_COUNTERS, &count, err))
-        return -1;
-    CUDA_CHECK(cudaMemset(count, 0, MIMO_CUDA_SPLITK_COUNTERS * sizeof(unsigned)));
-    CUDA_CHECK(cudaDeviceSynchronize());
-    GemvParams p;
-    memset(&p, 0, sizeof p);
-    p.w = m;
+    GemvParams p = gemv_params(m, dx, ldx, dy, (int)w->rows, n);
     if (up)
         p.w2 = u;
-    p.x = dx;
-    p.ldx = ldx;
-    p.y = dy;
-    p.ldy = (int)w->rows;
-    p.n = n;
-    p.x_slot_div = 1;
-    p.splitk_ws = ws;
-    p.splitk_count = count;
-    p.splitk_ws_floats = MIMO_CUDA_SPLITK_WS_FLOATS;
-    p.splitk_count_n = MIMO_CUDA_SPLITK_COUNTERS;
-    if (cuda_gemv(p, up != NULL, c.e.stream, err))
+    if (cuda_alloc_split_workspace(&c.e, &p.split, err) ||   // as the engine's step gives its GEMVs
+        cuda_gemv(p, up != NULL, c.e.stream, err))
         return -1;
     return c.get(y, dy, (size_t)n * w->rows, err);
 }
@@ -164,16 +146,9 @@ extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo
         c.put_rows(x, n_x, cols, &dx, &ldx, err) || c.put<float>(NULL, (size_t)n_slots * rows, &dy, err) ||
         c.put(ids, (size_t)n_slots, &dids, err))
         return -1;
-    GemvParams p;
-    memset(&p, 0, sizeof p);
-    p.w = m;
+    GemvParams p = gemv_params(m, dx, ldx, dy, rows, n_slots);
     if (up_experts)
         p.w2 = u;
-    p.x = dx;
-    p.ldx = ldx;
-    p.y = dy;
-    p.ldy = rows;
-    p.n = n_slots;
     p.slot_expert = dids;
     p.x_slot_div = x_div;
     if (cuda_gemv(p, up_experts != NULL, c.e.stream, err))
@@ -197,16 +172,8 @@ extern "C" int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, in
         c.put<float>(NULL, (size_t)n_slots * rows, &dy, err) || c.put(ids, (size_t)n_slots, &dids, err) ||
         c.put(w, (size_t)n_slots, &dw, err) || c.put(x, (size_t)(n_slots / k) * rows, &dx, err))
         return -1;
-    GemvParams p;
-    memset(&p, 0, sizeof p);
-    p.w = m;
-    p.x = dact;
-    p.ldx = ldact;
-    p.y = dy;
-    p.ldy = rows;
-    p.n = n_slots;
+    GemvParams p = gemv_params(m, dact, ldact, dy, rows, n_slots);
     p.slot_expert = dids;
-    p.x_slot_div = 1;
     p.combine_w = dw;
     p.combine_x = dx;
     p.combine_ldx = rows;
@@ -252,9 +219,6 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
         g.ring = a->window + MIMO_MAX_DECODE_POSITIONS;
     if (chunk < 1 || chunk > MIMO_MAX_DECODE_POSITIONS || P > a->max_context)
         return mimo_fail(err, "cuda test attention: bad chunk %d or P %d", chunk, P);
-    std::vector<double> inv_freq(a->rope_dim / 2 + 1);
-    cuda_rope_inv_freq(a->theta, a->rope_dim, inv_freq.data());
-    double *dfreq = NULL;
     const int rows = a->n_heads * a->dqk + a->n_kv * (a->dqk + a->dv);
     const int out_w = a->n_heads * a->dv;
     float *dqkv = NULL, *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dout = NULL, *dsink = NULL;
@@ -266,9 +230,8 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
         c.put<float>(NULL, cuda_attention_partial_floats(g, a->max_context, MIMO_MAX_DECODE_POSITIONS), &dpart, err) ||
         c.put<float>(NULL, (size_t)P * out_w, &dout, err) || c.put<int>(NULL, 1, &dlen, err) ||
         (a->sink && c.put(a->sink, (size_t)a->n_heads, &dsink, err)) ||
-        c.put(inv_freq.data(), inv_freq.size(), &dfreq, err))
+        cuda_upload_rope_table(&c.e, a->theta, a->rope_dim, &g.inv_freq, err))
         return -1;
-    g.inv_freq = dfreq;
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int m = P - p0 < chunk ? P - p0 : chunk;
         CUDA_CHECK(cudaMemcpyAsync(dlen, &p0, sizeof(int), cudaMemcpyHostToDevice, c.e.stream));

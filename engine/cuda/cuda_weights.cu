@@ -3,9 +3,11 @@
 // re-stores the experts' values in the asked format on the host first.
 #include "cuda_engine.cuh"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <vector>
 
 extern "C" {
 #include "mimo/formats.h"
@@ -260,4 +262,22 @@ int cuda_upload_matrix(CudaEngine *e, const mimo_matrix *m, GpuMat *out, const c
 int cuda_upload_vector(CudaEngine *e, const float *src, size_t n, float **out, mimo_error *err)
 {
     return upload_vec(e, src, n, out, err);
+}
+
+int cuda_upload_rope_table(CudaEngine *e, double theta, int rope_dim, const double **out, mimo_error *err)
+{
+    *out = nullptr;
+    if (rope_dim < 2)
+        return 0;
+    // theta^(-2i/rope_dim) with the CPU reference's own expression (mimo_cpu_rope_neox)
+    std::vector<double> inv_freq(rope_dim / 2);
+    for (int i = 0; i < rope_dim / 2; i++)
+        inv_freq[i] = pow(theta, -2.0 * i / rope_dim);
+    void *v;
+    if (cuda_engine_alloc(e, &v, inv_freq.size() * sizeof(double), err))
+        return -1;
+    CUDA_CHECK(cudaMemcpyAsync(v, inv_freq.data(), inv_freq.size() * sizeof(double), cudaMemcpyHostToDevice, e->stream));
+    CUDA_CHECK(cudaStreamSynchronize(e->stream));   // the host vector goes away
+    *out = (const double *)v;
+    return 0;
 }
