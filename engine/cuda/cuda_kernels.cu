@@ -609,12 +609,13 @@ static int gemv_sm_count = 132;   // the device's, read by cuda_gemv_prepare
 // fit the GPU's shared memory in one wave of blocks. Each block owns a run of whole rows and starts
 // their bulk copies into shared memory *before* it waits on its predecessor: the weights never depend
 // on an earlier kernel, so under programmatic dependent launch the matrix streams in while the small
-// ops before it (norms, RoPE, attention) run, instead of after them. Then the block waits, reads x and
-// takes its rows from shared memory: warp w the rows w, w + 8, ..., each lane every 32nd 16-byte vector
-// of them (summed in that order, then across the lanes).
+// ops before it (norms, RoPE, attention) run, instead of after them. Then the block waits, copies x into
+// shared memory (all its loads in flight at once: read in the loop below, each vector's inputs would
+// be a dependent L2 round trip) and takes its rows from shared memory: warp w the rows w, w + 8, ...,
+// each lane every 32nd 16-byte vector of them (summed in that order, then across the lanes).
 #define GEMV_STAGED_ROWS_PER_WARP 4
 #define GEMV_STAGED_MAX_ROWS (GEMV_WARPS * GEMV_STAGED_ROWS_PER_WARP)
-#define GEMV_STAGED_MAX_SMEM (100 * 1024)   // two blocks per SM in the H100's 228 KB
+#define GEMV_STAGED_MAX_SMEM (110 * 1024)   // two blocks per SM in the H100's 228 KB
 
 template <int FMT>
 __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_staged_kernel(const GemvParams p, int rows_per_block)
@@ -629,7 +630,8 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_staged_kernel(const Gemv
     const int row_first = blockIdx.x * rows_per_block;
     const int nrows = min(rows_per_block, m.rows - row_first);
     const int nvec = m.ld / VEC, nscale = (m.ld + 127) / 128;
-    float *scales = (float *)(staged_rows + (size_t)rows_per_block * row_bytes);   // fp8: [row][128 columns]
+    float *xs = (float *)(staged_rows + (size_t)rows_per_block * row_bytes);   // [ld]
+    float *scales = xs + m.ld;                                                  // fp8: [row][128 columns]
     pdl_trigger();
     if (lane == 0)
         for (int i = warp; i < nrows; i += GEMV_WARPS) {
@@ -641,8 +643,10 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_staged_kernel(const Gemv
     if (FMT == MIMO_WFMT_FP8)
         for (int i = threadIdx.x; i < nrows * nscale; i += GEMV_THREADS)
             scales[i] = vec_scale<FMT>(m, m.scales, row_first + i / nscale, (i % nscale) * 128);
-    __syncthreads();   // the scales, and the barriers' initialisation for the other lanes
     pdl_wait();
+    for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
+        ((float4 *)xs)[i] = ((const float4 *)p.x)[i];
+    __syncthreads();   // x, the scales, and the barriers' initialisation for the other lanes
     float acc[GEMV_STAGED_ROWS_PER_WARP];
 #pragma unroll
     for (int j = 0; j < GEMV_STAGED_ROWS_PER_WARP; j++) {
@@ -652,7 +656,7 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_staged_kernel(const Gemv
     }
     for (int v = lane; v < nvec; v += 32) {
         float xv[VEC];
-        load_inputs<VEC>(p.x + v * VEC, xv);
+        load_inputs<VEC>(xs + v * VEC, xv);
 #pragma unroll
         for (int j = 0; j < GEMV_STAGED_ROWS_PER_WARP; j++) {
             const int i = warp + j * GEMV_WARPS;
@@ -687,7 +691,7 @@ static bool gemv_staged_shape(const GemvParams &p, bool glu, int *rows_per_block
     const int blocks = 2 * gemv_sm_count;
     const int rpb = (p.w.rows + blocks - 1) / blocks;
     const size_t scale_bytes = p.w.fmt == MIMO_WFMT_FP8 ? (size_t)rpb * ((p.w.ld + 127) / 128) * 4 : 0;
-    const size_t bytes = (size_t)rpb * gpu_row_bytes(p.w.fmt, p.w.ld) + scale_bytes;
+    const size_t bytes = (size_t)rpb * gpu_row_bytes(p.w.fmt, p.w.ld) + (size_t)p.w.ld * 4 + scale_bytes;
     if (rpb > GEMV_STAGED_MAX_ROWS || bytes > GEMV_STAGED_MAX_SMEM)
         return false;
     *rows_per_block = rpb;
@@ -746,6 +750,10 @@ int cuda_gemv_prepare(mimo_error *err)
                                     GEMV_STAGED_MAX_SMEM));
     CUDA_CHECK(cudaFuncSetAttribute(gemv_staged_kernel<MIMO_WFMT_FP8>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     GEMV_STAGED_MAX_SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(gemv_staged_kernel<MIMO_WFMT_BF16>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                    cudaSharedmemCarveoutMaxShared));
+    CUDA_CHECK(cudaFuncSetAttribute(gemv_staged_kernel<MIMO_WFMT_FP8>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                    cudaSharedmemCarveoutMaxShared));
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
