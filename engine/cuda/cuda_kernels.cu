@@ -685,8 +685,9 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_staged_kernel(const Gemv
 // more rows than two blocks per SM hold in one wave.
 static bool gemv_staged_shape(const GemvParams &p, bool glu, int *rows_per_block, size_t *smem)
 {
-    if (glu || p.slot_expert || p.n != 1 || !cuda_gemv_knobs().gemv_staged ||
-        (p.w.fmt != MIMO_WFMT_BF16 && p.w.fmt != MIMO_WFMT_FP8))
+    const int staged = cuda_gemv_knobs().gemv_staged;
+    if (glu || p.slot_expert || p.n != 1 || !staged || (p.w.fmt != MIMO_WFMT_BF16 && p.w.fmt != MIMO_WFMT_FP8) ||
+        (staged == 2 && p.w.fmt != MIMO_WFMT_BF16))
         return false;
     const int blocks = 2 * gemv_sm_count;
     const int rpb = (p.w.rows + blocks - 1) / blocks;
@@ -1137,7 +1138,7 @@ GemvKnobs &cuda_gemv_knobs()
         if ((v = getenv("MIMO_CUDA_MMA_SPLITK")))
             k.mma_splitk = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV_STAGED")))
-            k.gemv_staged = atoi(v) ? 1 : 0;
+            k.gemv_staged = atoi(v) >= 0 && atoi(v) <= 2 ? atoi(v) : 1;
         read = true;
     }
     return k;
