@@ -1,7 +1,6 @@
 // Kernels of the CUDA backend: op bodies as __device__ functions over one unit of work, thin
 // __global__ wrappers, and the host launchers declared in cuda_ops.cuh.
 #include "cuda_attention_block.cuh"
-#include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
 
 #include <math.h>
@@ -602,112 +601,6 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
                        : launch_gemv1_v<FMT, GLU, 3, ROWS_DEFAULT>(p, st, err);
 }
 
-// ---------------------------------------------------------------------------------------------
-static int gemv_sm_count = 132;   // the device's, read by cuda_gemv_prepare
-
-// Staged GEMV: one position, a plain bf16 / fp8 matrix (no gate/up pair, no expert slots) whose bytes
-// fit the GPU's shared memory in one wave of blocks. Each block owns a run of whole rows and starts
-// their bulk copies into shared memory *before* it waits on its predecessor: the weights never depend
-// on an earlier kernel, so under programmatic dependent launch the matrix streams in while the small
-// ops before it (norms, RoPE, attention) run, instead of after them. Then the block waits, copies x into
-// shared memory (all its loads in flight at once: read in the loop below, each vector's inputs would
-// be a dependent L2 round trip) and takes its rows from shared memory: warp w the rows w, w + 8, ...,
-// each lane every 32nd 16-byte vector of them (summed in that order, then across the lanes).
-#define GEMV_STAGED_ROWS_PER_WARP 4
-#define GEMV_STAGED_MAX_ROWS (GEMV_WARPS * GEMV_STAGED_ROWS_PER_WARP)
-#define GEMV_STAGED_MAX_SMEM (110 * 1024)   // two blocks per SM in the H100's 228 KB
-
-template <int FMT>
-__global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_staged_kernel(const GemvParams p, int rows_per_block)
-{
-    extern __shared__ __align__(16) uint8_t staged_rows[];
-    __shared__ uint64_t row_landed[GEMV_STAGED_MAX_ROWS];
-    constexpr int VEC = FmtTraits<FMT>::VEC;
-    constexpr int EPW = WordTraits<FMT>::EPW;
-    const GpuMat &m = p.w;
-    const size_t row_bytes = gpu_row_bytes(FMT, m.ld);
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int row_first = blockIdx.x * rows_per_block;
-    const int nrows = min(rows_per_block, m.rows - row_first);
-    const int nvec = m.ld / VEC, nscale = (m.ld + 127) / 128;
-    float *xs = (float *)(staged_rows + (size_t)rows_per_block * row_bytes);   // [ld]
-    float *scales = xs + m.ld;                                                  // fp8: [row][128 columns]
-    pdl_trigger();
-    if (lane == 0)
-        for (int i = warp; i < nrows; i += GEMV_WARPS) {
-            bulk_barrier_init(&row_landed[i]);
-            bulk_copy_to_shared(staged_rows + (size_t)i * row_bytes,
-                                (const uint8_t *)m.data + (size_t)(row_first + i) * row_bytes, (uint32_t)row_bytes,
-                                &row_landed[i]);
-        }
-    if (FMT == MIMO_WFMT_FP8)
-        for (int i = threadIdx.x; i < nrows * nscale; i += GEMV_THREADS)
-            scales[i] = vec_scale<FMT>(m, m.scales, row_first + i / nscale, (i % nscale) * 128);
-    pdl_wait();
-    for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
-        ((float4 *)xs)[i] = ((const float4 *)p.x)[i];
-    __syncthreads();   // x, the scales, and the barriers' initialisation for the other lanes
-    float acc[GEMV_STAGED_ROWS_PER_WARP];
-#pragma unroll
-    for (int j = 0; j < GEMV_STAGED_ROWS_PER_WARP; j++) {
-        acc[j] = 0.0f;
-        if (warp + j * GEMV_WARPS < nrows)
-            bulk_barrier_wait(&row_landed[warp + j * GEMV_WARPS], 0);
-    }
-    for (int v = lane; v < nvec; v += 32) {
-        float xv[VEC];
-        load_inputs<VEC>(xs + v * VEC, xv);
-#pragma unroll
-        for (int j = 0; j < GEMV_STAGED_ROWS_PER_WARP; j++) {
-            const int i = warp + j * GEMV_WARPS;
-            if (i >= nrows)
-                break;
-            const uint4 w = ((const uint4 *)(staged_rows + (size_t)i * row_bytes))[v];
-            const float s = FMT == MIMO_WFMT_FP8 ? scales[i * nscale + v * VEC / 128] : 1.0f;
-#pragma unroll
-            for (int q = 0; q < 4; q++)
-                acc[j] = word_dot<FMT>(w, q, s, xv + q * EPW, acc[j]);
-        }
-    }
-#pragma unroll
-    for (int j = 0; j < GEMV_STAGED_ROWS_PER_WARP; j++) {
-        const int i = warp + j * GEMV_WARPS;
-        const float sum = warp_sum(acc[j]);
-        if (lane == 0 && i < nrows) {
-            float *y = p.y + row_first + i;
-            *y = p.accumulate ? *y + sum : sum;
-        }
-    }
-}
-
-// The staged GEMV's launch shape for p (rows per block, dynamic shared memory), or false where it does
-// not apply: not one position of a plain bf16 / fp8 matrix, switched off (GemvKnobs::gemv_staged), or
-// more rows than two blocks per SM hold in one wave.
-static bool gemv_staged_shape(const GemvParams &p, bool glu, int *rows_per_block, size_t *smem)
-{
-    const int staged = cuda_gemv_knobs().gemv_staged;
-    if (glu || p.slot_expert || p.n != 1 || !staged || (p.w.fmt != MIMO_WFMT_BF16 && p.w.fmt != MIMO_WFMT_FP8) ||
-        (staged == 2 && p.w.fmt != MIMO_WFMT_BF16))
-        return false;
-    const int blocks = 2 * gemv_sm_count;
-    const int rpb = (p.w.rows + blocks - 1) / blocks;
-    const size_t scale_bytes = p.w.fmt == MIMO_WFMT_FP8 ? (size_t)rpb * ((p.w.ld + 127) / 128) * 4 : 0;
-    const size_t bytes = (size_t)rpb * gpu_row_bytes(p.w.fmt, p.w.ld) + (size_t)p.w.ld * 4 + scale_bytes;
-    if (rpb > GEMV_STAGED_MAX_ROWS || bytes > GEMV_STAGED_MAX_SMEM)
-        return false;
-    *rows_per_block = rpb;
-    *smem = bytes;
-    return true;
-}
-
-template <int FMT>
-static int launch_gemv_staged(const GemvParams &p, int rows_per_block, size_t smem, cudaStream_t st, mimo_error *err)
-{
-    const dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block);
-    return cuda_launch("gemv_staged_kernel", err, gemv_staged_kernel<FMT>, grid, dim3(GEMV_THREADS), smem, st, p,
-                       rows_per_block);
-}
-
 template <int FMT, int NT, bool GLU>
 __global__ void __launch_bounds__(GEMV_THREADS) gemv_kernel(const GemvParams p)
 {
@@ -744,17 +637,6 @@ int cuda_gemv_prepare(mimo_error *err)
     static bool done = false;
     if (done)
         return 0;
-    int device = 0;
-    CUDA_CHECK(cudaGetDevice(&device));
-    CUDA_CHECK(cudaDeviceGetAttribute(&gemv_sm_count, cudaDevAttrMultiProcessorCount, device));
-    CUDA_CHECK(cudaFuncSetAttribute(gemv_staged_kernel<MIMO_WFMT_BF16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    GEMV_STAGED_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(gemv_staged_kernel<MIMO_WFMT_FP8>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    GEMV_STAGED_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(gemv_staged_kernel<MIMO_WFMT_BF16>, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                    cudaSharedmemCarveoutMaxShared));
-    CUDA_CHECK(cudaFuncSetAttribute(gemv_staged_kernel<MIMO_WFMT_FP8>, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                    cudaSharedmemCarveoutMaxShared));
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
@@ -1137,8 +1019,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.fused_combine = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_MMA_SPLITK")))
             k.mma_splitk = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_GEMV_STAGED")))
-            k.gemv_staged = atoi(v) >= 0 && atoi(v) <= 2 ? atoi(v) : 1;
         read = true;
     }
     return k;
@@ -1193,11 +1073,6 @@ template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     int n = p.slot_expert ? 1 : p.n;
-    int rows_per_block;
-    size_t smem;
-    if constexpr (FMT == MIMO_WFMT_BF16 || FMT == MIMO_WFMT_FP8)
-        if (gemv1_runs(p) && gemv_staged_shape(p, GLU, &rows_per_block, &smem))
-            return launch_gemv_staged<FMT>(p, rows_per_block, smem, st, err);
     if (gemv1_runs(p))
         return launch_gemv1<FMT, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);

@@ -71,12 +71,10 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // the MoE combine as its own kernel after the expert down projection, 1 (default): fused into it where
 // possible; mma_splitk (MIMO_CUDA_MMA_SPLITK) = 0: the tensor-core kernel never splits columns across
 // blocks, 1 (default): where a matrix has too few row tiles for the GPU and a workspace is given
-// (GemvParams::split); gemv_staged (MIMO_CUDA_GEMV_STAGED) = 0: one position of a plain bf16 / fp8 matrix on
-// the CUDA-core kernel, 1 (default): on the staged kernel (rows copied into shared memory before the
-// predecessor's wait) where the matrix fits one wave of it.
+// (GemvParams::split).
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
-        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, gemv_staged = 1;
+        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

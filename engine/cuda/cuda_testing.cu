@@ -91,13 +91,12 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 2: k = GemvKnobs(); k.gemv1 = 0; return 0;
     case 3: k = GemvKnobs(); k.gemv1 = 0; k.mma_pipe = 4; return 0;
     case 4: k = GemvKnobs(); k.gemv1 = 0; k.mma_ksplit = 2; return 0;
-    case 5: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_blocks = 3; k.gemv_staged = 0; return 0;
+    case 5: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_blocks = 3; return 0;
     case 6: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_wide = 1; return 0;
     case 7: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_wide = 1; k.gemv1_blocks = 3; return 0;
     case 8: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 0; return 0;
     case 9: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_blocks = 3; return 0;
     case 10: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; return 0;
-    case 11: k = GemvKnobs(); k.gemv_staged = 0; return 0;
     }
     return -1;
 }

@@ -36,11 +36,9 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * MXFP4 expert slots in the wide row shape at any slot count and for both projections (the default:
  * gate/up pairs of several positions), 7 = path 6 with 3 blocks per SM, 8 = path 1 with MXFP4 slots in
  * the default row shape, 9 = the narrow row shape (the default's choice for the slots of one position
- * when they are few warps) with 3 blocks per SM, 10 = the narrow row shape at 2 blocks per SM, 11 = the defaults
- * without the staged kernel (one position of plain bf16 / fp8 matrices on the CUDA-core one; path 5 too).
- * Returns -1 for an unknown path. */
+ * when they are few warps) with 3 blocks per SM, 10 = the narrow row shape at 2 blocks per SM. Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 12
+#define MIMO_CUDA_TEST_GEMV_PATHS 11
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 
