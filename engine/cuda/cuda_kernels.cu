@@ -6,10 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-#ifndef MIMO_GEMV1_PIPELINE
-#define MIMO_GEMV1_PIPELINE 1
-#endif
-
 // ---------------------------------------------------------------------------------------------
 // GEMV / small GEMM over 1..16 positions, any storage format. Three paths (launch_gemv_f picks):
 //  - gemv_mma_kernel: tensor cores, bf16 / fp8 / mxfp4 weights over 2..16 positions;
@@ -312,32 +308,9 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
     return acc;
 }
 
-// The R x U weight vectors of a lane group's rows at the lane's vectors v0 + u * lpr (zeros past nvec).
-template <bool GLU, int R, int U>
-__device__ __forceinline__ void gemv1_load_vectors(const uint8_t *data, const uint8_t *data2, size_t row_bytes, int rows,
-                                                   int row0, int v0, int lpr, int nvec, uint4 (&raw)[R][U],
-                                                   uint4 (&raw2)[GLU ? R : 1][U])
-{
-#pragma unroll
-    for (int r = 0; r < R; r++) {
-        const int row = min(row0 + r, rows - 1);
-        const uint4 *wrow = (const uint4 *)(data + (size_t)row * row_bytes);
-        const uint4 *wrow2 = GLU ? (const uint4 *)(data2 + (size_t)row * row_bytes) : nullptr;
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            const int v = v0 + u * lpr;
-            raw[r][u] = v < nvec ? __ldg(wrow + v) : make_uint4(0, 0, 0, 0);
-            if (GLU)
-                raw2[r][u] = v < nvec ? __ldg(wrow2 + v) : make_uint4(0, 0, 0, 0);
-        }
-    }
-}
-
 // The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
-// take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). The
-// loads run one step ahead of the math (the next R x U vectors are in flight while the current ones
-// are decoded). Plain matrices wait for their predecessor (pdl_wait) after issuing their first two
-// steps' weight loads.
+// take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
+// matrices wait for their predecessor (pdl_wait) after issuing their first weight loads.
 template <int FMT, bool GLU, int SHAPE>
 __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, const uint8_t *data, const uint8_t *sdata,
                                            const uint8_t *data2, const uint8_t *sdata2, const float *x, int row0,
@@ -355,14 +328,22 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
         acc[r] = 0.0f;
         acc2[r] = 0.0f;
     }
-    const int step = lpr * U;
-    uint4 raw[R][U], raw2[GLU ? R : 1][U];
-    gemv1_load_vectors<GLU, R, U>(data, data2, row_bytes, m.rows, row0, vbeg + sl, lpr, nvec, raw, raw2);
-    for (int v0 = vbeg + sl; v0 < nvec; v0 += step) {
-#if MIMO_GEMV1_PIPELINE
-        uint4 next[R][U], next2[GLU ? R : 1][U];
-        gemv1_load_vectors<GLU, R, U>(data, data2, row_bytes, m.rows, row0, v0 + step, lpr, nvec, next, next2);
-#endif
+    for (int v0 = vbeg + sl; v0 < nvec; v0 += lpr * U) {
+        // the R x U weight vectors first: all these loads are in flight before the first use
+        uint4 raw[R][U], raw2[GLU ? R : 1][U];
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const int row = min(row0 + r, m.rows - 1);
+            const uint4 *wrow = (const uint4 *)(data + (size_t)row * row_bytes);
+            const uint4 *wrow2 = GLU ? (const uint4 *)(data2 + (size_t)row * row_bytes) : nullptr;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int v = v0 + u * lpr;
+                raw[r][u] = v < nvec ? __ldg(wrow + v) : make_uint4(0, 0, 0, 0);
+                if (GLU)
+                    raw2[r][u] = v < nvec ? __ldg(wrow2 + v) : make_uint4(0, 0, 0, 0);
+            }
+        }
         if (!waited) {
             pdl_wait();
             waited = true;
@@ -394,18 +375,6 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
                 }
             }
         }
-#if MIMO_GEMV1_PIPELINE
-#pragma unroll
-        for (int r = 0; r < R; r++)
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-                raw[r][u] = next[r][u];
-                if (GLU)
-                    raw2[r][u] = next2[r][u];
-            }
-#else
-        gemv1_load_vectors<GLU, R, U>(data, data2, row_bytes, m.rows, row0, v0 + step, lpr, nvec, raw, raw2);
-#endif
     }
     if (!waited) {   // lanes without columns
         pdl_wait();
