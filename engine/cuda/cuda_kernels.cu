@@ -310,13 +310,14 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
 
 // The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
-// matrices wait for their predecessor (pdl_wait) after issuing their first weight loads.
-template <int FMT, bool GLU, int SHAPE>
+// matrices wait for their predecessor (pdl_wait) after issuing their first weight loads; after_wait()
+// runs right after that wait (the caller's reads of what earlier kernels wrote).
+template <int FMT, bool GLU, int SHAPE, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, const uint8_t *data, const uint8_t *sdata,
                                            const uint8_t *data2, const uint8_t *sdata2, const float *x, int row0,
                                            int sl, int lpr, int vbeg, int nvec, bool &waited,
                                            float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
-                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)])
+                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int EPW = WordTraits<FMT>::EPW;
@@ -347,6 +348,7 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
         if (!waited) {
             pdl_wait();
             waited = true;
+            after_wait();
         }
         // then, word by word, the inputs (L1-resident: every warp reads the same x) and the math;
         // the accumulation order (u, word, element) is fixed
@@ -379,6 +381,7 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
     if (!waited) {   // lanes without columns
         pdl_wait();
         waited = true;
+        after_wait();
     }
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -408,25 +411,29 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
     pdl_trigger();
     pdl_wait();   // the expert ids and weights come from the router
     bool waited = true;
+    // x's old values (at most one row per thread: rows_per_warp <= 32 * 8 = GEMV_THREADS), read now so
+    // that the sum below does not wait for them
+    const int own_row = row_first + (int)threadIdx.x;
+    const bool owns_row = (int)threadIdx.x < rows_per_warp && own_row < m.rows;
+    const float x_old = owns_row ? p.combine_x[(size_t)t * p.combine_ldx + own_row] : 0.0f;
     for (int j = warp; j < k; j += GEMV_WARPS) {
         const int slot = t * k + j, e = p.slot_expert[slot];
         float acc[R], acc2[R];
         gemv1_rows<FMT, false, SHAPE>(m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
-                                      p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2);
+                                      p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2,
+                                      [] {});
         if (sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++)
                 red[j * rows_per_warp + (lane / lpr) * R + r] = acc[r];
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < rows_per_warp; i += blockDim.x) {
-        const int row = row_first + i;
-        if (row >= m.rows)
-            continue;
+    if (owns_row) {
+        const int i = threadIdx.x;
         float s = 0.0f;
         for (int j = 0; j < k; j++)
             s = fmaf(p.combine_w[t * k + j], red[j * rows_per_warp + i], s);
-        p.combine_x[(size_t)t * p.combine_ldx + row] += s;
+        p.combine_x[(size_t)t * p.combine_ldx + own_row] = x_old + s;
     }
 }
 
@@ -453,9 +460,20 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     const int nvec_all = m.ld / VEC;
     const int vbeg = (int)((long long)nvec_all * ks / ksplit);
     const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
+    // the accumulated outputs' old values, read right after the wait so that the write at the end does
+    // not wait for them (their lane and warp write them)
+    float *ybase = p.y + (size_t)(p.slot_expert ? slot : 0) * p.ldy;
+    float y_old[R];
+    auto read_old = [&] {
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            y_old[r] = p.accumulate && sl == 0 && ks == 0 && row0 + r < m.rows ? ybase[row0 + r] : 0.0f;
+    };
+    if (waited)
+        read_old();
     float acc[R], acc2[R];
     gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited, acc,
-                                acc2);
+                                acc2, read_old);
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
         const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
@@ -488,9 +506,8 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     for (int r = 0; r < R; r++) {
         const int row = row0 + r;
         if (sl == 0 && row < m.rows) {
-            float *y = p.y + (size_t)(p.slot_expert ? slot : 0) * p.ldy + row;
             float out = GLU ? silu_f(acc[r]) * acc2[r] : acc[r];
-            *y = p.accumulate ? *y + out : out;
+            ybase[row] = p.accumulate ? y_old[r] + out : out;
         }
     }
 }
@@ -584,7 +601,7 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
     const bool many_fp4_slots = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > 8;
     const bool wide = FMT == MIMO_WFMT_MXFP4 && p.slot_expert &&
                       (kn.gemv1_wide == 1 || (kn.gemv1_wide < 0 && many_fp4_slots && GLU));
-    const int blocks = kn.gemv1_blocks == 3 ? 3 : 2;
+    const int blocks = p.combine_x && kn.combine_blocks ? kn.combine_blocks : kn.gemv1_blocks == 3 ? 3 : 2;
     bool narrow = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && !wide && kn.gemv1_narrow != 0;
     if (narrow && kn.gemv1_narrow < 0)
         narrow = !many_fp4_slots && gemv1_slot_warps(p, FmtTraits<FMT>::VEC, Gemv1Shape<FMT>::U,
@@ -1019,6 +1036,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.fused_combine = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_MMA_SPLITK")))
             k.mma_splitk = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_COMBINE_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
+            k.combine_blocks = atoi(v);
         read = true;
     }
     return k;

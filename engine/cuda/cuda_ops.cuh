@@ -71,10 +71,11 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // the MoE combine as its own kernel after the expert down projection, 1 (default): fused into it where
 // possible; mma_splitk (MIMO_CUDA_MMA_SPLITK) = 0: the tensor-core kernel never splits columns across
 // blocks, 1 (default): where a matrix has too few row tiles for the GPU and a workspace is given
-// (GemvParams::split).
+// (GemvParams::split); combine_blocks (MIMO_CUDA_COMBINE_BLOCKS) = 2 | 3: the build of the expert down
+// projection with the MoE combine (0: as gemv1_blocks).
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
-        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1;
+        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
