@@ -528,6 +528,10 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const
     gemv1_combine_tile<FMT, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, red);
 }
 
+// The device's SMs (cuda_gemv_prepare reads them; the launch shapes aim at a number of warps or blocks
+// per SM).
+static int gemv_sm_count = 132;
+
 // Lanes per row of a slot launch without column split (whole rows per lane group): the fewest lanes
 // (a power of two up to 32) whose U vectors each cover the row's nvec vectors.
 static int gemv1_whole_row_lanes(int nvec, int U)
@@ -538,6 +542,14 @@ static int gemv1_whole_row_lanes(int nvec, int U)
     return lpr;
 }
 
+// The combine kernel's grid (a block per row tile of one warp's rows and position) and lanes per row.
+template <int FMT, int SHAPE> static dim3 gemv1_combine_grid(const GemvParams &p, int *lpr)
+{
+    *lpr = gemv1_whole_row_lanes(p.w.ld / FmtTraits<FMT>::VEC, Gemv1Shape<FMT, SHAPE>::U);
+    const int rows_per_warp = (32 / *lpr) * Gemv1Shape<FMT, SHAPE>::RG(false);
+    return dim3((p.w.rows + rows_per_warp - 1) / rows_per_warp, p.n / p.combine_k);
+}
+
 template <int FMT, bool GLU, int MINB, int SHAPE>
 static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
@@ -546,9 +558,8 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
     const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
     if constexpr (!GLU) {
         if (p.combine_x) {   // a block per (row tile, position): its warps take the position's slots
-            const int lpr = gemv1_whole_row_lanes(nvec, U);
-            const int rows_per_warp = (32 / lpr) * R;
-            dim3 grid((p.w.rows + rows_per_warp - 1) / rows_per_warp, p.n / p.combine_k);
+            int lpr;
+            const dim3 grid = gemv1_combine_grid<FMT, SHAPE>(p, &lpr);
             return cuda_launch("gemv1_combine_kernel", err, gemv1_combine_kernel<FMT, MINB, SHAPE>, grid,
                                dim3(GEMV_THREADS), 0, st, p, lpr);
         }
@@ -566,7 +577,7 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
         while (lpr < 32 && lpr * U * ksplit < nvec)
             lpr *= 2;
         long long warps = (long long)(p.w.rows + (32 / lpr) * R - 1) / ((32 / lpr) * R) * ksplit * units;
-        if (ksplit >= ksplit_max || warps >= 132LL * kn.gemv1_warps_per_sm || nvec / (ksplit * 2) < U)
+        if (ksplit >= ksplit_max || warps >= (long long)gemv_sm_count * kn.gemv1_warps_per_sm || nvec / (ksplit * 2) < U)
             break;
         ksplit *= 2;
     }
@@ -596,16 +607,26 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
     // MXFP4 slots of one position in the narrow one where the default shape leaves fewer than ~12 warps
     // per SM (MiMo-V2.5-Pro's shard: slower alone, 18.3 vs 14.9 us, but the 1-token step is faster with
     // it, 5.77 vs 5.92 ms: more, lighter warps overlap the neighbouring kernels; the `small` preset's
-    // slots, with 2-3x the warps, are slower narrow, in the step too).
+    // slots, with 2-3x the warps, are slower narrow, in the step too). The down projection with the MoE
+    // combine on the 80-register build where its grid is more than one wave at 2 blocks per SM (the Pro
+    // shard: 1-token step 5.15 -> 5.00 ms, 8 tokens 10.44 -> 10.30; `small`'s one wave is slower on it).
     const GemvKnobs &kn = cuda_gemv_knobs();
     const bool many_fp4_slots = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > 8;
     const bool wide = FMT == MIMO_WFMT_MXFP4 && p.slot_expert &&
                       (kn.gemv1_wide == 1 || (kn.gemv1_wide < 0 && many_fp4_slots && GLU));
-    const int blocks = p.combine_x && kn.combine_blocks ? kn.combine_blocks : kn.gemv1_blocks == 3 ? 3 : 2;
     bool narrow = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && !wide && kn.gemv1_narrow != 0;
     if (narrow && kn.gemv1_narrow < 0)
         narrow = !many_fp4_slots && gemv1_slot_warps(p, FmtTraits<FMT>::VEC, Gemv1Shape<FMT>::U,
-                                                      Gemv1Shape<FMT>::RG(GLU)) < 132LL * 12;
+                                                      Gemv1Shape<FMT>::RG(GLU)) < (long long)gemv_sm_count * 12;
+    int blocks = kn.gemv1_blocks == 3 ? 3 : 2;
+    if (p.combine_x && !GLU) {
+        int lpr;
+        const dim3 g = wide     ? gemv1_combine_grid<FMT, ROWS_WIDE>(p, &lpr)
+                       : narrow ? gemv1_combine_grid<FMT, ROWS_NARROW>(p, &lpr)
+                                : gemv1_combine_grid<FMT, ROWS_DEFAULT>(p, &lpr);
+        blocks = kn.combine_blocks ? kn.combine_blocks
+                                   : kn.gemv1_blocks == 3 || (long long)g.x * g.y > 2LL * gemv_sm_count ? 3 : 2;
+    }
     if constexpr (FMT == MIMO_WFMT_MXFP4) {
         if (wide)
             return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_WIDE>(p, st, err)
@@ -654,6 +675,9 @@ int cuda_gemv_prepare(mimo_error *err)
     static bool done = false;
     if (done)
         return 0;
+    int device = 0;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&gemv_sm_count, cudaDevAttrMultiProcessorCount, device));
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
@@ -1054,11 +1078,11 @@ static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err
         ksplit *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * 16;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, p.slot_expert ? p.n : 1);
-    if (kn.mma_splitk && p.split.partials && !p.slot_expert && (int)grid.x * 2 < 132 &&
+    if (kn.mma_splitk && p.split.partials && !p.slot_expert && (int)grid.x * 2 < gemv_sm_count &&
         (int)grid.x <= MIMO_CUDA_SPLITK_COUNTERS) {
         // too few row tiles for the GPU: split the columns over up to 8 blocks per tile, each warp keeping
         // at least one column block
-        int kch = 132 / (int)grid.x;
+        int kch = gemv_sm_count / (int)grid.x;
         kch = kch > 8 ? 8 : kch;
         const long long per_tile = (long long)(GLU ? 2 : 1) * rows_per_block * 8 * NTL;
         while (kch > 1 && (nblk / kch < ksplit || (long long)grid.x * kch * per_tile > MIMO_CUDA_SPLITK_WS_FLOATS))

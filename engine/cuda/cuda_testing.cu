@@ -97,21 +97,24 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 8: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 0; return 0;
     case 9: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_blocks = 3; return 0;
     case 10: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; return 0;
+    case 11: k = GemvKnobs(); k.combine_blocks = 3; return 0;
     }
     return -1;
 }
 
-// y = W x, or silu(W x) * (U x) with up != NULL, over n positions.
-static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x, int n, float *y, mimo_error *err)
+// y = W x, or silu(W x) * (U x) with up != NULL, over n positions; y += W x with accumulate.
+static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x, int n, float *y, bool accumulate,
+                     mimo_error *err)
 {
     TestCtx c;
     GpuMat m, u;
     float *dx = NULL, *dy = NULL;
     int ldx = 0;
     if (c.init(err) || c.matrix(w, 1, &m, err) || (up && c.matrix(up, 1, &u, err)) ||
-        c.put_rows(x, n, (int)w->cols, &dx, &ldx, err) || c.put<float>(NULL, (size_t)n * w->rows, &dy, err))
+        c.put_rows(x, n, (int)w->cols, &dx, &ldx, err) ||
+        c.put<float>(accumulate ? y : NULL, (size_t)n * w->rows, &dy, err))
         return -1;
-    GemvParams p = gemv_params(m, dx, ldx, dy, (int)w->rows, n);
+    GemvParams p = gemv_params(m, dx, ldx, dy, (int)w->rows, n, accumulate);
     if (up)
         p.w2 = u;
     if (cuda_alloc_split_workspace(&c.e, &p.split, err) ||   // as the engine's step gives its GEMVs
@@ -122,13 +125,18 @@ static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x
 
 extern "C" int mimo_cuda_test_gemv(const mimo_matrix *w, const float *x, int n, float *y, mimo_error *err)
 {
-    return test_gemv(w, NULL, x, n, y, err);
+    return test_gemv(w, NULL, x, n, y, false, err);
+}
+
+extern "C" int mimo_cuda_test_gemv_accumulate(const mimo_matrix *w, const float *x, int n, float *y, mimo_error *err)
+{
+    return test_gemv(w, NULL, x, n, y, true, err);
 }
 
 extern "C" int mimo_cuda_test_gemv_glu(const mimo_matrix *gate, const mimo_matrix *up, const float *x, int n, float *y,
                                        mimo_error *err)
 {
-    return test_gemv(gate, up, x, n, y, err);
+    return test_gemv(gate, up, x, n, y, false, err);
 }
 
 extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo_matrix *up_experts, int n_experts,

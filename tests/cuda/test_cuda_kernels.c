@@ -149,6 +149,47 @@ Test(cuda_kernels, gemv_every_format_and_position_count)
     mimo_cuda_test_set_gemv_path(0);
 }
 
+/* y += W x (o_proj and the dense down projection add into the residual): every format, one position
+ * (the CUDA-core kernel reads the old y right after its wait) and several (tensor cores), every path. */
+Test(cuda_kernels, gemv_accumulates_into_y)
+{
+    need_gpu();
+    const int ns[] = {1, 8, 13}, rows = 300, cols = 520;
+    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++) {
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+        for (int f = 0; f < MIMO_WFMT_COUNT; f++)
+            for (size_t i = 0; i < sizeof ns / sizeof *ns; i++) {
+                const int n = ns[i];
+                void *data, *scales;
+                mimo_matrix m = random_matrix((mimo_weight_format)f, rows, f == MIMO_WFMT_MXFP4 ? 512 : cols, &data,
+                                              &scales);
+                float *x = malloc((size_t)n * m.cols * sizeof(float));
+                float *y = malloc((size_t)n * rows * sizeof(float));
+                float *ref = malloc((size_t)n * rows * sizeof(float));
+                for (size_t j = 0; j < (size_t)n * m.cols; j++)
+                    x[j] = frand();
+                for (int t = 0; t < n; t++) {
+                    mimo_matrix_gemv_f32(&m, x + (size_t)t * m.cols, ref + (size_t)t * rows);
+                    for (int r = 0; r < rows; r++) {
+                        y[(size_t)t * rows + r] = 4.0f * frand();
+                        ref[(size_t)t * rows + r] += y[(size_t)t * rows + r];
+                    }
+                }
+                mimo_error err = {{0}};
+                cr_assert_eq(mimo_cuda_test_gemv_accumulate(&m, x, n, y, &err), 0, "%s", err.msg);
+                double rel = mimo_test_rel_err(y, ref, (size_t)n * rows);
+                cr_assert(rel < 1e-4, "%s n=%d path %d: rel err %g", mimo_weight_format_name((mimo_weight_format)f), n,
+                          path, rel);
+                free(x);
+                free(y);
+                free(ref);
+                free(data);
+                free(scales);
+            }
+    }
+    mimo_cuda_test_set_gemv_path(0);
+}
+
 Test(cuda_kernels, gemv_fp8_grouped_scale_rows)
 {
     need_gpu();
