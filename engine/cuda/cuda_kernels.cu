@@ -619,8 +619,6 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
         narrow = !many_fp4_slots && gemv1_slot_warps(p, FmtTraits<FMT>::VEC, Gemv1Shape<FMT>::U,
                                                       Gemv1Shape<FMT>::RG(GLU)) < (long long)gemv_sm_count * 12;
     int blocks = kn.gemv1_blocks == 3 ? 3 : 2;
-    if (p.slot_expert && !p.combine_x && kn.slot_blocks)
-        blocks = kn.slot_blocks;
     if (p.combine_x && !GLU) {
         int lpr;
         const dim3 g = wide     ? gemv1_combine_grid<FMT, ROWS_WIDE>(p, &lpr)
@@ -1064,8 +1062,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.mma_splitk = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_COMBINE_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.combine_blocks = atoi(v);
-        if ((v = getenv("MIMO_CUDA_SLOT_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
-            k.slot_blocks = atoi(v);
         read = true;
     }
     return k;
