@@ -113,8 +113,6 @@ GpuMat cuda_expert_at(const GpuMat &set, int s)
     return m;
 }
 
-static void fold_norms(const CudaEngine *e, std::vector<CudaInstr> &prog);
-
 static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaInstr> &prog)
 {
     const mimo_config *c = &e->cfg;
@@ -176,49 +174,6 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
         prog.push_back(rmsnorm_instr(-1, e->x, e->h, e->final_norm, H, n));
         prog.push_back(labelled(gemv_instr(-1, e->lm_head, e->h, H, e->logits, e->vocab_local, n, false), "lm_head"));
         prog.push_back(instr(OP_ARGMAX, -1, n));
-    }
-    fold_norms(e, prog);
-}
-
-// Drops each RMSNorm whose every reader is a GEMV that can take the norm itself (cuda_gemv_folds_norm: the
-// CUDA-core kernel at one position and the expert slots); those readers get the raw rows and the norm's
-// weight. One kernel, with its dependent chain, fewer per norm (the 1-token step: two per layer).
-static void fold_norms(const CudaEngine *e, std::vector<CudaInstr> &prog)
-{
-    for (size_t i = 0; i < prog.size();) {
-        const CudaInstr norm = prog[i];
-        if (norm.op != OP_RMSNORM) {
-            i++;
-            continue;
-        }
-        std::vector<size_t> readers;
-        bool foldable = true;
-        for (size_t j = i + 1; j < prog.size(); j++) {
-            const CudaInstr &r = prog[j];
-            if (r.op == OP_RMSNORM && r.dst == norm.dst)
-                break;   // the next writer of these rows
-            if (r.op == OP_GEMV && r.gemv.x == norm.dst) {
-                GemvParams q = r.gemv;
-                q.x = norm.src;
-                q.norm_w = norm.weight;
-                foldable = foldable && cuda_gemv_folds_norm(q) && q.w.cols == norm.dim;
-                readers.push_back(j);
-            } else if (r.op == OP_COPY && r.copy_src == norm.dst) {
-                foldable = false;
-            }
-        }
-        if (!foldable || readers.empty()) {
-            i++;
-            continue;
-        }
-        for (size_t j : readers) {
-            GemvParams &q = prog[j].gemv;
-            q.x = norm.src;
-            q.norm_w = norm.weight;
-            q.norm_eps = e->cfg.rms_eps;
-            q.norm_dim = norm.dim;
-        }
-        prog.erase(prog.begin() + (long)i);
     }
 }
 

@@ -311,16 +311,13 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
 // The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
 // matrices wait for their predecessor (pdl_wait) after issuing their first weight loads; after_wait()
-// runs right after that wait (the caller's reads of what earlier kernels wrote). With NORM the inputs
-// are an un-normalised row: each is multiplied by the norm weight g as it is loaded, and ss gets the sum
-// of the raw inputs' squares over the group's columns (the RMSNorm's statistic, for the caller's scale).
-template <int FMT, bool GLU, int SHAPE, bool NORM, typename AfterWait>
+// runs right after that wait (the caller's reads of what earlier kernels wrote).
+template <int FMT, bool GLU, int SHAPE, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, const uint8_t *data, const uint8_t *sdata,
                                            const uint8_t *data2, const uint8_t *sdata2, const float *x, int row0,
                                            int sl, int lpr, int vbeg, int nvec, bool &waited,
                                            float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
-                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], const float *g, float &ss,
-                                           AfterWait after_wait)
+                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int EPW = WordTraits<FMT>::EPW;
@@ -370,16 +367,6 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
             for (int q = 0; q < 4; q++) {
                 float xq[EPW];
                 load_inputs<EPW>(x + c + q * EPW, xq);
-                if (NORM) {
-                    float gq[EPW], sq = 0.0f;
-                    load_inputs<EPW>(g + c + q * EPW, gq);
-#pragma unroll
-                    for (int i = 0; i < EPW; i++) {
-                        sq = fmaf(xq[i], xq[i], sq);
-                        xq[i] *= gq[i];
-                    }
-                    ss += v < nvec ? sq : 0.0f;   // past the row's end c is 0: counted once
-                }
                 if (FMT == MIMO_WFMT_MXFP4)
                     mxfp4_prescale_inputs<EPW>(xq);
 #pragma unroll
@@ -404,14 +391,9 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
                 acc2[r] += __shfl_xor_sync(0xFFFFFFFFu, acc2[r], o);
         }
     }
-    if (NORM)
-        for (int o = lpr / 2; o > 0; o >>= 1)
-            ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
 }
 
 #define GEMV1_COMBINE_RED (2 * 32 * 8 * 8)   // floats of shared memory: k x rows per warp at most
-#define GEMV1_RED_ACC (2 * 32 * 8 * 8)       // gemv1_tile's column split: the rows' partial sums (x2 for GLU)
-#define GEMV1_RED_SS (GEMV_WARPS * 32)       // and the lane groups' partial squares (NORM)
 
 // Expert slots with the MoE combine (GemvParams::combine_x, not GLU): the block's unit is position t, its
 // warps take the position's k slots (warp w: slots w, w + 8, ...) over the same rows, one lane group's R
@@ -437,10 +419,9 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
     for (int j = warp; j < k; j += GEMV_WARPS) {
         const int slot = t * k + j, e = p.slot_expert[slot];
         float acc[R], acc2[R];
-        float ss_unused = 0.0f;
-        gemv1_rows<FMT, false, SHAPE, false>(m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
-                                             p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc,
-                                             acc2, nullptr, ss_unused, [] {});
+        gemv1_rows<FMT, false, SHAPE>(m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
+                                      p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2,
+                                      [] {});
         if (sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++)
@@ -458,9 +439,7 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
 
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
-// NORM: the RMSNorm of the input row folded in (GemvParams::norm_w): the dot products of the weighted
-// raw row, scaled by 1 / sqrt(mean square + eps) from the squares the group's lanes summed on the way.
-template <int FMT, bool GLU, int SHAPE, bool NORM>
+template <int FMT, bool GLU, int SHAPE>
 __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
@@ -492,32 +471,27 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     };
     if (waited)
         read_old();
-    float acc[R], acc2[R], ss = 0.0f;
-    gemv1_rows<FMT, GLU, SHAPE, NORM>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
-                                      acc, acc2, p.norm_w, ss, read_old);
+    float acc[R], acc2[R];
+    gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited, acc,
+                                acc2, read_old);
     if (ksplit > 1) {
-        // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection), then the groups' squares
+        // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
         const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
-        float *red_ss = red + GEMV1_RED_ACC;
-        const int group = wrow * groups + lane / lpr;
-        if (sl == 0) {
+        if (sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++) {
-                const int i = group * R + r;
+                const int i = (wrow * groups + lane / lpr) * R + r;
                 red[i * ksplit + ks] = acc[r];
                 if (GLU)
                     red[(slots_per_block + i) * ksplit + ks] = acc2[r];
             }
-            if (NORM)
-                red_ss[group * ksplit + ks] = ss;
-        }
         __syncthreads();
         if (ks != 0)
             return;
-        if (sl == 0) {
+        if (sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++) {
-                const int i = group * R + r;
+                const int i = (wrow * groups + lane / lpr) * R + r;
                 float a = 0.0f, a2 = 0.0f;
                 for (int k = 0; k < ksplit; k++) {   // fixed order: deterministic
                     a += red[i * ksplit + k];
@@ -527,20 +501,6 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
                 acc[r] = a;
                 acc2[r] = a2;
             }
-            if (NORM) {
-                ss = 0.0f;
-                for (int k = 0; k < ksplit; k++)
-                    ss += red_ss[group * ksplit + k];
-            }
-        }
-    }
-    if (NORM) {   // as rmsnorm_row's factor (the squares summed in float here)
-        const float inv = (float)(1.0 / sqrt((double)ss / p.norm_dim + (double)p.norm_eps));
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            acc[r] *= inv;
-            acc2[r] *= inv;
-        }
     }
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -554,11 +514,11 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
 // occupancy is what hides the latency (launch_gemv1 picks the variant).
-template <int FMT, bool GLU, int MINB, int SHAPE, bool NORM>
+template <int FMT, bool GLU, int MINB, int SHAPE>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
-    __shared__ float red[GEMV1_RED_ACC + GEMV1_RED_SS];
-    gemv1_tile<FMT, GLU, SHAPE, NORM>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red);
+    __shared__ float red[2 * 32 * 8 * 8];
+    gemv1_tile<FMT, GLU, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red);
 }
 
 template <int FMT, int MINB, int SHAPE>
@@ -626,11 +586,8 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
         lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
-    if (p.norm_w)
-        return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, true>, grid, dim3(GEMV_THREADS), 0, st,
-                           p, lpr, ksplit);
-    return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false>, grid, dim3(GEMV_THREADS), 0, st, p,
-                       lpr, ksplit);
+    return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE>, grid, dim3(GEMV_THREADS), 0, st, p, lpr,
+                       ksplit);
 }
 
 // Warps of a launch of expert slots (whole rows per warp: no column split) in a row shape of U vectors
@@ -1105,8 +1062,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.mma_splitk = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_COMBINE_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.combine_blocks = atoi(v);
-        if ((v = getenv("MIMO_CUDA_FOLD_NORM")))
-            k.fold_norm = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1157,12 +1112,6 @@ static bool gemv1_fuses_combine(const GemvParams &p, bool glu)
            p.combine_k * 128 <= GEMV1_COMBINE_RED;
 }
 
-bool cuda_gemv_folds_norm(const GemvParams &p)
-{
-    return cuda_gemv_knobs().fold_norm && gemv1_runs(p) && !p.combine_x && (p.n == 1 || p.slot_expert) &&
-           p.w.cols == p.w.ld;
-}
-
 template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
@@ -1186,9 +1135,6 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
         return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
     if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))
         return mimo_fail(err, "cuda gemv: gate and up matrices differ in format or shape");
-    if (p.norm_w && !cuda_gemv_folds_norm(p))
-        return mimo_fail(err, "cuda gemv: an RMSNorm folded into a launch that cannot take it (%d positions, %d of %d columns)",
-                         p.n, p.w.cols, p.w.ld);
     if (p.combine_x) {
         if (glu || !p.slot_expert || p.combine_k < 1 || p.n % p.combine_k)
             return mimo_fail(err, "cuda gemv: the MoE combine needs expert slots, no gate/up pair and k | n (n %d, k %d)",

@@ -39,12 +39,6 @@ struct GemvParams {
     float *combine_x;
     int combine_ldx, combine_k;
     GemvSplitWorkspace split;   // the column split across blocks (tensor-core kernel); zeros: none
-    // An RMSNorm folded in (only where cuda_gemv_folds_norm): x holds un-normalised rows, and the result
-    // is W (rmsnorm(x) * norm_w) with the statistic over norm_dim columns (the step at one position
-    // drops its RMSNorm kernels this way).
-    const float *norm_w;
-    float norm_eps;
-    int norm_dim;
 };
 
 // y (+)= W x over n positions (or n expert slots once slot_expert is set), every other field zero.
@@ -64,9 +58,6 @@ static inline GemvParams gemv_params(const GpuMat &w, const float *x, int ldx, f
 }
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
-// Whether cuda_gemv can fold an RMSNorm into p (GemvParams::norm_w): the CUDA-core kernel at one position
-// or over expert slots, no combine, unpadded rows, and MIMO_CUDA_FOLD_NORM not 0.
-bool cuda_gemv_folds_norm(const GemvParams &p);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
 // gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
 // mma_pipe = 2 | 4 column blocks in flight per warp; mma_ksplit = 1..8 warps sharing a tile's columns;
@@ -81,11 +72,10 @@ bool cuda_gemv_folds_norm(const GemvParams &p);
 // possible; mma_splitk (MIMO_CUDA_MMA_SPLITK) = 0: the tensor-core kernel never splits columns across
 // blocks, 1 (default): where a matrix has too few row tiles for the GPU and a workspace is given
 // (GemvParams::split); combine_blocks (MIMO_CUDA_COMBINE_BLOCKS) = 2 | 3: the build of the expert down
-// projection with the MoE combine (0: 3 where its grid is more than one wave at 2 blocks per SM, else 2);
-// fold_norm (MIMO_CUDA_FOLD_NORM) = 0: the step keeps its RMSNorm kernels where the GEMVs could fold them.
+// projection with the MoE combine (0: 3 where its grid is more than one wave at 2 blocks per SM, else 2).
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
-        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, fold_norm = 1;
+        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

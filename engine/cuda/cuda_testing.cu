@@ -164,38 +164,6 @@ extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo
     return c.get(y, dy, (size_t)n_slots * rows, err);
 }
 
-extern "C" int mimo_cuda_test_gemv_norm(const mimo_matrix *w, const mimo_matrix *up, int n_experts, const int32_t *ids,
-                                        int n_slots, int x_div, const float *x, const float *g, float eps, float *y,
-                                        mimo_error *err)
-{
-    TestCtx c;
-    GpuMat m, u;
-    float *dx = NULL, *dy = NULL, *dg = NULL;
-    int32_t *dids = NULL;
-    const int rows = (int)w->rows, cols = (int)w->cols, units = ids ? n_slots : 1;
-    const int n_x = ids ? (n_slots + x_div - 1) / x_div : 1;
-    int ldx = 0;
-    if (c.init(err) || c.matrix(w, ids ? n_experts : 1, &m, err) || (up && c.matrix(up, ids ? n_experts : 1, &u, err)) ||
-        c.put_rows(x, n_x, cols, &dx, &ldx, err) || c.put(g, (size_t)cols, &dg, err) ||
-        c.put<float>(NULL, (size_t)units * rows, &dy, err) || (ids && c.put(ids, (size_t)n_slots, &dids, err)))
-        return -1;
-    GemvParams p = gemv_params(m, dx, ldx, dy, rows, units);
-    if (up)
-        p.w2 = u;
-    if (ids) {
-        p.slot_expert = dids;
-        p.x_slot_div = x_div;
-    }
-    p.norm_w = dg;
-    p.norm_eps = eps;
-    p.norm_dim = cols;
-    if (!cuda_gemv_folds_norm(p))
-        return 1;
-    if (cuda_gemv(p, up != NULL, c.e.stream, err))
-        return -1;
-    return c.get(y, dy, (size_t)units * rows, err);
-}
-
 extern "C" int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts, const int32_t *ids,
                                                   const float *w, int n_slots, int k, const float *act, float *x,
                                                   bool fused, mimo_error *err)

@@ -24,13 +24,6 @@ int mimo_cuda_test_gemv_glu(const mimo_matrix *gate, const mimo_matrix *up, cons
  * experts (else NULL): y = silu(gate x) * (up x), the routed experts' gate/up projection. */
 int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo_matrix *up_experts, int n_experts,
                                const int32_t *ids, int n_slots, const float *x, int x_div, float *y, mimo_error *err);
-/* The GEMV with an RMSNorm folded in (the 1-token step's way): y = W (rmsnorm(x) * g), or the gate/up
- * pair with up != NULL; with ids, expert slots as mimo_cuda_test_expert_gemv (w / up the expert sets),
- * else one position (n_experts, n_slots, x_div ignored). Returns 1 where the current path cannot fold a
- * norm (the tensor cores at one position), 0 on success, -1 on error. */
-int mimo_cuda_test_gemv_norm(const mimo_matrix *w, const mimo_matrix *up, int n_experts, const int32_t *ids,
-                             int n_slots, int x_div, const float *x, const float *g, float eps, float *y,
-                             mimo_error *err);
 /* The routed experts' down projection with the MoE combine, positions t < n_slots / k:
  * x[t][r] += sum_j w[t k + j] (E_ids[t k + j] act[t k + j])[r] (x [n_slots / k][rows] in and out,
  * act [n_slots][cols]). fused: the combine inside the GEMV where the path allows (the step's way);

@@ -303,68 +303,6 @@ Test(cuda_kernels, gemv_expert_slots)
  * path: against the reference (x + sum_j w_j E_j act_j), and against the GEMV-then-combine-kernel
  * route bit for bit where the slots keep whole rows per lane group (MXFP4: the same products in the
  * same order). k = 8 (MiMo's) and 3 (warps past k idle), partial row tiles. */
-/* The RMSNorm folded into the GEMVs that read it (the 1-token step drops its norm kernels): one position
- * and expert slots, plain and gate/up pairs, every format and path, against rmsnorm then the GEMV. */
-Test(cuda_kernels, gemv_folds_rmsnorm)
-{
-    need_gpu();
-    enum { E = 5, ROWS = 200, COLS = 512, SLOTS = 6, K = 3 };
-    static float x[SLOTS / K * COLS], h[SLOTS / K * COLS], g[COLS], y[SLOTS * ROWS], ref[SLOTS * ROWS], a[ROWS],
-        b[ROWS];
-    const float eps = 1e-6f;
-    int folded = 0;
-    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
-    for (int slots = 0; slots < 2; slots++)
-    for (int glu = 0; glu < 2; glu++)
-    for (int f = 0; f < MIMO_WFMT_COUNT; f++) {
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
-        mimo_matrix ws[E], us[E];
-        void *wd[E], *wsc[E], *ud[E], *usc[E];
-        for (int e = 0; e < E; e++) {
-            ws[e] = random_matrix((mimo_weight_format)f, ROWS, COLS, &wd[e], &wsc[e]);
-            us[e] = random_matrix((mimo_weight_format)f, ROWS, COLS, &ud[e], &usc[e]);
-        }
-        int32_t ids[SLOTS];
-        for (int s = 0; s < SLOTS; s++)
-            ids[s] = (s * 3 + 2) % E;
-        const int units = slots ? SLOTS : 1, npos = slots ? SLOTS / K : 1;
-        for (int i = 0; i < npos * COLS; i++)
-            x[i] = 3.0f * frand();
-        for (int i = 0; i < COLS; i++)
-            g[i] = 0.5f + frand();
-        for (int t = 0; t < npos; t++)
-            mimo_cpu_rmsnorm(h + t * COLS, x + t * COLS, g, COLS, eps);
-        for (int u = 0; u < units; u++) {
-            const int e = slots ? ids[u] : 0;
-            const float *hu = h + (slots ? u / K : 0) * COLS;
-            mimo_matrix_gemv_f32(&ws[e], hu, glu ? a : ref + u * ROWS);
-            if (glu) {
-                mimo_matrix_gemv_f32(&us[e], hu, b);
-                mimo_cpu_swiglu(ref + u * ROWS, a, b, ROWS);
-            }
-        }
-        mimo_error err = {{0}};
-        const int rc = mimo_cuda_test_gemv_norm(ws, glu ? us : NULL, E, slots ? ids : NULL, SLOTS, K, x, g, eps, y, &err);
-        cr_assert(rc >= 0, "%s", err.msg);
-        if (rc == 0) {
-            folded++;
-            double rel = mimo_test_rel_err(y, ref, (size_t)units * ROWS);
-            cr_assert(rel < 1e-4, "%s %s%s path %d: rel err %g", mimo_weight_format_name((mimo_weight_format)f),
-                      slots ? "slots" : "one position", glu ? " gate/up" : "", path, rel);
-        } else {
-            cr_assert(path >= 2 && path <= 4 && f != MIMO_WFMT_F32, "path %d could not fold the norm", path);
-        }
-        for (int e = 0; e < E; e++) {
-            free(wd[e]);
-            free(wsc[e]);
-            free(ud[e]);
-            free(usc[e]);
-        }
-    }
-    cr_assert(folded > 0);
-    mimo_cuda_test_set_gemv_path(0);
-}
-
 Test(cuda_kernels, expert_down_combine)
 {
     need_gpu();
