@@ -311,16 +311,13 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
 // The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
 // matrices wait for their predecessor (pdl_wait) after issuing their first weight loads; after_wait()
-// runs right after that wait (the caller's reads of what earlier kernels wrote). first_loads() runs once,
-// after the first step's weight loads (the slots' inputs staged in shared memory, where x then points;
-// the caller makes sure every lane has a first step).
-template <int FMT, bool GLU, int SHAPE, typename AfterWait, typename FirstLoads>
+// runs right after that wait (the caller's reads of what earlier kernels wrote).
+template <int FMT, bool GLU, int SHAPE, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, const uint8_t *data, const uint8_t *sdata,
                                            const uint8_t *data2, const uint8_t *sdata2, const float *x, int row0,
                                            int sl, int lpr, int vbeg, int nvec, bool &waited,
                                            float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
-                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait,
-                                           FirstLoads first_loads)
+                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int EPW = WordTraits<FMT>::EPW;
@@ -353,8 +350,6 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
             waited = true;
             after_wait();
         }
-        if (v0 == vbeg + sl)
-            first_loads();
         // then, word by word, the inputs (L1-resident: every warp reads the same x) and the math;
         // the accumulation order (u, word, element) is fixed
 #pragma unroll
@@ -399,7 +394,6 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
 }
 
 #define GEMV1_COMBINE_RED (2 * 32 * 8 * 8)   // floats of shared memory: k x rows per warp at most
-#define GEMV1_XS_MAX (32 * 1024)              // bytes of a slot's input row staged in shared memory at most
 
 // Expert slots with the MoE combine (GemvParams::combine_x, not GLU): the block's unit is position t, its
 // warps take the position's k slots (warp w: slots w, w + 8, ...) over the same rows, one lane group's R
@@ -427,7 +421,7 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
         float acc[R], acc2[R];
         gemv1_rows<FMT, false, SHAPE>(m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
                                       p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2,
-                                      [] {}, [] {});
+                                      [] {});
         if (sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++)
@@ -445,10 +439,8 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
 
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
-// XS (expert slots, every lane with columns, no column split): the slot's input row is staged in shared
-// memory xs (ld floats) once per block after the first weight loads, and the warps read it there.
-template <int FMT, bool GLU, int SHAPE, bool XS>
-__device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red, float *xs)
+template <int FMT, bool GLU, int SHAPE>
+__device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
@@ -480,16 +472,8 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     if (waited)
         read_old();
     float acc[R], acc2[R];
-    if (XS)
-        gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec, waited,
-                                    acc, acc2, read_old, [&] {
-                                        for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
-                                            ((float4 *)xs)[i] = ((const float4 *)o.x)[i];
-                                        __syncthreads();
-                                    });
-    else
-        gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
-                                    acc, acc2, read_old, [] {});
+    gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited, acc,
+                                acc2, read_old);
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
         const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
@@ -530,12 +514,11 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
 // occupancy is what hides the latency (launch_gemv1 picks the variant).
-template <int FMT, bool GLU, int MINB, int SHAPE, bool XS>
+template <int FMT, bool GLU, int MINB, int SHAPE>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
     __shared__ float red[2 * 32 * 8 * 8];
-    extern __shared__ float4 gemv1_xs4[];
-    gemv1_tile<FMT, GLU, SHAPE, XS>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red, (float *)gemv1_xs4);
+    gemv1_tile<FMT, GLU, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red);
 }
 
 template <int FMT, int MINB, int SHAPE>
@@ -603,15 +586,8 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
         lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
-    // MXFP4 slots of several positions read the slot's inputs from shared memory (measured,
-    // results/kernels/README.md) where every lane has columns (the staging's barrier is in the first step)
-    if constexpr (FMT == MIMO_WFMT_MXFP4)
-        if (p.slot_expert && (kn.slot_xsmem == 2 || (kn.slot_xsmem == 1 && p.n > 8)) && ksplit == 1 && lpr <= nvec &&
-            p.w.ld * 4 <= GEMV1_XS_MAX)
-            return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, true>, grid, dim3(GEMV_THREADS),
-                               (size_t)p.w.ld * 4, st, p, lpr, ksplit);
-    return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false>, grid, dim3(GEMV_THREADS), 0, st, p,
-                       lpr, ksplit);
+    return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE>, grid, dim3(GEMV_THREADS), 0, st, p, lpr,
+                       ksplit);
 }
 
 // Warps of a launch of expert slots (whole rows per warp: no column split) in a row shape of U vectors
@@ -1086,8 +1062,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.mma_splitk = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_COMBINE_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.combine_blocks = atoi(v);
-        if ((v = getenv("MIMO_CUDA_SLOT_XSMEM")))
-            k.slot_xsmem = atoi(v) >= 0 && atoi(v) <= 2 ? atoi(v) : 1;
         read = true;
     }
     return k;

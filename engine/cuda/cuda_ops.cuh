@@ -72,12 +72,10 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // possible; mma_splitk (MIMO_CUDA_MMA_SPLITK) = 0: the tensor-core kernel never splits columns across
 // blocks, 1 (default): where a matrix has too few row tiles for the GPU and a workspace is given
 // (GemvParams::split); combine_blocks (MIMO_CUDA_COMBINE_BLOCKS) = 2 | 3: the build of the expert down
-// projection with the MoE combine (0: 3 where its grid is more than one wave at 2 blocks per SM, else 2);
-// slot_xsmem (MIMO_CUDA_SLOT_XSMEM) = 1 (default): MXFP4 slots of several positions (more than 8 slots) read
-// their input row from shared memory (staged once per block), 2: any MXFP4 slots, 0: from L1.
+// projection with the MoE combine (0: 3 where its grid is more than one wave at 2 blocks per SM, else 2).
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
-        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, slot_xsmem = 1;
+        gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

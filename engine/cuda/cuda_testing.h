@@ -39,11 +39,10 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * gate/up pairs of several positions), 7 = path 6 with 3 blocks per SM, 8 = path 1 with MXFP4 slots in
  * the default row shape, 9 = the narrow row shape (the default's choice for the slots of one position
  * when they are few warps) with 3 blocks per SM, 10 = the narrow row shape at 2 blocks per SM, 11 = the
- * defaults with the MoE combine's kernel on the 3-blocks-per-SM build at any grid size, 12 = the defaults
- * with every MXFP4 slot launch reading its inputs from shared memory (the default: more than 8 slots).
- * Returns -1 for an unknown path. */
+ * defaults with the MoE combine's kernel on the 3-blocks-per-SM build at any grid size. Returns -1 for an
+ * unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 13
+#define MIMO_CUDA_TEST_GEMV_PATHS 12
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 
