@@ -213,12 +213,15 @@ __device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
 // matrix's padded width (ld) and finite there (padding weights are zero).
 // Row shapes of MXFP4 expert slots: ROWS_WIDE (slots of many positions) one vector per row and twice
 // the rows, so each input word serves twice the weight words (the inputs' L1 traffic was twice the
-// weights' bytes); ROWS_NARROW half the rows, twice the warps (slots of one position are latency-bound).
-enum { ROWS_DEFAULT = 0, ROWS_WIDE = 1, ROWS_NARROW = 2 };
+// weights' bytes); ROWS_NARROW half the rows, twice the warps (slots of one position are latency-bound);
+// ROWS_ONEPASS the narrow rows with six vectors per lane, so a 192-vector row (6144 columns) is one pass
+// of the loop: every weight load of the lane is in flight at once, and the lane waits for memory once
+// instead of once per pass (a pass's loads were issued only after the previous pass's math).
+enum { ROWS_DEFAULT = 0, ROWS_WIDE = 1, ROWS_NARROW = 2, ROWS_ONEPASS = 3 };
 template <int FMT, int SHAPE = ROWS_DEFAULT> struct Gemv1Shape {
     static constexpr bool FP4 = FMT == MIMO_WFMT_MXFP4;
-    static constexpr int U = FP4 ? (SHAPE == ROWS_WIDE ? 1 : 2) : (32 / FmtTraits<FMT>::VEC);
-    static constexpr int R = FP4 && SHAPE == ROWS_NARROW ? 2 : 8 / U;
+    static constexpr int U = FP4 ? (SHAPE == ROWS_WIDE ? 1 : SHAPE == ROWS_ONEPASS ? 6 : 2) : (32 / FmtTraits<FMT>::VEC);
+    static constexpr int R = FP4 && (SHAPE == ROWS_NARROW || SHAPE == ROWS_ONEPASS) ? 2 : 8 / U;
     __host__ __device__ static constexpr int RG(bool glu) { return glu ? (R > 1 ? R / 2 : 1) : R; }   // rows per lane group
 };
 
@@ -628,6 +631,14 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
                                    : kn.gemv1_blocks == 3 || (long long)g.x * g.y > 2LL * gemv_sm_count ? 3 : 2;
     }
     if constexpr (FMT == MIMO_WFMT_MXFP4) {
+        // gate/up slots of one position in one pass where the narrow shape would loop 2-6 times
+        if constexpr (GLU) {
+            const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
+            const int U1 = Gemv1Shape<FMT, ROWS_ONEPASS>::U;
+            if (narrow && kn.gemv1_onepass != 0 && nvec > 32 * Gemv1Shape<FMT, ROWS_NARROW>::U && nvec <= 32 * U1)
+                return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_ONEPASS>(p, st, err)
+                                   : launch_gemv1_v<FMT, GLU, 3, ROWS_ONEPASS>(p, st, err);
+        }
         if (wide)
             return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_WIDE>(p, st, err)
                                : launch_gemv1_v<FMT, GLU, 3, ROWS_WIDE>(p, st, err);
@@ -1056,6 +1067,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_wide = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV1_NARROW")))
             k.gemv1_narrow = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_GEMV1_ONEPASS")))
+            k.gemv1_onepass = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_FUSED_COMBINE")))
             k.fused_combine = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_MMA_SPLITK")))

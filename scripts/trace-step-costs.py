@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Where a forward step's time goes inside a stream, from a `mimo-bench run --trace` Chrome trace.
+
+With programmatic dependent launch a kernel is resident (and its record starts) long before its
+predecessor ends, so a kernel's own duration says little. What it adds to the step is its *marginal
+cost*: its end minus the previous kernel's end in the same stream. This prints, for the steps of one
+shape (the kernels between two `embed_kernel` records, grouped by their kernel count), each kernel
+name's marginal cost (median over steps, summed within a step) and its share of the step.
+
+Usage: scripts/trace-step-costs.py TRACE.json [--last N]   (N: the last N steps of the most common
+shape; default all of them)
+"""
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+
+def short_name(name):
+    # "void gemv1_kernel<2, true, 2, 1>(GemvParams, int, int)" -> "gemv1_kernel<2, true, 2, 1>"
+    name = re.sub(r"^void ", "", name)
+    return re.sub(r"\(.*$", "", name)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    path = sys.argv[1]
+    last = int(sys.argv[sys.argv.index("--last") + 1]) if "--last" in sys.argv else 0
+    try:
+        with open(path) as f:
+            events = json.load(f)["traceEvents"]
+    except (OSError, ValueError, KeyError) as e:
+        sys.exit(f"{path}: not a Chrome trace ({e})")
+    kernels = [e for e in events if e.get("ph") == "X" and "grid" in e.get("args", {})]
+    by_stream = defaultdict(list)
+    for e in kernels:
+        by_stream[e["tid"]].append(e)
+    stream = max(by_stream, key=lambda s: len(by_stream[s]))
+    ks = sorted(by_stream[stream], key=lambda e: e["ts"])
+    steps, cur = [], []
+    for e in ks:
+        if e["name"].startswith("embed_kernel") and cur:
+            steps.append(cur)
+            cur = []
+        cur.append(e)
+    if cur:
+        steps.append(cur)
+    if not steps:
+        sys.exit(f"{path}: no kernels")
+    sizes = defaultdict(int)
+    for s in steps:
+        sizes[len(s)] += 1
+    shape = max(sizes, key=lambda n: (sizes[n], n))
+    chosen = [s for s in steps if len(s) == shape]
+    if last:
+        chosen = chosen[-last:]
+    per_name = defaultdict(list)   # name -> [summed marginal cost per step]
+    counts = {}
+    walls = []
+    for s in chosen:
+        acc = defaultdict(float)
+        cnt = defaultdict(int)
+        prev_end = s[0]["ts"]
+        for e in s:
+            end = e["ts"] + e["dur"]
+            acc[short_name(e["name"])] += max(0.0, end - prev_end)
+            cnt[short_name(e["name"])] += 1
+            prev_end = max(prev_end, end)
+        walls.append(prev_end - s[0]["ts"])
+        for n, v in acc.items():
+            per_name[n].append(v)
+        counts = cnt
+    wall = statistics.median(walls)
+    print(f"{path}: stream {stream}, {len(chosen)} steps of {shape} kernels "
+          f"(step shapes seen: {dict(sizes)}); step (first start to last end) median {wall:.1f} us")
+    print(f"{'kernel':64s} {'calls':>5s} {'us/step':>9s} {'us/call':>8s} {'share':>6s}")
+    for n in sorted(per_name, key=lambda n: -statistics.median(per_name[n])):
+        m = statistics.median(per_name[n])
+        print(f"{n[:64]:64s} {counts[n]:5d} {m:9.1f} {m / counts[n]:8.2f} {100 * m / wall:5.1f}%")
+
+
+if __name__ == "__main__":
+    main()
