@@ -311,11 +311,18 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
     return acc;
 }
 
+// An MXFP4 slot's input row staged in shared memory (XS below): every 32 inputs (one weight vector's) are
+// followed by 4 floats of padding, so the 16-byte reads of 8 lanes with consecutive vectors fall in 8
+// distinct groups of 4 banks (read from global memory, each lane's 128-byte chunk is its own L1 line, and
+// every 16-byte input load of a warp costs 32 L1 wavefronts instead of 4: the slot kernels' bound).
+__host__ __device__ constexpr int xs_padded_index(int c) { return c + (c >> 5) * 4; }
+
 // The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
 // matrices wait for their predecessor (pdl_wait) after issuing their first weight loads; after_wait()
-// runs right after that wait (the caller's reads of what earlier kernels wrote).
-template <int FMT, bool GLU, int SHAPE, typename AfterWait>
+// runs right after that wait (the caller's reads of what earlier kernels wrote). XS: x is the padded
+// shared-memory copy of the input row (xs_padded_index).
+template <int FMT, bool GLU, int SHAPE, bool XS = false, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, const uint8_t *data, const uint8_t *sdata,
                                            const uint8_t *data2, const uint8_t *sdata2, const float *x, int row0,
                                            int sl, int lpr, int vbeg, int nvec, bool &waited,
@@ -369,7 +376,7 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
 #pragma unroll
             for (int q = 0; q < 4; q++) {
                 float xq[EPW];
-                load_inputs<EPW>(x + c + q * EPW, xq);
+                load_inputs<EPW>(x + (XS ? xs_padded_index(c) : c) + q * EPW, xq);
                 if (FMT == MIMO_WFMT_MXFP4)
                     mxfp4_prescale_inputs<EPW>(xq);
 #pragma unroll
@@ -442,8 +449,9 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
 
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
-template <int FMT, bool GLU, int SHAPE>
-__device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red)
+// XS (MXFP4 expert slots): the block's input row is first copied into xs (shared memory, padded).
+template <int FMT, bool GLU, int SHAPE, bool XS = false>
+__device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red, float *xs = nullptr)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
@@ -475,8 +483,16 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     if (waited)
         read_old();
     float acc[R], acc2[R];
-    gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited, acc,
-                                acc2, read_old);
+    if constexpr (XS) {   // expert mode: waited above; every thread of the block reaches the barrier
+        for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
+            *(float4 *)(xs + xs_padded_index(4 * i)) = ((const float4 *)o.x)[i];
+        __syncthreads();
+        gemv1_rows<FMT, GLU, SHAPE, true>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
+                                          waited, acc, acc2, read_old);
+    } else {
+        gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
+                                    acc, acc2, read_old);
+    }
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
         const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
@@ -517,11 +533,12 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
 // occupancy is what hides the latency (launch_gemv1 picks the variant).
-template <int FMT, bool GLU, int MINB, int SHAPE>
+template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
     __shared__ float red[2 * 32 * 8 * 8];
-    gemv1_tile<FMT, GLU, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red);
+    extern __shared__ float4 gemv1_xs4[];   // XS: the padded input row (dynamic shared memory)
+    gemv1_tile<FMT, GLU, SHAPE, XS>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red, (float *)gemv1_xs4);
 }
 
 template <int FMT, int MINB, int SHAPE>
@@ -530,6 +547,9 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const
     __shared__ float red[GEMV1_COMBINE_RED];
     gemv1_combine_tile<FMT, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, red);
 }
+
+// The most dynamic shared memory a launch takes without opting in (cudaFuncSetAttribute).
+#define GEMV1_XS_MAX_BYTES (48 * 1024)
 
 // The device's SMs (cuda_gemv_prepare reads them; the launch shapes aim at a number of warps or blocks
 // per SM).
@@ -589,6 +609,13 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
         lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
+    // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
+    if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
+        const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
+        if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
+            return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, true>, grid, dim3(GEMV_THREADS),
+                               xs_bytes, st, p, lpr, ksplit);
+    }
     return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE>, grid, dim3(GEMV_THREADS), 0, st, p, lpr,
                        ksplit);
 }
@@ -1069,6 +1096,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_narrow = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV1_ONEPASS")))
             k.gemv1_onepass = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_SLOT_XSMEM")))
+            k.slot_xsmem = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_FUSED_COMBINE")))
             k.fused_combine = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_MMA_SPLITK")))

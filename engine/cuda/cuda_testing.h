@@ -40,10 +40,11 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * the default row shape, 9 = the narrow row shape (the default's choice for the slots of one position
  * when they are few warps) with 3 blocks per SM, 10 = the narrow row shape at 2 blocks per SM (gate/up
  * rows of 65..192 MXFP4 vectors in its one-pass form), 11 = the defaults with the MoE combine's kernel
- * on the 3-blocks-per-SM build at any grid size, 12 = path 10 without the one-pass form. Returns -1 for
- * an unknown path. */
+ * on the 3-blocks-per-SM build at any grid size, 12 = path 10 without the one-pass form, 13 = the
+ * defaults with MXFP4 gate/up slots reading their inputs from global memory (the default: a padded copy
+ * in shared memory). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 13
+#define MIMO_CUDA_TEST_GEMV_PATHS 14
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 
