@@ -311,27 +311,23 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
     return acc;
 }
 
-// A GEMV's input row staged in shared memory (XS below): the VEC inputs of each 16-byte weight vector are
+// An MXFP4 slot's input row staged in shared memory (XS below): every 32 inputs (one weight vector's) are
 // followed by 4 floats of padding, so the 16-byte reads of 8 lanes with consecutive vectors fall in 8
-// distinct groups of 4 banks (VEC = 8, 16, 32: strides of 12, 20, 36 floats). Read from global memory,
-// the lanes' chunks lie 32-128 bytes apart and a warp's 16-byte input load costs 8-32 L1 wavefronts
-// instead of 4: the bound of the one-position and slot kernels (MXFP4 worst, 32 codes per vector).
-template <int VEC> __host__ __device__ constexpr int xs_padded_index(int c) { return c + (c / VEC) * 4; }
+// distinct groups of 4 banks (read from global memory, each lane's 128-byte chunk is its own L1 line, and
+// every 16-byte input load of a warp costs 32 L1 wavefronts instead of 4: the slot kernels' bound).
+__host__ __device__ constexpr int xs_padded_index(int c) { return c + (c >> 5) * 4; }
 
 // The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
 // matrices wait for their predecessor (pdl_wait) after issuing their first weight loads; after_wait()
 // runs right after that wait (the caller's reads of what earlier kernels wrote). XS: x is the padded
-// shared-memory copy of the input row (xs_padded_index), which stage() fills (a block barrier) after the
-// first weight loads and the wait; every lane then takes a first step, with columns or not (its loads
-// and products are zeros), so that the whole block reaches the barrier at the same point.
-template <int FMT, bool GLU, int SHAPE, bool XS = false, typename AfterWait, typename Stage>
+// shared-memory copy of the input row (xs_padded_index).
+template <int FMT, bool GLU, int SHAPE, bool XS = false, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, const uint8_t *data, const uint8_t *sdata,
                                            const uint8_t *data2, const uint8_t *sdata2, const float *x, int row0,
                                            int sl, int lpr, int vbeg, int nvec, bool &waited,
                                            float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
-                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait,
-                                           Stage stage)
+                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int EPW = WordTraits<FMT>::EPW;
@@ -343,8 +339,7 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
         acc[r] = 0.0f;
         acc2[r] = 0.0f;
     }
-    bool first = true;
-    for (int v0 = vbeg + sl; (XS && first) || v0 < nvec; v0 += lpr * U) {
+    for (int v0 = vbeg + sl; v0 < nvec; v0 += lpr * U) {
         // the R x U weight vectors first: all these loads are in flight before the first use
         uint4 raw[R][U], raw2[GLU ? R : 1][U];
 #pragma unroll
@@ -365,9 +360,6 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
             waited = true;
             after_wait();
         }
-        if (XS && first)
-            stage();
-        first = false;
         // then, word by word, the inputs (L1-resident: every warp reads the same x) and the math;
         // the accumulation order (u, word, element) is fixed
 #pragma unroll
@@ -384,7 +376,7 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
 #pragma unroll
             for (int q = 0; q < 4; q++) {
                 float xq[EPW];
-                load_inputs<EPW>(x + (XS ? xs_padded_index<VEC>(c) : c) + q * EPW, xq);
+                load_inputs<EPW>(x + (XS ? xs_padded_index(c) : c) + q * EPW, xq);
                 if (FMT == MIMO_WFMT_MXFP4)
                     mxfp4_prescale_inputs<EPW>(xq);
 #pragma unroll
@@ -439,7 +431,7 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
         float acc[R], acc2[R];
         gemv1_rows<FMT, false, SHAPE>(m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
                                       p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2,
-                                      [] {}, [] {});
+                                      [] {});
         if (sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++)
@@ -491,17 +483,15 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     if (waited)
         read_old();
     float acc[R], acc2[R];
-    if constexpr (XS) {
+    if constexpr (XS) {   // expert mode: waited above; every thread of the block reaches the barrier
+        for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
+            *(float4 *)(xs + xs_padded_index(4 * i)) = ((const float4 *)o.x)[i];
+        __syncthreads();
         gemv1_rows<FMT, GLU, SHAPE, true>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
-                                          waited, acc, acc2, read_old, [&] {
-                                              for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
-                                                  *(float4 *)(xs + xs_padded_index<VEC>(4 * i)) =
-                                                      ((const float4 *)o.x)[i];
-                                              __syncthreads();
-                                          });
+                                          waited, acc, acc2, read_old);
     } else {
         gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
-                                    acc, acc2, read_old, [] {});
+                                    acc, acc2, read_old);
     }
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
@@ -619,12 +609,10 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
         lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
-    // the input row from padded shared memory (xs_padded_index): MXFP4 gate/up slots (xsmem 1), every
-    // bf16 / fp8 / mxfp4 launch (xsmem 2)
-    if constexpr (FMT != MIMO_WFMT_F32) {
-        const size_t xs_bytes = (size_t)xs_padded_index<FmtTraits<FMT>::VEC>(p.w.ld) * sizeof(float);
-        const bool xs = kn.slot_xsmem == 2 || (kn.slot_xsmem == 1 && FMT == MIMO_WFMT_MXFP4 && GLU && p.slot_expert);
-        if (xs && xs_bytes <= GEMV1_XS_MAX_BYTES)
+    // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
+    if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
+        const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
+        if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
             return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, true>, grid, dim3(GEMV_THREADS),
                                xs_bytes, st, p, lpr, ksplit);
     }
@@ -1108,8 +1096,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_narrow = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV1_ONEPASS")))
             k.gemv1_onepass = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_SLOT_XSMEM")) && atoi(v) >= 0 && atoi(v) <= 2)
-            k.slot_xsmem = atoi(v);
+        if ((v = getenv("MIMO_CUDA_SLOT_XSMEM")))
+            k.slot_xsmem = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_FUSED_COMBINE")))
             k.fused_combine = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_MMA_SPLITK")))
