@@ -548,8 +548,9 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const
     gemv1_combine_tile<FMT, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, red);
 }
 
-// The most dynamic shared memory a launch takes without opting in (cudaFuncSetAttribute).
-#define GEMV1_XS_MAX_BYTES (48 * 1024)
+// The most dynamic shared memory gemv1_kernel takes without opting in (cudaFuncSetAttribute): 48 KiB
+// per block in all, less its static reduction buffer.
+#define GEMV1_XS_MAX_BYTES (48 * 1024 - 2 * 32 * 8 * 8 * (int)sizeof(float))
 
 // The device's SMs (cuda_gemv_prepare reads them; the launch shapes aim at a number of warps or blocks
 // per SM).
