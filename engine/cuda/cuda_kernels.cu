@@ -315,8 +315,7 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
 // followed by 4 floats of padding, so the 16-byte reads of 8 lanes with consecutive vectors fall in 8
 // distinct groups of 4 banks (read from global memory, each lane's 128-byte chunk is its own L1 line, and
 // every 16-byte input load of a warp costs 32 L1 wavefronts instead of 4: the slot kernels' bound).
-// (VEC = 8 and 16, bf16 and fp8: strides of 12 and 20 floats, conflict-free the same way.)
-template <int VEC> __host__ __device__ constexpr int xs_padded_index(int c) { return c + (c / VEC) * 4; }
+__host__ __device__ constexpr int xs_padded_index(int c) { return c + (c >> 5) * 4; }
 
 // The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
@@ -377,7 +376,7 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
 #pragma unroll
             for (int q = 0; q < 4; q++) {
                 float xq[EPW];
-                load_inputs<EPW>(x + (XS ? xs_padded_index<VEC>(c) : c) + q * EPW, xq);
+                load_inputs<EPW>(x + (XS ? xs_padded_index(c) : c) + q * EPW, xq);
                 if (FMT == MIMO_WFMT_MXFP4)
                     mxfp4_prescale_inputs<EPW>(xq);
 #pragma unroll
@@ -484,14 +483,9 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     if (waited)
         read_old();
     float acc[R], acc2[R];
-    if constexpr (XS) {   // every thread of the block reaches the barrier
-        if (!waited) {    // plain matrices: no weight loads before the wait then
-            pdl_wait();
-            waited = true;
-            read_old();
-        }
+    if constexpr (XS) {   // expert mode: waited above; every thread of the block reaches the barrier
         for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
-            *(float4 *)(xs + xs_padded_index<VEC>(4 * i)) = ((const float4 *)o.x)[i];
+            *(float4 *)(xs + xs_padded_index(4 * i)) = ((const float4 *)o.x)[i];
         __syncthreads();
         gemv1_rows<FMT, GLU, SHAPE, true>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
                                           waited, acc, acc2, read_old);
@@ -616,12 +610,10 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
         lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
-    // the input row from padded shared memory (xs_padded_index): MXFP4 gate/up slots (slot_xsmem 1), every
-    // bf16 / fp8 / mxfp4 launch (2)
-    if constexpr (FMT != MIMO_WFMT_F32) {
-        const size_t xs_bytes = (size_t)xs_padded_index<FmtTraits<FMT>::VEC>(p.w.ld) * sizeof(float);
-        const bool xs = kn.slot_xsmem == 2 || (kn.slot_xsmem == 1 && FMT == MIMO_WFMT_MXFP4 && GLU && p.slot_expert);
-        if (xs && xs_bytes <= GEMV1_XS_MAX_BYTES)
+    // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
+    if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
+        const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
+        if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
             return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, true>, grid, dim3(GEMV_THREADS),
                                xs_bytes, st, p, lpr, ksplit);
     }
@@ -1105,8 +1097,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_narrow = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV1_ONEPASS")))
             k.gemv1_onepass = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_SLOT_XSMEM")) && atoi(v) >= 0 && atoi(v) <= 2)
-            k.slot_xsmem = atoi(v);
+        if ((v = getenv("MIMO_CUDA_SLOT_XSMEM")))
+            k.slot_xsmem = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_FUSED_COMBINE")))
             k.fused_combine = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_MMA_SPLITK")))

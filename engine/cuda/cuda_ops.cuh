@@ -75,9 +75,7 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // projection with the MoE combine (0: 3 where its grid is more than one wave at 2 blocks per SM, else 2);
 // gemv1_onepass (MIMO_CUDA_GEMV1_ONEPASS) = 1: narrow MXFP4 gate/up slots whose rows fit one pass of six
 // vectors per lane take the one-pass shape, 0: they loop in the narrow one; slot_xsmem (MIMO_CUDA_SLOT_XSMEM)
-// = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 2: every bf16 / fp8 /
-// mxfp4 launch of the CUDA-core kernel does (plain matrices then wait before their first weight loads),
-// 0: none (from global memory).
+// = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 0: from global memory.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,

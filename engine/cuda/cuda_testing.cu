@@ -100,7 +100,6 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 11: k = GemvKnobs(); k.combine_blocks = 3; return 0;
     case 12: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_onepass = 0; return 0;
     case 13: k = GemvKnobs(); k.slot_xsmem = 0; return 0;
-    case 14: k = GemvKnobs(); k.gemv1 = 1; k.slot_xsmem = 2; return 0;
     }
     return -1;
 }

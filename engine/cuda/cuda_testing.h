@@ -42,10 +42,9 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * rows of 65..192 MXFP4 vectors in its one-pass form), 11 = the defaults with the MoE combine's kernel
  * on the 3-blocks-per-SM build at any grid size, 12 = path 10 without the one-pass form, 13 = the
  * defaults with MXFP4 gate/up slots reading their inputs from global memory (the default: a padded copy
- * in shared memory), 14 = path 1 with every bf16 / fp8 / mxfp4 launch of the CUDA-core kernel reading its
- * inputs from that copy. Returns -1 for an unknown path. */
+ * in shared memory). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 15
+#define MIMO_CUDA_TEST_GEMV_PATHS 14
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 
