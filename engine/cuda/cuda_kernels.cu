@@ -1236,6 +1236,9 @@ template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op,
 #define RMS_THREADS 1024
 #define RMS_VECS 4   // float4s per thread kept in registers: rows up to 16384 floats at 1024 threads
 
+// Waits for the predecessor (pdl_wait) itself: the norm weights, never written, are loaded before the
+// wait, so that the scaling after the reduction does not wait for them (one L2 round trip less at the end
+// of the chain).
 __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, float *out)
 {
     __shared__ double red[32];
@@ -1244,6 +1247,14 @@ __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, 
     if (vec) {
         const int n4 = dim / 4;
         const float4 *x4 = (const float4 *)x;
+        const float4 *w4 = (const float4 *)w;
+        float4 g[RMS_VECS];
+#pragma unroll
+        for (int k = 0; k < RMS_VECS; k++) {
+            const int i = threadIdx.x + k * blockDim.x;
+            g[k] = i < n4 ? __ldg(w4 + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+        pdl_wait();
         float4 v[RMS_VECS];
 #pragma unroll
         for (int k = 0; k < RMS_VECS; k++) {
@@ -1259,15 +1270,13 @@ __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, 
         }
         ss = block_reduce(ss, 0.0, SumOp(), red);
         const float inv = (float)(1.0 / sqrt(ss / dim + (double)eps));
-        const float4 *w4 = (const float4 *)w;
         float4 *o4 = (float4 *)out;
 #pragma unroll
         for (int k = 0; k < RMS_VECS; k++) {
             const int i = threadIdx.x + k * blockDim.x;
-            if (i < n4) {
-                const float4 g = __ldg(w4 + i);
-                o4[i] = make_float4(v[k].x * inv * g.x, v[k].y * inv * g.y, v[k].z * inv * g.z, v[k].w * inv * g.w);
-            }
+            if (i < n4)
+                o4[i] = make_float4(v[k].x * inv * g[k].x, v[k].y * inv * g[k].y, v[k].z * inv * g[k].z,
+                                    v[k].w * inv * g[k].w);
         }
         for (int i = threadIdx.x + RMS_VECS * blockDim.x; i < n4; i += blockDim.x) {
             const float4 a = x4[i], g = __ldg(w4 + i);
@@ -1275,6 +1284,7 @@ __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, 
         }
         return;
     }
+    pdl_wait();
     for (int i = threadIdx.x; i < dim; i += blockDim.x)
         ss += (double)x[i] * x[i];
     ss = block_reduce(ss, 0.0, SumOp(), red);
@@ -1287,8 +1297,7 @@ __global__ void __launch_bounds__(RMS_THREADS) rmsnorm_kernel(const float *x, in
                                                               float *out, int ldo)
 {
     pdl_trigger();
-    pdl_wait();
-    rmsnorm_row(x + (size_t)blockIdx.x * ldx, w, dim, eps, out + (size_t)blockIdx.x * ldo);
+    rmsnorm_row(x + (size_t)blockIdx.x * ldx, w, dim, eps, out + (size_t)blockIdx.x * ldo);   // waits inside
 }
 
 int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo, int n,
@@ -1544,7 +1553,8 @@ __device__ __forceinline__ void warp_argmax(float &v, int &i)
 // One position per warp (a block is one warp): k rounds of a warp arg-max (no block barriers: the
 // rounds are the router's critical path). Up to ROUTE_REG_EXPERTS experts the scores live in
 // registers, loaded all at once (a loop of dependent loads was a latency chain); more experts use
-// shared memory.
+// shared memory. Lane j keeps the j-th pick (k <= 32, cuda_route) and writes it once, normalised, at the
+// end (reading the weights back from global memory was one more round trip on the critical path).
 #define ROUTE_REG_EXPERTS 512
 #define ROUTE_PER_LANE (ROUTE_REG_EXPERTS / 32)
 
@@ -1552,7 +1562,8 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
                                int32_t *ids, float *weights, float *sel)
 {
     const int lane = threadIdx.x % 32;
-    float sum = 0.0f;
+    float sum = 0.0f, my_w = 0.0f;
+    int my_id = 0;
     if (E <= ROUTE_REG_EXPERTS) {
         float score[ROUTE_PER_LANE], biased[ROUTE_PER_LANE];
 #pragma unroll
@@ -1589,9 +1600,9 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
                 }
             w = __shfl_sync(0xFFFFFFFFu, w, bi % 32);
             sum += w;
-            if (lane == 0) {
-                ids[j] = bi;
-                weights[j] = w;
+            if (lane == j) {
+                my_id = bi;
+                my_w = w;
             }
         }
     } else {
@@ -1616,21 +1627,20 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
                 bi = 0;   // every score NaN: keep a valid index
             const float w = sel[E + bi];
             sum += w;
-            __syncwarp();
-            if (lane == 0) {
-                ids[j] = bi;
-                weights[j] = w;
-                sel[bi] = -INFINITY;
+            if (lane == j) {
+                my_id = bi;
+                my_w = w;
             }
+            __syncwarp();
+            if (lane == 0)
+                sel[bi] = -INFINITY;
             __syncwarp();
         }
     }
-    __syncwarp();
-    if (lane == 0)
-        for (int j = 0; j < k; j++) {
-            const float w = norm_topk ? weights[j] / sum : weights[j];
-            weights[j] = w * scaling;
-        }
+    if (lane < k) {
+        ids[lane] = my_id;
+        weights[lane] = (norm_topk ? my_w / sum : my_w) * scaling;
+    }
 }
 
 __global__ void route_kernel(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
@@ -1647,6 +1657,8 @@ int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_t
                int32_t *ids, float *weights, cudaStream_t st, mimo_error *err)
 {
     size_t smem = E > ROUTE_REG_EXPERTS ? (size_t)2 * E * sizeof(float) : 0;
+    if (k < 1 || k > 32 || k > E)
+        return mimo_fail(err, "cuda router: top-k %d outside 1..min(32, %d experts)", k, E);
     if (smem > 48 * 1024)
         return mimo_fail(err, "cuda router: %d experts exceed the kernel's shared memory", E);
     return cuda_launch("route_kernel", err, route_kernel, dim3(n), dim3(32), smem, st, logits, bias, E, k, norm_topk,

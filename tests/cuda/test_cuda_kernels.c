@@ -482,6 +482,15 @@ Test(cuda_kernels, router_topk)
     check_router(64);
     check_router(384);
     check_router(600);
+    /* the kernel keeps pick j in lane j: more than 32 picks are refused with a message */
+    enum { E = 64, K = 33 };
+    float logits[E], w[K];
+    int32_t ids[K];
+    for (int i = 0; i < E; i++)
+        logits[i] = frand();
+    mimo_error err = {{0}};
+    cr_assert_neq(mimo_cuda_test_route(logits, NULL, E, K, true, 1.0f, 1, ids, w, &err), 0);
+    cr_assert(strstr(err.msg, "top-k 33") != NULL, "message: %s", err.msg);
 }
 
 Test(cuda_kernels, argmax_lowest_index_on_ties)
