@@ -213,10 +213,11 @@ __device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
 // matrix's padded width (ld) and finite there (padding weights are zero).
 // Row shapes of MXFP4 expert slots: ROWS_WIDE (slots of many positions) one vector per row and twice
 // the rows, so each input word serves twice the weight words (the inputs' L1 traffic was twice the
-// weights' bytes); ROWS_NARROW half the rows, twice the warps (slots of one position are latency-bound);
+// weights' bytes); ROWS_NARROW half the rows, twice the warps (slots of one position are few warps);
 // ROWS_ONEPASS the narrow rows with six vectors per lane, so a 192-vector row (6144 columns) is one pass
 // of the loop: every weight load of the lane is in flight at once, and the lane waits for memory once
-// instead of once per pass (a pass's loads were issued only after the previous pass's math).
+// instead of once per pass (worth 1.3 % of the 1-token step once the inputs come from shared memory, XS
+// below; nothing while their L1 traffic was the bound: results/kernels/README.md, seventh session).
 enum { ROWS_DEFAULT = 0, ROWS_WIDE = 1, ROWS_NARROW = 2, ROWS_ONEPASS = 3 };
 template <int FMT, int SHAPE = ROWS_DEFAULT> struct Gemv1Shape {
     static constexpr bool FP4 = FMT == MIMO_WFMT_MXFP4;
