@@ -581,7 +581,11 @@ static void add_kernels(mimo_report_doc *d, const json_t *root, const char *pref
     }
     const char *unit = per_round ? "µs per decode round" : "ms in the traced pass";
     mimo_report_section_text(s, "From CUPTI activity records of the traced pass (a separate pass from the timed "
-                                "one: tracing has overhead). Stacked: GPU time per category, in %s%s.", unit,
+                                "one: tracing has overhead). Stacked: GPU time per category, in %s%s. Each record "
+                                "counts with its exclusive time, the part after the previous records of its stream "
+                                "ended (with programmatic dependent launch a kernel's record starts while its "
+                                "predecessor runs, and plain durations would count the overlap twice); results files "
+                                "without exclusive times show plain durations.", unit,
                              per_round ? " (all GPU time of the traced pass, prefill included, divided by its decode "
                                          "rounds)" : "");
     char *caption = mimo_strf("GPU time by kernel category (%s)", unit);
@@ -589,9 +593,9 @@ static void add_kernels(mimo_report_doc *d, const json_t *root, const char *pref
                                                  categories[2], categories[3], categories[4], categories[5],
                                                  categories[6], categories[7], categories[8], "total");
     free(caption);
-    mimo_report_table *top = mimo_report_add_table(s, "Top kernels by GPU time (up to 10 per configuration)", 7,
+    mimo_report_table *top = mimo_report_add_table(s, "Top kernels by GPU time (up to 10 per configuration)", 8,
                                                    "configuration", "kernel", "category", "count", "total_us",
-                                                   "mean_us", "share");
+                                                   "mean_us", "share", "exclusive_us");
     mimo_report_table *cupti = mimo_report_add_table(s, "CUPTI tracing: records and the cost of tracing (median "
                                                         "decode round, traced pass over timed pass)", 5,
                                                      "configuration", "records", "dropped", "overhead (median)",
@@ -613,7 +617,9 @@ static void add_kernels(mimo_report_doc *d, const json_t *root, const char *pref
         cells[0] = full;
         dat_str(data.f, label);
         for (size_t c = 0; c < N_CATEGORIES; c++) {
-            double v = mimo_rfile_num(json_object_get(cats, categories[c]), "total_us");
+            const json_t *cat = json_object_get(cats, categories[c]);
+            double v = mimo_rfile_num(cat, json_is_number(json_object_get(cat, "exclusive_us")) ? "exclusive_us"
+                                                                                              : "total_us");
             v = isfinite(v) ? v * scale : 0.0;
             total += v;
             cells[c + 1] = fnum(v, "%.1f");
@@ -650,7 +656,8 @@ static void add_kernels(mimo_report_doc *d, const json_t *root, const char *pref
             mimo_report_table_row(top, full, name, cat, fnum(mimo_rfile_num(kern, "count"), "%.0f"),
                                   fnum(mimo_rfile_num(kern, "total_us"), "%.1f"),
                                   fnum(mimo_rfile_num(kern, "mean_us"), "%.2f"),
-                                  fnum(mimo_rfile_num(kern, "share"), "%.3f"));
+                                  fnum(mimo_rfile_num(kern, "share"), "%.3f"),
+                                  fnum(mimo_rfile_num(kern, "exclusive_us"), "%.1f"));
         }
         free(label);
         free(full);

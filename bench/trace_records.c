@@ -88,7 +88,45 @@ typedef struct {
     const char *category;
     long   count;
     double total_us;
+    double exclusive_us;
 } kernel_total;
+
+static int by_stream_then_start(const void *a, const void *b)
+{
+    const mimo_trace_record *x = *(const mimo_trace_record *const *)a, *y = *(const mimo_trace_record *const *)b;
+    if (x->device != y->device)
+        return x->device < y->device ? -1 : 1;
+    if (x->stream != y->stream)
+        return x->stream < y->stream ? -1 : 1;
+    if (x->start_ns != y->start_ns)
+        return x->start_ns < y->start_ns ? -1 : 1;
+    return (x->end_ns > y->end_ns) - (x->end_ns < y->end_ns);
+}
+
+/* Each work record's exclusive time (us), indexed like r->records: the part of its interval after every
+ * earlier-starting record of its stream has ended. With programmatic dependent launch a kernel's record
+ * starts while its predecessor still runs (its blocks wait on the device), so the records of a stream
+ * overlap and their durations add up to more than the stream was busy; the exclusive times add up to
+ * exactly that (the union of the stream's intervals), each kernel charged with what it added. */
+static double *exclusive_times(const mimo_trace_records *r, const mimo_trace_record **work, size_t n_work)
+{
+    double *excl = mimo_xcalloc(r->n ? r->n : 1, sizeof *excl);
+    const mimo_trace_record **order = mimo_xcalloc(n_work ? n_work : 1, sizeof *order);
+    memcpy(order, work, n_work * sizeof *order);
+    qsort(order, n_work, sizeof *order, by_stream_then_start);
+    uint64_t busy_until = 0;
+    for (size_t i = 0; i < n_work; i++) {
+        const mimo_trace_record *rec = order[i];
+        if (i == 0 || rec->device != order[i - 1]->device || rec->stream != order[i - 1]->stream)
+            busy_until = 0;
+        const uint64_t from = rec->start_ns > busy_until ? rec->start_ns : busy_until;
+        excl[rec - r->records] = rec->end_ns > from ? (double)(rec->end_ns - from) / 1e3 : 0.0;
+        if (rec->end_ns > busy_until)
+            busy_until = rec->end_ns;
+    }
+    free(order);
+    return excl;
+}
 
 static int by_total_desc(const void *a, const void *b)
 {
@@ -131,11 +169,12 @@ json_t *mimo_trace_summary(const mimo_trace_records *r, long rounds)
             sorted[n_work++] = rec;
         }
     }
+    double *excl = exclusive_times(r, sorted, n_work);
     qsort(sorted, n_work, sizeof *sorted, by_name);
     kernel_total *totals = mimo_xcalloc(n_work ? n_work : 1, sizeof *totals);
     size_t n_kernels = 0;
-    double busy_us = 0;
-    double cat_us[MIMO_TRACE_N_CATEGORIES] = {0};
+    double busy_us = 0, exclusive_us = 0;
+    double cat_us[MIMO_TRACE_N_CATEGORIES] = {0}, cat_excl_us[MIMO_TRACE_N_CATEGORIES] = {0};
     long cat_count[MIMO_TRACE_N_CATEGORIES] = {0};
     for (size_t i = 0; i < n_work; i++) {
         const mimo_trace_record *rec = sorted[i];
@@ -145,15 +184,20 @@ json_t *mimo_trace_summary(const mimo_trace_records *r, long rounds)
             totals[n_kernels].category = mimo_trace_category(rec->kind, rec->name);
             n_kernels++;
         }
+        const double ex = excl[rec - r->records];
         totals[n_kernels - 1].count++;
         totals[n_kernels - 1].total_us += us;
+        totals[n_kernels - 1].exclusive_us += ex;
         busy_us += us;
+        exclusive_us += ex;
         for (int c = 0; c < MIMO_TRACE_N_CATEGORIES; c++)
             if (!strcmp(mimo_trace_category_names[c], totals[n_kernels - 1].category)) {
                 cat_us[c] += us;
+                cat_excl_us[c] += ex;
                 cat_count[c]++;
             }
     }
+    free(excl);
     qsort(totals, n_kernels, sizeof *totals, by_total_desc);
 
     json_t *cats = json_object();
@@ -163,8 +207,12 @@ json_t *mimo_trace_summary(const mimo_trace_records *r, long rounds)
         json_object_set_new(o, "total_us", json_real(cat_us[c]));
         json_object_set_new(o, "mean_us", cat_count[c] ? json_real(cat_us[c] / (double)cat_count[c]) : json_null());
         json_object_set_new(o, "share", busy_us > 0 ? json_real(cat_us[c] / busy_us) : json_null());
-        if (rounds > 0)
+        json_object_set_new(o, "exclusive_us", json_real(cat_excl_us[c]));
+        json_object_set_new(o, "exclusive_share", exclusive_us > 0 ? json_real(cat_excl_us[c] / exclusive_us) : json_null());
+        if (rounds > 0) {
             json_object_set_new(o, "per_round_us", json_real(cat_us[c] / (double)rounds));
+            json_object_set_new(o, "per_round_exclusive_us", json_real(cat_excl_us[c] / (double)rounds));
+        }
         json_object_set_new(cats, mimo_trace_category_names[c], o);
     }
     json_t *kernels = json_array();
@@ -176,8 +224,13 @@ json_t *mimo_trace_summary(const mimo_trace_records *r, long rounds)
         json_object_set_new(o, "total_us", json_real(totals[k].total_us));
         json_object_set_new(o, "mean_us", json_real(totals[k].total_us / (double)totals[k].count));
         json_object_set_new(o, "share", busy_us > 0 ? json_real(totals[k].total_us / busy_us) : json_null());
-        if (rounds > 0)
+        json_object_set_new(o, "exclusive_us", json_real(totals[k].exclusive_us));
+        json_object_set_new(o, "exclusive_share",
+                            exclusive_us > 0 ? json_real(totals[k].exclusive_us / exclusive_us) : json_null());
+        if (rounds > 0) {
             json_object_set_new(o, "per_round_us", json_real(totals[k].total_us / (double)rounds));
+            json_object_set_new(o, "per_round_exclusive_us", json_real(totals[k].exclusive_us / (double)rounds));
+        }
         json_array_append_new(kernels, o);
     }
     free(totals);
@@ -194,6 +247,14 @@ json_t *mimo_trace_summary(const mimo_trace_records *r, long rounds)
     json_object_set_new(out, "share_definition",
                         json_string("share = time / summed GPU time of all kernel, memcpy and memset records "
                                     "(syncs and persistent-kernel phases excluded)"));
+    json_object_set_new(out, "gpu_exclusive_us", json_real(exclusive_us));
+    json_object_set_new(out, "exclusive_definition",
+                        json_string("exclusive = the part of a record's interval after every earlier-starting record "
+                                    "of its stream has ended: under programmatic dependent launch a kernel's record "
+                                    "starts while its predecessor runs, so durations overlap; exclusive times of a "
+                                    "stream add up to the time it was busy (gpu_exclusive_us, summed over streams), "
+                                    "each kernel charged with what it added; exclusive_share = exclusive / "
+                                    "gpu_exclusive_us"));
     json_object_set_new(out, "sync_count", json_integer((json_int_t)n_sync));
     json_object_set_new(out, "sync_us", json_real(sync_us));
     json_object_set_new(out, "categories", cats);

@@ -67,8 +67,9 @@ static json_t *fixture_kernels(const char *trace_file)
                                        "draft", "comm", "memcpy", "other"};
     json_t *c = json_object();
     for (int i = 0; i < 9; i++)
-        json_object_set_new(c, cats[i], json_pack("{s:i, s:f, s:f, s:f}", "count", 40, "total_us", 400.0 + 50 * i,
-                                                  "mean_us", 10.0 + i, "share", 1.0 / 9));
+        json_object_set_new(c, cats[i], json_pack("{s:i, s:f, s:f, s:f, s:f}", "count", 40, "total_us", 400.0 + 50 * i,
+                                                  "mean_us", 10.0 + i, "share", 1.0 / 9, "exclusive_us",
+                                                  100.0 + 10 * i));
     json_t *k = json_pack("{s:s, s:i, s:i, s:o, s:[{s:s, s:s, s:i, s:f, s:f, s:f}]}", "source", "cupti-activity",
                           "rounds", 40, "dropped_records", 0, "categories", c, "kernels", "name",
                           "moe_expert_gemv_mxfp4", "category", "moe", "count", 40, "total_us", 800.0, "mean_us",

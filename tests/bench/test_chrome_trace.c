@@ -101,6 +101,52 @@ Test(trace, summary_groups_by_kernel_and_category)
     mimo_trace_records_free(&r);
 }
 
+static double kernel_field(json_t *summary, const char *name, const char *field)
+{
+    size_t i;
+    json_t *k;
+    json_array_foreach(json_object_get(summary, "kernels"), i, k)
+        if (!strcmp(json_string_value(json_object_get(k, "name")), name))
+            return json_number_value(json_object_get(k, field));
+    cr_assert_fail("kernel %s not in the summary", name);
+    return 0;
+}
+
+/* Under programmatic dependent launch a kernel's record starts while its predecessor runs: exclusive times
+ * charge each record only with what it adds to its stream's busy time, and add up to that time. */
+Test(trace, exclusive_time_counts_overlap_once)
+{
+    mimo_trace_records r;
+    mimo_trace_records_init(&r, 0);
+    cr_assert_eq(mimo_trace_records_add(&r, MIMO_TRACE_KERNEL, "gemv_a", 1000, 11000, 0, 1, 0, NULL), 0);
+    cr_assert_eq(mimo_trace_records_add(&r, MIMO_TRACE_KERNEL, "rmsnorm_b", 3000, 16000, 0, 1, 0, NULL), 0);
+    cr_assert_eq(mimo_trace_records_add(&r, MIMO_TRACE_KERNEL, "inside_e", 4000, 6000, 0, 1, 0, NULL), 0);
+    cr_assert_eq(mimo_trace_records_add(&r, MIMO_TRACE_KERNEL, "gemv_a", 14000, 20000, 0, 1, 0, NULL), 0);
+    cr_assert_eq(mimo_trace_records_add(&r, MIMO_TRACE_KERNEL, "other_stream_d", 0, 5000, 0, 2, 0, NULL), 0);
+    json_t *s = mimo_trace_summary(&r, 2);
+    cr_assert_not_null(s);
+    cr_expect_float_eq(json_real_value(json_object_get(s, "gpu_time_us")), 10.0 + 13.0 + 2.0 + 6.0 + 5.0, 1e-9);
+    /* stream 1 busy from 1 to 20 us, stream 2 from 0 to 5 us */
+    cr_expect_float_eq(json_real_value(json_object_get(s, "gpu_exclusive_us")), 19.0 + 5.0, 1e-9);
+    cr_expect_float_eq(kernel_field(s, "gemv_a", "exclusive_us"), 10.0 + 4.0, 1e-9);
+    cr_expect_float_eq(kernel_field(s, "gemv_a", "total_us"), 10.0 + 6.0, 1e-9);
+    cr_expect_float_eq(kernel_field(s, "rmsnorm_b", "exclusive_us"), 5.0, 1e-9);
+    cr_expect_float_eq(kernel_field(s, "inside_e", "exclusive_us"), 0.0, 1e-9);
+    cr_expect_float_eq(kernel_field(s, "other_stream_d", "exclusive_us"), 5.0, 1e-9);
+    cr_expect_float_eq(kernel_field(s, "gemv_a", "per_round_exclusive_us"), 7.0, 1e-9);
+    double cat_sum = 0, share_sum = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(s, "categories"), key, v) {
+        cat_sum += json_number_value(json_object_get(v, "exclusive_us"));
+        share_sum += json_number_value(json_object_get(v, "exclusive_share"));
+    }
+    cr_expect_float_eq(cat_sum, 24.0, 1e-9);
+    cr_expect_float_eq(share_sum, 1.0, 1e-9);
+    json_decref(s);
+    mimo_trace_records_free(&r);
+}
+
 Test(trace, persistent_phases_are_summed_apart)
 {
     mimo_trace_records r;

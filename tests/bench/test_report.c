@@ -116,6 +116,9 @@ Test(report, plots_and_index_with_gnuplot)
     cr_expect(strstr(md, "not a --shard run") != NULL, "the skipped projection plot must say why");
     cr_expect(strstr(md, "the persistent kernel is not built yet") != NULL, "unavailable configs must be listed");
     cr_expect(strstr(md, "6.30") != NULL, "the seed's figures must be shown");
+    /* the category stack takes exclusive times where the file has them: (900 + 360) / 40 rounds, not the
+     * overlapping durations' (3600 + 1800) / 40 */
+    cr_expect(strstr(md, "31.5") != NULL && strstr(md, "135.0") == NULL, "categories must use exclusive_us");
     free(md);
 
     char *gp = read_in(out, "tau_hist_coding.gp");
