@@ -11,7 +11,9 @@ const char *const mimo_trace_category_names[MIMO_TRACE_N_CATEGORIES] = {
 
 /* Substrings of (lower-cased) kernel names, checked in this order: the first rule that matches wins,
  * so the more specific groups come first ("drafter_attention" is draft work, "moe_gemv" and
- * "router_topk" are MoE, "attn_norm" is a norm). */
+ * "router_topk" are MoE, "attn_norm" is a norm; the engine's expert down projection with the MoE combine,
+ * "gemv1_combine_kernel", is MoE, but its other expert GEMVs share the plain GEMVs' kernel names and
+ * count as dense-gemv). */
 static const struct {
     const char *category;
     const char *needles[12];
@@ -19,7 +21,7 @@ static const struct {
     {"draft", {"draft", "dflash", NULL}},
     {"comm", {"nccl", "allreduce", "all_reduce", "allgather", "all_gather", "reduce_scatter", "comm", NULL}},
     {"norm/rope", {"norm", "rope", "rotary", NULL}},
-    {"moe", {"moe", "expert", "router", "routing", "route_", "mxfp4", "gate_up", NULL}},
+    {"moe", {"moe", "expert", "router", "routing", "route_", "mxfp4", "gate_up", "combine", NULL}},
     {"sampling/verify", {"sample", "sampling", "argmax", "verify", "accept", "topk", "top_k", "softmax_logits",
                          "logits", NULL}},
     {"attention", {"attn", "attention", "flash", "sdpa", "kv_cache", "kvcache", NULL}},

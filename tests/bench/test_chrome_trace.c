@@ -19,6 +19,7 @@ Test(trace, categories_by_kernel_name)
         {"flash_attention_fwd", "attention"},
         {"moe_expert_gemv_mxfp4", "moe"},
         {"router_topk_softmax", "moe"},
+        {"void gemv1_combine_kernel<3, 3, 2>(GemvParams, int)", "moe"},
         {"dense_gemv_bf16", "dense-gemv"},
         {"lm_head_gemv", "dense-gemv"},
         {"rmsnorm_kernel", "norm/rope"},
