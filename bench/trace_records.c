@@ -11,9 +11,8 @@ const char *const mimo_trace_category_names[MIMO_TRACE_N_CATEGORIES] = {
 
 /* Substrings of (lower-cased) kernel names, checked in this order: the first rule that matches wins,
  * so the more specific groups come first ("drafter_attention" is draft work, "moe_gemv" and
- * "router_topk" are MoE, "attn_norm" is a norm; the engine's expert down projection with the MoE combine,
- * "gemv1_combine_kernel", is MoE, but its other expert GEMVs share the plain GEMVs' kernel names and
- * count as dense-gemv). */
+ * "router_topk" are MoE, "attn_norm" is a norm; the engine's expert slots launch as "gemv1_expert_kernel"
+ * and its down projection with the MoE combine as "gemv1_combine_kernel": MoE). */
 static const struct {
     const char *category;
     const char *needles[12];

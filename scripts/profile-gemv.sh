@@ -2,7 +2,8 @@
 # Nsight Compute on one GEMV kernel of `mimo-bench kernels` (MiMo-V2.5-Pro shard 0/8 shapes): the
 # counters behind a ratio in results/kernels (speed of light, pipes, warp stalls, instruction mix).
 # Usage: scripts/profile-gemv.sh BIN_DIR OUT_DIR TOKENS KERNEL_REGEX NAME
-#   e.g. scripts/profile-gemv.sh build/bin out 8 'gemv1_kernel<3, true' mxfp4_gate_up_8tok
+#   e.g. scripts/profile-gemv.sh build/bin out 8 'gemv1_expert_kernel<3, true' mxfp4_gate_up_8tok
+#   (expert slots launch as gemv1_expert_kernel, plain matrices as gemv1_kernel)
 # Clocks are left alone (--clock-control none), as the device machine's METHOD.md asks.
 set -u
 BIN=${1:?usage}; OUT=${2:?usage}; TOKENS=${3:?usage}; REGEX=${4:?usage}; NAME=${5:?usage}

@@ -534,12 +534,26 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
 // occupancy is what hides the latency (launch_gemv1 picks the variant).
-template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false>
-__global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
+template <int FMT, bool GLU, int SHAPE, bool XS>
+__device__ __forceinline__ void gemv1_block(const GemvParams &p, int lpr, int ksplit)
 {
     __shared__ float red[2 * 32 * 8 * 8];
     extern __shared__ float4 gemv1_xs4[];   // XS: the padded input row (dynamic shared memory)
     gemv1_tile<FMT, GLU, SHAPE, XS>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red, (float *)gemv1_xs4);
+}
+
+template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false>
+__global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
+{
+    gemv1_block<FMT, GLU, SHAPE, XS>(p, lpr, ksplit);
+}
+
+// The same kernel for expert slots under its own name: a trace (CUPTI records carry only the kernel's
+// name) can then tell the routed experts' work from the dense GEMVs'.
+template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false>
+__global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_expert_kernel(const GemvParams p, int lpr, int ksplit)
+{
+    gemv1_block<FMT, GLU, SHAPE, XS>(p, lpr, ksplit);
 }
 
 template <int FMT, int MINB, int SHAPE>
@@ -615,9 +629,12 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
         const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
         if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
-            return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, true>, grid, dim3(GEMV_THREADS),
-                               xs_bytes, st, p, lpr, ksplit);
+            return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
+                               dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
     }
+    if (p.slot_expert)
+        return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
+                           dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
     return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE>, grid, dim3(GEMV_THREADS), 0, st, p, lpr,
                        ksplit);
 }

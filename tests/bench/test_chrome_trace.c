@@ -20,6 +20,8 @@ Test(trace, categories_by_kernel_name)
         {"moe_expert_gemv_mxfp4", "moe"},
         {"router_topk_softmax", "moe"},
         {"void gemv1_combine_kernel<3, 3, 2>(GemvParams, int)", "moe"},
+        {"void gemv1_expert_kernel<3, true, 2, 3, true>(GemvParams, int, int)", "moe"},
+        {"void gemv1_kernel<2, false, 2, 0, false>(GemvParams, int, int)", "dense-gemv"},
         {"dense_gemv_bf16", "dense-gemv"},
         {"lm_head_gemv", "dense-gemv"},
         {"rmsnorm_kernel", "norm/rope"},
