@@ -18,7 +18,7 @@ static const struct {
     const char *needles[12];
 } rules[] = {
     {"draft", {"draft", "dflash", NULL}},
-    {"comm", {"nccl", "allreduce", "all_reduce", "allgather", "all_gather", "reduce_scatter", "comm", NULL}},
+    {"comm", {"nccl", "allreduce", "all_reduce", "allgather", "all_gather", "reduce_scatter", "communicat", NULL}},
     {"norm/rope", {"norm", "rope", "rotary", NULL}},
     {"moe", {"moe", "expert", "router", "routing", "route_", "mxfp4", "gate_up", "combine", NULL}},
     {"sampling/verify", {"sample", "sampling", "argmax", "verify", "accept", "topk", "top_k", "softmax_logits",
