@@ -7,6 +7,10 @@ cost*: its end minus the previous kernel's end in the same stream. This prints, 
 shape (the kernels between two `embed_kernel` records, grouped by their kernel count), each kernel
 name's marginal cost (median over steps, summed within a step) and its share of the step.
 
+The results file of the same run holds a related figure for the whole traced pass, `exclusive_us` per kernel
+(bench/trace_records.c): the part of a record after its stream's earlier records ended. The two differ in
+idle gaps: here a gap before a kernel is charged to it (a launch gap is a cost of that step), there it is not.
+
 Usage: scripts/trace-step-costs.py TRACE.json [--last N]   (N: the last N steps of the most common
 shape; default all of them)
 """
