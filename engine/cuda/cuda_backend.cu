@@ -113,6 +113,8 @@ GpuMat cuda_expert_at(const GpuMat &set, int s)
     return m;
 }
 
+static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog);
+
 static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaInstr> &prog)
 {
     const mimo_config *c = &e->cfg;
@@ -175,6 +177,63 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
         prog.push_back(labelled(gemv_instr(-1, e->lm_head, e->h, H, e->logits, e->vocab_local, n, false), "lm_head"));
         prog.push_back(instr(OP_ARGMAX, -1, n));
     }
+    defer_norms(e, prog);
+}
+
+// The writer of x that a norm instruction at prog[i] follows: the last GEMV before it that writes x
+// (accumulating or through the MoE combine), -1 where the embedding or nothing does.
+static long residual_writer(const CudaEngine *e, const std::vector<CudaInstr> &prog, size_t i)
+{
+    for (long j = (long)i - 1; j >= 0; j--) {
+        const CudaInstr &c = prog[j];
+        if (c.op == OP_EMBED)
+            return -1;
+        if (c.op == OP_GEMV && (c.gemv.y == e->x || c.gemv.combine_x == e->x))
+            return j;
+    }
+    return -1;
+}
+
+// The step's RMSNorms deferred into the GEMVs around them where their kernels take it (GemvNormOut /
+// GemvNormIn in cuda_ops.cuh): the norm instruction goes, the last GEMV before it that writes x also
+// writes h = x * w and its partial sums of squares, and every GEMV after it that reads h (up to the next
+// norm) scales its outputs by the norm's factor. Where the writer or a reader cannot (the embedding, the
+// tensor-core kernel of several positions, the defer_norm knob off), the norm kernel stays. The two
+// partial-sum buffers alternate between consecutive norms.
+static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog)
+{
+    if (!e->norm_partials)
+        return;
+    std::vector<bool> drop(prog.size(), false);
+    int site = 0;
+    for (size_t i = 0; i < prog.size(); i++) {
+        const CudaInstr &norm = prog[i];
+        if (norm.op != OP_RMSNORM || norm.src != e->x || norm.dst != e->h)
+            continue;
+        const long w = residual_writer(e, prog, i);
+        if (w < 0)
+            continue;
+        const int count = cuda_gemv_norm_partials(prog[w].gemv, prog[w].glu);
+        std::vector<size_t> readers;
+        bool ok = count > 0 && prog[w].gemv.w.rows == norm.dim;
+        for (size_t j = i + 1; ok && j < prog.size() && prog[j].op != OP_RMSNORM; j++)
+            if (prog[j].op == OP_GEMV && prog[j].gemv.x == e->h) {
+                ok = cuda_gemv_takes_norm_in(prog[j].gemv, prog[j].glu);
+                readers.push_back(j);
+            }
+        if (!ok || readers.empty())
+            continue;
+        double *partials = e->norm_partials + (size_t)(site++ % 2) * MIMO_MAX_DECODE_POSITIONS * MIMO_CUDA_NORM_PARTIALS_MAX;
+        prog[w].gemv.norm_out = GemvNormOut{e->h, e->cfg.hidden_size, norm.weight, partials, MIMO_CUDA_NORM_PARTIALS_MAX};
+        for (size_t j : readers)
+            prog[j].gemv.norm_in = GemvNormIn{partials, count, MIMO_CUDA_NORM_PARTIALS_MAX, norm.dim, e->cfg.rms_eps};
+        drop[i] = true;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < prog.size(); i++)
+        if (!drop[i])
+            prog[k++] = prog[i];
+    prog.resize(k);
 }
 
 void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog) { build_step(e, n, true, prog); }
@@ -555,6 +614,9 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
     e->d_argmax = (int32_t *)v;
     if (cuda_alloc_split_workspace(e, &e->split, err))
         return -1;
+    if (cuda_engine_alloc(e, &v, (size_t)2 * MIMO_MAX_DECODE_POSITIONS * MIMO_CUDA_NORM_PARTIALS_MAX * sizeof(double), err))
+        return -1;
+    e->norm_partials = (double *)v;
     // Unwritten activations read as zeros, never as garbage (padding columns of act / attn / mlp).
     CUDA_CHECK(cudaMemset(e->act, 0, (size_t)T * (k > 0 ? k : 1) * e->act_ld * sizeof(float)));
     CUDA_CHECK(cudaMemset(e->attn, 0, (size_t)T * e->attn_ld * sizeof(float)));

@@ -88,6 +88,8 @@ struct CudaEngine {
     int32_t *route_ids, *d_argmax;
     float *hidden_out;         // [n_hidden_layers][16][hidden]
     GemvSplitWorkspace split;  // the tensor-core GEMV's column split across blocks (GemvParams::split)
+    double *norm_partials;     // the deferred RMSNorms' partial sums (GemvNormOut): 2 sites x 16 positions x
+                               // MIMO_CUDA_NORM_PARTIALS_MAX; NULL: every norm a kernel
     int qkv_ld, q_ld, attn_ld, mlp_ld, act_ld;
 
     std::vector<void *> allocations;

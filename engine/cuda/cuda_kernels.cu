@@ -82,6 +82,32 @@ __device__ __forceinline__ float warp_sum(float v)
     return v;
 }
 
+// Block reduction (blockDim.x a multiple of 32, <= 1024): lanes by xor shuffles, then the warps'
+// results in warp order from shared memory red[32] (every thread gets the result; fixed order).
+
+struct SumOp {
+    template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
+};
+struct MaxOp {
+    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op, T *red)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = op(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0)
+        red[warp] = v;
+    __syncthreads();
+    T r = init;
+    for (int i = 0; i < nw; i++)
+        r = op(r, red[i]);
+    return r;
+}
+
 __device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
 
 // The operands of one GEMV unit: the matrices' data and scales and the input row — for an expert slot
@@ -409,7 +435,8 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
 // Expert slots with the MoE combine (GemvParams::combine_x, not GLU): the block's unit is position t, its
 // warps take the position's k slots (warp w: slots w, w + 8, ...) over the same rows, one lane group's R
 // rows each, and meet in shared memory: x[t][row] += sum_j w[t k + j] y_j[row], the sum in slot order as
-// the combine kernel takes it (the same products, the same result).
+// the combine kernel takes it (the same products, the same result). norm_out: the new x rows also go to
+// h times the norm's weights, the block's sum of their squares to partials[t][blockIdx.x].
 template <int FMT, int SHAPE>
 __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr, float *red)
 {
@@ -419,13 +446,15 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
     const int groups = 32 / lpr, rows_per_warp = groups * R, k = p.combine_k;
     const int row_first = tile * rows_per_warp, row0 = row_first + (lane / lpr) * R, sl = lane % lpr;
     const GpuMat &m = p.w;
+    const int own_row = row_first + (int)threadIdx.x;
+    const bool owns_row = (int)threadIdx.x < rows_per_warp && own_row < m.rows;
+    const bool norm_out = p.norm_out.h != nullptr;
+    const float norm_w = norm_out && owns_row ? __ldg(p.norm_out.w + own_row) : 0.0f;   // never written
     pdl_trigger();
     pdl_wait();   // the expert ids and weights come from the router
     bool waited = true;
     // x's old values (at most one row per thread: rows_per_warp <= 32 * 8 = GEMV_THREADS), read now so
     // that the sum below does not wait for them
-    const int own_row = row_first + (int)threadIdx.x;
-    const bool owns_row = (int)threadIdx.x < rows_per_warp && own_row < m.rows;
     const float x_old = owns_row ? p.combine_x[(size_t)t * p.combine_ldx + own_row] : 0.0f;
     for (int j = warp; j < k; j += GEMV_WARPS) {
         const int slot = t * k + j, e = p.slot_expert[slot];
@@ -439,21 +468,64 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
                 red[j * rows_per_warp + (lane / lpr) * R + r] = acc[r];
     }
     __syncthreads();
+    double sq = 0.0;
     if (owns_row) {
         const int i = threadIdx.x;
         float s = 0.0f;
         for (int j = 0; j < k; j++)
             s = fmaf(p.combine_w[t * k + j], red[j * rows_per_warp + i], s);
-        p.combine_x[(size_t)t * p.combine_ldx + own_row] = x_old + s;
+        const float v = x_old + s;
+        p.combine_x[(size_t)t * p.combine_ldx + own_row] = v;
+        if (norm_out) {
+            p.norm_out.h[(size_t)t * p.norm_out.ldh + own_row] = v * norm_w;
+            sq = (double)v * v;
+        }
     }
+    if (norm_out) {   // a deferred norm (GemvNormOut): the block's sum of squares, uniform across the block
+        __shared__ double norm_red[GEMV_WARPS];
+        sq = block_reduce(sq, 0.0, SumOp(), norm_red);
+        if (threadIdx.x == 0)
+            p.norm_out.partials[(size_t)t * p.norm_out.partial_stride + blockIdx.x] = sq;
+    }
+}
+
+// The deferred RMSNorm (GemvNormIn): this thread's partial sums of position t (at most
+// MIMO_CUDA_NORM_PARTIALS_MAX / GEMV_THREADS), loaded right after the wait and used only at the end
+// (norm_in_factor), so that no load of the GEMV waits behind them.
+constexpr int NORM_PARTIALS_PER_THREAD = MIMO_CUDA_NORM_PARTIALS_MAX / GEMV_THREADS;
+__device__ __forceinline__ void norm_in_load(const GemvNormIn &n, int t, double (&v)[NORM_PARTIALS_PER_THREAD])
+{
+    const double *part = n.partials + (size_t)t * n.partial_stride;
+#pragma unroll
+    for (int i = 0; i < NORM_PARTIALS_PER_THREAD; i++) {
+        const int b = (int)threadIdx.x + i * GEMV_THREADS;
+        v[i] = b < n.count ? part[b] : 0.0;   // coherent loads: written by the previous kernel
+    }
+}
+
+// The norm's factor from the block's partial sums (every thread of the block calls it; two barriers), as
+// the norm kernel computes it.
+__device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const double (&v)[NORM_PARTIALS_PER_THREAD],
+                                                double *red)
+{
+    double share = 0.0;
+#pragma unroll
+    for (int i = 0; i < NORM_PARTIALS_PER_THREAD; i++)
+        share += v[i];
+    const double ss = block_reduce(share, 0.0, SumOp(), red);
+    return (float)(1.0 / sqrt(ss / n.dim + (double)n.eps));
 }
 
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
 // XS (MXFP4 expert slots): the block's input row is first copied into xs (shared memory, padded).
+// norm_in (a reader of a deferred norm): the outputs are scaled by the norm's factor; norm_out (one
+// position, accumulating into x, not GLU): the new x rows also go to h times the norm's weights, and the
+// block's sum of their squares to partials[blockIdx.x].
 template <int FMT, bool GLU, int SHAPE, bool XS = false>
 __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red, float *xs = nullptr)
 {
+    __shared__ double norm_red[GEMV_WARPS];
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -462,6 +534,13 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     const int row0 = ((tile * (GEMV_WARPS / ksplit) + wrow) * groups + lane / lpr) * R;
     const int sl = lane % lpr;
     const GpuMat &m = p.w;
+    const bool norm_out = !GLU && p.norm_out.h != nullptr, norm_in = p.norm_in.partials != nullptr;
+    // the norm's weights of the rows this lane writes (never written: loaded before the wait)
+    float norm_w[GLU ? 1 : R];
+    if constexpr (!GLU)
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            norm_w[r] = norm_out && sl == 0 && ks == 0 && row0 + r < m.rows ? __ldg(p.norm_out.w + row0 + r) : 0.0f;
     // PDL: the expert ids come from the router kernel, so expert mode waits first; plain matrices
     // issue their first weight loads before waiting (pdl_wait, cuda_common.cuh)
     pdl_trigger();
@@ -473,13 +552,16 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     const int vbeg = (int)((long long)nvec_all * ks / ksplit);
     const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
     // the accumulated outputs' old values, read right after the wait so that the write at the end does
-    // not wait for them (their lane and warp write them)
+    // not wait for them (their lane and warp write them); a deferred norm's partial sums likewise
     float *ybase = p.y + (size_t)(p.slot_expert ? slot : 0) * p.ldy;
     float y_old[R];
+    double norm_part[NORM_PARTIALS_PER_THREAD] = {};
     auto read_old = [&] {
 #pragma unroll
         for (int r = 0; r < R; r++)
             y_old[r] = p.accumulate && sl == 0 && ks == 0 && row0 + r < m.rows ? ybase[row0 + r] : 0.0f;
+        if (norm_in)
+            norm_in_load(p.norm_in, p.slot_expert ? slot / p.x_slot_div : 0, norm_part);
     };
     if (waited)
         read_old();
@@ -494,6 +576,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
         gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
                                     acc, acc2, read_old);
     }
+    const float scale = norm_in ? norm_in_factor(p.norm_in, norm_part, norm_red) : 1.0f;
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
         const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
@@ -506,9 +589,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
                     red[(slots_per_block + i) * ksplit + ks] = acc2[r];
             }
         __syncthreads();
-        if (ks != 0)
-            return;
-        if (sl == 0)
+        if (ks == 0 && sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++) {
                 const int i = (wrow * groups + lane / lpr) * R + r;
@@ -522,13 +603,26 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
                 acc2[r] = a2;
             }
     }
+    double sq = 0.0;
 #pragma unroll
     for (int r = 0; r < R; r++) {
         const int row = row0 + r;
-        if (sl == 0 && row < m.rows) {
-            float out = GLU ? silu_f(acc[r]) * acc2[r] : acc[r];
-            ybase[row] = p.accumulate ? y_old[r] + out : out;
+        if (ks == 0 && sl == 0 && row < m.rows) {
+            // scale is 1 without a deferred norm (exact)
+            const float out = GLU ? silu_f(scale * acc[r]) * (scale * acc2[r]) : scale * acc[r];
+            const float v = p.accumulate ? y_old[r] + out : out;
+            ybase[row] = v;
+            if constexpr (!GLU)
+                if (norm_out) {
+                    p.norm_out.h[row] = v * norm_w[r];
+                    sq += (double)v * v;
+                }
         }
+    }
+    if (norm_out) {   // uniform across the block
+        sq = block_reduce(sq, 0.0, SumOp(), norm_red);
+        if (threadIdx.x == 0)
+            p.norm_out.partials[blockIdx.x] = sq;
     }
 }
 
@@ -564,8 +658,8 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const
 }
 
 // The most dynamic shared memory gemv1_kernel takes without opting in (cudaFuncSetAttribute): 48 KiB
-// per block in all, less its static reduction buffer.
-#define GEMV1_XS_MAX_BYTES (48 * 1024 - 2 * 32 * 8 * 8 * (int)sizeof(float))
+// per block in all, less its static reduction buffers.
+#define GEMV1_XS_MAX_BYTES (48 * 1024 - 2 * 32 * 8 * 8 * (int)sizeof(float) - GEMV_WARPS * (int)sizeof(double))
 
 // The device's SMs (cuda_gemv_prepare reads them; the launch shapes aim at a number of warps or blocks
 // per SM).
@@ -589,8 +683,9 @@ template <int FMT, int SHAPE> static dim3 gemv1_combine_grid(const GemvParams &p
     return dim3((p.w.rows + rows_per_warp - 1) / rows_per_warp, p.n / p.combine_k);
 }
 
+// plan != NULL: only the launch's grid into *plan, nothing launched (cuda_gemv_norm_partials).
 template <int FMT, bool GLU, int MINB, int SHAPE>
-static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
+static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan)
 {
     constexpr int U = Gemv1Shape<FMT, SHAPE>::U;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
@@ -599,6 +694,10 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
         if (p.combine_x) {   // a block per (row tile, position): its warps take the position's slots
             int lpr;
             const dim3 grid = gemv1_combine_grid<FMT, SHAPE>(p, &lpr);
+            if (plan) {
+                *plan = grid;
+                return 0;
+            }
             return cuda_launch("gemv1_combine_kernel", err, gemv1_combine_kernel<FMT, MINB, SHAPE>, grid,
                                dim3(GEMV_THREADS), 0, st, p, lpr);
         }
@@ -625,6 +724,10 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err)
         lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
+    if (plan) {
+        *plan = grid;
+        return 0;
+    }
     // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
         const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
@@ -648,7 +751,7 @@ static long long gemv1_slot_warps(const GemvParams &p, int vec, int U, int R)
 }
 
 template <int FMT, bool GLU>
-static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
+static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan = nullptr)
 {
     // Variants by measurement (H100, results/kernels/README.md): the 128-register build everywhere
     // (the 80-register one spills), MXFP4 gate/up slots of several positions in the wide row shape
@@ -682,18 +785,18 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err)
             const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
             const int U1 = Gemv1Shape<FMT, ROWS_ONEPASS>::U;
             if (narrow && kn.gemv1_onepass != 0 && nvec > 32 * Gemv1Shape<FMT, ROWS_NARROW>::U && nvec <= 32 * U1)
-                return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_ONEPASS>(p, st, err)
-                                   : launch_gemv1_v<FMT, GLU, 3, ROWS_ONEPASS>(p, st, err);
+                return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_ONEPASS>(p, st, err, plan)
+                                   : launch_gemv1_v<FMT, GLU, 3, ROWS_ONEPASS>(p, st, err, plan);
         }
         if (wide)
-            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_WIDE>(p, st, err)
-                               : launch_gemv1_v<FMT, GLU, 3, ROWS_WIDE>(p, st, err);
+            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_WIDE>(p, st, err, plan)
+                               : launch_gemv1_v<FMT, GLU, 3, ROWS_WIDE>(p, st, err, plan);
         if (narrow)
-            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_NARROW>(p, st, err)
-                               : launch_gemv1_v<FMT, GLU, 3, ROWS_NARROW>(p, st, err);
+            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_NARROW>(p, st, err, plan)
+                               : launch_gemv1_v<FMT, GLU, 3, ROWS_NARROW>(p, st, err, plan);
     }
-    return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_DEFAULT>(p, st, err)
-                       : launch_gemv1_v<FMT, GLU, 3, ROWS_DEFAULT>(p, st, err);
+    return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_DEFAULT>(p, st, err, plan)
+                       : launch_gemv1_v<FMT, GLU, 3, ROWS_DEFAULT>(p, st, err, plan);
 }
 
 template <int FMT, int NT, bool GLU>
@@ -1123,6 +1226,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.mma_splitk = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_COMBINE_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.combine_blocks = atoi(v);
+        if ((v = getenv("MIMO_CUDA_DEFER_NORM")))
+            k.defer_norm = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1188,10 +1293,48 @@ static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
     return mimo_fail(err, "cuda gemv: %d positions (at most 16 per call)", n);
 }
 
+template <bool GLU> static int gemv1_plan_blocks(const GemvParams &p)
+{
+    dim3 grid(0);
+    mimo_error err;
+    int rc = -1;
+    switch (p.w.fmt) {
+    case MIMO_WFMT_F32: rc = launch_gemv1<MIMO_WFMT_F32, GLU>(p, 0, &err, &grid); break;
+    case MIMO_WFMT_BF16: rc = launch_gemv1<MIMO_WFMT_BF16, GLU>(p, 0, &err, &grid); break;
+    case MIMO_WFMT_FP8: rc = launch_gemv1<MIMO_WFMT_FP8, GLU>(p, 0, &err, &grid); break;
+    case MIMO_WFMT_MXFP4: rc = launch_gemv1<MIMO_WFMT_MXFP4, GLU>(p, 0, &err, &grid); break;
+    }
+    return rc == 0 ? (int)grid.x : 0;
+}
+
+int cuda_gemv_norm_partials(const GemvParams &p, bool glu)
+{
+    if (!cuda_gemv_knobs().defer_norm || glu || p.n < 1)
+        return 0;
+    const bool plain_residual = !p.slot_expert && !p.combine_x && p.accumulate && p.n == 1 && gemv1_runs(p);
+    const bool combined = p.combine_x && gemv1_fuses_combine(p, glu);
+    if (!plain_residual && !combined)
+        return 0;
+    const int blocks = gemv1_plan_blocks<false>(p);
+    return blocks <= MIMO_CUDA_NORM_PARTIALS_MAX ? blocks : 0;
+}
+
+bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)
+{
+    (void)glu;
+    return cuda_gemv_knobs().defer_norm && !p.accumulate && !p.combine_x && (p.slot_expert || p.n == 1) && gemv1_runs(p);
+}
+
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
 {
     if (p.n < 1)
         return 0;
+    if (p.norm_out.h && (p.norm_out.partial_stride < cuda_gemv_norm_partials(p, glu) || !cuda_gemv_norm_partials(p, glu)))
+        return mimo_fail(err, "cuda gemv: a deferred RMSNorm's writer on a kernel that does not take it "
+                              "(cuda_gemv_norm_partials)");
+    if (p.norm_in.partials && (!cuda_gemv_takes_norm_in(p, glu) || p.norm_in.count > MIMO_CUDA_NORM_PARTIALS_MAX))
+        return mimo_fail(err, "cuda gemv: a deferred RMSNorm's reader on a kernel that does not take it "
+                              "(cuda_gemv_takes_norm_in)");
     if (p.w.ld % MIMO_CUDA_COL_ALIGN)
         return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
     if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))
@@ -1216,33 +1359,6 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
     case MIMO_WFMT_MXFP4: return glu ? launch_gemv_f<MIMO_WFMT_MXFP4, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_MXFP4, false>(p, st, err);
     }
     return mimo_fail(err, "cuda gemv: unknown weight format %d", p.w.fmt);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Block reduction (blockDim.x a multiple of 32, <= 1024): lanes by xor shuffles, then the warps'
-// results in warp order from shared memory red[32] (every thread gets the result; fixed order).
-
-struct SumOp {
-    template <typename T> __device__ T operator()(T a, T b) const { return a + b; }
-};
-struct MaxOp {
-    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
-};
-
-template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op, T *red)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v = op(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-    __syncthreads();
-    if (lane == 0)
-        red[warp] = v;
-    __syncthreads();
-    T r = init;
-    for (int i = 0; i < nw; i++)
-        r = op(r, red[i]);
-    return r;
 }
 
 // ---------------------------------------------------------------------------------------------

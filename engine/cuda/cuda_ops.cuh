@@ -19,6 +19,26 @@ struct GemvSplitWorkspace {
     unsigned *counters;  // MIMO_CUDA_SPLITK_COUNTERS
 };
 
+// An RMSNorm deferred across a GEMV boundary (cuda_backend.cu, defer_norms): rather than a norm kernel
+// between the GEMV that writes the residual stream x and the GEMVs that read rmsnorm(x) * w, the writer
+// also stores h = x * w and, per block, the sum of its rows' x^2 (in double, as the norm kernel sums);
+// the readers take h and multiply their dot products by 1 / sqrt(sum / dim + eps), summing the partials
+// in block order (deterministic; the factor only scales each output, so it is applied at the end).
+// partials[t * partial_stride + b]: position t, block b of the writer.
+#define MIMO_CUDA_NORM_PARTIALS_MAX 512   // blocks of a writer per position
+struct GemvNormOut {
+    float *h;                 // NULL: none
+    int ldh;
+    const float *w;           // the norm's weights, [rows]
+    double *partials;
+    int partial_stride;
+};
+struct GemvNormIn {
+    const double *partials;   // NULL: none
+    int count, partial_stride, dim;
+    float eps;
+};
+
 // y[t][r] (+)= sum_c W[r][c] x[t][c] for t < n; with glu: y = silu(W x) * (W2 x).
 // Expert mode (slot_expert != NULL): unit slot s uses matrix slot_expert[s] of the expert set,
 // input row s / x_slot_div, output row s, one position per slot (n = number of slots).
@@ -39,6 +59,10 @@ struct GemvParams {
     float *combine_x;
     int combine_ldx, combine_k;
     GemvSplitWorkspace split;   // the column split across blocks (tensor-core kernel); zeros: none
+    // the deferred RMSNorm (above): norm_out on a writer of x (cuda_gemv_norm_partials says where it is
+    // taken), norm_in on a reader of h (cuda_gemv_takes_norm_in); zeros: none
+    GemvNormOut norm_out;
+    GemvNormIn norm_in;
 };
 
 // y (+)= W x over n positions (or n expert slots once slot_expert is set), every other field zero.
@@ -58,6 +82,13 @@ static inline GemvParams gemv_params(const GpuMat &w, const float *x, int ldx, f
 }
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
+// Partial sums per position this GEMV writes when given norm_out (its blocks), 0 where its kernel does
+// not take it: the CUDA-core kernel accumulating into x at one position, or expert down slots with the
+// MoE combine fused (at most MIMO_CUDA_NORM_PARTIALS_MAX); 0 also with the defer_norm knob off.
+int cuda_gemv_norm_partials(const GemvParams &p, bool glu);
+// Whether this GEMV's kernel takes norm_in: the CUDA-core kernel at one position or over expert slots,
+// not accumulating; false with the defer_norm knob off.
+bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
 // gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
 // mma_pipe = 2 | 4 column blocks in flight per warp; mma_ksplit = 1..8 warps sharing a tile's columns;
@@ -75,11 +106,13 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // projection with the MoE combine (0: 3 where its grid is more than one wave at 2 blocks per SM, else 2);
 // gemv1_onepass (MIMO_CUDA_GEMV1_ONEPASS) = 1: narrow MXFP4 gate/up slots whose rows fit one pass of six
 // vectors per lane take the one-pass shape, 0: they loop in the narrow one; slot_xsmem (MIMO_CUDA_SLOT_XSMEM)
-// = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 0: from global memory.
+// = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 0: from global memory;
+// defer_norm (MIMO_CUDA_DEFER_NORM) = 1: the step defers its RMSNorms into the GEMVs around them where they
+// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1;
+        slot_xsmem = 1, defer_norm = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

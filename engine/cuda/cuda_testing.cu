@@ -100,6 +100,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 11: k = GemvKnobs(); k.combine_blocks = 3; return 0;
     case 12: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_onepass = 0; return 0;
     case 13: k = GemvKnobs(); k.slot_xsmem = 0; return 0;
+    case 14: k = GemvKnobs(); k.defer_norm = 0; return 0;
     }
     return -1;
 }
@@ -123,6 +124,44 @@ static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x
         cuda_gemv(p, up != NULL, c.e.stream, err))
         return -1;
     return c.get(y, dy, (size_t)n * w->rows, err);
+}
+
+extern "C" int mimo_cuda_test_norm_between_gemvs(const mimo_matrix *writer, const float *a, float *x,
+                                                 const float *norm_w, float eps, const mimo_matrix *reader,
+                                                 const mimo_matrix *reader_up, float *y, int *deferred,
+                                                 mimo_error *err)
+{
+    TestCtx c;
+    GpuMat wm, rm, ru;
+    float *da = NULL, *dx = NULL, *dh = NULL, *dw = NULL, *dy = NULL;
+    double *dpart = NULL;
+    const int H = (int)writer->rows, M = (int)reader->rows;
+    int lda = 0, ldx = 0, ldh = 0;
+    if ((int)reader->cols != H)
+        return mimo_fail(err, "cuda test norm: the reader takes %d columns, the writer gives %d rows", (int)reader->cols, H);
+    std::vector<float> zeros((size_t)H, 0.0f);
+    if (c.init(err) || c.matrix(writer, 1, &wm, err) || c.matrix(reader, 1, &rm, err) ||
+        (reader_up && c.matrix(reader_up, 1, &ru, err)) || c.put_rows(a, 1, (int)writer->cols, &da, &lda, err) ||
+        c.put_rows(x, 1, H, &dx, &ldx, err) || c.put_rows(zeros.data(), 1, H, &dh, &ldh, err) ||
+        c.put(norm_w, (size_t)H, &dw, err) || c.put<float>(NULL, (size_t)M, &dy, err) ||
+        c.put<double>(NULL, MIMO_CUDA_NORM_PARTIALS_MAX, &dpart, err))   // NaN: a partial read but not written shows
+        return -1;
+    GemvParams pw = gemv_params(wm, da, lda, dx, H, 1, true);
+    GemvParams pr = gemv_params(rm, dh, ldh, dy, M, 1, false);
+    if (reader_up)
+        pr.w2 = ru;
+    const int count = cuda_gemv_norm_partials(pw, false);
+    *deferred = count > 0 && cuda_gemv_takes_norm_in(pr, reader_up != NULL);
+    if (*deferred) {
+        pw.norm_out = GemvNormOut{dh, H, dw, dpart, MIMO_CUDA_NORM_PARTIALS_MAX};
+        pr.norm_in = GemvNormIn{dpart, count, MIMO_CUDA_NORM_PARTIALS_MAX, H, eps};
+    }
+    if (cuda_alloc_split_workspace(&c.e, &pw.split, err) || cuda_alloc_split_workspace(&c.e, &pr.split, err) ||
+        cuda_gemv(pw, false, c.e.stream, err) ||
+        (!*deferred && cuda_rmsnorm(dx, ldx, dw, H, eps, dh, ldh, 1, c.e.stream, err)) ||
+        cuda_gemv(pr, reader_up != NULL, c.e.stream, err))
+        return -1;
+    return c.get(x, dx, (size_t)H, err) || c.get(y, dy, (size_t)M, err);
 }
 
 extern "C" int mimo_cuda_test_gemv(const mimo_matrix *w, const float *x, int n, float *y, mimo_error *err)

@@ -42,9 +42,17 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * rows of 65..192 MXFP4 vectors in its one-pass form), 11 = the defaults with the MoE combine's kernel
  * on the 3-blocks-per-SM build at any grid size, 12 = path 10 without the one-pass form, 13 = the
  * defaults with MXFP4 gate/up slots reading their inputs from global memory (the default: a padded copy
- * in shared memory). Returns -1 for an unknown path. */
+ * in shared memory), 14 = the defaults with every RMSNorm of a step a kernel of its own (the default defers
+ * them into the GEMVs around them where those take it). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 14
+#define MIMO_CUDA_TEST_GEMV_PATHS 15
+/* An RMSNorm between two GEMVs at one position, as a step takes it: writer x += W a (x [W rows] in and
+ * out), h = rmsnorm(x) * norm_w, reader y = R h (with reader_up: silu(R h) * (U h)). Deferred where
+ * the kernels take it (the writer leaves h = x * norm_w and partial sums of squares, the reader scales
+ * by the norm's factor; *deferred = 1), else the norm kernel between them (*deferred = 0). */
+int mimo_cuda_test_norm_between_gemvs(const mimo_matrix *writer, const float *a, float *x, const float *norm_w,
+                                      float eps, const mimo_matrix *reader, const mimo_matrix *reader_up, float *y,
+                                      int *deferred, mimo_error *err);
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 

@@ -371,6 +371,81 @@ Test(cuda_kernels, rmsnorm)
     cr_assert(rel < 1e-6, "rel err %g", rel);
 }
 
+/* The RMSNorm between two GEMVs of a one-position step, deferred into them (the writer of the residual
+ * leaves h = x * w and partial sums, the reader scales by the norm's factor), against the reference:
+ * every writer and reader format, plain and gate/up readers, on every GEMV path; with the defaults also
+ * at MiMo-V2.5-Pro's o_proj shape (6144 x 2048: a bf16 writer of 384 blocks, more partial sums than a
+ * reader block has threads). The defaults must defer it, path 14 (the knob off) must not. */
+Test(cuda_kernels, rmsnorm_deferred_between_gemvs)
+{
+    need_gpu();
+    const int shapes[2][3] = {{320, 512, 200}, {6144, 2048, 96}};   /* writer rows, writer cols, reader rows */
+    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
+    for (int sh = 0; sh < (path == 0 ? 2 : 1); sh++)
+    for (int f = 0; f < MIMO_WFMT_COUNT; f++)
+    for (int glu = 0; glu < 2; glu++) {
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+        const int H = shapes[sh][0], K = shapes[sh][1], M = shapes[sh][2];
+        const mimo_weight_format wf = (mimo_weight_format)f, rf = (mimo_weight_format)((f + 1 + glu) % MIMO_WFMT_COUNT);
+        void *wd, *ws, *rd, *rs, *ud = NULL, *us = NULL;
+        mimo_matrix w = random_matrix(wf, H, K, &wd, &ws);
+        mimo_matrix r = random_matrix(rf, M, H, &rd, &rs);
+        mimo_matrix u;
+        if (glu)
+            u = random_matrix(rf, M, H, &ud, &us);
+        float *a = malloc((size_t)K * sizeof(float)), *x = malloc((size_t)H * sizeof(float));
+        float *xref = malloc((size_t)H * sizeof(float)), *nw = malloc((size_t)H * sizeof(float));
+        float *h = malloc((size_t)H * sizeof(float)), *y = malloc((size_t)M * sizeof(float));
+        float *yref = malloc((size_t)M * sizeof(float)), *g = malloc((size_t)M * sizeof(float));
+        float *b = malloc((size_t)M * sizeof(float));
+        for (int i = 0; i < K; i++)
+            a[i] = frand() * 0.2f;
+        for (int i = 0; i < H; i++) {
+            x[i] = frand() * 2.0f;
+            nw[i] = 1.0f + 0.5f * frand();
+        }
+        mimo_matrix_gemv_f32(&w, a, xref);
+        for (int i = 0; i < H; i++)
+            xref[i] += x[i];
+        mimo_cpu_rmsnorm(h, xref, nw, H, 1e-6f);
+        mimo_matrix_gemv_f32(&r, h, glu ? g : yref);
+        if (glu) {
+            mimo_matrix_gemv_f32(&u, h, b);
+            mimo_cpu_swiglu(yref, g, b, M);
+        }
+        int deferred = -1;
+        mimo_error err = {{0}};
+        cr_assert_eq(mimo_cuda_test_norm_between_gemvs(&w, a, x, nw, 1e-6f, &r, glu ? &u : NULL, y, &deferred, &err), 0,
+                     "%s", err.msg);
+        const char *what = glu ? "gate/up" : "plain";
+        if (path == 0)
+            cr_assert_eq(deferred, 1, "writer %s, %s reader %s: the defaults did not defer the norm",
+                         mimo_weight_format_name(wf), what, mimo_weight_format_name(rf));
+        if (path == 14)
+            cr_assert_eq(deferred, 0, "path 14 deferred the norm");
+        const double xrel = mimo_test_rel_err(x, xref, (size_t)H), yrel = mimo_test_rel_err(y, yref, (size_t)M);
+        cr_assert(all_finite(y, (size_t)M), "path %d: reader output not fully written", path);
+        cr_assert(xrel < 1e-4 && yrel < 1e-4, "path %d, writer %s %dx%d, %s reader %s (deferred %d): x rel err %g, y %g",
+                  path, mimo_weight_format_name(wf), H, K, what, mimo_weight_format_name(rf), deferred, xrel, yrel);
+        free(a);
+        free(x);
+        free(xref);
+        free(nw);
+        free(h);
+        free(y);
+        free(yref);
+        free(g);
+        free(b);
+        free(wd);
+        free(ws);
+        free(rd);
+        free(rs);
+        free(ud);
+        free(us);
+    }
+    mimo_cuda_test_set_gemv_path(0);
+}
+
 /* CPU reference of mimo_cuda_test_attention: RoPE, value scale, attention per head. */
 static void attention_reference(const mimo_cuda_test_attn *a, const float *qkv, int P, float *out)
 {
