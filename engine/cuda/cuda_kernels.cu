@@ -437,7 +437,7 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
 // rows each, and meet in shared memory: x[t][row] += sum_j w[t k + j] y_j[row], the sum in slot order as
 // the combine kernel takes it (the same products, the same result). norm_out: the new x rows also go to
 // h times the norm's weights, the block's sum of their squares to partials[t][blockIdx.x].
-template <int FMT, int SHAPE>
+template <int FMT, int SHAPE, bool NORM_OUT_ = false>
 __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr, float *red)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
@@ -448,7 +448,7 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
     const GpuMat &m = p.w;
     const int own_row = row_first + (int)threadIdx.x;
     const bool owns_row = (int)threadIdx.x < rows_per_warp && own_row < m.rows;
-    const bool norm_out = p.norm_out.h != nullptr;
+    constexpr bool norm_out = NORM_OUT_;
     const float norm_w = norm_out && owns_row ? __ldg(p.norm_out.w + own_row) : 0.0f;   // never written
     pdl_trigger();
     pdl_wait();   // the expert ids and weights come from the router
@@ -476,12 +476,12 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
             s = fmaf(p.combine_w[t * k + j], red[j * rows_per_warp + i], s);
         const float v = x_old + s;
         p.combine_x[(size_t)t * p.combine_ldx + own_row] = v;
-        if (norm_out) {
+        if constexpr (norm_out) {
             p.norm_out.h[(size_t)t * p.norm_out.ldh + own_row] = v * norm_w;
             sq = (double)v * v;
         }
     }
-    if (norm_out) {   // a deferred norm (GemvNormOut): the block's sum of squares, uniform across the block
+    if constexpr (norm_out) {   // a deferred norm (GemvNormOut): the block's sum of squares, uniform across the block
         __shared__ double norm_red[GEMV_WARPS];
         sq = block_reduce(sq, 0.0, SumOp(), norm_red);
         if (threadIdx.x == 0)
@@ -519,12 +519,15 @@ __device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const doubl
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
 // XS (MXFP4 expert slots): the block's input row is first copied into xs (shared memory, padded).
-// norm_in (a reader of a deferred norm): the outputs are scaled by the norm's factor; norm_out (one
-// position, accumulating into x, not GLU): the new x rows also go to h times the norm's weights, and the
-// block's sum of their squares to partials[blockIdx.x].
-template <int FMT, bool GLU, int SHAPE, bool XS = false>
+// NORM_IN (a reader of a deferred norm, GemvNormIn): the outputs are scaled by the norm's factor;
+// NORM_OUT (its writer, GemvNormOut: one position, accumulating into x, not GLU): the new x rows also go
+// to h times the norm's weights, and the block's sum of their squares to partials[blockIdx.x]. Compile-time
+// variants: the norm's registers and barriers cost the other GEMVs 0.5-1 us each as runtime branches.
+enum { NORM_NONE = 0, NORM_IN = 1, NORM_OUT = 2 };
+template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red, float *xs = nullptr)
 {
+    static_assert(NORM != NORM_OUT || !GLU, "a deferred norm's writer accumulates into x (no gate/up pair)");
     __shared__ double norm_red[GEMV_WARPS];
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
@@ -534,13 +537,13 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     const int row0 = ((tile * (GEMV_WARPS / ksplit) + wrow) * groups + lane / lpr) * R;
     const int sl = lane % lpr;
     const GpuMat &m = p.w;
-    const bool norm_out = !GLU && p.norm_out.h != nullptr, norm_in = p.norm_in.partials != nullptr;
+    constexpr bool norm_in = NORM == NORM_IN, norm_out = NORM == NORM_OUT;
     // the norm's weights of the rows this lane writes (never written: loaded before the wait)
-    float norm_w[GLU ? 1 : R];
-    if constexpr (!GLU)
+    float norm_w[norm_out ? R : 1];
+    if constexpr (norm_out)
 #pragma unroll
         for (int r = 0; r < R; r++)
-            norm_w[r] = norm_out && sl == 0 && ks == 0 && row0 + r < m.rows ? __ldg(p.norm_out.w + row0 + r) : 0.0f;
+            norm_w[r] = sl == 0 && ks == 0 && row0 + r < m.rows ? __ldg(p.norm_out.w + row0 + r) : 0.0f;
     // PDL: the expert ids come from the router kernel, so expert mode waits first; plain matrices
     // issue their first weight loads before waiting (pdl_wait, cuda_common.cuh)
     pdl_trigger();
@@ -555,12 +558,12 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     // not wait for them (their lane and warp write them); a deferred norm's partial sums likewise
     float *ybase = p.y + (size_t)(p.slot_expert ? slot : 0) * p.ldy;
     float y_old[R];
-    double norm_part[NORM_PARTIALS_PER_THREAD] = {};
+    double norm_part[norm_in ? NORM_PARTIALS_PER_THREAD : 1] = {};
     auto read_old = [&] {
 #pragma unroll
         for (int r = 0; r < R; r++)
             y_old[r] = p.accumulate && sl == 0 && ks == 0 && row0 + r < m.rows ? ybase[row0 + r] : 0.0f;
-        if (norm_in)
+        if constexpr (norm_in)
             norm_in_load(p.norm_in, p.slot_expert ? slot / p.x_slot_div : 0, norm_part);
     };
     if (waited)
@@ -576,7 +579,9 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
         gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
                                     acc, acc2, read_old);
     }
-    const float scale = norm_in ? norm_in_factor(p.norm_in, norm_part, norm_red) : 1.0f;
+    float scale = 1.0f;
+    if constexpr (norm_in)
+        scale = norm_in_factor(p.norm_in, norm_part, norm_red);
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
         const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
@@ -589,6 +594,8 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
                     red[(slots_per_block + i) * ksplit + ks] = acc2[r];
             }
         __syncthreads();
+        if (!norm_out && ks != 0)   // the writer's warps all meet in its sum of squares below
+            return;
         if (ks == 0 && sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++) {
@@ -608,18 +615,21 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     for (int r = 0; r < R; r++) {
         const int row = row0 + r;
         if (ks == 0 && sl == 0 && row < m.rows) {
-            // scale is 1 without a deferred norm (exact)
-            const float out = GLU ? silu_f(scale * acc[r]) * (scale * acc2[r]) : scale * acc[r];
+            float a = acc[r], a2 = acc2[r];
+            if constexpr (norm_in) {
+                a *= scale;
+                a2 *= scale;
+            }
+            const float out = GLU ? silu_f(a) * a2 : a;
             const float v = p.accumulate ? y_old[r] + out : out;
             ybase[row] = v;
-            if constexpr (!GLU)
-                if (norm_out) {
-                    p.norm_out.h[row] = v * norm_w[r];
-                    sq += (double)v * v;
-                }
+            if constexpr (norm_out) {
+                p.norm_out.h[row] = v * norm_w[r];
+                sq += (double)v * v;
+            }
         }
     }
-    if (norm_out) {   // uniform across the block
+    if constexpr (norm_out) {
         sq = block_reduce(sq, 0.0, SumOp(), norm_red);
         if (threadIdx.x == 0)
             p.norm_out.partials[blockIdx.x] = sq;
@@ -628,33 +638,33 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
 // occupancy is what hides the latency (launch_gemv1 picks the variant).
-template <int FMT, bool GLU, int SHAPE, bool XS>
+template <int FMT, bool GLU, int SHAPE, bool XS, int NORM>
 __device__ __forceinline__ void gemv1_block(const GemvParams &p, int lpr, int ksplit)
 {
     __shared__ float red[2 * 32 * 8 * 8];
     extern __shared__ float4 gemv1_xs4[];   // XS: the padded input row (dynamic shared memory)
-    gemv1_tile<FMT, GLU, SHAPE, XS>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red, (float *)gemv1_xs4);
+    gemv1_tile<FMT, GLU, SHAPE, XS, NORM>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red, (float *)gemv1_xs4);
 }
 
-template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false>
+template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
-    gemv1_block<FMT, GLU, SHAPE, XS>(p, lpr, ksplit);
+    gemv1_block<FMT, GLU, SHAPE, XS, NORM>(p, lpr, ksplit);
 }
 
 // The same kernel for expert slots under its own name: a trace (CUPTI records carry only the kernel's
 // name) can then tell the routed experts' work from the dense GEMVs'.
-template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false>
+template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_expert_kernel(const GemvParams p, int lpr, int ksplit)
 {
-    gemv1_block<FMT, GLU, SHAPE, XS>(p, lpr, ksplit);
+    gemv1_block<FMT, GLU, SHAPE, XS, NORM>(p, lpr, ksplit);
 }
 
-template <int FMT, int MINB, int SHAPE>
+template <int FMT, int MINB, int SHAPE, bool NORM_OUT_ = false>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const GemvParams p, int lpr)
 {
     __shared__ float red[GEMV1_COMBINE_RED];
-    gemv1_combine_tile<FMT, SHAPE>(p, blockIdx.x, blockIdx.y, lpr, red);
+    gemv1_combine_tile<FMT, SHAPE, NORM_OUT_>(p, blockIdx.x, blockIdx.y, lpr, red);
 }
 
 // The most dynamic shared memory gemv1_kernel takes without opting in (cudaFuncSetAttribute): 48 KiB
@@ -698,6 +708,9 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
                 *plan = grid;
                 return 0;
             }
+            if (p.norm_out.h)
+                return cuda_launch("gemv1_combine_kernel", err, gemv1_combine_kernel<FMT, MINB, SHAPE, true>, grid,
+                                   dim3(GEMV_THREADS), 0, st, p, lpr);
             return cuda_launch("gemv1_combine_kernel", err, gemv1_combine_kernel<FMT, MINB, SHAPE>, grid,
                                dim3(GEMV_THREADS), 0, st, p, lpr);
         }
@@ -732,12 +745,25 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
         const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
         if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
-            return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
-                               dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
+            return p.norm_in.partials
+                ? cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_IN>, grid,
+                              dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit)
+                : cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
+                              dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
     }
     if (p.slot_expert)
-        return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
+        return p.norm_in.partials
+            ? cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN>, grid,
+                          dim3(GEMV_THREADS), 0, st, p, lpr, ksplit)
+            : cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
+                          dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
+    if (p.norm_in.partials)
+        return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN>, grid,
                            dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
+    if constexpr (!GLU)
+        if (p.norm_out.h)
+            return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_OUT>, grid,
+                               dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
     return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE>, grid, dim3(GEMV_THREADS), 0, st, p, lpr,
                        ksplit);
 }
@@ -1332,7 +1358,8 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
     if (p.norm_out.h && (p.norm_out.partial_stride < cuda_gemv_norm_partials(p, glu) || !cuda_gemv_norm_partials(p, glu)))
         return mimo_fail(err, "cuda gemv: a deferred RMSNorm's writer on a kernel that does not take it "
                               "(cuda_gemv_norm_partials)");
-    if (p.norm_in.partials && (!cuda_gemv_takes_norm_in(p, glu) || p.norm_in.count > MIMO_CUDA_NORM_PARTIALS_MAX))
+    if (p.norm_in.partials && (p.norm_out.h || !cuda_gemv_takes_norm_in(p, glu) ||
+                               p.norm_in.count > MIMO_CUDA_NORM_PARTIALS_MAX))
         return mimo_fail(err, "cuda gemv: a deferred RMSNorm's reader on a kernel that does not take it "
                               "(cuda_gemv_takes_norm_in)");
     if (p.w.ld % MIMO_CUDA_COL_ALIGN)

@@ -375,7 +375,8 @@ Test(cuda_kernels, rmsnorm)
  * leaves h = x * w and partial sums, the reader scales by the norm's factor), against the reference:
  * every writer and reader format, plain and gate/up readers, on every GEMV path; with the defaults also
  * at MiMo-V2.5-Pro's o_proj shape (6144 x 2048: a bf16 writer of 384 blocks, more partial sums than a
- * reader block has threads). The defaults must defer it, path 14 (the knob off) must not. */
+ * reader block has threads). The defaults must defer it (but for an f32 writer of 768 blocks), path 14
+ * (the knob off) must not. */
 Test(cuda_kernels, rmsnorm_deferred_between_gemvs)
 {
     need_gpu();
@@ -418,7 +419,9 @@ Test(cuda_kernels, rmsnorm_deferred_between_gemvs)
         cr_assert_eq(mimo_cuda_test_norm_between_gemvs(&w, a, x, nw, 1e-6f, &r, glu ? &u : NULL, y, &deferred, &err), 0,
                      "%s", err.msg);
         const char *what = glu ? "gate/up" : "plain";
-        if (path == 0)
+        /* (an f32 writer of 6144 rows is 768 blocks, more partial sums than MIMO_CUDA_NORM_PARTIALS_MAX:
+         * the norm kernel stays there) */
+        if (path == 0 && !(sh == 1 && wf == MIMO_WFMT_F32))
             cr_assert_eq(deferred, 1, "writer %s, %s reader %s: the defaults did not defer the norm",
                          mimo_weight_format_name(wf), what, mimo_weight_format_name(rf));
         if (path == 14)
