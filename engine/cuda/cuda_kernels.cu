@@ -1252,8 +1252,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.mma_splitk = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_COMBINE_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.combine_blocks = atoi(v);
-        if ((v = getenv("MIMO_CUDA_DEFER_NORM")))
-            k.defer_norm = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_DEFER_NORM")) && atoi(v) >= 0 && atoi(v) <= 2)
+            k.defer_norm = atoi(v);
         read = true;
     }
     return k;
@@ -1348,7 +1348,9 @@ int cuda_gemv_norm_partials(const GemvParams &p, bool glu)
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)
 {
     (void)glu;
-    return cuda_gemv_knobs().defer_norm && !p.accumulate && !p.combine_x && (p.slot_expert || p.n == 1) && gemv1_runs(p);
+    const int knob = cuda_gemv_knobs().defer_norm;
+    return knob && (knob == 1 || !p.slot_expert) && !p.accumulate && !p.combine_x && (p.slot_expert || p.n == 1) &&
+           gemv1_runs(p);
 }
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
