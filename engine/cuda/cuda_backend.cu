@@ -138,14 +138,8 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
             prog.push_back(g);
             prog.push_back(labelled(gemv_instr(l, L.down, e->mlp, e->mlp_ld, e->x, H, n, true), "dense_down"));
         } else {
-            CudaInstr r = labelled(gemv_instr(l, L.router, e->h, H, e->router_logits, c->n_routed_experts, n, false), "router");
-            // the top-k in the router GEMV's last block where it takes it, else its own kernel
-            if (e->route_counter && cuda_gemv_takes_route(r.gemv, false, k))
-                r.gemv.route = GemvRouteTail{e->route_counter, L.router_bias, e->route_ids, e->route_w, k,
-                                             c->norm_topk_prob ? 1 : 0, c->routed_scaling_factor};
-            prog.push_back(r);
-            if (!r.gemv.route.counter)
-                prog.push_back(instr(OP_ROUTE, l, n));
+            prog.push_back(labelled(gemv_instr(l, L.router, e->h, H, e->router_logits, c->n_routed_experts, n, false), "router"));
+            prog.push_back(instr(OP_ROUTE, l, n));
             CudaInstr g = labelled(gemv_instr(l, L.egate, e->h, H, e->act, e->act_ld, n * k, false), "expert_gate_up");
             g.gemv.w2 = L.eup;
             g.glu = true;
@@ -204,9 +198,8 @@ static long residual_writer(const CudaEngine *e, const std::vector<CudaInstr> &p
 // GemvNormIn in cuda_ops.cuh): the norm instruction goes, the last GEMV before it that writes x also
 // writes h = x * w and its partial sums of squares, and every GEMV after it that reads h (up to the next
 // norm) scales its outputs by the norm's factor. Where the writer or a reader cannot (the embedding, the
-// tensor-core kernel of several positions, expert slots: MoE layers keep their post-attention norm, the
-// defer_norm knob off), the norm kernel stays. The two partial-sum buffers alternate between consecutive
-// norms.
+// tensor-core kernel of several positions, the defer_norm knob off), the norm kernel stays. The two
+// partial-sum buffers alternate between consecutive norms.
 static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog)
 {
     if (!e->norm_partials)
@@ -624,10 +617,6 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
     if (cuda_engine_alloc(e, &v, (size_t)2 * MIMO_MAX_DECODE_POSITIONS * MIMO_CUDA_NORM_PARTIALS_MAX * sizeof(double), err))
         return -1;
     e->norm_partials = (double *)v;
-    if (cuda_engine_alloc(e, &v, sizeof(unsigned), err))
-        return -1;
-    e->route_counter = (unsigned *)v;
-    CUDA_CHECK(cudaMemset(e->route_counter, 0, sizeof(unsigned)));
     // Unwritten activations read as zeros, never as garbage (padding columns of act / attn / mlp).
     CUDA_CHECK(cudaMemset(e->act, 0, (size_t)T * (k > 0 ? k : 1) * e->act_ld * sizeof(float)));
     CUDA_CHECK(cudaMemset(e->attn, 0, (size_t)T * e->attn_ld * sizeof(float)));

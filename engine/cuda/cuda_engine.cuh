@@ -90,7 +90,6 @@ struct CudaEngine {
     GemvSplitWorkspace split;  // the tensor-core GEMV's column split across blocks (GemvParams::split)
     double *norm_partials;     // the deferred RMSNorms' partial sums (GemvNormOut): 2 sites x 16 positions x
                                // MIMO_CUDA_NORM_PARTIALS_MAX; NULL: every norm a kernel
-    unsigned *route_counter;   // the router GEMV's arrival counter (GemvRouteTail), zero between launches
     int qkv_ld, q_ld, attn_ld, mlp_ld, act_ld;
 
     std::vector<void *> allocations;

@@ -108,119 +108,6 @@ template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op,
     return r;
 }
 
-// Router: sigmoid scores, top-k by score + bias (ties to the lower index), renormalised weights.
-
-// Arg-max over a warp: (value, index) pairs, larger value wins, the lower index on ties; every lane
-// ends with the winner.
-__device__ __forceinline__ void warp_argmax(float &v, int &i)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float ov = __shfl_xor_sync(0xFFFFFFFFu, v, o);
-        const int oi = __shfl_xor_sync(0xFFFFFFFFu, i, o);
-        if (ov > v || (ov == v && oi < i)) {
-            v = ov;
-            i = oi;
-        }
-    }
-}
-
-// One position per warp (a block is one warp): k rounds of a warp arg-max (no block barriers: the
-// rounds are the router's critical path). Up to ROUTE_REG_EXPERTS experts the scores live in
-// registers, loaded all at once (a loop of dependent loads was a latency chain); more experts use
-// shared memory. Lane j keeps the j-th pick (k <= 32, cuda_route) and writes it once, normalised, at the
-// end (reading the weights back from global memory was one more round trip on the critical path).
-#define ROUTE_REG_EXPERTS 512
-#define ROUTE_PER_LANE (ROUTE_REG_EXPERTS / 32)
-
-// L2: the logits are read from L2 (__ldcg): other blocks of the running kernel wrote them (the router GEMV's
-// last block), and this SM's L1 may hold stale lines.
-template <bool L2 = false>
-__device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
-                               int32_t *ids, float *weights, float *sel)
-{
-    const int lane = threadIdx.x % 32;
-    float sum = 0.0f, my_w = 0.0f;
-    int my_id = 0;
-    if (E <= ROUTE_REG_EXPERTS) {
-        float score[ROUTE_PER_LANE], biased[ROUTE_PER_LANE];
-#pragma unroll
-        for (int i = 0; i < ROUTE_PER_LANE; i++) {
-            const int e = lane + 32 * i;
-            score[i] = e < E ? (L2 ? __ldcg(logits + e) : logits[e]) : 0.0f;
-            biased[i] = e < E && bias ? __ldg(bias + e) : 0.0f;
-        }
-#pragma unroll
-        for (int i = 0; i < ROUTE_PER_LANE; i++) {
-            score[i] = 1.0f / (1.0f + expf(-score[i]));
-            biased[i] = lane + 32 * i < E ? score[i] + biased[i] : -INFINITY;
-        }
-        for (int j = 0; j < k; j++) {
-            float bv = -INFINITY;
-            int bi = 0x7FFFFFFF;
-#pragma unroll
-            for (int i = 0; i < ROUTE_PER_LANE; i++) {
-                const int e = lane + 32 * i;
-                if (e < E && (biased[i] > bv || (biased[i] == bv && e < bi))) {
-                    bv = biased[i];
-                    bi = e;
-                }
-            }
-            warp_argmax(bv, bi);
-            if (bi < 0 || bi >= E)
-                bi = 0;   // every score NaN: keep a valid index
-            float w = 0.0f;
-#pragma unroll
-            for (int i = 0; i < ROUTE_PER_LANE; i++)
-                if (lane + 32 * i == bi) {
-                    w = score[i];
-                    biased[i] = -INFINITY;
-                }
-            w = __shfl_sync(0xFFFFFFFFu, w, bi % 32);
-            sum += w;
-            if (lane == j) {
-                my_id = bi;
-                my_w = w;
-            }
-        }
-    } else {
-        for (int e = lane; e < E; e += 32) {
-            float sc = 1.0f / (1.0f + expf(-(L2 ? __ldcg(logits + e) : logits[e])));
-            sel[e] = sc + (bias ? bias[e] : 0.0f);
-            sel[E + e] = sc;
-        }
-        __syncwarp();
-        for (int j = 0; j < k; j++) {
-            float bv = -INFINITY;
-            int bi = 0x7FFFFFFF;
-            for (int e = lane; e < E; e += 32) {
-                const float v = sel[e];
-                if (v > bv || (v == bv && e < bi)) {
-                    bv = v;
-                    bi = e;
-                }
-            }
-            warp_argmax(bv, bi);
-            if (bi < 0 || bi >= E)
-                bi = 0;   // every score NaN: keep a valid index
-            const float w = sel[E + bi];
-            sum += w;
-            if (lane == j) {
-                my_id = bi;
-                my_w = w;
-            }
-            __syncwarp();
-            if (lane == 0)
-                sel[bi] = -INFINITY;
-            __syncwarp();
-        }
-    }
-    if (lane < k) {
-        ids[lane] = my_id;
-        weights[lane] = (norm_topk ? my_w / sum : my_w) * scaling;
-    }
-}
-
 __device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
 
 // The operands of one GEMV unit: the matrices' data and scales and the input row — for an expert slot
@@ -632,17 +519,15 @@ __device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const doubl
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
 // XS (MXFP4 expert slots): the block's input row is first copied into xs (shared memory, padded).
-// ROLE_NORM_READER (a reader of a deferred norm, GemvNormIn): the outputs are scaled by the norm's
-// factor; ROLE_NORM_WRITER (its writer, GemvNormOut: one position, accumulating into x, not GLU): the new
-// x rows also go to h times the norm's weights, and the block's sum of their squares to
-// partials[blockIdx.x]; ROLE_ROUTER (the router's logits at one position, GemvRouteTail): the last block
-// to finish picks the experts (route_position). Compile-time variants: as runtime branches the extra
-// registers and barriers cost every other GEMV 0.5-1 us.
-enum { ROLE_PLAIN = 0, ROLE_NORM_READER = 1, ROLE_NORM_WRITER = 2, ROLE_ROUTER = 3 };
-template <int FMT, bool GLU, int SHAPE, bool XS = false, int ROLE = ROLE_PLAIN>
+// NORM_IN (a reader of a deferred norm, GemvNormIn): the outputs are scaled by the norm's factor;
+// NORM_OUT (its writer, GemvNormOut: one position, accumulating into x, not GLU): the new x rows also go
+// to h times the norm's weights, and the block's sum of their squares to partials[blockIdx.x]. Compile-time
+// variants: the norm's registers and barriers cost the other GEMVs 0.5-1 us each as runtime branches.
+enum { NORM_NONE = 0, NORM_IN = 1, NORM_OUT = 2 };
+template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red, float *xs = nullptr)
 {
-    static_assert((ROLE != ROLE_NORM_WRITER && ROLE != ROLE_ROUTER) || !GLU, "no gate/up pair in this role");
+    static_assert(NORM != NORM_OUT || !GLU, "a deferred norm's writer accumulates into x (no gate/up pair)");
     __shared__ double norm_red[GEMV_WARPS];
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
@@ -652,7 +537,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     const int row0 = ((tile * (GEMV_WARPS / ksplit) + wrow) * groups + lane / lpr) * R;
     const int sl = lane % lpr;
     const GpuMat &m = p.w;
-    constexpr bool norm_in = ROLE == ROLE_NORM_READER, norm_out = ROLE == ROLE_NORM_WRITER;
+    constexpr bool norm_in = NORM == NORM_IN, norm_out = NORM == NORM_OUT;
     // the norm's weights of the rows this lane writes (never written: loaded before the wait)
     float norm_w[norm_out ? R : 1];
     if constexpr (norm_out)
@@ -679,7 +564,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
         for (int r = 0; r < R; r++)
             y_old[r] = p.accumulate && sl == 0 && ks == 0 && row0 + r < m.rows ? ybase[row0 + r] : 0.0f;
         if constexpr (norm_in)
-            norm_in_load(p.norm_in, 0, norm_part);   // one position (cuda_gemv_takes_norm_in)
+            norm_in_load(p.norm_in, p.slot_expert ? slot / p.x_slot_div : 0, norm_part);
     };
     if (waited)
         read_old();
@@ -709,7 +594,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
                     red[(slots_per_block + i) * ksplit + ks] = acc2[r];
             }
         __syncthreads();
-        if (!norm_out && ROLE != ROLE_ROUTER && ks != 0)   // those warps all meet in the block's tail below
+        if (!norm_out && ks != 0)   // the writer's warps all meet in its sum of squares below
             return;
         if (ks == 0 && sl == 0)
 #pragma unroll
@@ -749,46 +634,30 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
         if (threadIdx.x == 0)
             p.norm_out.partials[blockIdx.x] = sq;
     }
-    if constexpr (ROLE == ROLE_ROUTER) {
-        // the last block to arrive sees every block's logits (each fenced its writes before arriving)
-        __shared__ unsigned ticket;
-        __threadfence();
-        __syncthreads();
-        if (threadIdx.x == 0)
-            ticket = atomicAdd(p.route.counter, 1u);
-        __syncthreads();
-        if (ticket == gridDim.x - 1 && warp == 0) {
-            __threadfence();
-            if (lane == 0)
-                *p.route.counter = 0;   // for the next launch: every block has arrived
-            route_position<true>(p.y, p.route.bias, m.rows, p.route.k, p.route.norm_topk, p.route.scaling,
-                                 p.route.ids, p.route.weights, nullptr);
-        }
-    }
 }
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
 // occupancy is what hides the latency (launch_gemv1 picks the variant).
-template <int FMT, bool GLU, int SHAPE, bool XS, int ROLE>
+template <int FMT, bool GLU, int SHAPE, bool XS, int NORM>
 __device__ __forceinline__ void gemv1_block(const GemvParams &p, int lpr, int ksplit)
 {
     __shared__ float red[2 * 32 * 8 * 8];
     extern __shared__ float4 gemv1_xs4[];   // XS: the padded input row (dynamic shared memory)
-    gemv1_tile<FMT, GLU, SHAPE, XS, ROLE>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red, (float *)gemv1_xs4);
+    gemv1_tile<FMT, GLU, SHAPE, XS, NORM>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red, (float *)gemv1_xs4);
 }
 
-template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int ROLE = ROLE_PLAIN>
+template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
-    gemv1_block<FMT, GLU, SHAPE, XS, ROLE>(p, lpr, ksplit);
+    gemv1_block<FMT, GLU, SHAPE, XS, NORM>(p, lpr, ksplit);
 }
 
 // The same kernel for expert slots under its own name: a trace (CUPTI records carry only the kernel's
 // name) can then tell the routed experts' work from the dense GEMVs'.
-template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int ROLE = ROLE_PLAIN>
+template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_expert_kernel(const GemvParams p, int lpr, int ksplit)
 {
-    gemv1_block<FMT, GLU, SHAPE, XS, ROLE>(p, lpr, ksplit);
+    gemv1_block<FMT, GLU, SHAPE, XS, NORM>(p, lpr, ksplit);
 }
 
 template <int FMT, int MINB, int SHAPE, bool NORM_OUT_ = false>
@@ -876,23 +745,25 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
         const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
         if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
-            return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
-                               dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
+            return p.norm_in.partials
+                ? cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_IN>, grid,
+                              dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit)
+                : cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
+                              dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
     }
-    if (p.slot_expert)   // expert slots never read a deferred norm (cuda_gemv_takes_norm_in)
-        return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
-                           dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
+    if (p.slot_expert)
+        return p.norm_in.partials
+            ? cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN>, grid,
+                          dim3(GEMV_THREADS), 0, st, p, lpr, ksplit)
+            : cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
+                          dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
     if (p.norm_in.partials)
-        return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, ROLE_NORM_READER>, grid,
+        return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN>, grid,
                            dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
-    if constexpr (!GLU) {
+    if constexpr (!GLU)
         if (p.norm_out.h)
-            return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, ROLE_NORM_WRITER>, grid,
+            return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_OUT>, grid,
                                dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
-        if (p.route.counter)
-            return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, ROLE_ROUTER>, grid,
-                               dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
-    }
     return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE>, grid, dim3(GEMV_THREADS), 0, st, p, lpr,
                        ksplit);
 }
@@ -1381,10 +1252,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.mma_splitk = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_COMBINE_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.combine_blocks = atoi(v);
-        if ((v = getenv("MIMO_CUDA_DEFER_NORM")))
-            k.defer_norm = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_ROUTE_IN_GEMV")))
-            k.route_in_gemv = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_DEFER_NORM")) && atoi(v) >= 0 && atoi(v) <= 2)
+            k.defer_norm = atoi(v);
         read = true;
     }
     return k;
@@ -1476,29 +1345,18 @@ int cuda_gemv_norm_partials(const GemvParams &p, bool glu)
     return blocks <= MIMO_CUDA_NORM_PARTIALS_MAX ? blocks : 0;
 }
 
-// Expert slots do not take it: measured (results/kernels/README.md, eighth session), the MXFP4 gate/up
-// slots' reader variant cost 3.2 us more per layer than the norm kernel it replaced (2.6 us), and the
-// post-attention norm stays a kernel; plain readers (qkv, lm head) gain.
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)
 {
     (void)glu;
-    return cuda_gemv_knobs().defer_norm && !p.slot_expert && !p.accumulate && !p.combine_x && !p.route.counter &&
-           p.n == 1 && gemv1_runs(p);
-}
-
-bool cuda_gemv_takes_route(const GemvParams &p, bool glu, int k)
-{
-    return cuda_gemv_knobs().route_in_gemv && !glu && !p.slot_expert && !p.accumulate && !p.combine_x && p.n == 1 &&
-           !p.norm_in.partials && !p.norm_out.h && p.w.rows <= ROUTE_REG_EXPERTS && k >= 1 && k <= 32 &&
-           k <= p.w.rows && gemv1_runs(p);
+    const int knob = cuda_gemv_knobs().defer_norm;
+    return knob && (knob == 1 || !p.slot_expert) && !p.accumulate && !p.combine_x && (p.slot_expert || p.n == 1) &&
+           gemv1_runs(p);
 }
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
 {
     if (p.n < 1)
         return 0;
-    if (p.route.counter && !cuda_gemv_takes_route(p, glu, p.route.k))
-        return mimo_fail(err, "cuda gemv: a router top-k on a GEMV that does not take it (cuda_gemv_takes_route)");
     if (p.norm_out.h && (p.norm_out.partial_stride < cuda_gemv_norm_partials(p, glu) || !cuda_gemv_norm_partials(p, glu)))
         return mimo_fail(err, "cuda gemv: a deferred RMSNorm's writer on a kernel that does not take it "
                               "(cuda_gemv_norm_partials)");
@@ -1838,7 +1696,115 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
 }
 
 // ---------------------------------------------------------------------------------------------
-// Router kernel (route_position, above the GEMVs: the router GEMV's last block runs it too).
+// Router: sigmoid scores, top-k by score + bias (ties to the lower index), renormalised weights.
+
+// Arg-max over a warp: (value, index) pairs, larger value wins, the lower index on ties; every lane
+// ends with the winner.
+__device__ __forceinline__ void warp_argmax(float &v, int &i)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xFFFFFFFFu, v, o);
+        const int oi = __shfl_xor_sync(0xFFFFFFFFu, i, o);
+        if (ov > v || (ov == v && oi < i)) {
+            v = ov;
+            i = oi;
+        }
+    }
+}
+
+// One position per warp (a block is one warp): k rounds of a warp arg-max (no block barriers: the
+// rounds are the router's critical path). Up to ROUTE_REG_EXPERTS experts the scores live in
+// registers, loaded all at once (a loop of dependent loads was a latency chain); more experts use
+// shared memory. Lane j keeps the j-th pick (k <= 32, cuda_route) and writes it once, normalised, at the
+// end (reading the weights back from global memory was one more round trip on the critical path).
+#define ROUTE_REG_EXPERTS 512
+#define ROUTE_PER_LANE (ROUTE_REG_EXPERTS / 32)
+
+__device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
+                               int32_t *ids, float *weights, float *sel)
+{
+    const int lane = threadIdx.x % 32;
+    float sum = 0.0f, my_w = 0.0f;
+    int my_id = 0;
+    if (E <= ROUTE_REG_EXPERTS) {
+        float score[ROUTE_PER_LANE], biased[ROUTE_PER_LANE];
+#pragma unroll
+        for (int i = 0; i < ROUTE_PER_LANE; i++) {
+            const int e = lane + 32 * i;
+            score[i] = e < E ? logits[e] : 0.0f;
+            biased[i] = e < E && bias ? __ldg(bias + e) : 0.0f;
+        }
+#pragma unroll
+        for (int i = 0; i < ROUTE_PER_LANE; i++) {
+            score[i] = 1.0f / (1.0f + expf(-score[i]));
+            biased[i] = lane + 32 * i < E ? score[i] + biased[i] : -INFINITY;
+        }
+        for (int j = 0; j < k; j++) {
+            float bv = -INFINITY;
+            int bi = 0x7FFFFFFF;
+#pragma unroll
+            for (int i = 0; i < ROUTE_PER_LANE; i++) {
+                const int e = lane + 32 * i;
+                if (e < E && (biased[i] > bv || (biased[i] == bv && e < bi))) {
+                    bv = biased[i];
+                    bi = e;
+                }
+            }
+            warp_argmax(bv, bi);
+            if (bi < 0 || bi >= E)
+                bi = 0;   // every score NaN: keep a valid index
+            float w = 0.0f;
+#pragma unroll
+            for (int i = 0; i < ROUTE_PER_LANE; i++)
+                if (lane + 32 * i == bi) {
+                    w = score[i];
+                    biased[i] = -INFINITY;
+                }
+            w = __shfl_sync(0xFFFFFFFFu, w, bi % 32);
+            sum += w;
+            if (lane == j) {
+                my_id = bi;
+                my_w = w;
+            }
+        }
+    } else {
+        for (int e = lane; e < E; e += 32) {
+            float sc = 1.0f / (1.0f + expf(-logits[e]));
+            sel[e] = sc + (bias ? bias[e] : 0.0f);
+            sel[E + e] = sc;
+        }
+        __syncwarp();
+        for (int j = 0; j < k; j++) {
+            float bv = -INFINITY;
+            int bi = 0x7FFFFFFF;
+            for (int e = lane; e < E; e += 32) {
+                const float v = sel[e];
+                if (v > bv || (v == bv && e < bi)) {
+                    bv = v;
+                    bi = e;
+                }
+            }
+            warp_argmax(bv, bi);
+            if (bi < 0 || bi >= E)
+                bi = 0;   // every score NaN: keep a valid index
+            const float w = sel[E + bi];
+            sum += w;
+            if (lane == j) {
+                my_id = bi;
+                my_w = w;
+            }
+            __syncwarp();
+            if (lane == 0)
+                sel[bi] = -INFINITY;
+            __syncwarp();
+        }
+    }
+    if (lane < k) {
+        ids[lane] = my_id;
+        weights[lane] = (norm_topk ? my_w / sum : my_w) * scaling;
+    }
+}
 
 __global__ void route_kernel(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
                              int32_t *ids, float *weights)

@@ -39,18 +39,6 @@ struct GemvNormIn {
     float eps;
 };
 
-// The router's top-k in the router GEMV at one position (cuda_route's work, cuda_gemv_takes_route): the
-// GEMV's y is the logits row; the last of its blocks to finish picks the experts into ids / weights.
-// counter: an arrival counter, zero between launches (the last block resets it).
-struct GemvRouteTail {
-    unsigned *counter;        // NULL: none
-    const float *bias;
-    int32_t *ids;
-    float *weights;
-    int k, norm_topk;
-    float scaling;
-};
-
 // y[t][r] (+)= sum_c W[r][c] x[t][c] for t < n; with glu: y = silu(W x) * (W2 x).
 // Expert mode (slot_expert != NULL): unit slot s uses matrix slot_expert[s] of the expert set,
 // input row s / x_slot_div, output row s, one position per slot (n = number of slots).
@@ -75,7 +63,6 @@ struct GemvParams {
     // taken), norm_in on a reader of h (cuda_gemv_takes_norm_in); zeros: none
     GemvNormOut norm_out;
     GemvNormIn norm_in;
-    GemvRouteTail route;   // the router's top-k after it (cuda_gemv_takes_route); zeros: none
 };
 
 // y (+)= W x over n positions (or n expert slots once slot_expert is set), every other field zero.
@@ -99,12 +86,9 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // not take it: the CUDA-core kernel accumulating into x at one position, or expert down slots with the
 // MoE combine fused (at most MIMO_CUDA_NORM_PARTIALS_MAX); 0 also with the defer_norm knob off.
 int cuda_gemv_norm_partials(const GemvParams &p, bool glu);
-// Whether this GEMV's kernel takes norm_in: the CUDA-core kernel over one position's plain matrix, not
-// accumulating (expert slots do not: measured slower); false with the defer_norm knob off.
+// Whether this GEMV's kernel takes norm_in: the CUDA-core kernel at one position or over expert slots,
+// not accumulating; false with the defer_norm knob off.
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
-// Whether this GEMV's kernel takes a router top-k (GemvRouteTail, k picks): the CUDA-core kernel over one
-// position's plain matrix of at most 512 rows (experts), writing y, k <= 32; false with route_in_gemv off.
-bool cuda_gemv_takes_route(const GemvParams &p, bool glu, int k);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
 // gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
 // mma_pipe = 2 | 4 column blocks in flight per warp; mma_ksplit = 1..8 warps sharing a tile's columns;
@@ -124,12 +108,11 @@ bool cuda_gemv_takes_route(const GemvParams &p, bool glu, int k);
 // vectors per lane take the one-pass shape, 0: they loop in the narrow one; slot_xsmem (MIMO_CUDA_SLOT_XSMEM)
 // = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 0: from global memory;
 // defer_norm (MIMO_CUDA_DEFER_NORM) = 1: the step defers its RMSNorms into the GEMVs around them where they
-// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each; route_in_gemv (MIMO_CUDA_ROUTE_IN_GEMV) = 1: the
-// router's top-k runs in the router GEMV's last block where it takes it (GemvRouteTail), 0: its own kernel.
+// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, route_in_gemv = 1;
+        slot_xsmem = 1, defer_norm = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

@@ -101,7 +101,6 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 12: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_onepass = 0; return 0;
     case 13: k = GemvKnobs(); k.slot_xsmem = 0; return 0;
     case 14: k = GemvKnobs(); k.defer_norm = 0; return 0;
-    case 15: k = GemvKnobs(); k.route_in_gemv = 0; return 0;
     }
     return -1;
 }
@@ -163,37 +162,6 @@ extern "C" int mimo_cuda_test_norm_between_gemvs(const mimo_matrix *writer, cons
         cuda_gemv(pr, reader_up != NULL, c.e.stream, err))
         return -1;
     return c.get(x, dx, (size_t)H, err) || c.get(y, dy, (size_t)M, err);
-}
-
-extern "C" int mimo_cuda_test_router_topk(const mimo_matrix *w, const float *x, const float *bias, int k, bool norm_topk,
-                                          float scaling, int launches, float *logits, int32_t *ids, float *weights,
-                                          int *fused, mimo_error *err)
-{
-    TestCtx c;
-    GpuMat m;
-    float *dx = NULL, *dl = NULL, *db = NULL, *dw = NULL;
-    int32_t *di = NULL;
-    unsigned *dcount = NULL;
-    const int E = (int)w->rows;
-    int ldx = 0;
-    const unsigned zero = 0;
-    if (c.init(err) || c.matrix(w, 1, &m, err) || c.put_rows(x, 1, (int)w->cols, &dx, &ldx, err) ||
-        c.put<float>(NULL, (size_t)E, &dl, err) || (bias && c.put(bias, (size_t)E, &db, err)) ||
-        c.put<float>(NULL, (size_t)k, &dw, err) || c.put<int32_t>(NULL, (size_t)k, &di, err) ||
-        c.put(&zero, 1, &dcount, err))
-        return -1;
-    GemvParams p = gemv_params(m, dx, ldx, dl, E, 1, false);
-    *fused = cuda_gemv_takes_route(p, false, k);
-    if (*fused)
-        p.route = GemvRouteTail{dcount, db, di, dw, k, norm_topk ? 1 : 0, scaling};
-    if (cuda_alloc_split_workspace(&c.e, &p.split, err))
-        return -1;
-    for (int i = 0; i < launches; i++)
-        if (cuda_gemv(p, false, c.e.stream, err) ||
-            (!*fused && cuda_route(dl, db, E, k, norm_topk, scaling, 1, di, dw, c.e.stream, err)))
-            return -1;
-    return c.get(logits, dl, (size_t)E, err) || c.get(ids, di, (size_t)k, err) || c.get(weights, dw, (size_t)k, err)
-               ? -1 : 0;
 }
 
 extern "C" int mimo_cuda_test_gemv(const mimo_matrix *w, const float *x, int n, float *y, mimo_error *err)

@@ -553,62 +553,6 @@ static void check_router(int E)
     free(tmp);
 }
 
-/* The router GEMV with its top-k (the step's way at one position: in the GEMV's last block) against the
- * reference: logits against the CPU GEMV, the picks against mimo_cpu_moe_route on the GPU's own logits
- * (bit for bit: ties and near-ties then see the same inputs), after three launches on the same buffers
- * (the arrival counter resets), at 64 and 384 experts and in every format, on every GEMV path. The
- * defaults must fuse it; path 15 (the knob off) must not. */
-Test(cuda_kernels, router_topk_in_router_gemv)
-{
-    need_gpu();
-    enum { K = 8, COLS = 1024 };
-    const int experts[2] = {64, 384};
-    mimo_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.experts_per_tok = K;
-    cfg.norm_topk_prob = true;
-    cfg.routed_scaling_factor = 2.5f;
-    cfg.n_group = 1;
-    cfg.topk_group = 1;
-    static float x[COLS], bias[384], logits[384], ref_logits[384], tmp[3 * 384], w[K], ref_w[K];
-    int32_t ids[K];
-    int ref_ids[K];
-    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
-    for (int ei = 0; ei < 2; ei++)
-    for (int f = 0; f < MIMO_WFMT_COUNT; f++) {
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
-        const int E = experts[ei];
-        cfg.n_routed_experts = E;
-        void *wd, *ws;
-        mimo_matrix m = random_matrix((mimo_weight_format)f, E, COLS, &wd, &ws);
-        for (int i = 0; i < COLS; i++)
-            x[i] = frand() * 0.1f;
-        for (int i = 0; i < E; i++)
-            bias[i] = frand() * 0.1f;
-        mimo_matrix_gemv_f32(&m, x, ref_logits);
-        int fused = -1;
-        mimo_error err = {{0}};
-        cr_assert_eq(mimo_cuda_test_router_topk(&m, x, bias, K, true, 2.5f, 3, logits, ids, w, &fused, &err), 0, "%s",
-                     err.msg);
-        if (path == 0)
-            cr_assert_eq(fused, 1, "%s, %d experts: the defaults did not fuse the top-k",
-                         mimo_weight_format_name((mimo_weight_format)f), E);
-        if (path == 15)
-            cr_assert_eq(fused, 0, "path 15 fused the top-k");
-        const double rel = mimo_test_rel_err(logits, ref_logits, (size_t)E);
-        cr_assert(rel < 1e-4, "path %d, %s, %d experts: logits rel err %g", path,
-                  mimo_weight_format_name((mimo_weight_format)f), E, rel);
-        mimo_cpu_moe_route(&cfg, logits, bias, ref_ids, ref_w, tmp);
-        for (int j = 0; j < K; j++) {
-            cr_assert_eq(ids[j], ref_ids[j], "path %d, %d experts (fused %d): rank %d", path, E, fused, j);
-            cr_assert_float_eq(w[j], ref_w[j], 1e-6f, "path %d, %d experts (fused %d): rank %d", path, E, fused, j);
-        }
-        free(wd);
-        free(ws);
-    }
-    mimo_cuda_test_set_gemv_path(0);
-}
-
 /* 64 and 384 experts rank in registers, 600 in shared memory. */
 Test(cuda_kernels, router_topk)
 {
