@@ -244,16 +244,11 @@ __device__ void gemv_tile(const GemvParams &p, int tile, int slot, float *xs)
 // of the loop: every weight load of the lane is in flight at once, and the lane waits for memory once
 // instead of once per pass (worth 1.3 % of the 1-token step once the inputs come from shared memory, XS
 // below; nothing while their L1 traffic was the bound: results/kernels/README.md, seventh session).
-// ROWS_TALL (MXFP4 down slots of several positions, gemv1_tall) twice the default's rows per lane group:
-// twice the weight loads in flight per lane and half the blocks (their grid is several waves of short
-// blocks, each one DRAM round trip).
-enum { ROWS_DEFAULT = 0, ROWS_WIDE = 1, ROWS_NARROW = 2, ROWS_ONEPASS = 3, ROWS_TALL = 4 };
+enum { ROWS_DEFAULT = 0, ROWS_WIDE = 1, ROWS_NARROW = 2, ROWS_ONEPASS = 3 };
 template <int FMT, int SHAPE = ROWS_DEFAULT> struct Gemv1Shape {
     static constexpr bool FP4 = FMT == MIMO_WFMT_MXFP4;
     static constexpr int U = FP4 ? (SHAPE == ROWS_WIDE ? 1 : SHAPE == ROWS_ONEPASS ? 6 : 2) : (32 / FmtTraits<FMT>::VEC);
-    static constexpr int R = FP4 && (SHAPE == ROWS_NARROW || SHAPE == ROWS_ONEPASS) ? 2
-                             : FP4 && SHAPE == ROWS_TALL                        ? 8
-                                                                                : 8 / U;
+    static constexpr int R = FP4 && (SHAPE == ROWS_NARROW || SHAPE == ROWS_ONEPASS) ? 2 : 8 / U;
     __host__ __device__ static constexpr int RG(bool glu) { return glu ? (R > 1 ? R / 2 : 1) : R; }   // rows per lane group
 };
 
@@ -527,7 +522,7 @@ __device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const doubl
 // NORM_IN (a reader of a deferred norm, GemvNormIn): the outputs are scaled by the norm's factor;
 // NORM_OUT (its writer, GemvNormOut: one position, accumulating into x, not GLU): the new x rows also go
 // to h times the norm's weights, and the block's sum of their squares to partials[blockIdx.x]. Compile-time
-// variants: as runtime branches the norm's registers and barriers cost every other GEMV 0.5-1 us.
+// variants: the norm's registers and barriers cost the other GEMVs 0.5-1 us each as runtime branches.
 enum { NORM_NONE = 0, NORM_IN = 1, NORM_OUT = 2 };
 template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red, float *xs = nullptr)
@@ -569,7 +564,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
         for (int r = 0; r < R; r++)
             y_old[r] = p.accumulate && sl == 0 && ks == 0 && row0 + r < m.rows ? ybase[row0 + r] : 0.0f;
         if constexpr (norm_in)
-            norm_in_load(p.norm_in, 0, norm_part);   // one position (cuda_gemv_takes_norm_in)
+            norm_in_load(p.norm_in, p.slot_expert ? slot / p.x_slot_div : 0, norm_part);
     };
     if (waited)
         read_old();
@@ -750,12 +745,18 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
         const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
         if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
-            return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
-                               dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
+            return p.norm_in.partials
+                ? cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_IN>, grid,
+                              dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit)
+                : cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
+                              dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
     }
-    if (p.slot_expert)   // expert slots never read a deferred norm (cuda_gemv_takes_norm_in)
-        return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
-                           dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
+    if (p.slot_expert)
+        return p.norm_in.partials
+            ? cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN>, grid,
+                          dim3(GEMV_THREADS), 0, st, p, lpr, ksplit)
+            : cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
+                          dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
     if (p.norm_in.partials)
         return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN>, grid,
                            dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
@@ -796,14 +797,6 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err, d
         narrow = !many_fp4_slots && gemv1_slot_warps(p, FmtTraits<FMT>::VEC, Gemv1Shape<FMT>::U,
                                                       Gemv1Shape<FMT>::RG(GLU)) < (long long)gemv_sm_count * 12;
     int blocks = kn.gemv1_blocks == 3 ? 3 : 2;
-    if constexpr (FMT == MIMO_WFMT_MXFP4 && !GLU) {
-        // the 128-register build (8 x 2 vectors in flight per lane), where a warp's rows fit the combine's
-        // shared memory
-        constexpr int U = Gemv1Shape<FMT, ROWS_TALL>::U, R = Gemv1Shape<FMT, ROWS_TALL>::R;
-        const int rows_per_warp = 32 / gemv1_whole_row_lanes(p.w.ld / FmtTraits<FMT>::VEC, U) * R;
-        if (kn.gemv1_tall && many_fp4_slots && !wide && rows_per_warp <= 128)
-            return launch_gemv1_v<FMT, GLU, 2, ROWS_TALL>(p, st, err, plan);
-    }
     if (p.combine_x && !GLU) {
         int lpr;
         const dim3 g = wide     ? gemv1_combine_grid<FMT, ROWS_WIDE>(p, &lpr)
@@ -1259,10 +1252,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.mma_splitk = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_COMBINE_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.combine_blocks = atoi(v);
-        if ((v = getenv("MIMO_CUDA_GEMV1_TALL")))
-            k.gemv1_tall = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_DEFER_NORM")))
-            k.defer_norm = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_DEFER_NORM")) && atoi(v) >= 0 && atoi(v) <= 2)
+            k.defer_norm = atoi(v);
         read = true;
     }
     return k;
@@ -1354,13 +1345,12 @@ int cuda_gemv_norm_partials(const GemvParams &p, bool glu)
     return blocks <= MIMO_CUDA_NORM_PARTIALS_MAX ? blocks : 0;
 }
 
-// Expert slots do not take it: measured (results/kernels/README.md, eighth session), the MXFP4 gate/up
-// slots' reader variant cost 3.2 us more per layer than the norm kernel it replaced (2.6 us), and the
-// post-attention norm of MoE layers stays a kernel; plain readers (qkv, lm head) gain.
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)
 {
     (void)glu;
-    return cuda_gemv_knobs().defer_norm && !p.slot_expert && !p.accumulate && !p.combine_x && p.n == 1 && gemv1_runs(p);
+    const int knob = cuda_gemv_knobs().defer_norm;
+    return knob && (knob == 1 || !p.slot_expert) && !p.accumulate && !p.combine_x && (p.slot_expert || p.n == 1) &&
+           gemv1_runs(p);
 }
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)

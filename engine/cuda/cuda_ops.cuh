@@ -86,8 +86,8 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // not take it: the CUDA-core kernel accumulating into x at one position, or expert down slots with the
 // MoE combine fused (at most MIMO_CUDA_NORM_PARTIALS_MAX); 0 also with the defer_norm knob off.
 int cuda_gemv_norm_partials(const GemvParams &p, bool glu);
-// Whether this GEMV's kernel takes norm_in: the CUDA-core kernel over one position's plain matrix, not
-// accumulating (expert slots do not: measured slower); false with the defer_norm knob off.
+// Whether this GEMV's kernel takes norm_in: the CUDA-core kernel at one position or over expert slots,
+// not accumulating; false with the defer_norm knob off.
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
 // gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
@@ -108,12 +108,11 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // vectors per lane take the one-pass shape, 0: they loop in the narrow one; slot_xsmem (MIMO_CUDA_SLOT_XSMEM)
 // = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 0: from global memory;
 // defer_norm (MIMO_CUDA_DEFER_NORM) = 1: the step defers its RMSNorms into the GEMVs around them where they
-// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each; gemv1_tall (MIMO_CUDA_GEMV1_TALL) = 1: MXFP4
-// down slots of several positions (with or without the MoE combine) in the tall row shape, 0: the default.
+// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, gemv1_tall = 0;
+        slot_xsmem = 1, defer_norm = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

@@ -43,10 +43,9 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * on the 3-blocks-per-SM build at any grid size, 12 = path 10 without the one-pass form, 13 = the
  * defaults with MXFP4 gate/up slots reading their inputs from global memory (the default: a padded copy
  * in shared memory), 14 = the defaults with every RMSNorm of a step a kernel of its own (the default defers
- * them into the GEMVs around them where those take it), 15 = the defaults with MXFP4 down slots of several
- * positions in the tall row shape. Returns -1 for an unknown path. */
+ * them into the GEMVs around them where those take it). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 16
+#define MIMO_CUDA_TEST_GEMV_PATHS 15
 /* An RMSNorm between two GEMVs at one position, as a step takes it: writer x += W a (x [W rows] in and
  * out), h = rmsnorm(x) * norm_w, reader y = R h (with reader_up: silu(R h) * (U h)). Deferred where
  * the kernels take it (the writer leaves h = x * norm_w and partial sums of squares, the reader scales
