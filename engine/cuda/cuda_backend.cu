@@ -198,8 +198,9 @@ static long residual_writer(const CudaEngine *e, const std::vector<CudaInstr> &p
 // GemvNormIn in cuda_ops.cuh): the norm instruction goes, the last GEMV before it that writes x also
 // writes h = x * w and its partial sums of squares, and every GEMV after it that reads h (up to the next
 // norm) scales its outputs by the norm's factor. Where the writer or a reader cannot (the embedding, the
-// tensor-core kernel of several positions, the defer_norm knob off), the norm kernel stays. The two
-// partial-sum buffers alternate between consecutive norms.
+// tensor-core kernel of several positions, expert slots: MoE layers keep their post-attention norm, the
+// defer_norm knob off), the norm kernel stays. The two partial-sum buffers alternate between consecutive
+// norms.
 static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog)
 {
     if (!e->norm_partials)

@@ -522,7 +522,7 @@ __device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const doubl
 // NORM_IN (a reader of a deferred norm, GemvNormIn): the outputs are scaled by the norm's factor;
 // NORM_OUT (its writer, GemvNormOut: one position, accumulating into x, not GLU): the new x rows also go
 // to h times the norm's weights, and the block's sum of their squares to partials[blockIdx.x]. Compile-time
-// variants: the norm's registers and barriers cost the other GEMVs 0.5-1 us each as runtime branches.
+// variants: as runtime branches the norm's registers and barriers cost every other GEMV 0.5-1 us.
 enum { NORM_NONE = 0, NORM_IN = 1, NORM_OUT = 2 };
 template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red, float *xs = nullptr)
@@ -564,7 +564,7 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
         for (int r = 0; r < R; r++)
             y_old[r] = p.accumulate && sl == 0 && ks == 0 && row0 + r < m.rows ? ybase[row0 + r] : 0.0f;
         if constexpr (norm_in)
-            norm_in_load(p.norm_in, p.slot_expert ? slot / p.x_slot_div : 0, norm_part);
+            norm_in_load(p.norm_in, 0, norm_part);   // one position (cuda_gemv_takes_norm_in)
     };
     if (waited)
         read_old();
@@ -745,18 +745,12 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
         const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
         if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
-            return p.norm_in.partials
-                ? cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_IN>, grid,
-                              dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit)
-                : cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
-                              dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
+            return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
+                               dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
     }
-    if (p.slot_expert)
-        return p.norm_in.partials
-            ? cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN>, grid,
-                          dim3(GEMV_THREADS), 0, st, p, lpr, ksplit)
-            : cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
-                          dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
+    if (p.slot_expert)   // expert slots never read a deferred norm (cuda_gemv_takes_norm_in)
+        return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
+                           dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
     if (p.norm_in.partials)
         return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN>, grid,
                            dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
@@ -1252,8 +1246,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.mma_splitk = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_COMBINE_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.combine_blocks = atoi(v);
-        if ((v = getenv("MIMO_CUDA_DEFER_NORM")) && atoi(v) >= 0 && atoi(v) <= 2)
-            k.defer_norm = atoi(v);
+        if ((v = getenv("MIMO_CUDA_DEFER_NORM")))
+            k.defer_norm = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1345,12 +1339,13 @@ int cuda_gemv_norm_partials(const GemvParams &p, bool glu)
     return blocks <= MIMO_CUDA_NORM_PARTIALS_MAX ? blocks : 0;
 }
 
+// Expert slots do not take it: measured (results/kernels/README.md, eighth session), the MXFP4 gate/up
+// slots' reader variant cost 3.2 us more per layer than the norm kernel it replaced (2.6 us), and the
+// post-attention norm of MoE layers stays a kernel; plain readers (qkv, lm head) gain.
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)
 {
     (void)glu;
-    const int knob = cuda_gemv_knobs().defer_norm;
-    return knob && (knob == 1 || !p.slot_expert) && !p.accumulate && !p.combine_x && (p.slot_expert || p.n == 1) &&
-           gemv1_runs(p);
+    return cuda_gemv_knobs().defer_norm && !p.slot_expert && !p.accumulate && !p.combine_x && p.n == 1 && gemv1_runs(p);
 }
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)

@@ -86,8 +86,8 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
 // not take it: the CUDA-core kernel accumulating into x at one position, or expert down slots with the
 // MoE combine fused (at most MIMO_CUDA_NORM_PARTIALS_MAX); 0 also with the defer_norm knob off.
 int cuda_gemv_norm_partials(const GemvParams &p, bool glu);
-// Whether this GEMV's kernel takes norm_in: the CUDA-core kernel at one position or over expert slots,
-// not accumulating; false with the defer_norm knob off.
+// Whether this GEMV's kernel takes norm_in: the CUDA-core kernel over one position's plain matrix, not
+// accumulating (expert slots do not: measured slower); false with the defer_norm knob off.
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
 // gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
