@@ -127,12 +127,8 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
         CudaLayer &L = e->layers[l];
         prog.push_back(rmsnorm_instr(l, e->x, e->h, L.input_norm, H, n));
         prog.push_back(labelled(gemv_instr(l, L.qkv, e->h, H, e->qkv, e->qkv_ld, n, false), "qkv_proj"));
-        // one position: the RoPE / KV store inside the attention (one kernel less), else its own op
-        CudaInstr attn = instr(OP_ATTENTION, l, n);
-        attn.rope_in_attention = n == 1 && cuda_attention_takes_rope();
-        if (!attn.rope_in_attention)
-            prog.push_back(instr(OP_QKV_ROPE, l, n));
-        prog.push_back(attn);
+        prog.push_back(instr(OP_QKV_ROPE, l, n));
+        prog.push_back(instr(OP_ATTENTION, l, n));
         prog.push_back(labelled(gemv_instr(l, L.o_proj, e->attn, e->attn_ld, e->x, H, n, true), "o_proj"));
         prog.push_back(rmsnorm_instr(l, e->x, e->h, L.post_norm, H, n));
         if (!L.is_moe) {
@@ -284,11 +280,6 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
         }
         case OP_ATTENTION: {
             CudaLayer &L = e->layers[i.layer];
-            if (i.rope_in_attention) {
-                rc = cuda_attention_rope(e->qkv, L.qkv_map, L.kcache, L.vcache, L.sink, L.geom, e->d_step, e->max_ctx,
-                                         e->partial, e->attn, st, err);
-                break;
-            }
             rc = cuda_attention(e->q, L.kcache, L.vcache, L.sink, L.geom, e->d_step, i.n, e->max_ctx, e->partial, e->attn,
                                 e->attn_ld, st, err);
             break;

@@ -53,7 +53,6 @@ struct CudaInstr {
     void *copy_dst;
     const void *copy_src;
     size_t copy_bytes;
-    bool rope_in_attention;    // OP_ATTENTION at one position: the QKV split and RoPE inside (cuda_attention_rope)
     const char *label;         // what it is, for the per-op profile (MIMO_CUDA_PROFILE=1)
 };
 

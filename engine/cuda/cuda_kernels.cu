@@ -1581,16 +1581,10 @@ size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n)
     return (size_t)n * g.n_heads * cuda_attention_splits(g, max_context) * (2 + g.dv);
 }
 
-// ROPE (cuda_attention_rope, one position): q is the qkv row (storage order via map); the query head is
-// rotated here, and the split holding pos_q takes its key and value from the qkv row (kstore / vstore: the
-// cache, written by the group's first head). Else q is the rotated query rows (cuda_qkv_rope_store).
-template <bool ROPE>
-__device__ void attention_split(const float *q, const int32_t *map, const float *kc, const float *vc, float *kstore,
-                                float *vstore, const AttnGeom &g, int head, int pos_q, int split, int split_keys,
-                                float *part)
+__device__ void attention_split(const float *q, const float *kc, const float *vc, const AttnGeom &g, int head,
+                                int pos_q, int split, int split_keys, float *part)
 {
     __shared__ float qs[ATTN_MAX_DIM];
-    __shared__ float knew[ROPE ? ATTN_MAX_DIM : 1], vnew[ROPE ? ATTN_MAX_DIM : 1];
     __shared__ float ps[ATTN_MAX_SPLIT];
     __shared__ float red[32];
     const int kvh = head / (g.n_heads / g.n_kv);
@@ -1606,52 +1600,14 @@ __device__ void attention_split(const float *q, const int32_t *map, const float 
         return;
     }
     const float scale = rsqrtf((float)g.dqk);
+    for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
+        qs[d] = q[(size_t)head * g.dqk + d];
+    __syncthreads();
     const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
     const int window = g.window, ring = g.ring, dqk = g.dqk, dv = g.dv;
     const auto slot_of = [=](int j) { return window > 0 ? (lo + j) % ring : lo + j; };
-    const bool has_new = ROPE && pos_q < hi;   // this split holds the new position (its last key)
-    if constexpr (ROPE) {
-        // qkv_rope_store_position's arithmetic, for this head (and the new key and value)
-        const int half = g.rope_dim / 2, qn = g.n_heads * dqk, kn = g.n_kv * dqk;
-        const int qbase = head * dqk, kbase = qn + kvh * dqk;
-        for (int d = threadIdx.x; d < dqk; d += blockDim.x) {
-            if (d >= g.rope_dim) {
-                qs[d] = qkv_at(q, map, qbase + d);
-                if (has_new)
-                    knew[d] = qkv_at(q, map, kbase + d);
-            } else if (d < half) {
-                float c, sn;
-                rope_cos_sin(g.inv_freq, d, pos_q, &c, &sn);
-                const float x1 = qkv_at(q, map, qbase + d), x2 = qkv_at(q, map, qbase + d + half);
-                qs[d] = x1 * c - x2 * sn;
-                qs[d + half] = x2 * c + x1 * sn;
-                if (has_new) {
-                    const float k1 = qkv_at(q, map, kbase + d), k2 = qkv_at(q, map, kbase + d + half);
-                    knew[d] = k1 * c - k2 * sn;
-                    knew[d + half] = k2 * c + k1 * sn;
-                }
-            }
-        }
-        if (has_new)
-            for (int d = threadIdx.x; d < dv; d += blockDim.x)
-                vnew[d] = qkv_at(q, map, qn + kn + kvh * dv + d) * g.value_scale;
-        __syncthreads();
-        if (has_new && head % (g.n_heads / g.n_kv) == 0) {   // the cache rows, for later steps
-            const int slot = window > 0 ? pos_q % ring : pos_q;
-            for (int d = threadIdx.x; d < dqk; d += blockDim.x)
-                kstore[(size_t)slot * kstride + (size_t)kvh * dqk + d] = knew[d];
-            for (int d = threadIdx.x; d < dv; d += blockDim.x)
-                vstore[(size_t)slot * vstride + (size_t)kvh * dv + d] = vnew[d];
-        }
-    } else {
-        for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
-            qs[d] = q[(size_t)head * g.dqk + d];
-        __syncthreads();
-    }
-    const int jnew = pos_q - lo;   // the new key's index in this split (when has_new)
     block_key_scores(
-        qs, nk, dqk, (dqk & 3) == 0,
-        [=](int j) { return has_new && j == jnew ? (const float *)knew : kc + slot_of(j) * kstride + (size_t)kvh * dqk; },
+        qs, nk, dqk, (dqk & 3) == 0, [=](int j) { return kc + slot_of(j) * kstride + (size_t)kvh * dqk; },
         [=](int j, float s) { ps[j] = s * scale; });
     __syncthreads();
     float m = -INFINITY;
@@ -1666,10 +1622,8 @@ __device__ void attention_split(const float *q, const int32_t *map, const float 
     }
     l = block_reduce(l, 0.0f, SumOp(), red);   // (its barriers also order the ps writes before the reads below)
     __shared__ float vred[ATTN_THREADS / 32][ATTN_MAX_DIM];
-    block_weighted_rows<ATTN_MAX_DIM>(
-        ps, nk, dv,
-        [=](int j) { return has_new && j == jnew ? (const float *)vnew : vc + slot_of(j) * vstride + (size_t)kvh * dv; },
-        vred, part + 2);
+    block_weighted_rows<ATTN_MAX_DIM>(ps, nk, dv, [=](int j) { return vc + slot_of(j) * vstride + (size_t)kvh * dv; }, vred,
+                                      part + 2);
     if (threadIdx.x == 0) {
         part[0] = m;
         part[1] = l;
@@ -1684,19 +1638,7 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
     pdl_wait();
     const int head = blockIdx.x, t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
     float *part = partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + g.dv);
-    attention_split<false>(q + (size_t)t * g.n_heads * g.dqk, nullptr, kc, vc, nullptr, nullptr, g, head, *d_len + t, split,
-                           split_keys, part);
-}
-
-__global__ void __launch_bounds__(ATTN_THREADS) attention_rope_split_kernel(const float *qkv, const int32_t *map, float *kc,
-                                                                            float *vc, const AttnGeom g, const int *d_len,
-                                                                            int split_keys, float *partial)
-{
-    pdl_trigger();
-    pdl_wait();
-    const int head = blockIdx.x, split = blockIdx.z, nsplit = gridDim.z;
-    float *part = partial + ((size_t)head * nsplit + split) * (2 + g.dv);
-    attention_split<true>(qkv, map, kc, vc, kc, vc, g, head, *d_len, split, split_keys, part);
+    attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, split_keys, part);
 }
 
 __device__ void attention_merge_unit(const float *partial, int nsplit, const AttnGeom &g, float sink, float *out)
@@ -1746,32 +1688,6 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
         return -1;
     return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, n), dim3(128), 0, st,
                        (const float *)partial, nsplit, g, d_len, split_keys, sink, out, ldo);
-}
-
-int cuda_attention_rope(const float *qkv, const int32_t *row_map, float *kcache, float *vcache, const float *sink,
-                        const AttnGeom &g, const int *d_len, int max_context, float *partial, float *out,
-                        cudaStream_t st, mimo_error *err)
-{
-    if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
-        return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
-    if (g.rope_dim >= 2 && !g.inv_freq)
-        return mimo_fail(err, "cuda attention: the geometry has no RoPE table (cuda_upload_rope_table)");
-    const int nsplit = cuda_attention_splits(g, max_context), split_keys = cuda_attention_split_keys(g, max_context);
-    if (cuda_launch("attention_rope_split_kernel", err, attention_rope_split_kernel, dim3(g.n_heads, 1, nsplit),
-                    dim3(ATTN_THREADS), 0, st, qkv, row_map, kcache, vcache, g, d_len, split_keys, partial))
-        return -1;
-    return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, 1), dim3(128), 0, st,
-                       (const float *)partial, nsplit, g, d_len, split_keys, sink, out, g.n_heads * g.dv);
-}
-
-bool cuda_attention_takes_rope()
-{
-    static int on = -1;
-    if (on < 0) {
-        const char *v = getenv("MIMO_CUDA_ATTN_ROPE");
-        on = v ? atoi(v) != 0 : 1;
-    }
-    return on != 0;
 }
 
 // ---------------------------------------------------------------------------------------------

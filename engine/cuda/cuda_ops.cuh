@@ -156,15 +156,6 @@ int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, con
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
                    const int *d_len, int n, int max_context, float *partial, float *out, int ldo, cudaStream_t st,
                    mimo_error *err);
-// One query position (*d_len) with the QKV split and RoPE folded in: cuda_qkv_rope_store's work for that
-// position and cuda_attention's, the same values, in two kernels instead of three (each attention block
-// rotates its query head from the qkv row; the block whose key split holds the new position takes that key
-// and value from the qkv row, and the group's first head stores them into the cache for later steps).
-int cuda_attention_rope(const float *qkv, const int32_t *row_map, float *kcache, float *vcache, const float *sink,
-                        const AttnGeom &g, const int *d_len, int max_context, float *partial, float *out,
-                        cudaStream_t st, mimo_error *err);
-// Whether one-position steps take cuda_attention_rope (MIMO_CUDA_ATTN_ROPE=0: the two ops; read once).
-bool cuda_attention_takes_rope();
 int cuda_attention_splits(const AttnGeom &g, int max_context);      // key splits of the launch
 int cuda_attention_split_keys(const AttnGeom &g, int max_context);  // keys per split
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);

@@ -284,15 +284,9 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int m = P - p0 < chunk ? P - p0 : chunk;
         CUDA_CHECK(cudaMemcpyAsync(dlen, &p0, sizeof(int), cudaMemcpyHostToDevice, c.e.stream));
-        if (m == 1 && cuda_attention_takes_rope()) {   // the step's way at one position
-            if (cuda_attention_rope(dqkv + (size_t)p0 * rows, NULL, dk, dv, dsink, g, dlen, a->max_context, dpart,
-                                    dout + (size_t)p0 * out_w, c.e.stream, err))
-                return -1;
-        } else if (cuda_qkv_rope_store(dqkv + (size_t)p0 * rows, rows, NULL, g, dlen, m, dq, dk, dv, c.e.stream, err) ||
-                   cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dout + (size_t)p0 * out_w, out_w,
-                                  c.e.stream, err)) {
+        if (cuda_qkv_rope_store(dqkv + (size_t)p0 * rows, rows, NULL, g, dlen, m, dq, dk, dv, c.e.stream, err) ||
+            cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dout + (size_t)p0 * out_w, out_w, c.e.stream, err))
             return -1;
-        }
         CUDA_CHECK(cudaStreamSynchronize(c.e.stream));
     }
     return c.get(out, dout, (size_t)P * out_w, err);

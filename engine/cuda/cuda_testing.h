@@ -65,8 +65,7 @@ typedef struct {
     int max_context;
 } mimo_cuda_test_attn;
 /* Feeds P positions of plain-order fused qkv rows ([P][heads*dqk + kv*(dqk+dv)]) in chunks of
- * `chunk` positions through RoPE + KV store + attention; out [P][heads*dv]. Chunks of one position take
- * the attention with the RoPE inside (cuda_attention_rope, the step's way; MIMO_CUDA_ATTN_ROPE=0: not). */
+ * `chunk` positions through RoPE + KV store + attention; out [P][heads*dv]. */
 int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int P, int chunk, float *out,
                              mimo_error *err);
 /* The router over n positions: logits [n][E] -> ids [n][k], weights [n][k]. */
