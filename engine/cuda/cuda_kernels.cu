@@ -1551,34 +1551,38 @@ int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, con
 #define ATTN_THREADS 256
 #define ATTN_MAX_DIM 512
 
-// Keys per split: 32 (measured on whole steps, H100: 1-token step 5.50 ms at 32, 5.77 at 64, 6.21 at 128;
-// `small` 0.634 vs 0.668 ms; results/kernels/README.md), doubled while the span would need more than 128
-// splits; MIMO_CUDA_ATTN_SPLIT_KEYS=16..256 (a power of two) sets the start for A/B runs.
-int cuda_attention_split_keys(const AttnGeom &g, int max_context)
+// Keys per split: 32 for several query positions, 16 for one (measured on whole steps, H100: 1-token step
+// 5.50 ms at 32, 5.77 at 64, 6.21 at 128, `small` 0.634 vs 0.668 ms; eighth session, MiMo-V2.5-Pro shard:
+// 16 keys take the 1-token step from 4.39 to 4.35 ms and the 8-token one from 10.22 to 10.55;
+// results/kernels/README.md), doubled while the span would need more than 128 splits;
+// MIMO_CUDA_ATTN_SPLIT_KEYS=16..256 (a power of two) sets the start for every position count (A/B runs).
+int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n)
 {
-    static int first = -1;
-    if (first < 0) {
+    static int forced = -1;
+    if (forced < 0) {
         const char *v = getenv("MIMO_CUDA_ATTN_SPLIT_KEYS");
         const int k = v ? atoi(v) : 0;
-        first = k >= 16 && k <= ATTN_MAX_SPLIT && (k & (k - 1)) == 0 ? k : 32;
+        forced = k >= 16 && k <= ATTN_MAX_SPLIT && (k & (k - 1)) == 0 ? k : 0;
     }
     const int span = g.window > 0 ? g.window : max_context;
-    int keys = first;
+    int keys = forced ? forced : n == 1 ? 16 : 32;
     while (keys < ATTN_MAX_SPLIT && (span + keys - 1) / keys > 128)
         keys *= 2;
     return keys;
 }
 
-int cuda_attention_splits(const AttnGeom &g, int max_context)
+int cuda_attention_splits(const AttnGeom &g, int max_context, int n)
 {
     const int span = g.window > 0 ? g.window : max_context;
-    const int keys = cuda_attention_split_keys(g, max_context);
+    const int keys = cuda_attention_split_keys(g, max_context, n);
     return (span + keys - 1) / keys;
 }
 
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n)
 {
-    return (size_t)n * g.n_heads * cuda_attention_splits(g, max_context) * (2 + g.dv);
+    const size_t one = (size_t)g.n_heads * cuda_attention_splits(g, max_context, 1) * (2 + g.dv);
+    const size_t all = (size_t)n * g.n_heads * cuda_attention_splits(g, max_context, n) * (2 + g.dv);
+    return one > all ? one : all;   // one position splits finer
 }
 
 __device__ void attention_split(const float *q, const float *kc, const float *vc, const AttnGeom &g, int head,
@@ -1682,7 +1686,7 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
 {
     if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
-    const int nsplit = cuda_attention_splits(g, max_context), split_keys = cuda_attention_split_keys(g, max_context);
+    const int nsplit = cuda_attention_splits(g, max_context, n), split_keys = cuda_attention_split_keys(g, max_context, n);
     if (cuda_launch("attention_split_kernel", err, attention_split_kernel, dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS),
                     0, st, q, kcache, vcache, g, d_len, split_keys, partial))
         return -1;

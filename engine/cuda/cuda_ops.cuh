@@ -156,8 +156,9 @@ int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, con
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
                    const int *d_len, int n, int max_context, float *partial, float *out, int ldo, cudaStream_t st,
                    mimo_error *err);
-int cuda_attention_splits(const AttnGeom &g, int max_context);      // key splits of the launch
-int cuda_attention_split_keys(const AttnGeom &g, int max_context);  // keys per split
+int cuda_attention_splits(const AttnGeom &g, int max_context, int n);      // key splits of a launch of n positions
+int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n);  // keys per split
+// The partials any launch of 1..n positions needs.
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);
 
 // Router: from logits [n][E] picks top-k per position by sigmoid + bias; ids [n*k], weights [n*k].
