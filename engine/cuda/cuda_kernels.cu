@@ -1352,9 +1352,12 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
 {
     if (p.n < 1)
         return 0;
-    if (p.norm_out.h && (p.norm_out.partial_stride < cuda_gemv_norm_partials(p, glu) || !cuda_gemv_norm_partials(p, glu)))
-        return mimo_fail(err, "cuda gemv: a deferred RMSNorm's writer on a kernel that does not take it "
-                              "(cuda_gemv_norm_partials)");
+    if (p.norm_out.h) {
+        const int partials = cuda_gemv_norm_partials(p, glu);
+        if (!partials || p.norm_out.partial_stride < partials)
+            return mimo_fail(err, "cuda gemv: a deferred RMSNorm's writer on a kernel that does not take it "
+                                  "(cuda_gemv_norm_partials)");
+    }
     if (p.norm_in.partials && (p.norm_out.h || !cuda_gemv_takes_norm_in(p, glu) ||
                                p.norm_in.count > MIMO_CUDA_NORM_PARTIALS_MAX))
         return mimo_fail(err, "cuda gemv: a deferred RMSNorm's reader on a kernel that does not take it "

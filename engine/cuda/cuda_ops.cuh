@@ -23,7 +23,7 @@ struct GemvSplitWorkspace {
 // between the GEMV that writes the residual stream x and the GEMVs that read rmsnorm(x) * w, the writer
 // also stores h = x * w and, per block, the sum of its rows' x^2 (in double, as the norm kernel sums);
 // the readers take h and multiply their dot products by 1 / sqrt(sum / dim + eps), summing the partials
-// in block order (deterministic; the factor only scales each output, so it is applied at the end).
+// in a fixed order (deterministic; the factor only scales each output, so it is applied at the end).
 // partials[t * partial_stride + b]: position t, block b of the writer.
 #define MIMO_CUDA_NORM_PARTIALS_MAX 512   // blocks of a writer per position
 struct GemvNormOut {
