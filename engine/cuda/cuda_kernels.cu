@@ -1313,16 +1313,17 @@ static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
     return mimo_fail(err, "cuda gemv: %d positions (at most 16 per call)", n);
 }
 
-template <bool GLU> static int gemv1_plan_blocks(const GemvParams &p)
+// The blocks of the CUDA-core kernel's launch for p (no gate/up pair), planned as launch_gemv1 would.
+static int gemv1_plan_blocks(const GemvParams &p)
 {
     dim3 grid(0);
     mimo_error err;
     int rc = -1;
     switch (p.w.fmt) {
-    case MIMO_WFMT_F32: rc = launch_gemv1<MIMO_WFMT_F32, GLU>(p, 0, &err, &grid); break;
-    case MIMO_WFMT_BF16: rc = launch_gemv1<MIMO_WFMT_BF16, GLU>(p, 0, &err, &grid); break;
-    case MIMO_WFMT_FP8: rc = launch_gemv1<MIMO_WFMT_FP8, GLU>(p, 0, &err, &grid); break;
-    case MIMO_WFMT_MXFP4: rc = launch_gemv1<MIMO_WFMT_MXFP4, GLU>(p, 0, &err, &grid); break;
+    case MIMO_WFMT_F32: rc = launch_gemv1<MIMO_WFMT_F32, false>(p, 0, &err, &grid); break;
+    case MIMO_WFMT_BF16: rc = launch_gemv1<MIMO_WFMT_BF16, false>(p, 0, &err, &grid); break;
+    case MIMO_WFMT_FP8: rc = launch_gemv1<MIMO_WFMT_FP8, false>(p, 0, &err, &grid); break;
+    case MIMO_WFMT_MXFP4: rc = launch_gemv1<MIMO_WFMT_MXFP4, false>(p, 0, &err, &grid); break;
     }
     return rc == 0 ? (int)grid.x : 0;
 }
@@ -1335,7 +1336,7 @@ int cuda_gemv_norm_partials(const GemvParams &p, bool glu)
     const bool combined = p.combine_x && gemv1_fuses_combine(p, glu);
     if (!plain_residual && !combined)
         return 0;
-    const int blocks = gemv1_plan_blocks<false>(p);
+    const int blocks = gemv1_plan_blocks(p);
     return blocks <= MIMO_CUDA_NORM_PARTIALS_MAX ? blocks : 0;
 }
 
