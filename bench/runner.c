@@ -260,10 +260,6 @@ static int load_drafter(run_state *st, mimo_error *err)
 static bool config_available(run_state *st, const config_point *c, char *why, size_t n)
 {
     const mimo_run_options *o = st->o;
-    if (c->exec == MIMO_EXEC_PERSISTENT) {
-        snprintf(why, n, "exec persistent: not built yet (the persistent engine kernel follows eager and graph)");
-        return false;
-    }
     if (o->backend == MIMO_BACKEND_CPU && c->exec != MIMO_EXEC_EAGER) {
         snprintf(why, n, "exec %s: the cpu backend runs eager only", mimo_exec_name(c->exec));
         return false;

@@ -3,6 +3,7 @@
 // cuda_weights.cu (upload) and cuda_synth.cu (generated on the device).
 #include "cuda_drafter.cuh"
 #include "cuda_engine.cuh"
+#include "cuda_persistent.cuh"
 #include "cuda_round.cuh"
 
 #include <math.h>
@@ -259,6 +260,7 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
             CUDA_CHECK(cudaEventRecord(e->prof_events[idx], st));
         // programmatic dependent launch only right after another kernel of the program
         cuda_pdl_chain(!prof && idx > 0 && prog[idx - 1].op != OP_COPY);
+        cuda_persist_label(i.label);
         idx++;
         switch (i.op) {
         case OP_EMBED:
@@ -293,8 +295,11 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
         case OP_ARGMAX:
             rc = cuda_argmax(e->logits, e->vocab_local, e->vocab_local, i.n, e->vocab_base, e->d_argmax, st, err);
             break;
-        case OP_COPY:
-            CUDA_CHECK(cudaMemcpyAsync(i.copy_dst, i.copy_src, i.copy_bytes, cudaMemcpyDeviceToDevice, st));
+        case OP_COPY:   // a kernel while the persistent kernel records the step
+            if (cuda_persist_recorder())
+                rc = cuda_copy_device(i.copy_dst, i.copy_src, i.copy_bytes, st, err);
+            else
+                CUDA_CHECK(cudaMemcpyAsync(i.copy_dst, i.copy_src, i.copy_bytes, cudaMemcpyDeviceToDevice, st));
             break;
         }
         if (rc) {
@@ -332,7 +337,9 @@ int cuda_run_step_program(CudaEngine *e, int n, mimo_error *err)
 
 static int run_chunk(CudaEngine *e, int n, bool with_head, mimo_error *err)
 {
-    if (e->opts.exec == MIMO_EXEC_GRAPH) {
+    if (cuda_persistent_runs(e, n, with_head))
+        return cuda_persistent_step(e, n, err);
+    if (e->opts.exec == MIMO_EXEC_GRAPH || e->opts.exec == MIMO_EXEC_PERSISTENT) {
         cudaGraphExec_t *slot = &e->graphs[n];
         if (!with_head) {
             build_step(e, n, false, e->program);   // rare (hidden states only): run eagerly
@@ -383,6 +390,8 @@ static int cuda_forward(void *impl, const int32_t *tokens, int n, mimo_forward_o
                                            (size_t)m * H * sizeof(float), cudaMemcpyDeviceToHost, e->stream));
             }
         CUDA_CHECK(cudaStreamSynchronize(e->stream));
+        if (cuda_persistent_check(e, err))
+            return -1;
         e->length += m;
     }
     return 0;
@@ -438,6 +447,7 @@ static void cuda_destroy(void *impl)
             cudaGraphExecDestroy(e->graphs[i]);
     cuda_drafter_destroy(e->drafter);
     cuda_round_destroy(e->round);
+    cuda_persistent_destroy(e->persist);
     for (void *p : e->allocations)
         cudaFree(p);
     if (e->h_step)
@@ -501,8 +511,6 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
     e->max_ctx = o->max_context;
     const char *prof_env = getenv("MIMO_CUDA_PROFILE");
     e->profile = prof_env && prof_env[0] == '1' && o->exec == MIMO_EXEC_EAGER;
-    if (o->exec == MIMO_EXEC_PERSISTENT)
-        return mimo_fail(err, "cuda: --exec persistent is not built yet");
     if (cfg->n_group > 1 && cfg->topk_group < cfg->n_group)
         return mimo_fail(err, "cuda: group-limited routing (n_group %d, topk_group %d) is not supported on the GPU",
                          cfg->n_group, cfg->topk_group);

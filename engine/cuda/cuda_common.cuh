@@ -8,6 +8,9 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include <stdint.h>
+#include <string.h>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 extern "C" {
@@ -44,6 +47,145 @@ extern "C" {
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
 __device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
 
+// ---- where one unit of an op's work runs ----
+// An op's body does one unit of work (one block of the op's launch). In the op's own kernel the unit is
+// blockIdx and the body waits for its predecessor with griddepcontrol (above); in the persistent kernel
+// (cuda_persistent.cu) the unit comes from the instruction, and the wait spins on the previous
+// instruction's count of finished units. The kernels' UnitCtx is a constant (kernel_unit), so their
+// code is what it was.
+struct PersistWait {
+    const unsigned *done;   // finished units of the previous instruction
+    unsigned need;          // its units; 0: this block has already seen it complete
+    unsigned *status;       // PersistStatus::failed: a wait past the timeout sets it (instruction + 1),
+                            // and every later wait returns at once (the step's outputs are then invalid)
+    unsigned *ready;        // shared memory: the last instruction + 1 whose wait thread 0 has passed
+    long long *passed;      // NULL, or where the first block to pass this wait notes the time (profiling)
+    int instr;              // the waiting instruction
+};
+#define PERSIST_WAIT_TIMEOUT_NS 2000000000ll   // a dependency that takes 2 s never comes (a bug)
+#define PERSIST_COUNTER_STRIDE 32               // unsigneds between two instructions' counters (128 bytes)
+
+__device__ __forceinline__ unsigned ld_acquire_gpu(const unsigned *p)
+{
+    unsigned v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ unsigned ld_relaxed_gpu(const unsigned *p)
+{
+    unsigned v;
+    asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ unsigned ld_acquire_cta(const unsigned *p)
+{
+    unsigned v;
+    asm volatile("ld.acquire.cta.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ void st_release_cta(unsigned *p, unsigned v)
+{
+    asm volatile("st.release.cta.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ long long globaltimer_ns()
+{
+    long long t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+// One thread per block polls the count in L2 (relaxed loads: an acquiring load in the poll would
+// invalidate the SM's L1 at every turn, and every thread polling one line would flood its L2 slice),
+// acquires once it is complete and releases the block's other threads through shared memory; they
+// acquire from it (ordering is transitive), so each thread's later coherent loads see the producers'
+// writes. Every thread of a unit therefore calls wait() before any block barrier of its body.
+__device__ __noinline__ void persist_wait_poll(const PersistWait &w);
+__device__ __forceinline__ void persist_wait(const PersistWait &w)
+{
+    if (w.need == 0)
+        return;
+    if (threadIdx.x == 0) {
+        persist_wait_poll(w);
+        if (w.passed)
+            atomicMin((long long *)w.passed, globaltimer_ns());
+        st_release_cta(w.ready, (unsigned)w.instr + 1u);
+    } else {
+        while (ld_acquire_cta(w.ready) != (unsigned)w.instr + 1u)
+            __nanosleep(20);
+    }
+}
+
+struct UnitCtx {
+    uint3 block;                  // the unit (blockIdx of the op's own launch)
+    uint3 grid;                   // the op's grid (gridDim of its own launch)
+    const PersistWait *persist;   // NULL: in the op's own kernel
+    __device__ __forceinline__ void wait() const
+    {
+        if (persist)
+            persist_wait(*persist);
+        else
+            pdl_wait();
+    }
+    __device__ __forceinline__ void trigger() const
+    {
+        if (!persist)
+            pdl_trigger();
+    }
+};
+__device__ __forceinline__ UnitCtx kernel_unit() { return UnitCtx{blockIdx, (uint3)gridDim, nullptr}; }
+
+// Shared memory a unit gets from whoever runs it: the GEMVs' reduction buffer (UNIT_RED_FLOATS) and the
+// launch's dynamic shared memory (the MXFP4 slots' input row, the router's scores past 512 experts). The
+// persistent kernel gives every unit the same buffers instead of one static copy per op.
+#define UNIT_RED_FLOATS (2 * 32 * 8 * 8)
+struct UnitSmem {
+    float *red;
+    void *dyn;
+};
+
+// ---- a kernel's arguments as bytes (the persistent kernel's instructions carry them) ----
+// The layout of a struct whose members are T... in order: each at its alignment.
+template <typename... T> struct ArgPack {
+    static constexpr size_t count = sizeof...(T);
+    __host__ __device__ static constexpr size_t align_up(size_t o, size_t a) { return (o + a - 1) / a * a; }
+    template <size_t I> __host__ __device__ static constexpr size_t offset()
+    {
+        constexpr size_t sizes[] = {sizeof(T)..., 0}, aligns[] = {alignof(T)..., 1};
+        size_t o = 0;
+        for (size_t k = 0; k <= sizeof...(T); k++) {
+            o = align_up(o, aligns[k]);
+            if (k == I)
+                break;
+            o += sizes[k];
+        }
+        return o;
+    }
+    __host__ __device__ static constexpr size_t size() { return offset<sizeof...(T)>(); }
+    template <size_t I> using At = typename std::tuple_element<I, std::tuple<T...>>::type;
+    template <size_t I> __device__ static const At<I> &get(const unsigned char *bytes)
+    {
+        return *reinterpret_cast<const At<I> *>(bytes + offset<I>());
+    }
+    template <size_t... I> static void pack_at(unsigned char *bytes, std::index_sequence<I...>, const T &...v)
+    {
+        (memcpy(bytes + offset<I>(), &v, sizeof(T)), ...);
+    }
+    static void pack(unsigned char *bytes, const T &...v) { pack_at(bytes, std::index_sequence_for<T...>{}, v...); }
+};
+template <typename F> struct KernelArgs;
+template <typename... A> struct KernelArgs<void(A...)> {
+    using Pack = ArgPack<typename std::decay<A>::type...>;
+};
+
+// While a step is recorded for the persistent kernel (cuda_persistent.cu), cuda_launch hands each launch
+// to the recorder instead of the stream: the kernel, its grid, block, dynamic shared memory and arguments.
+struct PersistRecorder;
+PersistRecorder *cuda_persist_recorder();
+void cuda_persist_label(const char *label);   // names the launches that follow (the step instruction's label)
+int cuda_persist_record(PersistRecorder *r, const char *name, const void *kernel, dim3 grid, dim3 block, size_t smem,
+                        const unsigned char *args, size_t args_size, mimo_error *err);
+#define PERSIST_ARG_BYTES 384
+
 // Whether launches carry the PDL attribute: only inside a step program (cuda_run_program), after
 // another kernel of it (griddepcontrol.wait orders a kernel after a preceding *kernel*, not after a
 // copy or an event), and unless MIMO_CUDA_PDL=0. cuda_run_program sets cuda_pdl_chain(true) for an op
@@ -57,6 +199,13 @@ template <typename... KArgs, typename... Args>
 static inline int cuda_launch(const char *name, mimo_error *err, void (*kernel)(KArgs...), dim3 grid, dim3 block,
                               size_t smem, cudaStream_t st, Args &&...args)
 {
+    if (PersistRecorder *rec = cuda_persist_recorder()) {
+        using Pack = typename KernelArgs<void(KArgs...)>::Pack;
+        static_assert(Pack::size() <= PERSIST_ARG_BYTES, "a kernel's arguments exceed PERSIST_ARG_BYTES");
+        alignas(16) unsigned char bytes[PERSIST_ARG_BYTES] = {};
+        Pack::pack(bytes, std::forward<Args>(args)...);
+        return cuda_persist_record(rec, name, (const void *)kernel, grid, block, smem, bytes, Pack::size(), err);
+    }
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;

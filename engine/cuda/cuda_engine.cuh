@@ -64,7 +64,8 @@ struct CudaProfileEntry {
     long count;
 };
 
-struct CudaDrafter;   // cuda_drafter.cu
+struct CudaDrafter;      // cuda_drafter.cu
+struct CudaPersistent;   // cuda_persistent.cu
 struct CudaRound;     // cuda_round.cu
 
 struct CudaEngine {
@@ -101,6 +102,7 @@ struct CudaEngine {
     // graph mode: one graph per position count
     cudaGraphExec_t graphs[MIMO_MAX_DECODE_POSITIONS + 1];
     std::vector<CudaInstr> program;
+    CudaPersistent *persist;   // persistent mode: the one-position step, recorded on first use
 
     CudaDrafter *drafter;      // the DFlash drafter, NULL until attach_drafter (cuda_drafter.cu)
     CudaRound *round;          // device-round state, made on the first round (cuda_round.cu)

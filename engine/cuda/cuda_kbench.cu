@@ -314,8 +314,9 @@ int bench_steps(Bench &b, mimo_kbench_result *r, const char *preset, int rank, i
         snprintf(r->note, sizeof r->note, "%s shard %d/%d: whole steps replay the first %d of %d layers (device memory)",
                  preset, rank, count, K, cfg.num_layers);
     const int ctx = 256;
-    for (int x = 0; x < 2; x++) {
-        o.exec = x ? MIMO_EXEC_GRAPH : MIMO_EXEC_EAGER;
+    const mimo_exec_mode execs[] = {MIMO_EXEC_EAGER, MIMO_EXEC_GRAPH, MIMO_EXEC_PERSISTENT};
+    for (int x = 0; x < 3; x++) {
+        o.exec = execs[x];
         const mimo_backend_ops *ops;
         void *impl;
         if (mimo_cuda_backend_create_synthetic(&cfg, 42, &o, &ops, &impl, err))
@@ -329,6 +330,8 @@ int bench_steps(Bench &b, mimo_kbench_result *r, const char *preset, int rank, i
         int rc = ops->forward(impl, toks.data(), ctx, &out, err);
         for (int ti = 0; ti < n_tokens && rc == 0; ti++) {
             const int n = tokens[ti];
+            if (o.exec == MIMO_EXEC_PERSISTENT && n != 1)
+                continue;   // the persistent kernel runs one-position steps (others replay graphs)
             std::vector<double> t;
             for (int i = 0; i < b.reps + 3 && rc == 0; i++) {
                 CUDA_CHECK(cudaEventRecord(b.ev0, e->stream));
@@ -345,7 +348,7 @@ int bench_steps(Bench &b, mimo_kbench_result *r, const char *preset, int rank, i
             if (rc == 0) {
                 char name[48];
                 snprintf(name, sizeof name, "step_%s_%dtok", preset, n);
-                add_row(r, name, -1, 0, 0, n, x ? "graph" : "eager", e->n_layers, median(t), step_bytes(e, n, ctx),
+                add_row(r, name, -1, 0, 0, n, mimo_exec_name(o.exec), e->n_layers, median(t), step_bytes(e, n, ctx),
                         r->calibration_gbps, true);
             }
         }

@@ -344,15 +344,33 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
 // every 16-byte input load of a warp costs 32 L1 wavefronts instead of 4: the slot kernels' bound).
 __host__ __device__ constexpr int xs_padded_index(int c) { return c + (c >> 5) * 4; }
 
+// A 16-byte weight vector. In the persistent kernel with an L2 policy of evict-first: the weights are read
+// once per step, and streamed through L2 they evicted the kernel's code and the activations, which its
+// bodies then fetched from memory (MiMo-V2.5-Pro shard, 1-token step: 7.9 -> 6.4 ms; results/kernels/
+// README.md, ninth session). The op kernels keep plain __ldg (there the hint measured +1.5 % on the
+// 1-token step, -4 % on `small`).
+__device__ __forceinline__ uint4 load_weights(const UnitCtx &u, const uint4 *p)
+{
+    if (!u.persist)
+        return __ldg(p);
+    uint64_t policy;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p), "l"(policy));
+    return v;
+}
+
 // The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
-// matrices wait for their predecessor (pdl_wait) after issuing their first weight loads; after_wait()
+// matrices wait for their predecessor (unit.wait()) after issuing their first weight loads; after_wait()
 // runs right after that wait (the caller's reads of what earlier kernels wrote). XS: x is the padded
 // shared-memory copy of the input row (xs_padded_index).
 template <int FMT, bool GLU, int SHAPE, bool XS = false, typename AfterWait>
-__device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, const uint8_t *data, const uint8_t *sdata,
-                                           const uint8_t *data2, const uint8_t *sdata2, const float *x, int row0,
-                                           int sl, int lpr, int vbeg, int nvec, bool &waited,
+__device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m, const GpuMat &m2, const uint8_t *data,
+                                           const uint8_t *sdata, const uint8_t *data2, const uint8_t *sdata2,
+                                           const float *x, int row0, int sl, int lpr, int vbeg, int nvec, bool &waited,
                                            float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
                                            float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait)
 {
@@ -377,13 +395,13 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int v = v0 + u * lpr;
-                raw[r][u] = v < nvec ? __ldg(wrow + v) : make_uint4(0, 0, 0, 0);
+                raw[r][u] = v < nvec ? load_weights(unit, wrow + v) : make_uint4(0, 0, 0, 0);
                 if (GLU)
-                    raw2[r][u] = v < nvec ? __ldg(wrow2 + v) : make_uint4(0, 0, 0, 0);
+                    raw2[r][u] = v < nvec ? load_weights(unit, wrow2 + v) : make_uint4(0, 0, 0, 0);
             }
         }
         if (!waited) {
-            pdl_wait();
+            unit.wait();
             waited = true;
             after_wait();
         }
@@ -416,7 +434,7 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
         }
     }
     if (!waited) {   // lanes without columns
-        pdl_wait();
+        unit.wait();
         waited = true;
         after_wait();
     }
@@ -430,15 +448,15 @@ __device__ __forceinline__ void gemv1_rows(const GpuMat &m, const GpuMat &m2, co
     }
 }
 
-#define GEMV1_COMBINE_RED (2 * 32 * 8 * 8)   // floats of shared memory: k x rows per warp at most
+#define GEMV1_COMBINE_RED UNIT_RED_FLOATS   // floats of shared memory: k x rows per warp at most
 
 // Expert slots with the MoE combine (GemvParams::combine_x, not GLU): the block's unit is position t, its
 // warps take the position's k slots (warp w: slots w, w + 8, ...) over the same rows, one lane group's R
 // rows each, and meet in shared memory: x[t][row] += sum_j w[t k + j] y_j[row], the sum in slot order as
 // the combine kernel takes it (the same products, the same result). norm_out: the new x rows also go to
-// h times the norm's weights, the block's sum of their squares to partials[t][blockIdx.x].
+// h times the norm's weights, the block's sum of their squares to partials[t][tile].
 template <int FMT, int SHAPE, bool NORM_OUT_ = false>
-__device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr, float *red)
+__device__ void gemv1_combine_tile(const UnitCtx &u, const GemvParams &p, int tile, int t, int lpr, float *red)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(false);
@@ -450,8 +468,8 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
     const bool owns_row = (int)threadIdx.x < rows_per_warp && own_row < m.rows;
     constexpr bool norm_out = NORM_OUT_;
     const float norm_w = norm_out && owns_row ? __ldg(p.norm_out.w + own_row) : 0.0f;   // never written
-    pdl_trigger();
-    pdl_wait();   // the expert ids and weights come from the router
+    u.trigger();
+    u.wait();   // the expert ids and weights come from the router
     bool waited = true;
     // x's old values (at most one row per thread: rows_per_warp <= 32 * 8 = GEMV_THREADS), read now so
     // that the sum below does not wait for them
@@ -459,7 +477,7 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
     for (int j = warp; j < k; j += GEMV_WARPS) {
         const int slot = t * k + j, e = p.slot_expert[slot];
         float acc[R], acc2[R];
-        gemv1_rows<FMT, false, SHAPE>(m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
+        gemv1_rows<FMT, false, SHAPE>(u, m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
                                       p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2,
                                       [] {});
         if (sl == 0)
@@ -485,7 +503,7 @@ __device__ void gemv1_combine_tile(const GemvParams &p, int tile, int t, int lpr
         __shared__ double norm_red[GEMV_WARPS];
         sq = block_reduce(sq, 0.0, SumOp(), norm_red);
         if (threadIdx.x == 0)
-            p.norm_out.partials[(size_t)t * p.norm_out.partial_stride + blockIdx.x] = sq;
+            p.norm_out.partials[(size_t)t * p.norm_out.partial_stride + tile] = sq;
     }
 }
 
@@ -521,11 +539,12 @@ __device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const doubl
 // XS (MXFP4 expert slots): the block's input row is first copied into xs (shared memory, padded).
 // NORM_IN (a reader of a deferred norm, GemvNormIn): the outputs are scaled by the norm's factor;
 // NORM_OUT (its writer, GemvNormOut: one position, accumulating into x, not GLU): the new x rows also go
-// to h times the norm's weights, and the block's sum of their squares to partials[blockIdx.x]. Compile-time
+// to h times the norm's weights, and the block's sum of their squares to partials[tile]. Compile-time
 // variants: as runtime branches the norm's registers and barriers cost every other GEMV 0.5-1 us.
 enum { NORM_NONE = 0, NORM_IN = 1, NORM_OUT = 2 };
 template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE>
-__device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red, float *xs = nullptr)
+__device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red,
+                           float *xs = nullptr)
 {
     static_assert(NORM != NORM_OUT || !GLU, "a deferred norm's writer accumulates into x (no gate/up pair)");
     __shared__ double norm_red[GEMV_WARPS];
@@ -545,11 +564,11 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
         for (int r = 0; r < R; r++)
             norm_w[r] = sl == 0 && ks == 0 && row0 + r < m.rows ? __ldg(p.norm_out.w + row0 + r) : 0.0f;
     // PDL: the expert ids come from the router kernel, so expert mode waits first; plain matrices
-    // issue their first weight loads before waiting (pdl_wait, cuda_common.cuh)
-    pdl_trigger();
+    // issue their first weight loads before waiting (UnitCtx::wait, cuda_common.cuh)
+    u.trigger();
     bool waited = p.slot_expert != nullptr;
     if (waited)
-        pdl_wait();
+        u.wait();
     const GemvOperands o = gemv_operands<GLU>(p, slot);
     const int nvec_all = m.ld / VEC;
     const int vbeg = (int)((long long)nvec_all * ks / ksplit);
@@ -573,10 +592,10 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
         for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
             *(float4 *)(xs + xs_padded_index(4 * i)) = ((const float4 *)o.x)[i];
         __syncthreads();
-        gemv1_rows<FMT, GLU, SHAPE, true>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
+        gemv1_rows<FMT, GLU, SHAPE, true>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
                                           waited, acc, acc2, read_old);
     } else {
-        gemv1_rows<FMT, GLU, SHAPE>(m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
+        gemv1_rows<FMT, GLU, SHAPE>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
                                     acc, acc2, read_old);
     }
     float scale = 1.0f;
@@ -632,24 +651,25 @@ __device__ void gemv1_tile(const GemvParams &p, int tile, int slot, int lpr, int
     if constexpr (norm_out) {
         sq = block_reduce(sq, 0.0, SumOp(), norm_red);
         if (threadIdx.x == 0)
-            p.norm_out.partials[blockIdx.x] = sq;
+            p.norm_out.partials[tile] = sq;
     }
+}
+
+// One unit (row tile, slot) of the CUDA-core GEMV, with the shared memory its runner gives it.
+template <int FMT, bool GLU, int SHAPE, bool XS, int NORM>
+__device__ void gemv1_unit(const UnitCtx &u, const UnitSmem &sm, const GemvParams &p, int lpr, int ksplit)
+{
+    gemv1_tile<FMT, GLU, SHAPE, XS, NORM>(u, p, u.block.x, u.block.y, lpr, ksplit, sm.red, (float *)sm.dyn);
 }
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
 // occupancy is what hides the latency (launch_gemv1 picks the variant).
-template <int FMT, bool GLU, int SHAPE, bool XS, int NORM>
-__device__ __forceinline__ void gemv1_block(const GemvParams &p, int lpr, int ksplit)
-{
-    __shared__ float red[2 * 32 * 8 * 8];
-    extern __shared__ float4 gemv1_xs4[];   // XS: the padded input row (dynamic shared memory)
-    gemv1_tile<FMT, GLU, SHAPE, XS, NORM>(p, blockIdx.x, blockIdx.y, lpr, ksplit, red, (float *)gemv1_xs4);
-}
-
 template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
-    gemv1_block<FMT, GLU, SHAPE, XS, NORM>(p, lpr, ksplit);
+    __shared__ float red[UNIT_RED_FLOATS];
+    extern __shared__ float4 gemv1_xs4[];   // XS: the padded input row (dynamic shared memory)
+    gemv1_unit<FMT, GLU, SHAPE, XS, NORM>(kernel_unit(), UnitSmem{red, gemv1_xs4}, p, lpr, ksplit);
 }
 
 // The same kernel for expert slots under its own name: a trace (CUPTI records carry only the kernel's
@@ -657,19 +677,27 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvPar
 template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_expert_kernel(const GemvParams p, int lpr, int ksplit)
 {
-    gemv1_block<FMT, GLU, SHAPE, XS, NORM>(p, lpr, ksplit);
+    __shared__ float red[UNIT_RED_FLOATS];
+    extern __shared__ float4 gemv1_xs4[];
+    gemv1_unit<FMT, GLU, SHAPE, XS, NORM>(kernel_unit(), UnitSmem{red, gemv1_xs4}, p, lpr, ksplit);
+}
+
+template <int FMT, int SHAPE, bool NORM_OUT_>
+__device__ void gemv1_combine_unit(const UnitCtx &u, const UnitSmem &sm, const GemvParams &p, int lpr)
+{
+    gemv1_combine_tile<FMT, SHAPE, NORM_OUT_>(u, p, u.block.x, u.block.y, lpr, sm.red);
 }
 
 template <int FMT, int MINB, int SHAPE, bool NORM_OUT_ = false>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const GemvParams p, int lpr)
 {
     __shared__ float red[GEMV1_COMBINE_RED];
-    gemv1_combine_tile<FMT, SHAPE, NORM_OUT_>(p, blockIdx.x, blockIdx.y, lpr, red);
+    gemv1_combine_unit<FMT, SHAPE, NORM_OUT_>(kernel_unit(), UnitSmem{red, nullptr}, p, lpr);
 }
 
 // The most dynamic shared memory gemv1_kernel takes without opting in (cudaFuncSetAttribute): 48 KiB
 // per block in all, less its static reduction buffers.
-#define GEMV1_XS_MAX_BYTES (48 * 1024 - 2 * 32 * 8 * 8 * (int)sizeof(float) - GEMV_WARPS * (int)sizeof(double))
+#define GEMV1_XS_MAX_BYTES (48 * 1024 - UNIT_RED_FLOATS * (int)sizeof(float) - GEMV_WARPS * (int)sizeof(double))
 
 // The device's SMs (cuda_gemv_prepare reads them; the launch shapes aim at a number of warps or blocks
 // per SM).
@@ -1398,10 +1426,10 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
 #define RMS_THREADS 1024
 #define RMS_VECS 4   // float4s per thread kept in registers: rows up to 16384 floats at 1024 threads
 
-// Waits for the predecessor (pdl_wait) itself: the norm weights, never written, are loaded before the
+// Waits for the predecessor (u.wait()) itself: the norm weights, never written, are loaded before the
 // wait, so that the scaling after the reduction does not wait for them (one L2 round trip less at the end
-// of the chain).
-__device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, float *out)
+// of the chain). Any block size (a multiple of 32).
+__device__ void rmsnorm_row(const UnitCtx &u, const float *x, const float *w, int dim, float eps, float *out)
 {
     __shared__ double red[32];
     const bool vec = (dim % 4) == 0 && (((uintptr_t)x | (uintptr_t)w | (uintptr_t)out) % 16) == 0;
@@ -1416,7 +1444,7 @@ __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, 
             const int i = threadIdx.x + k * blockDim.x;
             g[k] = i < n4 ? __ldg(w4 + i) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
-        pdl_wait();
+        u.wait();
         float4 v[RMS_VECS];
 #pragma unroll
         for (int k = 0; k < RMS_VECS; k++) {
@@ -1446,7 +1474,7 @@ __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, 
         }
         return;
     }
-    pdl_wait();
+    u.wait();
     for (int i = threadIdx.x; i < dim; i += blockDim.x)
         ss += (double)x[i] * x[i];
     ss = block_reduce(ss, 0.0, SumOp(), red);
@@ -1455,11 +1483,17 @@ __device__ void rmsnorm_row(const float *x, const float *w, int dim, float eps, 
         out[i] = x[i] * inv * w[i];
 }
 
+__device__ void rmsnorm_unit(const UnitCtx &u, const UnitSmem &, const float *x, int ldx, const float *w, int dim,
+                             float eps, float *out, int ldo)
+{
+    u.trigger();
+    rmsnorm_row(u, x + (size_t)u.block.x * ldx, w, dim, eps, out + (size_t)u.block.x * ldo);   // waits inside
+}
+
 __global__ void __launch_bounds__(RMS_THREADS) rmsnorm_kernel(const float *x, int ldx, const float *w, int dim, float eps,
                                                               float *out, int ldo)
 {
-    pdl_trigger();
-    rmsnorm_row(x + (size_t)blockIdx.x * ldx, w, dim, eps, out + (size_t)blockIdx.x * ldo);   // waits inside
+    rmsnorm_unit(kernel_unit(), UnitSmem{}, x, ldx, w, dim, eps, out, ldo);
 }
 
 int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, float *out, int ldo, int n,
@@ -1472,14 +1506,19 @@ int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, fl
 // ---------------------------------------------------------------------------------------------
 // Embedding rows.
 
-__global__ void embed_kernel(const GpuMat e, const int32_t *tokens, float *out, int ldo)
+__device__ void embed_unit(const UnitCtx &u, const UnitSmem &, const GpuMat &e, const int32_t *tokens, float *out, int ldo)
 {
-    pdl_trigger();
-    pdl_wait();
-    int t = blockIdx.x;
+    u.trigger();
+    u.wait();
+    const int t = u.block.x;
     int tok = tokens[t];
     for (int c = threadIdx.x; c < e.cols; c += blockDim.x)
         out[(size_t)t * ldo + c] = dev_mat_get(e, (const uint8_t *)e.data, (const uint8_t *)e.scales, tok, c);
+}
+
+__global__ void embed_kernel(const GpuMat e, const int32_t *tokens, float *out, int ldo)
+{
+    embed_unit(kernel_unit(), UnitSmem{}, e, tokens, out, ldo);
 }
 
 int cuda_embed(const GpuMat &embed, const int32_t *tokens, int n, float *out, int ldo, cudaStream_t st, mimo_error *err)
@@ -1495,16 +1534,16 @@ __device__ __forceinline__ float qkv_at(const float *qkv, const int32_t *map, in
     return qkv[map ? map[plain] : plain];
 }
 
-__device__ void qkv_rope_store_position(const float *qkv, const int32_t *map, const AttnGeom &g, int pos,
-                                        float *q, float *kc, float *vc)
+__device__ void qkv_rope_store_position(const UnitCtx &u, const float *qkv, const int32_t *map, const AttnGeom &g,
+                                        int pos, float *q, float *kc, float *vc)
 {
     const int half = g.rope_dim / 2;
     const int qn = g.n_heads * g.dqk, kn = g.n_kv * g.dqk, vn = g.n_kv * g.dv;
     const int slot = g.window > 0 ? pos % g.ring : pos;
     float *kslot = kc + (size_t)slot * kn;
     float *vslot = vc + (size_t)slot * vn;
-    // blockIdx.y spreads one position's rows over several blocks
-    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < qn + kn + vn; i += blockDim.x * gridDim.y) {
+    // the unit's y spreads one position's rows over several blocks
+    for (int i = u.block.y * blockDim.x + threadIdx.x; i < qn + kn + vn; i += blockDim.x * u.grid.y) {
         if (i >= qn + kn) {
             int j = i - qn - kn;
             vslot[j] = qkv_at(qkv, map, i) * g.value_scale;
@@ -1527,13 +1566,19 @@ __device__ void qkv_rope_store_position(const float *qkv, const int32_t *map, co
     }
 }
 
+__device__ void qkv_rope_store_unit(const UnitCtx &u, const UnitSmem &, const float *qkv, int ldqkv, const int32_t *map,
+                                    const AttnGeom &g, const int *d_len, float *q, float *kc, float *vc)
+{
+    u.trigger();
+    u.wait();
+    const int t = u.block.x;
+    qkv_rope_store_position(u, qkv + (size_t)t * ldqkv, map, g, *d_len + t, q + (size_t)t * g.n_heads * g.dqk, kc, vc);
+}
+
 __global__ void qkv_rope_store_kernel(const float *qkv, int ldqkv, const int32_t *map, const AttnGeom g,
                                       const int *d_len, float *q, float *kc, float *vc)
 {
-    pdl_trigger();
-    pdl_wait();
-    int t = blockIdx.x;
-    qkv_rope_store_position(qkv + (size_t)t * ldqkv, map, g, *d_len + t, q + (size_t)t * g.n_heads * g.dqk, kc, vc);
+    qkv_rope_store_unit(kernel_unit(), UnitSmem{}, qkv, ldqkv, map, g, d_len, q, kc, vc);
 }
 
 int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, const AttnGeom &g, const int *d_len,
@@ -1638,18 +1683,24 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
     }
 }
 
-__global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
-                                                                       const AttnGeom g, const int *d_len, int split_keys,
-                                                                       float *partial)
+__device__ void attention_split_unit(const UnitCtx &u, const UnitSmem &, const float *q, const float *kc, const float *vc,
+                                     const AttnGeom &g, const int *d_len, int split_keys, float *partial)
 {
-    pdl_trigger();
-    pdl_wait();
-    const int head = blockIdx.x, t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
+    u.trigger();
+    u.wait();
+    const int head = u.block.x, t = u.block.y, split = u.block.z, nsplit = u.grid.z;
     float *part = partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + g.dv);
     attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, split_keys, part);
 }
 
-__device__ void attention_merge_unit(const float *partial, int nsplit, const AttnGeom &g, float sink, float *out)
+__global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
+                                                                       const AttnGeom g, const int *d_len, int split_keys,
+                                                                       float *partial)
+{
+    attention_split_unit(kernel_unit(), UnitSmem{}, q, kc, vc, g, d_len, split_keys, partial);
+}
+
+__device__ void attention_merge_head(const float *partial, int nsplit, const AttnGeom &g, float sink, float *out)
 {
     float M = sink;
     for (int s = 0; s < nsplit; s++)
@@ -1671,17 +1722,23 @@ __device__ void attention_merge_unit(const float *partial, int nsplit, const Att
     }
 }
 
-__global__ void attention_merge_kernel(const float *partial, int nsplit, const AttnGeom g, const int *d_len, int split_keys,
-                                       const float *sink, float *out, int ldo)
+__device__ void attention_merge_unit(const UnitCtx &u, const UnitSmem &, const float *partial, int nsplit, const AttnGeom &g,
+                                     const int *d_len, int split_keys, const float *sink, float *out, int ldo)
 {
-    pdl_trigger();
-    pdl_wait();
-    const int head = blockIdx.x, t = blockIdx.y;
+    u.trigger();
+    u.wait();
+    const int head = u.block.x, t = u.block.y;
     const float *p = partial + ((size_t)t * g.n_heads + head) * nsplit * (2 + g.dv);
     // only the splits that hold keys of this query (the rest are empty by construction)
     const int pos_q = *d_len + t, lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
     const int active = min(nsplit, (pos_q + 1 - lo_all + split_keys - 1) / split_keys);
-    attention_merge_unit(p, active, g, sink ? sink[head] : -INFINITY, out + (size_t)t * ldo + (size_t)head * g.dv);
+    attention_merge_head(p, active, g, sink ? sink[head] : -INFINITY, out + (size_t)t * ldo + (size_t)head * g.dv);
+}
+
+__global__ void attention_merge_kernel(const float *partial, int nsplit, const AttnGeom g, const int *d_len, int split_keys,
+                                       const float *sink, float *out, int ldo)
+{
+    attention_merge_unit(kernel_unit(), UnitSmem{}, partial, nsplit, g, d_len, split_keys, sink, out, ldo);
 }
 
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
@@ -1809,14 +1866,23 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
     }
 }
 
+// One warp per position: in a larger block (the persistent kernel's) the other warps only wait.
+__device__ void route_unit(const UnitCtx &u, const UnitSmem &sm, const float *logits, const float *bias, int E, int k,
+                           bool norm_topk, float scaling, int32_t *ids, float *weights)
+{
+    u.trigger();
+    u.wait();
+    if (threadIdx.x >= 32)
+        return;
+    const int t = u.block.x;
+    route_position(logits + (size_t)t * E, bias, E, k, norm_topk, scaling, ids + t * k, weights + t * k, (float *)sm.dyn);
+}
+
 __global__ void route_kernel(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
                              int32_t *ids, float *weights)
 {
-    pdl_trigger();
-    pdl_wait();
     extern __shared__ float route_sel[];
-    int t = blockIdx.x;
-    route_position(logits + (size_t)t * E, bias, E, k, norm_topk, scaling, ids + t * k, weights + t * k, route_sel);
+    route_unit(kernel_unit(), UnitSmem{nullptr, route_sel}, logits, bias, E, k, norm_topk, scaling, ids, weights);
 }
 
 int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
@@ -1836,12 +1902,13 @@ int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_t
 
 #define COMBINE_MAX_K 16
 
-__global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int k, int dim, float *x, int ldx)
+__device__ void moe_combine_unit(const UnitCtx &u, const UnitSmem &, const float *y, int ldy, const float *w, int k, int dim,
+                                 float *x, int ldx)
 {
-    pdl_trigger();
-    pdl_wait();
-    int t = blockIdx.y;
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    u.trigger();
+    u.wait();
+    const int t = u.block.y;
+    const int c = u.block.x * blockDim.x + threadIdx.x;
     if (c >= dim)
         return;
     // every slot's load issued before the sum (a loop over a run-time k serialised them)
@@ -1861,6 +1928,11 @@ __global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int 
     x[(size_t)t * ldx + c] += s;
 }
 
+__global__ void moe_combine_kernel(const float *y, int ldy, const float *w, int k, int dim, float *x, int ldx)
+{
+    moe_combine_unit(kernel_unit(), UnitSmem{}, y, ldy, w, k, dim, x, ldx);
+}
+
 int cuda_moe_combine(const float *y, int ldy, const float *w, int k, int dim, int n, float *x, int ldx,
                      cudaStream_t st, mimo_error *err)
 {
@@ -1871,13 +1943,13 @@ int cuda_moe_combine(const float *y, int ldy, const float *w, int k, int dim, in
 // ---------------------------------------------------------------------------------------------
 // Argmax per row (lowest index on ties; NaN never wins).
 
-__global__ void argmax_kernel(const float *logits, int ldl, int v, int base, int32_t *out)
+__device__ void argmax_unit(const UnitCtx &u, const UnitSmem &, const float *logits, int ldl, int v, int base, int32_t *out)
 {
-    pdl_trigger();
-    pdl_wait();
+    u.trigger();
+    u.wait();
     __shared__ float red_v[32];
     __shared__ int red_i[32];
-    const float *row = logits + (size_t)blockIdx.x * ldl;
+    const float *row = logits + (size_t)u.block.x * ldl;
     float bv = -INFINITY;
     int bi = 0x7FFFFFFF;
     for (int i = threadIdx.x; i < v; i += blockDim.x) {
@@ -1902,11 +1974,340 @@ __global__ void argmax_kernel(const float *logits, int ldl, int v, int base, int
                 bv = red_v[w];
                 bi = red_i[w];
             }
-        out[blockIdx.x] = (bi == 0x7FFFFFFF ? 0 : bi) + base;
+        out[u.block.x] = (bi == 0x7FFFFFFF ? 0 : bi) + base;
     }
+}
+
+__global__ void argmax_kernel(const float *logits, int ldl, int v, int base, int32_t *out)
+{
+    argmax_unit(kernel_unit(), UnitSmem{}, logits, ldl, v, base, out);
 }
 
 int cuda_argmax(const float *logits, int ldl, int v, int n, int base, int32_t *out, cudaStream_t st, mimo_error *err)
 {
     return cuda_launch("argmax_kernel", err, argmax_kernel, dim3(n), dim3(1024), 0, st, logits, ldl, v, base, out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device-to-device copy (the persistent kernel's OP_COPY; eager and graph steps use cudaMemcpyAsync).
+
+__device__ void copy_unit(const UnitCtx &u, const UnitSmem &, void *dst, const void *src, size_t bytes)
+{
+    u.trigger();
+    u.wait();
+    const size_t stride = (size_t)blockDim.x * u.grid.x, first = (size_t)u.block.x * blockDim.x + threadIdx.x;
+    if ((((uintptr_t)dst | (uintptr_t)src | bytes) & 15) == 0) {
+        for (size_t i = first; i < bytes / 16; i += stride)
+            ((uint4 *)dst)[i] = ((const uint4 *)src)[i];
+    } else {
+        for (size_t i = first; i < bytes; i += stride)
+            ((uint8_t *)dst)[i] = ((const uint8_t *)src)[i];
+    }
+}
+
+__global__ void copy_kernel(void *dst, const void *src, size_t bytes)
+{
+    copy_unit(kernel_unit(), UnitSmem{}, dst, src, bytes);
+}
+
+int cuda_copy_device(void *dst, const void *src, size_t bytes, cudaStream_t st, mimo_error *err)
+{
+    const size_t words = (bytes + 15) / 16;
+    const int blocks = (int)std::max<size_t>(1, std::min<size_t>((words + 255) / 256, 64));
+    return cuda_launch("copy_kernel", err, copy_kernel, dim3(blocks), dim3(256), 0, st, dst, src, bytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The persistent kernel (--exec persistent; cuda_persistent.cu records a step's launches into PersistOp
+// instructions). Its blocks walk the instruction list in order; instruction i's units (the blocks of the
+// op's own launch) go round-robin over the blocks from its first_cta, each runs the op's unit body with
+// the unit's coordinates, and a block that finishes a unit adds one to done[i]. An op's body waits where
+// its kernel would call griddepcontrol.wait (after its first weight loads), here until done[i - 1] holds
+// every unit of instruction i - 1: each instruction runs after the whole previous one, as a step's kernels
+// do under programmatic dependent launch, and a block free of instruction i - 1 streams instruction i's
+// weights meanwhile. Blocks never wait on a later instruction, and all of them are resident (the grid is
+// the occupancy), so the walk cannot deadlock; a wait past PERSIST_WAIT_TIMEOUT_NS (a bug) sets the status
+// and the rest of the step runs through without waiting.
+
+__device__ __noinline__ void persist_wait_poll(const PersistWait &w)
+{
+    const long long t0 = globaltimer_ns();
+    for (unsigned turn = 0; ld_relaxed_gpu(w.done) < w.need; turn++) {
+        if (turn % 64 != 63)
+            continue;
+        if (*(volatile unsigned *)w.status != 0u)
+            break;   // an earlier wait timed out: run through
+        if (globaltimer_ns() - t0 > PERSIST_WAIT_TIMEOUT_NS) {
+            atomicCAS(w.status, 0u, (unsigned)w.instr + 1u);
+            break;
+        }
+    }
+    (void)ld_acquire_gpu(w.done);   // after the relaxed polls: the acquire (a fence instead measured slower)
+}
+
+// An entry of the persistent kernel's table: the kernels whose launches it takes (takes) and the unit
+// body it runs for them with the launch's arguments (run). Bodies run out of line (__noinline__): one
+// copy each, and the kernel's registers are the largest body's, not the sum of a switch's.
+template <typename Kernel> using PackOf = typename KernelArgs<typename std::remove_reference<Kernel>::type>::Pack;
+
+template <int FMT, bool GLU, int SHAPE, bool XS, int NORM> struct PersistGemv1 {
+    using Pack = PackOf<decltype(gemv1_kernel<FMT, GLU, 2, SHAPE, XS, NORM>)>;
+    // the kernels launch_gemv1_v instantiates: expert slots (XS or none) and plain matrices (any NORM but XS)
+    static bool takes(const void *k)
+    {
+        bool t = false;
+        if constexpr (NORM == NORM_NONE)
+            t = k == (const void *)gemv1_expert_kernel<FMT, GLU, 2, SHAPE, XS> ||
+                k == (const void *)gemv1_expert_kernel<FMT, GLU, 3, SHAPE, XS>;
+        if constexpr (!XS)
+            t = t || k == (const void *)gemv1_kernel<FMT, GLU, 2, SHAPE, false, NORM> ||
+                k == (const void *)gemv1_kernel<FMT, GLU, 3, SHAPE, false, NORM>;
+        return t;
+    }
+    static __device__ __forceinline__ void run(const UnitCtx &u, const UnitSmem &sm, const unsigned char *a)
+    {
+        gemv1_unit<FMT, GLU, SHAPE, XS, NORM>(u, sm, Pack::template get<0>(a), Pack::template get<1>(a),
+                                              Pack::template get<2>(a));
+    }
+};
+
+template <int FMT, int SHAPE, bool NORM_OUT_> struct PersistCombine {
+    using Pack = PackOf<decltype(gemv1_combine_kernel<FMT, 2, SHAPE, NORM_OUT_>)>;
+    static bool takes(const void *k)
+    {
+        return k == (const void *)gemv1_combine_kernel<FMT, 2, SHAPE, NORM_OUT_> ||
+               k == (const void *)gemv1_combine_kernel<FMT, 3, SHAPE, NORM_OUT_>;
+    }
+    static __device__ __forceinline__ void run(const UnitCtx &u, const UnitSmem &sm, const unsigned char *a)
+    {
+        gemv1_combine_unit<FMT, SHAPE, NORM_OUT_>(u, sm, Pack::template get<0>(a), Pack::template get<1>(a));
+    }
+};
+
+// The other ops: a kernel and its unit body (Unit, a function object) with the same arguments.
+template <typename KernelT, KernelT *Kernel, typename Unit> struct PersistOp1 {
+    using Pack = PackOf<KernelT>;
+    static bool takes(const void *k) { return k == (const void *)Kernel; }
+    template <size_t... I>
+    static __device__ __forceinline__ void call(const UnitCtx &u, const UnitSmem &sm, const unsigned char *a,
+                                                std::index_sequence<I...>)
+    {
+        Unit()(u, sm, Pack::template get<I>(a)...);
+    }
+    static __device__ __forceinline__ void run(const UnitCtx &u, const UnitSmem &sm, const unsigned char *a)
+    {
+        call(u, sm, a, std::make_index_sequence<Pack::count>{});
+    }
+};
+struct EmbedUnit {
+    template <typename... A> __device__ void operator()(const UnitCtx &u, const UnitSmem &s, const A &...a) const
+    {
+        embed_unit(u, s, a...);
+    }
+};
+struct RmsnormUnit {
+    template <typename... A> __device__ void operator()(const UnitCtx &u, const UnitSmem &s, const A &...a) const
+    {
+        rmsnorm_unit(u, s, a...);
+    }
+};
+struct QkvRopeUnit {
+    template <typename... A> __device__ void operator()(const UnitCtx &u, const UnitSmem &s, const A &...a) const
+    {
+        qkv_rope_store_unit(u, s, a...);
+    }
+};
+struct AttnSplitUnit {
+    template <typename... A> __device__ void operator()(const UnitCtx &u, const UnitSmem &s, const A &...a) const
+    {
+        attention_split_unit(u, s, a...);
+    }
+};
+struct AttnMergeUnit {
+    template <typename... A> __device__ void operator()(const UnitCtx &u, const UnitSmem &s, const A &...a) const
+    {
+        attention_merge_unit(u, s, a...);
+    }
+};
+struct RouteUnit {
+    template <typename... A> __device__ void operator()(const UnitCtx &u, const UnitSmem &s, const A &...a) const
+    {
+        route_unit(u, s, a...);
+    }
+};
+struct MoeCombineUnit {
+    template <typename... A> __device__ void operator()(const UnitCtx &u, const UnitSmem &s, const A &...a) const
+    {
+        moe_combine_unit(u, s, a...);
+    }
+};
+struct ArgmaxUnit {
+    template <typename... A> __device__ void operator()(const UnitCtx &u, const UnitSmem &s, const A &...a) const
+    {
+        argmax_unit(u, s, a...);
+    }
+};
+struct CopyUnit {
+    template <typename... A> __device__ void operator()(const UnitCtx &u, const UnitSmem &s, const A &...a) const
+    {
+        copy_unit(u, s, a...);
+    }
+};
+using PersistEmbed = PersistOp1<decltype(embed_kernel), embed_kernel, EmbedUnit>;
+using PersistRmsnorm = PersistOp1<decltype(rmsnorm_kernel), rmsnorm_kernel, RmsnormUnit>;
+using PersistQkvRope = PersistOp1<decltype(qkv_rope_store_kernel), qkv_rope_store_kernel, QkvRopeUnit>;
+using PersistAttnSplit = PersistOp1<decltype(attention_split_kernel), attention_split_kernel, AttnSplitUnit>;
+using PersistAttnMerge = PersistOp1<decltype(attention_merge_kernel), attention_merge_kernel, AttnMergeUnit>;
+using PersistRoute = PersistOp1<decltype(route_kernel), route_kernel, RouteUnit>;
+using PersistMoeCombine = PersistOp1<decltype(moe_combine_kernel), moe_combine_kernel, MoeCombineUnit>;
+using PersistArgmax = PersistOp1<decltype(argmax_kernel), argmax_kernel, ArgmaxUnit>;
+using PersistCopy = PersistOp1<decltype(copy_kernel), copy_kernel, CopyUnit>;
+
+template <typename... E> struct PersistTable {
+    static int kind_of(const void *k)
+    {
+        int i = 0, found = -1;
+        ((found < 0 && E::takes(k) ? (void)(found = i) : (void)0, i++), ...);
+        return found;
+    }
+    static __device__ __forceinline__ void run(int kind, const UnitCtx &u, const UnitSmem &sm, const unsigned char *a)
+    {
+        int i = 0;
+        ((kind == i++ ? E::run(u, sm, a) : (void)0), ...);
+    }
+};
+
+// What one-position steps launch (launch_gemv1's choices at the default knobs, for every weight format):
+// plain matrices in the default row shape with or without a deferred norm, expert slots (MXFP4 in the
+// narrow, one-pass or default shape with the padded input row), the expert down projection with the MoE
+// combine. A launch outside it is refused when the step is recorded (cuda_persist_kind).
+using PersistKernels = PersistTable<
+    PersistEmbed, PersistRmsnorm, PersistQkvRope, PersistAttnSplit, PersistAttnMerge, PersistRoute, PersistMoeCombine,
+    PersistArgmax, PersistCopy,
+    PersistGemv1<MIMO_WFMT_F32, false, ROWS_DEFAULT, false, NORM_NONE>, PersistGemv1<MIMO_WFMT_F32, false, ROWS_DEFAULT, false, NORM_IN>,
+    PersistGemv1<MIMO_WFMT_F32, false, ROWS_DEFAULT, false, NORM_OUT>, PersistGemv1<MIMO_WFMT_F32, true, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_F32, true, ROWS_DEFAULT, false, NORM_IN>,
+    PersistGemv1<MIMO_WFMT_BF16, false, ROWS_DEFAULT, false, NORM_NONE>, PersistGemv1<MIMO_WFMT_BF16, false, ROWS_DEFAULT, false, NORM_IN>,
+    PersistGemv1<MIMO_WFMT_BF16, false, ROWS_DEFAULT, false, NORM_OUT>, PersistGemv1<MIMO_WFMT_BF16, true, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_BF16, true, ROWS_DEFAULT, false, NORM_IN>,
+    PersistGemv1<MIMO_WFMT_FP8, false, ROWS_DEFAULT, false, NORM_NONE>, PersistGemv1<MIMO_WFMT_FP8, false, ROWS_DEFAULT, false, NORM_IN>,
+    PersistGemv1<MIMO_WFMT_FP8, false, ROWS_DEFAULT, false, NORM_OUT>, PersistGemv1<MIMO_WFMT_FP8, true, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_FP8, true, ROWS_DEFAULT, false, NORM_IN>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_DEFAULT, false, NORM_NONE>, PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_NARROW, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_DEFAULT, true, NORM_NONE>, PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_NARROW, true, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_ONEPASS, true, NORM_NONE>, PersistGemv1<MIMO_WFMT_MXFP4, false, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_MXFP4, false, ROWS_NARROW, false, NORM_NONE>,
+    PersistCombine<MIMO_WFMT_F32, ROWS_DEFAULT, false>, PersistCombine<MIMO_WFMT_F32, ROWS_DEFAULT, true>,
+    PersistCombine<MIMO_WFMT_BF16, ROWS_DEFAULT, false>, PersistCombine<MIMO_WFMT_BF16, ROWS_DEFAULT, true>,
+    PersistCombine<MIMO_WFMT_FP8, ROWS_DEFAULT, false>, PersistCombine<MIMO_WFMT_FP8, ROWS_DEFAULT, true>,
+    PersistCombine<MIMO_WFMT_MXFP4, ROWS_DEFAULT, false>, PersistCombine<MIMO_WFMT_MXFP4, ROWS_DEFAULT, true>,
+    PersistCombine<MIMO_WFMT_MXFP4, ROWS_NARROW, false>, PersistCombine<MIMO_WFMT_MXFP4, ROWS_NARROW, true>>;
+
+int cuda_persist_kind(const void *kernel) { return PersistKernels::kind_of(kernel); }
+
+__device__ __forceinline__ void red_release_add(unsigned *p, unsigned v)
+{
+    asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+
+__device__ __forceinline__ unsigned atom_add_release(unsigned *p, unsigned v)
+{
+    unsigned old;
+    asm volatile("atom.release.gpu.global.add.u32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+    return old;
+}
+
+// The block's place in the schedule: blocks are numbered by SM, so that the blocks a run of consecutive
+// numbers names sit on distinct SMs (block v on the SM ranked v % SMs; the hardware's own numbering may put
+// neighbours on one SM, and an instruction's units, spread over consecutive blocks, would use half the
+// SMs). The first block to arrive on an SM ranks it. Thread 0 only.
+__device__ unsigned persist_virtual_block(const PersistStep &s)
+{
+    unsigned sm;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+    const unsigned sms = gridDim.x / s.blocks_per_sm;
+    if (sm >= PERSIST_MAX_SMID) {
+        atomicCAS(s.status, 0u, 0x80000000u);
+        return ~0u;
+    }
+    const unsigned slot = atomicAdd(s.sm_slots + sm, 1u);
+    unsigned rank;
+    if (slot == 0) {
+        rank = atomicAdd(s.sm_rank_next, 1u);
+        atomicExch(s.sm_rank + sm, rank + 1u);
+    } else {
+        while ((rank = ld_relaxed_gpu(s.sm_rank + sm)) == 0u) {
+        }
+        rank -= 1u;
+    }
+    if (slot >= (unsigned)s.blocks_per_sm || rank >= sms) {
+        atomicCAS(s.status, 0u, 0x80000000u);
+        return ~0u;
+    }
+    return slot * sms + rank;
+}
+
+__global__ void __launch_bounds__(GEMV_THREADS, 2) persistent_step_kernel(const PersistStep s)
+{
+    __shared__ float red[UNIT_RED_FLOATS];
+    __shared__ uint4 args[PERSIST_ARG_BYTES / 16];   // the instruction's arguments, read like kernel parameters
+    __shared__ unsigned ready;                        // PersistWait::ready
+    if (threadIdx.x == 0)
+        ready = 0u;
+    extern __shared__ float4 persist_dyn[];
+    __shared__ unsigned vblock;
+    const UnitSmem sm{red, persist_dyn};
+    const unsigned ctas = gridDim.x;
+    if (threadIdx.x == 0)
+        vblock = persist_virtual_block(s);
+    __syncthreads();
+    if (vblock >= ctas)
+        return;   // placement not as planned (status set)
+    const unsigned k0 = s.sched_begin[vblock], k1 = s.sched_begin[vblock + 1];
+    uint2 next = k0 < k1 ? s.sched[k0] : make_uint2(0u, 0u);
+    for (unsigned k = k0; k < k1; k++) {
+        const uint2 cur = next;   // (instruction, this block's first unit of it)
+        if (k + 1 < k1)
+            next = s.sched[k + 1];   // in flight while this instruction runs
+        const int i = (int)cur.x;
+        const PersistOp &op = s.ops[i];
+        if (threadIdx.x < PERSIST_ARG_BYTES / 16)   // the previous unit's barrier ordered its reads before this
+            args[threadIdx.x] = ((const uint4 *)op.args)[threadIdx.x];
+        const unsigned units = op.units;
+        const uint3 g = op.grid;
+        const int kind = op.kind;
+        PersistWait w{s.done + (size_t)(i > 0 ? i - 1 : 0) * PERSIST_COUNTER_STRIDE,
+                      op.wait_units,
+                      s.status,
+                      &ready,
+                      s.stamps ? s.stamps + s.n_ops + i : nullptr,
+                      i};
+        __syncthreads();
+        for (unsigned j = cur.y; j < units; j += ctas) {
+            const UnitCtx u{make_uint3(j % g.x, j / g.x % g.y, j / (g.x * g.y)), g, &w};
+            PersistKernels::run(kind, u, sm, (const unsigned char *)args);
+            w.need = 0;   // seen complete: the block's later units of this instruction need not wait
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                unsigned *count = s.done + (size_t)i * PERSIST_COUNTER_STRIDE;
+                if (!s.stamps)
+                    red_release_add(count, 1u);
+                else if (atom_add_release(count, 1u) + 1u == units)
+                    s.stamps[i] = globaltimer_ns();
+            }
+        }
+    }
+}
+
+int cuda_persistent_occupancy(size_t dyn_smem, int *ctas_per_sm, mimo_error *err)
+{
+    CUDA_CHECK(cudaFuncSetAttribute(persistent_step_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)dyn_smem));
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(ctas_per_sm, persistent_step_kernel, GEMV_THREADS, dyn_smem));
+    return 0;
+}
+
+int cuda_persistent_launch(const PersistStep &step, int ctas, size_t dyn_smem, cudaStream_t st, mimo_error *err)
+{
+    return cuda_launch("persistent_step_kernel", err, persistent_step_kernel, dim3(ctas), dim3(GEMV_THREADS), dyn_smem, st,
+                       step);
 }

@@ -172,4 +172,40 @@ int cuda_moe_combine(const float *y, int ldy, const float *w, int k, int dim, in
 // argmax over v columns of each of n rows (lowest index on ties), plus base.
 int cuda_argmax(const float *logits, int ldl, int v, int n, int base, int32_t *out, cudaStream_t st, mimo_error *err);
 
+// A device-to-device copy as a kernel (the persistent kernel's copies; steps otherwise use cudaMemcpyAsync).
+int cuda_copy_device(void *dst, const void *src, size_t bytes, cudaStream_t st, mimo_error *err);
+
+// ---- persistent execution (cuda_persistent.cu records a step; cuda_kernels.cu runs it) ----
+// One instruction of the persistent kernel: a recorded launch.
+struct PersistOp {
+    int kind;             // entry of the persistent kernel's table (cuda_persist_kind)
+    unsigned units;       // blocks of the op's own launch
+    uint3 grid;           // its grid
+    unsigned wait_units;  // units of the previous instruction (0 for the first)
+    alignas(16) unsigned char args[PERSIST_ARG_BYTES];   // the launch's arguments (KernelArgs::Pack)
+};
+// A recorded step on the device. Unit j of instruction i runs on block (first_i + j) % blocks; each block
+// has its list of (instruction, first unit) pairs in instruction order, sched[sched_begin[b] ..
+// sched_begin[b + 1]).
+struct PersistStep {
+    const PersistOp *ops;
+    const uint2 *sched;
+    const unsigned *sched_begin;
+    unsigned *done;        // finished units of instruction i at done[i * PERSIST_COUNTER_STRIDE], zero before
+    unsigned *status;      // zero before the launch; instruction + 1 of a wait that timed out
+    long long *stamps;     // NULL, or [2 x instructions]: when each one's last unit finished, then when its
+                           // first block passed its wait (globaltimer, ns; profiling)
+    int n_ops;
+    int blocks_per_sm;     // the occupancy the grid was sized for
+    unsigned *sm_slots, *sm_rank, *sm_rank_next;   // [PERSIST_MAX_SMID] x 2 + 1, zero before: the blocks'
+                                                   // placement (persist_virtual_block)
+};
+#define PERSIST_MAX_SMID 1024
+// The table entry that runs this kernel's launches, -1 where the persistent kernel has none.
+int cuda_persist_kind(const void *kernel);
+// Blocks of the persistent kernel per SM with dyn_smem bytes of dynamic shared memory (0: it does not fit).
+int cuda_persistent_occupancy(size_t dyn_smem, int *ctas_per_sm, mimo_error *err);
+// Runs a recorded step on ctas blocks (all resident: at most the occupancy times the SMs).
+int cuda_persistent_launch(const PersistStep &step, int ctas, size_t dyn_smem, cudaStream_t st, mimo_error *err);
+
 #endif

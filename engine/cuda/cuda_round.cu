@@ -219,13 +219,6 @@ __device__ RowStats block_sampling_stats(const float *row, int V, float inv_t, i
 
 // ---- kernels ----
 
-__device__ __forceinline__ long long globaltimer_ns()
-{
-    long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    return t;
-}
-
 __global__ void round_set_lengths_kernel(RoundLengths *lens, int target, int drafter)
 {
     lens->target = target;
@@ -588,8 +581,10 @@ int cuda_device_round(CudaEngine *e, const mimo_round_request *rq, mimo_round_re
     memcpy(in->du, rq->draft_uniforms, sizeof in->du);
     memcpy(in->vu, rq->verify_uniforms, sizeof in->vu);
     auto enqueue = [&] { return enqueue_round(e, r, sh, err); };
-    // graph mode: the whole round, captured once per shape
-    if (e->opts.exec == MIMO_EXEC_GRAPH ? cuda_launch_captured(e, &r->graphs[sh.key()], enqueue, err) : enqueue()) {
+    // graph mode: the whole round, captured once per shape (persistent mode too: its kernel runs
+    // one-position steps only, and a round verifies a block)
+    const bool captured = e->opts.exec == MIMO_EXEC_GRAPH || e->opts.exec == MIMO_EXEC_PERSISTENT;
+    if (captured ? cuda_launch_captured(e, &r->graphs[sh.key()], enqueue, err) : enqueue()) {
         r->known_target = r->known_drafter = -1;
         return -1;
     }

@@ -1,0 +1,20 @@
+// Persistent execution of one-position steps (cuda_persistent.cu).
+#ifndef MIMO_CUDA_PERSISTENT_CUH
+#define MIMO_CUDA_PERSISTENT_CUH
+
+struct CudaEngine;
+struct CudaPersistent;
+
+// Whether a step of n positions runs in the persistent kernel: --exec persistent, one position, with the
+// lm head (other steps replay graphs as in graph mode).
+bool cuda_persistent_runs(const CudaEngine *e, int n, bool with_head);
+// Enqueues one step (its input already on the device; recorded on first use): zeroes the counters,
+// launches the kernel, copies its status back for cuda_persistent_check.
+int cuda_persistent_step(CudaEngine *e, int n, mimo_error *err);
+// After the stream's synchronisation: an error where a wait of the last step timed out.
+int cuda_persistent_check(const CudaEngine *e, mimo_error *err);
+// Instructions and blocks of the recorded step (-1 before the first step).
+int cuda_persistent_shape(const CudaEngine *e, int *n_ops, int *ctas);
+void cuda_persistent_destroy(CudaPersistent *p);
+
+#endif
