@@ -113,14 +113,16 @@ Test(cuda_dflash, greedy_dflash_equals_greedy_autoregressive_on_the_gpu, .timeou
     need_gpu();
     const int prompt_lens[] = {3, 9, 21};
     const int blocks[] = {2, 4, 8, 16};
-    const mimo_exec_mode execs[] = {MIMO_EXEC_EAGER, MIMO_EXEC_GRAPH};
-    for (size_t xi = 0; xi < 2; xi++) {
+    /* persistent: the autoregressive reference's one-position steps run in the persistent kernel, the
+     * verification's blocks replay graphs, and the two must agree */
+    const mimo_exec_mode execs[] = {MIMO_EXEC_EAGER, MIMO_EXEC_GRAPH, MIMO_EXEC_PERSISTENT};
+    for (size_t xi = 0; xi < 3; xi++) {
         rig r;
         rig_open(&r, MIMO_BACKEND_CUDA, execs[xi], 256, false, false);
         const int V = r.cfg.vocab_size;
         for (size_t pi = 0; pi < 3; pi++) {
-            if (xi == 1 && pi > 0)
-                break;   /* graph mode: one prompt is enough (the drafter runs eagerly either way) */
+            if (xi >= 1 && pi > 0)
+                break;   /* graph / persistent: one prompt is enough (the drafter runs eagerly either way) */
             int32_t prompt[32];
             const int n = prompt_lens[pi];
             spec_random_prompt(prompt, n, V, 300 + pi);

@@ -258,8 +258,8 @@ Test(cuda_round, plain_steps_on_the_device_equal_the_host_loop, .timeout = 240)
 Test(cuda_round, greedy_dflash_on_the_device_equals_autoregressive, .timeout = 300)
 {
     need_gpu();
-    const mimo_exec_mode execs[] = {MIMO_EXEC_EAGER, MIMO_EXEC_GRAPH};
-    for (int xi = 0; xi < 2; xi++) {
+    const mimo_exec_mode execs[] = {MIMO_EXEC_EAGER, MIMO_EXEC_GRAPH, MIMO_EXEC_PERSISTENT};
+    for (int xi = 0; xi < 3; xi++) {
         rig r;
         rig_open(&r, MIMO_BACKEND_CUDA, execs[xi], 256, false, false);
         for (int pi = 0; pi < 2; pi++) {
