@@ -56,6 +56,9 @@ if want sanitize; then
   step memcheck_round 300 compute-sanitizer --tool memcheck --error-exitcode 9 \
     "$TESTS/cuda_test_cuda_round" --jobs 1 --filter 'cuda_round/[gv]*'
   tail -2 "$OUT/memcheck_round.log"
+  step memcheck_persistent 300 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    "$TESTS/cuda_test_cuda_model" --jobs 1 --filter 'cuda_model/persistent*'
+  tail -2 "$OUT/memcheck_persistent.log"
 fi
 
 if want kernels; then
