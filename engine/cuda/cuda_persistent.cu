@@ -174,9 +174,14 @@ bool cuda_persistent_runs(const CudaEngine *e, int n, bool with_head)
     return e->opts.exec == MIMO_EXEC_PERSISTENT && n == 1 && with_head;
 }
 
+int cuda_persistent_prepare(CudaEngine *e, int n, mimo_error *err)
+{
+    return e->persist ? 0 : persistent_build(e, n, &e->persist, err);
+}
+
 int cuda_persistent_step(CudaEngine *e, int n, mimo_error *err)
 {
-    if (!e->persist && persistent_build(e, n, &e->persist, err))
+    if (cuda_persistent_prepare(e, n, err))
         return -1;
     CudaPersistent *p = e->persist;
     CUDA_CHECK(cudaMemsetAsync(p->step.done, 0, counter_bytes((size_t)p->n_ops), e->stream));
@@ -188,7 +193,6 @@ int cuda_persistent_step(CudaEngine *e, int n, mimo_error *err)
     if (p->step.stamps) {   // profiling: the stamps too (the caller synchronises before cuda_persistent_check)
         CUDA_CHECK(cudaMemcpyAsync(p->h_stamps.data(), p->step.stamps, p->h_stamps.size() * sizeof(long long),
                                    cudaMemcpyDeviceToHost, e->stream));
-        p->profile_steps++;
     }
     return 0;
 }
@@ -196,13 +200,15 @@ int cuda_persistent_step(CudaEngine *e, int n, mimo_error *err)
 int cuda_persistent_check(const CudaEngine *e, mimo_error *err)
 {
     CudaPersistent *p = e->persist;
-    if (p && p->step.stamps && *p->h_status == 0)
+    if (p && p->step.stamps && *p->h_status == 0) {
+        p->profile_steps++;
         for (int i = 1; i < p->n_ops; i++) {
             const long long end = p->h_stamps[i], prev = p->h_stamps[i - 1], passed = p->h_stamps[p->n_ops + i];
             p->profile_us[i] += (double)(end - prev) / 1000.0;
             if (passed < end)   // the wait's share: from the previous instruction's end to the first pass
                 p->profile_us[p->n_ops + i] += (double)(passed - prev) / 1000.0;
         }
+    }
     if (!p || *p->h_status == 0)
         return 0;
     if (*p->h_status & 0x80000000u)

@@ -8,10 +8,13 @@ struct CudaPersistent;
 // Whether a step of n positions runs in the persistent kernel: --exec persistent, one position, with the
 // lm head (other steps replay graphs as in graph mode).
 bool cuda_persistent_runs(const CudaEngine *e, int n, bool with_head);
+// Records the step on first use (not while the stream is being captured: the upload synchronises).
+int cuda_persistent_prepare(CudaEngine *e, int n, mimo_error *err);
 // Enqueues one step (its input already on the device; recorded on first use): zeroes the counters,
-// launches the kernel, copies its status back for cuda_persistent_check.
+// launches the kernel, copies its status back for cuda_persistent_check. Capturable once prepared.
 int cuda_persistent_step(CudaEngine *e, int n, mimo_error *err);
-// After the stream's synchronisation: an error where a wait of the last step timed out.
+// After the stream's synchronisation (or a later result of the stream): an error where a wait of the last
+// step timed out.
 int cuda_persistent_check(const CudaEngine *e, mimo_error *err);
 // Instructions and blocks of the recorded step (-1 before the first step).
 int cuda_persistent_shape(const CudaEngine *e, int *n_ops, int *ctas);

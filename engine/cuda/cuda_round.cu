@@ -11,6 +11,7 @@
 // and the probabilities are the host's formulas in float, so a round draws what the host loop would
 // draw (up to float rounding at a draw's or a cut's boundary).
 #include "cuda_drafter.cuh"
+#include "cuda_persistent.cuh"
 #include "cuda_round.cuh"
 #include "cuda_row_select.cuh"
 
@@ -518,7 +519,8 @@ static int enqueue_round(CudaEngine *e, CudaRound *r, const RoundShape &sh, mimo
                             r->h_result};
     if (launch_fill(rows, sh, V, st, err))
         return -1;
-    if (cuda_run_step_program(e, B, err))
+    // a plain round's one position in the persistent kernel under --exec persistent (prepared before capture)
+    if (cuda_persistent_runs(e, B, true) ? cuda_persistent_step(e, B, err) : cuda_run_step_program(e, B, err))
         return mimo_fail_prefix(err, "round: verify");
     if (launch_verify(rows, sh, V, st, err))
         return -1;
@@ -580,15 +582,22 @@ int cuda_device_round(CudaEngine *e, const mimo_round_request *rq, mimo_round_re
     in->seq = ++r->seq;
     memcpy(in->du, rq->draft_uniforms, sizeof in->du);
     memcpy(in->vu, rq->verify_uniforms, sizeof in->vu);
+    if (cuda_persistent_runs(e, B, true) && cuda_persistent_prepare(e, B, err))
+        return -1;
     auto enqueue = [&] { return enqueue_round(e, r, sh, err); };
-    // graph mode: the whole round, captured once per shape (persistent mode too: its kernel runs
-    // one-position steps only, and a round verifies a block)
+    // graph mode: the whole round, captured once per shape; persistent mode too (a plain round's step is
+    // the persistent kernel inside the graph, a DFlash round's block the graph's kernels)
     const bool captured = e->opts.exec == MIMO_EXEC_GRAPH || e->opts.exec == MIMO_EXEC_PERSISTENT;
     if (captured ? cuda_launch_captured(e, &r->graphs[sh.key()], enqueue, err) : enqueue()) {
         r->known_target = r->known_drafter = -1;
         return -1;
     }
     if (wait_result(e, r, in->seq, err)) {   // the round's one synchronisation: its result
+        r->known_target = r->known_drafter = -1;
+        return -1;
+    }
+    // the persistent kernel's status was copied back before the result (stream order)
+    if (cuda_persistent_runs(e, B, true) && cuda_persistent_check(e, err)) {
         r->known_target = r->known_drafter = -1;
         return -1;
     }

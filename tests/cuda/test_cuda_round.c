@@ -270,9 +270,15 @@ Test(cuda_round, greedy_dflash_on_the_device_equals_autoregressive, .timeout = 3
             mimo_generate_options_default(&o);
             o.max_new_tokens = 40;
             o.host_rounds = true;
-            mimo_generation ar;
+            mimo_generation ar, ar_dev;
             run(r.e, prompt, n, &o, &ar);
-            o.host_rounds = false;
+            o.host_rounds = false;   /* plain rounds on the device (persistent: the persistent kernel) */
+            run(r.e, prompt, n, &o, &ar_dev);
+            char what_ar[80];
+            snprintf(what_ar, sizeof what_ar, "exec %s prompt %d: device vs host autoregressive rounds",
+                     mimo_exec_name(execs[xi]), pi);
+            expect_same_tokens(&ar_dev, &ar, what_ar);
+            mimo_generation_free(&ar_dev);
             o.dflash = true;
             const int blocks[] = {2, 4, 8, 16};
             for (int bi = 0; bi < 4; bi++) {
