@@ -1,0 +1,10 @@
+#!/bin/bash
+export LD_LIBRARY_PATH=$PWD/.devlibs MIMO_SOURCE_DIR=$PWD PATH=/usr/local/cuda/bin:$PATH
+B=.gpu-bin; R=$OUT/r; mkdir -p $R
+timeout 120 $B/cuda_test_cuda_model --jobs 1 --filter 'cuda_model/persistent*' > $R/persist_test.log 2>&1; echo "persist test rc=$?"; tail -1 $R/persist_test.log
+pro(){ local tag=$1; shift; timeout 150 "$@" kernels --preset mimo-v2.5-pro --shard 0/8 --tokens 1 --reps 30 --out $R/pro-$tag.json > $R/pro-$tag.log 2>&1; echo "pro $tag rc=$?"; grep -E "^step_.*1tok +persistent" $R/pro-$tag.log; }
+MIMO_CUDA_PERSIST_PROFILE=1 pro prof $B/mimo-bench
+grep -A16 "persistent profile" $R/pro-prof.log | head -17
+MIMO_CUDA_PERSIST_BLOCKS_PER_SM=1 MIMO_CUDA_PERSIST_PROFILE=1 pro bps1 $B/mimo-bench
+grep -A16 "persistent profile" $R/pro-bps1.log | head -17
+tar czf $OUT/ab17.tgz -C $OUT r && rm -rf $R
