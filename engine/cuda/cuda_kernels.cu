@@ -2019,15 +2019,15 @@ int cuda_copy_device(void *dst, const void *src, size_t bytes, cudaStream_t st, 
 
 // ---------------------------------------------------------------------------------------------
 // The persistent kernel (--exec persistent; cuda_persistent.cu records a step's launches into PersistOp
-// instructions). Its blocks walk the instruction list in order; instruction i's units (the blocks of the
-// op's own launch) go round-robin over the blocks from its first_cta, each runs the op's unit body with
-// the unit's coordinates, and a block that finishes a unit adds one to done[i]. An op's body waits where
-// its kernel would call griddepcontrol.wait (after its first weight loads), here until done[i - 1] holds
-// every unit of instruction i - 1: each instruction runs after the whole previous one, as a step's kernels
-// do under programmatic dependent launch, and a block free of instruction i - 1 streams instruction i's
-// weights meanwhile. Blocks never wait on a later instruction, and all of them are resident (the grid is
-// the occupancy), so the walk cannot deadlock; a wait past PERSIST_WAIT_TIMEOUT_NS (a bug) sets the status
-// and the rest of the step runs through without waiting.
+// instructions and plans which block runs which unit). Each block walks its list of (instruction, first
+// unit) pairs in instruction order, runs the op's unit body with the unit's coordinates, and adds one to
+// the instruction's counter per finished unit. An op's body waits where its kernel would call
+// griddepcontrol.wait (after its first weight loads), here until instruction i - 1's counter holds all its
+// units: each instruction runs after the whole previous one, as a step's kernels do under programmatic
+// dependent launch, and a block free of instruction i - 1 streams instruction i's weights meanwhile. Blocks
+// never wait on a later instruction, and all of them are resident (the grid is the occupancy), so the walk
+// cannot deadlock; a wait past PERSIST_WAIT_TIMEOUT_NS (a bug) sets the status and the rest of the step runs
+// through without waiting.
 
 __device__ __noinline__ void persist_wait_poll(const PersistWait &w)
 {
@@ -2046,8 +2046,8 @@ __device__ __noinline__ void persist_wait_poll(const PersistWait &w)
 }
 
 // An entry of the persistent kernel's table: the kernels whose launches it takes (takes) and the unit
-// body it runs for them with the launch's arguments (run). Bodies run out of line (__noinline__): one
-// copy each, and the kernel's registers are the largest body's, not the sum of a switch's.
+// body it runs for them with the launch's arguments (run). The bodies are inlined into the kernel (out of
+// line, with the calls' saved registers, the 1-token step measured 8.78 vs 7.74 ms).
 template <typename Kernel> using PackOf = typename KernelArgs<typename std::remove_reference<Kernel>::type>::Pack;
 
 template <int FMT, bool GLU, int SHAPE, bool XS, int NORM> struct PersistGemv1 {

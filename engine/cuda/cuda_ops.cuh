@@ -184,9 +184,9 @@ struct PersistOp {
     unsigned wait_units;  // units of the previous instruction (0 for the first)
     alignas(16) unsigned char args[PERSIST_ARG_BYTES];   // the launch's arguments (KernelArgs::Pack)
 };
-// A recorded step on the device. Unit j of instruction i runs on block (first_i + j) % blocks; each block
-// has its list of (instruction, first unit) pairs in instruction order, sched[sched_begin[b] ..
-// sched_begin[b + 1]).
+// A recorded step on the device. Unit j of instruction i runs on block (first_i + j) % blocks, first_i where
+// instruction i - 1's units ended, blocks numbered by SM (persist_virtual_block); each block has its list of
+// (instruction, first unit) pairs in instruction order, sched[sched_begin[b] .. sched_begin[b + 1]).
 struct PersistStep {
     const PersistOp *ops;
     const uint2 *sched;

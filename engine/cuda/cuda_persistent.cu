@@ -161,11 +161,18 @@ static int persistent_build(CudaEngine *e, int n, CudaPersistent **out, mimo_err
         return mimo_fail(err, "cuda persistent: cudaMallocHost failed: %s", cudaGetErrorString(c));
     }
     *p->h_status = 0;
+    cudaError_t up = cudaMemcpyAsync(ops, rec.ops.data(), n_ops * sizeof(PersistOp), cudaMemcpyHostToDevice, e->stream);
+    if (up == cudaSuccess)
+        up = cudaMemcpyAsync(sch, sched.data(), sched.size() * sizeof(uint2), cudaMemcpyHostToDevice, e->stream);
+    if (up == cudaSuccess)
+        up = cudaMemcpyAsync(beg, begin.data(), begin.size() * sizeof(unsigned), cudaMemcpyHostToDevice, e->stream);
+    if (up == cudaSuccess)
+        up = cudaStreamSynchronize(e->stream);   // the host vectors are freed on return
+    if (up != cudaSuccess) {
+        cuda_persistent_destroy(p);
+        return mimo_fail(err, "cuda persistent: uploading the step failed: %s", cudaGetErrorString(up));
+    }
     *out = p;   // owned by the engine from here (freed by cuda_persistent_destroy)
-    CUDA_CHECK(cudaMemcpyAsync(ops, rec.ops.data(), n_ops * sizeof(PersistOp), cudaMemcpyHostToDevice, e->stream));
-    CUDA_CHECK(cudaMemcpyAsync(sch, sched.data(), sched.size() * sizeof(uint2), cudaMemcpyHostToDevice, e->stream));
-    CUDA_CHECK(cudaMemcpyAsync(beg, begin.data(), begin.size() * sizeof(unsigned), cudaMemcpyHostToDevice, e->stream));
-    CUDA_CHECK(cudaStreamSynchronize(e->stream));   // the host vectors are freed on return
     return 0;
 }
 
