@@ -56,8 +56,8 @@ __device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.lau
 struct PersistWait {
     const unsigned *done;   // finished units of the previous instruction
     unsigned need;          // its units; 0: this block has already seen it complete
-    unsigned *status;       // PersistStatus::failed: a wait past the timeout sets it (instruction + 1),
-                            // and every later wait returns at once (the step's outputs are then invalid)
+    unsigned *status;       // the step's status word (PersistStep::status): a wait past the timeout sets it
+                            // (instruction + 1), and every later wait returns at once (the outputs are invalid)
     unsigned *ready;        // shared memory: the last instruction + 1 whose wait thread 0 has passed
     long long *passed;      // NULL, or where the first block to pass this wait notes the time (profiling)
     int instr;              // the waiting instruction
