@@ -2182,26 +2182,47 @@ template <typename... E> struct PersistTable {
 // narrow, one-pass or default shape with the padded input row), the expert down projection with the MoE
 // combine. A launch outside it is refused when the step is recorded (cuda_persist_kind).
 using PersistKernels = PersistTable<
-    PersistEmbed, PersistRmsnorm, PersistQkvRope, PersistAttnSplit, PersistAttnMerge, PersistRoute, PersistMoeCombine,
-    PersistArgmax, PersistCopy,
-    PersistGemv1<MIMO_WFMT_F32, false, ROWS_DEFAULT, false, NORM_NONE>, PersistGemv1<MIMO_WFMT_F32, false, ROWS_DEFAULT, false, NORM_IN>,
-    PersistGemv1<MIMO_WFMT_F32, false, ROWS_DEFAULT, false, NORM_OUT>, PersistGemv1<MIMO_WFMT_F32, true, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistEmbed,
+    PersistRmsnorm,
+    PersistQkvRope,
+    PersistAttnSplit,
+    PersistAttnMerge,
+    PersistRoute,
+    PersistMoeCombine,
+    PersistArgmax,
+    PersistCopy,
+    PersistGemv1<MIMO_WFMT_F32, false, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_F32, false, ROWS_DEFAULT, false, NORM_IN>,
+    PersistGemv1<MIMO_WFMT_F32, false, ROWS_DEFAULT, false, NORM_OUT>,
+    PersistGemv1<MIMO_WFMT_F32, true, ROWS_DEFAULT, false, NORM_NONE>,
     PersistGemv1<MIMO_WFMT_F32, true, ROWS_DEFAULT, false, NORM_IN>,
-    PersistGemv1<MIMO_WFMT_BF16, false, ROWS_DEFAULT, false, NORM_NONE>, PersistGemv1<MIMO_WFMT_BF16, false, ROWS_DEFAULT, false, NORM_IN>,
-    PersistGemv1<MIMO_WFMT_BF16, false, ROWS_DEFAULT, false, NORM_OUT>, PersistGemv1<MIMO_WFMT_BF16, true, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_BF16, false, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_BF16, false, ROWS_DEFAULT, false, NORM_IN>,
+    PersistGemv1<MIMO_WFMT_BF16, false, ROWS_DEFAULT, false, NORM_OUT>,
+    PersistGemv1<MIMO_WFMT_BF16, true, ROWS_DEFAULT, false, NORM_NONE>,
     PersistGemv1<MIMO_WFMT_BF16, true, ROWS_DEFAULT, false, NORM_IN>,
-    PersistGemv1<MIMO_WFMT_FP8, false, ROWS_DEFAULT, false, NORM_NONE>, PersistGemv1<MIMO_WFMT_FP8, false, ROWS_DEFAULT, false, NORM_IN>,
-    PersistGemv1<MIMO_WFMT_FP8, false, ROWS_DEFAULT, false, NORM_OUT>, PersistGemv1<MIMO_WFMT_FP8, true, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_FP8, false, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_FP8, false, ROWS_DEFAULT, false, NORM_IN>,
+    PersistGemv1<MIMO_WFMT_FP8, false, ROWS_DEFAULT, false, NORM_OUT>,
+    PersistGemv1<MIMO_WFMT_FP8, true, ROWS_DEFAULT, false, NORM_NONE>,
     PersistGemv1<MIMO_WFMT_FP8, true, ROWS_DEFAULT, false, NORM_IN>,
-    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_DEFAULT, false, NORM_NONE>, PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_NARROW, false, NORM_NONE>,
-    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_DEFAULT, true, NORM_NONE>, PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_NARROW, true, NORM_NONE>,
-    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_ONEPASS, true, NORM_NONE>, PersistGemv1<MIMO_WFMT_MXFP4, false, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_DEFAULT, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_NARROW, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_DEFAULT, true, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_NARROW, true, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_ONEPASS, true, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_MXFP4, false, ROWS_DEFAULT, false, NORM_NONE>,
     PersistGemv1<MIMO_WFMT_MXFP4, false, ROWS_NARROW, false, NORM_NONE>,
-    PersistCombine<MIMO_WFMT_F32, ROWS_DEFAULT, false>, PersistCombine<MIMO_WFMT_F32, ROWS_DEFAULT, true>,
-    PersistCombine<MIMO_WFMT_BF16, ROWS_DEFAULT, false>, PersistCombine<MIMO_WFMT_BF16, ROWS_DEFAULT, true>,
-    PersistCombine<MIMO_WFMT_FP8, ROWS_DEFAULT, false>, PersistCombine<MIMO_WFMT_FP8, ROWS_DEFAULT, true>,
-    PersistCombine<MIMO_WFMT_MXFP4, ROWS_DEFAULT, false>, PersistCombine<MIMO_WFMT_MXFP4, ROWS_DEFAULT, true>,
-    PersistCombine<MIMO_WFMT_MXFP4, ROWS_NARROW, false>, PersistCombine<MIMO_WFMT_MXFP4, ROWS_NARROW, true>>;
+    PersistCombine<MIMO_WFMT_F32, ROWS_DEFAULT, false>,
+    PersistCombine<MIMO_WFMT_F32, ROWS_DEFAULT, true>,
+    PersistCombine<MIMO_WFMT_BF16, ROWS_DEFAULT, false>,
+    PersistCombine<MIMO_WFMT_BF16, ROWS_DEFAULT, true>,
+    PersistCombine<MIMO_WFMT_FP8, ROWS_DEFAULT, false>,
+    PersistCombine<MIMO_WFMT_FP8, ROWS_DEFAULT, true>,
+    PersistCombine<MIMO_WFMT_MXFP4, ROWS_DEFAULT, false>,
+    PersistCombine<MIMO_WFMT_MXFP4, ROWS_DEFAULT, true>,
+    PersistCombine<MIMO_WFMT_MXFP4, ROWS_NARROW, false>,
+    PersistCombine<MIMO_WFMT_MXFP4, ROWS_NARROW, true>>;
 
 int cuda_persist_kind(const void *kernel) { return PersistKernels::kind_of(kernel); }
 
@@ -2217,36 +2238,6 @@ __device__ __forceinline__ unsigned atom_add_release(unsigned *p, unsigned v)
     return old;
 }
 
-// The block's place in the schedule: blocks are numbered by SM, so that the blocks a run of consecutive
-// numbers names sit on distinct SMs (block v on the SM ranked v % SMs; the hardware's own numbering may put
-// neighbours on one SM, and an instruction's units, spread over consecutive blocks, would use half the
-// SMs). The first block to arrive on an SM ranks it. Thread 0 only.
-__device__ unsigned persist_virtual_block(const PersistStep &s)
-{
-    unsigned sm;
-    asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
-    const unsigned sms = gridDim.x / s.blocks_per_sm;
-    if (sm >= PERSIST_MAX_SMID) {
-        atomicCAS(s.status, 0u, 0x80000000u);
-        return ~0u;
-    }
-    const unsigned slot = atomicAdd(s.sm_slots + sm, 1u);
-    unsigned rank;
-    if (slot == 0) {
-        rank = atomicAdd(s.sm_rank_next, 1u);
-        atomicExch(s.sm_rank + sm, rank + 1u);
-    } else {
-        while ((rank = ld_relaxed_gpu(s.sm_rank + sm)) == 0u) {
-        }
-        rank -= 1u;
-    }
-    if (slot >= (unsigned)s.blocks_per_sm || rank >= sms) {
-        atomicCAS(s.status, 0u, 0x80000000u);
-        return ~0u;
-    }
-    return slot * sms + rank;
-}
-
 __global__ void __launch_bounds__(GEMV_THREADS, 2) persistent_step_kernel(const PersistStep s)
 {
     __shared__ float red[UNIT_RED_FLOATS];
@@ -2255,15 +2246,8 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) persistent_step_kernel(const 
     if (threadIdx.x == 0)
         ready = 0u;
     extern __shared__ float4 persist_dyn[];
-    __shared__ unsigned vblock;
     const UnitSmem sm{red, persist_dyn};
-    const unsigned ctas = gridDim.x;
-    if (threadIdx.x == 0)
-        vblock = persist_virtual_block(s);
-    __syncthreads();
-    if (vblock >= ctas)
-        return;   // placement not as planned (status set)
-    const unsigned k0 = s.sched_begin[vblock], k1 = s.sched_begin[vblock + 1];
+    const unsigned ctas = gridDim.x, k0 = s.sched_begin[blockIdx.x], k1 = s.sched_begin[blockIdx.x + 1];
     uint2 next = k0 < k1 ? s.sched[k0] : make_uint2(0u, 0u);
     for (unsigned k = k0; k < k1; k++) {
         const uint2 cur = next;   // (instruction, this block's first unit of it)

@@ -185,8 +185,8 @@ struct PersistOp {
     alignas(16) unsigned char args[PERSIST_ARG_BYTES];   // the launch's arguments (KernelArgs::Pack)
 };
 // A recorded step on the device. Unit j of instruction i runs on block (first_i + j) % blocks, first_i where
-// instruction i - 1's units ended, blocks numbered by SM (persist_virtual_block); each block has its list of
-// (instruction, first unit) pairs in instruction order, sched[sched_begin[b] .. sched_begin[b + 1]).
+// instruction i - 1's units ended; each block has its list of (instruction, first unit) pairs in instruction
+// order, sched[sched_begin[b] .. sched_begin[b + 1]).
 struct PersistStep {
     const PersistOp *ops;
     const uint2 *sched;
@@ -195,12 +195,8 @@ struct PersistStep {
     unsigned *status;      // zero before the launch; instruction + 1 of a wait that timed out
     long long *stamps;     // NULL, or [2 x instructions]: when each one's last unit finished, then when its
                            // first block passed its wait (globaltimer, ns; profiling)
-    int n_ops;
-    int blocks_per_sm;     // the occupancy the grid was sized for
-    unsigned *sm_slots, *sm_rank, *sm_rank_next;   // [PERSIST_MAX_SMID] x 2 + 1, zero before: the blocks'
-                                                   // placement (persist_virtual_block)
+    int n_ops;             // instructions
 };
-#define PERSIST_MAX_SMID 1024
 // The table entry that runs this kernel's launches, -1 where the persistent kernel has none.
 int cuda_persist_kind(const void *kernel);
 // Blocks of the persistent kernel per SM with dyn_smem bytes of dynamic shared memory (0: it does not fit).

@@ -60,8 +60,7 @@ int cuda_persist_record(PersistRecorder *r, const char *name, const void *kernel
 
 // One recorded step on the device.
 struct CudaPersistent {
-    int n_ops;
-    PersistStep step;      // device arrays (the engine's allocations)
+    PersistStep step;      // device arrays (the engine's allocations); step.n_ops instructions
     unsigned *h_status;    // pinned: the last step's status, read after the caller's synchronisation
     int ctas;
     size_t dyn_smem;
@@ -74,10 +73,7 @@ struct CudaPersistent {
 };
 
 // The counters of n instructions (each on its own 128-byte line) and the status word after them.
-static size_t counter_bytes(size_t n)
-{
-    return (n * PERSIST_COUNTER_STRIDE + 1 + 2 * PERSIST_MAX_SMID + 1) * sizeof(unsigned);
-}
+static size_t counter_bytes(size_t n) { return (n * PERSIST_COUNTER_STRIDE + 1) * sizeof(unsigned); }
 
 // Records the one-position step and puts it on the device.
 static int persistent_build(CudaEngine *e, int n, CudaPersistent **out, mimo_error *err)
@@ -104,7 +100,6 @@ static int persistent_build(CudaEngine *e, int n, CudaPersistent **out, mimo_err
     if (bps_env && atoi(bps_env) >= 1 && atoi(bps_env) < per_sm)
         per_sm = atoi(bps_env);
     CudaPersistent *p = new CudaPersistent();
-    p->n_ops = (int)rec.ops.size();
     p->ctas = per_sm * sms;
     p->dyn_smem = rec.dyn_smem;
     p->names = rec.names;
@@ -145,10 +140,6 @@ static int persistent_build(CudaEngine *e, int n, CudaPersistent **out, mimo_err
     p->step.sched_begin = (const unsigned *)beg;
     p->step.done = (unsigned *)done;
     p->step.status = (unsigned *)done + n_ops * PERSIST_COUNTER_STRIDE;
-    p->step.sm_slots = p->step.status + 1;
-    p->step.sm_rank = p->step.sm_slots + PERSIST_MAX_SMID;
-    p->step.sm_rank_next = p->step.sm_rank + PERSIST_MAX_SMID;
-    p->step.blocks_per_sm = per_sm;
     p->step.stamps = (long long *)stamps;
     p->step.n_ops = (int)n_ops;
     if (profile) {
@@ -191,9 +182,10 @@ int cuda_persistent_step(CudaEngine *e, int n, mimo_error *err)
     if (cuda_persistent_prepare(e, n, err))
         return -1;
     CudaPersistent *p = e->persist;
-    CUDA_CHECK(cudaMemsetAsync(p->step.done, 0, counter_bytes((size_t)p->n_ops), e->stream));
+    CUDA_CHECK(cudaMemsetAsync(p->step.done, 0, counter_bytes((size_t)p->step.n_ops), e->stream));
     if (p->step.stamps)   // the wait stamps take the earliest time
-        CUDA_CHECK(cudaMemsetAsync(p->step.stamps + p->n_ops, 0x7F, (size_t)p->n_ops * sizeof(long long), e->stream));
+        CUDA_CHECK(cudaMemsetAsync(p->step.stamps + p->step.n_ops, 0x7F, (size_t)p->step.n_ops * sizeof(long long),
+                                   e->stream));
     if (cuda_persistent_launch(p->step, p->ctas, p->dyn_smem, e->stream, err))
         return -1;
     CUDA_CHECK(cudaMemcpyAsync(p->h_status, p->step.status, sizeof(unsigned), cudaMemcpyDeviceToHost, e->stream));
@@ -209,31 +201,20 @@ int cuda_persistent_check(const CudaEngine *e, mimo_error *err)
     CudaPersistent *p = e->persist;
     if (p && p->step.stamps && *p->h_status == 0) {
         p->profile_steps++;
-        for (int i = 1; i < p->n_ops; i++) {
-            const long long end = p->h_stamps[i], prev = p->h_stamps[i - 1], passed = p->h_stamps[p->n_ops + i];
+        for (int i = 1; i < p->step.n_ops; i++) {
+            const long long end = p->h_stamps[i], prev = p->h_stamps[i - 1];
+            const long long passed = p->h_stamps[p->step.n_ops + i];
             p->profile_us[i] += (double)(end - prev) / 1000.0;
             if (passed < end)   // the wait's share: from the previous instruction's end to the first pass
-                p->profile_us[p->n_ops + i] += (double)(passed - prev) / 1000.0;
+                p->profile_us[p->step.n_ops + i] += (double)(passed - prev) / 1000.0;
         }
     }
     if (!p || *p->h_status == 0)
         return 0;
-    if (*p->h_status & 0x80000000u)
-        return mimo_fail(err, "cuda persistent: the kernel's blocks were not placed %d per SM (is another process "
-                              "using the GPU?); the step's outputs are invalid", p->step.blocks_per_sm);
     const int i = (int)*p->h_status - 1;
     return mimo_fail(err, "cuda persistent: instruction %d (%s) waited more than %.0f s for instruction %d; the step's "
                           "outputs are invalid",
-                     i, i < p->n_ops ? p->names[i].c_str() : "?", PERSIST_WAIT_TIMEOUT_NS / 1e9, i - 1);
-}
-
-int cuda_persistent_shape(const CudaEngine *e, int *n_ops, int *ctas)
-{
-    if (!e->persist)
-        return -1;
-    *n_ops = e->persist->n_ops;
-    *ctas = e->persist->ctas;
-    return 0;
+                     i, i < p->step.n_ops ? p->names[i].c_str() : "?", PERSIST_WAIT_TIMEOUT_NS / 1e9, i - 1);
 }
 
 void cuda_persistent_destroy(CudaPersistent *p)
@@ -245,7 +226,7 @@ void cuda_persistent_destroy(CudaPersistent *p)
         std::vector<double> us, wait_us;
         std::vector<long> count;
         double total = 0.0;
-        for (int i = 1; i < p->n_ops; i++) {
+        for (int i = 1; i < p->step.n_ops; i++) {
             size_t k = std::find(names.begin(), names.end(), p->names[i]) - names.begin();
             if (k == names.size()) {
                 names.push_back(p->names[i]);
@@ -254,7 +235,7 @@ void cuda_persistent_destroy(CudaPersistent *p)
                 count.push_back(0);
             }
             us[k] += p->profile_us[i] / (double)p->profile_steps;
-            wait_us[k] += p->profile_us[p->n_ops + i] / (double)p->profile_steps;
+            wait_us[k] += p->profile_us[p->step.n_ops + i] / (double)p->profile_steps;
             count[k]++;
             total += p->profile_us[i] / (double)p->profile_steps;
         }

@@ -16,8 +16,6 @@ int cuda_persistent_step(CudaEngine *e, int n, mimo_error *err);
 // After the stream's synchronisation (or a later result of the stream): an error where a wait of the last
 // step timed out.
 int cuda_persistent_check(const CudaEngine *e, mimo_error *err);
-// Instructions and blocks of the recorded step (-1 before the first step).
-int cuda_persistent_shape(const CudaEngine *e, int *n_ops, int *ctas);
 void cuda_persistent_destroy(CudaPersistent *p);
 
 #endif
