@@ -21,13 +21,14 @@
 
 static const char *usage =
     "mimo-bench kernels [--preset P] [--shard R/N] [--tokens 1,8,16] [--layers K] [--reps N]\n"
-    "                   [--no-steps] [--out FILE.json]\n"
+    "                   [--no-steps | --steps-only] [--out FILE.json]\n"
     "  --preset P     shapes to benchmark (default mimo-v2.5-pro)\n"
     "  --shard R/N    one rank's share (default 0/8)\n"
     "  --tokens LIST  positions per step (default 1,8,16)\n"
     "  --layers K     whole-step replay of the first K layers (default: as many as fit)\n"
     "  --reps N       timed repetitions per figure, median reported (default 50)\n"
     "  --no-steps     kernels only, no whole-step replay\n"
+    "  --steps-only   the calibration and whole steps only, no kernel rows (quicker A/Bs of a step)\n"
     "  --out FILE     JSON output (default results/kernels/<device>-<commit>.json)\n";
 
 #ifdef MIMO_HAVE_CUDA
@@ -74,7 +75,8 @@ static json_t *to_json(const mimo_kbench_options *o, const mimo_kbench_result *r
                                 "MIMO_CUDA_GEMV1_WARPS", "MIMO_CUDA_GEMV1_KSPLIT_MAX", "MIMO_CUDA_GEMV1_WIDE",
                                 "MIMO_CUDA_GEMV1_NARROW", "MIMO_CUDA_ATTN_SPLIT_KEYS", "MIMO_CUDA_PDL",
                                 "MIMO_CUDA_FUSED_COMBINE", "MIMO_CUDA_MMA_SPLITK", "MIMO_CUDA_COMBINE_BLOCKS",
-                                "MIMO_CUDA_GEMV1_ONEPASS", "MIMO_CUDA_SLOT_XSMEM"};
+                                "MIMO_CUDA_GEMV1_ONEPASS", "MIMO_CUDA_SLOT_XSMEM", "MIMO_CUDA_DEFER_NORM",
+                                "MIMO_CUDA_L2_WARM", "MIMO_CUDA_L2_WARM_MODE", "MIMO_CUDA_L2_WARM_BLOCKS"};
     for (size_t i = 0; i < sizeof knob_names / sizeof knob_names[0]; i++)
         if (getenv(knob_names[i]))
             json_object_set_new(knobs, knob_names[i], json_string(getenv(knob_names[i])));
@@ -117,11 +119,18 @@ int mimo_cmd_kernels(int argc, char **argv)
     int32_t *tok = NULL;
     int n_tok = 0;
     long layers = 0, reps = 50;
-    bool steps = true;
+    bool steps = true, kernel_rows = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--no-steps")) {
-            steps = false;
+        if (!strcmp(a, "--no-steps") || !strcmp(a, "--steps-only")) {
+            if (!strcmp(a, "--no-steps"))
+                steps = false;
+            else
+                kernel_rows = false;
+            if (!steps && !kernel_rows) {
+                free(tok);
+                return mimo_usage_error("kernels", usage, "--no-steps and --steps-only leave nothing to run");
+            }
             continue;
         }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -185,6 +194,7 @@ int mimo_cmd_kernels(int argc, char **argv)
     (void)layers;
     (void)reps;
     (void)steps;
+    (void)kernel_rows;
     (void)out;
     free(tok);
     fprintf(stderr, "mimo-bench kernels: this build has no CUDA backend (nvcc was not found at configure time)\n");
@@ -215,6 +225,7 @@ int mimo_cmd_kernels(int argc, char **argv)
     o.layers = (int)layers;
     o.reps = (int)reps;
     o.steps = steps;
+    o.steps_only = !kernel_rows;
     mimo_kbench_result *r = malloc(sizeof *r);
     if (mimo_cuda_kernel_bench(&o, r, &err)) {
         fprintf(stderr, "mimo-bench kernels: %s\n", err.msg);

@@ -475,7 +475,7 @@ extern "C" int mimo_cuda_kernel_bench(const mimo_kbench_options *o, mimo_kbench_
     const mimo_attn_shape *a = &cfg.full;
     const int qkv_rows = a->n_heads / N * a->head_dim + a->n_kv_heads / N * (a->head_dim + a->v_head_dim);
     const int I = cfg.intermediate_size / N, Ie = cfg.moe_intermediate_size / N, k = cfg.experts_per_tok;
-    for (int ti = 0; ti < o->n_tokens; ti++) {
+    for (int ti = 0; ti < o->n_tokens && !o->steps_only; ti++) {
         const int n = o->tokens[ti];
         if (bench_gemv(b, r, "qkv_proj", s->qkv, qkv_rows, H, false, 0, 0, n, false, l2) ||
             bench_gemv(b, r, "o_proj", s->o_proj, H, a->n_heads / N * a->v_head_dim, false, 0, 0, n, false, l2) ||

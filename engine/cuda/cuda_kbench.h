@@ -22,6 +22,7 @@ typedef struct {
     int layers;          /* whole-step replay: 0 = all layers (or as many as fit), else the first K */
     int reps;            /* timed repetitions per measurement (median reported) */
     bool steps;          /* also time whole steps */
+    bool steps_only;     /* no kernel rows: the calibration and whole steps only */
 } mimo_kbench_options;
 
 typedef struct {
