@@ -207,10 +207,14 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
     GemvSplitWorkspace split;   // as the engine's step gives its GEMVs
     if (cuda_alloc_split_workspace(&b.e, &split, err))
         return -1;
+    // MIMO_KBENCH_L2_HOT=1 (a diagnostic, named in the JSON): plain matrices do not rotate, so that one
+    // that fits stays in L2 (the kernel's speed with its weights in L2)
+    const char *hot_env = getenv("MIMO_KBENCH_L2_HOT");
+    const bool l2_hot = hot_env && hot_env[0] == '1';
     auto launch = [&](int i) -> int {
         // plain matrices rotate through their copies (larger than L2 together); expert slots through
         // the id sets
-        const int c = i % copies;
+        const int c = l2_hot ? 0 : i % copies;
         GemvParams p = gemv_params(expert ? w : cuda_expert_at(w, c), (const float *)px, ld, (float *)py, rows, slots);
         if (glu)
             p.w2 = expert ? w2 : cuda_expert_at(w2, c);
