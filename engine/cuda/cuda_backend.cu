@@ -78,7 +78,7 @@ static CudaInstr instr(CudaOp op, int layer, int n)
     i.layer = layer;
     i.n = n;
     static const char *const names[] = {"embed", "rmsnorm", "gemv", "qkv_rope_store", "attention", "route_topk",
-                                        "argmax", "copy_hidden", "l2_warm"};
+                                        "argmax", "copy_hidden"};
     i.label = names[op];
     return i;
 }
@@ -116,20 +116,10 @@ GpuMat cuda_expert_at(const GpuMat &set, int s)
 
 static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog);
 
-// A side-stream read of m's data into L2, forked where it stands in the program (the l2_warm knob).
-static CudaInstr l2_warm_instr(int layer, const GpuMat &m)
-{
-    CudaInstr i = instr(OP_L2_WARM, layer, 0);
-    i.copy_src = m.data;
-    i.copy_bytes = (size_t)m.rows * gpu_row_bytes(m.fmt, m.ld);
-    return i;
-}
-
 static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaInstr> &prog)
 {
     const mimo_config *c = &e->cfg;
     const int H = c->hidden_size, k = c->experts_per_tok;
-    const int warm = e->warm_stream ? cuda_gemv_knobs().l2_warm : 0;
     prog.clear();
     CudaInstr emb = instr(OP_EMBED, -1, n);
     emb.label = "embed";
@@ -138,13 +128,9 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
         CudaLayer &L = e->layers[l];
         prog.push_back(rmsnorm_instr(l, e->x, e->h, L.input_norm, H, n));
         prog.push_back(labelled(gemv_instr(l, L.qkv, e->h, H, e->qkv, e->qkv_ld, n, false), "qkv_proj"));
-        if (warm & 1)
-            prog.push_back(l2_warm_instr(l, L.o_proj));
         prog.push_back(instr(OP_QKV_ROPE, l, n));
         prog.push_back(instr(OP_ATTENTION, l, n));
         prog.push_back(labelled(gemv_instr(l, L.o_proj, e->attn, e->attn_ld, e->x, H, n, true), "o_proj"));
-        if ((warm & 2) && l + 1 < e->n_layers)
-            prog.push_back(l2_warm_instr(l, e->layers[l + 1].qkv));
         prog.push_back(rmsnorm_instr(l, e->x, e->h, L.post_norm, H, n));
         if (!L.is_moe) {
             CudaInstr g = labelled(gemv_instr(l, L.gate, e->h, H, e->mlp, e->mlp_ld, n, false), "dense_gate_up");
@@ -161,8 +147,6 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
             g.gemv.slot_expert = e->route_ids;
             g.gemv.x_slot_div = k;
             prog.push_back(g);
-            if ((warm & 4) && l + 1 < e->n_layers)
-                prog.push_back(l2_warm_instr(l, e->layers[l + 1].qkv));
             // the down projection carries the MoE combine into x (cuda_gemv: inside it where it can be,
             // else the combine kernel after it; MIMO_CUDA_FUSED_COMBINE=0 for A/B)
             CudaInstr d = labelled(gemv_instr(l, L.edown, e->act, e->act_ld, e->yslot, H, n * k, false), "expert_down");
@@ -270,29 +254,13 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
             e->prof_events.push_back(ev);
         }
     size_t idx = 0;
-    long last_main = -1;   // the last instruction put on st (warm kernels go on the side stream)
-    bool forked = false;
     for (const CudaInstr &i : prog) {
         int rc = 0;
         if (prof)
             CUDA_CHECK(cudaEventRecord(e->prof_events[idx], st));
-        if (i.op == OP_L2_WARM) {
-            idx++;
-            // a hint only: not while profiling or recording for the persistent kernel
-            if (prof || cuda_persist_recorder() || !e->warm_stream)
-                continue;
-            CUDA_CHECK(cudaEventRecord(e->warm_fork, st));
-            CUDA_CHECK(cudaStreamWaitEvent(e->warm_stream, e->warm_fork, 0));
-            cuda_pdl_chain(false);
-            if (cuda_l2_warm(i.copy_src, i.copy_bytes, e->warm_sink, e->warm_stream, err))
-                return mimo_fail_prefix(err, "cuda step: L2 warm (layer %d)", i.layer);
-            forked = true;
-            continue;
-        }
         // programmatic dependent launch only right after another kernel of the program
-        cuda_pdl_chain(!prof && last_main >= 0 && prog[last_main].op != OP_COPY);
+        cuda_pdl_chain(!prof && idx > 0 && prog[idx - 1].op != OP_COPY);
         cuda_persist_label(i.label);
-        last_main = (long)idx;
         idx++;
         switch (i.op) {
         case OP_EMBED:
@@ -333,8 +301,6 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
             else
                 CUDA_CHECK(cudaMemcpyAsync(i.copy_dst, i.copy_src, i.copy_bytes, cudaMemcpyDeviceToDevice, st));
             break;
-        case OP_L2_WARM:
-            break;
         }
         if (rc) {
             cuda_pdl_chain(false);
@@ -342,10 +308,6 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
         }
     }
     cuda_pdl_chain(false);
-    if (forked) {   // the side stream joins the step (a capture must end on its origin stream)
-        CUDA_CHECK(cudaEventRecord(e->warm_join, e->warm_stream));
-        CUDA_CHECK(cudaStreamWaitEvent(st, e->warm_join, 0));
-    }
     if (prof) {
         CUDA_CHECK(cudaEventRecord(e->prof_events[prog.size()], st));
         CUDA_CHECK(cudaEventSynchronize(e->prof_events[prog.size()]));
@@ -490,11 +452,6 @@ static void cuda_destroy(void *impl)
         cudaFree(p);
     if (e->h_step)
         cudaFreeHost(e->h_step);
-    if (e->warm_stream) {
-        cudaStreamDestroy(e->warm_stream);
-        cudaEventDestroy(e->warm_fork);
-        cudaEventDestroy(e->warm_join);
-    }
     if (e->stream)
         cudaStreamDestroy(e->stream);
     delete e;
@@ -577,15 +534,6 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
     CUDA_CHECK(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking));
     if (cuda_gemv_prepare(err))
         return -1;
-    if (cuda_gemv_knobs().l2_warm) {
-        CUDA_CHECK(cudaStreamCreateWithFlags(&e->warm_stream, cudaStreamNonBlocking));
-        CUDA_CHECK(cudaEventCreateWithFlags(&e->warm_fork, cudaEventDisableTiming));
-        CUDA_CHECK(cudaEventCreateWithFlags(&e->warm_join, cudaEventDisableTiming));
-        void *sink;
-        if (cuda_engine_alloc(e, &sink, sizeof(unsigned), err))
-            return -1;
-        e->warm_sink = (unsigned *)sink;
-    }
 
     // Memory check before any large allocation.
     const int T = MIMO_MAX_DECODE_POSITIONS, H = cfg->hidden_size, k = cfg->experts_per_tok;

@@ -37,7 +37,6 @@ enum CudaOp {
     OP_ROUTE,
     OP_ARGMAX,
     OP_COPY,
-    OP_L2_WARM,   // a side-stream read of weights into L2 (copy_src, copy_bytes); no data effect
 };
 
 // One instruction of a step: the op, the layer it belongs to (-1 = none), and its operands.
@@ -104,12 +103,6 @@ struct CudaEngine {
     cudaGraphExec_t graphs[MIMO_MAX_DECODE_POSITIONS + 1];
     std::vector<CudaInstr> program;
     CudaPersistent *persist;   // persistent mode: the one-position step, recorded on first use
-
-    // L2 warming (the l2_warm knob, cuda_l2_warm): a side stream the step forks its warm kernels onto and
-    // joins at its end; NULL warm_stream: the step has no OP_L2_WARM
-    cudaStream_t warm_stream;
-    cudaEvent_t warm_fork, warm_join;
-    unsigned *warm_sink;
 
     CudaDrafter *drafter;      // the DFlash drafter, NULL until attach_drafter (cuda_drafter.cu)
     CudaRound *round;          // device-round state, made on the first round (cuda_round.cu)

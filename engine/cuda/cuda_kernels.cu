@@ -1276,12 +1276,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.combine_blocks = atoi(v);
         if ((v = getenv("MIMO_CUDA_DEFER_NORM")))
             k.defer_norm = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_L2_WARM")) && atoi(v) >= 0 && atoi(v) <= 7)
-            k.l2_warm = atoi(v);
-        if ((v = getenv("MIMO_CUDA_L2_WARM_MODE")) && atoi(v) >= 0 && atoi(v) <= 2)
-            k.l2_warm_mode = atoi(v);
-        if ((v = getenv("MIMO_CUDA_L2_WARM_BLOCKS")) && atoi(v) >= 1 && atoi(v) <= 4096)
-            k.l2_warm_blocks = atoi(v);
         read = true;
     }
     return k;

@@ -82,9 +82,6 @@ static inline GemvParams gemv_params(const GpuMat &w, const float *x, int ldx, f
 }
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
-// Reads [p, p + bytes) into L2 ahead of a GEMV that will read it (l2_warm knobs below); sink: a word the
-// kernel may write (it keeps the loads alive).
-int cuda_l2_warm(const void *p, size_t bytes, unsigned *sink, cudaStream_t st, mimo_error *err);
 // Partial sums per position this GEMV writes when given norm_out (its blocks), 0 where its kernel does
 // not take it: the CUDA-core kernel accumulating into x at one position, or expert down slots with the
 // MoE combine fused (at most MIMO_CUDA_NORM_PARTIALS_MAX); 0 also with the defer_norm knob off.
@@ -111,16 +108,11 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // vectors per lane take the one-pass shape, 0: they loop in the narrow one; slot_xsmem (MIMO_CUDA_SLOT_XSMEM)
 // = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 0: from global memory;
 // defer_norm (MIMO_CUDA_DEFER_NORM) = 1: the step defers its RMSNorms into the GEMVs around them where they
-// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each;
-// l2_warm (MIMO_CUDA_L2_WARM), a bit mask of where the step warms L2 with weights on a side stream
-// (cuda_l2_warm): 1 the o_proj weights after the qkv GEMV (during RoPE and attention), 2 the next layer's
-// qkv weights after o_proj, 4 the same after the expert gate/up slots; l2_warm_mode (MIMO_CUDA_L2_WARM_MODE):
-// the warm kernel's mode (0 loads, 1 loads evict-last, 2 prefetch instructions); l2_warm_blocks
-// (MIMO_CUDA_L2_WARM_BLOCKS): its blocks (default: one per SM).
+// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, l2_warm = 0, l2_warm_mode = 0, l2_warm_blocks = 0;
+        slot_xsmem = 1, defer_norm = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
