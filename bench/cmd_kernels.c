@@ -67,8 +67,10 @@ static json_t *to_json(const mimo_kbench_options *o, const mimo_kbench_result *r
     json_object_set_new(root, "reps", json_integer(o->reps));
     json_object_set_new(root, "timing",
                         json_string("kernels: median over reps of (CUDA-event time of 16 back-to-back launches on rotated "
-                                    "weights / 16), after warm-up; steps: median over reps of one forward call "
-                                    "(host upload, launch or graph replay, copies back), context 256"));
+                                    "weights / 16), after warm-up; *_pdl_chained: the same with launches 2..16 of each "
+                                    "batch carrying the programmatic-dependent-launch attribute, as kernels inside a "
+                                    "step; steps: median over reps of one forward call (host upload, launch or graph "
+                                    "replay, copies back), context 256"));
     /* the experiment knobs of the GEMV launchers (engine/cuda/cuda_kernels.cu), when set */
     json_t *knobs = json_object();
     const char *knob_names[] = {"MIMO_CUDA_GEMV1", "MIMO_CUDA_MMA_PIPE", "MIMO_CUDA_MMA_KSPLIT", "MIMO_CUDA_GEMV1_BLOCKS",
@@ -103,6 +105,8 @@ static json_t *to_json(const mimo_kbench_options *o, const mimo_kbench_result *r
             json_object_set_new(j, "rows", json_integer(x->rows));
             json_object_set_new(j, "cols", json_integer(x->cols));
             json_object_set_new(j, "ratio_to_calibration", num_or_null(x->ratio));
+            json_object_set_new(j, "median_us_pdl_chained", num_or_null(x->chained_us));
+            json_object_set_new(j, "ratio_to_calibration_pdl_chained", num_or_null(x->chained_ratio));
             json_array_append_new(kernels, j);
         }
     }
@@ -234,16 +238,16 @@ int mimo_cmd_kernels(int argc, char **argv)
     }
     printf("device %s, calibration (streaming read) %.0f GB/s, device copy %.0f GB/s\n", r->device, r->calibration_gbps,
            r->copy_gbps);
-    printf("%-28s %-6s %6s %6s %4s %10s %10s %8s %6s\n", "kernel", "format", "rows", "cols", "tok", "median_us", "MB",
-           "GB/s", "ratio");
+    printf("%-28s %-6s %6s %6s %4s %10s %10s %8s %6s %10s %6s\n", "kernel", "format", "rows", "cols", "tok", "median_us",
+           "MB", "GB/s", "ratio", "chained_us", "ratio");
     for (int i = 0; i < r->n_rows; i++) {
         const mimo_kbench_row *x = &r->rows[i];
         if (!strncmp(x->name, "step_", 5))
             printf("%-28s %-6s %6d layers %4d %10.1f %10.1f %8.0f %6.3f (roofline/time)\n", x->name, x->exec, x->layers,
                    x->tokens, x->median_us, x->bytes / 1e6, x->gbps, x->ratio);
         else
-            printf("%-28s %-6s %6d %6d %4d %10.2f %10.2f %8.0f %6.3f\n", x->name, x->format, x->rows, x->cols, x->tokens,
-                   x->median_us, x->bytes / 1e6, x->gbps, x->ratio);
+            printf("%-28s %-6s %6d %6d %4d %10.2f %10.2f %8.0f %6.3f %10.2f %6.3f\n", x->name, x->format, x->rows, x->cols,
+                   x->tokens, x->median_us, x->bytes / 1e6, x->gbps, x->ratio, x->chained_us, x->chained_ratio);
     }
     if (r->note[0])
         printf("note: %s\n", r->note);

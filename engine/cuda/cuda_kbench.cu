@@ -88,20 +88,31 @@ double median(std::vector<double> v)
 // (fn(i) rotates its buffers by i) between two events, divided by batch, after a warm-up; the
 // median sample in microseconds. Batching keeps the launch queue full, so a kernel is charged the
 // gap it has inside a step (a stream or graph), not the event and launch latency of a lone launch.
-template <typename F> int time_us(Bench &b, F fn, double *us, int batch = 1)
+// With chain, every call of a batch after its first carries the programmatic-dependent-launch attribute, as
+// consecutive kernels of a step do (cuda_run_program): its blocks may start, and issue the loads before
+// their griddepcontrol.wait, while the previous call finishes.
+template <typename F> int time_us(Bench &b, F fn, double *us, int batch = 1, bool chain = false)
 {
     mimo_error *err = b.err;
     std::vector<double> t;
-    for (int i = 0; i < 3 * batch; i++)
-        if (fn(i))
+    for (int i = 0; i < 3 * batch; i++) {
+        cuda_pdl_chain(chain && i % batch != 0);
+        const int rc = fn(i);
+        cuda_pdl_chain(false);
+        if (rc)
             return -1;
+    }
     CUDA_CHECK(cudaStreamSynchronize(b.e.stream));
     int call = 0;
     for (int i = 0; i < b.reps; i++) {
         CUDA_CHECK(cudaEventRecord(b.ev0, b.e.stream));
-        for (int j = 0; j < batch; j++)
-            if (fn(call++))
+        for (int j = 0; j < batch; j++) {
+            cuda_pdl_chain(chain && j > 0);
+            const int rc = fn(call++);
+            cuda_pdl_chain(false);
+            if (rc)
                 return -1;
+        }
         CUDA_CHECK(cudaEventRecord(b.ev1, b.e.stream));
         CUDA_CHECK(cudaEventSynchronize(b.ev1));
         float ms;
@@ -224,11 +235,13 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
         p.split = split;
         return cuda_gemv(p, glu, b.e.stream, err);
     };
-    double us = 0.0;
-    if (time_us(b, launch, &us, KBENCH_BATCH))
+    double us = 0.0, us_chained = 0.0;
+    if (time_us(b, launch, &us, KBENCH_BATCH) || time_us(b, launch, &us_chained, KBENCH_BATCH, true))
         return -1;
     double bytes = (double)(one * (glu ? 2 : 1)) * (expert ? distinct : 1.0);
     add_row(r, name, fmt, rows, cols, tokens, "", 0, us, bytes, r->calibration_gbps, false);
+    r->rows[r->n_rows - 1].chained_us = us_chained;
+    r->rows[r->n_rows - 1].chained_ratio = bytes / (us_chained * 1e-6) / 1e9 / r->calibration_gbps;
     b.release();
     return 0;
 }

@@ -32,6 +32,8 @@ typedef struct {
     char   exec[12];      /* steps: eager | graph; kernels: "" */
     int    layers;        /* steps: layers replayed */
     double median_us, bytes, gbps, ratio;   /* ratio = gbps / calibration (kernels) or roofline / time (steps) */
+    double chained_us, chained_ratio;       /* kernels: the same batch with each launch PDL-chained to the one
+                                               before, as inside a step; ratio to calibration */
 } mimo_kbench_row;
 
 typedef struct {

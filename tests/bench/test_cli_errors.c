@@ -154,6 +154,8 @@ Test(cli_errors, a_flag_without_its_value_is_a_usage_error)
     expect(bench(&out, "tokenize --tokenizer"), &out, MIMO_EXIT_USAGE, "tokenize --tokenizer",
            "--tokenizer needs a value", "usage:");
     expect(bench(&out, "kernels --reps"), &out, MIMO_EXIT_USAGE, "kernels --reps", "--reps needs a value", "usage:");
+    expect(bench(&out, "kernels --steps-only --no-steps"), &out, MIMO_EXIT_USAGE, "kernels --steps-only --no-steps",
+           "leave nothing to run", "usage:");
     expect(bench(&out, "compare a.json b.json --fail-if-slower"), &out, MIMO_EXIT_USAGE, "compare --fail-if-slower",
            "--fail-if-slower", "usage:");
     expect(bench(&out, "report a.json --out"), &out, MIMO_EXIT_USAGE, "report --out", "--out needs a directory", "usage:");
