@@ -553,6 +553,91 @@ static void check_router(int E)
     free(tmp);
 }
 
+/* The router's top-k folded into the MXFP4 gate/up slots (the step's default: no route kernel between
+ * the router GEMV and the expert weights): the picks, their weights and the slots' outputs equal the
+ * route kernel followed by the slot kernel bit for bit, on every GEMV path, at 1, 3 and 8 positions, with
+ * the one-pass row range too; the picks equal the CPU router's. Formats other than MXFP4 (and MXFP4 slots
+ * reading global memory, path 13) keep the route kernel, and say so. */
+Test(cuda_kernels, router_topk_fused_into_gate_up_slots)
+{
+    need_gpu();
+    enum { E = 40, K = 8, MAX_N = 8, MAX_ROWS = 96, MAX_COLS = 4160 };
+    const int shapes[2][2] = {{96, 256}, {40, 4160}}, counts[3] = {1, 3, 8};
+    mimo_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.n_routed_experts = E;
+    cfg.experts_per_tok = K;
+    cfg.norm_topk_prob = true;
+    cfg.routed_scaling_factor = 2.5f;
+    cfg.n_group = 1;
+    cfg.topk_group = 1;
+    static float x[MAX_N * MAX_COLS], act_a[MAX_N * K * MAX_ROWS], act_b[MAX_N * K * MAX_ROWS], ref[MAX_N * K * MAX_ROWS];
+    static float logits[MAX_N * E], bias[E], tmp[3 * E], a[MAX_ROWS], b[MAX_ROWS];
+    float w_a[MAX_N * K], w_b[MAX_N * K], ref_w[K];
+    int32_t ids_a[MAX_N * K], ids_b[MAX_N * K];
+    int ref_ids[K];
+    for (int sh = 0; sh < 2; sh++)
+    for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++) {
+        const int ROWS = shapes[sh][0], COLS = shapes[sh][1];
+        mimo_matrix gs[E], us[E];
+        void *gd[E], *gsc[E], *ud[E], *usc[E];
+        for (int e = 0; e < E; e++) {
+            gs[e] = random_matrix((mimo_weight_format)f, ROWS, COLS, &gd[e], &gsc[e]);
+            us[e] = random_matrix((mimo_weight_format)f, ROWS, COLS, &ud[e], &usc[e]);
+        }
+        for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
+        for (int ci = 0; ci < 3; ci++) {
+            const int n = counts[ci];
+            cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+            for (int i = 0; i < n * E; i++)
+                logits[i] = frand() * 4.0f;
+            for (int i = 0; i < E; i++)
+                bias[i] = frand() * 0.1f;
+            for (int i = 0; i < n * COLS; i++)
+                x[i] = frand() * 0.1f;
+            const char *fmt = mimo_weight_format_name((mimo_weight_format)f);
+            mimo_error err = {{0}};
+            int fused_a = -1, fused_b = -1;
+            cr_assert_eq(mimo_cuda_test_routed_gate_up(gs, us, E, logits, bias, K, true, 2.5f, n, x, true, ids_a, w_a,
+                                                       act_a, &fused_a, &err), 0, "%s", err.msg);
+            cr_assert_eq(mimo_cuda_test_routed_gate_up(gs, us, E, logits, bias, K, true, 2.5f, n, x, false, ids_b, w_b,
+                                                       act_b, &fused_b, &err), 0, "%s", err.msg);
+            const bool fp4 = f == MIMO_WFMT_MXFP4;
+            /* the XS kernel runs the slots unless MXFP4 is off it (path 13) or tensor cores take them (2-4) */
+            const bool expect_fused = fp4 && path != 13 && (path < 2 || path > 4);
+            cr_assert_eq(fused_a, expect_fused, "%s %dx%d path %d n %d: fused %d", fmt, ROWS, COLS, path, n, fused_a);
+            cr_assert_eq(fused_b, 0, "%s path %d: fused with the knob off", fmt, path);
+            cr_assert_eq(memcmp(ids_a, ids_b, sizeof(int32_t) * n * K), 0, "%s %dx%d path %d n %d: picks differ", fmt,
+                         ROWS, COLS, path, n);
+            cr_assert_eq(memcmp(w_a, w_b, sizeof(float) * n * K), 0, "%s %dx%d path %d n %d: weights differ", fmt, ROWS,
+                         COLS, path, n);
+            cr_assert_eq(memcmp(act_a, act_b, sizeof(float) * n * K * ROWS), 0, "%s %dx%d path %d n %d: outputs differ",
+                         fmt, ROWS, COLS, path, n);
+            if (path != 0)
+                continue;
+            for (int t = 0; t < n; t++) {
+                mimo_cpu_moe_route(&cfg, logits + t * E, bias, ref_ids, ref_w, tmp);
+                for (int j = 0; j < K; j++) {
+                    cr_assert_eq(ids_a[t * K + j], ref_ids[j], "%s n %d: position %d rank %d", fmt, n, t, j);
+                    cr_assert_float_eq(w_a[t * K + j], ref_w[j], 1e-6f, "%s n %d: position %d rank %d", fmt, n, t, j);
+                    mimo_matrix_gemv_f32(&gs[ref_ids[j]], x + t * COLS, a);
+                    mimo_matrix_gemv_f32(&us[ref_ids[j]], x + t * COLS, b);
+                    mimo_cpu_swiglu(ref + (size_t)(t * K + j) * ROWS, a, b, ROWS);
+                }
+            }
+            double rel = mimo_test_rel_err(act_a, ref, (size_t)n * K * ROWS);
+            cr_assert(rel < 1e-4, "%s %dx%d n %d: rel err %g", fmt, ROWS, COLS, n, rel);
+        }
+        for (int e = 0; e < E; e++) {
+            free(gd[e]);
+            free(gsc[e]);
+            free(ud[e]);
+            free(usc[e]);
+        }
+    }
+    mimo_cuda_test_set_gemv_path(0);
+}
+
 /* 64 and 384 experts rank in registers, 600 in shared memory. */
 Test(cuda_kernels, router_topk)
 {
