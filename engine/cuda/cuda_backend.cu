@@ -116,11 +116,9 @@ GpuMat cuda_expert_at(const GpuMat &set, int s)
 
 static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog);
 
-// for_persistent: the persistent kernel's step (its table has the route kernel, not the routed gate/up slots).
-static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaInstr> &prog, bool for_persistent = false)
+static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaInstr> &prog)
 {
     const mimo_config *c = &e->cfg;
-    const bool fuse_route = cuda_gemv_knobs().fused_route && !for_persistent;
     const int H = c->hidden_size, k = c->experts_per_tok;
     prog.clear();
     CudaInstr emb = instr(OP_EMBED, -1, n);
@@ -142,16 +140,12 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
             prog.push_back(labelled(gemv_instr(l, L.down, e->mlp, e->mlp_ld, e->x, H, n, true), "dense_down"));
         } else {
             prog.push_back(labelled(gemv_instr(l, L.router, e->h, H, e->router_logits, c->n_routed_experts, n, false), "router"));
-            if (!fuse_route)
-                prog.push_back(instr(OP_ROUTE, l, n));
+            prog.push_back(instr(OP_ROUTE, l, n));
             CudaInstr g = labelled(gemv_instr(l, L.egate, e->h, H, e->act, e->act_ld, n * k, false), "expert_gate_up");
             g.gemv.w2 = L.eup;
             g.glu = true;
             g.gemv.slot_expert = e->route_ids;
             g.gemv.x_slot_div = k;
-            if (fuse_route)   // cuda_expert_gate_up_routed: fused where its kernel takes it, else the route kernel
-                g.route = GemvRoute{e->router_logits, L.router_bias, c->n_routed_experts, k, c->norm_topk_prob ? 1 : 0,
-                                    c->routed_scaling_factor, e->route_ids, e->route_w};
             prog.push_back(g);
             // the down projection carries the MoE combine into x (cuda_gemv: inside it where it can be,
             // else the combine kernel after it; MIMO_CUDA_FUSED_COMBINE=0 for A/B)
@@ -244,7 +238,7 @@ static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog)
     prog.resize(k);
 }
 
-void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog) { build_step(e, n, true, prog, true); }
+void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog) { build_step(e, n, true, prog); }
 
 int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_error *err)
 {
@@ -278,7 +272,7 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
         case OP_GEMV: {
             GemvParams g = i.gemv;
             g.split = e->split;
-            rc = i.route.logits ? cuda_expert_gate_up_routed(g, i.route, st, err) : cuda_gemv(g, i.glu, st, err);
+            rc = cuda_gemv(g, i.glu, st, err);
             break;
         }
         case OP_QKV_ROPE: {

@@ -46,7 +46,6 @@ struct CudaInstr {
     int n;                     // positions (or slots for expert GEMVs)
     GemvParams gemv;
     bool glu;
-    GemvRoute route;           // expert gate/up with the router's top-k (route.logits != NULL): OP_ROUTE folded in
     const float *src;
     float *dst;
     const float *weight;
@@ -109,8 +108,7 @@ struct CudaEngine {
     CudaRound *round;          // device-round state, made on the first round (cuda_round.cu)
 };
 
-// Builds the instruction list of one step over n positions, as the persistent kernel runs it (the route kernel
-// of its own: the kernel's table does not have the routed gate/up slots).
+// Builds the instruction list of one step over n positions.
 void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog);
 // Enqueues the instruction list of one step over n positions (with the lm head and argmax) whose input
 // (d_step) is already on the device: launched, or captured into a caller's graph.

@@ -118,14 +118,6 @@ struct GemvOperands {
     const float *x;
 };
 
-// Expert mode with the slot's expert e known (the fused top-k).
-template <bool GLU> __device__ __forceinline__ GemvOperands gemv_operands_of(const GemvParams &p, int slot, int e)
-{
-    GemvOperands o = {expert_data(p.w, e), expert_scales(p.w, e), GLU ? expert_data(p.w2, e) : nullptr,
-                      GLU ? expert_scales(p.w2, e) : nullptr, p.x + (long long)(slot / p.x_slot_div) * p.ldx};
-    return o;
-}
-
 template <bool GLU> __device__ __forceinline__ GemvOperands gemv_operands(const GemvParams &p, int slot)
 {
     GemvOperands o = {(const uint8_t *)p.w.data, (const uint8_t *)p.w.scales,
@@ -545,25 +537,15 @@ __device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const doubl
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
 // group w / ksplit, and the partial sums meet in shared memory (small matrices get enough warps).
 // XS (MXFP4 expert slots): the block's input row is first copied into xs (shared memory, padded).
-// The router's top-k of one position (defined with the route kernel below): up to ROUTE_REG_EXPERTS
-// experts in registers, more in shared memory (sel).
-#define ROUTE_REG_EXPERTS 512
-#define ROUTE_PER_LANE (ROUTE_REG_EXPERTS / 32)
-__device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
-                               int32_t *ids, float *weights, float *sel);
-
 // NORM_IN (a reader of a deferred norm, GemvNormIn): the outputs are scaled by the norm's factor;
 // NORM_OUT (its writer, GemvNormOut: one position, accumulating into x, not GLU): the new x rows also go
 // to h times the norm's weights, and the block's sum of their squares to partials[tile]. Compile-time
 // variants: as runtime branches the norm's registers and barriers cost every other GEMV 0.5-1 us.
 enum { NORM_NONE = 0, NORM_IN = 1, NORM_OUT = 2 };
-// ROUTE (expert gate/up slots with XS, cuda_expert_gate_up_routed): the slot's expert comes from the block's
-// own top-k of its position's router logits (warp 0, while the other warps stage the input row).
-template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE, bool ROUTE = false>
+template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red,
-                           float *xs = nullptr, const GemvRoute *route = nullptr)
+                           float *xs = nullptr)
 {
-    static_assert(!ROUTE || (XS && GLU), "the fused top-k runs in the gate/up slots that stage their input row");
     static_assert(NORM != NORM_OUT || !GLU, "a deferred norm's writer accumulates into x (no gate/up pair)");
     __shared__ double norm_red[GEMV_WARPS];
     constexpr int VEC = FmtTraits<FMT>::VEC;
@@ -587,28 +569,7 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     bool waited = p.slot_expert != nullptr;
     if (waited)
         u.wait();
-    GemvOperands o;
-    if constexpr (ROUTE) {
-        __shared__ int32_t pick_id[32];
-        __shared__ float pick_w[32];
-        const int k = route->k, t = slot / k;
-        const float *xrow = p.x + (long long)(slot / p.x_slot_div) * p.ldx;
-        if (warp == 0) {
-            route_position(route->logits + (size_t)t * route->E, route->bias, route->E, k, route->norm_topk != 0,
-                           route->scaling, pick_id, pick_w, nullptr);
-        } else {
-            for (int i = threadIdx.x - 32; i < m.ld / 4; i += GEMV_THREADS - 32)
-                *(float4 *)(xs + xs_padded_index(4 * i)) = ((const float4 *)xrow)[i];
-        }
-        __syncthreads();
-        if (tile == 0 && slot % k == 0 && threadIdx.x < k) {   // the picks for the down projection
-            route->ids[t * k + threadIdx.x] = pick_id[threadIdx.x];
-            route->weights[t * k + threadIdx.x] = pick_w[threadIdx.x];
-        }
-        o = gemv_operands_of<GLU>(p, slot, pick_id[slot % k]);
-    } else {
-        o = gemv_operands<GLU>(p, slot);
-    }
+    const GemvOperands o = gemv_operands<GLU>(p, slot);
     const int nvec_all = m.ld / VEC;
     const int vbeg = (int)((long long)nvec_all * ks / ksplit);
     const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
@@ -628,11 +589,9 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
         read_old();
     float acc[R], acc2[R];
     if constexpr (XS) {   // expert mode: waited above; every thread of the block reaches the barrier
-        if constexpr (!ROUTE) {   // (ROUTE staged it above)
-            for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
-                *(float4 *)(xs + xs_padded_index(4 * i)) = ((const float4 *)o.x)[i];
-            __syncthreads();
-        }
+        for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
+            *(float4 *)(xs + xs_padded_index(4 * i)) = ((const float4 *)o.x)[i];
+        __syncthreads();
         gemv1_rows<FMT, GLU, SHAPE, true>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
                                           waited, acc, acc2, read_old);
     } else {
@@ -723,18 +682,6 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_expert_kernel(const 
     gemv1_unit<FMT, GLU, SHAPE, XS, NORM>(kernel_unit(), UnitSmem{red, gemv1_xs4}, p, lpr, ksplit);
 }
 
-// The expert gate/up slots with the router's top-k (ROUTE above; not a persistent-kernel op: its steps keep
-// the route kernel).
-template <int FMT, bool GLU, int MINB, int SHAPE>
-__global__ void __launch_bounds__(GEMV_THREADS, MINB)
-    gemv1_expert_route_kernel(const GemvParams p, int lpr, int ksplit, const GemvRoute r)
-{
-    __shared__ float red[UNIT_RED_FLOATS];
-    extern __shared__ float4 gemv1_xs4[];
-    gemv1_tile<FMT, GLU, SHAPE, true, NORM_NONE, true>(kernel_unit(), p, blockIdx.x, blockIdx.y, lpr, ksplit, red,
-                                                      (float *)gemv1_xs4, &r);
-}
-
 template <int FMT, int SHAPE, bool NORM_OUT_>
 __device__ void gemv1_combine_unit(const UnitCtx &u, const UnitSmem &sm, const GemvParams &p, int lpr)
 {
@@ -776,7 +723,7 @@ template <int FMT, int SHAPE> static dim3 gemv1_combine_grid(const GemvParams &p
 
 // plan != NULL: only the launch's grid into *plan, nothing launched (cuda_gemv_norm_partials).
 template <int FMT, bool GLU, int MINB, int SHAPE>
-static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan, const GemvRoute *route)
+static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan)
 {
     constexpr int U = Gemv1Shape<FMT, SHAPE>::U;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
@@ -825,16 +772,10 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
         const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
-        if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES) {
-            if (route)
-                return cuda_launch("gemv1_expert_route_kernel", err, gemv1_expert_route_kernel<FMT, GLU, MINB, SHAPE>,
-                                   grid, dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit, *route);
+        if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
             return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
                                dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
-        }
     }
-    if (route)
-        return mimo_fail(err, "cuda gemv: the fused top-k on a kernel without it (cuda_expert_gate_up_routed)");
     if (p.slot_expert)   // expert slots never read a deferred norm (cuda_gemv_takes_norm_in)
         return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
                            dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
@@ -858,8 +799,7 @@ static long long gemv1_slot_warps(const GemvParams &p, int vec, int U, int R)
 }
 
 template <int FMT, bool GLU>
-static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan = nullptr,
-                        const GemvRoute *route = nullptr)
+static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan = nullptr)
 {
     // Variants by measurement (H100, results/kernels/README.md): the 128-register build everywhere
     // (the 80-register one spills), MXFP4 gate/up slots of several positions in the wide row shape
@@ -893,18 +833,18 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err, d
             const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
             const int U1 = Gemv1Shape<FMT, ROWS_ONEPASS>::U;
             if (narrow && kn.gemv1_onepass != 0 && nvec > 32 * Gemv1Shape<FMT, ROWS_NARROW>::U && nvec <= 32 * U1)
-                return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_ONEPASS>(p, st, err, plan, route)
-                                   : launch_gemv1_v<FMT, GLU, 3, ROWS_ONEPASS>(p, st, err, plan, route);
+                return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_ONEPASS>(p, st, err, plan)
+                                   : launch_gemv1_v<FMT, GLU, 3, ROWS_ONEPASS>(p, st, err, plan);
         }
         if (wide)
-            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_WIDE>(p, st, err, plan, route)
-                               : launch_gemv1_v<FMT, GLU, 3, ROWS_WIDE>(p, st, err, plan, route);
+            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_WIDE>(p, st, err, plan)
+                               : launch_gemv1_v<FMT, GLU, 3, ROWS_WIDE>(p, st, err, plan);
         if (narrow)
-            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_NARROW>(p, st, err, plan, route)
-                               : launch_gemv1_v<FMT, GLU, 3, ROWS_NARROW>(p, st, err, plan, route);
+            return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_NARROW>(p, st, err, plan)
+                               : launch_gemv1_v<FMT, GLU, 3, ROWS_NARROW>(p, st, err, plan);
     }
-    return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_DEFAULT>(p, st, err, plan, route)
-                       : launch_gemv1_v<FMT, GLU, 3, ROWS_DEFAULT>(p, st, err, plan, route);
+    return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_DEFAULT>(p, st, err, plan)
+                       : launch_gemv1_v<FMT, GLU, 3, ROWS_DEFAULT>(p, st, err, plan);
 }
 
 template <int FMT, int NT, bool GLU>
@@ -1336,8 +1276,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.combine_blocks = atoi(v);
         if ((v = getenv("MIMO_CUDA_DEFER_NORM")))
             k.defer_norm = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_FUSED_ROUTE")))
-            k.fused_route = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1477,29 +1415,6 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
     case MIMO_WFMT_MXFP4: return glu ? launch_gemv_f<MIMO_WFMT_MXFP4, true>(p, st, err) : launch_gemv_f<MIMO_WFMT_MXFP4, false>(p, st, err);
     }
     return mimo_fail(err, "cuda gemv: unknown weight format %d", p.w.fmt);
-}
-
-bool cuda_expert_gate_up_fuses(const GemvParams &p, const GemvRoute &r)
-{
-    // the MXFP4 slot kernel staging its input row in shared memory (launch_gemv1_v's XS launch)
-    const GemvKnobs &kn = cuda_gemv_knobs();
-    const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
-    return kn.fused_route && p.w.fmt == MIMO_WFMT_MXFP4 && gemv1_runs(p) && kn.slot_xsmem &&
-           xs_bytes <= GEMV1_XS_MAX_BYTES && r.E <= ROUTE_REG_EXPERTS && r.k <= 32 && r.k <= r.E &&
-           p.w.ld % MIMO_CUDA_COL_ALIGN == 0 && p.w2.fmt == p.w.fmt && p.w2.rows == p.w.rows && p.w2.ld == p.w.ld;
-}
-
-int cuda_expert_gate_up_routed(const GemvParams &p, const GemvRoute &r, cudaStream_t st, mimo_error *err)
-{
-    if (p.n < 1)
-        return 0;
-    if (!p.slot_expert || p.slot_expert != r.ids || p.x_slot_div != r.k || r.k < 1 || p.n % r.k)
-        return mimo_fail(err, "cuda gemv: routed gate/up slots need slot_expert = the picks' ids, k slots per position "
-                              "(n %d, k %d)", p.n, r.k);
-    if (!cuda_expert_gate_up_fuses(p, r))
-        return cuda_route(r.logits, r.bias, r.E, r.k, r.norm_topk != 0, r.scaling, p.n / r.k, r.ids, r.weights, st, err) ||
-               cuda_gemv(p, true, st, err);
-    return launch_gemv1<MIMO_WFMT_MXFP4, true>(p, st, err, nullptr, &r);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1863,6 +1778,8 @@ __device__ __forceinline__ void warp_argmax(float &v, int &i)
 // registers, loaded all at once (a loop of dependent loads was a latency chain); more experts use
 // shared memory. Lane j keeps the j-th pick (k <= 32, cuda_route) and writes it once, normalised, at the
 // end (reading the weights back from global memory was one more round trip on the critical path).
+#define ROUTE_REG_EXPERTS 512
+#define ROUTE_PER_LANE (ROUTE_REG_EXPERTS / 32)
 
 __device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
                                int32_t *ids, float *weights, float *sel)

@@ -82,24 +82,6 @@ static inline GemvParams gemv_params(const GpuMat &w, const float *x, int ldx, f
 }
 
 int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err);
-
-// The router's top-k and the expert gate/up slots it feeds, as one kernel where the MXFP4 slot kernel runs
-// them (the fused_route knob): each block picks its position's experts from the router logits itself
-// (route_position, the route kernel's code: the same ids and weights), so no kernel boundary lies between
-// the router GEMV and the expert weights' loads; the blocks of a position's first slot and first row tile
-// store the picks (ids into p.slot_expert, the weights) for the down projection. Elsewhere the route kernel,
-// then cuda_gemv. p: the gate/up slots (slot_expert = ids, x_slot_div = k, n = positions x k).
-struct GemvRoute {
-    const float *logits;   // [positions][E]
-    const float *bias;     // [E] or NULL
-    int E, k, norm_topk;
-    float scaling;
-    int32_t *ids;          // [positions][k] (= p.slot_expert)
-    float *weights;        // [positions][k]
-};
-int cuda_expert_gate_up_routed(const GemvParams &p, const GemvRoute &r, cudaStream_t st, mimo_error *err);
-// Whether cuda_expert_gate_up_routed runs p and r as one kernel (else the route kernel, then cuda_gemv).
-bool cuda_expert_gate_up_fuses(const GemvParams &p, const GemvRoute &r);
 // Partial sums per position this GEMV writes when given norm_out (its blocks), 0 where its kernel does
 // not take it: the CUDA-core kernel accumulating into x at one position, or expert down slots with the
 // MoE combine fused (at most MIMO_CUDA_NORM_PARTIALS_MAX); 0 also with the defer_norm knob off.
@@ -126,12 +108,11 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // vectors per lane take the one-pass shape, 0: they loop in the narrow one; slot_xsmem (MIMO_CUDA_SLOT_XSMEM)
 // = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 0: from global memory;
 // defer_norm (MIMO_CUDA_DEFER_NORM) = 1: the step defers its RMSNorms into the GEMVs around them where they
-// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each; fused_route (MIMO_CUDA_FUSED_ROUTE) = 1: the
-// router's top-k inside the MXFP4 gate/up slots (cuda_expert_gate_up_routed), 0: the route kernel.
+// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, fused_route = 1;
+        slot_xsmem = 1, defer_norm = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

@@ -306,41 +306,6 @@ extern "C" int mimo_cuda_test_route(const float *logits, const float *bias, int 
     return c.get(ids, di, (size_t)n * k, err) || c.get(weights, dw, (size_t)n * k, err) ? -1 : 0;
 }
 
-extern "C" int mimo_cuda_test_routed_gate_up(const mimo_matrix *gate, const mimo_matrix *up, int n_experts,
-                                             const float *logits, const float *bias, int k, bool norm_topk,
-                                             float scaling, int n, const float *x, bool fused, int32_t *ids,
-                                             float *weights, float *act, int *was_fused, mimo_error *err)
-{
-    TestCtx c;
-    GpuMat g, u;
-    float *dl = NULL, *db = NULL, *dw = NULL, *dx = NULL, *dact = NULL;
-    int32_t *di = NULL;
-    const int rows = (int)gate[0].rows, cols = (int)gate[0].cols, E = n_experts;
-    int ldx = 0;
-    if (c.init(err) || c.matrix(gate, E, &g, err) || c.matrix(up, E, &u, err) ||
-        c.put(logits, (size_t)n * E, &dl, err) || (bias && c.put(bias, (size_t)E, &db, err)) ||
-        c.put<float>(NULL, (size_t)n * k, &dw, err) || c.put<int32_t>(NULL, (size_t)n * k, &di, err) ||
-        c.put_rows(x, n, cols, &dx, &ldx, err) || c.put<float>(NULL, (size_t)n * k * rows, &dact, err))
-        return -1;
-    GemvParams p = gemv_params(g, dx, ldx, dact, rows, n * k);
-    p.w2 = u;
-    p.slot_expert = di;
-    p.x_slot_div = k;
-    const GemvRoute r = {dl, db, E, k, norm_topk ? 1 : 0, scaling, di, dw};
-    GemvKnobs &kn = cuda_gemv_knobs();
-    const int saved = kn.fused_route;
-    kn.fused_route = fused ? 1 : 0;
-    *was_fused = cuda_expert_gate_up_fuses(p, r) ? 1 : 0;
-    const int rc = cuda_expert_gate_up_routed(p, r, c.e.stream, err);
-    kn.fused_route = saved;
-    if (rc)
-        return -1;
-    return c.get(ids, di, (size_t)n * k, err) || c.get(weights, dw, (size_t)n * k, err) ||
-                   c.get(act, dact, (size_t)n * k * rows, err)
-               ? -1
-               : 0;
-}
-
 extern "C" int mimo_cuda_test_argmax(const float *x, int v, int n, int32_t *out, mimo_error *err)
 {
     TestCtx c;

@@ -71,14 +71,6 @@ int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int
 /* The router over n positions: logits [n][E] -> ids [n][k], weights [n][k]. */
 int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
                          int32_t *ids, float *weights, mimo_error *err);
-/* The router's top-k feeding the routed experts' gate/up slots, as a step runs them
- * (cuda_expert_gate_up_routed): logits [n][E] (bias [E] or NULL) pick k experts per position; ids and
- * weights [n][k] as the route kernel gives them; act [n * k][rows] = silu(gate x_t) * (up x_t) with each
- * pick's experts (x [n][cols]). fused: the top-k inside the slot kernel where it takes it, else the route
- * kernel then the slots; *was_fused says which ran. */
-int mimo_cuda_test_routed_gate_up(const mimo_matrix *gate, const mimo_matrix *up, int n_experts, const float *logits,
-                                  const float *bias, int k, bool norm_topk, float scaling, int n, const float *x,
-                                  bool fused, int32_t *ids, float *weights, float *act, int *was_fused, mimo_error *err);
 /* Lowest index of each row's maximum. */
 int mimo_cuda_test_argmax(const float *x, int v, int n, int32_t *out, mimo_error *err);
 
