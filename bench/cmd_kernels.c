@@ -77,7 +77,7 @@ static json_t *to_json(const mimo_kbench_options *o, const mimo_kbench_result *r
                                 "MIMO_CUDA_GEMV1_WARPS", "MIMO_CUDA_GEMV1_KSPLIT_MAX", "MIMO_CUDA_GEMV1_WIDE",
                                 "MIMO_CUDA_GEMV1_NARROW", "MIMO_CUDA_ATTN_SPLIT_KEYS", "MIMO_CUDA_PDL",
                                 "MIMO_CUDA_FUSED_COMBINE", "MIMO_CUDA_MMA_SPLITK", "MIMO_CUDA_COMBINE_BLOCKS",
-                                "MIMO_CUDA_GEMV1_ONEPASS", "MIMO_CUDA_SLOT_XSMEM", "MIMO_CUDA_DEFER_NORM", "MIMO_CUDA_GEMV1_LPR_MAX",
+                                "MIMO_CUDA_GEMV1_ONEPASS", "MIMO_CUDA_SLOT_XSMEM", "MIMO_CUDA_DEFER_NORM",
                                 "MIMO_KBENCH_L2_HOT"};
     for (size_t i = 0; i < sizeof knob_names / sizeof knob_names[0]; i++)
         if (getenv(knob_names[i]))

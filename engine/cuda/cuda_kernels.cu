@@ -750,12 +750,10 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     const GemvKnobs &kn = cuda_gemv_knobs();
     const int ksplit_max = kn.gemv1_ksplit_max > 0 ? kn.gemv1_ksplit_max
                                                    : (FMT == MIMO_WFMT_MXFP4 && p.slot_expert ? 1 : GEMV_WARPS);
-    // plain matrices: at most lpr_max lanes per row (the rest of a row's columns go to more warps)
-    const int lpr_max = p.slot_expert ? 32 : kn.gemv1_lpr_max;
     int ksplit = 1;
     for (;;) {
         int lpr = 1;
-        while (lpr < lpr_max && lpr * U * ksplit < nvec)
+        while (lpr < 32 && lpr * U * ksplit < nvec)
             lpr *= 2;
         long long warps = (long long)(p.w.rows + (32 / lpr) * R - 1) / ((32 / lpr) * R) * ksplit * units;
         if (ksplit >= ksplit_max || warps >= (long long)gemv_sm_count * kn.gemv1_warps_per_sm || nvec / (ksplit * 2) < U)
@@ -763,7 +761,7 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
         ksplit *= 2;
     }
     int lpr = 1;
-    while (lpr < lpr_max && lpr * U * ksplit < nvec)
+    while (lpr < 32 && lpr * U * ksplit < nvec)
         lpr *= 2;
     const int rows_per_block = (GEMV_WARPS / ksplit) * (32 / lpr) * R;
     dim3 grid((p.w.rows + rows_per_block - 1) / rows_per_block, units);
@@ -1278,8 +1276,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.combine_blocks = atoi(v);
         if ((v = getenv("MIMO_CUDA_DEFER_NORM")))
             k.defer_norm = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_GEMV1_LPR_MAX")) && (atoi(v) == 4 || atoi(v) == 8 || atoi(v) == 16 || atoi(v) == 32))
-            k.gemv1_lpr_max = atoi(v);
         read = true;
     }
     return k;

@@ -108,13 +108,11 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // vectors per lane take the one-pass shape, 0: they loop in the narrow one; slot_xsmem (MIMO_CUDA_SLOT_XSMEM)
 // = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 0: from global memory;
 // defer_norm (MIMO_CUDA_DEFER_NORM) = 1: the step defers its RMSNorms into the GEMVs around them where they
-// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each; gemv1_lpr_max (MIMO_CUDA_GEMV1_LPR_MAX) = 4 | 8 |
-// 16 | 32: the most lanes the CUDA-core kernel gives one row of a plain matrix (fewer: a warp load of the
-// inputs spans fewer L1 lines, and the columns go to more warps through the column split).
+// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, gemv1_lpr_max = 32;
+        slot_xsmem = 1, defer_norm = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
