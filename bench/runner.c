@@ -9,6 +9,7 @@
 #include "roofline.h"
 #include "suite.h"
 #include "trace.h"
+#include "trace_phases.h"
 #include "mimo/chat.h"
 #include "mimo/generate.h"
 #include "mimo/hash.h"
@@ -673,11 +674,16 @@ static int run_config(run_state *st, const config_point *c, int ci, int nc, json
         mimo_error terr = {""};
         double twall = 0;
         int trc = mimo_trace_start(&t, &terr);
+        /* a persistent step is one CUPTI record: the engine stamps its phases for the traced pass only */
+        const bool phases = c->exec == MIMO_EXEC_PERSISTENT;
         if (trc == 0) {
             fprintf(stderr, "[config %d/%d] traced pass (CUPTI): %d request(s)\n", ci + 1, nc, st->n_prompts);
             request_result *tres = NULL;
             int tn = 0;
-            trc = run_requests(st, e, c, block, st->n_prompts, true, &tres, &tn, &twall, &terr, ci, nc, "traced");
+            if (phases)
+                trc = mimo_engine_set_phase_stamps(e, true, &terr);
+            if (trc == 0)
+                trc = run_requests(st, e, c, block, st->n_prompts, true, &tres, &tn, &twall, &terr, ci, nc, "traced");
             long trounds = 0;
             double tstep_us = 0;
             for (int i = 0; i < tn; i++) {
@@ -690,8 +696,11 @@ static int run_config(run_state *st, const config_point *c, int ci, int nc, json
             if (mimo_trace_stop(t, trc ? NULL : &terr))
                 trc = -1;
             if (trc == 0) {
+                json_t *phase_info = phases ? mimo_trace_add_engine_phases(t, e, "persistent_step_kernel") : NULL;
                 json_decref(kernels);
                 kernels = mimo_trace_summary(mimo_trace_get_records(t), trounds);
+                if (phase_info)
+                    json_object_set_new(kernels, "persistent_phases", phase_info);
                 size_t plen = strlen(out_path) + 64;
                 char *tpath = mimo_xmalloc(plen);
                 snprintf(tpath, plen, "%.*s.config%d.trace.json",
@@ -729,6 +738,13 @@ static int run_config(run_state *st, const config_point *c, int ci, int nc, json
                 json_object_set_new(timing, "kernels_pass", json_string("traced (separate pass; its times are not the timed numbers)"));
             }
             mimo_trace_free(t);
+        }
+        if (phases) {   /* timed passes run without the stamps */
+            mimo_error perr = {""};
+            if (mimo_engine_set_phase_stamps(e, false, &perr) && trc == 0) {
+                trc = -1;
+                terr = perr;
+            }
         }
         if (trc != 0 && !json_object_get(kernels, "categories")) {
             json_object_set_new(kernels, "available", json_false());

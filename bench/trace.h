@@ -63,6 +63,22 @@ json_t *mimo_trace_summary(const mimo_trace_records *r, long rounds);
  * process/thread name metadata), written atomically. */
 int mimo_trace_write_chrome(const mimo_trace_records *r, const char *path, mimo_error *err);
 
+/* ---- a persistent kernel's phases (HARNESS.md "CUPTI") ----
+ * The engine stamps each persistent step on the device's clock (mimo_engine_set_phase_stamps); the harness
+ * pairs step k with the k-th record of the persistent kernel and shifts the step's phases onto the trace's
+ * clock by that record's start. */
+typedef struct {
+    uint64_t start_ns, end_ns;
+    uint32_t device, stream;
+} mimo_trace_span;
+/* The kernel records whose name contains name, by start time, into *out (malloc'd; NULL when none); their count. */
+size_t mimo_trace_kernel_spans(const mimo_trace_records *r, const char *name, mimo_trace_span **out);
+/* Whether a step stamped from step_start to step_end (its own clock) is the kernel record span: their lengths
+ * agree within 10 % + 20 us (the stamps lie inside the kernel: its launch and the first block's start, the
+ * last instruction's end and the kernel's exit are not stamped). *shift: what moves the step's stamps onto
+ * the trace's clock (span start - step start). */
+bool mimo_trace_span_matches(const mimo_trace_span *span, uint64_t step_start, uint64_t step_end, int64_t *shift);
+
 /* ---- CUPTI collector (MIMO_HAVE_CUDA builds) ---- */
 typedef struct mimo_trace mimo_trace;
 

@@ -269,3 +269,41 @@ json_t *mimo_trace_summary(const mimo_trace_records *r, long rounds)
     json_object_set_new(out, "kernels", kernels);
     return out;
 }
+
+static int by_span_start(const void *a, const void *b)
+{
+    const mimo_trace_span *x = a, *y = b;
+    return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns;
+}
+
+size_t mimo_trace_kernel_spans(const mimo_trace_records *r, const char *name, mimo_trace_span **out)
+{
+    size_t n = 0;
+    *out = NULL;
+    for (size_t i = 0; i < r->n; i++)
+        n += r->records[i].kind == MIMO_TRACE_KERNEL && r->records[i].name && strstr(r->records[i].name, name);
+    if (n == 0)
+        return 0;
+    mimo_trace_span *s = mimo_xcalloc(n, sizeof *s);
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const mimo_trace_record *rec = &r->records[i];
+        if (rec->kind == MIMO_TRACE_KERNEL && rec->name && strstr(rec->name, name))
+            s[k++] = (mimo_trace_span){rec->start_ns, rec->end_ns, rec->device, rec->stream};
+    }
+    qsort(s, n, sizeof *s, by_span_start);
+    *out = s;
+    return n;
+}
+
+bool mimo_trace_span_matches(const mimo_trace_span *span, uint64_t step_start, uint64_t step_end, int64_t *shift)
+{
+    *shift = 0;
+    if (step_end < step_start || span->end_ns < span->start_ns)
+        return false;
+    const double kernel = (double)(span->end_ns - span->start_ns), step = (double)(step_end - step_start);
+    if (step > kernel + 20e3 || step < kernel * 0.9 - 20e3)
+        return false;
+    *shift = (int64_t)(span->start_ns - step_start);
+    return true;
+}

@@ -235,6 +235,24 @@ int mimo_engine_draft(mimo_engine *e, const int32_t *block, int B, mimo_forward_
     return e->ops->draft(e->impl, block, B, out, err);
 }
 
+int mimo_engine_set_phase_stamps(mimo_engine *e, bool on, mimo_error *err)
+{
+    return e->ops->set_phase_stamps ? e->ops->set_phase_stamps(e->impl, on, err) : 0;
+}
+
+int mimo_engine_phase_steps(const mimo_engine *e, long *dropped)
+{
+    if (dropped)
+        *dropped = 0;
+    return e->ops->phase_steps ? e->ops->phase_steps(e->impl, dropped) : 0;
+}
+
+const mimo_phase *mimo_engine_phase_step(const mimo_engine *e, int s, int *n)
+{
+    *n = 0;
+    return e->ops->phase_step ? e->ops->phase_step(e->impl, s, n) : NULL;
+}
+
 bool mimo_engine_has_device_round(const mimo_engine *e, const mimo_sampling_params *p)
 {
     return e->ops->has_device_round && e->ops->has_device_round(e->impl, p);

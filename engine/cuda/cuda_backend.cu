@@ -485,10 +485,40 @@ static int cuda_device_round_op(void *impl, const mimo_round_request *rq, mimo_r
     return cuda_device_round((CudaEngine *)impl, rq, rs, err);
 }
 
+// The persistent kernel's phase stamps (engine.h): kept by cuda_persistent_check.
+static int cuda_set_phase_stamps(void *impl, bool on, mimo_error *err)
+{
+    CudaEngine *e = (CudaEngine *)impl;
+    CUDA_CHECK(cudaStreamSynchronize(e->stream));
+    e->phase_stamps = on;
+    e->phase_log.clear();
+    e->phase_begin.clear();
+    e->phase_dropped = 0;
+    cuda_round_drop_graphs(e->round);   // a round's persistent step was captured with the old setting
+    return 0;
+}
+static int cuda_phase_steps(const void *impl, long *dropped)
+{
+    const CudaEngine *e = (const CudaEngine *)impl;
+    if (dropped)
+        *dropped = e->phase_dropped;
+    return (int)e->phase_begin.size();
+}
+static const mimo_phase *cuda_phase_step(const void *impl, int s, int *n)
+{
+    const CudaEngine *e = (const CudaEngine *)impl;
+    *n = 0;
+    if (s < 0 || (size_t)s >= e->phase_begin.size())
+        return nullptr;
+    const size_t b = e->phase_begin[s], end = (size_t)s + 1 < e->phase_begin.size() ? e->phase_begin[s + 1] : e->phase_log.size();
+    *n = (int)(end - b);
+    return e->phase_log.data() + b;
+}
+
 static const mimo_backend_ops cuda_ops = {
     "cuda", cuda_forward, cuda_truncate, cuda_length, cuda_sync, cuda_destroy,
     cuda_attach_drafter, cuda_drafter_append_op, cuda_drafter_truncate_op, cuda_drafter_length_op, cuda_draft,
-    cuda_has_device_round_op, cuda_device_round_op,
+    cuda_has_device_round_op, cuda_device_round_op, cuda_set_phase_stamps, cuda_phase_steps, cuda_phase_step,
 };
 
 // ---- creation ----

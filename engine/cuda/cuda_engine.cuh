@@ -103,6 +103,12 @@ struct CudaEngine {
     cudaGraphExec_t graphs[MIMO_MAX_DECODE_POSITIONS + 1];
     std::vector<CudaInstr> program;
     CudaPersistent *persist;   // persistent mode: the one-position step, recorded on first use
+    // the persistent kernel's phase stamps (mimo_engine_set_phase_stamps): phase_log holds the kept steps'
+    // phases back to back, step s's from phase_begin[s] to phase_begin[s + 1] (or the end)
+    bool phase_stamps;
+    std::vector<mimo_phase> phase_log;
+    std::vector<size_t> phase_begin;
+    long phase_dropped;
 
     CudaDrafter *drafter;      // the DFlash drafter, NULL until attach_drafter (cuda_drafter.cu)
     CudaRound *round;          // device-round state, made on the first round (cuda_round.cu)

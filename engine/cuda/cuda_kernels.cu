@@ -2243,8 +2243,11 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) persistent_step_kernel(const 
     __shared__ float red[UNIT_RED_FLOATS];
     __shared__ uint4 args[PERSIST_ARG_BYTES / 16];   // the instruction's arguments, read like kernel parameters
     __shared__ unsigned ready;                        // PersistWait::ready
-    if (threadIdx.x == 0)
+    if (threadIdx.x == 0) {
         ready = 0u;
+        if (s.stamps)
+            atomicMin(s.stamps + 2 * s.n_ops, globaltimer_ns());
+    }
     extern __shared__ float4 persist_dyn[];
     const UnitSmem sm{red, persist_dyn};
     const unsigned ctas = gridDim.x, k0 = s.sched_begin[blockIdx.x], k1 = s.sched_begin[blockIdx.x + 1];

@@ -193,8 +193,9 @@ struct PersistStep {
     const unsigned *sched_begin;
     unsigned *done;        // finished units of instruction i at done[i * PERSIST_COUNTER_STRIDE], zero before
     unsigned *status;      // zero before the launch; instruction + 1 of a wait that timed out
-    long long *stamps;     // NULL, or [2 x instructions]: when each one's last unit finished, then when its
-                           // first block passed its wait (globaltimer, ns; profiling)
+    long long *stamps;     // NULL, or [2 x instructions + 1]: when each one's last unit finished, then when
+                           // its first block passed its wait, then when the first block started (globaltimer,
+                           // ns; profiling and phase stamps)
     int n_ops;             // instructions
 };
 // The table entry that runs this kernel's launches, -1 where the persistent kernel has none.

@@ -65,12 +65,18 @@ struct CudaPersistent {
     int ctas;
     size_t dyn_smem;
     std::vector<std::string> names;
-    // MIMO_CUDA_PERSIST_PROFILE=1: per instruction, its last unit's end minus the previous one's, summed
-    // over steps by name and printed at destroy
-    std::vector<long long> h_stamps;
+    // The step's timestamps (PersistStep::stamps, 2 x instructions + 1): on the device, and a pinned copy
+    // of the last stamped step's. A step is stamped under MIMO_CUDA_PERSIST_PROFILE=1 (profile: per
+    // instruction, its last unit's end minus the previous one's, summed over steps by name and printed at
+    // destroy) or with the engine's phase stamps on (mimo_engine_set_phase_stamps).
+    long long *stamps;
+    long long *h_stamps;
+    bool profile;
     std::vector<double> profile_us;
     long profile_steps;
 };
+
+static size_t stamp_count(int n_ops) { return 2 * (size_t)n_ops + 1; }
 
 // The counters of n instructions (each on its own 128-byte line) and the status word after them.
 static size_t counter_bytes(size_t n) { return (n * PERSIST_COUNTER_STRIDE + 1) * sizeof(unsigned); }
@@ -105,7 +111,7 @@ static int persistent_build(CudaEngine *e, int n, CudaPersistent **out, mimo_err
     p->names = rec.names;
     p->profile_steps = 0;
     const char *prof_env = getenv("MIMO_CUDA_PERSIST_PROFILE");
-    const bool profile = prof_env && prof_env[0] == '1';
+    p->profile = prof_env && prof_env[0] == '1';
     // units round-robin from where the previous instruction's ended: an instruction's first units go to
     // blocks that had none of the previous one, which start its weight loads while that one finishes
     std::vector<std::vector<uint2>> per_block((size_t)p->ctas);
@@ -131,7 +137,7 @@ static int persistent_build(CudaEngine *e, int n, CudaPersistent **out, mimo_err
         cuda_engine_alloc(e, &done, counter_bytes(n_ops), err) ||
         cuda_engine_alloc(e, &sch, sched.size() * sizeof(uint2), err) ||
         cuda_engine_alloc(e, &beg, begin.size() * sizeof(unsigned), err) ||
-        (profile && cuda_engine_alloc(e, &stamps, 2 * n_ops * sizeof(long long), err))) {
+        cuda_engine_alloc(e, &stamps, stamp_count((int)n_ops) * sizeof(long long), err)) {
         delete p;
         return -1;
     }
@@ -140,15 +146,16 @@ static int persistent_build(CudaEngine *e, int n, CudaPersistent **out, mimo_err
     p->step.sched_begin = (const unsigned *)beg;
     p->step.done = (unsigned *)done;
     p->step.status = (unsigned *)done + n_ops * PERSIST_COUNTER_STRIDE;
-    p->step.stamps = (long long *)stamps;
+    p->step.stamps = nullptr;   // per step: p->stamps when it is stamped
+    p->stamps = (long long *)stamps;
     p->step.n_ops = (int)n_ops;
-    if (profile) {
-        p->h_stamps.resize(2 * n_ops);
+    if (p->profile)
         p->profile_us.assign(2 * n_ops, 0.0);
-    }
     cudaError_t c = cudaMallocHost((void **)&p->h_status, sizeof(unsigned));
+    if (c == cudaSuccess)
+        c = cudaMallocHost((void **)&p->h_stamps, stamp_count((int)n_ops) * sizeof(long long));
     if (c != cudaSuccess) {
-        delete p;
+        cuda_persistent_destroy(p);
         return mimo_fail(err, "cuda persistent: cudaMallocHost failed: %s", cudaGetErrorString(c));
     }
     *p->h_status = 0;
@@ -182,24 +189,50 @@ int cuda_persistent_step(CudaEngine *e, int n, mimo_error *err)
     if (cuda_persistent_prepare(e, n, err))
         return -1;
     CudaPersistent *p = e->persist;
-    CUDA_CHECK(cudaMemsetAsync(p->step.done, 0, counter_bytes((size_t)p->step.n_ops), e->stream));
-    if (p->step.stamps)   // the wait stamps take the earliest time
-        CUDA_CHECK(cudaMemsetAsync(p->step.stamps + p->step.n_ops, 0x7F, (size_t)p->step.n_ops * sizeof(long long),
-                                   e->stream));
-    if (cuda_persistent_launch(p->step, p->ctas, p->dyn_smem, e->stream, err))
+    const int ops = p->step.n_ops;
+    PersistStep step = p->step;
+    if (p->profile || e->phase_stamps)
+        step.stamps = p->stamps;
+    CUDA_CHECK(cudaMemsetAsync(p->step.done, 0, counter_bytes((size_t)ops), e->stream));
+    if (step.stamps)   // the wait and start stamps take the earliest time
+        CUDA_CHECK(cudaMemsetAsync(step.stamps + ops, 0x7F, (stamp_count(ops) - ops) * sizeof(long long), e->stream));
+    if (cuda_persistent_launch(step, p->ctas, p->dyn_smem, e->stream, err))
         return -1;
     CUDA_CHECK(cudaMemcpyAsync(p->h_status, p->step.status, sizeof(unsigned), cudaMemcpyDeviceToHost, e->stream));
-    if (p->step.stamps) {   // profiling: the stamps too (the caller synchronises before cuda_persistent_check)
-        CUDA_CHECK(cudaMemcpyAsync(p->h_stamps.data(), p->step.stamps, p->h_stamps.size() * sizeof(long long),
-                                   cudaMemcpyDeviceToHost, e->stream));
-    }
+    if (step.stamps)   // the stamps too (the caller synchronises before cuda_persistent_check)
+        CUDA_CHECK(cudaMemcpyAsync(p->h_stamps, step.stamps, stamp_count(ops) * sizeof(long long), cudaMemcpyDeviceToHost,
+                                   e->stream));
     return 0;
 }
 
-int cuda_persistent_check(const CudaEngine *e, mimo_error *err)
+// The step's phases into the engine's log: phase i from instruction i - 1's end (the kernel's start for the
+// first) to instruction i's end.
+static void keep_phases(CudaEngine *e, const CudaPersistent *p)
+{
+    if (e->phase_begin.size() >= MIMO_PHASE_MAX_STEPS) {
+        e->phase_dropped++;
+        return;
+    }
+    const int n = p->step.n_ops;
+    e->phase_begin.push_back(e->phase_log.size());
+    long long prev = p->h_stamps[2 * n];
+    for (int i = 0; i < n; i++) {
+        const long long end = p->h_stamps[i];
+        mimo_phase ph;
+        ph.name = p->names[i].c_str();
+        ph.start_ns = (uint64_t)(prev < end ? prev : end);
+        ph.end_ns = (uint64_t)end;
+        e->phase_log.push_back(ph);
+        prev = end;
+    }
+}
+
+int cuda_persistent_check(CudaEngine *e, mimo_error *err)
 {
     CudaPersistent *p = e->persist;
-    if (p && p->step.stamps && *p->h_status == 0) {
+    if (p && e->phase_stamps && *p->h_status == 0)
+        keep_phases(e, p);
+    if (p && p->profile && *p->h_status == 0) {
         p->profile_steps++;
         for (int i = 1; i < p->step.n_ops; i++) {
             const long long end = p->h_stamps[i], prev = p->h_stamps[i - 1];
@@ -246,6 +279,9 @@ void cuda_persistent_destroy(CudaPersistent *p)
                     names[k].c_str(), count[k], us[k], us[k] / (double)count[k], wait_us[k] / (double)count[k],
                     100.0 * us[k] / total);
     }
-    cudaFreeHost(p->h_status);
+    if (p->h_status)
+        cudaFreeHost(p->h_status);
+    if (p->h_stamps)
+        cudaFreeHost(p->h_stamps);
     delete p;   // its device arrays are the engine's allocations
 }

@@ -11,11 +11,12 @@ bool cuda_persistent_runs(const CudaEngine *e, int n, bool with_head);
 // Records the step on first use (not while the stream is being captured: the upload synchronises).
 int cuda_persistent_prepare(CudaEngine *e, int n, mimo_error *err);
 // Enqueues one step (its input already on the device; recorded on first use): zeroes the counters,
-// launches the kernel, copies its status back for cuda_persistent_check. Capturable once prepared.
+// launches the kernel, copies its status back for cuda_persistent_check (and, with phase stamps on or
+// MIMO_CUDA_PERSIST_PROFILE=1, its timestamps). Capturable once prepared.
 int cuda_persistent_step(CudaEngine *e, int n, mimo_error *err);
 // After the stream's synchronisation (or a later result of the stream): an error where a wait of the last
-// step timed out.
-int cuda_persistent_check(const CudaEngine *e, mimo_error *err);
+// step timed out; else, with phase stamps on, the step's phases into the engine's log.
+int cuda_persistent_check(CudaEngine *e, mimo_error *err);
 void cuda_persistent_destroy(CudaPersistent *p);
 
 #endif

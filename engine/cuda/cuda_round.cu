@@ -420,13 +420,22 @@ static CudaRound *round_state(CudaEngine *e, mimo_error *err)
     return e->round;
 }
 
-void cuda_round_destroy(CudaRound *r)
+void cuda_round_drop_graphs(CudaRound *r)
 {
     if (!r)
         return;
     for (int i = 0; i < ROUND_GRAPH_KEYS; i++)
-        if (r->graphs[i])
+        if (r->graphs[i]) {
             cudaGraphExecDestroy(r->graphs[i]);
+            r->graphs[i] = nullptr;
+        }
+}
+
+void cuda_round_destroy(CudaRound *r)
+{
+    if (!r)
+        return;
+    cuda_round_drop_graphs(r);
     if (r->h_in)
         cudaFreeHost(r->h_in);
     if (r->h_result)

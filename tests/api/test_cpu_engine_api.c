@@ -84,3 +84,24 @@ Test(cpu_engine_api, threads_give_identical_outputs)
     mimo_engine_destroy(a);
     mimo_engine_destroy(b);
 }
+
+/* The persistent kernel's phase stamps through the API on a backend that has no persistent steps: turning
+ * them on and off succeeds, nothing is kept, and step 0 is out of range. */
+Test(cpu_engine_api, phase_stamps_keep_nothing_without_persistent_steps)
+{
+    mimo_engine *e = tiny_engine(32, 1);
+    mimo_error err = { { 0 } };
+    cr_assert_eq(mimo_engine_set_phase_stamps(e, true, &err), 0, "%s", err.msg);
+    int32_t tokens[3] = { 3, 141, 59 };
+    mimo_forward_out out = { 0 };
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(mimo_engine_forward(e, tokens + i, 1, &out, &err), 0, "%s", err.msg);
+    long dropped = -1;
+    cr_assert_eq(mimo_engine_phase_steps(e, &dropped), 0);
+    cr_assert_eq(dropped, 0);
+    int n = -1;
+    cr_assert_null(mimo_engine_phase_step(e, 0, &n));
+    cr_assert_eq(n, 0);
+    cr_assert_eq(mimo_engine_set_phase_stamps(e, false, &err), 0, "%s", err.msg);
+    mimo_engine_destroy(e);
+}

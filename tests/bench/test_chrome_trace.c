@@ -253,3 +253,45 @@ Test(trace, availability_says_why)
     if (!ok)
         cr_expect(strlen(why) > 10, "an unavailable tracer must say why");
 }
+
+/* A persistent kernel's steps against its CUPTI records (trace_phases.c): only that kernel's records, by
+ * start time; a step matches a record whose length agrees within 10 % + 20 us, and the shift puts the
+ * step's stamps at the record's start. Its phase names ("<instruction>:<kernel>") fall in the categories
+ * of the kernels they ran. */
+Test(trace, persistent_kernel_spans_and_step_matching)
+{
+    mimo_trace_records r;
+    mimo_trace_records_init(&r, 0);
+    cr_assert_eq(mimo_trace_records_add(&r, MIMO_TRACE_KERNEL, "_Z22persistent_step_kernel10PersistStep", 900000,
+                                        1000000, 0, 5, 0, NULL), 0);
+    cr_assert_eq(mimo_trace_records_add(&r, MIMO_TRACE_KERNEL, "argmax_kernel", 100000, 110000, 0, 5, 0, NULL), 0);
+    cr_assert_eq(mimo_trace_records_add(&r, MIMO_TRACE_KERNEL, "persistent_step_kernel", 200000, 300000, 1, 6, 0,
+                                        NULL), 0);
+    cr_assert_eq(mimo_trace_records_add(&r, MIMO_TRACE_MEMCPY, "persistent_step_kernel", 400000, 410000, 0, 5, 64,
+                                        NULL), 0);   /* not a kernel */
+    mimo_trace_span *s = NULL;
+    cr_assert_eq(mimo_trace_kernel_spans(&r, "persistent_step_kernel", &s), 2);
+    cr_assert_eq(s[0].start_ns, 200000);
+    cr_assert_eq(s[0].device, 1);
+    cr_assert_eq(s[0].stream, 6);
+    cr_assert_eq(s[1].start_ns, 900000);
+    int64_t shift = 0;
+    /* the record is 100 us; a step stamped 5e9 ns later on its own clock */
+    cr_expect(mimo_trace_span_matches(&s[0], 5000000000ull, 5000095000ull, &shift));
+    cr_expect_eq(shift, (int64_t)200000 - 5000000000ll);
+    cr_expect(mimo_trace_span_matches(&s[0], 100, 100 + 100000, &shift), "equal lengths match");
+    cr_expect(!mimo_trace_span_matches(&s[0], 100, 100 + 130000, &shift), "a step longer than its kernel");
+    cr_expect(!mimo_trace_span_matches(&s[0], 100, 100 + 60000, &shift), "a step far shorter than its kernel");
+    cr_expect(!mimo_trace_span_matches(&s[0], 200, 100, &shift), "a step that ends before it starts");
+    free(s);
+    cr_expect_eq(mimo_trace_kernel_spans(&r, "no_such_kernel", &s), 0);
+    cr_expect_null(s);
+    mimo_trace_records_free(&r);
+
+    cr_expect_str_eq(mimo_trace_category(MIMO_TRACE_KERNEL, "expert_gate_up:gemv1_expert_kernel"), "moe");
+    cr_expect_str_eq(mimo_trace_category(MIMO_TRACE_KERNEL, "route_topk:route_kernel"), "moe");
+    cr_expect_str_eq(mimo_trace_category(MIMO_TRACE_KERNEL, "qkv_proj:gemv1_kernel"), "dense-gemv");
+    cr_expect_str_eq(mimo_trace_category(MIMO_TRACE_KERNEL, "attention:attention_split_kernel"), "attention");
+    cr_expect_str_eq(mimo_trace_category(MIMO_TRACE_KERNEL, "rmsnorm:rmsnorm_kernel"), "norm/rope");
+    cr_expect_str_eq(mimo_trace_category(MIMO_TRACE_KERNEL, "qkv_rope_store:qkv_rope_store_kernel"), "norm/rope");
+}

@@ -207,6 +207,86 @@ Test(cuda_model, persistent_equals_eager_bit_for_bit)
     persistent_matches_eager(experts_fp8, "fp8 experts");
 }
 
+/* The persistent kernel's phase stamps (mimo_engine_set_phase_stamps, HARNESS.md "CUPTI"): each
+ * one-position step run in the kernel is kept with one phase per instruction; the phases tile the step
+ * (each starts where the previous ended, none runs backwards, names "<instruction>:<kernel>"), steps follow
+ * each other in time, the logits equal an unstamped engine's bit for bit; the prompt's chunk (a graph) and
+ * graph-mode engines keep nothing; at most MIMO_PHASE_MAX_STEPS steps are kept and the rest counted;
+ * turning stamps off clears them. */
+Test(cuda_model, persistent_phase_stamps_tile_each_step)
+{
+    need_gpu();
+    mimo_engine *ps = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_PERSISTENT, NULL);
+    mimo_engine *ref = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_PERSISTENT, NULL);
+    mimo_engine *gr = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_GRAPH, NULL);
+    const int V = mimo_engine_config(ps)->vocab_size, P = 16, S = 24;
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_engine_set_phase_stamps(ps, true, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_engine_set_phase_stamps(gr, true, &err), 0, "%s", err.msg);
+    int32_t toks[16];
+    prompt_tokens(toks, P, V);
+    float *a = malloc((size_t)P * V * sizeof(float)), *b = malloc((size_t)P * V * sizeof(float));
+    run_tokens(ps, toks, P, P, a);
+    run_tokens(ref, toks, P, P, b);
+    run_tokens(gr, toks, P, P, b);
+    long dropped = -1;
+    cr_assert_eq(mimo_engine_phase_steps(ps, &dropped), 0, "the prompt's chunk is not a persistent step");
+    for (int s = 0; s < S; s++) {
+        int32_t t = toks[s % P];
+        run_tokens(ps, &t, 1, 1, a);
+        run_tokens(ref, &t, 1, 1, b);
+        run_tokens(gr, &t, 1, 1, b + V);
+        cr_assert_eq(memcmp(a, b, (size_t)V * sizeof(float)), 0, "step %d: stamped and unstamped logits differ", s);
+    }
+    cr_assert_eq(mimo_engine_phase_steps(ps, &dropped), S);
+    cr_assert_eq(dropped, 0);
+    cr_assert_eq(mimo_engine_phase_steps(gr, &dropped), 0, "graph mode has no persistent steps");
+    int n0 = 0;
+    uint64_t prev_end = 0;
+    for (int s = 0; s < S; s++) {
+        int n = 0;
+        const mimo_phase *ph = mimo_engine_phase_step(ps, s, &n);
+        cr_assert_not_null(ph);
+        if (s == 0)
+            n0 = n;
+        cr_assert(n > 10 && n == n0, "step %d: %d phases (step 0: %d)", s, n, n0);
+        cr_assert_geq(ph[0].start_ns, prev_end, "step %d starts before step %d ended", s, s - 1);
+        for (int i = 0; i < n; i++) {
+            cr_assert_geq(ph[i].end_ns, ph[i].start_ns, "step %d phase %d (%s) runs backwards", s, i, ph[i].name);
+            if (i > 0)
+                cr_assert_eq(ph[i].start_ns, ph[i - 1].end_ns, "step %d: phase %d does not start where %d ended", s, i,
+                             i - 1);
+            cr_assert(ph[i].name && strchr(ph[i].name, ':'), "step %d phase %d: name '%s'", s, i,
+                      ph[i].name ? ph[i].name : "(null)");
+        }
+        const uint64_t span = ph[n - 1].end_ns - ph[0].start_ns;
+        cr_assert(span > 0 && span < 1000000000ull, "step %d spans %llu ns", s, (unsigned long long)span);
+        prev_end = ph[n - 1].end_ns;
+    }
+    int n = -1;
+    cr_assert_null(mimo_engine_phase_step(ps, S, &n));
+    cr_assert_eq(n, 0);
+    /* past MIMO_PHASE_MAX_STEPS: counted, not kept (rolling back to the prompt keeps the context short) */
+    cr_assert_eq(mimo_engine_set_phase_stamps(ps, true, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_engine_phase_steps(ps, &dropped), 0, "turning stamps on again clears them");
+    const int extra = 9, total = MIMO_PHASE_MAX_STEPS + extra;
+    for (int s = 0; s < total; s++) {
+        if (s % 32 == 0)
+            cr_assert_eq(mimo_engine_truncate(ps, P, &err), 0, "%s", err.msg);
+        int32_t t = toks[s % P];
+        run_tokens(ps, &t, 1, 1, a);
+    }
+    cr_assert_eq(mimo_engine_phase_steps(ps, &dropped), MIMO_PHASE_MAX_STEPS);
+    cr_assert_eq(dropped, extra);
+    cr_assert_eq(mimo_engine_set_phase_stamps(ps, false, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_engine_phase_steps(ps, &dropped), 0, "turning stamps off clears them");
+    free(a);
+    free(b);
+    mimo_engine_destroy(ps);
+    mimo_engine_destroy(ref);
+    mimo_engine_destroy(gr);
+}
+
 Test(cuda_model, rollback_then_replay_matches)
 {
     need_gpu();

@@ -7,7 +7,9 @@
 
 #ifdef MIMO_HAVE_CUDA
 
+#include "mimo/engine.h"
 #include "trace.h"
+#include "trace_phases.h"
 
 #include <cuda_runtime_api.h>
 #include <stdlib.h>
@@ -99,6 +101,74 @@ Test(trace_gpu, memset_memcpy_sync_are_recorded, .timeout = 120)
     mimo_trace_free(t);
     CUDA_OK(cudaFree(dev));
     free(host);
+}
+
+/* A persistent kernel is one CUPTI record: the engine's phase stamps of a traced run become phase records
+ * (trace_phases.c) on the kernel's device and stream, each inside its step's kernel record (the
+ * record's start is where the step's stamps are put), and the summary counts them apart. */
+Test(trace_gpu, persistent_phases_land_inside_their_kernel_records, .timeout = 300)
+{
+    need_gpu();
+    char why[256];
+    cr_assert(mimo_trace_available(why, sizeof why), "%s", why);
+    mimo_config cfg;
+    mimo_error err = {""};
+    cr_assert_eq(mimo_config_preset("tiny", &cfg, &err), 0, "%s", err.msg);
+    mimo_engine_options o;
+    mimo_engine_options_default(&o);
+    o.backend = MIMO_BACKEND_CUDA;
+    o.exec = MIMO_EXEC_PERSISTENT;
+    o.max_context = 128;
+    mimo_engine *e = NULL;
+    cr_assert_eq(mimo_engine_create_synthetic(&cfg, 7, &o, &e, &err), 0, "%s", err.msg);
+    int32_t toks[16];
+    for (int i = 0; i < 16; i++)
+        toks[i] = (int32_t)((i * 7919u + 13u) % (unsigned)cfg.vocab_size);
+    int32_t arg[16];
+    mimo_forward_out out = {.argmax = arg};
+    cr_assert_eq(mimo_engine_forward(e, toks, 16, &out, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_engine_forward(e, toks, 1, &out, &err), 0, "%s", err.msg);   /* records the kernel */
+
+    enum { STEPS = 8 };
+    mimo_trace *t = NULL;
+    cr_assert_eq(mimo_trace_start(&t, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_engine_set_phase_stamps(e, true, &err), 0, "%s", err.msg);
+    for (int s = 0; s < STEPS; s++)
+        cr_assert_eq(mimo_engine_forward(e, &toks[s], 1, &out, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_trace_stop(t, &err), 0, "%s", err.msg);
+    int n_phases = 0;
+    cr_assert_not_null(mimo_engine_phase_step(e, 0, &n_phases));
+    json_t *info = mimo_trace_add_engine_phases(t, e, "persistent_step_kernel");
+    cr_assert_eq(json_integer_value(json_object_get(info, "kernel_records")), STEPS);
+    cr_assert_eq(json_integer_value(json_object_get(info, "steps_added")), STEPS, "%s", json_dumps(info, 0));
+    cr_assert_eq(json_integer_value(json_object_get(info, "phase_records")), (json_int_t)STEPS * n_phases);
+    cr_assert_null(json_object_get(info, "error"));
+    json_decref(info);
+
+    const mimo_trace_records *r = mimo_trace_get_records(t);
+    mimo_trace_span *spans = NULL;
+    cr_assert_eq(mimo_trace_kernel_spans(r, "persistent_step_kernel", &spans), STEPS);
+    size_t phases = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const mimo_trace_record *rec = &r->records[i];
+        if (rec->kind != MIMO_TRACE_PHASE)
+            continue;
+        phases++;
+        bool inside = false;
+        for (int k = 0; k < STEPS; k++)
+            inside |= rec->device == spans[k].device && rec->stream == spans[k].stream &&
+                      rec->start_ns >= spans[k].start_ns && rec->end_ns <= spans[k].end_ns + 20000;
+        cr_expect(inside, "phase %s [%llu, %llu] lies in no persistent kernel record", rec->name,
+                  (unsigned long long)rec->start_ns, (unsigned long long)rec->end_ns);
+    }
+    cr_assert_eq(phases, (size_t)STEPS * n_phases);
+    free(spans);
+    json_t *summary = mimo_trace_summary(r, STEPS);
+    cr_expect_eq(json_integer_value(json_object_get(summary, "persistent_phase_records")), (json_int_t)phases);
+    cr_expect(json_is_object(json_object_get(summary, "persistent_phases_us")));
+    json_decref(summary);
+    mimo_trace_free(t);
+    mimo_engine_destroy(e);
 }
 
 #else

@@ -19,6 +19,10 @@ typedef struct mimo_backend_ops {
     /* Optional (NULL: the decode loop verifies on the host): a whole round on the device. */
     bool (*has_device_round)(const void *impl, const mimo_sampling_params *p);
     int  (*device_round)(void *impl, const mimo_round_request *rq, mimo_round_result *rs, mimo_error *err);
+    /* Optional (NULL: no persistent steps, nothing kept): the persistent kernel's phase stamps. */
+    int  (*set_phase_stamps)(void *impl, bool on, mimo_error *err);
+    int  (*phase_steps)(const void *impl, long *dropped);
+    const mimo_phase *(*phase_step)(const void *impl, int s, int *n);
 } mimo_backend_ops;
 
 /* Each backend provides these two constructors. */

@@ -106,4 +106,24 @@ bool mimo_engine_has_device_round(const mimo_engine *e, const mimo_sampling_para
  * drafter's context the same (the caller truncates both when it emits fewer). */
 int mimo_engine_device_round(mimo_engine *e, const mimo_round_request *rq, mimo_round_result *rs, mimo_error *err);
 
+/* ---- a persistent kernel's own phase timestamps (HARNESS.md "CUPTI") ----
+ * A step run in a persistent kernel (--exec persistent) is one kernel to a tracer. With phase stamps on,
+ * the engine also keeps, for each such step (up to MIMO_PHASE_MAX_STEPS, then counted as dropped), the
+ * device time (%globaltimer, ns) at which the kernel started and at which each of its instructions' last
+ * unit ended: phase i spans from the previous instruction's end (the kernel's start for the first) to its
+ * own end, so the phases tile the kernel. Turning stamps on or off clears what was kept. Engines that run
+ * no persistent steps (other exec modes, the cpu backend) keep none. Stamping costs a little device time
+ * per step: trace with it, time without. */
+#define MIMO_PHASE_MAX_STEPS 512
+typedef struct {
+    const char *name;            /* "<step instruction>:<kernel>", e.g. "qkv_proj:gemv1_kernel"; owned by the engine */
+    uint64_t    start_ns, end_ns;
+} mimo_phase;
+int mimo_engine_set_phase_stamps(mimo_engine *e, bool on, mimo_error *err);
+/* Steps kept since stamps were turned on, and those past MIMO_PHASE_MAX_STEPS that were not. */
+int mimo_engine_phase_steps(const mimo_engine *e, long *dropped);
+/* Step s's phases in instruction order (*n of them); NULL where s is out of range. Valid until stamps are
+ * turned on or off again or the engine is destroyed. */
+const mimo_phase *mimo_engine_phase_step(const mimo_engine *e, int s, int *n);
+
 #endif
