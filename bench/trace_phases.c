@@ -4,6 +4,7 @@
 #include "trace_phases.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 json_t *mimo_trace_add_engine_phases(mimo_trace *t, const mimo_engine *e, const char *kernel_name)
@@ -13,6 +14,7 @@ json_t *mimo_trace_add_engine_phases(mimo_trace *t, const mimo_engine *e, const 
     mimo_trace_span *spans = NULL;
     const size_t n_spans = mimo_trace_kernel_spans(mimo_trace_get_records(t), kernel_name, &spans);
     long added = 0, mismatched = 0, records = 0;
+    int64_t shift_min = INT64_MAX, shift_max = INT64_MIN;
     char failure[256] = "";
     /* step k is the k-th record of the kernel: the engine keeps its first MIMO_PHASE_MAX_STEPS steps */
     for (int k = 0; k < steps && (size_t)k < n_spans && !failure[0]; k++) {
@@ -23,6 +25,8 @@ json_t *mimo_trace_add_engine_phases(mimo_trace *t, const mimo_engine *e, const 
             mismatched++;
             continue;
         }
+        shift_min = shift < shift_min ? shift : shift_min;
+        shift_max = shift > shift_max ? shift : shift_max;
         for (int i = 0; i < n; i++) {
             mimo_error err = {""};
             if (mimo_trace_append(t, MIMO_TRACE_PHASE, ph[i].name, ph[i].start_ns + (uint64_t)shift,
@@ -44,6 +48,10 @@ json_t *mimo_trace_add_engine_phases(mimo_trace *t, const mimo_engine *e, const 
     json_object_set_new(info, "steps_unmatched",
                         json_integer(mismatched + (steps > (int)n_spans ? steps - (long)n_spans : 0)));
     json_object_set_new(info, "phase_records", json_integer(records));
+    /* the two clocks differ by an offset: steps paired with the right records have nearly one shift, a
+     * pairing off by a step would spread them by a step's length */
+    if (added > 0)
+        json_object_set_new(info, "shift_spread_us", json_real((double)(shift_max - shift_min) / 1e3));
     json_object_set_new(info, "definition",
                         json_string("step k of the engine's stamps (%globaltimer) is the k-th record of the kernel, "
                                     "shifted onto the CUPTI clock by that record's start; phase i of a step spans "

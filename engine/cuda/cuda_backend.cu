@@ -390,7 +390,7 @@ static int cuda_forward(void *impl, const int32_t *tokens, int n, mimo_forward_o
                                            (size_t)m * H * sizeof(float), cudaMemcpyDeviceToHost, e->stream));
             }
         CUDA_CHECK(cudaStreamSynchronize(e->stream));
-        if (cuda_persistent_check(e, err))
+        if (cuda_persistent_runs(e, m, with_head) && cuda_persistent_check(e, err))
             return -1;
         e->length += m;
     }

@@ -14,8 +14,9 @@ int cuda_persistent_prepare(CudaEngine *e, int n, mimo_error *err);
 // launches the kernel, copies its status back for cuda_persistent_check (and, with phase stamps on or
 // MIMO_CUDA_PERSIST_PROFILE=1, its timestamps). Capturable once prepared.
 int cuda_persistent_step(CudaEngine *e, int n, mimo_error *err);
-// After the stream's synchronisation (or a later result of the stream): an error where a wait of the last
-// step timed out; else, with phase stamps on, the step's phases into the engine's log.
+// After a step that ran in the persistent kernel, once the stream has synchronised (or a later result of
+// the stream was read): an error where one of its waits timed out; else, with phase stamps on, the step's
+// phases into the engine's log (so: once per persistent step, never after other steps).
 int cuda_persistent_check(CudaEngine *e, mimo_error *err);
 void cuda_persistent_destroy(CudaPersistent *p);
 

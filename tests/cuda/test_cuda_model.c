@@ -266,13 +266,16 @@ Test(cuda_model, persistent_phase_stamps_tile_each_step)
     int n = -1;
     cr_assert_null(mimo_engine_phase_step(ps, S, &n));
     cr_assert_eq(n, 0);
-    /* past MIMO_PHASE_MAX_STEPS: counted, not kept (rolling back to the prompt keeps the context short) */
+    /* past MIMO_PHASE_MAX_STEPS: counted, not kept (the context restarts with the prompt, whose chunks
+     * keep nothing, every 32 steps) */
     cr_assert_eq(mimo_engine_set_phase_stamps(ps, true, &err), 0, "%s", err.msg);
     cr_assert_eq(mimo_engine_phase_steps(ps, &dropped), 0, "turning stamps on again clears them");
     const int extra = 9, total = MIMO_PHASE_MAX_STEPS + extra;
     for (int s = 0; s < total; s++) {
-        if (s % 32 == 0)
-            cr_assert_eq(mimo_engine_truncate(ps, P, &err), 0, "%s", err.msg);
+        if (s % 32 == 0) {
+            cr_assert_eq(mimo_engine_truncate(ps, 0, &err), 0, "%s", err.msg);
+            run_tokens(ps, toks, P, P, a);
+        }
         int32_t t = toks[s % P];
         run_tokens(ps, &t, 1, 1, a);
     }

@@ -143,6 +143,9 @@ Test(trace_gpu, persistent_phases_land_inside_their_kernel_records, .timeout = 3
     cr_assert_eq(json_integer_value(json_object_get(info, "steps_added")), STEPS, "%s", json_dumps(info, 0));
     cr_assert_eq(json_integer_value(json_object_get(info, "phase_records")), (json_int_t)STEPS * n_phases);
     cr_assert_null(json_object_get(info, "error"));
+    /* one clock offset for all steps: a pairing off by a step would spread the shifts by a step and more */
+    const double spread = json_number_value(json_object_get(info, "shift_spread_us"));
+    cr_expect(spread >= 0.0 && spread < 100.0, "shifts spread over %g us", spread);
     json_decref(info);
 
     const mimo_trace_records *r = mimo_trace_get_records(t);
