@@ -249,8 +249,11 @@ int mimo_engine_phase_steps(const mimo_engine *e, long *dropped)
 
 const mimo_phase *mimo_engine_phase_step(const mimo_engine *e, int s, int *n)
 {
-    *n = 0;
-    return e->ops->phase_step ? e->ops->phase_step(e->impl, s, n) : NULL;
+    int count = 0;
+    const mimo_phase *p = e->ops->phase_step ? e->ops->phase_step(e->impl, s, &count) : NULL;
+    if (n)
+        *n = count;
+    return p;
 }
 
 bool mimo_engine_has_device_round(const mimo_engine *e, const mimo_sampling_params *p)

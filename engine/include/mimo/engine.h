@@ -122,8 +122,8 @@ typedef struct {
 int mimo_engine_set_phase_stamps(mimo_engine *e, bool on, mimo_error *err);
 /* Steps kept since stamps were turned on, and those past MIMO_PHASE_MAX_STEPS that were not. */
 int mimo_engine_phase_steps(const mimo_engine *e, long *dropped);
-/* Step s's phases in instruction order (*n of them); NULL where s is out of range. Valid until stamps are
- * turned on or off again or the engine is destroyed. */
+/* Step s's phases in instruction order (*n of them, n may be NULL); NULL where s is out of range. Valid until
+ * stamps are turned on or off again or the engine is destroyed. */
 const mimo_phase *mimo_engine_phase_step(const mimo_engine *e, int s, int *n);
 
 #endif
