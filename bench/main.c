@@ -1,5 +1,6 @@
 /* mimo-bench: one binary, one subcommand per job (HARNESS.md "Command line"). */
 #include "cli.h"
+#include "mimo/build_info.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +26,8 @@ static const command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: mimo-bench COMMAND [options]   (mimo-bench COMMAND --help for its options)\n\ncommands:\n");
+    fprintf(f, "usage: mimo-bench COMMAND [options]   (mimo-bench COMMAND --help for its options)\n"
+               "       mimo-bench --version              (the commit it was built from, and its build)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 }
@@ -39,6 +41,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return MIMO_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("mimo-bench %s (%s)\n", mimo_git_commit(), mimo_build_flags());
         return MIMO_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -37,7 +37,8 @@ step() {
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,clocks.max.mem,driver_version --format=csv \
   >"$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"
-git rev-parse HEAD >"$OUT/commit.txt" 2>/dev/null || true
+# the checkout's HEAD (may be absent or older on a machine the tree was copied to), then the binaries' own commit
+{ git rev-parse HEAD 2>/dev/null || echo "no git checkout"; "$BIN/mimo-bench" --version; } >"$OUT/commit.txt" 2>&1
 
 if want tests; then
   for t in cuda_test_cuda_kernels cuda_test_cuda_model cuda_test_cuda_dflash cuda_test_cuda_round cuda_test_trace; do

@@ -117,6 +117,14 @@ Test(cli_errors, help_prints_usage_to_stdout_and_exits_0)
         snprintf(args, sizeof args, "%s --help", commands[i]);
         expect(stdout_of(args, &out), &out, MIMO_EXIT_OK, args, "usage: mimo-bench", commands[i]);
     }
+    /* --version: the commit the binary was built from (12 hex digits, -dirty, or "unknown") and its build */
+    cr_assert_eq(stdout_of("--version", &out), MIMO_EXIT_OK);
+    cr_expect(!strncmp(out, "mimo-bench ", 11), "--version printed: %s", out);
+    const char *c = out + 11;
+    size_t hex = strspn(c, "0123456789abcdef");
+    cr_expect(hex == 12 || !strncmp(c, "unknown", 7), "--version printed: %s", out);
+    cr_expect(strstr(out, "type=") != NULL, "--version printed: %s", out);
+    free(out);
     /* --help wins wherever it stands */
     expect(stdout_of("validate x.json --help", &out), &out, MIMO_EXIT_OK, "validate FILE --help", "usage:", NULL);
 }
