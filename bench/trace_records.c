@@ -278,20 +278,19 @@ static int by_span_start(const void *a, const void *b)
 
 size_t mimo_trace_kernel_spans(const mimo_trace_records *r, const char *name, mimo_trace_span **out)
 {
+    mimo_trace_span *s = mimo_xcalloc(r->n ? r->n : 1, sizeof *s);
     size_t n = 0;
-    *out = NULL;
-    for (size_t i = 0; i < r->n; i++)
-        n += r->records[i].kind == MIMO_TRACE_KERNEL && r->records[i].name && strstr(r->records[i].name, name);
-    if (n == 0)
-        return 0;
-    mimo_trace_span *s = mimo_xcalloc(n, sizeof *s);
-    size_t k = 0;
     for (size_t i = 0; i < r->n; i++) {
         const mimo_trace_record *rec = &r->records[i];
         if (rec->kind == MIMO_TRACE_KERNEL && rec->name && strstr(rec->name, name))
-            s[k++] = (mimo_trace_span){rec->start_ns, rec->end_ns, rec->device, rec->stream};
+            s[n++] = (mimo_trace_span){rec->start_ns, rec->end_ns, rec->device, rec->stream};
     }
-    qsort(s, n, sizeof *s, by_span_start);
+    if (n > 0) {
+        qsort(s, n, sizeof *s, by_span_start);
+    } else {
+        free(s);
+        s = NULL;
+    }
     *out = s;
     return n;
 }

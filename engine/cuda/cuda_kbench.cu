@@ -95,24 +95,23 @@ template <typename F> int time_us(Bench &b, F fn, double *us, int batch = 1, boo
 {
     mimo_error *err = b.err;
     std::vector<double> t;
-    for (int i = 0; i < 3 * batch; i++) {
-        cuda_pdl_chain(chain && i % batch != 0);
+    // call i of a batch (its j-th): chained to the one before unless it is the batch's first
+    auto call_fn = [&](int i, int j) {
+        cuda_pdl_chain(chain && j > 0);
         const int rc = fn(i);
         cuda_pdl_chain(false);
-        if (rc)
+        return rc;
+    };
+    for (int i = 0; i < 3 * batch; i++)
+        if (call_fn(i, i % batch))
             return -1;
-    }
     CUDA_CHECK(cudaStreamSynchronize(b.e.stream));
     int call = 0;
     for (int i = 0; i < b.reps; i++) {
         CUDA_CHECK(cudaEventRecord(b.ev0, b.e.stream));
-        for (int j = 0; j < batch; j++) {
-            cuda_pdl_chain(chain && j > 0);
-            const int rc = fn(call++);
-            cuda_pdl_chain(false);
-            if (rc)
+        for (int j = 0; j < batch; j++)
+            if (call_fn(call++, j))
                 return -1;
-        }
         CUDA_CHECK(cudaEventRecord(b.ev1, b.e.stream));
         CUDA_CHECK(cudaEventSynchronize(b.ev1));
         float ms;
@@ -143,11 +142,12 @@ uint64_t mat_bytes(const GpuMat &m)
     return (uint64_t)m.expert_stride_data + (uint64_t)m.expert_stride_scales * (m.fmt == MIMO_WFMT_FP8 ? 4 : m.fmt == MIMO_WFMT_MXFP4 ? 1 : 0);
 }
 
-void add_row(mimo_kbench_result *r, const char *name, int fmt, int rows, int cols, int tokens, const char *exec, int layers,
-             double us, double bytes, double ratio_base, bool is_step)
+// The new row, or NULL when the table is full (the row is dropped).
+mimo_kbench_row *add_row(mimo_kbench_result *r, const char *name, int fmt, int rows, int cols, int tokens,
+                         const char *exec, int layers, double us, double bytes, double ratio_base, bool is_step)
 {
     if (r->n_rows >= MIMO_KBENCH_MAX_ROWS)
-        return;
+        return nullptr;
     mimo_kbench_row *x = &r->rows[r->n_rows++];
     memset(x, 0, sizeof *x);
     snprintf(x->name, sizeof x->name, "%s", name);
@@ -162,6 +162,7 @@ void add_row(mimo_kbench_result *r, const char *name, int fmt, int rows, int col
     x->gbps = bytes / (us * 1e-6) / 1e9;
     // kernels: share of the calibration bandwidth; steps: roofline time / measured time
     x->ratio = is_step ? (bytes / (ratio_base * 1e9) * 1e6) / us : x->gbps / ratio_base;
+    return x;
 }
 
 // One weight-streaming kernel at one position count: a plain matrix (or gate+up pair) rotated
@@ -239,9 +240,10 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
     if (time_us(b, launch, &us, KBENCH_BATCH) || time_us(b, launch, &us_chained, KBENCH_BATCH, true))
         return -1;
     double bytes = (double)(one * (glu ? 2 : 1)) * (expert ? distinct : 1.0);
-    add_row(r, name, fmt, rows, cols, tokens, "", 0, us, bytes, r->calibration_gbps, false);
-    r->rows[r->n_rows - 1].chained_us = us_chained;
-    r->rows[r->n_rows - 1].chained_ratio = bytes / (us_chained * 1e-6) / 1e9 / r->calibration_gbps;
+    if (mimo_kbench_row *x = add_row(r, name, fmt, rows, cols, tokens, "", 0, us, bytes, r->calibration_gbps, false)) {
+        x->chained_us = us_chained;
+        x->chained_ratio = bytes / (us_chained * 1e-6) / 1e9 / r->calibration_gbps;
+    }
     b.release();
     return 0;
 }
