@@ -155,6 +155,7 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
             d.gemv.combine_x = e->x;
             d.gemv.combine_ldx = H;
             d.gemv.combine_k = k;
+            d.gemv.ids_settled = 1;   // right after the gate/up slots over the same ids (GemvParams)
             prog.push_back(d);
             for (int s = 0; s < c->n_shared_experts && L.sgate.rows > 0; s++) {
                 CudaInstr sg = gemv_instr(l, cuda_expert_at(L.sgate, s), e->h, H, e->mlp, e->mlp_ld, n, false);

@@ -63,6 +63,7 @@ typedef struct {
     int window;          /* 0 = full attention */
     const float *sink;   /* [n_heads] or NULL */
     int max_context;
+    bool no_prefetch;    /* short splits without their loads issued at once (the general path) */
 } mimo_cuda_test_attn;
 /* Feeds P positions of plain-order fused qkv rows ([P][heads*dqk + kv*(dqk+dv)]) in chunks of
  * `chunk` positions through RoPE + KV store + attention; out [P][heads*dv]. */
