@@ -46,27 +46,6 @@ __device__ __forceinline__ void block_key_scores(const float *qs, int nk, int D,
     }
 }
 
-// The end of block_weighted_rows: out[d] = the warps' sums acc (lane's dims lane, lane + 32, ...) added in
-// warp order through vred.
-template <int MAXD>
-__device__ __forceinline__ void block_sum_warp_rows(const float (&acc)[MAXD / 32], int D, float (*vred)[MAXD], float *out)
-{
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
-#pragma unroll
-    for (int c = 0; c < MAXD / 32; c++) {
-        const int d = lane + 32 * c;
-        if (d < D)
-            vred[warp][d] = acc[c];
-    }
-    __syncthreads();
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        float s = 0.0f;
-        for (int w = 0; w < nw; w++)   // fixed order: deterministic
-            s += vred[w][d];
-        out[d] = s;
-    }
-}
-
 // out[d] = sum_j p[j] * value_row(j)[d] for d < D <= MAXD: warp w takes rows w, w + nw, ...; lane owns
 // dims lane, lane + 32, ... (coalesced rows, independent loads in flight); the warps' sums meet in
 // vred[warp][d] (shared, [blockDim.x / 32][MAXD]) in warp order.
@@ -90,5 +69,17 @@ __device__ __forceinline__ void block_weighted_rows(const float *p, int nk, int 
                 acc[c] = fmaf(pj, v[d], acc[c]);
         }
     }
-    block_sum_warp_rows<MAXD>(acc, D, vred, out);
+#pragma unroll
+    for (int c = 0; c < MAXD / 32; c++) {
+        const int d = lane + 32 * c;
+        if (d < D)
+            vred[warp][d] = acc[c];
+    }
+    __syncthreads();
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float s = 0.0f;
+        for (int w = 0; w < nw; w++)   // fixed order: deterministic
+            s += vred[w][d];
+        out[d] = s;
+    }
 }

@@ -344,41 +344,6 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
 // every 16-byte input load of a warp costs 32 L1 wavefronts instead of 4: the slot kernels' bound).
 __host__ __device__ constexpr int xs_padded_index(int c) { return c + (c >> 5) * 4; }
 
-// The copy of an input row of n floats (n % 4 == 0) into xs: each thread's loads are all issued before its
-// first store (a loop of load -> store pairs would be a chain of L2 round trips).
-#define XS_STAGE_LOADS 8
-__device__ __forceinline__ void stage_padded_row(const float *x, int n, float *xs)
-{
-    const int n4 = n / 4;
-    for (int i0 = threadIdx.x; i0 < n4; i0 += XS_STAGE_LOADS * GEMV_THREADS) {
-        float4 v[XS_STAGE_LOADS];
-#pragma unroll
-        for (int k = 0; k < XS_STAGE_LOADS; k++) {
-            const int i = i0 + k * GEMV_THREADS;
-            v[k] = i < n4 ? ((const float4 *)x)[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);   // coherent: just written
-        }
-#pragma unroll
-        for (int k = 0; k < XS_STAGE_LOADS; k++) {
-            const int i = i0 + k * GEMV_THREADS;
-            if (i < n4)
-                *(float4 *)(xs + xs_padded_index(4 * i)) = v[k];
-        }
-    }
-}
-
-// PDL order of a unit: an expert-slot unit (slot: its ids come from the router) waits first and lets its
-// dependents launch only after that, so that a kernel launched after it finds the ids final
-// (GemvParams::ids_settled); any other unit lets them launch at once and waits later itself.
-__device__ __forceinline__ void slot_aware_trigger_wait(const UnitCtx &u, bool slot)
-{
-    if (slot) {
-        u.wait();
-        u.trigger();
-    } else {
-        u.trigger();
-    }
-}
-
 // A 16-byte weight vector. In the persistent kernel with an L2 policy of evict-first: the weights are read
 // once per step, and streamed through L2 they evicted the kernel's code and the activations, which its
 // bodies then fetched from memory (MiMo-V2.5-Pro shard, 1-token step: 7.9 -> 6.4 ms; results/kernels/
@@ -397,24 +362,30 @@ __device__ __forceinline__ uint4 load_weights(const UnitCtx &u, const uint4 *p)
     return v;
 }
 
-struct NoHook {
-    __device__ void operator()() const {}
-};
+// PDL order of a unit: an expert-slot unit (its ids come from the router) waits first and lets its
+// dependents launch only after that, so that a kernel launched after it finds the ids final
+// (GemvParams::ids_settled); any other unit lets them launch at once and waits later itself.
+__device__ __forceinline__ void slot_aware_trigger_wait(const UnitCtx &u, bool slot)
+{
+    if (slot) {
+        u.wait();
+        u.trigger();
+    } else {
+        u.trigger();
+    }
+}
 
 // The dot products of a lane group's R rows from row0 over the vectors [vbeg, nvec) (lanes of the group
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
 // matrices wait for their predecessor (unit.wait()) after issuing their first weight loads; after_wait()
 // runs right after that wait (the caller's reads of what earlier kernels wrote). XS: x is the padded
-// shared-memory copy of the input row (xs_padded_index). before_inputs_in_loop: before_inputs() runs once,
-// after the first pass's weight loads and before its first input read (the caller guarantees that every
-// thread of the block makes a first pass, so a barrier inside it is reached by all).
-template <int FMT, bool GLU, int SHAPE, bool XS = false, typename AfterWait, typename BeforeInputs = NoHook>
+// shared-memory copy of the input row (xs_padded_index).
+template <int FMT, bool GLU, int SHAPE, bool XS = false, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m, const GpuMat &m2, const uint8_t *data,
                                            const uint8_t *sdata, const uint8_t *data2, const uint8_t *sdata2,
                                            const float *x, int row0, int sl, int lpr, int vbeg, int nvec, bool &waited,
                                            float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
-                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait,
-                                           bool before_inputs_in_loop = false, BeforeInputs before_inputs = {})
+                                           float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int EPW = WordTraits<FMT>::EPW;
@@ -447,8 +418,6 @@ __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m,
             waited = true;
             after_wait();
         }
-        if (before_inputs_in_loop && v0 == vbeg + sl)   // the first pass (every lane has one: the caller checked)
-            before_inputs();
         // then, word by word, the inputs (L1-resident: every warp reads the same x) and the math;
         // the accumulation order (u, word, element) is fixed
 #pragma unroll
@@ -499,7 +468,7 @@ __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m,
 // rows each, and meet in shared memory: x[t][row] += sum_j w[t k + j] y_j[row], the sum in slot order as
 // the combine kernel takes it (the same products, the same result). norm_out: the new x rows also go to
 // h times the norm's weights, the block's sum of their squares to partials[t][tile].
-template <int FMT, int SHAPE, bool NORM_OUT_ = false>
+template <int FMT, int SHAPE, bool NORM_OUT_ = false, bool EARLY = false>
 __device__ void gemv1_combine_tile(const UnitCtx &u, const GemvParams &p, int tile, int t, int lpr, float *red)
 {
     constexpr int VEC = FmtTraits<FMT>::VEC;
@@ -512,24 +481,24 @@ __device__ void gemv1_combine_tile(const UnitCtx &u, const GemvParams &p, int ti
     const bool owns_row = (int)threadIdx.x < rows_per_warp && own_row < m.rows;
     constexpr bool norm_out = NORM_OUT_;
     const float norm_w = norm_out && owns_row ? __ldg(p.norm_out.w + own_row) : 0.0f;   // never written
-    // The expert ids come from the router. Where they were final at launch (ids_settled: the gate/up
-    // slots before this kernel let it launch only after their own wait), the first pass's weight loads
-    // go before the wait, like a plain matrix's; in the persistent kernel, and otherwise, wait first.
-    const bool early = p.ids_settled && !u.persist;
+    // The expert ids come from the router. EARLY (the op kernel given GemvParams::ids_settled: the gate/up
+    // slots before it let it launch only after their own wait, so the ids are final): the ids are read
+    // and the first pass's weight loads issued before the wait, like a plain matrix's. Else (and always
+    // in the persistent kernel, whose units may start before the router's) the wait comes first.
     u.trigger();
-    bool waited = !early;
-    if (waited)
+    bool waited = !EARLY;
+    if constexpr (!EARLY)
         u.wait();
-    // x's old values (at most one row per thread: rows_per_warp <= 32 * 8 = GEMV_THREADS), read right
-    // after the wait so that the sum below does not wait for them
+    // x's old values (at most one row per thread: rows_per_warp <= 32 * 8 = GEMV_THREADS), read right after
+    // the wait so that the sum below does not wait for them
     float x_old = 0.0f;
     const auto read_old = [&] { x_old = owns_row ? p.combine_x[(size_t)t * p.combine_ldx + own_row] : 0.0f; };
-    if (waited)
+    if constexpr (!EARLY)
         read_old();
     for (int j = warp; j < k; j += GEMV_WARPS) {
         const int slot = t * k + j;
-        // before the wait: from L2 (ld.global.cg; this SM's L1 may hold an earlier layer's ids)
-        const int e = waited ? p.slot_expert[slot] : __ldcg(p.slot_expert + slot);
+        // before the wait from L2 (ld.global.cg): this SM's L1 may hold an earlier layer's ids
+        const int e = EARLY && !waited ? __ldcg(p.slot_expert + slot) : p.slot_expert[slot];
         float acc[R], acc2[R];
         gemv1_rows<FMT, false, SHAPE>(u, m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
                                       p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2,
@@ -622,9 +591,9 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
 #pragma unroll
         for (int r = 0; r < R; r++)
             norm_w[r] = sl == 0 && ks == 0 && row0 + r < m.rows ? __ldg(p.norm_out.w + row0 + r) : 0.0f;
-    // PDL: the expert ids come from the router kernel, so expert mode waits first, and only then lets
-    // its dependents launch (GemvParams::ids_settled: the down projection after it reads the ids before
-    // its own wait); plain matrices issue their first weight loads before waiting (UnitCtx::wait)
+    // PDL: the expert ids come from the router kernel, so expert mode waits first (and only then lets its
+    // dependents launch: slot_aware_trigger_wait); plain matrices issue their first weight loads before
+    // waiting (UnitCtx::wait, cuda_common.cuh)
     bool waited = p.slot_expert != nullptr;
     slot_aware_trigger_wait(u, waited);
     const GemvOperands o = gemv_operands<GLU>(p, slot);
@@ -647,18 +616,11 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
         read_old();
     float acc[R], acc2[R];
     if constexpr (XS) {   // expert mode: waited above; every thread of the block reaches the barrier
-        // the copy after the first weight loads where every lane has some (block-uniform: the
-        // shortest warp slice holds a vector for each lane), so that the row's L2 round trip
-        // overlaps the weights' latency instead of preceding it
-        const auto stage = [&] {
-            stage_padded_row(o.x, m.ld, xs);
-            __syncthreads();
-        };
-        const bool after_loads = p.xs_after_loads && nvec_all / ksplit >= lpr;
-        if (!after_loads)
-            stage();
+        for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
+            *(float4 *)(xs + xs_padded_index(4 * i)) = ((const float4 *)o.x)[i];
+        __syncthreads();
         gemv1_rows<FMT, GLU, SHAPE, true>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
-                                          waited, acc, acc2, read_old, after_loads, stage);
+                                          waited, acc, acc2, read_old);
     } else {
         gemv1_rows<FMT, GLU, SHAPE>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
                                     acc, acc2, read_old);
@@ -747,17 +709,19 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_expert_kernel(const 
     gemv1_unit<FMT, GLU, SHAPE, XS, NORM>(kernel_unit(), UnitSmem{red, gemv1_xs4}, p, lpr, ksplit);
 }
 
-template <int FMT, int SHAPE, bool NORM_OUT_>
+template <int FMT, int SHAPE, bool NORM_OUT_, bool EARLY = false>
 __device__ void gemv1_combine_unit(const UnitCtx &u, const UnitSmem &sm, const GemvParams &p, int lpr)
 {
-    gemv1_combine_tile<FMT, SHAPE, NORM_OUT_>(u, p, u.block.x, u.block.y, lpr, sm.red);
+    gemv1_combine_tile<FMT, SHAPE, NORM_OUT_, EARLY>(u, p, u.block.x, u.block.y, lpr, sm.red);
 }
 
-template <int FMT, int MINB, int SHAPE, bool NORM_OUT_ = false>
+// EARLY: the variant for GemvParams::ids_settled (a compile-time one: as a runtime branch its registers
+// made the 3-blocks-per-SM build spill).
+template <int FMT, int MINB, int SHAPE, bool NORM_OUT_ = false, bool EARLY = false>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const GemvParams p, int lpr)
 {
     __shared__ float red[GEMV1_COMBINE_RED];
-    gemv1_combine_unit<FMT, SHAPE, NORM_OUT_>(kernel_unit(), UnitSmem{red, nullptr}, p, lpr);
+    gemv1_combine_unit<FMT, SHAPE, NORM_OUT_, EARLY>(kernel_unit(), UnitSmem{red, nullptr}, p, lpr);
 }
 
 // The most dynamic shared memory gemv1_kernel takes without opting in (cudaFuncSetAttribute): 48 KiB
@@ -788,12 +752,8 @@ template <int FMT, int SHAPE> static dim3 gemv1_combine_grid(const GemvParams &p
 
 // plan != NULL: only the launch's grid into *plan, nothing launched (cuda_gemv_norm_partials).
 template <int FMT, bool GLU, int MINB, int SHAPE>
-static int launch_gemv1_v(const GemvParams &p_in, cudaStream_t st, mimo_error *err, dim3 *plan)
+static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan)
 {
-    // the kernel-side knobs travel in the parameters
-    GemvParams p = p_in;
-    p.ids_settled = p_in.ids_settled && cuda_gemv_knobs().early_ids;
-    p.xs_after_loads = cuda_gemv_knobs().xs_after_loads;
     constexpr int U = Gemv1Shape<FMT, SHAPE>::U;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
     const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
@@ -805,11 +765,14 @@ static int launch_gemv1_v(const GemvParams &p_in, cudaStream_t st, mimo_error *e
                 *plan = grid;
                 return 0;
             }
-            if (p.norm_out.h)
-                return cuda_launch("gemv1_combine_kernel", err, gemv1_combine_kernel<FMT, MINB, SHAPE, true>, grid,
-                                   dim3(GEMV_THREADS), 0, st, p, lpr);
-            return cuda_launch("gemv1_combine_kernel", err, gemv1_combine_kernel<FMT, MINB, SHAPE>, grid,
-                               dim3(GEMV_THREADS), 0, st, p, lpr);
+            const int early_knob = cuda_gemv_knobs().early_ids;
+            const bool early = p.ids_settled && (early_knob == 1 || (early_knob == 2 && p.n == p.combine_k));
+            const bool norm = p.norm_out.h != nullptr;
+            const auto kernel = norm ? (early ? gemv1_combine_kernel<FMT, MINB, SHAPE, true, true>
+                                              : gemv1_combine_kernel<FMT, MINB, SHAPE, true, false>)
+                                     : (early ? gemv1_combine_kernel<FMT, MINB, SHAPE, false, true>
+                                              : gemv1_combine_kernel<FMT, MINB, SHAPE, false, false>);
+            return cuda_launch("gemv1_combine_kernel", err, kernel, grid, dim3(GEMV_THREADS), 0, st, p, lpr);
         }
     }
     const int units = p.slot_expert ? p.n : 1;
@@ -1345,10 +1308,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.combine_blocks = atoi(v);
         if ((v = getenv("MIMO_CUDA_DEFER_NORM")))
             k.defer_norm = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_EARLY_IDS")))
-            k.early_ids = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_XS_AFTER_LOADS")))
-            k.xs_after_loads = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_EARLY_IDS")) && atoi(v) >= 0 && atoi(v) <= 2)
+            k.early_ids = atoi(v);
         read = true;
     }
     return k;
@@ -1693,16 +1654,6 @@ int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n)
     return keys;
 }
 
-int &cuda_attention_prefetch_knob()
-{
-    static int prefetch = -1;
-    if (prefetch < 0) {
-        const char *v = getenv("MIMO_CUDA_ATTN_PREFETCH");
-        prefetch = !(v && v[0] == '0');
-    }
-    return prefetch;
-}
-
 int cuda_attention_splits(const AttnGeom &g, int max_context, int n)
 {
     const int span = g.window > 0 ? g.window : max_context;
@@ -1717,108 +1668,8 @@ size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n)
     return one > all ? one : all;   // one position splits finer
 }
 
-// A short split (the decode splits of 16 or 32 keys) with every load issued at once: the query, this thread's
-// part of its key row (block_key_scores' share: ATTN_SCORE_TPK threads per key, interleaved float4s) and
-// this warp's value rows (block_weighted_rows' share: rows warp, warp + 8, ..., dims lane, lane + 32, ...)
-// go into registers right after the wait, so that the keys do not wait behind the query's barrier nor the
-// values behind the softmax (three dependent round trips become one). The arithmetic and its order are
-// block_key_scores' and block_weighted_rows': the result equals the general path bit for bit.
-#define ATTN_PF_KEY_VECS 12   // float4s of a key row per thread: dqk <= 4 * ATTN_SCORE_TPK * 12 = 192
-#define ATTN_PF_VALUE_ROWS 4  // value rows per warp: nk <= 32
-#define ATTN_PF_VALUE_DIMS 4  // dims per lane: dv <= 128
-__device__ __forceinline__ bool attention_split_prefetches(const AttnGeom &g, int nk)
-{
-    return g.dqk % 4 == 0 && g.dqk <= 4 * ATTN_SCORE_TPK * ATTN_PF_KEY_VECS && g.dv <= 32 * ATTN_PF_VALUE_DIMS &&
-           nk <= ATTN_PF_VALUE_ROWS * (ATTN_THREADS / 32) && nk <= ATTN_THREADS / ATTN_SCORE_TPK;
-}
-
-template <class KeyRow, class ValueRow>
-__device__ void attention_split_prefetched(const float *qhead, const AttnGeom &g, int nk, float scale, const KeyRow &key_row,
-                                           const ValueRow &value_row, float *qs, float *ps, float *red,
-                                           float (*vred)[ATTN_MAX_DIM], float *part)
-{
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = ATTN_THREADS / 32;
-    const int sub = threadIdx.x % ATTN_SCORE_TPK, jk = threadIdx.x / ATTN_SCORE_TPK;
-    const int kvecs = g.dqk / 4;
-    float4 kv[ATTN_PF_KEY_VECS];
-    float vv[ATTN_PF_VALUE_ROWS][ATTN_PF_VALUE_DIMS];
-    if (jk < nk) {
-        const float4 *k4 = (const float4 *)key_row(jk);
-#pragma unroll
-        for (int i = 0; i < ATTN_PF_KEY_VECS; i++) {
-            const int d4 = sub + i * ATTN_SCORE_TPK;
-            kv[i] = d4 < kvecs ? k4[d4] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);   // coherent: the cache was just written
-        }
-    }
-#pragma unroll
-    for (int i = 0; i < ATTN_PF_VALUE_ROWS; i++) {
-        const int j = warp + i * nw;
-        const float *v = j < nk ? value_row(j) : nullptr;
-#pragma unroll
-        for (int c = 0; c < ATTN_PF_VALUE_DIMS; c++) {
-            const int d = lane + 32 * c;
-            vv[i][c] = v && d < g.dv ? v[d] : 0.0f;
-        }
-    }
-    for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
-        qs[d] = qhead[d];
-    __syncthreads();
-    // scores: block_key_scores' sums, in its order
-    float s = 0.0f;
-    if (jk < nk) {
-#pragma unroll
-        for (int i = 0; i < ATTN_PF_KEY_VECS; i++) {
-            const int d4 = sub + i * ATTN_SCORE_TPK;
-            if (d4 < kvecs) {
-                s = fmaf(qs[4 * d4], kv[i].x, s);
-                s = fmaf(qs[4 * d4 + 1], kv[i].y, s);
-                s = fmaf(qs[4 * d4 + 2], kv[i].z, s);
-                s = fmaf(qs[4 * d4 + 3], kv[i].w, s);
-            }
-        }
-    }
-#pragma unroll
-    for (int o = 1; o < ATTN_SCORE_TPK; o <<= 1)
-        s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
-    if (jk < nk && sub == 0)
-        ps[jk] = s * scale;
-    __syncthreads();
-    float m = -INFINITY;
-    for (int j = threadIdx.x; j < nk; j += blockDim.x)
-        m = fmaxf(m, ps[j]);
-    m = block_reduce(m, -INFINITY, MaxOp(), red);
-    float l = 0.0f;
-    for (int j = threadIdx.x; j < nk; j += blockDim.x) {
-        float e = expf(ps[j] - m);
-        ps[j] = e;
-        l += e;
-    }
-    l = block_reduce(l, 0.0f, SumOp(), red);   // (its barriers also order the ps writes before the reads below)
-    // values: block_weighted_rows' sums, in its order
-    float acc[ATTN_MAX_DIM / 32];
-#pragma unroll
-    for (int c = 0; c < ATTN_MAX_DIM / 32; c++)
-        acc[c] = 0.0f;
-#pragma unroll
-    for (int i = 0; i < ATTN_PF_VALUE_ROWS; i++) {
-        const int j = warp + i * nw;
-        if (j < nk) {
-            const float pj = ps[j];
-#pragma unroll
-            for (int c = 0; c < ATTN_PF_VALUE_DIMS; c++)
-                if (lane + 32 * c < g.dv)
-                    acc[c] = fmaf(pj, vv[i][c], acc[c]);
-        }
-    }
-    block_sum_warp_rows<ATTN_MAX_DIM>(acc, g.dv, vred, part + 2);
-    if (threadIdx.x == 0) {
-        part[0] = m;
-        part[1] = l;
-    }
-}
-
 __device__ void attention_split(const float *q, const float *kc, const float *vc, const AttnGeom &g, int head,
-                                int pos_q, int split, int split_keys, bool prefetch, float *part)
+                                int pos_q, int split, int split_keys, float *part)
 {
     __shared__ float qs[ATTN_MAX_DIM];
     __shared__ float ps[ATTN_MAX_SPLIT];
@@ -1836,19 +1687,12 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
         return;
     }
     const float scale = rsqrtf((float)g.dqk);
-    const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
-    const int window = g.window, ring = g.ring, dqk = g.dqk, dv = g.dv;
-    const auto slot_of = [=](int j) { return window > 0 ? (lo + j) % ring : lo + j; };
-    const auto key_row = [=](int j) { return kc + slot_of(j) * kstride + (size_t)kvh * dqk; };
-    const auto value_row = [=](int j) { return vc + slot_of(j) * vstride + (size_t)kvh * dv; };
-    __shared__ float vred[ATTN_THREADS / 32][ATTN_MAX_DIM];
-    if (prefetch && attention_split_prefetches(g, nk)) {
-        attention_split_prefetched(q + (size_t)head * g.dqk, g, nk, scale, key_row, value_row, qs, ps, red, vred, part);
-        return;
-    }
     for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
         qs[d] = q[(size_t)head * g.dqk + d];
     __syncthreads();
+    const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
+    const int window = g.window, ring = g.ring, dqk = g.dqk, dv = g.dv;
+    const auto slot_of = [=](int j) { return window > 0 ? (lo + j) % ring : lo + j; };
     block_key_scores(
         qs, nk, dqk, (dqk & 3) == 0, [=](int j) { return kc + slot_of(j) * kstride + (size_t)kvh * dqk; },
         [=](int j, float s) { ps[j] = s * scale; });
@@ -1864,6 +1708,7 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
         l += e;
     }
     l = block_reduce(l, 0.0f, SumOp(), red);   // (its barriers also order the ps writes before the reads below)
+    __shared__ float vred[ATTN_THREADS / 32][ATTN_MAX_DIM];
     block_weighted_rows<ATTN_MAX_DIM>(ps, nk, dv, [=](int j) { return vc + slot_of(j) * vstride + (size_t)kvh * dv; }, vred,
                                       part + 2);
     if (threadIdx.x == 0) {
@@ -1873,21 +1718,20 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
 }
 
 __device__ void attention_split_unit(const UnitCtx &u, const UnitSmem &, const float *q, const float *kc, const float *vc,
-                                     const AttnGeom &g, const int *d_len, int split_keys, int prefetch, float *partial)
+                                     const AttnGeom &g, const int *d_len, int split_keys, float *partial)
 {
     u.trigger();
     u.wait();
     const int head = u.block.x, t = u.block.y, split = u.block.z, nsplit = u.grid.z;
     float *part = partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + g.dv);
-    attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, split_keys, prefetch != 0,
-                    part);
+    attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, split_keys, part);
 }
 
 __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
                                                                        const AttnGeom g, const int *d_len, int split_keys,
-                                                                       int prefetch, float *partial)
+                                                                       float *partial)
 {
-    attention_split_unit(kernel_unit(), UnitSmem{}, q, kc, vc, g, d_len, split_keys, prefetch, partial);
+    attention_split_unit(kernel_unit(), UnitSmem{}, q, kc, vc, g, d_len, split_keys, partial);
 }
 
 __device__ void attention_merge_head(const float *partial, int nsplit, const AttnGeom &g, float sink, float *out)
@@ -1939,7 +1783,7 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
     const int nsplit = cuda_attention_splits(g, max_context, n), split_keys = cuda_attention_split_keys(g, max_context, n);
     if (cuda_launch("attention_split_kernel", err, attention_split_kernel, dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS),
-                    0, st, q, kcache, vcache, g, d_len, split_keys, cuda_attention_prefetch_knob(), partial))
+                    0, st, q, kcache, vcache, g, d_len, split_keys, partial))
         return -1;
     return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, n), dim3(128), 0, st,
                        (const float *)partial, nsplit, g, d_len, split_keys, sink, out, ldo);
@@ -2265,8 +2109,12 @@ template <int FMT, int SHAPE, bool NORM_OUT_> struct PersistCombine {
     using Pack = PackOf<decltype(gemv1_combine_kernel<FMT, 2, SHAPE, NORM_OUT_>)>;
     static bool takes(const void *k)
     {
+        // the EARLY kernels too: here every unit waits first (the persistent kernel may start a unit
+        // before the router's have finished)
         return k == (const void *)gemv1_combine_kernel<FMT, 2, SHAPE, NORM_OUT_> ||
-               k == (const void *)gemv1_combine_kernel<FMT, 3, SHAPE, NORM_OUT_>;
+               k == (const void *)gemv1_combine_kernel<FMT, 3, SHAPE, NORM_OUT_> ||
+               k == (const void *)gemv1_combine_kernel<FMT, 2, SHAPE, NORM_OUT_, true> ||
+               k == (const void *)gemv1_combine_kernel<FMT, 3, SHAPE, NORM_OUT_, true>;
     }
     static __device__ __forceinline__ void run(const UnitCtx &u, const UnitSmem &sm, const unsigned char *a)
     {

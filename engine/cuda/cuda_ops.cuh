@@ -54,11 +54,10 @@ struct GemvParams {
     int x_slot_div;
     // The ids in slot_expert were final when this kernel was launched: its predecessor in the stream is an
     // expert-slot kernel over the same ids, and such kernels let their dependents launch only after their
-    // own wait (so the router's top-k had completed). The down projection with the combine then reads the
-    // ids and issues its first weight loads before its wait (op kernels only; the persistent kernel waits
-    // first). build_step sets it for the down after the gate/up; MIMO_CUDA_EARLY_IDS=0 turns it off.
+    // own wait (so the router's top-k had completed). The down projection with the MoE combine then reads
+    // the ids and issues its first weight loads before its wait (in its op kernel; the persistent kernel
+    // waits first). build_step sets it for the down projection after the gate/up slots.
     int ids_settled;
-    int xs_after_loads;   // set by the launcher (MIMO_CUDA_XS_AFTER_LOADS): gemv1_tile's input-row copy
     // Expert slots with the MoE combine (not GLU; n = positions x combine_k slots):
     // combine_x[t][row] += sum_j combine_w[t k + j] y[t k + j][row], in slot order. cuda_gemv fuses it
     // into the CUDA-core kernel where that runs the slots, else writes y and runs cuda_moe_combine.
@@ -115,11 +114,13 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // vectors per lane take the one-pass shape, 0: they loop in the narrow one; slot_xsmem (MIMO_CUDA_SLOT_XSMEM)
 // = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 0: from global memory;
 // defer_norm (MIMO_CUDA_DEFER_NORM) = 1: the step defers its RMSNorms into the GEMVs around them where they
-// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each.
+// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each; early_ids (MIMO_CUDA_EARLY_IDS) = 1: the down
+// projection with the combine takes GemvParams::ids_settled (its first weight loads before its wait), 2: only
+// at one position, 0: never.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, early_ids = 1, xs_after_loads = 1;
+        slot_xsmem = 1, defer_norm = 1, early_ids = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
@@ -165,10 +166,6 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
                    mimo_error *err);
 int cuda_attention_splits(const AttnGeom &g, int max_context, int n);      // key splits of a launch of n positions
 int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n);  // keys per split
-// 1 (default): splits of at most 32 keys (the decode splits) with MiMo-sized heads or smaller issue their
-// query, key and value loads at once (attention_split_prefetched); 0: one after another, the general path
-// (MIMO_CUDA_ATTN_PREFETCH=0, for A/B runs). Read from the environment on first use; tests set it.
-int &cuda_attention_prefetch_knob();
 // The partials any launch of 1..n positions needs.
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);
 

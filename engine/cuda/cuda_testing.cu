@@ -82,9 +82,14 @@ struct TestCtx {
 
 }  // namespace
 
+// Path 15: the down projection with the combine is told its expert ids are final at launch
+// (GemvParams::ids_settled, its EARLY kernel), as the step's program tells it.
+static bool test_ids_settled = false;
+
 extern "C" int mimo_cuda_test_set_gemv_path(int path)
 {
     GemvKnobs &k = cuda_gemv_knobs();   // reads the environment once; the path below overrides it
+    test_ids_settled = path == 15;
     switch (path) {
     case 0: k = GemvKnobs(); return 0;
     case 1: k = GemvKnobs(); k.gemv1 = 1; return 0;
@@ -101,6 +106,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 12: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_onepass = 0; return 0;
     case 13: k = GemvKnobs(); k.slot_xsmem = 0; return 0;
     case 14: k = GemvKnobs(); k.defer_norm = 0; return 0;
+    case 15: k = GemvKnobs(); return 0;
     }
     return -1;
 }
@@ -227,6 +233,7 @@ extern "C" int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, in
     p.combine_x = dx;
     p.combine_ldx = rows;
     p.combine_k = k;
+    p.ids_settled = test_ids_settled;
     GemvKnobs &kn = cuda_gemv_knobs();
     const int saved = kn.fused_combine;
     kn.fused_combine = fused ? 1 : 0;
@@ -281,20 +288,14 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
         (a->sink && c.put(a->sink, (size_t)a->n_heads, &dsink, err)) ||
         cuda_upload_rope_table(&c.e, a->theta, a->rope_dim, &g.inv_freq, err))
         return -1;
-    int &prefetch = cuda_attention_prefetch_knob();
-    const int prefetch_was = prefetch;
-    prefetch = !a->no_prefetch;
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int m = P - p0 < chunk ? P - p0 : chunk;
         CUDA_CHECK(cudaMemcpyAsync(dlen, &p0, sizeof(int), cudaMemcpyHostToDevice, c.e.stream));
         if (cuda_qkv_rope_store(dqkv + (size_t)p0 * rows, rows, NULL, g, dlen, m, dq, dk, dv, c.e.stream, err) ||
-            cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dout + (size_t)p0 * out_w, out_w, c.e.stream, err)) {
-            prefetch = prefetch_was;
+            cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dout + (size_t)p0 * out_w, out_w, c.e.stream, err))
             return -1;
-        }
         CUDA_CHECK(cudaStreamSynchronize(c.e.stream));
     }
-    prefetch = prefetch_was;
     return c.get(out, dout, (size_t)P * out_w, err);
 }
 

@@ -43,9 +43,11 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * on the 3-blocks-per-SM build at any grid size, 12 = path 10 without the one-pass form, 13 = the
  * defaults with MXFP4 gate/up slots reading their inputs from global memory (the default: a padded copy
  * in shared memory), 14 = the defaults with every RMSNorm of a step a kernel of its own (the default defers
- * them into the GEMVs around them where those take it). Returns -1 for an unknown path. */
+ * them into the GEMVs around them where those take it), 15 = the defaults with the expert down projection
+ * told that its ids were final at launch (GemvParams::ids_settled: its weight loads before its wait, the
+ * step's way after the gate/up slots). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 15
+#define MIMO_CUDA_TEST_GEMV_PATHS 16
 /* An RMSNorm between two GEMVs at one position, as a step takes it: writer x += W a (x [W rows] in and
  * out), h = rmsnorm(x) * norm_w, reader y = R h (with reader_up: silu(R h) * (U h)). Deferred where
  * the kernels take it (the writer leaves h = x * norm_w and partial sums of squares, the reader scales
@@ -63,7 +65,6 @@ typedef struct {
     int window;          /* 0 = full attention */
     const float *sink;   /* [n_heads] or NULL */
     int max_context;
-    bool no_prefetch;    /* short splits without their loads issued at once (the general path) */
 } mimo_cuda_test_attn;
 /* Feeds P positions of plain-order fused qkv rows ([P][heads*dqk + kv*(dqk+dv)]) in chunks of
  * `chunk` positions through RoPE + KV store + attention; out [P][heads*dv]. */
