@@ -114,13 +114,14 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // vectors per lane take the one-pass shape, 0: they loop in the narrow one; slot_xsmem (MIMO_CUDA_SLOT_XSMEM)
 // = 1: MXFP4 gate/up slots read their input row from a padded copy in shared memory, 0: from global memory;
 // defer_norm (MIMO_CUDA_DEFER_NORM) = 1: the step defers its RMSNorms into the GEMVs around them where they
-// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each; early_ids (MIMO_CUDA_EARLY_IDS) = 1: the down
-// projection with the combine takes GemvParams::ids_settled (its first weight loads before its wait), 2: only
-// at one position, 0: never.
+// take it (GemvNormOut / GemvNormIn), 0: a norm kernel each; early_ids (MIMO_CUDA_EARLY_IDS) = 2 (default):
+// the down projection with the combine of one position takes GemvParams::ids_settled (its first weight loads
+// before its wait), 1: at every position count, 0: never (measured on the Pro shard, H100: 1-token step
+// 4.36 -> 4.30 ms; at 8 positions 10.22 -> 10.66 ms with it, hence one position only).
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, early_ids = 1;
+        slot_xsmem = 1, defer_norm = 1, early_ids = 2;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
