@@ -199,10 +199,12 @@ static long residual_writer(const CudaEngine *e, const std::vector<CudaInstr> &p
 // The step's RMSNorms deferred into the GEMVs around them where their kernels take it (GemvNormOut /
 // GemvNormIn in cuda_ops.cuh): the norm instruction goes, the last GEMV before it that writes x also
 // writes h = x * w and its partial sums of squares, and every GEMV after it that reads h (up to the next
-// norm) scales its outputs by the norm's factor. Where the writer or a reader cannot (the embedding, the
-// tensor-core kernel of several positions, expert slots: MoE layers keep their post-attention norm, the
-// defer_norm knob off), the norm kernel stays. The two partial-sum buffers alternate between consecutive
-// norms.
+// norm) scales its outputs by the norm's factor: plain GEMVs sum the partials themselves, expert slots
+// after them (MoE layers: the gate/up slots after the router) take the factor the first one stores
+// (GemvNormIn::factor_out, GemvParams::norm_factor). Where the writer or a reader cannot (the embedding,
+// the tensor-core kernel of several positions, expert slots with no plain reader before them, the
+// defer_norm / norm_factor knobs off), the norm kernel stays. The two partial-sum buffers alternate
+// between consecutive norms.
 static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog)
 {
     if (!e->norm_partials)
@@ -217,19 +219,27 @@ static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog)
         if (w < 0)
             continue;
         const int count = cuda_gemv_norm_partials(prog[w].gemv, prog[w].glu);
-        std::vector<size_t> readers;
+        std::vector<size_t> readers, factor_readers;
         bool ok = count > 0 && prog[w].gemv.w.rows == norm.dim;
         for (size_t j = i + 1; ok && j < prog.size() && prog[j].op != OP_RMSNORM; j++)
             if (prog[j].op == OP_GEMV && prog[j].gemv.x == e->h) {
-                ok = cuda_gemv_takes_norm_in(prog[j].gemv, prog[j].glu);
-                readers.push_back(j);
+                if (cuda_gemv_takes_norm_in(prog[j].gemv, prog[j].glu))
+                    readers.push_back(j);
+                else if (!readers.empty() && cuda_gemv_takes_norm_factor(prog[j].gemv, prog[j].glu))
+                    factor_readers.push_back(j);
+                else
+                    ok = false;
             }
         if (!ok || readers.empty())
             continue;
         double *partials = e->norm_partials + (size_t)(site++ % 2) * MIMO_MAX_DECODE_POSITIONS * MIMO_CUDA_NORM_PARTIALS_MAX;
         prog[w].gemv.norm_out = GemvNormOut{e->h, e->cfg.hidden_size, norm.weight, partials, MIMO_CUDA_NORM_PARTIALS_MAX};
         for (size_t j : readers)
-            prog[j].gemv.norm_in = GemvNormIn{partials, count, MIMO_CUDA_NORM_PARTIALS_MAX, norm.dim, e->cfg.rms_eps};
+            prog[j].gemv.norm_in = GemvNormIn{partials, count, MIMO_CUDA_NORM_PARTIALS_MAX, norm.dim, e->cfg.rms_eps, nullptr};
+        if (!factor_readers.empty())
+            prog[readers[0]].gemv.norm_in.factor_out = e->norm_factor;
+        for (size_t j : factor_readers)
+            prog[j].gemv.norm_factor = e->norm_factor;
         drop[i] = true;
     }
     size_t k = 0;
@@ -657,6 +667,9 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
     if (cuda_engine_alloc(e, &v, (size_t)2 * MIMO_MAX_DECODE_POSITIONS * MIMO_CUDA_NORM_PARTIALS_MAX * sizeof(double), err))
         return -1;
     e->norm_partials = (double *)v;
+    if (cuda_engine_alloc(e, &v, (size_t)MIMO_MAX_DECODE_POSITIONS * sizeof(float), err))
+        return -1;
+    e->norm_factor = (float *)v;
     // Unwritten activations read as zeros, never as garbage (padding columns of act / attn / mlp).
     CUDA_CHECK(cudaMemset(e->act, 0, (size_t)T * (k > 0 ? k : 1) * e->act_ld * sizeof(float)));
     CUDA_CHECK(cudaMemset(e->attn, 0, (size_t)T * e->attn_ld * sizeof(float)));

@@ -91,6 +91,7 @@ struct CudaEngine {
     GemvSplitWorkspace split;  // the tensor-core GEMV's column split across blocks (GemvParams::split)
     double *norm_partials;     // the deferred RMSNorms' partial sums (GemvNormOut): 2 sites x 16 positions x
                                // MIMO_CUDA_NORM_PARTIALS_MAX; NULL: every norm a kernel
+    float *norm_factor;        // a deferred norm's factor for the expert slots (GemvParams::norm_factor)
     int qkv_ld, q_ld, attn_ld, mlp_ld, act_ld;
 
     std::vector<void *> allocations;

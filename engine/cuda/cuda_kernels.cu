@@ -569,7 +569,9 @@ __device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const doubl
 // NORM_OUT (its writer, GemvNormOut: one position, accumulating into x, not GLU): the new x rows also go
 // to h times the norm's weights, and the block's sum of their squares to partials[tile]. Compile-time
 // variants: as runtime branches the norm's registers and barriers cost every other GEMV 0.5-1 us.
-enum { NORM_NONE = 0, NORM_IN = 1, NORM_OUT = 2 };
+// NORM_FACTOR (expert slots of one position reading h, GemvParams::norm_factor): the outputs are scaled by
+// the factor an earlier reader published.
+enum { NORM_NONE = 0, NORM_IN = 1, NORM_OUT = 2, NORM_FACTOR = 3 };
 template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE>
 __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red,
                            float *xs = nullptr)
@@ -584,7 +586,7 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     const int row0 = ((tile * (GEMV_WARPS / ksplit) + wrow) * groups + lane / lpr) * R;
     const int sl = lane % lpr;
     const GpuMat &m = p.w;
-    constexpr bool norm_in = NORM == NORM_IN, norm_out = NORM == NORM_OUT;
+    constexpr bool norm_in = NORM == NORM_IN, norm_out = NORM == NORM_OUT, norm_factor = NORM == NORM_FACTOR;
     // the norm's weights of the rows this lane writes (never written: loaded before the wait)
     float norm_w[norm_out ? R : 1];
     if constexpr (norm_out)
@@ -605,12 +607,15 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     float *ybase = p.y + (size_t)(p.slot_expert ? slot : 0) * p.ldy;
     float y_old[R];
     double norm_part[norm_in ? NORM_PARTIALS_PER_THREAD : 1] = {};
+    float factor = 1.0f;
     auto read_old = [&] {
 #pragma unroll
         for (int r = 0; r < R; r++)
             y_old[r] = p.accumulate && sl == 0 && ks == 0 && row0 + r < m.rows ? ybase[row0 + r] : 0.0f;
         if constexpr (norm_in)
             norm_in_load(p.norm_in, 0, norm_part);   // one position (cuda_gemv_takes_norm_in)
+        if constexpr (norm_factor)   // stored two kernels back (L2: this SM's L1 may hold an earlier layer's)
+            factor = __ldcg(p.norm_factor + slot / p.x_slot_div);
     };
     if (waited)
         read_old();
@@ -626,8 +631,13 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
                                     acc, acc2, read_old);
     }
     float scale = 1.0f;
-    if constexpr (norm_in)
+    if constexpr (norm_in) {
         scale = norm_in_factor(p.norm_in, norm_part, norm_red);
+        if (p.norm_in.factor_out && tile == 0 && threadIdx.x == 0)
+            *p.norm_in.factor_out = scale;   // for the expert slots after this GEMV (GemvParams::norm_factor)
+    }
+    if constexpr (norm_factor)
+        scale = factor;
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
         const int slots_per_block = (GEMV_WARPS / ksplit) * groups * R;
@@ -662,7 +672,7 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
         const int row = row0 + r;
         if (ks == 0 && sl == 0 && row < m.rows) {
             float a = acc[r], a2 = acc2[r];
-            if constexpr (norm_in) {
+            if constexpr (norm_in || norm_factor) {
                 a *= scale;
                 a2 *= scale;
             }
@@ -805,12 +815,16 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
         const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
         if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
-            return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>, grid,
-                               dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
+            return cuda_launch("gemv1_expert_kernel", err,
+                               p.norm_factor ? gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_FACTOR>
+                                             : gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>,
+                               grid, dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
     }
-    if (p.slot_expert)   // expert slots never read a deferred norm (cuda_gemv_takes_norm_in)
-        return cuda_launch("gemv1_expert_kernel", err, gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>, grid,
-                           dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
+    if (p.slot_expert)   // expert slots never sum a deferred norm's partials, at most take its factor
+        return cuda_launch("gemv1_expert_kernel", err,
+                           p.norm_factor ? gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, false, NORM_FACTOR>
+                                         : gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>,
+                           grid, dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
     if (p.norm_in.partials)
         return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN>, grid,
                            dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
@@ -1310,6 +1324,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.defer_norm = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_EARLY_IDS")) && atoi(v) >= 0 && atoi(v) <= 2)
             k.early_ids = atoi(v);
+        if ((v = getenv("MIMO_CUDA_NORM_FACTOR")))
+            k.norm_factor = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1405,6 +1421,14 @@ int cuda_gemv_norm_partials(const GemvParams &p, bool glu)
 // Expert slots do not take it: measured (results/kernels/README.md, eighth session), the MXFP4 gate/up
 // slots' reader variant cost 3.2 us more per layer than the norm kernel it replaced (2.6 us), and the
 // post-attention norm of MoE layers stays a kernel; plain readers (qkv, lm head) gain.
+bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu)
+{
+    (void)glu;
+    const GemvKnobs &kn = cuda_gemv_knobs();
+    return kn.defer_norm && kn.norm_factor && p.slot_expert && !p.accumulate && !p.combine_x && p.n == p.x_slot_div &&
+           gemv1_runs(p);
+}
+
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)
 {
     (void)glu;
@@ -1425,6 +1449,9 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
                                p.norm_in.count > MIMO_CUDA_NORM_PARTIALS_MAX))
         return mimo_fail(err, "cuda gemv: a deferred RMSNorm's reader on a kernel that does not take it "
                               "(cuda_gemv_takes_norm_in)");
+    if (p.norm_factor && (p.norm_out.h || p.norm_in.partials || !cuda_gemv_takes_norm_factor(p, glu)))
+        return mimo_fail(err, "cuda gemv: a deferred RMSNorm's factor on a kernel that does not take it "
+                              "(cuda_gemv_takes_norm_factor)");
     if (p.w.ld % MIMO_CUDA_COL_ALIGN)
         return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
     if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))
@@ -2090,10 +2117,10 @@ template <int FMT, bool GLU, int SHAPE, bool XS, int NORM> struct PersistGemv1 {
     static bool takes(const void *k)
     {
         bool t = false;
-        if constexpr (NORM == NORM_NONE)
-            t = k == (const void *)gemv1_expert_kernel<FMT, GLU, 2, SHAPE, XS> ||
-                k == (const void *)gemv1_expert_kernel<FMT, GLU, 3, SHAPE, XS>;
-        if constexpr (!XS)
+        if constexpr (NORM == NORM_NONE || NORM == NORM_FACTOR)
+            t = k == (const void *)gemv1_expert_kernel<FMT, GLU, 2, SHAPE, XS, NORM> ||
+                k == (const void *)gemv1_expert_kernel<FMT, GLU, 3, SHAPE, XS, NORM>;
+        if constexpr (!XS && NORM != NORM_FACTOR)
             t = t || k == (const void *)gemv1_kernel<FMT, GLU, 2, SHAPE, false, NORM> ||
                 k == (const void *)gemv1_kernel<FMT, GLU, 3, SHAPE, false, NORM>;
         return t;
@@ -2251,6 +2278,14 @@ using PersistKernels = PersistTable<
     PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_ONEPASS, true, NORM_NONE>,
     PersistGemv1<MIMO_WFMT_MXFP4, false, ROWS_DEFAULT, false, NORM_NONE>,
     PersistGemv1<MIMO_WFMT_MXFP4, false, ROWS_NARROW, false, NORM_NONE>,
+    PersistGemv1<MIMO_WFMT_F32, true, ROWS_DEFAULT, false, NORM_FACTOR>,
+    PersistGemv1<MIMO_WFMT_BF16, true, ROWS_DEFAULT, false, NORM_FACTOR>,
+    PersistGemv1<MIMO_WFMT_FP8, true, ROWS_DEFAULT, false, NORM_FACTOR>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_DEFAULT, false, NORM_FACTOR>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_NARROW, false, NORM_FACTOR>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_DEFAULT, true, NORM_FACTOR>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_NARROW, true, NORM_FACTOR>,
+    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_ONEPASS, true, NORM_FACTOR>,
     PersistCombine<MIMO_WFMT_F32, ROWS_DEFAULT, false>,
     PersistCombine<MIMO_WFMT_F32, ROWS_DEFAULT, true>,
     PersistCombine<MIMO_WFMT_BF16, ROWS_DEFAULT, false>,

@@ -37,6 +37,8 @@ struct GemvNormIn {
     const double *partials;   // NULL: none
     int count, partial_stride, dim;
     float eps;
+    float *factor_out;        // NULL, or where block 0 stores the factor (one position) for the expert slots
+                              // that read h after this GEMV (GemvParams::norm_factor)
 };
 
 // y[t][r] (+)= sum_c W[r][c] x[t][c] for t < n; with glu: y = silu(W x) * (W2 x).
@@ -58,6 +60,11 @@ struct GemvParams {
     // the ids and issues its first weight loads before its wait (in its op kernel; the persistent kernel
     // waits first). build_step sets it for the down projection after the gate/up slots.
     int ids_settled;
+    // Expert slots of one position reading a deferred norm's h (MoE layers: the gate/up slots after the
+    // router): the norm's factor, stored by the router (GemvNormIn::factor_out), one load after the wait
+    // that scales the dot products. NULL: none. (Summing the writer's partials in the slots themselves
+    // measured slower than the norm kernel: results/kernels/README.md, eighth session.)
+    const float *norm_factor;
     // Expert slots with the MoE combine (not GLU; n = positions x combine_k slots):
     // combine_x[t][row] += sum_j combine_w[t k + j] y[t k + j][row], in slot order. cuda_gemv fuses it
     // into the CUDA-core kernel where that runs the slots, else writes y and runs cuda_moe_combine.
@@ -95,6 +102,9 @@ int cuda_gemv_norm_partials(const GemvParams &p, bool glu);
 // Whether this GEMV's kernel takes norm_in: the CUDA-core kernel over one position's plain matrix, not
 // accumulating (expert slots do not: measured slower); false with the defer_norm knob off.
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
+// Whether an expert-slot GEMV takes a published norm factor (GemvParams::norm_factor): one position on the
+// CUDA-core kernel, with defer_norm and norm_factor on.
+bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
 // gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
 // mma_pipe = 2 | 4 column blocks in flight per warp; mma_ksplit = 1..8 warps sharing a tile's columns;
@@ -117,11 +127,13 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // take it (GemvNormOut / GemvNormIn), 0: a norm kernel each; early_ids (MIMO_CUDA_EARLY_IDS) = 2 (default):
 // the down projection with the combine of one position takes GemvParams::ids_settled (its first weight loads
 // before its wait), 1: at every position count, 0: never (measured on the Pro shard, H100: 1-token step
-// 4.36 -> 4.30 ms; at 8 positions 10.22 -> 10.66 ms with it, hence one position only).
+// 4.36 -> 4.30 ms; at 8 positions 10.22 -> 10.66 ms with it, hence one position only); norm_factor
+// (MIMO_CUDA_NORM_FACTOR) = 1: with defer_norm, the post-attention norm of MoE layers is deferred too, the
+// router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, early_ids = 2;
+        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

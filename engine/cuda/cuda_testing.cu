@@ -160,7 +160,7 @@ extern "C" int mimo_cuda_test_norm_between_gemvs(const mimo_matrix *writer, cons
     *deferred = count > 0 && cuda_gemv_takes_norm_in(pr, reader_up != NULL);
     if (*deferred) {
         pw.norm_out = GemvNormOut{dh, H, dw, dpart, MIMO_CUDA_NORM_PARTIALS_MAX};
-        pr.norm_in = GemvNormIn{dpart, count, MIMO_CUDA_NORM_PARTIALS_MAX, H, eps};
+        pr.norm_in = GemvNormIn{dpart, count, MIMO_CUDA_NORM_PARTIALS_MAX, H, eps, nullptr};
     }
     if (cuda_alloc_split_workspace(&c.e, &pw.split, err) || cuda_alloc_split_workspace(&c.e, &pr.split, err) ||
         cuda_gemv(pw, false, c.e.stream, err) ||
@@ -168,6 +168,53 @@ extern "C" int mimo_cuda_test_norm_between_gemvs(const mimo_matrix *writer, cons
         cuda_gemv(pr, reader_up != NULL, c.e.stream, err))
         return -1;
     return c.get(x, dx, (size_t)H, err) || c.get(y, dy, (size_t)M, err);
+}
+
+extern "C" int mimo_cuda_test_norm_to_expert_slots(const mimo_matrix *writer, const float *a, float *x,
+                                                   const float *norm_w, float eps, const mimo_matrix *router,
+                                                   const mimo_matrix *gate, const mimo_matrix *up, int n_experts,
+                                                   const int32_t *ids, int k, float *y_router, float *y_slots,
+                                                   int *deferred, mimo_error *err)
+{
+    TestCtx c;
+    GpuMat wm, rm, gm, um;
+    float *da = NULL, *dx = NULL, *dh = NULL, *dw = NULL, *dyr = NULL, *dys = NULL, *dfactor = NULL;
+    double *dpart = NULL;
+    int32_t *dids = NULL;
+    const int H = (int)writer->rows, R = (int)router->rows, M = (int)gate[0].rows;
+    int lda = 0, ldx = 0, ldh = 0;
+    if ((int)router->cols != H || (int)gate[0].cols != H)
+        return mimo_fail(err, "cuda test norm to slots: the readers take %d / %d columns, the writer gives %d rows",
+                         (int)router->cols, (int)gate[0].cols, H);
+    std::vector<float> zeros((size_t)H, 0.0f);
+    if (c.init(err) || c.matrix(writer, 1, &wm, err) || c.matrix(router, 1, &rm, err) ||
+        c.matrix(gate, n_experts, &gm, err) || c.matrix(up, n_experts, &um, err) ||
+        c.put_rows(a, 1, (int)writer->cols, &da, &lda, err) || c.put_rows(x, 1, H, &dx, &ldx, err) ||
+        c.put_rows(zeros.data(), 1, H, &dh, &ldh, err) || c.put(norm_w, (size_t)H, &dw, err) ||
+        c.put<float>(NULL, (size_t)R, &dyr, err) || c.put<float>(NULL, (size_t)k * M, &dys, err) ||
+        c.put<float>(NULL, 1, &dfactor, err) || c.put(ids, (size_t)k, &dids, err) ||
+        c.put<double>(NULL, MIMO_CUDA_NORM_PARTIALS_MAX, &dpart, err))
+        return -1;
+    GemvParams pw = gemv_params(wm, da, lda, dx, H, 1, true);
+    GemvParams pr = gemv_params(rm, dh, ldh, dyr, R, 1, false);
+    GemvParams ps = gemv_params(gm, dh, ldh, dys, M, k, false);
+    ps.w2 = um;
+    ps.slot_expert = dids;
+    ps.x_slot_div = k;
+    const int count = cuda_gemv_norm_partials(pw, false);
+    *deferred = count > 0 && cuda_gemv_takes_norm_in(pr, false) && cuda_gemv_takes_norm_factor(ps, true);
+    if (*deferred) {   // as defer_norms (cuda_backend.cu) sets them
+        pw.norm_out = GemvNormOut{dh, H, dw, dpart, MIMO_CUDA_NORM_PARTIALS_MAX};
+        pr.norm_in = GemvNormIn{dpart, count, MIMO_CUDA_NORM_PARTIALS_MAX, H, eps, dfactor};
+        ps.norm_factor = dfactor;
+    }
+    if (cuda_alloc_split_workspace(&c.e, &pw.split, err) || cuda_alloc_split_workspace(&c.e, &pr.split, err) ||
+        cuda_gemv(pw, false, c.e.stream, err) ||
+        (!*deferred && cuda_rmsnorm(dx, ldx, dw, H, eps, dh, ldh, 1, c.e.stream, err)) ||
+        cuda_gemv(pr, false, c.e.stream, err) || cuda_gemv(ps, true, c.e.stream, err))
+        return -1;
+    return c.get(x, dx, (size_t)H, err) || c.get(y_router, dyr, (size_t)R, err) ||
+           c.get(y_slots, dys, (size_t)k * M, err);
 }
 
 extern "C" int mimo_cuda_test_gemv(const mimo_matrix *w, const float *x, int n, float *y, mimo_error *err)

@@ -55,6 +55,14 @@ int mimo_cuda_test_set_gemv_path(int path);
 int mimo_cuda_test_norm_between_gemvs(const mimo_matrix *writer, const float *a, float *x, const float *norm_w,
                                       float eps, const mimo_matrix *reader, const mimo_matrix *reader_up, float *y,
                                       int *deferred, mimo_error *err);
+/* A MoE layer's post-attention norm at one position: writer x += W a, h = rmsnorm(x) * norm_w, then the
+ * router y_router = R h and the gate/up slots y_slots[j] = silu(G_ids[j] h) * (U_ids[j] h), j < k. Deferred
+ * where the kernels take it (the router sums the writer's partials and stores the norm's factor, the slots
+ * take it: *deferred = 1), else the norm kernel (*deferred = 0). */
+int mimo_cuda_test_norm_to_expert_slots(const mimo_matrix *writer, const float *a, float *x, const float *norm_w,
+                                        float eps, const mimo_matrix *router, const mimo_matrix *gate,
+                                        const mimo_matrix *up, int n_experts, const int32_t *ids, int k,
+                                        float *y_router, float *y_slots, int *deferred, mimo_error *err);
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 

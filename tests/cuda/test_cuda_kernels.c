@@ -377,6 +377,81 @@ Test(cuda_kernels, rmsnorm)
  * at MiMo-V2.5-Pro's o_proj shape (6144 x 2048: a bf16 writer of 384 blocks, more partial sums than a
  * reader block has threads). The defaults must defer it (but for an f32 writer of 768 blocks), path 14
  * (the knob off) must not. */
+/* A MoE layer's post-attention norm deferred into the router and the gate/up slots after it (the router
+ * stores the factor, the slots take it): against the CPU (norm, router, top-k slots' SwiGLU) on every GEMV
+ * path and expert format, the MiMo-V2.5-Pro shard's widths among them (hidden 6144, 384 experts' router,
+ * 256-row slices); the defaults must defer it, path 14 (every norm a kernel) must not. */
+Test(cuda_kernels, rmsnorm_deferred_into_router_and_expert_slots)
+{
+    need_gpu();
+    enum { E = 5, K = 3 };
+    const int shapes[2][4] = {{320, 512, 40, 64}, {6144, 2048, 384, 256}};   /* H, writer cols, router rows, slot rows */
+    const int32_t ids[K] = {3, 0, 3};   /* a repeat, as top-k never gives, still must compute */
+    for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
+    for (int sh = 0; sh < (path == 0 ? 2 : 1); sh++)
+    for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++) {
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+        const int H = shapes[sh][0], KC = shapes[sh][1], RR = shapes[sh][2], M = shapes[sh][3];
+        const mimo_weight_format ef = (mimo_weight_format)f;
+        void *wd, *ws, *rd, *rs, *gd[E], *gs[E], *ud[E], *us[E];
+        mimo_matrix w = random_matrix(MIMO_WFMT_BF16, H, KC, &wd, &ws);
+        mimo_matrix r = random_matrix(MIMO_WFMT_BF16, RR, H, &rd, &rs);
+        mimo_matrix g[E], u[E];
+        for (int e = 0; e < E; e++) {
+            g[e] = random_matrix(ef, M, H, &gd[e], &gs[e]);
+            u[e] = random_matrix(ef, M, H, &ud[e], &us[e]);
+        }
+        float *a = malloc(sizeof(float) * KC), *x = malloc(sizeof(float) * H), *xref = malloc(sizeof(float) * H);
+        float *nw = malloc(sizeof(float) * H), *h = malloc(sizeof(float) * H);
+        float *yr = malloc(sizeof(float) * RR), *yrref = malloc(sizeof(float) * RR);
+        float *ys = malloc(sizeof(float) * K * M), *ysref = malloc(sizeof(float) * K * M);
+        float *gv = malloc(sizeof(float) * M), *uv = malloc(sizeof(float) * M);
+        for (int i = 0; i < KC; i++)
+            a[i] = frand() * 0.2f;
+        for (int i = 0; i < H; i++) {
+            x[i] = frand() * 2.0f;
+            nw[i] = 1.0f + 0.5f * frand();
+        }
+        mimo_matrix_gemv_f32(&w, a, xref);
+        for (int i = 0; i < H; i++)
+            xref[i] += x[i];
+        mimo_cpu_rmsnorm(h, xref, nw, H, 1e-6f);
+        mimo_matrix_gemv_f32(&r, h, yrref);
+        for (int j = 0; j < K; j++) {
+            mimo_matrix_gemv_f32(&g[ids[j]], h, gv);
+            mimo_matrix_gemv_f32(&u[ids[j]], h, uv);
+            mimo_cpu_swiglu(ysref + (size_t)j * M, gv, uv, M);
+        }
+        for (int i = 0; i < K * M; i++)
+            ys[i] = NAN;
+        int deferred = -1;
+        mimo_error err = {{0}};
+        cr_assert_eq(mimo_cuda_test_norm_to_expert_slots(&w, a, x, nw, 1e-6f, &r, g, u, E, ids, K, yr, ys, &deferred,
+                                                         &err), 0, "%s", err.msg);
+        const char *fmt = mimo_weight_format_name(ef);
+        if (path == 0)
+            cr_assert_eq(deferred, 1, "%s slots, H %d: the defaults did not defer the norm", fmt, H);
+        if (path == 14)
+            cr_assert_eq(deferred, 0, "path 14 deferred the norm");
+        cr_assert(all_finite(ys, (size_t)K * M), "path %d: slot outputs not fully written", path);
+        const double xrel = mimo_test_rel_err(x, xref, (size_t)H), rrel = mimo_test_rel_err(yr, yrref, (size_t)RR),
+                     srel = mimo_test_rel_err(ys, ysref, (size_t)K * M);
+        cr_assert(xrel < 1e-4 && rrel < 1e-4 && srel < 1e-4,
+                  "path %d, %s slots, H %d (deferred %d): x rel err %g, router %g, slots %g", path, fmt, H, deferred,
+                  xrel, rrel, srel);
+        void *owned[] = {wd, ws, rd, rs, a, x, xref, nw, h, yr, yrref, ys, ysref, gv, uv};
+        for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+            free(owned[i]);
+        for (int e = 0; e < E; e++) {
+            free(gd[e]);
+            free(gs[e]);
+            free(ud[e]);
+            free(us[e]);
+        }
+    }
+    mimo_cuda_test_set_gemv_path(0);
+}
+
 Test(cuda_kernels, rmsnorm_deferred_between_gemvs)
 {
     need_gpu();
