@@ -586,7 +586,10 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     const int row0 = ((tile * (GEMV_WARPS / ksplit) + wrow) * groups + lane / lpr) * R;
     const int sl = lane % lpr;
     const GpuMat &m = p.w;
-    constexpr bool norm_in = NORM == NORM_IN, norm_out = NORM == NORM_OUT, norm_factor = NORM == NORM_FACTOR;
+    constexpr bool norm_in = NORM == NORM_IN, norm_out = NORM == NORM_OUT;
+    // NORM_FACTOR; in the persistent kernel the NORM_NONE body stands in for it (PersistGemv1), with the
+    // factor given at run time (in the op kernels u.persist is a null constant: this folds to NORM_FACTOR)
+    const bool norm_factor = NORM == NORM_FACTOR || (NORM == NORM_NONE && u.persist && p.norm_factor);
     // the norm's weights of the rows this lane writes (never written: loaded before the wait)
     float norm_w[norm_out ? R : 1];
     if constexpr (norm_out)
@@ -614,7 +617,7 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
             y_old[r] = p.accumulate && sl == 0 && ks == 0 && row0 + r < m.rows ? ybase[row0 + r] : 0.0f;
         if constexpr (norm_in)
             norm_in_load(p.norm_in, 0, norm_part);   // one position (cuda_gemv_takes_norm_in)
-        if constexpr (norm_factor)   // stored two kernels back (L2: this SM's L1 may hold an earlier layer's)
+        if (norm_factor)   // stored two kernels back (L2: this SM's L1 may hold an earlier layer's)
             factor = __ldcg(p.norm_factor + slot / p.x_slot_div);
     };
     if (waited)
@@ -636,7 +639,7 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
         if (p.norm_in.factor_out && tile == 0 && threadIdx.x == 0)
             *p.norm_in.factor_out = scale;   // for the expert slots after this GEMV (GemvParams::norm_factor)
     }
-    if constexpr (norm_factor)
+    if (norm_factor)
         scale = factor;
     if (ksplit > 1) {
         // red[(wrow * groups + group) * R + r][ks] (x2 for the up projection)
@@ -672,7 +675,7 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
         const int row = row0 + r;
         if (ks == 0 && sl == 0 && row < m.rows) {
             float a = acc[r], a2 = acc2[r];
-            if constexpr (norm_in || norm_factor) {
+            if (norm_in || norm_factor) {
                 a *= scale;
                 a2 *= scale;
             }
@@ -2116,11 +2119,15 @@ template <int FMT, bool GLU, int SHAPE, bool XS, int NORM> struct PersistGemv1 {
     // the kernels launch_gemv1_v instantiates: expert slots (XS or none) and plain matrices (any NORM but XS)
     static bool takes(const void *k)
     {
+        // (the NORM_FACTOR expert kernels run here on the NORM_NONE body, which takes GemvParams::norm_factor
+        // at run time in this kernel only: eight more bodies made the persistent kernel 5 % slower)
         bool t = false;
-        if constexpr (NORM == NORM_NONE || NORM == NORM_FACTOR)
-            t = k == (const void *)gemv1_expert_kernel<FMT, GLU, 2, SHAPE, XS, NORM> ||
-                k == (const void *)gemv1_expert_kernel<FMT, GLU, 3, SHAPE, XS, NORM>;
-        if constexpr (!XS && NORM != NORM_FACTOR)
+        if constexpr (NORM == NORM_NONE)
+            t = k == (const void *)gemv1_expert_kernel<FMT, GLU, 2, SHAPE, XS> ||
+                k == (const void *)gemv1_expert_kernel<FMT, GLU, 3, SHAPE, XS> ||
+                k == (const void *)gemv1_expert_kernel<FMT, GLU, 2, SHAPE, XS, NORM_FACTOR> ||
+                k == (const void *)gemv1_expert_kernel<FMT, GLU, 3, SHAPE, XS, NORM_FACTOR>;
+        if constexpr (!XS)
             t = t || k == (const void *)gemv1_kernel<FMT, GLU, 2, SHAPE, false, NORM> ||
                 k == (const void *)gemv1_kernel<FMT, GLU, 3, SHAPE, false, NORM>;
         return t;
@@ -2278,14 +2285,6 @@ using PersistKernels = PersistTable<
     PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_ONEPASS, true, NORM_NONE>,
     PersistGemv1<MIMO_WFMT_MXFP4, false, ROWS_DEFAULT, false, NORM_NONE>,
     PersistGemv1<MIMO_WFMT_MXFP4, false, ROWS_NARROW, false, NORM_NONE>,
-    PersistGemv1<MIMO_WFMT_F32, true, ROWS_DEFAULT, false, NORM_FACTOR>,
-    PersistGemv1<MIMO_WFMT_BF16, true, ROWS_DEFAULT, false, NORM_FACTOR>,
-    PersistGemv1<MIMO_WFMT_FP8, true, ROWS_DEFAULT, false, NORM_FACTOR>,
-    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_DEFAULT, false, NORM_FACTOR>,
-    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_NARROW, false, NORM_FACTOR>,
-    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_DEFAULT, true, NORM_FACTOR>,
-    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_NARROW, true, NORM_FACTOR>,
-    PersistGemv1<MIMO_WFMT_MXFP4, true, ROWS_ONEPASS, true, NORM_FACTOR>,
     PersistCombine<MIMO_WFMT_F32, ROWS_DEFAULT, false>,
     PersistCombine<MIMO_WFMT_F32, ROWS_DEFAULT, true>,
     PersistCombine<MIMO_WFMT_BF16, ROWS_DEFAULT, false>,
