@@ -588,7 +588,7 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     const GpuMat &m = p.w;
     constexpr bool norm_in = NORM == NORM_IN, norm_out = NORM == NORM_OUT;
     // NORM_FACTOR; in the persistent kernel the NORM_NONE body stands in for it (PersistGemv1), with the
-    // factor given at run time (in the op kernels u.persist is a null constant: this folds to NORM_FACTOR)
+    // factor given at run time (in the op kernels u.persist is a null constant: there NORM alone decides)
     const bool norm_factor = NORM == NORM_FACTOR || (NORM == NORM_NONE && u.persist && p.norm_factor);
     // the norm's weights of the rows this lane writes (never written: loaded before the wait)
     float norm_w[norm_out ? R : 1];
