@@ -1845,8 +1845,38 @@ __device__ __forceinline__ void warp_argmax(float &v, int &i)
 #define ROUTE_REG_EXPERTS 512
 #define ROUTE_PER_LANE (ROUTE_REG_EXPERTS / 32)
 
+// The order of warp_argmax's comparisons as unsigned keys (redux.sync compares integers): a larger float has
+// a larger key, -0 ranks as +0, NaN ranks below every number (key 0: never picked before one), -inf (a
+// picked expert) just above NaN.
+#define ROUTE_KEY_NONE 0u
+#define ROUTE_KEY_NEG_INF 0x007FFFFFu
+__device__ __forceinline__ unsigned route_key(float v)
+{
+    const unsigned b = v == 0.0f ? 0u : __float_as_uint(v);
+    return v != v ? ROUTE_KEY_NONE : (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+// One round of the top-k on keys: the largest key of the warp, then the lowest expert index holding it
+// (ties to the lower index, as warp_argmax): two redux.sync where warp_argmax takes five shuffle pairs.
+// -1 where no key ranks above NaN (the caller keeps a valid index).
+__device__ __forceinline__ int route_pick_redux(const unsigned (&key)[ROUTE_PER_LANE], int lane)
+{
+    unsigned best = ROUTE_KEY_NONE;
+#pragma unroll
+    for (int i = 0; i < ROUTE_PER_LANE; i++)
+        best = max(best, key[i]);
+    const unsigned top = __reduce_max_sync(0xFFFFFFFFu, best);
+    unsigned first = 0xFFFFFFFFu;
+#pragma unroll
+    for (int i = ROUTE_PER_LANE - 1; i >= 0; i--)   // the lane's lowest index with the top key
+        if (key[i] == top)
+            first = (unsigned)(lane + 32 * i);
+    const unsigned pick = __reduce_min_sync(0xFFFFFFFFu, first);
+    return top == ROUTE_KEY_NONE ? -1 : (int)pick;
+}
+
 __device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
-                               int32_t *ids, float *weights, float *sel)
+                               bool redux, int32_t *ids, float *weights, float *sel)
 {
     const int lane = threadIdx.x % 32;
     float sum = 0.0f, my_w = 0.0f;
@@ -1864,7 +1894,31 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
             score[i] = 1.0f / (1.0f + expf(-score[i]));
             biased[i] = lane + 32 * i < E ? score[i] + biased[i] : -INFINITY;
         }
-        for (int j = 0; j < k; j++) {
+        if (redux) {   // the same picks through integer keys (route_pick_redux)
+            unsigned key[ROUTE_PER_LANE];
+#pragma unroll
+            for (int i = 0; i < ROUTE_PER_LANE; i++)
+                key[i] = lane + 32 * i < E ? route_key(biased[i]) : ROUTE_KEY_NONE;
+            for (int j = 0; j < k; j++) {
+                int bi = route_pick_redux(key, lane);
+                if (bi < 0 || bi >= E)
+                    bi = 0;   // every score NaN: keep a valid index
+                float w = 0.0f;
+#pragma unroll
+                for (int i = 0; i < ROUTE_PER_LANE; i++)
+                    if (lane + 32 * i == bi) {
+                        w = score[i];
+                        key[i] = ROUTE_KEY_NEG_INF;
+                    }
+                w = __shfl_sync(0xFFFFFFFFu, w, bi % 32);
+                sum += w;
+                if (lane == j) {
+                    my_id = bi;
+                    my_w = w;
+                }
+            }
+        }
+        for (int j = 0; j < (redux ? 0 : k); j++) {   // the comparison version's rounds
             float bv = -INFINITY;
             int bi = 0x7FFFFFFF;
 #pragma unroll
@@ -1932,21 +1986,32 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
 
 // One warp per position: in a larger block (the persistent kernel's) the other warps only wait.
 __device__ void route_unit(const UnitCtx &u, const UnitSmem &sm, const float *logits, const float *bias, int E, int k,
-                           bool norm_topk, float scaling, int32_t *ids, float *weights)
+                           bool norm_topk, float scaling, int redux, int32_t *ids, float *weights)
 {
     u.trigger();
     u.wait();
     if (threadIdx.x >= 32)
         return;
     const int t = u.block.x;
-    route_position(logits + (size_t)t * E, bias, E, k, norm_topk, scaling, ids + t * k, weights + t * k, (float *)sm.dyn);
+    route_position(logits + (size_t)t * E, bias, E, k, norm_topk, scaling, redux != 0, ids + t * k, weights + t * k,
+                   (float *)sm.dyn);
 }
 
 __global__ void route_kernel(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
-                             int32_t *ids, float *weights)
+                             int redux, int32_t *ids, float *weights)
 {
     extern __shared__ float route_sel[];
-    route_unit(kernel_unit(), UnitSmem{nullptr, route_sel}, logits, bias, E, k, norm_topk, scaling, ids, weights);
+    route_unit(kernel_unit(), UnitSmem{nullptr, route_sel}, logits, bias, E, k, norm_topk, scaling, redux, ids, weights);
+}
+
+int &cuda_route_redux_knob()
+{
+    static int redux = -1;
+    if (redux < 0) {
+        const char *v = getenv("MIMO_CUDA_ROUTE_REDUX");
+        redux = !(v && v[0] == '0');
+    }
+    return redux;
 }
 
 int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
@@ -1958,7 +2023,7 @@ int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_t
     if (smem > 48 * 1024)
         return mimo_fail(err, "cuda router: %d experts exceed the kernel's shared memory", E);
     return cuda_launch("route_kernel", err, route_kernel, dim3(n), dim3(32), smem, st, logits, bias, E, k, norm_topk,
-                       scaling, ids, weights);
+                       scaling, cuda_route_redux_knob(), ids, weights);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -185,6 +185,10 @@ size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);
 // Router: from logits [n][E] picks top-k per position by sigmoid + bias; ids [n*k], weights [n*k].
 int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
                int32_t *ids, float *weights, cudaStream_t st, mimo_error *err);
+// 1 (default): up to 512 experts, each round of the top-k compares integer keys with two redux.sync
+// (route_pick_redux); 0: five shuffle pairs of (score, index) (MIMO_CUDA_ROUTE_REDUX=0, for A/B runs). The
+// picks are the same. Read from the environment on first use; tests set it.
+int &cuda_route_redux_knob();
 
 // x[t][c] += sum_j w[t*k+j] * y[(t*k+j)][c].
 int cuda_moe_combine(const float *y, int ldy, const float *w, int k, int dim, int n, float *x, int ldx,

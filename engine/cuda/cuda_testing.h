@@ -81,6 +81,9 @@ int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int
 /* The router over n positions: logits [n][E] -> ids [n][k], weights [n][k]. */
 int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
                          int32_t *ids, float *weights, mimo_error *err);
+/* Which top-k rounds the router takes (cuda_route_redux_knob): 1 integer keys and redux.sync (the default),
+ * 0 shuffles of (score, index) pairs. */
+void mimo_cuda_test_set_route_redux(int on);
 /* Lowest index of each row's maximum. */
 int mimo_cuda_test_argmax(const float *x, int v, int n, int32_t *out, mimo_error *err);
 

@@ -614,6 +614,9 @@ static void check_router(int E)
     for (int i = 0; i < E; i++)
         bias[i] = frand() * 0.1f;
     logits[3] = logits[9];   /* a tie goes to the lower index */
+    /* an exact three-way tie of biased scores at the top (experts in two lanes, and in one lane twice) */
+    logits[E + 3] = logits[E + 9] = logits[E + 35] = 9.0f;
+    bias[9] = bias[35] = bias[3];
     mimo_error err = {{0}};
     cr_assert_eq(mimo_cuda_test_route(logits, bias, E, K, true, 2.5f, N, ids, w, &err), 0, "%s", err.msg);
     for (int t = 0; t < N; t++) {
@@ -628,13 +631,18 @@ static void check_router(int E)
     free(tmp);
 }
 
-/* 64 and 384 experts rank in registers, 600 in shared memory. */
+/* 64 and 384 experts rank in registers (integer keys and redux.sync, and the shuffles of (score, index)
+ * pairs), 600 in shared memory. */
 Test(cuda_kernels, router_topk)
 {
     need_gpu();
-    check_router(64);
-    check_router(384);
-    check_router(600);
+    for (int redux = 1; redux >= 0; redux--) {
+        mimo_cuda_test_set_route_redux(redux);
+        check_router(64);
+        check_router(384);
+        check_router(600);
+    }
+    mimo_cuda_test_set_route_redux(1);
     /* the kernel keeps pick j in lane j: more than 32 picks are refused with a message */
     enum { E = 64, K = 33 };
     float logits[E], w[K];
