@@ -1764,8 +1764,50 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
     attention_split_unit(kernel_unit(), UnitSmem{}, q, kc, vc, g, d_len, split_keys, partial);
 }
 
-__device__ void attention_merge_head(const float *partial, int nsplit, const AttnGeom &g, float sink, float *out)
+// A head of at most ATTN_MERGE_REG_SPLITS active splits and one value dimension per thread (the decode
+// steps): every split's (max, sum, value) loads issued at once into registers, then attention_merge_head's
+// arithmetic in its order (the same result bit for bit). A loop of load -> use over the splits was a chain
+// of L2 round trips.
+#define ATTN_MERGE_REG_SPLITS 16
+__device__ __forceinline__ void attention_merge_head_short(const float *partial, int nsplit, const AttnGeom &g,
+                                                           float sink, float *out)
 {
+    const int d = threadIdx.x;
+    float pm[ATTN_MERGE_REG_SPLITS], pl[ATTN_MERGE_REG_SPLITS], pv[ATTN_MERGE_REG_SPLITS];
+#pragma unroll
+    for (int s = 0; s < ATTN_MERGE_REG_SPLITS; s++) {
+        const float *p = partial + (size_t)s * (2 + g.dv);
+        pm[s] = s < nsplit ? p[0] : -INFINITY;
+        pl[s] = s < nsplit ? p[1] : 0.0f;
+        pv[s] = s < nsplit && d < g.dv ? p[2 + d] : 0.0f;
+    }
+    float M = sink;
+#pragma unroll
+    for (int s = 0; s < ATTN_MERGE_REG_SPLITS; s++)
+        if (s < nsplit)
+            M = fmaxf(M, pm[s]);
+    float L = (sink > -INFINITY) ? expf(sink - M) : 0.0f;
+#pragma unroll
+    for (int s = 0; s < ATTN_MERGE_REG_SPLITS; s++)
+        if (s < nsplit && pl[s] > 0.0f)
+            L += pl[s] * expf(pm[s] - M);
+    if (d < g.dv) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int s = 0; s < ATTN_MERGE_REG_SPLITS; s++)
+            if (s < nsplit && pl[s] > 0.0f)
+                acc += pv[s] * expf(pm[s] - M);
+        out[d] = L > 0.0f ? acc / L : 0.0f;
+    }
+}
+
+__device__ void attention_merge_head(const float *partial, int nsplit, const AttnGeom &g, float sink, bool registers,
+                                     float *out)
+{
+    if (registers && nsplit <= ATTN_MERGE_REG_SPLITS && g.dv <= (int)blockDim.x) {
+        attention_merge_head_short(partial, nsplit, g, sink, out);
+        return;
+    }
     float M = sink;
     for (int s = 0; s < nsplit; s++)
         M = fmaxf(M, partial[(size_t)s * (2 + g.dv)]);
@@ -1787,7 +1829,7 @@ __device__ void attention_merge_head(const float *partial, int nsplit, const Att
 }
 
 __device__ void attention_merge_unit(const UnitCtx &u, const UnitSmem &, const float *partial, int nsplit, const AttnGeom &g,
-                                     const int *d_len, int split_keys, const float *sink, float *out, int ldo)
+                                     const int *d_len, int split_keys, const float *sink, int registers, float *out, int ldo)
 {
     u.trigger();
     u.wait();
@@ -1796,13 +1838,24 @@ __device__ void attention_merge_unit(const UnitCtx &u, const UnitSmem &, const f
     // only the splits that hold keys of this query (the rest are empty by construction)
     const int pos_q = *d_len + t, lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
     const int active = min(nsplit, (pos_q + 1 - lo_all + split_keys - 1) / split_keys);
-    attention_merge_head(p, active, g, sink ? sink[head] : -INFINITY, out + (size_t)t * ldo + (size_t)head * g.dv);
+    attention_merge_head(p, active, g, sink ? sink[head] : -INFINITY, registers != 0,
+                         out + (size_t)t * ldo + (size_t)head * g.dv);
 }
 
 __global__ void attention_merge_kernel(const float *partial, int nsplit, const AttnGeom g, const int *d_len, int split_keys,
-                                       const float *sink, float *out, int ldo)
+                                       const float *sink, int registers, float *out, int ldo)
 {
-    attention_merge_unit(kernel_unit(), UnitSmem{}, partial, nsplit, g, d_len, split_keys, sink, out, ldo);
+    attention_merge_unit(kernel_unit(), UnitSmem{}, partial, nsplit, g, d_len, split_keys, sink, registers, out, ldo);
+}
+
+int &cuda_attention_merge_registers_knob()
+{
+    static int registers = -1;
+    if (registers < 0) {
+        const char *v = getenv("MIMO_CUDA_MERGE_REGISTERS");
+        registers = !(v && v[0] == '0');
+    }
+    return registers;
 }
 
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
@@ -1816,7 +1869,8 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
                     0, st, q, kcache, vcache, g, d_len, split_keys, partial))
         return -1;
     return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, n), dim3(128), 0, st,
-                       (const float *)partial, nsplit, g, d_len, split_keys, sink, out, ldo);
+                       (const float *)partial, nsplit, g, d_len, split_keys, sink, cuda_attention_merge_registers_knob(),
+                       out, ldo);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -179,6 +179,10 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
                    mimo_error *err);
 int cuda_attention_splits(const AttnGeom &g, int max_context, int n);      // key splits of a launch of n positions
 int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n);  // keys per split
+// 1 (default): the merge of a head with at most 16 active splits loads them all at once into registers
+// (the same result bit for bit); 0: loops over them (MIMO_CUDA_MERGE_REGISTERS=0, for A/B runs). Read from
+// the environment on first use; tests set it.
+int &cuda_attention_merge_registers_knob();
 // The partials any launch of 1..n positions needs.
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);
 

@@ -73,6 +73,7 @@ typedef struct {
     int window;          /* 0 = full attention */
     const float *sink;   /* [n_heads] or NULL */
     int max_context;
+    bool merge_loops;    /* the merge loops over the splits (cuda_attention_merge_registers_knob 0) */
 } mimo_cuda_test_attn;
 /* Feeds P positions of plain-order fused qkv rows ([P][heads*dqk + kv*(dqk+dv)]) in chunks of
  * `chunk` positions through RoPE + KV store + attention; out [P][heads*dv]. */

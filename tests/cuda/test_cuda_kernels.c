@@ -577,6 +577,13 @@ static void check_attention(int window, bool sink, int P, int chunk, int max_ctx
     cr_assert(all_finite(out, (size_t)P * a.n_heads * a.dv), "attention output not fully written");
     double rel = mimo_test_rel_err(out, ref, (size_t)P * a.n_heads * a.dv);
     cr_assert(rel < 1e-5, "window %d sink %d P %d chunk %d: rel err %g", window, sink, P, chunk, rel);
+    /* the merge from registers (up to 16 splits, the default) equals the loops over the splits bit for bit */
+    float *looped = malloc((size_t)P * a.n_heads * a.dv * sizeof(float));
+    a.merge_loops = true;
+    cr_assert_eq(mimo_cuda_test_attention(&a, qkv, P, chunk, looped, &err), 0, "%s", err.msg);
+    cr_assert(memcmp(out, looped, (size_t)P * a.n_heads * a.dv * sizeof(float)) == 0,
+              "window %d sink %d P %d chunk %d: the merge from registers differs from the loops", window, sink, P, chunk);
+    free(looped);
     free(qkv);
     free(out);
     free(ref);
