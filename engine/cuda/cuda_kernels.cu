@@ -1848,13 +1848,16 @@ __global__ void attention_merge_kernel(const float *partial, int nsplit, const A
     attention_merge_unit(kernel_unit(), UnitSmem{}, partial, nsplit, g, d_len, split_keys, sink, registers, out, ldo);
 }
 
+// An on/off A/B knob: on unless the variable is set to 0.
+static int env_switch_on(const char *name)
+{
+    const char *v = getenv(name);
+    return !(v && v[0] == '0');
+}
+
 int &cuda_attention_merge_registers_knob()
 {
-    static int registers = -1;
-    if (registers < 0) {
-        const char *v = getenv("MIMO_CUDA_MERGE_REGISTERS");
-        registers = !(v && v[0] == '0');
-    }
+    static int registers = env_switch_on("MIMO_CUDA_MERGE_REGISTERS");
     return registers;
 }
 
@@ -1948,42 +1951,29 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
             score[i] = 1.0f / (1.0f + expf(-score[i]));
             biased[i] = lane + 32 * i < E ? score[i] + biased[i] : -INFINITY;
         }
-        if (redux) {   // the same picks through integer keys (route_pick_redux)
-            unsigned key[ROUTE_PER_LANE];
+        // redux: each round on integer keys (route_pick_redux); else a scan and warp_argmax of the biased
+        // scores. The same picks.
+        unsigned key[ROUTE_PER_LANE];
 #pragma unroll
-            for (int i = 0; i < ROUTE_PER_LANE; i++)
-                key[i] = lane + 32 * i < E ? route_key(biased[i]) : ROUTE_KEY_NONE;
-            for (int j = 0; j < k; j++) {
-                int bi = route_pick_redux(key, lane);
-                if (bi < 0 || bi >= E)
-                    bi = 0;   // every score NaN: keep a valid index
-                float w = 0.0f;
+        for (int i = 0; i < ROUTE_PER_LANE; i++)
+            key[i] = lane + 32 * i < E ? route_key(biased[i]) : ROUTE_KEY_NONE;
+        for (int j = 0; j < k; j++) {
+            int bi;
+            if (redux) {
+                bi = route_pick_redux(key, lane);
+            } else {
+                float bv = -INFINITY;
+                bi = 0x7FFFFFFF;
 #pragma unroll
-                for (int i = 0; i < ROUTE_PER_LANE; i++)
-                    if (lane + 32 * i == bi) {
-                        w = score[i];
-                        key[i] = ROUTE_KEY_NEG_INF;
+                for (int i = 0; i < ROUTE_PER_LANE; i++) {
+                    const int e = lane + 32 * i;
+                    if (e < E && (biased[i] > bv || (biased[i] == bv && e < bi))) {
+                        bv = biased[i];
+                        bi = e;
                     }
-                w = __shfl_sync(0xFFFFFFFFu, w, bi % 32);
-                sum += w;
-                if (lane == j) {
-                    my_id = bi;
-                    my_w = w;
                 }
+                warp_argmax(bv, bi);
             }
-        }
-        for (int j = 0; j < (redux ? 0 : k); j++) {   // the comparison version's rounds
-            float bv = -INFINITY;
-            int bi = 0x7FFFFFFF;
-#pragma unroll
-            for (int i = 0; i < ROUTE_PER_LANE; i++) {
-                const int e = lane + 32 * i;
-                if (e < E && (biased[i] > bv || (biased[i] == bv && e < bi))) {
-                    bv = biased[i];
-                    bi = e;
-                }
-            }
-            warp_argmax(bv, bi);
             if (bi < 0 || bi >= E)
                 bi = 0;   // every score NaN: keep a valid index
             float w = 0.0f;
@@ -1992,6 +1982,7 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
                 if (lane + 32 * i == bi) {
                     w = score[i];
                     biased[i] = -INFINITY;
+                    key[i] = ROUTE_KEY_NEG_INF;
                 }
             w = __shfl_sync(0xFFFFFFFFu, w, bi % 32);
             sum += w;
@@ -2060,11 +2051,7 @@ __global__ void route_kernel(const float *logits, const float *bias, int E, int 
 
 int &cuda_route_redux_knob()
 {
-    static int redux = -1;
-    if (redux < 0) {
-        const char *v = getenv("MIMO_CUDA_ROUTE_REDUX");
-        redux = !(v && v[0] == '0');
-    }
+    static int redux = env_switch_on("MIMO_CUDA_ROUTE_REDUX");
     return redux;
 }
 

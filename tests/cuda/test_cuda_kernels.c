@@ -377,6 +377,23 @@ Test(cuda_kernels, rmsnorm)
  * at MiMo-V2.5-Pro's o_proj shape (6144 x 2048: a bf16 writer of 384 blocks, more partial sums than a
  * reader block has threads). The defaults must defer it (but for an f32 writer of 768 blocks), path 14
  * (the knob off) must not. */
+/* The inputs of a deferred-norm check and its CPU reference: a (K) and x, nw (H) drawn, xref = x + W a,
+ * h = rmsnorm(xref) * nw. */
+static void norm_writer_reference(const mimo_matrix *w, int H, int K, float *a, float *x, float *nw, float *xref,
+                                  float *h)
+{
+    for (int i = 0; i < K; i++)
+        a[i] = frand() * 0.2f;
+    for (int i = 0; i < H; i++) {
+        x[i] = frand() * 2.0f;
+        nw[i] = 1.0f + 0.5f * frand();
+    }
+    mimo_matrix_gemv_f32(w, a, xref);
+    for (int i = 0; i < H; i++)
+        xref[i] += x[i];
+    mimo_cpu_rmsnorm(h, xref, nw, H, 1e-6f);
+}
+
 /* A MoE layer's post-attention norm deferred into the router and the gate/up slots after it (the router
  * stores the factor, the slots take it): against the CPU (norm, router, top-k slots' SwiGLU) on every GEMV
  * path and expert format, the MiMo-V2.5-Pro shard's widths among them (hidden 6144, 384 experts' router,
@@ -406,16 +423,7 @@ Test(cuda_kernels, rmsnorm_deferred_into_router_and_expert_slots)
         float *yr = malloc(sizeof(float) * RR), *yrref = malloc(sizeof(float) * RR);
         float *ys = malloc(sizeof(float) * K * M), *ysref = malloc(sizeof(float) * K * M);
         float *gv = malloc(sizeof(float) * M), *uv = malloc(sizeof(float) * M);
-        for (int i = 0; i < KC; i++)
-            a[i] = frand() * 0.2f;
-        for (int i = 0; i < H; i++) {
-            x[i] = frand() * 2.0f;
-            nw[i] = 1.0f + 0.5f * frand();
-        }
-        mimo_matrix_gemv_f32(&w, a, xref);
-        for (int i = 0; i < H; i++)
-            xref[i] += x[i];
-        mimo_cpu_rmsnorm(h, xref, nw, H, 1e-6f);
+        norm_writer_reference(&w, H, KC, a, x, nw, xref, h);
         mimo_matrix_gemv_f32(&r, h, yrref);
         for (int j = 0; j < K; j++) {
             mimo_matrix_gemv_f32(&g[ids[j]], h, gv);
@@ -474,16 +482,7 @@ Test(cuda_kernels, rmsnorm_deferred_between_gemvs)
         float *h = malloc((size_t)H * sizeof(float)), *y = malloc((size_t)M * sizeof(float));
         float *yref = malloc((size_t)M * sizeof(float)), *g = malloc((size_t)M * sizeof(float));
         float *b = malloc((size_t)M * sizeof(float));
-        for (int i = 0; i < K; i++)
-            a[i] = frand() * 0.2f;
-        for (int i = 0; i < H; i++) {
-            x[i] = frand() * 2.0f;
-            nw[i] = 1.0f + 0.5f * frand();
-        }
-        mimo_matrix_gemv_f32(&w, a, xref);
-        for (int i = 0; i < H; i++)
-            xref[i] += x[i];
-        mimo_cpu_rmsnorm(h, xref, nw, H, 1e-6f);
+        norm_writer_reference(&w, H, K, a, x, nw, xref, h);
         mimo_matrix_gemv_f32(&r, h, glu ? g : yref);
         if (glu) {
             mimo_matrix_gemv_f32(&u, h, b);
