@@ -1281,13 +1281,16 @@ static thread_local bool pdl_chain_state = false;
 void cuda_pdl_chain(bool previous_is_kernel) { pdl_chain_state = previous_is_kernel; }
 bool cuda_pdl_chained() { return pdl_chain_state; }
 
+// An on/off A/B knob: on unless the variable is set to 0.
+static int env_switch_on(const char *name)
+{
+    const char *v = getenv(name);
+    return !(v && v[0] == '0');
+}
+
 bool cuda_pdl_enabled()
 {
-    static int on = -1;
-    if (on < 0) {
-        const char *v = getenv("MIMO_CUDA_PDL");
-        on = !(v && v[0] == '0');
-    }
+    static const int on = env_switch_on("MIMO_CUDA_PDL");
     return on != 0;
 }
 
@@ -1846,13 +1849,6 @@ __global__ void attention_merge_kernel(const float *partial, int nsplit, const A
                                        const float *sink, int registers, float *out, int ldo)
 {
     attention_merge_unit(kernel_unit(), UnitSmem{}, partial, nsplit, g, d_len, split_keys, sink, registers, out, ldo);
-}
-
-// An on/off A/B knob: on unless the variable is set to 0.
-static int env_switch_on(const char *name)
-{
-    const char *v = getenv(name);
-    return !(v && v[0] == '0');
 }
 
 int &cuda_attention_merge_registers_knob()
