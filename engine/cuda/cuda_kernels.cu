@@ -1885,10 +1885,10 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_cluster_kernel(const f
     const int pos_q = *d_len + t, lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
     const int active = pos_q + 1 - lo_all, per = (active + C - 1) / C;
     const int lo = lo_all + rank * per, hi = min(pos_q + 1, lo + per);
-    const float *qt = q + (size_t)t * g.n_heads * g.dqk;   // attention_keys picks the head's row
-    attention_keys(qt, kc, vc, g, head, lo, min(hi, lo + ATTN_MAX_SPLIT), run);
+    const float *qh = q + ((size_t)t * g.n_heads + head) * g.dqk;
+    attention_keys(qh, kc, vc, g, head, lo, min(hi, lo + ATTN_MAX_SPLIT), run);
     for (int c0 = lo + ATTN_MAX_SPLIT; c0 < hi; c0 += ATTN_MAX_SPLIT) {
-        attention_keys(qt, kc, vc, g, head, c0, min(hi, c0 + ATTN_MAX_SPLIT), chunk);
+        attention_keys(qh, kc, vc, g, head, c0, min(hi, c0 + ATTN_MAX_SPLIT), chunk);
         __syncthreads();   // both runs complete (thread 0 wrote the max and sum, the values thread d)
         const float m0 = run[0], m1 = chunk[0], M = fmaxf(m0, m1);
         const float a = expf(m0 - M), b = expf(m1 - M), l = run[1] * a + chunk[1] * b;
