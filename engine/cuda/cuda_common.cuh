@@ -194,18 +194,12 @@ bool cuda_pdl_enabled();
 void cuda_pdl_chain(bool previous_is_kernel);
 bool cuda_pdl_chained();
 
-// Launches kernel on st (with the PDL attribute when enabled) in clusters of `cluster` blocks (1 x 1 x 1:
-// no cluster attribute); 0, or -1 with err naming the kernel. A step recorded for the persistent kernel
-// takes no clusters (its blocks are not co-scheduled): callers choose a cluster-free version there.
+// Launches kernel on st (with the PDL attribute when enabled); 0, or -1 with err naming the kernel.
 template <typename... KArgs, typename... Args>
-static inline int cuda_launch_clustered(const char *name, mimo_error *err, void (*kernel)(KArgs...), dim3 grid,
-                                        dim3 block, dim3 cluster, size_t smem, cudaStream_t st, Args &&...args)
+static inline int cuda_launch(const char *name, mimo_error *err, void (*kernel)(KArgs...), dim3 grid, dim3 block,
+                              size_t smem, cudaStream_t st, Args &&...args)
 {
-    const bool clustered = cluster.x * cluster.y * cluster.z > 1;
     if (PersistRecorder *rec = cuda_persist_recorder()) {
-        if (clustered)
-            return mimo_fail(err, "cuda: %s runs in thread-block clusters, which the persistent kernel cannot record",
-                             name);
         using Pack = typename KernelArgs<void(KArgs...)>::Pack;
         static_assert(Pack::size() <= PERSIST_ARG_BYTES, "a kernel's arguments exceed PERSIST_ARG_BYTES");
         alignas(16) unsigned char bytes[PERSIST_ARG_BYTES] = {};
@@ -217,31 +211,16 @@ static inline int cuda_launch_clustered(const char *name, mimo_error *err, void 
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = st;
-    cudaLaunchAttribute attr[2];
-    unsigned n_attr = 0;
-    if (cuda_pdl_chained() && cuda_pdl_enabled()) {
-        attr[n_attr].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-        attr[n_attr++].val.programmaticStreamSerializationAllowed = 1;
-    }
-    if (clustered) {
-        attr[n_attr].id = cudaLaunchAttributeClusterDimension;
-        attr[n_attr].val.clusterDim.x = cluster.x;
-        attr[n_attr].val.clusterDim.y = cluster.y;
-        attr[n_attr++].val.clusterDim.z = cluster.z;
-    }
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
     cfg.attrs = attr;
-    cfg.numAttrs = n_attr;
+    const bool chained = cuda_pdl_chained();
+    cfg.numAttrs = chained && cuda_pdl_enabled() ? 1 : 0;
     cudaError_t rc = cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
     if (rc != cudaSuccess)
         return mimo_fail(err, "cuda: launch of %s failed: %s", name, cudaGetErrorString(rc));
     return 0;
-}
-
-template <typename... KArgs, typename... Args>
-static inline int cuda_launch(const char *name, mimo_error *err, void (*kernel)(KArgs...), dim3 grid, dim3 block,
-                              size_t smem, cudaStream_t st, Args &&...args)
-{
-    return cuda_launch_clustered(name, err, kernel, grid, block, dim3(1, 1, 1), smem, st, std::forward<Args>(args)...);
 }
 
 // Columns of a device matrix row are padded to a multiple of this many elements so that every

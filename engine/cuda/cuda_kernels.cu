@@ -3,11 +3,8 @@
 #include "cuda_attention_block.cuh"
 #include "cuda_ops.cuh"
 
-#include <cooperative_groups.h>
 #include <math.h>
 #include <stdlib.h>
-
-namespace cg = cooperative_groups;
 
 // ---------------------------------------------------------------------------------------------
 // GEMV / small GEMM over 1..16 positions, any storage format. Three paths (launch_gemv_f picks):
@@ -1704,18 +1701,18 @@ size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n)
     return one > all ? one : all;   // one position splits finer
 }
 
-// Head `head` of query q over the keys at positions [lo, hi) (hi - lo <= ATTN_MAX_SPLIT): part = (max score,
-// sum of exp(score - max), the values weighted by exp(score - max)); an empty run writes (-inf, 0) only.
-// part may be global (the split kernel's partials) or shared memory (the cluster kernel's).
-__device__ void attention_keys(const float *q, const float *kc, const float *vc, const AttnGeom &g, int head, int lo,
-                               int hi, float *part)
+__device__ void attention_split(const float *q, const float *kc, const float *vc, const AttnGeom &g, int head,
+                                int pos_q, int split, int split_keys, float *part)
 {
     __shared__ float qs[ATTN_MAX_DIM];
     __shared__ float ps[ATTN_MAX_SPLIT];
     __shared__ float red[32];
     const int kvh = head / (g.n_heads / g.n_kv);
+    const int lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
+    const int lo = lo_all + split * split_keys;
+    const int hi = min(pos_q + 1, lo + split_keys);   // causal
     const int nk = hi - lo;
-    if (nk <= 0) {
+    if (nk <= 0) {   // a split past the causal end (the grid is sized for the longest context)
         if (threadIdx.x == 0) {
             part[0] = -INFINITY;
             part[1] = 0.0f;
@@ -1753,15 +1750,6 @@ __device__ void attention_keys(const float *q, const float *kc, const float *vc,
     }
 }
 
-__device__ void attention_split(const float *q, const float *kc, const float *vc, const AttnGeom &g, int head,
-                                int pos_q, int split, int split_keys, float *part)
-{
-    const int lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
-    const int lo = lo_all + split * split_keys;
-    // causal; a split past the causal end (the grid is sized for the longest context) is empty
-    attention_keys(q, kc, vc, g, head, lo, min(pos_q + 1, lo + split_keys), part);
-}
-
 __device__ void attention_split_unit(const UnitCtx &u, const UnitSmem &, const float *q, const float *kc, const float *vc,
                                      const AttnGeom &g, const int *d_len, int split_keys, float *partial)
 {
@@ -1784,15 +1772,14 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
 // arithmetic in its order (the same result bit for bit). A loop of load -> use over the splits was a chain
 // of L2 round trips.
 #define ATTN_MERGE_REG_SPLITS 16
-template <class PartOf>
-__device__ __forceinline__ void attention_merge_head_short(const PartOf &part_of, int nsplit, const AttnGeom &g,
+__device__ __forceinline__ void attention_merge_head_short(const float *partial, int nsplit, const AttnGeom &g,
                                                            float sink, float *out)
 {
     const int d = threadIdx.x;
     float pm[ATTN_MERGE_REG_SPLITS], pl[ATTN_MERGE_REG_SPLITS], pv[ATTN_MERGE_REG_SPLITS];
 #pragma unroll
     for (int s = 0; s < ATTN_MERGE_REG_SPLITS; s++) {
-        const float *p = s < nsplit ? part_of(s) : nullptr;
+        const float *p = partial + (size_t)s * (2 + g.dv);
         pm[s] = s < nsplit ? p[0] : -INFINITY;
         pl[s] = s < nsplit ? p[1] : 0.0f;
         pv[s] = s < nsplit && d < g.dv ? p[2 + d] : 0.0f;
@@ -1821,7 +1808,7 @@ __device__ void attention_merge_head(const float *partial, int nsplit, const Att
                                      float *out)
 {
     if (registers && nsplit <= ATTN_MERGE_REG_SPLITS && g.dv <= (int)blockDim.x) {
-        attention_merge_head_short([=](int s) { return partial + (size_t)s * (2 + g.dv); }, nsplit, g, sink, out);
+        attention_merge_head_short(partial, nsplit, g, sink, out);
         return;
     }
     float M = sink;
@@ -1864,113 +1851,10 @@ __global__ void attention_merge_kernel(const float *partial, int nsplit, const A
     attention_merge_unit(kernel_unit(), UnitSmem{}, partial, nsplit, g, d_len, split_keys, sink, registers, out, ldo);
 }
 
-// Decode attention of one (head, position) in one thread-block cluster (sm_90): the cluster's C blocks take C
-// consecutive runs of the query's active keys (runs past ATTN_MAX_SPLIT keys in several passes folded into
-// one), each leaves (max, sum, weighted values) in its shared memory, and the cluster's first block merges
-// them through distributed shared memory and writes the head's output. One kernel and two cluster barriers
-// instead of the split kernel, the partials' round trip through L2 and the merge kernel's launch and wait.
-#define ATTN_CLUSTER_MAX 16
-__global__ void __launch_bounds__(ATTN_THREADS) attention_cluster_kernel(const float *q, const float *kc,
-                                                                         const float *vc, const AttnGeom g,
-                                                                         const int *d_len, const float *sink, float *out,
-                                                                         int ldo)
-{
-    __shared__ float run[2 + ATTN_MAX_DIM];     // this block's (max, sum, values): what the merge reads
-    __shared__ float chunk[2 + ATTN_MAX_DIM];   // a later pass of a run longer than ATTN_MAX_SPLIT keys
-    pdl_trigger();
-    pdl_wait();
-    cg::cluster_group cluster = cg::this_cluster();
-    const int head = blockIdx.x, t = blockIdx.y;
-    const int rank = (int)cluster.block_rank(), C = (int)cluster.num_blocks();
-    const int pos_q = *d_len + t, lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
-    const int active = pos_q + 1 - lo_all, per = (active + C - 1) / C;
-    const int lo = lo_all + rank * per, hi = min(pos_q + 1, lo + per);
-    const float *qh = q + ((size_t)t * g.n_heads + head) * g.dqk;
-    attention_keys(qh, kc, vc, g, head, lo, min(hi, lo + ATTN_MAX_SPLIT), run);
-    for (int c0 = lo + ATTN_MAX_SPLIT; c0 < hi; c0 += ATTN_MAX_SPLIT) {
-        attention_keys(qh, kc, vc, g, head, c0, min(hi, c0 + ATTN_MAX_SPLIT), chunk);
-        __syncthreads();   // both runs complete (thread 0 wrote the max and sum, the values thread d)
-        const float m0 = run[0], m1 = chunk[0], M = fmaxf(m0, m1);
-        const float a = expf(m0 - M), b = expf(m1 - M), l = run[1] * a + chunk[1] * b;
-        for (int d = threadIdx.x; d < g.dv; d += blockDim.x)
-            run[2 + d] = run[2 + d] * a + chunk[2 + d] * b;
-        __syncthreads();   // every thread has read the old max before thread 0 replaces it
-        if (threadIdx.x == 0) {
-            run[0] = M;
-            run[1] = l;
-        }
-    }
-    cluster.sync();   // every block's run is written (release) and visible to the first block (acquire)
-    if (rank == 0) {
-        const int nrun = min(C, (active + per - 1) / per);   // the blocks that held keys
-        attention_merge_head_short([&](int r) { return (const float *)cluster.map_shared_rank(run, r); }, nrun, g,
-                                   sink ? sink[head] : -INFINITY, out + (size_t)t * ldo + (size_t)head * g.dv);
-    }
-    cluster.sync();   // the other blocks' shared memory stays until the first block has read it
-}
-
 int &cuda_attention_merge_registers_knob()
 {
     static int registers = env_switch_on("MIMO_CUDA_MERGE_REGISTERS");
     return registers;
-}
-
-// MIMO_CUDA_ATTN_CLUSTER: unset, the cluster kernel with 16 blocks per cluster at one query position and 8 at
-// several; 0, the split and merge kernels; 2, 4, 8 or 16, that many blocks per cluster at every position count.
-int &cuda_attention_cluster_knob()
-{
-    static int knob = [] {
-        const char *v = getenv("MIMO_CUDA_ATTN_CLUSTER");
-        if (!v || !*v)
-            return -1;
-        const int c = atoi(v);
-        return c == 2 || c == 4 || c == 8 || c == 16 ? c : 0;
-    }();
-    return knob;
-}
-
-// Blocks per cluster for a launch of n positions, 0 for the split and merge kernels: those where the knob
-// says so, a step recorded for the persistent kernel (no clusters there), value heads wider than a block,
-// or a device that cannot co-schedule the cluster (the 16-block size is non-portable: sm_90 allows it on
-// request, cudaOccupancyMaxActiveClusters says whether it fits).
-int cuda_attention_cluster_blocks(const AttnGeom &g, int n, mimo_error *err)
-{
-    const int knob = cuda_attention_cluster_knob();
-    int want = knob < 0 ? (n == 1 ? 16 : 8) : knob;
-    if (want == 0 || cuda_persist_recorder() || g.dv > ATTN_THREADS)
-        return 0;
-    static int largest = -1;   // the largest supported size, found once
-    if (largest < 0) {
-        int dev = 0;
-        cudaDeviceProp prop;
-        CUDA_CHECK(cudaGetDevice(&dev));
-        CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
-        largest = 0;
-        if (prop.major >= 9) {
-            largest = 8;
-            if (cudaFuncSetAttribute(attention_cluster_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) ==
-                cudaSuccess) {
-                cudaLaunchConfig_t cfg = {};
-                cfg.gridDim = dim3(1, 1, 16);
-                cfg.blockDim = dim3(ATTN_THREADS);
-                cudaLaunchAttribute attr;
-                attr.id = cudaLaunchAttributeClusterDimension;
-                attr.val.clusterDim.x = 1;
-                attr.val.clusterDim.y = 1;
-                attr.val.clusterDim.z = 16;
-                cfg.attrs = &attr;
-                cfg.numAttrs = 1;
-                int clusters = 0;
-                if (cudaOccupancyMaxActiveClusters(&clusters, attention_cluster_kernel, &cfg) == cudaSuccess &&
-                    clusters > 0)
-                    largest = 16;
-            }
-            (void)cudaGetLastError();   // a refused size is an answer, not an error
-        }
-    }
-    while (want > largest)
-        want /= 2;
-    return want >= 2 ? want : 0;
 }
 
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
@@ -1979,13 +1863,6 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
 {
     if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
-    const int cluster = cuda_attention_cluster_blocks(g, n, err);
-    if (cluster < 0)
-        return -1;
-    if (cluster > 0)
-        return cuda_launch_clustered("attention_cluster_kernel", err, attention_cluster_kernel,
-                                     dim3(g.n_heads, n, cluster), dim3(ATTN_THREADS), dim3(1, 1, cluster), 0, st, q,
-                                     kcache, vcache, g, d_len, sink, out, ldo);
     const int nsplit = cuda_attention_splits(g, max_context, n), split_keys = cuda_attention_split_keys(g, max_context, n);
     if (cuda_launch("attention_split_kernel", err, attention_split_kernel, dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS),
                     0, st, q, kcache, vcache, g, d_len, split_keys, partial))

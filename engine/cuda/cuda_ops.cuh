@@ -172,10 +172,8 @@ __device__ __forceinline__ void rope_cos_sin(const double *inv_freq, int pair, i
 int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, const AttnGeom &g, const int *d_len,
                         int n, float *q, float *kcache, float *vcache, cudaStream_t st, mimo_error *err);
 
-// Attention of n query positions (*d_len + t) over the cache, out [n][ldo >= heads*dv]: one kernel of
-// thread-block clusters (a cluster per head and position merges its blocks' key runs and the sink in
-// distributed shared memory), or, where clusters are off or unavailable (the persistent kernel's
-// recording), partials over key splits of split_keys keys in `partial`, then a merge kernel.
+// Attention of n query positions (*d_len + t) over the cache: partials over key splits of
+// split_keys keys, then a merge with the sink. out [n][ldo >= heads*dv].
 int cuda_attention(const float *q, const float *kcache, const float *vcache, const float *sink, const AttnGeom &g,
                    const int *d_len, int n, int max_context, float *partial, float *out, int ldo, cudaStream_t st,
                    mimo_error *err);
@@ -185,10 +183,6 @@ int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n);  // ke
 // (the same result bit for bit); 0: loops over them (MIMO_CUDA_MERGE_REGISTERS=0, for A/B runs). Read from
 // the environment on first use; tests set it.
 int &cuda_attention_merge_registers_knob();
-// MIMO_CUDA_ATTN_CLUSTER (-1 unset: the default sizes; 0: split + merge kernels; 2..16: blocks per cluster).
-int &cuda_attention_cluster_knob();
-// Blocks per cluster of cuda_attention's launch of n positions (0: the split and merge kernels), -1 with err.
-int cuda_attention_cluster_blocks(const AttnGeom &g, int n, mimo_error *err);
 // The partials any launch of 1..n positions needs.
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);
 

@@ -335,41 +335,21 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
         (a->sink && c.put(a->sink, (size_t)a->n_heads, &dsink, err)) ||
         cuda_upload_rope_table(&c.e, a->theta, a->rope_dim, &g.inv_freq, err))
         return -1;
-    int &registers = cuda_attention_merge_registers_knob(), &cluster = cuda_attention_cluster_knob();
-    const int registers_was = registers, cluster_was = cluster;
+    int &registers = cuda_attention_merge_registers_knob();
+    const int registers_was = registers;
     registers = a->merge_loops ? 0 : 1;
-    cluster = a->cluster_blocks == 0 ? -1 : a->cluster_blocks < 0 ? 0 : a->cluster_blocks;
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int m = P - p0 < chunk ? P - p0 : chunk;
         CUDA_CHECK(cudaMemcpyAsync(dlen, &p0, sizeof(int), cudaMemcpyHostToDevice, c.e.stream));
         if (cuda_qkv_rope_store(dqkv + (size_t)p0 * rows, rows, NULL, g, dlen, m, dq, dk, dv, c.e.stream, err) ||
             cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dout + (size_t)p0 * out_w, out_w, c.e.stream, err)) {
             registers = registers_was;
-            cluster = cluster_was;
             return -1;
         }
         CUDA_CHECK(cudaStreamSynchronize(c.e.stream));
     }
     registers = registers_was;
-    cluster = cluster_was;
     return c.get(out, dout, (size_t)P * out_w, err);
-}
-
-extern "C" int mimo_cuda_test_attention_cluster_blocks(const mimo_cuda_test_attn *a, int n, mimo_error *err)
-{
-    AttnGeom g;
-    memset(&g, 0, sizeof g);
-    g.n_heads = a->n_heads;
-    g.n_kv = a->n_kv;
-    g.dqk = a->dqk;
-    g.dv = a->dv;
-    g.window = a->window;
-    int &cluster = cuda_attention_cluster_knob();
-    const int cluster_was = cluster;
-    cluster = a->cluster_blocks == 0 ? -1 : a->cluster_blocks < 0 ? 0 : a->cluster_blocks;
-    const int blocks = cuda_attention_cluster_blocks(g, n, err);
-    cluster = cluster_was;
-    return blocks;
 }
 
 extern "C" void mimo_cuda_test_set_route_redux(int on) { cuda_route_redux_knob() = on ? 1 : 0; }

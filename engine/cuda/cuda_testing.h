@@ -74,15 +74,11 @@ typedef struct {
     const float *sink;   /* [n_heads] or NULL */
     int max_context;
     bool merge_loops;    /* the merge loops over the splits (cuda_attention_merge_registers_knob 0) */
-    int cluster_blocks;  /* 0: the default; -1: the split and merge kernels; 2, 4, 8, 16: blocks per cluster */
 } mimo_cuda_test_attn;
 /* Feeds P positions of plain-order fused qkv rows ([P][heads*dqk + kv*(dqk+dv)]) in chunks of
  * `chunk` positions through RoPE + KV store + attention; out [P][heads*dv]. */
 int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int P, int chunk, float *out,
                              mimo_error *err);
-/* Blocks per cluster that a launch of n positions of a's geometry takes under a->cluster_blocks (0: split and
- * merge kernels), or -1 with err. */
-int mimo_cuda_test_attention_cluster_blocks(const mimo_cuda_test_attn *a, int n, mimo_error *err);
 /* The router over n positions: logits [n][E] -> ids [n][k], weights [n][k]. */
 int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
                          int32_t *ids, float *weights, mimo_error *err);

@@ -572,20 +572,10 @@ static void check_attention(int window, bool sink, int P, int chunk, int max_ctx
     float *ref = malloc((size_t)P * a.n_heads * a.dv * sizeof(float));
     attention_reference(&a, qkv, P, ref);
     mimo_error err = {{0}};
-    /* every version against the CPU: the cluster kernel at its default sizes, at 2 blocks per cluster (the long
-     * contexts' runs past 256 keys take several passes) and at 16, then the split and merge kernels (last: the
-     * merge check below compares with their output) */
-    static const int clusters[] = {0, 2, 16, -1};
-    for (size_t c = 0; c < sizeof clusters / sizeof clusters[0]; c++) {
-        a.cluster_blocks = clusters[c];
-        memset(out, 0xff, (size_t)P * a.n_heads * a.dv * sizeof(float));
-        cr_assert_eq(mimo_cuda_test_attention(&a, qkv, P, chunk, out, &err), 0, "%s", err.msg);
-        cr_assert(all_finite(out, (size_t)P * a.n_heads * a.dv), "cluster %d: attention output not fully written",
-                  clusters[c]);
-        double rel = mimo_test_rel_err(out, ref, (size_t)P * a.n_heads * a.dv);
-        cr_assert(rel < 1e-5, "window %d sink %d P %d chunk %d cluster %d: rel err %g", window, sink, P, chunk,
-                  clusters[c], rel);
-    }
+    cr_assert_eq(mimo_cuda_test_attention(&a, qkv, P, chunk, out, &err), 0, "%s", err.msg);
+    cr_assert(all_finite(out, (size_t)P * a.n_heads * a.dv), "attention output not fully written");
+    double rel = mimo_test_rel_err(out, ref, (size_t)P * a.n_heads * a.dv);
+    cr_assert(rel < 1e-5, "window %d sink %d P %d chunk %d: rel err %g", window, sink, P, chunk, rel);
     /* the merge from registers (up to 16 splits, the default) equals the loops over the splits bit for bit */
     float *looped = malloc((size_t)P * a.n_heads * a.dv * sizeof(float));
     a.merge_loops = true;
@@ -601,13 +591,6 @@ static void check_attention(int window, bool sink, int P, int chunk, int max_ctx
 Test(cuda_kernels, attention_full_and_sliding_window)
 {
     need_gpu();
-    /* the kernels below are Hopper's: the cluster kernel must be what the default picks, not a fallback */
-    mimo_cuda_test_attn a = {.n_heads = 8, .n_kv = 2, .dqk = 48, .dv = 32, .window = 0, .max_context = 64};
-    mimo_error err = {{0}};
-    cr_assert_eq(mimo_cuda_test_attention_cluster_blocks(&a, 1, &err), 16, "one position: %s", err.msg);
-    cr_assert_eq(mimo_cuda_test_attention_cluster_blocks(&a, 8, &err), 8, "eight positions: %s", err.msg);
-    a.cluster_blocks = -1;
-    cr_assert_eq(mimo_cuda_test_attention_cluster_blocks(&a, 1, &err), 0, "clusters off: %s", err.msg);
     check_attention(0, false, 40, 1, 64);
     check_attention(0, true, 37, 16, 64);
     check_attention(8, true, 50, 5, 64);      /* ring of 24 slots wraps twice */
