@@ -11,8 +11,10 @@ The results file of the same run holds a related figure for the whole traced pas
 (bench/trace_records.c): the part of a record after its stream's earlier records ended. The two differ in
 idle gaps: here a gap before a kernel is charged to it (a launch gap is a cost of that step), there it is not.
 
-Usage: scripts/trace-step-costs.py TRACE.json [--last N]   (N: the last N steps of the most common
-shape; default all of them)
+Usage: scripts/trace-step-costs.py TRACE.json [--last N] [--shape K | --all]
+  --last N   the last N steps of the chosen shape (default all of them)
+  --shape K  the steps of K kernels instead of the most common shape (a DFlash run's verify step, say)
+  --all      one table per shape seen at least three times, the most common first
 """
 import json
 import re
@@ -56,8 +58,19 @@ def main():
     sizes = defaultdict(int)
     for s in steps:
         sizes[len(s)] += 1
-    shape = max(sizes, key=lambda n: (sizes[n], n))
-    chosen = [s for s in steps if len(s) == shape]
+    if "--shape" in sys.argv:
+        shapes = [int(sys.argv[sys.argv.index("--shape") + 1])]
+        if shapes[0] not in sizes:
+            sys.exit(f"{path}: no step of {shapes[0]} kernels (step shapes seen: {dict(sizes)})")
+    elif "--all" in sys.argv:
+        shapes = [n for n in sorted(sizes, key=lambda n: (-sizes[n], -n)) if sizes[n] >= 3]
+    else:
+        shapes = [max(sizes, key=lambda n: (sizes[n], n))]
+    for shape in shapes:
+        print_shape(path, stream, sizes, [s for s in steps if len(s) == shape], shape, last)
+
+
+def print_shape(path, stream, sizes, chosen, shape, last):
     if last:
         chosen = chosen[-last:]
     per_name = defaultdict(list)   # name -> [summed marginal cost per step]
@@ -83,7 +96,6 @@ def main():
     for n in sorted(per_name, key=lambda n: -statistics.median(per_name[n])):
         m = statistics.median(per_name[n])
         print(f"{n[:64]:64s} {counts[n]:5d} {m:9.1f} {m / counts[n]:8.2f} {100 * m / wall:5.1f}%")
-
 
 if __name__ == "__main__":
     main()
