@@ -1005,31 +1005,7 @@ __device__ __forceinline__ RowRaw zero_row_raw()
     return r;
 }
 
-// The eight E2M1 codes of a word (element i in bits 4i..4i+3) as four half pairs, pair j = (element j,
-// element j + 4): each half the code's value times 2^-14 (sign to bit 15, exponent and mantissa bits to
-// 11..9; dev_e2m1x2_scaled), both halves of a pair placed by the same two shifts: 4 ALU operations per
-// pair where the byte-wise decode took about 9. The inputs take the same order (mma_input_pairs).
-__device__ __forceinline__ void mxfp4_word_half_pairs(uint32_t w, uint32_t *h)
-{
-    const uint32_t sign = w & 0x88888888u;
-    h[0] = ((w << 9) & 0x0E000E00u) | ((sign << 12) & 0x80008000u);
-    h[1] = ((w << 5) & 0x0E000E00u) | ((sign << 8) & 0x80008000u);
-    h[2] = ((w << 1) & 0x0E000E00u) | ((sign << 4) & 0x80008000u);
-    h[3] = ((w >> 3) & 0x0E000E00u) | (sign & 0x80008000u);
-}
-
-// Which input columns pair up in operand register i of a lane's EL columns: (2i, 2i + 1), but for mxfp4
-// (the decode's order above) (8q + j, 8q + j + 4) with i = 4q + j.
-template <int FMT> __device__ __forceinline__ int mma_pair_first(int i)
-{
-    return FMT == MIMO_WFMT_MXFP4 ? 8 * (i >> 2) + (i & 3) : 2 * i;
-}
-template <int FMT> __device__ __forceinline__ int mma_pair_second(int i)
-{
-    return FMT == MIMO_WFMT_MXFP4 ? 8 * (i >> 2) + (i & 3) + 4 : 2 * i + 1;
-}
-
-// A loaded row segment as EL/2 operand pairs (mma_pair_first / mma_pair_second); fp8 unscaled (its block
+// A loaded row segment as EL/2 operand pairs (element 2i in the low half); fp8 unscaled (its block
 // scale is applied to the partial sums), mxfp4 with its power-of-two scale folded in (a fragment
 // mixes 4 lanes' 32-column blocks, so it cannot be applied afterwards).
 template <int FMT>
@@ -1050,29 +1026,29 @@ __device__ __forceinline__ void decode_row_op(const RowRaw &r, uint32_t *out)
     } else {
         const uint32_t w[4] = {r.a.x, r.a.y, r.a.z, r.a.w};
         const int e = r.e;
-        uint32_t h[16];
-#pragma unroll
-        for (int q = 0; q < 4; q++)
-            mxfp4_word_half_pairs(w[q], h + 4 * q);
         if (e >= 104 && e <= 128) {
             // value = code * 2^(e-127) = (half code * 2^-14) * 2^(e-113): one exact half multiply
             // (every result is a half, subnormals down to 2^-24 included)
             const __half f = __ushort_as_half((unsigned short)((e - 113 + 15) << 10));
             const __half2 f2 = __halves2half2(f, f);
 #pragma unroll
-            for (int i = 0; i < 16; i++) {
-                __half2 v = __hmul2(*reinterpret_cast<const __half2 *>(&h[i]), f2);
-                out[i] = *reinterpret_cast<uint32_t *>(&v);
-            }
+            for (int q = 0; q < 4; q++)
+#pragma unroll
+                for (int b = 0; b < 4; b++) {
+                    __half2 h = __hmul2(dev_e2m1x2_scaled((w[q] >> (8 * b)) & 0xFFu), f2);
+                    out[4 * q + b] = *reinterpret_cast<uint32_t *>(&h);
+                }
         } else {
             // scales outside [2^-23, 2^1]: through float (values outside the half range saturate)
             const float sc = dev_e8m0_to_f32((uint8_t)e) * 16384.0f;
 #pragma unroll
-            for (int i = 0; i < 16; i++) {
-                float2 f = __half22float2(*reinterpret_cast<const __half2 *>(&h[i]));
-                __half2 v = __floats2half2_rn(f.x * sc, f.y * sc);
-                out[i] = *reinterpret_cast<uint32_t *>(&v);
-            }
+            for (int q = 0; q < 4; q++)
+#pragma unroll
+                for (int b = 0; b < 4; b++) {
+                    float2 f = __half22float2(dev_e2m1x2_scaled((w[q] >> (8 * b)) & 0xFFu));
+                    __half2 h = __floats2half2_rn(f.x * sc, f.y * sc);
+                    out[4 * q + b] = *reinterpret_cast<uint32_t *>(&h);
+                }
         }
     }
 }
@@ -1103,38 +1079,11 @@ __device__ __forceinline__ float block_scale(const GpuMat &M, const uint8_t *sc,
     return 1.0f;
 }
 
-// MXFP4 expert slots on the tensor cores with their input row staged (gemv_mma_slot_kernel): the slot's row
-// converted once per block into shared memory as (hi, lo) half pairs in the mxfp4 operand order (pair P:
-// columns 8 (P / 4) + P % 4 and that + 4, hi at xs[P], lo at xs[ld / 2 + P]) instead of by every lane for every
-// column block. Rows up to MMA_STAGE_MAX_LD columns: every thread's loads in flight at once.
-#define MMA_STAGE_MAX_LD 6144
-__device__ __forceinline__ void mma_stage_input_pairs(const float *x, int ld, uint32_t *xs)
-{
-    constexpr int PER_THREAD = MMA_STAGE_MAX_LD / 2 / GEMV_THREADS;
-    float a[PER_THREAD], b[PER_THREAD];
-#pragma unroll
-    for (int k = 0; k < PER_THREAD; k++) {
-        const int P = threadIdx.x + k * GEMV_THREADS, c = 8 * (P >> 2) + (P & 3);
-        a[k] = P < ld / 2 ? x[c] : 0.0f;   // coherent: the previous kernel wrote x
-        b[k] = P < ld / 2 ? x[c + 4] : 0.0f;
-    }
-#pragma unroll
-    for (int k = 0; k < PER_THREAD; k++) {
-        const int P = threadIdx.x + k * GEMV_THREADS;
-        if (P < ld / 2) {
-            const float ha = round_op(a[k], true), hb = round_op(b[k], true);
-            xs[P] = pack2(ha, hb, true);
-            xs[ld / 2 + P] = pack2(a[k] - ha, b[k] - hb, true);
-        }
-    }
-}
-
 // PIPE: column blocks whose weights are loaded before the tensor-core work on them (the loads in
-// flight per lane: PIPE x 2 rows x matrices). STAGED: the mxfp4 slot kernel's inputs from xs (above).
-template <int FMT, int NTL, bool GLU, int PIPE, bool STAGED = false>
-__device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int ksplit, float *red, uint32_t *xs = nullptr)
+// flight per lane: PIPE x 2 rows x matrices).
+template <int FMT, int NTL, bool GLU, int PIPE>
+__device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int ksplit, float *red)
 {
-    static_assert(!STAGED || (FMT == MIMO_WFMT_MXFP4 && NTL == 1), "staged inputs: mxfp4 slots only");
     constexpr int EL = MmaShape<FMT>::EL, BLK = MmaShape<FMT>::BLK, NM = GLU ? 2 : 1;
     constexpr bool F16 = MmaShape<FMT>::F16;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -1189,12 +1138,6 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             pdl_wait();
             waited = true;
         }
-        if (STAGED && blk0 == b0) {
-            // after the first weight loads are in flight; every warp has column blocks (ksplit <= nblk / 2,
-            // one chunk), so every thread passes this barrier once
-            mma_stage_input_pairs(x, ld, xs);
-            __syncthreads();
-        }
 #pragma unroll
         for (int q = 0; q < PIPE; q++) {
             // mma.sync needs the whole warp: skip only on the warp-uniform block test; lanes past
@@ -1204,43 +1147,19 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             const int c = (blk0 + q) * BLK + t * EL;
             const bool valid = c < ld;
             uint32_t xh[NTL][EL / 2], xl[NTL][EL / 2];
-            if (STAGED) {   // position 0 in the lanes of column 0 (g == 0); the others feed zeros
-                const bool ok = valid && g == 0;
-                const uint4 *hs = (const uint4 *)(xs + ((size_t)(blk0 + q) * 4 + t) * 16);
-                const uint4 *ls = (const uint4 *)(xs + ld / 2 + ((size_t)(blk0 + q) * 4 + t) * 16);
 #pragma unroll
-                for (int i = 0; i < EL / 8; i++) {
-                    const uint4 h = ok ? hs[i] : make_uint4(0, 0, 0, 0), l = ok ? ls[i] : make_uint4(0, 0, 0, 0);
-                    xh[0][4 * i] = h.x;
-                    xh[0][4 * i + 1] = h.y;
-                    xh[0][4 * i + 2] = h.z;
-                    xh[0][4 * i + 3] = h.w;
-                    xl[0][4 * i] = l.x;
-                    xl[0][4 * i + 1] = l.y;
-                    xl[0][4 * i + 2] = l.z;
-                    xl[0][4 * i + 3] = l.w;
-                }
-            }
-#pragma unroll
-            for (int nt = 0; nt < (STAGED ? 0 : NTL); nt++) {
+            for (int nt = 0; nt < NTL; nt++) {
                 const int pos = nt * 8 + g;
                 const bool ok = valid && pos < npos;
                 const float4 *xv = (const float4 *)(x + (size_t)(ok ? pos : 0) * p.ldx + (ok ? c : 0));
-                float xf[EL];
 #pragma unroll
                 for (int i = 0; i < EL / 4; i++) {
-                    const float4 f = ok ? xv[i] : make_float4(0.f, 0.f, 0.f, 0.f);   // coherent (load_inputs)
-                    xf[4 * i] = f.x;
-                    xf[4 * i + 1] = f.y;
-                    xf[4 * i + 2] = f.z;
-                    xf[4 * i + 3] = f.w;
-                }
-#pragma unroll
-                for (int i = 0; i < EL / 2; i++) {
-                    const float a = xf[mma_pair_first<FMT>(i)], b = xf[mma_pair_second<FMT>(i)];
-                    const float ha = round_op(a, F16), hb = round_op(b, F16);
-                    xh[nt][i] = pack2(ha, hb, F16);
-                    xl[nt][i] = pack2(a - ha, b - hb, F16);
+                    float4 f = ok ? xv[i] : make_float4(0.f, 0.f, 0.f, 0.f);   // coherent (load_inputs)
+                    float hx = round_op(f.x, F16), hy = round_op(f.y, F16), hz = round_op(f.z, F16), hw = round_op(f.w, F16);
+                    xh[nt][2 * i] = pack2(hx, hy, F16);
+                    xh[nt][2 * i + 1] = pack2(hz, hw, F16);
+                    xl[nt][2 * i] = pack2(f.x - hx, f.y - hy, F16);
+                    xl[nt][2 * i + 1] = pack2(f.z - hz, f.w - hw, F16);
                 }
             }
 #pragma unroll
@@ -1354,15 +1273,6 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_mma_kernel(const GemvPar
     gemv_mma_tile<FMT, NTL, GLU, PIPE>(p, blockIdx.x, blockIdx.y, ksplit, red);
 }
 
-// MXFP4 expert slots (one position each) with the staged input row: dynamic shared memory of ld x 4 bytes.
-template <bool GLU, int PIPE>
-__global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_mma_slot_kernel(const GemvParams p, int ksplit)
-{
-    __shared__ float red[GEMV_WARPS * (GLU ? 2 : 1) * 16 * 8];
-    extern __shared__ uint4 xs_staged[];
-    gemv_mma_tile<MIMO_WFMT_MXFP4, 1, GLU, PIPE, true>(p, blockIdx.x, blockIdx.y, ksplit, red, (uint32_t *)xs_staged);
-}
-
 // Launch knobs (cuda_ops.cuh), for experiments in the kernel benchmarks: MIMO_CUDA_MMA_PIPE = 2 | 4,
 // MIMO_CUDA_MMA_KSPLIT = 1..8, MIMO_CUDA_GEMV1 = 1 | 0, MIMO_CUDA_GEMV1_BLOCKS = 2 | 3 (unset: by
 // shape), read on first use; tests set them directly.
@@ -1422,21 +1332,9 @@ GemvKnobs &cuda_gemv_knobs()
             k.early_ids = atoi(v);
         if ((v = getenv("MIMO_CUDA_NORM_FACTOR")))
             k.norm_factor = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_MMA_STAGE")))
-            k.mma_stage = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_SLOT_MMA")))
-            k.slot_mma = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
-}
-
-// MXFP4 expert slots on the tensor cores take the staged input row (gemv_mma_slot_kernel) where it fits (rows
-// of at most MMA_STAGE_MAX_LD columns), unless MIMO_CUDA_MMA_STAGE=0. Every warp has column blocks there
-// (launch_gemv_mma: no column split across blocks for slots, ksplit <= nblk / 2 or 1).
-static bool mma_slots_staged(const GemvParams &p)
-{
-    return p.slot_expert && p.w.fmt == MIMO_WFMT_MXFP4 && cuda_gemv_knobs().mma_stage && p.w.ld <= MMA_STAGE_MAX_LD;
 }
 
 template <int FMT, int NTL, bool GLU>
@@ -1461,14 +1359,6 @@ static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err
             kch--;
         grid.z = kch;
     }
-    if (FMT == MIMO_WFMT_MXFP4 && NTL == 1 && mma_slots_staged(p)) {
-        const size_t xs_bytes = (size_t)p.w.ld * 4;
-        if (kn.mma_pipe == 4)
-            return cuda_launch("gemv_mma_slot_kernel", err, gemv_mma_slot_kernel<GLU, 4>, grid, dim3(GEMV_THREADS),
-                               xs_bytes, st, p, ksplit);
-        return cuda_launch("gemv_mma_slot_kernel", err, gemv_mma_slot_kernel<GLU, 2>, grid, dim3(GEMV_THREADS), xs_bytes,
-                           st, p, ksplit);
-    }
     if (kn.mma_pipe == 4)
         return cuda_launch("gemv_mma_kernel", err, gemv_mma_kernel<FMT, NTL, GLU, 4>, grid, dim3(GEMV_THREADS), 0, st, p,
                            ksplit);
@@ -1492,21 +1382,10 @@ static bool gemv1_fuses_combine(const GemvParams &p, bool glu)
            p.combine_k * 128 <= GEMV1_COMBINE_RED;
 }
 
-// MXFP4 gate/up expert slots of several positions (a verify step's) on the tensor cores with the staged input
-// row instead of the CUDA-core kernel: MIMO_CUDA_SLOT_MMA=1 (A/B runs).
-static bool slot_gate_up_on_mma(const GemvParams &p, bool glu)
-{
-    return glu && p.slot_expert && p.w.fmt == MIMO_WFMT_MXFP4 && p.n > p.x_slot_div && cuda_gemv_knobs().slot_mma &&
-           mma_slots_staged(p);
-}
-
 template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     int n = p.slot_expert ? 1 : p.n;
-    if constexpr (FMT == MIMO_WFMT_MXFP4)
-        if (slot_gate_up_on_mma(p, GLU))
-            return launch_gemv_mma<FMT, 1, GLU>(p, st, err);
     if (gemv1_runs(p))
         return launch_gemv1<FMT, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);

@@ -133,7 +133,7 @@ bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, mma_stage = 1, slot_mma = 0;
+        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
