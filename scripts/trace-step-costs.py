@@ -29,11 +29,26 @@ def short_name(name):
     return re.sub(r"\(.*$", "", name)
 
 
+def int_option(name, default):
+    """The positive integer after `name` on the command line, default when absent; exits on a bad value."""
+    if name not in sys.argv:
+        return default
+    i = sys.argv.index(name)
+    try:
+        value = int(sys.argv[i + 1])
+    except (IndexError, ValueError):
+        sys.exit(f"{name} needs a positive integer")
+    if value < 1:
+        sys.exit(f"{name} needs a positive integer")
+    return value
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     path = sys.argv[1]
-    last = int(sys.argv[sys.argv.index("--last") + 1]) if "--last" in sys.argv else 0
+    last = int_option("--last", 0)
+    want_shape = int_option("--shape", 0)
     try:
         with open(path) as f:
             events = json.load(f)["traceEvents"]
@@ -58,14 +73,15 @@ def main():
     sizes = defaultdict(int)
     for s in steps:
         sizes[len(s)] += 1
-    if "--shape" in sys.argv:
-        shapes = [int(sys.argv[sys.argv.index("--shape") + 1])]
-        if shapes[0] not in sizes:
-            sys.exit(f"{path}: no step of {shapes[0]} kernels (step shapes seen: {dict(sizes)})")
+    most_common = max(sizes, key=lambda n: (sizes[n], n))
+    if want_shape:
+        if want_shape not in sizes:
+            sys.exit(f"{path}: no step of {want_shape} kernels (step shapes seen: {dict(sizes)})")
+        shapes = [want_shape]
     elif "--all" in sys.argv:
-        shapes = [n for n in sorted(sizes, key=lambda n: (-sizes[n], -n)) if sizes[n] >= 3]
+        shapes = [n for n in sorted(sizes, key=lambda n: (-sizes[n], -n)) if sizes[n] >= 3] or [most_common]
     else:
-        shapes = [max(sizes, key=lambda n: (sizes[n], n))]
+        shapes = [most_common]
     for shape in shapes:
         print_shape(path, stream, sizes, [s for s in steps if len(s) == shape], shape, last)
 
@@ -96,6 +112,7 @@ def print_shape(path, stream, sizes, chosen, shape, last):
     for n in sorted(per_name, key=lambda n: -statistics.median(per_name[n])):
         m = statistics.median(per_name[n])
         print(f"{n[:64]:64s} {counts[n]:5d} {m:9.1f} {m / counts[n]:8.2f} {100 * m / wall:5.1f}%")
+
 
 if __name__ == "__main__":
     main()
