@@ -64,6 +64,23 @@ static json_t *to_json(const mimo_kbench_options *o, const mimo_kbench_result *r
     json_object_set_new(root, "calibration_gbps", num_or_null(r->calibration_gbps));
     json_object_set_new(root, "calibration", json_string("streaming read of 1 GiB, 16-byte loads, 4 blocks of 512 threads per SM"));
     json_object_set_new(root, "copy_gbps", num_or_null(r->copy_gbps));
+    json_t *boundary = json_object();
+    json_object_set_new(boundary, "method",
+                        json_string("a chain of kernels of one 256-thread block per SM, each busy on every block, "
+                                    "replayed as a CUDA graph; release: the previous kernel's last block ending -> "
+                                    "the first block past its wait (median over the chain, %globaltimer); "
+                                    "per_kernel: the chain's CUDA-event time / kernels"));
+    json_object_set_new(boundary, "kernels", json_integer(MIMO_KBENCH_BOUNDARY_KERNELS));
+    json_object_set_new(boundary, "busy_us", json_real(MIMO_KBENCH_BOUNDARY_BUSY_US));
+    for (int m = 0; m < MIMO_KBENCH_BOUNDARY_MODES; m++) {
+        const mimo_kbench_boundary *x = &r->boundary[m];
+        if (!x->name)
+            continue;
+        json_object_set_new(boundary, x->name,
+                            json_pack("{s:o, s:o, s:o}", "release_us", num_or_null(x->release_us), "last_block_us",
+                                      num_or_null(x->last_block_us), "per_kernel_us", num_or_null(x->per_kernel_us)));
+    }
+    json_object_set_new(root, "kernel_boundary", boundary);
     json_object_set_new(root, "reps", json_integer(o->reps));
     json_object_set_new(root, "timing",
                         json_string("kernels: median over reps of (CUDA-event time of 16 back-to-back launches on rotated "
@@ -71,14 +88,17 @@ static json_t *to_json(const mimo_kbench_options *o, const mimo_kbench_result *r
                                     "batch carrying the programmatic-dependent-launch attribute, as kernels inside a "
                                     "step; steps: median over reps of one forward call (host upload, launch or graph "
                                     "replay, copies back), context 256"));
-    /* the experiment knobs of the GEMV launchers (engine/cuda/cuda_kernels.cu), when set */
+    /* the CUDA backend's experiment knobs (engine/cuda/, README "knobs"), when set: every one that changes
+     * what runs or how it is timed */
     json_t *knobs = json_object();
     const char *knob_names[] = {"MIMO_CUDA_GEMV1", "MIMO_CUDA_MMA_PIPE", "MIMO_CUDA_MMA_KSPLIT", "MIMO_CUDA_GEMV1_BLOCKS",
                                 "MIMO_CUDA_GEMV1_WARPS", "MIMO_CUDA_GEMV1_KSPLIT_MAX", "MIMO_CUDA_GEMV1_WIDE",
                                 "MIMO_CUDA_GEMV1_NARROW", "MIMO_CUDA_ATTN_SPLIT_KEYS", "MIMO_CUDA_PDL",
                                 "MIMO_CUDA_FUSED_COMBINE", "MIMO_CUDA_MMA_SPLITK", "MIMO_CUDA_COMBINE_BLOCKS",
                                 "MIMO_CUDA_GEMV1_ONEPASS", "MIMO_CUDA_SLOT_XSMEM", "MIMO_CUDA_DEFER_NORM",
-                                "MIMO_KBENCH_L2_HOT"};
+                                "MIMO_CUDA_EARLY_IDS", "MIMO_CUDA_NORM_FACTOR", "MIMO_CUDA_ROUTE_REDUX",
+                                "MIMO_CUDA_MERGE_REGISTERS", "MIMO_CUDA_PERSIST_BLOCKS_PER_SM",
+                                "MIMO_CUDA_PROFILE", "MIMO_CUDA_PERSIST_PROFILE", "MIMO_KBENCH_L2_HOT"};
     for (size_t i = 0; i < sizeof knob_names / sizeof knob_names[0]; i++)
         if (getenv(knob_names[i]))
             json_object_set_new(knobs, knob_names[i], json_string(getenv(knob_names[i])));
@@ -238,6 +258,11 @@ int mimo_cmd_kernels(int argc, char **argv)
     }
     printf("device %s, calibration (streaming read) %.0f GB/s, device copy %.0f GB/s\n", r->device, r->calibration_gbps,
            r->copy_gbps);
+    for (int m = 0; m < MIMO_KBENCH_BOUNDARY_MODES; m++)
+        printf("kernel boundary, %-13s previous kernel's end -> first block past its wait %.3f us (last block %.3f us); "
+               "%.3f us per kernel of %.1f us busy\n",
+               r->boundary[m].name, r->boundary[m].release_us, r->boundary[m].last_block_us, r->boundary[m].per_kernel_us,
+               MIMO_KBENCH_BOUNDARY_BUSY_US);
     printf("%-28s %-6s %6s %6s %4s %10s %10s %8s %6s %10s %6s\n", "kernel", "format", "rows", "cols", "tok", "median_us",
            "MB", "GB/s", "ratio", "chained_us", "ratio");
     for (int i = 0; i < r->n_rows; i++) {

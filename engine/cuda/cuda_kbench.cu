@@ -66,6 +66,39 @@ __global__ void __launch_bounds__(512) kb_stream_read(const uint4 *p, size_t n16
         atomicXor(out + blockIdx.x, acc);
 }
 
+// The kernel-boundary probe (bench_boundaries): waits for the kernel before it as `mode` says (0:
+// griddepcontrol.wait; 1: thread 0 polls the predecessor's count of finished blocks, relaxed, then acquires;
+// 2: nothing, launched in stream order), stamps when each block is past the wait, stays busy for busy_ns,
+// stamps its end, and in mode 1 counts itself finished (fence, then atomic add).
+__global__ void kb_boundary_probe(long long *passed, long long *ended, const unsigned *wait_count, unsigned wait_need,
+                                  unsigned *done_count, long long busy_ns, int mode)
+{
+    pdl_trigger();
+    if (mode == 0) {
+        pdl_wait();
+    } else if (mode == 1 && wait_count) {
+        if (threadIdx.x == 0) {
+            while (ld_relaxed_gpu(wait_count) < wait_need) {
+            }
+            (void)ld_acquire_gpu(wait_count);
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0)
+        passed[blockIdx.x] = globaltimer_ns();
+    const long long t0 = globaltimer_ns();
+    while (globaltimer_ns() - t0 < busy_ns) {
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        ended[blockIdx.x] = globaltimer_ns();
+        if (mode == 1) {
+            __threadfence();
+            atomicAdd(done_count, 1u);
+        }
+    }
+}
+
 #define KBENCH_BATCH 16   // launches per timed sample of a kernel (time_us)
 
 struct Bench {
@@ -278,6 +311,86 @@ int calibrate(Bench &b, mimo_kbench_result *r)
     return 0;
 }
 
+// How long the step of one kernel to the next takes by itself (mimo_kbench_result::boundary): per mode, a chain
+// of kernels with one block per SM captured into a graph, replayed once to warm up and once timed; the
+// releases are read from the blocks' %globaltimer stamps (the chain's first ten kernels skipped).
+int bench_boundaries(Bench &b, mimo_kbench_result *r)
+{
+    mimo_error *err = b.err;
+    const int K = MIMO_KBENCH_BOUNDARY_KERNELS, blocks = r->sm_count;
+    const long long busy_ns = (long long)(MIMO_KBENCH_BOUNDARY_BUSY_US * 1000.0);
+    long long *passed = nullptr, *ended = nullptr;
+    unsigned *counts = nullptr;
+    if (cuda_engine_alloc(&b.e, (void **)&passed, sizeof(long long) * blocks * K, err) ||
+        cuda_engine_alloc(&b.e, (void **)&ended, sizeof(long long) * blocks * K, err) ||
+        cuda_engine_alloc(&b.e, (void **)&counts, sizeof(unsigned) * K, err))
+        return -1;
+    static const char *const names[MIMO_KBENCH_BOUNDARY_MODES] = {"pdl_wait", "counter_poll", "stream_order"};
+    std::vector<long long> hp((size_t)blocks * K), he((size_t)blocks * K);
+    for (int mode = 0; mode < MIMO_KBENCH_BOUNDARY_MODES; mode++) {
+        cudaGraph_t graph = nullptr;
+        CUDA_CHECK(cudaStreamBeginCapture(b.e.stream, cudaStreamCaptureModeThreadLocal));
+        cudaError_t rc = cudaMemsetAsync(counts, 0, sizeof(unsigned) * K, b.e.stream);
+        for (int k = 0; k < K && rc == cudaSuccess; k++) {
+            cudaLaunchConfig_t cfg = {};
+            cfg.gridDim = dim3(blocks);
+            cfg.blockDim = dim3(256);
+            cfg.stream = b.e.stream;
+            cudaLaunchAttribute attr;
+            attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            attr.val.programmaticStreamSerializationAllowed = 1;
+            cfg.attrs = &attr;
+            cfg.numAttrs = mode != 2 && k > 0 ? 1 : 0;   // the first follows the memset in stream order
+            rc = cudaLaunchKernelEx(&cfg, kb_boundary_probe, passed + (size_t)k * blocks, ended + (size_t)k * blocks,
+                                    (const unsigned *)(k > 0 ? counts + k - 1 : nullptr), (unsigned)blocks, counts + k,
+                                    busy_ns, mode);
+        }
+        const cudaError_t end_rc = cudaStreamEndCapture(b.e.stream, &graph);
+        if (rc != cudaSuccess || end_rc != cudaSuccess) {
+            if (graph)
+                cudaGraphDestroy(graph);
+            return mimo_fail(err, "kernels: capturing the kernel-boundary probe (%s): %s", names[mode],
+                             cudaGetErrorString(rc != cudaSuccess ? rc : end_rc));
+        }
+        cudaGraphExec_t exec = nullptr;
+        rc = cudaGraphInstantiate(&exec, graph, 0);
+        cudaGraphDestroy(graph);
+        if (rc != cudaSuccess)
+            return mimo_fail(err, "kernels: the kernel-boundary probe's graph (%s): %s", names[mode], cudaGetErrorString(rc));
+        float ms = 0.0f;
+        rc = cudaGraphLaunch(exec, b.e.stream);   // warm-up
+        if (rc == cudaSuccess)
+            rc = cudaEventRecord(b.ev0, b.e.stream);
+        if (rc == cudaSuccess)
+            rc = cudaGraphLaunch(exec, b.e.stream);
+        if (rc == cudaSuccess)
+            rc = cudaEventRecord(b.ev1, b.e.stream);
+        if (rc == cudaSuccess)
+            rc = cudaEventSynchronize(b.ev1);
+        if (rc == cudaSuccess)
+            rc = cudaEventElapsedTime(&ms, b.ev0, b.ev1);
+        cudaGraphExecDestroy(exec);
+        if (rc != cudaSuccess)
+            return mimo_fail(err, "kernels: running the kernel-boundary probe (%s): %s", names[mode], cudaGetErrorString(rc));
+        CUDA_CHECK(cudaMemcpy(hp.data(), passed, sizeof(long long) * hp.size(), cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(he.data(), ended, sizeof(long long) * he.size(), cudaMemcpyDeviceToHost));
+        std::vector<double> first, last;
+        for (int k = 10; k < K; k++) {
+            const long long *p = &hp[(size_t)k * blocks], *e = &he[(size_t)(k - 1) * blocks];
+            const long long prev_end = *std::max_element(e, e + blocks);
+            first.push_back((*std::min_element(p, p + blocks) - prev_end) / 1000.0);
+            last.push_back((*std::max_element(p, p + blocks) - prev_end) / 1000.0);
+        }
+        mimo_kbench_boundary *x = &r->boundary[mode];
+        x->name = names[mode];
+        x->release_us = median(first);
+        x->last_block_us = median(last);
+        x->per_kernel_us = ms * 1000.0 / K;
+    }
+    b.release();
+    return 0;
+}
+
 // Weight bytes one step over n positions touches on this rank (distinct experts expected under
 // uniform routing: E (1 - (1 - k/E)^n)), plus the KV cache read at context length ctx.
 double step_bytes(const CudaEngine *e, int n, int ctx)
@@ -486,7 +599,7 @@ extern "C" int mimo_cuda_kernel_bench(const mimo_kbench_options *o, mimo_kbench_
     CUDA_CHECK(cudaStreamCreateWithFlags(&b.e.stream, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreate(&b.ev0));
     CUDA_CHECK(cudaEventCreate(&b.ev1));
-    if (cuda_gemv_prepare(err) || calibrate(b, r))
+    if (cuda_gemv_prepare(err) || calibrate(b, r) || bench_boundaries(b, r))
         return -1;
     const double l2 = prop.l2CacheSize;
     const int H = cfg.hidden_size;

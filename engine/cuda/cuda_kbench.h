@@ -36,12 +36,28 @@ typedef struct {
                                                before, as inside a step; ratio to calibration */
 } mimo_kbench_row;
 
+/* One way a kernel waits for the kernel before it (mimo_kbench_result::boundary). */
+typedef struct {
+    const char *name;      /* pdl_wait | counter_poll | stream_order */
+    double release_us;     /* the previous kernel's last block ending -> this kernel's first block past its wait (median) */
+    double last_block_us;  /* ... -> its last block past the wait (median) */
+    double per_kernel_us;  /* the chain's time per kernel (graph replay, CUDA events), busy time included */
+} mimo_kbench_boundary;
+#define MIMO_KBENCH_BOUNDARY_MODES 3
+#define MIMO_KBENCH_BOUNDARY_KERNELS 400
+#define MIMO_KBENCH_BOUNDARY_BUSY_US 3.0
+
 typedef struct {
     char   device[128];
     int    sm_count;
     double l2_mb, mem_gb;
     double calibration_gbps;       /* streaming read, 16-byte loads, 1 GiB */
     double copy_gbps;              /* cudaMemcpy device to device, read + write counted */
+    /* kernel boundaries: a chain of MIMO_KBENCH_BOUNDARY_KERNELS kernels of one block per SM, each busy
+     * MIMO_KBENCH_BOUNDARY_BUSY_US on every block, replayed as a CUDA graph, with the dependent waiting by
+     * griddepcontrol.wait (programmatic dependent launch), by polling a counter its predecessor's blocks bump
+     * (fence + atomic), or launched in plain stream order */
+    mimo_kbench_boundary boundary[MIMO_KBENCH_BOUNDARY_MODES];
     int    n_rows;
     mimo_kbench_row rows[MIMO_KBENCH_MAX_ROWS];
     char   note[256];
