@@ -3,6 +3,7 @@
  * (median time, bytes, GB/s, ratio to the calibration), and whole-step times of the shard replay
  * against their roofline. Writes JSON (results/kernels/<device>-<commit>.json unless --out). */
 #include "cli.h"
+#include "kernel_knobs.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -88,20 +89,11 @@ static json_t *to_json(const mimo_kbench_options *o, const mimo_kbench_result *r
                                     "batch carrying the programmatic-dependent-launch attribute, as kernels inside a "
                                     "step; steps: median over reps of one forward call (host upload, launch or graph "
                                     "replay, copies back), context 256"));
-    /* the CUDA backend's experiment knobs (engine/cuda/, README "knobs"), when set: every one that changes
-     * what runs or how it is timed */
+    /* the CUDA backend's knobs that are set (kernel_knobs.h) */
     json_t *knobs = json_object();
-    const char *knob_names[] = {"MIMO_CUDA_GEMV1", "MIMO_CUDA_MMA_PIPE", "MIMO_CUDA_MMA_KSPLIT", "MIMO_CUDA_GEMV1_BLOCKS",
-                                "MIMO_CUDA_GEMV1_WARPS", "MIMO_CUDA_GEMV1_KSPLIT_MAX", "MIMO_CUDA_GEMV1_WIDE",
-                                "MIMO_CUDA_GEMV1_NARROW", "MIMO_CUDA_ATTN_SPLIT_KEYS", "MIMO_CUDA_PDL",
-                                "MIMO_CUDA_FUSED_COMBINE", "MIMO_CUDA_MMA_SPLITK", "MIMO_CUDA_COMBINE_BLOCKS",
-                                "MIMO_CUDA_GEMV1_ONEPASS", "MIMO_CUDA_SLOT_XSMEM", "MIMO_CUDA_DEFER_NORM",
-                                "MIMO_CUDA_EARLY_IDS", "MIMO_CUDA_NORM_FACTOR", "MIMO_CUDA_ROUTE_REDUX",
-                                "MIMO_CUDA_MERGE_REGISTERS", "MIMO_CUDA_PERSIST_BLOCKS_PER_SM",
-                                "MIMO_CUDA_PROFILE", "MIMO_CUDA_PERSIST_PROFILE", "MIMO_KBENCH_L2_HOT"};
-    for (size_t i = 0; i < sizeof knob_names / sizeof knob_names[0]; i++)
-        if (getenv(knob_names[i]))
-            json_object_set_new(knobs, knob_names[i], json_string(getenv(knob_names[i])));
+    for (size_t i = 0; i < mimo_cuda_knob_count; i++)
+        if (getenv(mimo_cuda_knobs[i]))
+            json_object_set_new(knobs, mimo_cuda_knobs[i], json_string(getenv(mimo_cuda_knobs[i])));
     json_object_set_new(root, "gemv_knobs", knobs);
     if (r->note[0])
         json_object_set_new(root, "note", json_string(r->note));
