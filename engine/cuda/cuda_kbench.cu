@@ -311,8 +311,19 @@ int calibrate(Bench &b, mimo_kbench_result *r)
     return 0;
 }
 
+// A graph's executable, destroyed on every way out of the scope.
+struct GraphExec {
+    cudaGraphExec_t exec = nullptr;
+    ~GraphExec()
+    {
+        if (exec)
+            cudaGraphExecDestroy(exec);
+    }
+};
+
 // How long the step of one kernel to the next takes by itself (mimo_kbench_result::boundary): per mode, a chain
-// of kernels with one block per SM captured into a graph, replayed once to warm up and once timed; the
+// of kernels with one block per SM captured into a graph (launched through cuda_launch, chained as a step's
+// kernels are: MIMO_CUDA_PDL=0 takes the attribute off here too), replayed once to warm up and once timed; the
 // releases are read from the blocks' %globaltimer stamps (the chain's first ten kernels skipped).
 int bench_boundaries(Bench &b, mimo_kbench_result *r)
 {
@@ -328,50 +339,38 @@ int bench_boundaries(Bench &b, mimo_kbench_result *r)
     static const char *const names[MIMO_KBENCH_BOUNDARY_MODES] = {"pdl_wait", "counter_poll", "stream_order"};
     std::vector<long long> hp((size_t)blocks * K), he((size_t)blocks * K);
     for (int mode = 0; mode < MIMO_KBENCH_BOUNDARY_MODES; mode++) {
-        cudaGraph_t graph = nullptr;
         CUDA_CHECK(cudaStreamBeginCapture(b.e.stream, cudaStreamCaptureModeThreadLocal));
-        cudaError_t rc = cudaMemsetAsync(counts, 0, sizeof(unsigned) * K, b.e.stream);
-        for (int k = 0; k < K && rc == cudaSuccess; k++) {
-            cudaLaunchConfig_t cfg = {};
-            cfg.gridDim = dim3(blocks);
-            cfg.blockDim = dim3(256);
-            cfg.stream = b.e.stream;
-            cudaLaunchAttribute attr;
-            attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            attr.val.programmaticStreamSerializationAllowed = 1;
-            cfg.attrs = &attr;
-            cfg.numAttrs = mode != 2 && k > 0 ? 1 : 0;   // the first follows the memset in stream order
-            rc = cudaLaunchKernelEx(&cfg, kb_boundary_probe, passed + (size_t)k * blocks, ended + (size_t)k * blocks,
-                                    (const unsigned *)(k > 0 ? counts + k - 1 : nullptr), (unsigned)blocks, counts + k,
-                                    busy_ns, mode);
+        int rc = cudaMemsetAsync(counts, 0, sizeof(unsigned) * K, b.e.stream) == cudaSuccess
+                     ? 0
+                     : mimo_fail(err, "kernels: the kernel-boundary probe's counters");
+        for (int k = 0; k < K && !rc; k++) {
+            cuda_pdl_chain(mode != 2 && k > 0);   // the first follows the memset in stream order
+            rc = cuda_launch("kb_boundary_probe", err, kb_boundary_probe, dim3(blocks), dim3(256), 0, b.e.stream,
+                             passed + (size_t)k * blocks, ended + (size_t)k * blocks,
+                             (const unsigned *)(k > 0 ? counts + k - 1 : nullptr), (unsigned)blocks, counts + k,
+                             busy_ns, mode);
         }
+        cuda_pdl_chain(false);
+        cudaGraph_t graph = nullptr;
         const cudaError_t end_rc = cudaStreamEndCapture(b.e.stream, &graph);
-        if (rc != cudaSuccess || end_rc != cudaSuccess) {
-            if (graph)
-                cudaGraphDestroy(graph);
-            return mimo_fail(err, "kernels: capturing the kernel-boundary probe (%s): %s", names[mode],
-                             cudaGetErrorString(rc != cudaSuccess ? rc : end_rc));
-        }
-        cudaGraphExec_t exec = nullptr;
-        rc = cudaGraphInstantiate(&exec, graph, 0);
-        cudaGraphDestroy(graph);
-        if (rc != cudaSuccess)
-            return mimo_fail(err, "kernels: the kernel-boundary probe's graph (%s): %s", names[mode], cudaGetErrorString(rc));
+        GraphExec g;
+        cudaError_t graph_rc = end_rc;
+        if (!rc && end_rc == cudaSuccess)
+            graph_rc = cudaGraphInstantiate(&g.exec, graph, 0);
+        if (graph)
+            cudaGraphDestroy(graph);
+        if (rc)
+            return -1;
+        if (graph_rc != cudaSuccess)
+            return mimo_fail(err, "kernels: the kernel-boundary probe's graph (%s): %s", names[mode],
+                             cudaGetErrorString(graph_rc));
+        CUDA_CHECK(cudaGraphLaunch(g.exec, b.e.stream));   // warm-up
+        CUDA_CHECK(cudaEventRecord(b.ev0, b.e.stream));
+        CUDA_CHECK(cudaGraphLaunch(g.exec, b.e.stream));
+        CUDA_CHECK(cudaEventRecord(b.ev1, b.e.stream));
+        CUDA_CHECK(cudaEventSynchronize(b.ev1));
         float ms = 0.0f;
-        rc = cudaGraphLaunch(exec, b.e.stream);   // warm-up
-        if (rc == cudaSuccess)
-            rc = cudaEventRecord(b.ev0, b.e.stream);
-        if (rc == cudaSuccess)
-            rc = cudaGraphLaunch(exec, b.e.stream);
-        if (rc == cudaSuccess)
-            rc = cudaEventRecord(b.ev1, b.e.stream);
-        if (rc == cudaSuccess)
-            rc = cudaEventSynchronize(b.ev1);
-        if (rc == cudaSuccess)
-            rc = cudaEventElapsedTime(&ms, b.ev0, b.ev1);
-        cudaGraphExecDestroy(exec);
-        if (rc != cudaSuccess)
-            return mimo_fail(err, "kernels: running the kernel-boundary probe (%s): %s", names[mode], cudaGetErrorString(rc));
+        CUDA_CHECK(cudaEventElapsedTime(&ms, b.ev0, b.ev1));
         CUDA_CHECK(cudaMemcpy(hp.data(), passed, sizeof(long long) * hp.size(), cudaMemcpyDeviceToHost));
         CUDA_CHECK(cudaMemcpy(he.data(), ended, sizeof(long long) * he.size(), cudaMemcpyDeviceToHost));
         std::vector<double> first, last;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernel_knobs.h"
+#include "support.h"
 
 #define MAX_READ 256
 
@@ -21,22 +22,6 @@ static bool ends_with(const char *s, const char *suffix)
 {
     const size_t n = strlen(s), m = strlen(suffix);
     return n >= m && !strcmp(s + n - m, suffix);
-}
-
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    const long size = ftell(f);
-    cr_assert_geq(size, 0);
-    rewind(f);
-    char *text = malloc((size_t)size + 1);
-    cr_assert(text);
-    cr_assert_eq(fread(text, 1, (size_t)size, f), (size_t)size, "short read of %s", path);
-    text[size] = 0;
-    fclose(f);
-    return text;
 }
 
 /* Every string literal starting with MIMO_ passed to one of the two readers in text. */
@@ -77,7 +62,8 @@ Test(kernel_knobs, the_list_is_what_the_cuda_backend_reads)
             continue;
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        char *text = read_file(path);
+        char *text = mimo_test_read_file(path, NULL);
+        cr_assert(text, "cannot read %s", path);
         collect(text, e->d_name, &r);
         free(text);
         files++;
