@@ -282,11 +282,12 @@ template <> __device__ __forceinline__ void load_inputs<1>(const float *p, float
 // element in order.
 // x * 2^100 for word_dot's MXFP4 decode (exact: a power of two, far from the float range's ends
 // for activations).
+#define MXFP4_INPUT_PRESCALE 1.2676506002282294e30f   // 2^100
 template <int N> __device__ __forceinline__ void mxfp4_prescale_inputs(float *xq)
 {
 #pragma unroll
     for (int i = 0; i < N; i++)
-        xq[i] *= 1.2676506002282294e30f;   // 2^100
+        xq[i] *= MXFP4_INPUT_PRESCALE;
 }
 
 // The block scale of gemv1's vector at column c of row r: vec_scale, except MXFP4's, which is the UE8M0
@@ -362,6 +363,12 @@ __device__ __forceinline__ uint4 load_weights(const UnitCtx &u, const uint4 *p)
     return v;
 }
 
+// Ask L2 for a weight vector that a later pass of the lane's loop reads (no register waits for it).
+__device__ __forceinline__ void prefetch_weights_l2(const uint4 *p)
+{
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
 // PDL order of a unit: an expert-slot unit (its ids come from the router) waits first and lets its
 // dependents launch only after that, so that a kernel launched after it finds the ids final
 // (GemvParams::ids_settled); any other unit lets them launch at once and waits later itself.
@@ -379,11 +386,13 @@ __device__ __forceinline__ void slot_aware_trigger_wait(const UnitCtx &u, bool s
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
 // matrices wait for their predecessor (unit.wait()) after issuing their first weight loads; after_wait()
 // runs right after that wait (the caller's reads of what earlier kernels wrote). XS: x is the padded
-// shared-memory copy of the input row (xs_padded_index).
+// shared-memory copy of the input row (xs_padded_index), MXFP4's already scaled by 2^100
+// (MXFP4_INPUT_PRESCALE). prefetch > 0: each pass also asks L2 for the vectors `prefetch` passes ahead.
 template <int FMT, bool GLU, int SHAPE, bool XS = false, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m, const GpuMat &m2, const uint8_t *data,
                                            const uint8_t *sdata, const uint8_t *data2, const uint8_t *sdata2,
-                                           const float *x, int row0, int sl, int lpr, int vbeg, int nvec, bool &waited,
+                                           const float *x, int row0, int sl, int lpr, int vbeg, int nvec, int prefetch,
+                                           bool &waited,
                                            float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
                                            float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait)
 {
@@ -413,6 +422,24 @@ __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m,
                     raw2[r][u] = v < nvec ? load_weights(unit, wrow2 + v) : make_uint4(0, 0, 0, 0);
             }
         }
+        if (prefetch > 0) {
+            const int ahead = prefetch * lpr * U;
+#pragma unroll
+            for (int r = 0; r < R; r++) {
+                const int row = min(row0 + r, m.rows - 1);
+                const uint4 *wrow = (const uint4 *)(data + (size_t)row * row_bytes);
+                const uint4 *wrow2 = GLU ? (const uint4 *)(data2 + (size_t)row * row_bytes) : nullptr;
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    const int v = v0 + u * lpr + ahead;
+                    if (v < nvec) {
+                        prefetch_weights_l2(wrow + v);
+                        if (GLU)
+                            prefetch_weights_l2(wrow2 + v);
+                    }
+                }
+            }
+        }
         if (!waited) {
             unit.wait();
             waited = true;
@@ -435,7 +462,7 @@ __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m,
             for (int q = 0; q < 4; q++) {
                 float xq[EPW];
                 load_inputs<EPW>(x + (XS ? xs_padded_index(c) : c) + q * EPW, xq);
-                if (FMT == MIMO_WFMT_MXFP4)
+                if (FMT == MIMO_WFMT_MXFP4 && !XS)
                     mxfp4_prescale_inputs<EPW>(xq);
 #pragma unroll
                 for (int r = 0; r < R; r++) {
@@ -501,8 +528,8 @@ __device__ void gemv1_combine_tile(const UnitCtx &u, const GemvParams &p, int ti
         const int e = EARLY && !waited ? __ldcg(p.slot_expert + slot) : p.slot_expert[slot];
         float acc[R], acc2[R];
         gemv1_rows<FMT, false, SHAPE>(u, m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
-                                      p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2,
-                                      read_old);
+                                      p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, p.prefetch_passes,
+                                      waited, acc, acc2, read_old);
         if (sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++)
@@ -624,14 +651,22 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
         read_old();
     float acc[R], acc2[R];
     if constexpr (XS) {   // expert mode: waited above; every thread of the block reaches the barrier
-        for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS)
-            *(float4 *)(xs + xs_padded_index(4 * i)) = ((const float4 *)o.x)[i];
+        for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS) {
+            float4 v = ((const float4 *)o.x)[i];
+            if (FMT == MIMO_WFMT_MXFP4) {   // scaled once here rather than by every lane for every word
+                v.x *= MXFP4_INPUT_PRESCALE;
+                v.y *= MXFP4_INPUT_PRESCALE;
+                v.z *= MXFP4_INPUT_PRESCALE;
+                v.w *= MXFP4_INPUT_PRESCALE;
+            }
+            *(float4 *)(xs + xs_padded_index(4 * i)) = v;
+        }
         __syncthreads();
         gemv1_rows<FMT, GLU, SHAPE, true>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
-                                          waited, acc, acc2, read_old);
+                                          p.prefetch_passes, waited, acc, acc2, read_old);
     } else {
-        gemv1_rows<FMT, GLU, SHAPE>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
-                                    acc, acc2, read_old);
+        gemv1_rows<FMT, GLU, SHAPE>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec,
+                                    p.prefetch_passes, waited, acc, acc2, read_old);
     }
     float scale = 1.0f;
     if constexpr (norm_in) {
@@ -765,8 +800,10 @@ template <int FMT, int SHAPE> static dim3 gemv1_combine_grid(const GemvParams &p
 
 // plan != NULL: only the launch's grid into *plan, nothing launched (cuda_gemv_norm_partials).
 template <int FMT, bool GLU, int MINB, int SHAPE>
-static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan)
+static int launch_gemv1_v(const GemvParams &params, cudaStream_t st, mimo_error *err, dim3 *plan)
 {
+    GemvParams p = params;
+    p.prefetch_passes = p.slot_expert ? cuda_gemv_knobs().gemv1_prefetch : cuda_gemv_knobs().gemv1_prefetch_plain;
     constexpr int U = Gemv1Shape<FMT, SHAPE>::U;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
     const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
@@ -1332,6 +1369,10 @@ GemvKnobs &cuda_gemv_knobs()
             k.early_ids = atoi(v);
         if ((v = getenv("MIMO_CUDA_NORM_FACTOR")))
             k.norm_factor = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_GEMV1_PREFETCH")) && atoi(v) >= 0 && atoi(v) <= 8)
+            k.gemv1_prefetch = atoi(v);
+        if ((v = getenv("MIMO_CUDA_GEMV1_PREFETCH_PLAIN")) && atoi(v) >= 0 && atoi(v) <= 8)
+            k.gemv1_prefetch_plain = atoi(v);
         read = true;
     }
     return k;
