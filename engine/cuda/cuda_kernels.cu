@@ -363,12 +363,6 @@ __device__ __forceinline__ uint4 load_weights(const UnitCtx &u, const uint4 *p)
     return v;
 }
 
-// Ask L2 for a weight vector that a later pass of the lane's loop reads (no register waits for it).
-__device__ __forceinline__ void prefetch_weights_l2(const uint4 *p)
-{
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-}
-
 // PDL order of a unit: an expert-slot unit (its ids come from the router) waits first and lets its
 // dependents launch only after that, so that a kernel launched after it finds the ids final
 // (GemvParams::ids_settled); any other unit lets them launch at once and waits later itself.
@@ -387,12 +381,11 @@ __device__ __forceinline__ void slot_aware_trigger_wait(const UnitCtx &u, bool s
 // matrices wait for their predecessor (unit.wait()) after issuing their first weight loads; after_wait()
 // runs right after that wait (the caller's reads of what earlier kernels wrote). XS: x is the padded
 // shared-memory copy of the input row (xs_padded_index), MXFP4's already scaled by 2^100
-// (MXFP4_INPUT_PRESCALE). prefetch > 0: each pass also asks L2 for the vectors `prefetch` passes ahead.
+// (MXFP4_INPUT_PRESCALE).
 template <int FMT, bool GLU, int SHAPE, bool XS = false, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m, const GpuMat &m2, const uint8_t *data,
                                            const uint8_t *sdata, const uint8_t *data2, const uint8_t *sdata2,
-                                           const float *x, int row0, int sl, int lpr, int vbeg, int nvec, int prefetch,
-                                           bool &waited,
+                                           const float *x, int row0, int sl, int lpr, int vbeg, int nvec, bool &waited,
                                            float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
                                            float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait)
 {
@@ -420,24 +413,6 @@ __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m,
                 raw[r][u] = v < nvec ? load_weights(unit, wrow + v) : make_uint4(0, 0, 0, 0);
                 if (GLU)
                     raw2[r][u] = v < nvec ? load_weights(unit, wrow2 + v) : make_uint4(0, 0, 0, 0);
-            }
-        }
-        if (prefetch > 0) {
-            const int ahead = prefetch * lpr * U;
-#pragma unroll
-            for (int r = 0; r < R; r++) {
-                const int row = min(row0 + r, m.rows - 1);
-                const uint4 *wrow = (const uint4 *)(data + (size_t)row * row_bytes);
-                const uint4 *wrow2 = GLU ? (const uint4 *)(data2 + (size_t)row * row_bytes) : nullptr;
-#pragma unroll
-                for (int u = 0; u < U; u++) {
-                    const int v = v0 + u * lpr + ahead;
-                    if (v < nvec) {
-                        prefetch_weights_l2(wrow + v);
-                        if (GLU)
-                            prefetch_weights_l2(wrow2 + v);
-                    }
-                }
             }
         }
         if (!waited) {
@@ -528,8 +503,8 @@ __device__ void gemv1_combine_tile(const UnitCtx &u, const GemvParams &p, int ti
         const int e = EARLY && !waited ? __ldcg(p.slot_expert + slot) : p.slot_expert[slot];
         float acc[R], acc2[R];
         gemv1_rows<FMT, false, SHAPE>(u, m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
-                                      p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, p.prefetch_passes,
-                                      waited, acc, acc2, read_old);
+                                      p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2,
+                                      read_old);
         if (sl == 0)
 #pragma unroll
             for (int r = 0; r < R; r++)
@@ -663,10 +638,10 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
         }
         __syncthreads();
         gemv1_rows<FMT, GLU, SHAPE, true>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
-                                          p.prefetch_passes, waited, acc, acc2, read_old);
+                                          waited, acc, acc2, read_old);
     } else {
-        gemv1_rows<FMT, GLU, SHAPE>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec,
-                                    p.prefetch_passes, waited, acc, acc2, read_old);
+        gemv1_rows<FMT, GLU, SHAPE>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
+                                    acc, acc2, read_old);
     }
     float scale = 1.0f;
     if constexpr (norm_in) {
@@ -800,10 +775,8 @@ template <int FMT, int SHAPE> static dim3 gemv1_combine_grid(const GemvParams &p
 
 // plan != NULL: only the launch's grid into *plan, nothing launched (cuda_gemv_norm_partials).
 template <int FMT, bool GLU, int MINB, int SHAPE>
-static int launch_gemv1_v(const GemvParams &params, cudaStream_t st, mimo_error *err, dim3 *plan)
+static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan)
 {
-    GemvParams p = params;
-    p.prefetch_passes = p.slot_expert ? cuda_gemv_knobs().gemv1_prefetch : cuda_gemv_knobs().gemv1_prefetch_plain;
     constexpr int U = Gemv1Shape<FMT, SHAPE>::U;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
     const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
@@ -1369,10 +1342,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.early_ids = atoi(v);
         if ((v = getenv("MIMO_CUDA_NORM_FACTOR")))
             k.norm_factor = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_GEMV1_PREFETCH")) && atoi(v) >= 0 && atoi(v) <= 8)
-            k.gemv1_prefetch = atoi(v);
-        if ((v = getenv("MIMO_CUDA_GEMV1_PREFETCH_PLAIN")) && atoi(v) >= 0 && atoi(v) <= 8)
-            k.gemv1_prefetch_plain = atoi(v);
         read = true;
     }
     return k;

@@ -48,10 +48,6 @@ struct GemvParams {
     GpuMat w, w2;
     const float *x;
     int ldx;
-    // CUDA-core GEMV (gemv1): each lane asks L2 for its weight vectors this many passes of its column loop
-    // ahead (prefetch.global.L2, no registers held), so that more of the stream is in flight than its
-    // loads alone keep; 0: none. Set by the launcher from GemvKnobs::gemv1_prefetch / _plain.
-    int prefetch_passes;
     float *y;
     int ldy;
     int n;
@@ -133,14 +129,11 @@ bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
 // before its wait), 1: at every position count, 0: never (measured on the Pro shard, H100: 1-token step
 // 4.36 -> 4.30 ms; at 8 positions 10.22 -> 10.66 ms with it, hence one position only); norm_factor
 // (MIMO_CUDA_NORM_FACTOR) = 1: with defer_norm, the post-attention norm of MoE layers is deferred too, the
-// router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel;
-// gemv1_prefetch (MIMO_CUDA_GEMV1_PREFETCH) = D: the CUDA-core GEMV's expert slots prefetch their weights
-// into L2 D passes ahead (GemvParams::prefetch_passes), gemv1_prefetch_plain (MIMO_CUDA_GEMV1_PREFETCH_PLAIN)
-// the same for plain matrices; 0: none.
+// router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, gemv1_prefetch = 0, gemv1_prefetch_plain = 0;
+        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
