@@ -1283,6 +1283,198 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_mma_kernel(const GemvPar
     gemv_mma_tile<FMT, NTL, GLU, PIPE>(p, blockIdx.x, blockIdx.y, ksplit, red);
 }
 
+// ---------------------------------------------------------------------------------------------
+// MXFP4 gate/up expert slots of several positions (a verify step's) on the tensor cores (knob
+// MIMO_CUDA_SLOT_TC). On the CUDA cores each code costs ~5 instructions (measured: shift, shift, mask and
+// FMA, 2.4 of them on the integer ALU; results/kernels/README.md, thirteenth session). Here a warp owns 16
+// rows of the gate and the up matrix over a share of the columns and feeds m16n8k16 MMAs: A = 16 rows x 16
+// codes decoded into exact halves (two codes per half pair by two shifts and two masks, then the block's
+// power of two, one half multiply), B = the slot's input row split as hi + lo in columns 0 and 1 (one MMA
+// for both: ~16 bits of x kept, the fp32 path's accuracy), the other six columns zero. Every MMA's A
+// carries its own blocks' scales, so the fp32 accumulator sums whole products across the row.
+// Column order inside a 128-column chunk: lane t holds the chunk's columns 32t..32t+31 (one 16-byte load
+// per row, one MXFP4 scale), word q of it feeds MMAs 2q and 2q+1 with the code pairs (i, i + 4); the
+// staged input row is stored in the same pair order (xs_tc_pairs), so a lane's B registers are one
+// 16-byte shared-memory load per two MMAs.
+#define SLOT_TC_KSPLIT 2                              // warps of a block on one row tile's columns
+#define SLOT_TC_ROWS (GEMV_WARPS / SLOT_TC_KSPLIT * 16)   // rows per block
+#define SLOT_TC_CHUNK 128                             // columns per chunk (4 lanes x 32)
+
+// Codes i and i + 4 of a word (i < 4) as a half pair whose values are the codes' times 2^-14 (the bits of
+// dev_e2m1x2_scaled): the signs moved to bits 15 / 31 by one shift, the exponent / mantissa bits to 11..9 /
+// 27..25 by another.
+__device__ __forceinline__ uint32_t e2m1_pair_scaled(uint32_t w, int i)
+{
+    const uint32_t s = w << (12 - 4 * i);
+    const uint32_t m = i < 3 ? w << (9 - 4 * i) : w >> 3;
+    return (s & 0x80008000u) | (m & 0x0E000E00u);
+}
+
+// The staged input row: for every 8 columns c..c+7, the half pairs (c, c+4), (c+1, c+5), (c+2, c+6),
+// (c+3, c+7) of hi (xs) and of lo (xs + ld / 2): x = hi + lo.
+__device__ __forceinline__ void xs_tc_pairs(const float *x, int ld, uint32_t *xs)
+{
+    for (int grp = threadIdx.x; grp < ld / 8; grp += blockDim.x) {
+        const float4 a = ((const float4 *)x)[2 * grp], b = ((const float4 *)x)[2 * grp + 1];
+        const float first[4] = {a.x, a.y, a.z, a.w}, second[4] = {b.x, b.y, b.z, b.w};
+        uint32_t hp[4], lp[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const float u = round_op(first[k], true), v = round_op(second[k], true);
+            hp[k] = pack2(u, v, true);
+            lp[k] = pack2(first[k] - u, second[k] - v, true);
+        }
+        ((uint4 *)xs)[grp] = make_uint4(hp[0], hp[1], hp[2], hp[3]);
+        ((uint4 *)(xs + ld / 2))[grp] = make_uint4(lp[0], lp[1], lp[2], lp[3]);
+    }
+}
+
+__device__ __forceinline__ uint32_t uint4_word(const uint4 &v, int q) { return q == 0 ? v.x : q == 1 ? v.y : q == 2 ? v.z : v.w; }
+
+struct SlotTcRaw {
+    uint4 w[2][2];   // [matrix][row g, row g + 8]
+    int e[2][2];     // their UE8M0 scales
+};
+
+__device__ __forceinline__ void slot_tc_load(const uint8_t *const data[2], const uint8_t *const sc[2],
+                                             size_t row_bytes, int scale_ld, int rA, int rB, int chunk, int t,
+                                             SlotTcRaw &r)
+{
+#pragma unroll
+    for (int m = 0; m < 2; m++) {
+        const int c = chunk * SLOT_TC_CHUNK + 32 * t;
+        r.w[m][0] = __ldg((const uint4 *)(data[m] + (size_t)rA * row_bytes + c / 2));
+        r.w[m][1] = __ldg((const uint4 *)(data[m] + (size_t)rB * row_bytes + c / 2));
+        r.e[m][0] = __ldg(sc[m] + (size_t)rA * scale_ld + c / 32);
+        r.e[m][1] = __ldg(sc[m] + (size_t)rB * scale_ld + c / 32);
+    }
+}
+
+// One chunk's MMAs: for each word q of a lane's 32 codes, MMAs 2q and 2q + 1 (pairs (2h, 2h + 4) and
+// (2h + 1, 2h + 5)) for the gate (m = 0) and the up matrix. The block scale 2^(e-127) goes onto the pairs
+// (codes times 2^-14): FAST (every scale of the warp's chunk in [104, 128]) one exact half multiply by
+// 2^(e-113) (results down to 2^-24, the smallest half subnormal); else through float, rounded to half
+// (values past the half range saturate, as on the tensor-core GEMV: gemv_mma_tile).
+template <bool FAST>
+__device__ __forceinline__ void slot_tc_chunk(const SlotTcRaw &r, const uint4 *xb, int chunk, int t, float (&acc)[2][4])
+{
+    __half2 f2[2][2];
+    float fs[2][2];
+#pragma unroll
+    for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int k = 0; k < 2; k++) {
+            const int e = r.e[m][k];
+            const __half f = __ushort_as_half((unsigned short)(FAST ? (e - 98) << 10 : 0));
+            f2[m][k] = __halves2half2(f, f);
+            fs[m][k] = FAST ? 0.0f : dev_e8m0_to_f32((uint8_t)e) * 16384.0f;
+        }
+    const auto scaled = [&](uint32_t pair, int m, int k) -> uint32_t {
+        __half2 h = *reinterpret_cast<__half2 *>(&pair);
+        if (FAST) {
+            h = __hmul2(h, f2[m][k]);
+        } else {
+            const float2 v = __half22float2(h);
+            h = __floats2half2_rn(v.x * fs[m][k], v.y * fs[m][k]);
+        }
+        return *reinterpret_cast<uint32_t *>(&h);
+    };
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+        const uint4 b = xb ? xb[chunk * 16 + t * 4 + q] : make_uint4(0, 0, 0, 0);
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const uint32_t b0 = h ? b.z : b.x, b1 = h ? b.w : b.y;
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+                const uint32_t wg = uint4_word(r.w[m][0], q), wg8 = uint4_word(r.w[m][1], q);
+                const uint32_t a0 = scaled(e2m1_pair_scaled(wg, 2 * h), m, 0);
+                const uint32_t a1 = scaled(e2m1_pair_scaled(wg8, 2 * h), m, 1);
+                const uint32_t a2 = scaled(e2m1_pair_scaled(wg, 2 * h + 1), m, 0);
+                const uint32_t a3 = scaled(e2m1_pair_scaled(wg8, 2 * h + 1), m, 1);
+                mma_16816<true>(acc[m], a0, a1, a2, a3, b0, b1);
+            }
+        }
+    }
+}
+
+__global__ void __launch_bounds__(GEMV_THREADS, 2) expert_slots_tc_kernel(const GemvParams p)
+{
+    __shared__ float red[2][GEMV_WARPS][16];   // [matrix][warp][row]: each warp's column share
+    extern __shared__ uint4 slot_tc_xs[];
+    uint32_t *xs = (uint32_t *)slot_tc_xs;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    const int ks = warp % SLOT_TC_KSPLIT, rt = warp / SLOT_TC_KSPLIT;
+    const int slot = blockIdx.y;
+    slot_aware_trigger_wait(kernel_unit(), true);   // the expert ids come from the router
+    const GemvOperands o = gemv_operands<true>(p, slot);
+    const uint8_t *const data[2] = {o.data, o.data2};
+    const uint8_t *const sc[2] = {o.sdata, o.sdata2};
+    const int rows = p.w.rows, ld = p.w.ld;
+    const size_t row_bytes = gpu_row_bytes(MIMO_WFMT_MXFP4, ld);
+    const int row_base = blockIdx.x * SLOT_TC_ROWS + rt * 16;
+    const int rA = min(row_base + g, rows - 1), rB = min(row_base + g + 8, rows - 1);
+    const int nchunk = ld / SLOT_TC_CHUNK;
+    const int c0 = nchunk * ks / SLOT_TC_KSPLIT, c1 = nchunk * (ks + 1) / SLOT_TC_KSPLIT;
+    SlotTcRaw cur = {}, nxt = {};
+    if (c0 < c1)   // the first chunk's loads in flight while the input row is staged
+        slot_tc_load(data, sc, row_bytes, p.w.scale_ld, rA, rB, c0, t, cur);
+    xs_tc_pairs(o.x, ld, xs);
+    __syncthreads();
+    // lanes 0-3 give B's column 0 (hi), lanes 4-7 column 1 (lo), the others zeros
+    const uint4 *xb = g < 2 ? (const uint4 *)(xs + (g == 0 ? 0 : ld / 2)) : nullptr;
+    float acc[2][4] = {};
+    for (int chunk = c0; chunk < c1; chunk++) {
+        if (chunk + 1 < c1)   // the next chunk's loads in flight while this one is decoded
+            slot_tc_load(data, sc, row_bytes, p.w.scale_ld, rA, rB, chunk + 1, t, nxt);
+        bool fast = true;
+#pragma unroll
+        for (int m = 0; m < 2; m++)
+#pragma unroll
+            for (int k = 0; k < 2; k++)
+                fast = fast && cur.e[m][k] >= 104 && cur.e[m][k] <= 128;
+        if (__all_sync(0xFFFFFFFFu, fast))
+            slot_tc_chunk<true>(cur, xb, chunk, t, acc);
+        else
+            slot_tc_chunk<false>(cur, xb, chunk, t, acc);
+        cur = nxt;
+    }
+    // C: lane (g, t = 0) holds rows g and g + 8 in columns 0 (hi) and 1 (lo)
+    if (t == 0)
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+            red[m][warp][g] = acc[m][0] + acc[m][1];
+            red[m][warp][g + 8] = acc[m][2] + acc[m][3];
+        }
+    __syncthreads();
+    if (threadIdx.x < SLOT_TC_ROWS) {
+        const int tile = threadIdx.x / 16, r = threadIdx.x % 16, row = blockIdx.x * SLOT_TC_ROWS + threadIdx.x;
+        float v[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int m = 0; m < 2; m++)
+            for (int k = 0; k < SLOT_TC_KSPLIT; k++)   // fixed order: deterministic
+                v[m] += red[m][tile * SLOT_TC_KSPLIT + k][r];
+        if (row < rows)
+            p.y[(size_t)slot * p.ldy + row] = silu_f(v[0]) * v[1];
+    }
+}
+
+// Whether the gate/up slots of p go to expert_slots_tc_kernel: MXFP4 slots of several positions (a verify
+// step's), whole 128-column chunks, no deferred norm's factor, the knob on.
+static bool slot_tc_runs(const GemvParams &p, bool glu)
+{
+    return glu && cuda_gemv_knobs().slot_tc && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > p.x_slot_div &&
+           !p.norm_factor && !p.accumulate && p.w.ld % SLOT_TC_CHUNK == 0 &&
+           (size_t)p.w.ld * 2 * sizeof(uint16_t) <= GEMV1_XS_MAX_BYTES;
+}
+
+static int launch_expert_slots_tc(const GemvParams &p, cudaStream_t st, mimo_error *err)
+{
+    const dim3 grid((p.w.rows + SLOT_TC_ROWS - 1) / SLOT_TC_ROWS, p.n);
+    return cuda_launch("expert_slots_tc_kernel", err, expert_slots_tc_kernel, grid, dim3(GEMV_THREADS),
+                       (size_t)p.w.ld * 2 * sizeof(uint16_t), st, p);
+}
+
 // Launch knobs (cuda_ops.cuh), for experiments in the kernel benchmarks: MIMO_CUDA_MMA_PIPE = 2 | 4,
 // MIMO_CUDA_MMA_KSPLIT = 1..8, MIMO_CUDA_GEMV1 = 1 | 0, MIMO_CUDA_GEMV1_BLOCKS = 2 | 3 (unset: by
 // shape), read on first use; tests set them directly.
@@ -1342,6 +1534,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.early_ids = atoi(v);
         if ((v = getenv("MIMO_CUDA_NORM_FACTOR")))
             k.norm_factor = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_SLOT_TC")))
+            k.slot_tc = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1396,6 +1590,9 @@ template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     int n = p.slot_expert ? 1 : p.n;
+    if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU)
+        if (slot_tc_runs(p, GLU))
+            return launch_expert_slots_tc(p, st, err);
     if (gemv1_runs(p))
         return launch_gemv1<FMT, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);
