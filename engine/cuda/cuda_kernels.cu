@@ -939,8 +939,6 @@ static int prepare_gemv_f(mimo_error *err)
     return 0;
 }
 
-static int prepare_slot_tc(mimo_error *err);
-
 int cuda_gemv_prepare(mimo_error *err)
 {
     static bool done = false;
@@ -952,8 +950,7 @@ int cuda_gemv_prepare(mimo_error *err)
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
-        prepare_gemv_f<MIMO_WFMT_MXFP4, false>(err) || prepare_gemv_f<MIMO_WFMT_MXFP4, true>(err) ||
-        prepare_slot_tc(err))
+        prepare_gemv_f<MIMO_WFMT_MXFP4, false>(err) || prepare_gemv_f<MIMO_WFMT_MXFP4, true>(err))
         return -1;
     done = true;
     return 0;
@@ -1353,51 +1350,6 @@ __device__ __forceinline__ void slot_tc_load(const uint8_t *const data[2], const
     }
 }
 
-// STAGES > 0: the weights go through a ring of STAGES chunks per warp in shared memory (cp.async), so
-// that STAGES - 1 chunks are in flight without holding registers. A warp's stage: the two matrices' 16
-// rows x 64 bytes, then their 16 rows' 4 scale bytes of the chunk.
-#define SLOT_TC_STAGE_BYTES (2 * 16 * 64 + 2 * 16 * 4)
-
-__device__ __forceinline__ void cp_async_16(void *smem, const void *gmem)
-{
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(smem)), "l"(gmem)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_async_4(void *smem, const void *gmem)
-{
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"((unsigned)__cvta_generic_to_shared(smem)), "l"(gmem)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
-
-__device__ __forceinline__ void slot_tc_issue(const uint8_t *const data[2], const uint8_t *const sc[2], size_t row_bytes,
-                                              int scale_ld, int rA, int rB, int chunk, int g, int t, uint8_t *stage)
-{
-#pragma unroll
-    for (int m = 0; m < 2; m++) {
-        const size_t off = (size_t)chunk * (SLOT_TC_CHUNK / 2) + 16 * t;
-        cp_async_16(stage + (m * 16 + g) * 64 + 16 * t, data[m] + (size_t)rA * row_bytes + off);
-        cp_async_16(stage + (m * 16 + g + 8) * 64 + 16 * t, data[m] + (size_t)rB * row_bytes + off);
-        if (t == 0) {
-            uint8_t *s = stage + 2 * 16 * 64;
-            cp_async_4(s + (m * 16 + g) * 4, sc[m] + (size_t)rA * scale_ld + chunk * 4);
-            cp_async_4(s + (m * 16 + g + 8) * 4, sc[m] + (size_t)rB * scale_ld + chunk * 4);
-        }
-    }
-}
-
-__device__ __forceinline__ void slot_tc_read(const uint8_t *stage, int g, int t, SlotTcRaw &r)
-{
-#pragma unroll
-    for (int m = 0; m < 2; m++) {
-        r.w[m][0] = *(const uint4 *)(stage + (m * 16 + g) * 64 + 16 * t);
-        r.w[m][1] = *(const uint4 *)(stage + (m * 16 + g + 8) * 64 + 16 * t);
-        r.e[m][0] = stage[2 * 16 * 64 + (m * 16 + g) * 4 + t];
-        r.e[m][1] = stage[2 * 16 * 64 + (m * 16 + g + 8) * 4 + t];
-    }
-}
-
 // One chunk's MMAs: for each word q of a lane's 32 codes, MMAs 2q and 2q + 1 (pairs (2h, 2h + 4) and
 // (2h + 1, 2h + 5)) for the gate (m = 0) and the up matrix. The block scale 2^(e-127) goes onto the pairs
 // (codes times 2^-14): FAST (every scale of the warp's chunk in [104, 128]) one exact half multiply by
@@ -1446,23 +1398,6 @@ __device__ __forceinline__ void slot_tc_chunk(const SlotTcRaw &r, const uint4 *x
     }
 }
 
-// The chunk's MMAs on the scales' fast path where the whole warp's chunk allows it.
-__device__ __forceinline__ void slot_tc_chunk_any(const SlotTcRaw &r, const uint4 *xb, int chunk, int t,
-                                                  float (&acc)[2][4])
-{
-    bool fast = true;
-#pragma unroll
-    for (int m = 0; m < 2; m++)
-#pragma unroll
-        for (int k = 0; k < 2; k++)
-            fast = fast && r.e[m][k] >= 104 && r.e[m][k] <= 128;
-    if (__all_sync(0xFFFFFFFFu, fast))
-        slot_tc_chunk<true>(r, xb, chunk, t, acc);
-    else
-        slot_tc_chunk<false>(r, xb, chunk, t, acc);
-}
-
-template <int STAGES>
 __global__ void __launch_bounds__(GEMV_THREADS, 2) expert_slots_tc_kernel(const GemvParams p)
 {
     __shared__ float red[2][GEMV_WARPS][16];   // [matrix][warp][row]: each warp's column share
@@ -1481,42 +1416,28 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) expert_slots_tc_kernel(const 
     const int rA = min(row_base + g, rows - 1), rB = min(row_base + g + 8, rows - 1);
     const int nchunk = ld / SLOT_TC_CHUNK;
     const int c0 = nchunk * ks / SLOT_TC_KSPLIT, c1 = nchunk * (ks + 1) / SLOT_TC_KSPLIT;
-    // this warp's ring (STAGES > 0), after the staged input row
-    uint8_t *ring = (uint8_t *)(xs + ld) + (size_t)warp * (STAGES > 0 ? STAGES : 1) * SLOT_TC_STAGE_BYTES;
     SlotTcRaw cur = {}, nxt = {};
-    if constexpr (STAGES > 0) {   // the first STAGES - 1 chunks in flight while the input row is staged
-#pragma unroll
-        for (int i = 0; i < STAGES - 1; i++) {
-            if (c0 + i < c1)
-                slot_tc_issue(data, sc, row_bytes, p.w.scale_ld, rA, rB, c0 + i, g, t, ring + i * SLOT_TC_STAGE_BYTES);
-            cp_async_commit();
-        }
-    } else if (c0 < c1) {   // the first chunk's loads in flight while the input row is staged
+    if (c0 < c1)   // the first chunk's loads in flight while the input row is staged
         slot_tc_load(data, sc, row_bytes, p.w.scale_ld, rA, rB, c0, t, cur);
-    }
     xs_tc_pairs(o.x, ld, xs);
     __syncthreads();
     // lanes 0-3 give B's column 0 (hi), lanes 4-7 column 1 (lo), the others zeros
     const uint4 *xb = g < 2 ? (const uint4 *)(xs + (g == 0 ? 0 : ld / 2)) : nullptr;
     float acc[2][4] = {};
     for (int chunk = c0; chunk < c1; chunk++) {
-        if constexpr (STAGES > 0) {
-            const int ahead = chunk + STAGES - 1;
-            if (ahead < c1)   // into the stage the previous chunk left (its reads are done: syncwarp below)
-                slot_tc_issue(data, sc, row_bytes, p.w.scale_ld, rA, rB, ahead, g, t,
-                              ring + ((ahead - c0) % STAGES) * SLOT_TC_STAGE_BYTES);
-            cp_async_commit();
-            cp_async_wait<STAGES - 1>();   // this chunk's group has landed
-            __syncwarp();                  // and the scale bytes other lanes copied
-            slot_tc_read(ring + ((chunk - c0) % STAGES) * SLOT_TC_STAGE_BYTES, g, t, cur);
-            slot_tc_chunk_any(cur, xb, chunk, t, acc);
-            __syncwarp();
-        } else {
-            if (chunk + 1 < c1)   // the next chunk's loads in flight while this one is decoded
-                slot_tc_load(data, sc, row_bytes, p.w.scale_ld, rA, rB, chunk + 1, t, nxt);
-            slot_tc_chunk_any(cur, xb, chunk, t, acc);
-            cur = nxt;
-        }
+        if (chunk + 1 < c1)   // the next chunk's loads in flight while this one is decoded
+            slot_tc_load(data, sc, row_bytes, p.w.scale_ld, rA, rB, chunk + 1, t, nxt);
+        bool fast = true;
+#pragma unroll
+        for (int m = 0; m < 2; m++)
+#pragma unroll
+            for (int k = 0; k < 2; k++)
+                fast = fast && cur.e[m][k] >= 104 && cur.e[m][k] <= 128;
+        if (__all_sync(0xFFFFFFFFu, fast))
+            slot_tc_chunk<true>(cur, xb, chunk, t, acc);
+        else
+            slot_tc_chunk<false>(cur, xb, chunk, t, acc);
+        cur = nxt;
     }
     // C: lane (g, t = 0) holds rows g and g + 8 in columns 0 (hi) and 1 (lo)
     if (t == 0)
@@ -1538,43 +1459,20 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) expert_slots_tc_kernel(const 
     }
 }
 
-#define SLOT_TC_MAX_SMEM (120 * 1024)   // dynamic shared memory the kernel opts in to (two blocks per SM)
-static size_t slot_tc_smem(int ld, int stages);
-
 // Whether the gate/up slots of p go to expert_slots_tc_kernel: MXFP4 slots of several positions (a verify
 // step's), whole 128-column chunks, no deferred norm's factor, the knob on.
 static bool slot_tc_runs(const GemvParams &p, bool glu)
 {
     return glu && cuda_gemv_knobs().slot_tc && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > p.x_slot_div &&
            !p.norm_factor && !p.accumulate && p.w.ld % SLOT_TC_CHUNK == 0 &&
-           slot_tc_smem(p.w.ld, 4) <= SLOT_TC_MAX_SMEM;
-}
-
-static size_t slot_tc_smem(int ld, int stages)
-{
-    return (size_t)ld * 2 * sizeof(uint16_t) + (size_t)GEMV_WARPS * stages * SLOT_TC_STAGE_BYTES;
-}
-
-static int prepare_slot_tc(mimo_error *err)
-{
-    CUDA_CHECK(cudaFuncSetAttribute(expert_slots_tc_kernel<0>, cudaFuncAttributeMaxDynamicSharedMemorySize, SLOT_TC_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(expert_slots_tc_kernel<3>, cudaFuncAttributeMaxDynamicSharedMemorySize, SLOT_TC_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(expert_slots_tc_kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, SLOT_TC_MAX_SMEM));
-    return 0;
+           (size_t)p.w.ld * 2 * sizeof(uint16_t) <= GEMV1_XS_MAX_BYTES;
 }
 
 static int launch_expert_slots_tc(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     const dim3 grid((p.w.rows + SLOT_TC_ROWS - 1) / SLOT_TC_ROWS, p.n);
-    const int stages = cuda_gemv_knobs().slot_tc;
-    if (stages == 3)
-        return cuda_launch("expert_slots_tc_kernel", err, expert_slots_tc_kernel<3>, grid, dim3(GEMV_THREADS),
-                           slot_tc_smem(p.w.ld, 3), st, p);
-    if (stages == 4)
-        return cuda_launch("expert_slots_tc_kernel", err, expert_slots_tc_kernel<4>, grid, dim3(GEMV_THREADS),
-                           slot_tc_smem(p.w.ld, 4), st, p);
-    return cuda_launch("expert_slots_tc_kernel", err, expert_slots_tc_kernel<0>, grid, dim3(GEMV_THREADS),
-                       slot_tc_smem(p.w.ld, 0), st, p);
+    return cuda_launch("expert_slots_tc_kernel", err, expert_slots_tc_kernel, grid, dim3(GEMV_THREADS),
+                       (size_t)p.w.ld * 2 * sizeof(uint16_t), st, p);
 }
 
 // Launch knobs (cuda_ops.cuh), for experiments in the kernel benchmarks: MIMO_CUDA_MMA_PIPE = 2 | 4,
@@ -1636,8 +1534,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.early_ids = atoi(v);
         if ((v = getenv("MIMO_CUDA_NORM_FACTOR")))
             k.norm_factor = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_SLOT_TC")) && (atoi(v) == 0 || atoi(v) == 1 || atoi(v) == 3 || atoi(v) == 4))
-            k.slot_tc = atoi(v);
+        if ((v = getenv("MIMO_CUDA_SLOT_TC")))
+            k.slot_tc = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;

@@ -131,8 +131,7 @@ bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
 // (MIMO_CUDA_NORM_FACTOR) = 1: with defer_norm, the post-attention norm of MoE layers is deferred too, the
 // router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel;
 // slot_tc (MIMO_CUDA_SLOT_TC) = 1: MXFP4 gate/up slots of several positions on the tensor cores
-// (expert_slots_tc_kernel, the next chunk's weights in registers), 3 | 4: the same with a ring of 3 | 4
-// chunks per warp in shared memory (cp.async), 0: the CUDA-core kernel.
+// (expert_slots_tc_kernel), 0: the CUDA-core kernel.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
