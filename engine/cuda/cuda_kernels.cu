@@ -1295,7 +1295,10 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_mma_kernel(const GemvPar
 // Column order inside a 128-column chunk: lane t holds the chunk's columns 32t..32t+31 (one 16-byte load
 // per row, one MXFP4 scale), word q of it feeds MMAs 2q and 2q+1 with the code pairs (i, i + 4); the
 // staged input row is stored in the same pair order (xs_tc_pairs), so a lane's B registers are one
-// 16-byte shared-memory load per two MMAs.
+// 16-byte shared-memory load per two MMAs, the four lanes' loads side by side (no bank conflict). A lane
+// fetches its rows' scales for eight chunks at once (two 4-byte loads per row) and passes them round by
+// shuffles: one scale byte per row and chunk loaded alone touched a 32-byte sector each, a third of the
+// kernel's sectors (Nsight Compute, thirteenth session).
 #define SLOT_TC_KSPLIT 2                              // warps of a block on one row tile's columns
 #define SLOT_TC_ROWS (GEMV_WARPS / SLOT_TC_KSPLIT * 16)   // rows per block
 #define SLOT_TC_CHUNK 128                             // columns per chunk (4 lanes x 32)
@@ -1311,9 +1314,16 @@ __device__ __forceinline__ uint32_t e2m1_pair_scaled(uint32_t w, int i)
 }
 
 // The staged input row: for every 8 columns c..c+7, the half pairs (c, c+4), (c+1, c+5), (c+2, c+6),
-// (c+3, c+7) of hi (xs) and of lo (xs + ld / 2): x = hi + lo.
+// (c+3, c+7) of hi (xs) and of lo (xs_tc_lo): x = hi + lo. The 8-column group of word q of lane t in a
+// chunk is stored at chunk * 16 + q * 4 + t (xs_tc_index), so that the 4 lanes reading a word's inputs read
+// 64 consecutive bytes; lo starts 64 bytes past the end of hi, so lanes 4-7 (lo) take the other 16 banks.
+__device__ __forceinline__ int xs_tc_index(int grp) { return (grp & ~15) + (grp & 3) * 4 + ((grp >> 2) & 3); }
+__device__ __forceinline__ uint32_t *xs_tc_lo(uint32_t *xs, int ld) { return xs + ld / 2 + 16; }
+#define SLOT_TC_XS_BYTES(ld) ((size_t)(ld) * 2 * sizeof(uint16_t) + 64)
+
 __device__ __forceinline__ void xs_tc_pairs(const float *x, int ld, uint32_t *xs)
 {
+    uint4 *hi = (uint4 *)xs, *lo = (uint4 *)xs_tc_lo(xs, ld);
     for (int grp = threadIdx.x; grp < ld / 8; grp += blockDim.x) {
         const float4 a = ((const float4 *)x)[2 * grp], b = ((const float4 *)x)[2 * grp + 1];
         const float first[4] = {a.x, a.y, a.z, a.w}, second[4] = {b.x, b.y, b.z, b.w};
@@ -1324,8 +1334,8 @@ __device__ __forceinline__ void xs_tc_pairs(const float *x, int ld, uint32_t *xs
             hp[k] = pack2(u, v, true);
             lp[k] = pack2(first[k] - u, second[k] - v, true);
         }
-        ((uint4 *)xs)[grp] = make_uint4(hp[0], hp[1], hp[2], hp[3]);
-        ((uint4 *)(xs + ld / 2))[grp] = make_uint4(lp[0], lp[1], lp[2], lp[3]);
+        hi[xs_tc_index(grp)] = make_uint4(hp[0], hp[1], hp[2], hp[3]);
+        lo[xs_tc_index(grp)] = make_uint4(lp[0], lp[1], lp[2], lp[3]);
     }
 }
 
@@ -1336,18 +1346,48 @@ struct SlotTcRaw {
     int e[2][2];     // their UE8M0 scales
 };
 
-__device__ __forceinline__ void slot_tc_load(const uint8_t *const data[2], const uint8_t *const sc[2],
-                                             size_t row_bytes, int scale_ld, int rA, int rB, int chunk, int t,
-                                             SlotTcRaw &r)
+__device__ __forceinline__ void slot_tc_load(const uint8_t *const data[2], size_t row_bytes, int rA, int rB, int chunk,
+                                             int t, SlotTcRaw &r)
 {
 #pragma unroll
     for (int m = 0; m < 2; m++) {
         const int c = chunk * SLOT_TC_CHUNK + 32 * t;
         r.w[m][0] = __ldg((const uint4 *)(data[m] + (size_t)rA * row_bytes + c / 2));
         r.w[m][1] = __ldg((const uint4 *)(data[m] + (size_t)rB * row_bytes + c / 2));
-        r.e[m][0] = __ldg(sc[m] + (size_t)rA * scale_ld + c / 32);
-        r.e[m][1] = __ldg(sc[m] + (size_t)rB * scale_ld + c / 32);
     }
+}
+
+// The scales of eight chunks from `first` (those before `end`): lane t holds chunks first + 2t and
+// first + 2t + 1 (the 4 bytes of each: the 4 lanes' blocks) of its rows g and g + 8, per matrix.
+struct SlotTcScales {
+    uint32_t w[2][2][2];   // [matrix][row g, row g + 8][chunk first + 2t, + 1]
+};
+
+__device__ __forceinline__ void slot_tc_load_scales(const uint8_t *const sc[2], int scale_ld, int rA, int rB, int first,
+                                                    int end, int t, SlotTcScales &s)
+{
+#pragma unroll
+    for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            const int chunk = first + 2 * t + j;
+            const bool in = chunk < end;
+            s.w[m][0][j] = in ? __ldg((const uint32_t *)(sc[m] + (size_t)rA * scale_ld) + chunk) : 0u;
+            s.w[m][1][j] = in ? __ldg((const uint32_t *)(sc[m] + (size_t)rB * scale_ld) + chunk) : 0u;
+        }
+}
+
+// Chunk first + i's scales of this lane's block (t) from the lane that holds them (all lanes call it).
+__device__ __forceinline__ void slot_tc_take_scales(const SlotTcScales &s, int i, int g, int t, SlotTcRaw &r)
+{
+    const int holder = g * 4 + i / 2;
+#pragma unroll
+    for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int k = 0; k < 2; k++) {
+            const uint32_t w = __shfl_sync(0xFFFFFFFFu, i % 2 ? s.w[m][k][1] : s.w[m][k][0], holder);
+            r.e[m][k] = (int)((w >> (8 * t)) & 0xFFu);
+        }
 }
 
 // One chunk's MMAs: for each word q of a lane's 32 codes, MMAs 2q and 2q + 1 (pairs (2h, 2h + 4) and
@@ -1381,7 +1421,7 @@ __device__ __forceinline__ void slot_tc_chunk(const SlotTcRaw &r, const uint4 *x
     };
 #pragma unroll
     for (int q = 0; q < 4; q++) {
-        const uint4 b = xb ? xb[chunk * 16 + t * 4 + q] : make_uint4(0, 0, 0, 0);
+        const uint4 b = xb ? xb[chunk * 16 + q * 4 + t] : make_uint4(0, 0, 0, 0);
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             const uint32_t b0 = h ? b.z : b.x, b1 = h ? b.w : b.y;
@@ -1417,16 +1457,23 @@ __global__ void __launch_bounds__(GEMV_THREADS, 2) expert_slots_tc_kernel(const 
     const int nchunk = ld / SLOT_TC_CHUNK;
     const int c0 = nchunk * ks / SLOT_TC_KSPLIT, c1 = nchunk * (ks + 1) / SLOT_TC_KSPLIT;
     SlotTcRaw cur = {}, nxt = {};
-    if (c0 < c1)   // the first chunk's loads in flight while the input row is staged
-        slot_tc_load(data, sc, row_bytes, p.w.scale_ld, rA, rB, c0, t, cur);
+    SlotTcScales scales = {};
+    if (c0 < c1) {   // the first chunk's loads in flight while the input row is staged
+        slot_tc_load(data, row_bytes, rA, rB, c0, t, cur);
+        slot_tc_load_scales(sc, p.w.scale_ld, rA, rB, c0, c1, t, scales);
+    }
     xs_tc_pairs(o.x, ld, xs);
     __syncthreads();
     // lanes 0-3 give B's column 0 (hi), lanes 4-7 column 1 (lo), the others zeros
-    const uint4 *xb = g < 2 ? (const uint4 *)(xs + (g == 0 ? 0 : ld / 2)) : nullptr;
+    const uint4 *xb = g < 2 ? (const uint4 *)(g == 0 ? xs : xs_tc_lo(xs, ld)) : nullptr;
     float acc[2][4] = {};
     for (int chunk = c0; chunk < c1; chunk++) {
         if (chunk + 1 < c1)   // the next chunk's loads in flight while this one is decoded
-            slot_tc_load(data, sc, row_bytes, p.w.scale_ld, rA, rB, chunk + 1, t, nxt);
+            slot_tc_load(data, row_bytes, rA, rB, chunk + 1, t, nxt);
+        const int i = (chunk - c0) % 8;
+        if (i == 0 && chunk > c0)   // the next eight chunks' scales
+            slot_tc_load_scales(sc, p.w.scale_ld, rA, rB, chunk, c1, t, scales);
+        slot_tc_take_scales(scales, i, g, t, cur);
         bool fast = true;
 #pragma unroll
         for (int m = 0; m < 2; m++)
@@ -1465,14 +1512,14 @@ static bool slot_tc_runs(const GemvParams &p, bool glu)
 {
     return glu && cuda_gemv_knobs().slot_tc && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > p.x_slot_div &&
            !p.norm_factor && !p.accumulate && p.w.ld % SLOT_TC_CHUNK == 0 &&
-           (size_t)p.w.ld * 2 * sizeof(uint16_t) <= GEMV1_XS_MAX_BYTES;
+           SLOT_TC_XS_BYTES(p.w.ld) <= GEMV1_XS_MAX_BYTES;
 }
 
 static int launch_expert_slots_tc(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     const dim3 grid((p.w.rows + SLOT_TC_ROWS - 1) / SLOT_TC_ROWS, p.n);
     return cuda_launch("expert_slots_tc_kernel", err, expert_slots_tc_kernel, grid, dim3(GEMV_THREADS),
-                       (size_t)p.w.ld * 2 * sizeof(uint16_t), st, p);
+                       SLOT_TC_XS_BYTES(p.w.ld), st, p);
 }
 
 // Launch knobs (cuda_ops.cuh), for experiments in the kernel benchmarks: MIMO_CUDA_MMA_PIPE = 2 | 4,
