@@ -129,13 +129,11 @@ bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
 // before its wait), 1: at every position count, 0: never (measured on the Pro shard, H100: 1-token step
 // 4.36 -> 4.30 ms; at 8 positions 10.22 -> 10.66 ms with it, hence one position only); norm_factor
 // (MIMO_CUDA_NORM_FACTOR) = 1: with defer_norm, the post-attention norm of MoE layers is deferred too, the
-// router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel;
-// slot_tc (MIMO_CUDA_SLOT_TC) = 1: MXFP4 gate/up slots of several positions on the tensor cores
-// (expert_slots_tc_kernel), 0: the CUDA-core kernel.
+// router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, slot_tc = 0;
+        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).

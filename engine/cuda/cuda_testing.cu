@@ -107,7 +107,6 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 13: k = GemvKnobs(); k.slot_xsmem = 0; return 0;
     case 14: k = GemvKnobs(); k.defer_norm = 0; return 0;
     case 15: k = GemvKnobs(); k.early_ids = 1; return 0;   // at any position count
-    case 16: k = GemvKnobs(); k.slot_tc = 1; return 0;
     }
     return -1;
 }

@@ -254,11 +254,10 @@ Test(cuda_kernels, gemv_expert_slots)
 {
     need_gpu();
     enum { E = 6, MAX_ROWS = 200, MAX_COLS = 4160, SLOTS = 8, K = 2 };
-    /* the third: MXFP4 gate/up rows of 130 vectors, the one-pass shape's range (65..192); the first and the
-     * fourth in whole 128-column chunks (the tensor-core slots, path 16), the fourth with a partial row tile */
-    const int shapes[4][2] = {{96, 256}, {200, 480}, {40, 4160}, {200, 1024}};
+    /* the third: MXFP4 gate/up rows of 130 vectors, the one-pass shape's range (65..192) */
+    const int shapes[3][2] = {{96, 256}, {200, 480}, {40, 4160}};
     static float x[SLOTS / K * MAX_COLS], y[SLOTS * MAX_ROWS], ref[SLOTS * MAX_ROWS], a[MAX_ROWS], b[MAX_ROWS];
-    for (int sh = 0; sh < 4; sh++)
+    for (int sh = 0; sh < 3; sh++)
     for (int glu = 0; glu < 2; glu++)
     for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
     for (int f = MIMO_WFMT_BF16; f < MIMO_WFMT_COUNT; f++) {
