@@ -308,11 +308,10 @@ __device__ __forceinline__ __half2 dev_e2m1x2_scaled(uint32_t byte)
 // the FMA takes exactly: the build does not flush denormals). A left shift puts the code's sign at bit
 // 31, an arithmetic right shift by 6 copies it down to bit 25 and brings the other three bits to
 // 24..22, and one mask keeps those four: a shift, a shift and a mask per code (the MXFP4 expert GEMVs
-// are bound by this ALU work; results/kernels/README.md). The left shift is a multiply by one << (28 - 4e):
-// given a `one` the compiler cannot see is 1, it stays an integer multiply-add (the FMA pipe).
-__device__ __forceinline__ float dev_e2m1_f32_scaled(uint32_t word, int e, uint32_t one = 1u)
+// are bound by this ALU work; results/kernels/README.md).
+__device__ __forceinline__ float dev_e2m1_f32_scaled(uint32_t word, int e)
 {
-    const int32_t t = (int32_t)(word * (one << (28 - 4 * e)));
+    const int32_t t = (int32_t)(word << (28 - 4 * e));
     return __uint_as_float((uint32_t)(t >> 6) & 0x81C00000u);
 }
 

@@ -325,14 +325,10 @@ __device__ __forceinline__ float word_dot(const uint4 &v, int q, float s, const 
         // Each code straight into fp32 bits (no half -> float conversions, which run at a quarter of
         // the FMA rate): the inputs come pre-scaled by 2^100 (mxfp4_prescale_inputs), so the products
         // and the partial sum are the exact ones times 2^-26, undone with the block scale.
-        // The left shift that brings code e's sign to bit 31 as a multiply by 2^(28-4e) with a factor the
-        // compiler cannot fold (one, from the block size): an IMAD on the FMA pipe instead of a shift on
-        // the integer ALU, the decode's busiest pipe (results/kernels/README.md, thirteenth session).
-        const uint32_t one = blockDim.x != 0u;
         float part = 0.0f;
 #pragma unroll
         for (int e = 0; e < 8; e++)
-            part = fmaf(dev_e2m1_f32_scaled(word, e, one), xq[e], part);
+            part = fmaf(dev_e2m1_f32_scaled(word, e), xq[e], part);
         return fmaf(part, s, acc);   // s carries the 2^26 (gemv1_vec_scale)
     }
     float w[EPW];
