@@ -282,12 +282,11 @@ template <> __device__ __forceinline__ void load_inputs<1>(const float *p, float
 // element in order.
 // x * 2^100 for word_dot's MXFP4 decode (exact: a power of two, far from the float range's ends
 // for activations).
-#define MXFP4_INPUT_PRESCALE 1.2676506002282294e30f   // 2^100
 template <int N> __device__ __forceinline__ void mxfp4_prescale_inputs(float *xq)
 {
 #pragma unroll
     for (int i = 0; i < N; i++)
-        xq[i] *= MXFP4_INPUT_PRESCALE;
+        xq[i] *= 1.2676506002282294e30f;   // 2^100
 }
 
 // The block scale of gemv1's vector at column c of row r: vec_scale, except MXFP4's, which is the UE8M0
@@ -380,8 +379,8 @@ __device__ __forceinline__ void slot_aware_trigger_wait(const UnitCtx &u, bool s
 // take every lpr-th vector), summed over the group's lanes: acc (and acc2, the up projection's). Plain
 // matrices wait for their predecessor (unit.wait()) after issuing their first weight loads; after_wait()
 // runs right after that wait (the caller's reads of what earlier kernels wrote). XS: x is the padded
-// shared-memory copy of the input row (xs_padded_index), MXFP4's already scaled by 2^100
-// (MXFP4_INPUT_PRESCALE).
+// shared-memory copy of the input row (xs_padded_index), MXFP4's already scaled
+// (mxfp4_prescale_inputs).
 template <int FMT, bool GLU, int SHAPE, bool XS = false, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m, const GpuMat &m2, const uint8_t *data,
                                            const uint8_t *sdata, const uint8_t *data2, const uint8_t *sdata2,
@@ -627,14 +626,11 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     float acc[R], acc2[R];
     if constexpr (XS) {   // expert mode: waited above; every thread of the block reaches the barrier
         for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS) {
-            float4 v = ((const float4 *)o.x)[i];
-            if (FMT == MIMO_WFMT_MXFP4) {   // scaled once here rather than by every lane for every word
-                v.x *= MXFP4_INPUT_PRESCALE;
-                v.y *= MXFP4_INPUT_PRESCALE;
-                v.z *= MXFP4_INPUT_PRESCALE;
-                v.w *= MXFP4_INPUT_PRESCALE;
-            }
-            *(float4 *)(xs + xs_padded_index(4 * i)) = v;
+            float v[4];
+            load_inputs<4>(o.x + 4 * i, v);
+            if (FMT == MIMO_WFMT_MXFP4)   // scaled once here rather than by every lane for every word
+                mxfp4_prescale_inputs<4>(v);
+            *(float4 *)(xs + xs_padded_index(4 * i)) = make_float4(v[0], v[1], v[2], v[3]);
         }
         __syncthreads();
         gemv1_rows<FMT, GLU, SHAPE, true>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
