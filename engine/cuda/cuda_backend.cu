@@ -116,7 +116,9 @@ GpuMat cuda_expert_at(const GpuMat &set, int s)
 
 static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog);
 
-static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaInstr> &prog)
+// fuse_qkv: the qkv projection of one position does the RoPE and the cache store itself where its kernel
+// takes it (GemvQkvOut; the op kernels only: the persistent kernel's table keeps the qkv_rope_store op).
+static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std::vector<CudaInstr> &prog)
 {
     const mimo_config *c = &e->cfg;
     const int H = c->hidden_size, k = c->experts_per_tok;
@@ -127,8 +129,12 @@ static void build_step(CudaEngine *e, int n, bool with_head, std::vector<CudaIns
     for (int l = 0; l < e->n_layers; l++) {
         CudaLayer &L = e->layers[l];
         prog.push_back(rmsnorm_instr(l, e->x, e->h, L.input_norm, H, n));
-        prog.push_back(labelled(gemv_instr(l, L.qkv, e->h, H, e->qkv, e->qkv_ld, n, false), "qkv_proj"));
-        prog.push_back(instr(OP_QKV_ROPE, l, n));
+        CudaInstr qkv = labelled(gemv_instr(l, L.qkv, e->h, H, e->qkv, e->qkv_ld, n, false), "qkv_proj");
+        if (fuse_qkv && cuda_gemv_takes_qkv_out(qkv.gemv, L.geom))
+            qkv.gemv.qkv_out = GemvQkvOut{e->q, L.kcache, L.vcache, L.qkv_map, e->d_step, L.geom};
+        prog.push_back(qkv);
+        if (!qkv.gemv.qkv_out.q)
+            prog.push_back(instr(OP_QKV_ROPE, l, n));
         prog.push_back(instr(OP_ATTENTION, l, n));
         prog.push_back(labelled(gemv_instr(l, L.o_proj, e->attn, e->attn_ld, e->x, H, n, true), "o_proj"));
         prog.push_back(rmsnorm_instr(l, e->x, e->h, L.post_norm, H, n));
@@ -249,7 +255,7 @@ static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog)
     prog.resize(k);
 }
 
-void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog) { build_step(e, n, true, prog); }
+void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog) { build_step(e, n, true, false, prog); }
 
 int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_error *err)
 {
@@ -342,7 +348,7 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
 
 int cuda_run_step_program(CudaEngine *e, int n, mimo_error *err)
 {
-    build_step(e, n, true, e->program);
+    build_step(e, n, true, true, e->program);
     return cuda_run_program(e, e->program, err);
 }
 
@@ -353,12 +359,12 @@ static int run_chunk(CudaEngine *e, int n, bool with_head, mimo_error *err)
     if (e->opts.exec == MIMO_EXEC_GRAPH || e->opts.exec == MIMO_EXEC_PERSISTENT) {
         cudaGraphExec_t *slot = &e->graphs[n];
         if (!with_head) {
-            build_step(e, n, false, e->program);   // rare (hidden states only): run eagerly
+            build_step(e, n, false, true, e->program);   // rare (hidden states only): run eagerly
             return cuda_run_program(e, e->program, err);
         }
         return cuda_launch_captured(e, slot, [&] { return cuda_run_step_program(e, n, err); }, err);
     }
-    build_step(e, n, with_head, e->program);
+    build_step(e, n, with_head, true, e->program);
     return cuda_run_program(e, e->program, err);
 }
 

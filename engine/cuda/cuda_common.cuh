@@ -184,7 +184,7 @@ PersistRecorder *cuda_persist_recorder();
 void cuda_persist_label(const char *label);   // names the launches that follow (the step instruction's label)
 int cuda_persist_record(PersistRecorder *r, const char *name, const void *kernel, dim3 grid, dim3 block, size_t smem,
                         const unsigned char *args, size_t args_size, mimo_error *err);
-#define PERSIST_ARG_BYTES 384
+#define PERSIST_ARG_BYTES 512   // GemvParams with its qkv epilogue (GemvQkvOut) is the largest
 
 // Whether launches carry the PDL attribute: only inside a step program (cuda_run_program), after
 // another kernel of it (griddepcontrol.wait orders a kernel after a preceding *kernel*, not after a

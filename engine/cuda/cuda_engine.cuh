@@ -115,7 +115,8 @@ struct CudaEngine {
     CudaRound *round;          // device-round state, made on the first round (cuda_round.cu)
 };
 
-// Builds the instruction list of one step over n positions.
+// Builds the instruction list of one step over n positions as the persistent kernel runs it (its op table:
+// the qkv projection and qkv_rope_store as two ops).
 void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog);
 // Enqueues the instruction list of one step over n positions (with the lm head and argmax) whose input
 // (d_step) is already on the device: launched, or captured into a caller's graph.

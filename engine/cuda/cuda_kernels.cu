@@ -381,10 +381,22 @@ __device__ __forceinline__ void slot_aware_trigger_wait(const UnitCtx &u, bool s
 // runs right after that wait (the caller's reads of what earlier kernels wrote). XS: x is the padded
 // shared-memory copy of the input row (xs_padded_index), MXFP4's already scaled
 // (mxfp4_prescale_inputs).
-template <int FMT, bool GLU, int SHAPE, bool XS = false, typename AfterWait>
+// The storage rows of a lane group's R rows: row0 + r, the last row repeated past the matrix's end
+// (their loads stay in bounds; nothing is written for them).
+struct Gemv1Rows {
+    int row0, last;
+    __device__ __forceinline__ int operator()(int r) const { return min(row0 + r, last); }
+};
+// The same from a list (the qkv projection's rotated pairs, GemvQkvOut).
+template <int R> struct Gemv1RowList {
+    int row[R];
+    __device__ __forceinline__ int operator()(int r) const { return row[r]; }
+};
+
+template <int FMT, bool GLU, int SHAPE, bool XS = false, typename RowOf, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m, const GpuMat &m2, const uint8_t *data,
                                            const uint8_t *sdata, const uint8_t *data2, const uint8_t *sdata2,
-                                           const float *x, int row0, int sl, int lpr, int vbeg, int nvec, bool &waited,
+                                           const float *x, RowOf row_of, int sl, int lpr, int vbeg, int nvec, bool &waited,
                                            float (&acc)[Gemv1Shape<FMT, SHAPE>::RG(GLU)],
                                            float (&acc2)[Gemv1Shape<FMT, SHAPE>::RG(GLU)], AfterWait after_wait)
 {
@@ -403,7 +415,7 @@ __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m,
         uint4 raw[R][U], raw2[GLU ? R : 1][U];
 #pragma unroll
         for (int r = 0; r < R; r++) {
-            const int row = min(row0 + r, m.rows - 1);
+            const int row = row_of(r);
             const uint4 *wrow = (const uint4 *)(data + (size_t)row * row_bytes);
             const uint4 *wrow2 = GLU ? (const uint4 *)(data2 + (size_t)row * row_bytes) : nullptr;
 #pragma unroll
@@ -428,7 +440,7 @@ __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m,
             float s[R], s2[R];
 #pragma unroll
             for (int r = 0; r < R; r++) {
-                const int row = min(row0 + r, m.rows - 1);
+                const int row = row_of(r);
                 s[r] = gemv1_vec_scale<FMT>(m, sdata, row, c);
                 s2[r] = GLU ? gemv1_vec_scale<FMT>(m2, sdata2, row, c) : 1.0f;
             }
@@ -502,7 +514,8 @@ __device__ void gemv1_combine_tile(const UnitCtx &u, const GemvParams &p, int ti
         const int e = EARLY && !waited ? __ldcg(p.slot_expert + slot) : p.slot_expert[slot];
         float acc[R], acc2[R];
         gemv1_rows<FMT, false, SHAPE>(u, m, m, expert_data(m, e), expert_scales(m, e), nullptr, nullptr,
-                                      p.x + (long long)slot * p.ldx, row0, sl, lpr, 0, m.ld / VEC, waited, acc, acc2,
+                                      p.x + (long long)slot * p.ldx, Gemv1Rows{row0, m.rows - 1}, sl, lpr, 0,
+                                      m.ld / VEC, waited, acc, acc2,
                                       read_old);
         if (sl == 0)
 #pragma unroll
@@ -573,11 +586,58 @@ __device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const doubl
 // NORM_FACTOR (expert slots of one position reading h, GemvParams::norm_factor): the outputs are scaled by
 // the factor an earlier reader published.
 enum { NORM_NONE = 0, NORM_IN = 1, NORM_OUT = 2, NORM_FACTOR = 3 };
-template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE>
+// GemvQkvOut: the storage row behind row L of the qkv projection in pair order, where each q / k head's
+// rotated dimensions come as pairs, plain (d, d + rope_dim / 2) in rows (base + 2i, base + 2i + 1), so that
+// one lane group holds both; every other row keeps its place.
+__device__ __forceinline__ int qkv_pair_order_row(const GemvQkvOut &o, int L)
+{
+    const AttnGeom &g = o.g;
+    int plain = L;
+    if (L < (g.n_heads + g.n_kv) * g.dqk) {   // q heads then k heads, dqk rows each
+        const int d = L % g.dqk;
+        if (d < g.rope_dim)
+            plain = L - d + d / 2 + (d & 1) * (g.rope_dim / 2);
+    }
+    return o.row_map ? __ldg(o.row_map + plain) : plain;
+}
+
+// Rows L and L + 1 of the pair order, values x1 and x2, to their places in q and the cache slot of
+// position pos: rotated where they are a pair, v scaled (qkv_rope_store_position's arithmetic).
+__device__ __forceinline__ void qkv_store_pair(const GemvQkvOut &o, int L, float x1, float x2, int pos)
+{
+    const AttnGeom &g = o.g;
+    const int qn = g.n_heads * g.dqk, kn = g.n_kv * g.dqk;
+    const int slot = g.window > 0 ? pos % g.ring : pos;
+    if (L >= qn + kn) {
+        float *v = o.vcache + (size_t)slot * g.n_kv * g.dv + (L - qn - kn);
+        v[0] = x1 * g.value_scale;
+        v[1] = x2 * g.value_scale;
+        return;
+    }
+    const bool is_q = L < qn;
+    const int j = is_q ? L : L - qn, d = j % g.dqk;
+    float *dst = (is_q ? o.q : o.kcache + (size_t)slot * kn) + (j - d);
+    if (d < g.rope_dim) {
+        const int i = d / 2;
+        float c, s;
+        rope_cos_sin(g.inv_freq, i, pos, &c, &s);
+        dst[i] = x1 * c - x2 * s;
+        dst[i + g.rope_dim / 2] = x2 * c + x1 * s;
+    } else {
+        dst[d] = x1;
+        dst[d + 1] = x2;
+    }
+}
+
+// QKV: the qkv projection of one position writing q and the cache itself (GemvParams::qkv_out): its
+// rows in pair order (qkv_pair_order_row), stored by qkv_store_pair.
+template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE, bool QKV = false>
 __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red,
                            float *xs = nullptr)
 {
     static_assert(NORM != NORM_OUT || !GLU, "a deferred norm's writer accumulates into x (no gate/up pair)");
+    static_assert(!QKV || (!GLU && !XS && NORM != NORM_OUT && Gemv1Shape<FMT, SHAPE>::RG(GLU) % 2 == 0),
+                  "the qkv epilogue: plain rows, an even number per lane group");
     __shared__ double norm_red[GEMV_WARPS];
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
@@ -612,7 +672,10 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     float y_old[R];
     double norm_part[norm_in ? NORM_PARTIALS_PER_THREAD : 1] = {};
     float factor = 1.0f;
+    int qkv_pos = 0;
     auto read_old = [&] {
+        if constexpr (QKV)
+            qkv_pos = *p.qkv_out.d_len;
 #pragma unroll
         for (int r = 0; r < R; r++)
             y_old[r] = p.accumulate && sl == 0 && ks == 0 && row0 + r < m.rows ? ybase[row0 + r] : 0.0f;
@@ -633,11 +696,18 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
             *(float4 *)(xs + xs_padded_index(4 * i)) = make_float4(v[0], v[1], v[2], v[3]);
         }
         __syncthreads();
-        gemv1_rows<FMT, GLU, SHAPE, true>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, row0, sl, lpr, vbeg, nvec,
-                                          waited, acc, acc2, read_old);
-    } else {
-        gemv1_rows<FMT, GLU, SHAPE>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, row0, sl, lpr, vbeg, nvec, waited,
+        gemv1_rows<FMT, GLU, SHAPE, true>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, Gemv1Rows{row0, m.rows - 1},
+                                          sl, lpr, vbeg, nvec, waited, acc, acc2, read_old);
+    } else if constexpr (QKV) {
+        Gemv1RowList<R> rows;
+#pragma unroll
+        for (int r = 0; r < R; r++)
+            rows.row[r] = qkv_pair_order_row(p.qkv_out, min(row0 + r, m.rows - 1));
+        gemv1_rows<FMT, GLU, SHAPE>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, rows, sl, lpr, vbeg, nvec, waited,
                                     acc, acc2, read_old);
+    } else {
+        gemv1_rows<FMT, GLU, SHAPE>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, o.x, Gemv1Rows{row0, m.rows - 1}, sl,
+                                    lpr, vbeg, nvec, waited, acc, acc2, read_old);
     }
     float scale = 1.0f;
     if constexpr (norm_in) {
@@ -675,6 +745,19 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
                 acc2[r] = a2;
             }
     }
+    if constexpr (QKV) {
+#pragma unroll
+        for (int r = 0; r < R; r += 2)
+            if (ks == 0 && sl == 0 && row0 + r < m.rows) {   // rows even (cuda_gemv_takes_qkv_out): both in range
+                float a = acc[r], b = acc[r + 1];
+                if (norm_in || norm_factor) {
+                    a *= scale;
+                    b *= scale;
+                }
+                qkv_store_pair(p.qkv_out, row0 + r, a, b, qkv_pos);
+            }
+        return;
+    }
     double sq = 0.0;
 #pragma unroll
     for (int r = 0; r < R; r++) {
@@ -702,20 +785,20 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
 }
 
 // One unit (row tile, slot) of the CUDA-core GEMV, with the shared memory its runner gives it.
-template <int FMT, bool GLU, int SHAPE, bool XS, int NORM>
+template <int FMT, bool GLU, int SHAPE, bool XS, int NORM, bool QKV = false>
 __device__ void gemv1_unit(const UnitCtx &u, const UnitSmem &sm, const GemvParams &p, int lpr, int ksplit)
 {
-    gemv1_tile<FMT, GLU, SHAPE, XS, NORM>(u, p, u.block.x, u.block.y, lpr, ksplit, sm.red, (float *)sm.dyn);
+    gemv1_tile<FMT, GLU, SHAPE, XS, NORM, QKV>(u, p, u.block.x, u.block.y, lpr, ksplit, sm.red, (float *)sm.dyn);
 }
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
 // occupancy is what hides the latency (launch_gemv1 picks the variant).
-template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int NORM = NORM_NONE>
+template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int NORM = NORM_NONE, bool QKV = false>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvParams p, int lpr, int ksplit)
 {
     __shared__ float red[UNIT_RED_FLOATS];
     extern __shared__ float4 gemv1_xs4[];   // XS: the padded input row (dynamic shared memory)
-    gemv1_unit<FMT, GLU, SHAPE, XS, NORM>(kernel_unit(), UnitSmem{red, gemv1_xs4}, p, lpr, ksplit);
+    gemv1_unit<FMT, GLU, SHAPE, XS, NORM, QKV>(kernel_unit(), UnitSmem{red, gemv1_xs4}, p, lpr, ksplit);
 }
 
 // The same kernel for expert slots under its own name: a trace (CUPTI records carry only the kernel's
@@ -834,6 +917,14 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
                            p.norm_factor ? gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, false, NORM_FACTOR>
                                          : gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>,
                            grid, dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
+    if (p.qkv_out.q) {   // cuda_gemv checked cuda_gemv_takes_qkv_out
+        if constexpr (!GLU && FMT != MIMO_WFMT_F32 && MINB == 2 && SHAPE == ROWS_DEFAULT)
+            return cuda_launch("gemv1_kernel", err,
+                               p.norm_in.partials ? gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN, true>
+                                                  : gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_NONE, true>,
+                               grid, dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
+        return mimo_fail(err, "cuda gemv: the qkv epilogue on a kernel variant without it");
+    }
     if (p.norm_in.partials)
         return cuda_launch("gemv1_kernel", err, gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN>, grid,
                            dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
@@ -1338,6 +1429,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.early_ids = atoi(v);
         if ((v = getenv("MIMO_CUDA_NORM_FACTOR")))
             k.norm_factor = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_QKV_ROPE")))
+            k.qkv_rope = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1441,6 +1534,16 @@ bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu)
            gemv1_runs(p);
 }
 
+bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g)
+{
+    const GemvKnobs &kn = cuda_gemv_knobs();
+    const bool even_rows_per_group = p.w.fmt == MIMO_WFMT_BF16 || p.w.fmt == MIMO_WFMT_FP8 || p.w.fmt == MIMO_WFMT_MXFP4;
+    const int rows = (g.n_heads + g.n_kv) * g.dqk + g.n_kv * g.dv;
+    return kn.qkv_rope && kn.gemv1_blocks != 3 && even_rows_per_group && !p.slot_expert && !p.accumulate &&
+           !p.combine_x && !p.norm_out.h && p.n == 1 && gemv1_runs(p) && p.w.rows == rows && rows % 2 == 0 &&
+           g.dqk % 2 == 0 && g.rope_dim % 2 == 0 && g.rope_dim <= g.dqk && (g.rope_dim < 2 || g.inv_freq);
+}
+
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)
 {
     (void)glu;
@@ -1464,6 +1567,9 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
     if (p.norm_factor && (p.norm_out.h || p.norm_in.partials || !cuda_gemv_takes_norm_factor(p, glu)))
         return mimo_fail(err, "cuda gemv: a deferred RMSNorm's factor on a kernel that does not take it "
                               "(cuda_gemv_takes_norm_factor)");
+    if (p.qkv_out.q && !cuda_gemv_takes_qkv_out(p, p.qkv_out.g))
+        return mimo_fail(err, "cuda gemv: the qkv projection's RoPE and cache store on a kernel that does not take "
+                              "them (cuda_gemv_takes_qkv_out)");
     if (p.w.ld % MIMO_CUDA_COL_ALIGN)
         return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
     if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))

@@ -19,6 +19,39 @@ struct GemvSplitWorkspace {
     unsigned *counters;  // MIMO_CUDA_SPLITK_COUNTERS
 };
 
+// The attention layout of one layer on this device (possibly a shard of the heads).
+struct AttnGeom {
+    int n_heads, n_kv, dqk, dv, rope_dim;
+    double theta;
+    const double *inv_freq;   // device: theta^(-2i/rope_dim), i < rope_dim/2 (cuda_upload_rope_table)
+    float value_scale;
+    int window;        // 0 = full
+    int ring;          // cache slots: max_context (full) or window + 16 (SWA ring)
+};
+
+// The RoPE rotation of pair `pair` at position pos: cos and sin of the angle in double, rounded to float
+// (as the reference).
+__device__ __forceinline__ void rope_cos_sin(const double *inv_freq, int pair, int pos, float *c, float *s)
+{
+    double sn, cs;
+    sincos((double)pos * inv_freq[pair], &sn, &cs);
+    *c = (float)cs;
+    *s = (float)sn;
+}
+
+// The qkv projection's split, RoPE and KV-cache store (cuda_qkv_rope_store's work) done by the GEMV
+// itself at one position (GemvParams::qkv_out, cuda_gemv_takes_qkv_out): each lane group computes a
+// rotated pair's two rows (plain rows base + i and base + i + rope_dim / 2 of a head, read through row_map
+// where the storage order differs) and writes the rotated q / k values, the other rows as they are and v
+// scaled, where the kernel would have: q [heads][dqk], the cache slots of position *d_len.
+struct GemvQkvOut {
+    float *q;                  // NULL: none
+    float *kcache, *vcache;
+    const int32_t *row_map;    // plain row i at storage row row_map[i]; NULL: identity
+    const int *d_len;
+    AttnGeom g;
+};
+
 // An RMSNorm deferred across a GEMV boundary (cuda_backend.cu, defer_norms): rather than a norm kernel
 // between the GEMV that writes the residual stream x and the GEMVs that read rmsnorm(x) * w, the writer
 // also stores h = x * w and, per block, the sum of its rows' x^2 (in double, as the norm kernel sums);
@@ -76,6 +109,7 @@ struct GemvParams {
     // taken), norm_in on a reader of h (cuda_gemv_takes_norm_in); zeros: none
     GemvNormOut norm_out;
     GemvNormIn norm_in;
+    GemvQkvOut qkv_out;   // the qkv projection's RoPE and cache store at one position; zeros: none
 };
 
 // y (+)= W x over n positions (or n expert slots once slot_expert is set), every other field zero.
@@ -105,6 +139,10 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // Whether an expert-slot GEMV takes a published norm factor (GemvParams::norm_factor): one position on the
 // CUDA-core kernel, with defer_norm and norm_factor on.
 bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
+// Whether this GEMV's kernel takes GemvParams::qkv_out for geometry g: the qkv projection of one position
+// on the CUDA-core kernel in a format whose lane groups hold an even number of rows (bf16, fp8, MXFP4),
+// even head and RoPE widths, with the qkv_rope knob on.
+bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
 // gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
 // mma_pipe = 2 | 4 column blocks in flight per warp; mma_ksplit = 1..8 warps sharing a tile's columns;
@@ -129,11 +167,13 @@ bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
 // before its wait), 1: at every position count, 0: never (measured on the Pro shard, H100: 1-token step
 // 4.36 -> 4.30 ms; at 8 positions 10.22 -> 10.66 ms with it, hence one position only); norm_factor
 // (MIMO_CUDA_NORM_FACTOR) = 1: with defer_norm, the post-attention norm of MoE layers is deferred too, the
-// router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel.
+// router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel;
+// qkv_rope (MIMO_CUDA_QKV_ROPE) = 1: the qkv projection of a one-position step does the RoPE and the
+// cache store itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1;
+        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Once per process before the first gemv (and before any graph capture).
@@ -145,26 +185,6 @@ int cuda_rmsnorm(const float *x, int ldx, const float *w, int dim, float eps, fl
 
 // out[t][c] = embed[tokens[t]][c].
 int cuda_embed(const GpuMat &embed, const int32_t *tokens, int n, float *out, int ldo, cudaStream_t st, mimo_error *err);
-
-// The attention layout of one layer on this device (possibly a shard of the heads).
-struct AttnGeom {
-    int n_heads, n_kv, dqk, dv, rope_dim;
-    double theta;
-    const double *inv_freq;   // device: theta^(-2i/rope_dim), i < rope_dim/2 (cuda_upload_rope_table)
-    float value_scale;
-    int window;        // 0 = full
-    int ring;          // cache slots: max_context (full) or window + 16 (SWA ring)
-};
-
-// The RoPE rotation of pair `pair` at position pos: cos and sin of the angle in double, rounded to float
-// (as the reference).
-__device__ __forceinline__ void rope_cos_sin(const double *inv_freq, int pair, int pos, float *c, float *s)
-{
-    double sn, cs;
-    sincos((double)pos * inv_freq[pair], &sn, &cs);
-    *c = (float)cs;
-    *s = (float)sn;
-}
 
 // Splits the fused qkv projection (storage order via row_map: plain row i at storage row
 // row_map[i], NULL = identity) into q [n][heads][dqk] with RoPE, and writes RoPE'd k and scaled v

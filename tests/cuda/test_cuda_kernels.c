@@ -588,6 +588,88 @@ static void check_attention(int window, bool sink, int P, int chunk, int max_ctx
     free(ref);
 }
 
+/* The qkv projection of one position with its RoPE and cache store done by the GEMV (GemvQkvOut) against
+ * the GEMV followed by the qkv_rope_store kernel (bit for bit: the step's graphs run the first, the
+ * persistent kernel the second) and against the C reference (the matrix, RoPE, value scale). w holds
+ * the rows in storage order: a random permutation of the plain order where mapped. */
+static void check_qkv_fused(mimo_weight_format fmt, const mimo_cuda_test_attn *a, int cols, int pos, bool mapped)
+{
+    const int qn = a->n_heads * a->dqk, kn = a->n_kv * a->dqk, vn = a->n_kv * a->dv, rows = qn + kn + vn;
+    void *data, *scales;
+    mimo_matrix w = random_matrix(fmt, rows, cols, &data, &scales);
+    int32_t *map = malloc((size_t)rows * sizeof(int32_t));
+    for (int i = 0; i < rows; i++)
+        map[i] = i;
+    for (int i = rows - 1; mapped && i > 0; i--) {   /* Fisher-Yates */
+        int j = (int)((frand() + 1.0f) * 0.5f * (float)(i + 1));
+        j = j > i ? i : j;
+        int t = map[i];
+        map[i] = map[j];
+        map[j] = t;
+    }
+    float *x = malloc((size_t)cols * sizeof(float)), *y = malloc((size_t)rows * sizeof(float));
+    float *ref = malloc((size_t)rows * sizeof(float)), *out[2];
+    for (int i = 0; i < cols; i++)
+        x[i] = frand();
+    mimo_matrix_gemv_f32(&w, x, y);
+    for (int i = 0; i < rows; i++)   /* plain order, then RoPE and the value scale as the reference does */
+        ref[i] = y[map[i]];
+    mimo_cpu_rope_neox(ref, a->n_heads, a->dqk, a->rope_dim, pos, a->theta);
+    mimo_cpu_rope_neox(ref + qn, a->n_kv, a->dqk, a->rope_dim, pos, a->theta);
+    for (int i = 0; i < vn; i++)
+        ref[qn + kn + i] *= a->value_scale;
+    mimo_error err = {{0}};
+    for (int fused = 0; fused < 2; fused++) {
+        out[fused] = malloc((size_t)rows * sizeof(float));
+        cr_assert_eq(mimo_cuda_test_qkv_projection(a, &w, mapped ? map : NULL, x, pos, fused, out[fused],
+                                                   out[fused] + qn, out[fused] + qn + kn, &err),
+                     0, "%s", err.msg);
+        cr_assert(all_finite(out[fused], (size_t)rows), "%s fused %d: q / k / v not fully written",
+                  mimo_weight_format_name(fmt), fused);
+        double rel = mimo_test_rel_err(out[fused], ref, (size_t)rows);
+        cr_assert(rel < 1e-4, "%s %d rows fused %d pos %d: rel err %g", mimo_weight_format_name(fmt), rows, fused, pos,
+                  rel);
+    }
+    cr_assert(memcmp(out[0], out[1], (size_t)rows * sizeof(float)) == 0,
+              "%s %d rows pos %d mapped %d: the fused epilogue differs from the qkv_rope_store kernel",
+              mimo_weight_format_name(fmt), rows, pos, mapped);
+    free(out[0]);
+    free(out[1]);
+    free(map);
+    free(x);
+    free(y);
+    free(ref);
+    free(data);
+    free(scales);
+}
+
+Test(cuda_kernels, qkv_projection_rope_store_fused)
+{
+    need_gpu();
+    /* the tiny preset's full-attention layout, and a MiMo-V2.5-Pro shard's (one kv head, 64 rotated of 192)
+     * with a sliding-window ring past its first wrap */
+    const mimo_cuda_test_attn small = {.n_heads = 8, .n_kv = 2, .dqk = 24, .dv = 16, .rope_dim = 8, .theta = 5e6,
+                                       .value_scale = 0.707f, .max_context = 64};
+    const mimo_cuda_test_attn pro = {.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 1e4,
+                                     .value_scale = 1.0f, .window = 128, .max_context = 1024};
+    const mimo_weight_format fmts[] = {MIMO_WFMT_BF16, MIMO_WFMT_FP8, MIMO_WFMT_MXFP4};
+    for (int f = 0; f < 3; f++)
+        for (int mapped = 0; mapped < 2; mapped++) {
+            check_qkv_fused(fmts[f], &small, 256, 37, mapped);
+            check_qkv_fused(fmts[f], &pro, 1024, 300, mapped);
+        }
+    /* fp32 weights (one row per lane group) are refused, and the step keeps the kernel */
+    void *data, *scales;
+    mimo_matrix w = random_matrix(MIMO_WFMT_F32, 272, 256, &data, &scales);
+    float x[256] = {0}, q[192], k[48], v[32];
+    mimo_error err = {{0}};
+    cr_assert_neq(mimo_cuda_test_qkv_projection(&small, &w, NULL, x, 3, 1, q, k, v, &err), 0,
+                  "fp32 qkv weights taken by the fused epilogue");
+    cr_assert(strstr(err.msg, "does not take") != NULL, "unexpected message: %s", err.msg);
+    free(data);
+    free(scales);
+}
+
 Test(cuda_kernels, attention_full_and_sliding_window)
 {
     need_gpu();
