@@ -116,8 +116,8 @@ GpuMat cuda_expert_at(const GpuMat &set, int s)
 
 static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog);
 
-// fuse_qkv: the qkv projection of one position does the RoPE and the cache store itself where its kernel
-// takes it (GemvQkvOut; the op kernels only: the persistent kernel's table keeps the qkv_rope_store op).
+// fuse_qkv: the qkv projection does the RoPE and the cache store itself where its kernel takes it
+// (GemvQkvOut; the op kernels only: the persistent kernel's table keeps the qkv_rope_store op).
 static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std::vector<CudaInstr> &prog)
 {
     const mimo_config *c = &e->cfg;

@@ -601,9 +601,10 @@ __device__ __forceinline__ int qkv_pair_order_row(const GemvQkvOut &o, int L)
     return o.row_map ? __ldg(o.row_map + plain) : plain;
 }
 
-// Rows L and L + 1 of the pair order, values x1 and x2, to their places in q and the cache slot of
-// position pos: rotated where they are a pair, v scaled (qkv_rope_store_position's arithmetic).
-__device__ __forceinline__ void qkv_store_pair(const GemvQkvOut &o, int L, float x1, float x2, int pos)
+// Rows L and L + 1 of the pair order, values x1 and x2 of the step's position t (at pos), to their places
+// in q and the cache slot of pos: rotated where they are a pair, v scaled (qkv_rope_store_position's
+// arithmetic).
+__device__ __forceinline__ void qkv_store_pair(const GemvQkvOut &o, int L, float x1, float x2, int t, int pos)
 {
     const AttnGeom &g = o.g;
     const int qn = g.n_heads * g.dqk, kn = g.n_kv * g.dqk;
@@ -616,7 +617,7 @@ __device__ __forceinline__ void qkv_store_pair(const GemvQkvOut &o, int L, float
     }
     const bool is_q = L < qn;
     const int j = is_q ? L : L - qn, d = j % g.dqk;
-    float *dst = (is_q ? o.q : o.kcache + (size_t)slot * kn) + (j - d);
+    float *dst = (is_q ? o.q + (size_t)t * qn : o.kcache + (size_t)slot * kn) + (j - d);
     if (d < g.rope_dim) {
         const int i = d / 2;
         float c, s;
@@ -754,33 +755,33 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
                     a *= scale;
                     b *= scale;
                 }
-                qkv_store_pair(p.qkv_out, row0 + r, a, b, qkv_pos);
+                qkv_store_pair(p.qkv_out, row0 + r, a, b, 0, qkv_pos);
             }
-        return;
-    }
-    double sq = 0.0;
+    } else {
+        double sq = 0.0;
 #pragma unroll
-    for (int r = 0; r < R; r++) {
-        const int row = row0 + r;
-        if (ks == 0 && sl == 0 && row < m.rows) {
-            float a = acc[r], a2 = acc2[r];
-            if (norm_in || norm_factor) {
-                a *= scale;
-                a2 *= scale;
-            }
-            const float out = GLU ? silu_f(a) * a2 : a;
-            const float v = p.accumulate ? y_old[r] + out : out;
-            ybase[row] = v;
-            if constexpr (norm_out) {
-                p.norm_out.h[row] = v * norm_w[r];
-                sq += (double)v * v;
+        for (int r = 0; r < R; r++) {
+            const int row = row0 + r;
+            if (ks == 0 && sl == 0 && row < m.rows) {
+                float a = acc[r], a2 = acc2[r];
+                if (norm_in || norm_factor) {
+                    a *= scale;
+                    a2 *= scale;
+                }
+                const float out = GLU ? silu_f(a) * a2 : a;
+                const float v = p.accumulate ? y_old[r] + out : out;
+                ybase[row] = v;
+                if constexpr (norm_out) {
+                    p.norm_out.h[row] = v * norm_w[r];
+                    sq += (double)v * v;
+                }
             }
         }
-    }
-    if constexpr (norm_out) {
-        sq = block_reduce(sq, 0.0, SumOp(), norm_red);
-        if (threadIdx.x == 0)
-            p.norm_out.partials[tile] = sq;
+        if constexpr (norm_out) {
+            sq = block_reduce(sq, 0.0, SumOp(), norm_red);
+            if (threadIdx.x == 0)
+                p.norm_out.partials[tile] = sq;
+        }
     }
 }
 
@@ -1178,9 +1179,12 @@ __device__ __forceinline__ float block_scale(const GpuMat &M, const uint8_t *sc,
 
 // PIPE: column blocks whose weights are loaded before the tensor-core work on them (the loads in
 // flight per lane: PIPE x 2 rows x matrices).
-template <int FMT, int NTL, bool GLU, int PIPE>
+// QKV: the qkv projection of 2..16 positions writing q and the cache itself (GemvParams::qkv_out), its
+// rows in pair order as in gemv1_tile.
+template <int FMT, int NTL, bool GLU, int PIPE, bool QKV = false>
 __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int ksplit, float *red)
 {
+    static_assert(!QKV || !GLU, "the qkv epilogue: plain rows");
     constexpr int EL = MmaShape<FMT>::EL, BLK = MmaShape<FMT>::BLK, NM = GLU ? 2 : 1;
     constexpr bool F16 = MmaShape<FMT>::F16;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -1196,7 +1200,11 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
     const GpuMat *mats[2] = {&p.w, &p.w2};
     const int rows = p.w.rows, ld = p.w.ld;
     const int row_base = (tile * tiles_per_block + rt) * 16;
-    const int rA = min(row_base + g, rows - 1), rB = min(row_base + g + 8, rows - 1);
+    int rA = min(row_base + g, rows - 1), rB = min(row_base + g + 8, rows - 1);
+    if constexpr (QKV) {
+        rA = qkv_pair_order_row(p.qkv_out, rA);
+        rB = qkv_pair_order_row(p.qkv_out, rB);
+    }
     const size_t row_bytes = gpu_row_bytes(FMT, ld);
     const int nblk = (ld + BLK - 1) / BLK;
     // this block's chunk of the column blocks (gridDim.z chunks: the column split across blocks), then
@@ -1337,37 +1345,53 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
         if (threadIdx.x == 0)
             p.split.counters[tile] = 0;   // for the next launch (stream order)
     }
-    for (int i = threadIdx.x; i < per_chunk; i += blockDim.x) {
+    // element i (tile tl, row, position n) of matrix m, summed over the warps or chunks
+    const auto sum_of = [&](int i, int m) {
         const int tl = i / (16 * NW), row = (i / NW) % 16, n = i % NW;
-        const int grow = (tile * tiles_per_block + tl) * 16 + row;
-        if (grow >= rows || n >= npos)
-            continue;
-        float v[NM];
-#pragma unroll
-        for (int m = 0; m < NM; m++) {
-            float sum = 0.0f;
-            if (kch > 1) {
-                const float *ws = p.split.partials + (size_t)tile * kch * NM * per_chunk;
-                for (int c = 0; c < kch; c++)   // fixed order: deterministic
-                    sum += __ldcg(ws + ((size_t)c * NM + m) * per_chunk + i);
-            } else {
-                for (int k = 0; k < ksplit; k++)   // fixed order: deterministic
-                    sum += red[((size_t)((tl * ksplit + k) * NM + m) * 16 + row) * NW + n];
-            }
-            v[m] = sum;
+        float sum = 0.0f;
+        if (kch > 1) {
+            const float *ws = p.split.partials + (size_t)tile * kch * NM * per_chunk;
+            for (int c = 0; c < kch; c++)   // fixed order: deterministic
+                sum += __ldcg(ws + ((size_t)c * NM + m) * per_chunk + i);
+        } else {
+            for (int k = 0; k < ksplit; k++)   // fixed order: deterministic
+                sum += red[((size_t)((tl * ksplit + k) * NM + m) * 16 + row) * NW + n];
         }
-        float out = GLU ? silu_f(v[0]) * v[NM - 1] : v[0];
-        float *y = ybase + (size_t)n * p.ldy + grow;
-        *y = p.accumulate ? *y + out : out;
+        return sum;
+    };
+    if constexpr (QKV) {   // (row, row + 1) pairs of one position: rows even (cuda_gemv_takes_qkv_out)
+        const int pos0 = *p.qkv_out.d_len;
+        for (int i2 = threadIdx.x; i2 < per_chunk / 2; i2 += blockDim.x) {
+            const int tl = i2 / (8 * NW), row = 2 * ((i2 / NW) % 8), n = i2 % NW;
+            const int grow = (tile * tiles_per_block + tl) * 16 + row;
+            if (grow >= rows || n >= npos)
+                continue;
+            const int i = (tl * 16 + row) * NW + n;
+            qkv_store_pair(p.qkv_out, grow, sum_of(i, 0), sum_of(i + NW, 0), n, pos0 + n);
+        }
+    } else {
+        for (int i = threadIdx.x; i < per_chunk; i += blockDim.x) {
+            const int tl = i / (16 * NW), row = (i / NW) % 16, n = i % NW;
+            const int grow = (tile * tiles_per_block + tl) * 16 + row;
+            if (grow >= rows || n >= npos)
+                continue;
+            float v[NM];
+#pragma unroll
+            for (int m = 0; m < NM; m++)
+                v[m] = sum_of(i, m);
+            float out = GLU ? silu_f(v[0]) * v[NM - 1] : v[0];
+            float *y = ybase + (size_t)n * p.ldy + grow;
+            *y = p.accumulate ? *y + out : out;
+        }
     }
 }
 
 // At least 2 blocks per SM (<= 128 registers), as for gemv1_kernel.
-template <int FMT, int NTL, bool GLU, int PIPE>
+template <int FMT, int NTL, bool GLU, int PIPE, bool QKV = false>
 __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_mma_kernel(const GemvParams p, int ksplit)
 {
     __shared__ float red[GEMV_WARPS * (GLU ? 2 : 1) * 16 * 8 * NTL];
-    gemv_mma_tile<FMT, NTL, GLU, PIPE>(p, blockIdx.x, blockIdx.y, ksplit, red);
+    gemv_mma_tile<FMT, NTL, GLU, PIPE, QKV>(p, blockIdx.x, blockIdx.y, ksplit, red);
 }
 
 // Launch knobs (cuda_ops.cuh), for experiments in the kernel benchmarks: MIMO_CUDA_MMA_PIPE = 2 | 4,
@@ -1458,6 +1482,13 @@ static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err
             kch--;
         grid.z = kch;
     }
+    if (p.qkv_out.q) {   // cuda_gemv checked cuda_gemv_takes_qkv_out
+        if constexpr (!GLU)
+            if (kn.mma_pipe == 2)
+                return cuda_launch("gemv_mma_kernel", err, gemv_mma_kernel<FMT, NTL, GLU, 2, true>, grid,
+                                   dim3(GEMV_THREADS), 0, st, p, ksplit);
+        return mimo_fail(err, "cuda gemv: the qkv epilogue on a kernel variant without it");
+    }
     if (kn.mma_pipe == 4)
         return cuda_launch("gemv_mma_kernel", err, gemv_mma_kernel<FMT, NTL, GLU, 4>, grid, dim3(GEMV_THREADS), 0, st, p,
                            ksplit);
@@ -1539,9 +1570,13 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g)
     const GemvKnobs &kn = cuda_gemv_knobs();
     const bool even_rows_per_group = p.w.fmt == MIMO_WFMT_BF16 || p.w.fmt == MIMO_WFMT_FP8 || p.w.fmt == MIMO_WFMT_MXFP4;
     const int rows = (g.n_heads + g.n_kv) * g.dqk + g.n_kv * g.dv;
-    return kn.qkv_rope && kn.gemv1_blocks != 3 && even_rows_per_group && !p.slot_expert && !p.accumulate &&
-           !p.combine_x && !p.norm_out.h && p.n == 1 && gemv1_runs(p) && p.w.rows == rows && rows % 2 == 0 &&
-           g.dqk % 2 == 0 && g.rope_dim % 2 == 0 && g.rope_dim <= g.dqk && (g.rope_dim < 2 || g.inv_freq);
+    // one position: the CUDA-core kernel (lane groups of 2 or 4 rows); 2..16: the tensor-core one (16-row
+    // tiles), each in its default build
+    const bool kernel = p.n == 1 ? gemv1_runs(p) && kn.gemv1_blocks != 3
+                                 : p.n <= 16 && !gemv1_runs(p) && kn.mma_pipe == 2;
+    return kn.qkv_rope && kernel && even_rows_per_group && !p.slot_expert && !p.accumulate && !p.combine_x &&
+           !p.norm_out.h && p.n >= 1 && p.w.rows == rows && rows % 2 == 0 && g.dqk % 2 == 0 && g.rope_dim % 2 == 0 &&
+           g.rope_dim <= g.dqk && (g.rope_dim < 2 || g.inv_freq);
 }
 
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)

@@ -40,10 +40,11 @@ __device__ __forceinline__ void rope_cos_sin(const double *inv_freq, int pair, i
 }
 
 // The qkv projection's split, RoPE and KV-cache store (cuda_qkv_rope_store's work) done by the GEMV
-// itself at one position (GemvParams::qkv_out, cuda_gemv_takes_qkv_out): each lane group computes a
-// rotated pair's two rows (plain rows base + i and base + i + rope_dim / 2 of a head, read through row_map
-// where the storage order differs) and writes the rotated q / k values, the other rows as they are and v
-// scaled, where the kernel would have: q [heads][dqk], the cache slots of position *d_len.
+// itself (GemvParams::qkv_out, cuda_gemv_takes_qkv_out): its rows in pair order, a rotated pair's two rows
+// (plain rows base + i and base + i + rope_dim / 2 of a head, read through row_map where the storage order
+// differs) side by side, so that one lane group (CUDA cores) or thread (tensor-core epilogue) holds both;
+// the rotated q / k values, the other rows as they are and v scaled go where the kernel would write them:
+// q [n][heads][dqk], the cache slots of positions *d_len + t.
 struct GemvQkvOut {
     float *q;                  // NULL: none
     float *kcache, *vcache;
@@ -140,8 +141,9 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // CUDA-core kernel, with defer_norm and norm_factor on.
 bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
 // Whether this GEMV's kernel takes GemvParams::qkv_out for geometry g: the qkv projection of one position
-// on the CUDA-core kernel in a format whose lane groups hold an even number of rows (bf16, fp8, MXFP4),
-// even head and RoPE widths, with the qkv_rope knob on.
+// on the CUDA-core kernel in a format whose lane groups hold an even number of rows (bf16, fp8, MXFP4), or
+// of 2..16 positions on the tensor-core kernel (the same formats), each in its default build; even head and
+// RoPE widths; the qkv_rope knob on.
 bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // The launch knobs (defaults, or the MIMO_CUDA_* experiment variables read on first use):
 // gemv1 = 0: tensor cores at one position and for expert slots (not f32); else the CUDA-core kernel there;
@@ -168,8 +170,8 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // 4.36 -> 4.30 ms; at 8 positions 10.22 -> 10.66 ms with it, hence one position only); norm_factor
 // (MIMO_CUDA_NORM_FACTOR) = 1: with defer_norm, the post-attention norm of MoE layers is deferred too, the
 // router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel;
-// qkv_rope (MIMO_CUDA_QKV_ROPE) = 1: the qkv projection of a one-position step does the RoPE and the
-// cache store itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it.
+// qkv_rope (MIMO_CUDA_QKV_ROPE) = 1: the qkv projection of a step does the RoPE and the cache store
+// itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,

@@ -323,26 +323,26 @@ static AttnGeom test_attn_geom(const mimo_cuda_test_attn *a)
 }
 
 extern "C" int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const mimo_matrix *w, const int32_t *row_map,
-                                             const float *x, int pos, int fused, float *q, float *k, float *v,
+                                             const float *x, int pos, int n, int fused, float *q, float *k, float *v,
                                              mimo_error *err)
 {
     TestCtx c;
     AttnGeom g = test_attn_geom(a);
     const int qn = a->n_heads * a->dqk, kn = a->n_kv * a->dqk, vn = a->n_kv * a->dv;
-    if ((int)w->rows != qn + kn + vn || pos < 0 || pos >= a->max_context)
-        return mimo_fail(err, "cuda test qkv projection: %d rows for %d, or position %d outside the context %d",
-                         (int)w->rows, qn + kn + vn, pos, a->max_context);
+    if ((int)w->rows != qn + kn + vn || pos < 0 || n < 1 || n > MIMO_MAX_DECODE_POSITIONS || pos + n > a->max_context)
+        return mimo_fail(err, "cuda test qkv projection: %d rows for %d, or positions %d..%d outside the context %d",
+                         (int)w->rows, qn + kn + vn, pos, pos + n - 1, a->max_context);
     GpuMat m;
     float *dx = NULL, *dqkv = NULL, *dq = NULL, *dk = NULL, *dv = NULL;
     int32_t *dmap = NULL;
     int *dlen = NULL, ldx = 0;
-    if (c.init(err) || c.matrix(w, 1, &m, err) || c.put_rows(x, 1, (int)w->cols, &dx, &ldx, err) ||
-        c.put<float>(NULL, (size_t)(qn + kn + vn), &dqkv, err) || c.put<float>(NULL, (size_t)qn, &dq, err) ||
+    if (c.init(err) || c.matrix(w, 1, &m, err) || c.put_rows(x, n, (int)w->cols, &dx, &ldx, err) ||
+        c.put<float>(NULL, (size_t)n * (qn + kn + vn), &dqkv, err) || c.put<float>(NULL, (size_t)n * qn, &dq, err) ||
         c.put<float>(NULL, (size_t)g.ring * kn, &dk, err) || c.put<float>(NULL, (size_t)g.ring * vn, &dv, err) ||
         c.put(&pos, 1, &dlen, err) || (row_map && c.put(row_map, (size_t)(qn + kn + vn), &dmap, err)) ||
         cuda_upload_rope_table(&c.e, a->theta, a->rope_dim, &g.inv_freq, err))
         return -1;
-    GemvParams p = gemv_params(m, dx, ldx, dqkv, qn + kn + vn, 1);
+    GemvParams p = gemv_params(m, dx, ldx, dqkv, qn + kn + vn, n);
     if (fused) {
         p.qkv_out = GemvQkvOut{dq, dk, dv, dmap, dlen, g};
         if (!cuda_gemv_takes_qkv_out(p, g))
@@ -351,14 +351,18 @@ extern "C" int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const
         if (cuda_gemv(p, false, c.e.stream, err))
             return -1;
     } else if (cuda_gemv(p, false, c.e.stream, err) ||
-               cuda_qkv_rope_store(dqkv, qn + kn + vn, dmap, g, dlen, 1, dq, dk, dv, c.e.stream, err)) {
+               cuda_qkv_rope_store(dqkv, qn + kn + vn, dmap, g, dlen, n, dq, dk, dv, c.e.stream, err)) {
         return -1;
     }
-    const size_t slot = (size_t)(g.window > 0 ? pos % g.ring : pos);
-    return c.get(q, dq, (size_t)qn, err) || c.get(k, dk + slot * kn, (size_t)kn, err) ||
-                   c.get(v, dv + slot * vn, (size_t)vn, err)
-               ? -1
-               : 0;
+    if (c.get(q, dq, (size_t)n * qn, err))
+        return -1;
+    for (int t = 0; t < n; t++) {
+        const size_t slot = (size_t)(g.window > 0 ? (pos + t) % g.ring : pos + t);
+        if (c.get(k + (size_t)t * kn, dk + slot * kn, (size_t)kn, err) ||
+            c.get(v + (size_t)t * vn, dv + slot * vn, (size_t)vn, err))
+            return -1;
+    }
+    return 0;
 }
 
 extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int P, int chunk, float *out,

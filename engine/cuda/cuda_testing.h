@@ -79,12 +79,14 @@ typedef struct {
  * `chunk` positions through RoPE + KV store + attention; out [P][heads*dv]. */
 int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int P, int chunk, float *out,
                              mimo_error *err);
-/* The fused qkv projection of one position (w: its rows in storage order, plain row i at storage row
- * row_map[i], NULL = identity; x [w->cols]) with the RoPE and KV store of position pos: fused = 1 by the
- * GEMV itself (GemvQkvOut; an error where its kernel does not take it), 0 by the GEMV then the
- * qkv_rope_store kernel. q [heads*dqk], k [kv*dqk] and v [kv*dv] are the cache slot of pos. */
+/* The fused qkv projection of n positions (w: its rows in storage order, plain row i at storage row
+ * row_map[i], NULL = identity; x [n][w->cols]) with the RoPE and KV store of positions pos..pos+n-1:
+ * fused = 1 by the GEMV itself (GemvQkvOut; an error where its kernel does not take it), 0 by the GEMV
+ * then the qkv_rope_store kernel. q [n][heads*dqk]; k [n][kv*dqk] and v [n][kv*dv] from each position's
+ * cache slot. */
 int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const mimo_matrix *w, const int32_t *row_map,
-                                  const float *x, int pos, int fused, float *q, float *k, float *v, mimo_error *err);
+                                  const float *x, int pos, int n, int fused, float *q, float *k, float *v,
+                                  mimo_error *err);
 /* The router over n positions: logits [n][E] -> ids [n][k], weights [n][k]. */
 int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
                          int32_t *ids, float *weights, mimo_error *err);

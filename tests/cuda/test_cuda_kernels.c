@@ -588,13 +588,16 @@ static void check_attention(int window, bool sink, int P, int chunk, int max_ctx
     free(ref);
 }
 
-/* The qkv projection of one position with its RoPE and cache store done by the GEMV (GemvQkvOut) against
- * the GEMV followed by the qkv_rope_store kernel (bit for bit: the step's graphs run the first, the
- * persistent kernel the second) and against the C reference (the matrix, RoPE, value scale). w holds
- * the rows in storage order: a random permutation of the plain order where mapped. */
-static void check_qkv_fused(mimo_weight_format fmt, const mimo_cuda_test_attn *a, int cols, int pos, bool mapped)
+/* The qkv projection of n positions with its RoPE and cache store done by the GEMV (GemvQkvOut: the
+ * CUDA-core kernel at one position, the tensor-core one at 2..16) against the GEMV followed by the
+ * qkv_rope_store kernel (bit for bit: the step's graphs run the first, the persistent kernel the second)
+ * and against the C reference (the matrix, RoPE, value scale). w holds the rows in storage order: a random
+ * permutation of the plain order where mapped. */
+static void check_qkv_fused(mimo_weight_format fmt, const mimo_cuda_test_attn *a, int cols, int pos, int n,
+                            bool mapped)
 {
     const int qn = a->n_heads * a->dqk, kn = a->n_kv * a->dqk, vn = a->n_kv * a->dv, rows = qn + kn + vn;
+    const size_t all = (size_t)n * rows;
     void *data, *scales;
     mimo_matrix w = random_matrix(fmt, rows, cols, &data, &scales);
     int32_t *map = malloc((size_t)rows * sizeof(int32_t));
@@ -607,32 +610,39 @@ static void check_qkv_fused(mimo_weight_format fmt, const mimo_cuda_test_attn *a
         map[i] = map[j];
         map[j] = t;
     }
-    float *x = malloc((size_t)cols * sizeof(float)), *y = malloc((size_t)rows * sizeof(float));
-    float *ref = malloc((size_t)rows * sizeof(float)), *out[2];
-    for (int i = 0; i < cols; i++)
+    float *x = malloc((size_t)n * cols * sizeof(float)), *y = malloc((size_t)rows * sizeof(float));
+    float *ref = malloc(all * sizeof(float)), *out[2];
+    for (size_t i = 0; i < (size_t)n * cols; i++)
         x[i] = frand();
-    mimo_matrix_gemv_f32(&w, x, y);
-    for (int i = 0; i < rows; i++)   /* plain order, then RoPE and the value scale as the reference does */
-        ref[i] = y[map[i]];
-    mimo_cpu_rope_neox(ref, a->n_heads, a->dqk, a->rope_dim, pos, a->theta);
-    mimo_cpu_rope_neox(ref + qn, a->n_kv, a->dqk, a->rope_dim, pos, a->theta);
-    for (int i = 0; i < vn; i++)
-        ref[qn + kn + i] *= a->value_scale;
+    /* the reference in the test interface's layout: q [n][qn], then k [n][kn], then v [n][vn] */
+    float *rq = ref, *rk = ref + (size_t)n * qn, *rv = ref + (size_t)n * (qn + kn);
+    for (int t = 0; t < n; t++) {
+        mimo_matrix_gemv_f32(&w, x + (size_t)t * cols, y);
+        for (int i = 0; i < qn; i++)   /* plain order, then RoPE and the value scale as the reference does */
+            rq[(size_t)t * qn + i] = y[map[i]];
+        for (int i = 0; i < kn; i++)
+            rk[(size_t)t * kn + i] = y[map[qn + i]];
+        for (int i = 0; i < vn; i++)
+            rv[(size_t)t * vn + i] = y[map[qn + kn + i]] * a->value_scale;
+        mimo_cpu_rope_neox(rq + (size_t)t * qn, a->n_heads, a->dqk, a->rope_dim, pos + t, a->theta);
+        mimo_cpu_rope_neox(rk + (size_t)t * kn, a->n_kv, a->dqk, a->rope_dim, pos + t, a->theta);
+    }
     mimo_error err = {{0}};
     for (int fused = 0; fused < 2; fused++) {
-        out[fused] = malloc((size_t)rows * sizeof(float));
-        cr_assert_eq(mimo_cuda_test_qkv_projection(a, &w, mapped ? map : NULL, x, pos, fused, out[fused],
-                                                   out[fused] + qn, out[fused] + qn + kn, &err),
+        out[fused] = malloc(all * sizeof(float));
+        float *o = out[fused];
+        cr_assert_eq(mimo_cuda_test_qkv_projection(a, &w, mapped ? map : NULL, x, pos, n, fused, o, o + (size_t)n * qn,
+                                                   o + (size_t)n * (qn + kn), &err),
                      0, "%s", err.msg);
-        cr_assert(all_finite(out[fused], (size_t)rows), "%s fused %d: q / k / v not fully written",
-                  mimo_weight_format_name(fmt), fused);
-        double rel = mimo_test_rel_err(out[fused], ref, (size_t)rows);
-        cr_assert(rel < 1e-4, "%s %d rows fused %d pos %d: rel err %g", mimo_weight_format_name(fmt), rows, fused, pos,
-                  rel);
+        cr_assert(all_finite(o, all), "%s n=%d fused %d: q / k / v not fully written", mimo_weight_format_name(fmt), n,
+                  fused);
+        double rel = mimo_test_rel_err(o, ref, all);
+        cr_assert(rel < 1e-4, "%s %d rows n=%d fused %d pos %d: rel err %g", mimo_weight_format_name(fmt), rows, n, fused,
+                  pos, rel);
     }
-    cr_assert(memcmp(out[0], out[1], (size_t)rows * sizeof(float)) == 0,
-              "%s %d rows pos %d mapped %d: the fused epilogue differs from the qkv_rope_store kernel",
-              mimo_weight_format_name(fmt), rows, pos, mapped);
+    cr_assert(memcmp(out[0], out[1], all * sizeof(float)) == 0,
+              "%s %d rows n=%d pos %d mapped %d: the fused epilogue differs from the qkv_rope_store kernel",
+              mimo_weight_format_name(fmt), rows, n, pos, mapped);
     free(out[0]);
     free(out[1]);
     free(map);
@@ -647,23 +657,25 @@ Test(cuda_kernels, qkv_projection_rope_store_fused)
 {
     need_gpu();
     /* the tiny preset's full-attention layout, and a MiMo-V2.5-Pro shard's (one kv head, 64 rotated of 192)
-     * with a sliding-window ring past its first wrap */
+     * with a sliding-window ring of 144 slots: one position past the first wrap, several across it */
     const mimo_cuda_test_attn small = {.n_heads = 8, .n_kv = 2, .dqk = 24, .dv = 16, .rope_dim = 8, .theta = 5e6,
                                        .value_scale = 0.707f, .max_context = 64};
     const mimo_cuda_test_attn pro = {.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 1e4,
                                      .value_scale = 1.0f, .window = 128, .max_context = 1024};
     const mimo_weight_format fmts[] = {MIMO_WFMT_BF16, MIMO_WFMT_FP8, MIMO_WFMT_MXFP4};
+    const int counts[] = {1, 8, 16};
     for (int f = 0; f < 3; f++)
-        for (int mapped = 0; mapped < 2; mapped++) {
-            check_qkv_fused(fmts[f], &small, 256, 37, mapped);
-            check_qkv_fused(fmts[f], &pro, 1024, 300, mapped);
-        }
-    /* fp32 weights (one row per lane group) are refused, and the step keeps the kernel */
+        for (int c = 0; c < 3; c++)
+            for (int mapped = 0; mapped < 2; mapped++) {
+                check_qkv_fused(fmts[f], &small, 256, 37, counts[c], mapped);
+                check_qkv_fused(fmts[f], &pro, 1024, counts[c] == 1 ? 300 : 140, counts[c], mapped);
+            }
+    /* fp32 weights (one row per lane group; no tensor-core build) are refused, and the step keeps the kernel */
     void *data, *scales;
     mimo_matrix w = random_matrix(MIMO_WFMT_F32, 272, 256, &data, &scales);
     float x[256] = {0}, q[192], k[48], v[32];
     mimo_error err = {{0}};
-    cr_assert_neq(mimo_cuda_test_qkv_projection(&small, &w, NULL, x, 3, 1, q, k, v, &err), 0,
+    cr_assert_neq(mimo_cuda_test_qkv_projection(&small, &w, NULL, x, 3, 1, 1, q, k, v, &err), 0,
                   "fp32 qkv weights taken by the fused epilogue");
     cr_assert(strstr(err.msg, "does not take") != NULL, "unexpected message: %s", err.msg);
     free(data);
