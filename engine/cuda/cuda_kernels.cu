@@ -1848,17 +1848,55 @@ size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n)
     return one > all ? one : all;   // one position splits finer
 }
 
-__device__ void attention_split(const float *q, const float *kc, const float *vc, const AttnGeom &g, int head,
-                                int pos_q, int split, int split_keys, float *part)
+// STAGE (the op kernel): a split of at most ATTN_STAGE_KEYS keys of these widths reads its key and value rows
+// into shared memory, those of earlier steps (positions < len) before the wait — the cache slots of the
+// step's own positions are what the qkv projection before it writes, the older ones are final when the
+// kernel starts — so that after the wait only q and the step's own rows are loads on the chain.
+#define ATTN_STAGE_KEYS 16
+#define ATTN_STAGE_K4 (ATTN_STAGE_KEYS * 192 / 4)   // float4s: MiMo-V2's qk width
+#define ATTN_STAGE_V4 (ATTN_STAGE_KEYS * 128 / 4)   // and v width
+template <bool STAGE>
+__device__ void attention_split(const UnitCtx &u, const float *q, const float *kc, const float *vc, const AttnGeom &g,
+                                int head, int len, int t, int split, int split_keys, float *part)
 {
     __shared__ float qs[ATTN_MAX_DIM];
     __shared__ float ps[ATTN_MAX_SPLIT];
     __shared__ float red[32];
+    const int pos_q = len + t;
     const int kvh = head / (g.n_heads / g.n_kv);
     const int lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
     const int lo = lo_all + split * split_keys;
     const int hi = min(pos_q + 1, lo + split_keys);   // causal
     const int nk = hi - lo;
+    const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
+    const int window = g.window, ring = g.ring, dqk = g.dqk, dv = g.dv;
+    const auto slot_of = [=](int j) { return window > 0 ? (lo + j) % ring : lo + j; };
+    const auto key_at = [=](int j) { return kc + slot_of(j) * kstride + (size_t)kvh * dqk; };
+    const auto value_at = [=](int j) { return vc + slot_of(j) * vstride + (size_t)kvh * dv; };
+    constexpr int KR = STAGE ? ATTN_STAGE_K4 / ATTN_THREADS : 1, VR = STAGE ? ATTN_STAGE_V4 / ATTN_THREADS : 1;
+    static_assert(!STAGE || (KR * ATTN_THREADS == ATTN_STAGE_K4 && VR * ATTN_THREADS == ATTN_STAGE_V4),
+                  "the staged rows: whole float4s per thread");
+    __shared__ float4 k_stage[STAGE ? ATTN_STAGE_K4 : 1], v_stage[STAGE ? ATTN_STAGE_V4 : 1];
+    const int dk4 = dqk / 4, dv4 = dv / 4;
+    const bool staged = STAGE && nk > 0 && (dqk & 3) == 0 && (dv & 3) == 0 && nk * dk4 <= KR * ATTN_THREADS &&
+                        nk * dv4 <= VR * ATTN_THREADS && blockDim.x == ATTN_THREADS;
+    const int old_keys = min(max(len - lo, 0), max(nk, 0));   // keys of earlier steps
+    float4 kr[KR], vr[VR];
+    if (staged) {   // from L2 (ld.global.cg): this SM's L1 may hold a slot's earlier occupant
+#pragma unroll
+        for (int i = 0; i < KR; i++) {
+            const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dk4;
+            if (j < old_keys)
+                kr[i] = __ldcg((const float4 *)key_at(j) + idx % dk4);
+        }
+#pragma unroll
+        for (int i = 0; i < VR; i++) {
+            const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dv4;
+            if (j < old_keys)
+                vr[i] = __ldcg((const float4 *)value_at(j) + idx % dv4);
+        }
+    }
+    u.wait();
     if (nk <= 0) {   // a split past the causal end (the grid is sized for the longest context)
         if (threadIdx.x == 0) {
             part[0] = -INFINITY;
@@ -1869,12 +1907,24 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
     const float scale = rsqrtf((float)g.dqk);
     for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
         qs[d] = q[(size_t)head * g.dqk + d];
+    if (staged) {   // the staged rows, and the step's own ones now
+#pragma unroll
+        for (int i = 0; i < KR; i++) {
+            const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dk4;
+            if (j < nk)
+                k_stage[idx] = j < old_keys ? kr[i] : __ldcg((const float4 *)key_at(j) + idx % dk4);
+        }
+#pragma unroll
+        for (int i = 0; i < VR; i++) {
+            const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dv4;
+            if (j < nk)
+                v_stage[idx] = j < old_keys ? vr[i] : __ldcg((const float4 *)value_at(j) + idx % dv4);
+        }
+    }
     __syncthreads();
-    const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
-    const int window = g.window, ring = g.ring, dqk = g.dqk, dv = g.dv;
-    const auto slot_of = [=](int j) { return window > 0 ? (lo + j) % ring : lo + j; };
+    const float *ks = (const float *)k_stage, *vs = (const float *)v_stage;
     block_key_scores(
-        qs, nk, dqk, (dqk & 3) == 0, [=](int j) { return kc + slot_of(j) * kstride + (size_t)kvh * dqk; },
+        qs, nk, dqk, (dqk & 3) == 0, [=](int j) { return staged ? ks + j * dqk : key_at(j); },
         [=](int j, float s) { ps[j] = s * scale; });
     __syncthreads();
     float m = -INFINITY;
@@ -1889,7 +1939,7 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
     }
     l = block_reduce(l, 0.0f, SumOp(), red);   // (its barriers also order the ps writes before the reads below)
     __shared__ float vred[ATTN_THREADS / 32][ATTN_MAX_DIM];
-    block_weighted_rows<ATTN_MAX_DIM>(ps, nk, dv, [=](int j) { return vc + slot_of(j) * vstride + (size_t)kvh * dv; }, vred,
+    block_weighted_rows<ATTN_MAX_DIM>(ps, nk, dv, [=](int j) { return staged ? vs + j * dv : value_at(j); }, vred,
                                       part + 2);
     if (threadIdx.x == 0) {
         part[0] = m;
@@ -1897,21 +1947,24 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
     }
 }
 
+// The step's length is read before the wait: it is set before the step's first kernel, which runs in stream
+// order (cuda_run_program), and never written during the step.
+template <bool STAGE = false>
 __device__ void attention_split_unit(const UnitCtx &u, const UnitSmem &, const float *q, const float *kc, const float *vc,
                                      const AttnGeom &g, const int *d_len, int split_keys, float *partial)
 {
     u.trigger();
-    u.wait();
     const int head = u.block.x, t = u.block.y, split = u.block.z, nsplit = u.grid.z;
     float *part = partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + g.dv);
-    attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, split_keys, part);
+    attention_split<STAGE>(u, q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, __ldcg(d_len), t, split, split_keys,
+                           part);
 }
 
 __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
                                                                        const AttnGeom g, const int *d_len, int split_keys,
                                                                        float *partial)
 {
-    attention_split_unit(kernel_unit(), UnitSmem{}, q, kc, vc, g, d_len, split_keys, partial);
+    attention_split_unit<true>(kernel_unit(), UnitSmem{}, q, kc, vc, g, d_len, split_keys, partial);
 }
 
 // A head of at most ATTN_MERGE_REG_SPLITS active splits and one value dimension per thread (the decode
