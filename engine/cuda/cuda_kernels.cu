@@ -1960,11 +1960,14 @@ __device__ void attention_split_unit(const UnitCtx &u, const UnitSmem &, const f
                            part);
 }
 
+// STAGE: the variant for splits of at most ATTN_STAGE_KEYS keys (its shared memory and registers cost the
+// longer splits of several positions: 8-token step 10.0 -> 10.2 ms with it there, results/kernels/README.md).
+template <bool STAGE>
 __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
                                                                        const AttnGeom g, const int *d_len, int split_keys,
                                                                        float *partial)
 {
-    attention_split_unit<true>(kernel_unit(), UnitSmem{}, q, kc, vc, g, d_len, split_keys, partial);
+    attention_split_unit<STAGE>(kernel_unit(), UnitSmem{}, q, kc, vc, g, d_len, split_keys, partial);
 }
 
 // A head of at most ATTN_MERGE_REG_SPLITS active splits and one value dimension per thread (the decode
@@ -2064,8 +2067,9 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
     if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
     const int nsplit = cuda_attention_splits(g, max_context, n), split_keys = cuda_attention_split_keys(g, max_context, n);
-    if (cuda_launch("attention_split_kernel", err, attention_split_kernel, dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS),
-                    0, st, q, kcache, vcache, g, d_len, split_keys, partial))
+    if (cuda_launch("attention_split_kernel", err,
+                    split_keys <= ATTN_STAGE_KEYS ? attention_split_kernel<true> : attention_split_kernel<false>,
+                    dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS), 0, st, q, kcache, vcache, g, d_len, split_keys, partial))
         return -1;
     return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, n), dim3(128), 0, st,
                        (const float *)partial, nsplit, g, d_len, split_keys, sink, cuda_attention_merge_registers_knob(),
@@ -2530,7 +2534,10 @@ struct CopyUnit {
 using PersistEmbed = PersistOp1<decltype(embed_kernel), embed_kernel, EmbedUnit>;
 using PersistRmsnorm = PersistOp1<decltype(rmsnorm_kernel), rmsnorm_kernel, RmsnormUnit>;
 using PersistQkvRope = PersistOp1<decltype(qkv_rope_store_kernel), qkv_rope_store_kernel, QkvRopeUnit>;
-using PersistAttnSplit = PersistOp1<decltype(attention_split_kernel), attention_split_kernel, AttnSplitUnit>;
+// both op kernels of the split record as one body (the persistent kernel does not stage)
+using PersistAttnSplit = PersistOp1<decltype(attention_split_kernel<false>), attention_split_kernel<false>, AttnSplitUnit>;
+using PersistAttnSplitStaged =
+    PersistOp1<decltype(attention_split_kernel<true>), attention_split_kernel<true>, AttnSplitUnit>;
 using PersistAttnMerge = PersistOp1<decltype(attention_merge_kernel), attention_merge_kernel, AttnMergeUnit>;
 using PersistRoute = PersistOp1<decltype(route_kernel), route_kernel, RouteUnit>;
 using PersistMoeCombine = PersistOp1<decltype(moe_combine_kernel), moe_combine_kernel, MoeCombineUnit>;
@@ -2560,6 +2567,7 @@ using PersistKernels = PersistTable<
     PersistRmsnorm,
     PersistQkvRope,
     PersistAttnSplit,
+    PersistAttnSplitStaged,
     PersistAttnMerge,
     PersistRoute,
     PersistMoeCombine,
