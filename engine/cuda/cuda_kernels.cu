@@ -1882,21 +1882,23 @@ __device__ void attention_split(const UnitCtx &u, const float *q, const float *k
                         nk * dv4 <= VR * ATTN_THREADS && blockDim.x == ATTN_THREADS;
     const int old_keys = min(max(len - lo, 0), max(nk, 0));   // keys of earlier steps
     float4 kr[KR], vr[VR];
-    if (staged) {   // from L2 (ld.global.cg): this SM's L1 may hold a slot's earlier occupant
+    if constexpr (STAGE) {   // (the unit waited already without STAGE)
+        if (staged) {   // from L2 (ld.global.cg): this SM's L1 may hold a slot's earlier occupant
 #pragma unroll
-        for (int i = 0; i < KR; i++) {
-            const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dk4;
-            if (j < old_keys)
-                kr[i] = __ldcg((const float4 *)key_at(j) + idx % dk4);
-        }
+            for (int i = 0; i < KR; i++) {
+                const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dk4;
+                if (j < old_keys)
+                    kr[i] = __ldcg((const float4 *)key_at(j) + idx % dk4);
+            }
 #pragma unroll
-        for (int i = 0; i < VR; i++) {
-            const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dv4;
-            if (j < old_keys)
-                vr[i] = __ldcg((const float4 *)value_at(j) + idx % dv4);
+            for (int i = 0; i < VR; i++) {
+                const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dv4;
+                if (j < old_keys)
+                    vr[i] = __ldcg((const float4 *)value_at(j) + idx % dv4);
+            }
         }
+        u.wait();
     }
-    u.wait();
     if (nk <= 0) {   // a split past the causal end (the grid is sized for the longest context)
         if (threadIdx.x == 0) {
             part[0] = -INFINITY;
@@ -1947,17 +1949,20 @@ __device__ void attention_split(const UnitCtx &u, const float *q, const float *k
     }
 }
 
-// The step's length is read before the wait: it is set before the step's first kernel, which runs in stream
-// order (cuda_run_program), and never written during the step.
+// STAGE: the step's length is read before the wait (attention_split waits after its early loads): it is set
+// before the step's first kernel, which runs in stream order (cuda_run_program), and never written during
+// the step. Else the unit waits first, as every other op.
 template <bool STAGE = false>
 __device__ void attention_split_unit(const UnitCtx &u, const UnitSmem &, const float *q, const float *kc, const float *vc,
                                      const AttnGeom &g, const int *d_len, int split_keys, float *partial)
 {
     u.trigger();
+    if constexpr (!STAGE)
+        u.wait();
     const int head = u.block.x, t = u.block.y, split = u.block.z, nsplit = u.grid.z;
     float *part = partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + g.dv);
-    attention_split<STAGE>(u, q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, __ldcg(d_len), t, split, split_keys,
-                           part);
+    attention_split<STAGE>(u, q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, STAGE ? __ldcg(d_len) : *d_len, t,
+                           split, split_keys, part);
 }
 
 // STAGE: the variant for splits of at most ATTN_STAGE_KEYS keys (its shared memory and registers cost the
