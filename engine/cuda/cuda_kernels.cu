@@ -1848,57 +1848,52 @@ size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n)
     return one > all ? one : all;   // one position splits finer
 }
 
-// STAGE (the op kernel): a split of at most ATTN_STAGE_KEYS keys of these widths reads its key and value rows
-// into shared memory, those of earlier steps (positions < len) before the wait — the cache slots of the
-// step's own positions are what the qkv projection before it writes, the older ones are final when the
-// kernel starts — so that after the wait only q and the step's own rows are loads on the chain.
-#define ATTN_STAGE_KEYS 16
-#define ATTN_STAGE_K4 (ATTN_STAGE_KEYS * 192 / 4)   // float4s: MiMo-V2's qk width
-#define ATTN_STAGE_V4 (ATTN_STAGE_KEYS * 128 / 4)   // and v width
-template <bool STAGE>
-__device__ void attention_split(const UnitCtx &u, const float *q, const float *kc, const float *vc, const AttnGeom &g,
-                                int head, int len, int t, int split, int split_keys, float *part)
+// The scores, softmax and weighted value rows of one split of nk > 0 keys (q in qs), its partial (max, sum,
+// unnormalised output) into part.
+template <class KeyRow, class ValueRow>
+__device__ __forceinline__ void attention_split_rows(const float *qs, float *ps, float *red, int nk, const AttnGeom &g,
+                                                     const KeyRow &key_row, const ValueRow &value_row, float *part)
+{
+    const float scale = rsqrtf((float)g.dqk);
+    block_key_scores(qs, nk, g.dqk, (g.dqk & 3) == 0, key_row, [=](int j, float s) { ps[j] = s * scale; });
+    __syncthreads();
+    float m = -INFINITY;
+    for (int j = threadIdx.x; j < nk; j += blockDim.x)
+        m = fmaxf(m, ps[j]);
+    m = block_reduce(m, -INFINITY, MaxOp(), red);
+    float l = 0.0f;
+    for (int j = threadIdx.x; j < nk; j += blockDim.x) {
+        float e = expf(ps[j] - m);
+        ps[j] = e;
+        l += e;
+    }
+    l = block_reduce(l, 0.0f, SumOp(), red);   // (its barriers also order the ps writes before the reads below)
+    __shared__ float vred[ATTN_THREADS / 32][ATTN_MAX_DIM];
+    block_weighted_rows<ATTN_MAX_DIM>(ps, nk, g.dv, value_row, vred, part + 2);
+    if (threadIdx.x == 0) {
+        part[0] = m;
+        part[1] = l;
+    }
+}
+
+// The keys [lo, lo + nk) of a split for the query at pos_q (nk <= 0: none, past the causal end).
+__device__ __forceinline__ void attention_split_span(const AttnGeom &g, int pos_q, int split, int split_keys, int *lo,
+                                                     int *nk)
+{
+    const int lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
+    *lo = lo_all + split * split_keys;
+    *nk = min(pos_q + 1, *lo + split_keys) - *lo;   // causal
+}
+
+__device__ void attention_split(const float *q, const float *kc, const float *vc, const AttnGeom &g, int head,
+                                int pos_q, int split, int split_keys, float *part)
 {
     __shared__ float qs[ATTN_MAX_DIM];
     __shared__ float ps[ATTN_MAX_SPLIT];
     __shared__ float red[32];
-    const int pos_q = len + t;
     const int kvh = head / (g.n_heads / g.n_kv);
-    const int lo_all = g.window > 0 ? max(0, pos_q - g.window + 1) : 0;
-    const int lo = lo_all + split * split_keys;
-    const int hi = min(pos_q + 1, lo + split_keys);   // causal
-    const int nk = hi - lo;
-    const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
-    const int window = g.window, ring = g.ring, dqk = g.dqk, dv = g.dv;
-    const auto slot_of = [=](int j) { return window > 0 ? (lo + j) % ring : lo + j; };
-    const auto key_at = [=](int j) { return kc + slot_of(j) * kstride + (size_t)kvh * dqk; };
-    const auto value_at = [=](int j) { return vc + slot_of(j) * vstride + (size_t)kvh * dv; };
-    constexpr int KR = STAGE ? ATTN_STAGE_K4 / ATTN_THREADS : 1, VR = STAGE ? ATTN_STAGE_V4 / ATTN_THREADS : 1;
-    static_assert(!STAGE || (KR * ATTN_THREADS == ATTN_STAGE_K4 && VR * ATTN_THREADS == ATTN_STAGE_V4),
-                  "the staged rows: whole float4s per thread");
-    __shared__ float4 k_stage[STAGE ? ATTN_STAGE_K4 : 1], v_stage[STAGE ? ATTN_STAGE_V4 : 1];
-    const int dk4 = dqk / 4, dv4 = dv / 4;
-    const bool staged = STAGE && nk > 0 && (dqk & 3) == 0 && (dv & 3) == 0 && nk * dk4 <= KR * ATTN_THREADS &&
-                        nk * dv4 <= VR * ATTN_THREADS && blockDim.x == ATTN_THREADS;
-    const int old_keys = min(max(len - lo, 0), max(nk, 0));   // keys of earlier steps
-    float4 kr[KR], vr[VR];
-    if constexpr (STAGE) {   // (the unit waited already without STAGE)
-        if (staged) {   // from L2 (ld.global.cg): this SM's L1 may hold a slot's earlier occupant
-#pragma unroll
-            for (int i = 0; i < KR; i++) {
-                const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dk4;
-                if (j < old_keys)
-                    kr[i] = __ldcg((const float4 *)key_at(j) + idx % dk4);
-            }
-#pragma unroll
-            for (int i = 0; i < VR; i++) {
-                const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dv4;
-                if (j < old_keys)
-                    vr[i] = __ldcg((const float4 *)value_at(j) + idx % dv4);
-            }
-        }
-        u.wait();
-    }
+    int lo, nk;
+    attention_split_span(g, pos_q, split, split_keys, &lo, &nk);
     if (nk <= 0) {   // a split past the causal end (the grid is sized for the longest context)
         if (threadIdx.x == 0) {
             part[0] = -INFINITY;
@@ -1906,7 +1901,71 @@ __device__ void attention_split(const UnitCtx &u, const float *q, const float *k
         }
         return;
     }
-    const float scale = rsqrtf((float)g.dqk);
+    for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
+        qs[d] = q[(size_t)head * g.dqk + d];
+    __syncthreads();
+    const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
+    const int window = g.window, ring = g.ring, dqk = g.dqk, dv = g.dv;
+    const auto slot_of = [=](int j) { return window > 0 ? (lo + j) % ring : lo + j; };
+    attention_split_rows(
+        qs, ps, red, nk, g, [=](int j) { return kc + slot_of(j) * kstride + (size_t)kvh * dqk; },
+        [=](int j) { return vc + slot_of(j) * vstride + (size_t)kvh * dv; }, part);
+}
+
+// The op kernel's split of at most ATTN_STAGE_KEYS keys of MiMo-V2's widths: its key and value rows go
+// through shared memory, those of earlier steps (positions < len) read before the wait — the cache slots of
+// the step's own positions are what the qkv projection before it writes, the older ones are final when the
+// kernel starts — so that after the wait only q and the step's own rows are loads on the chain. (Its own
+// kernel: as one with the longer splits, their registers made the 8-token step slower, ab66-ab68.)
+#define ATTN_STAGE_KEYS 16
+#define ATTN_STAGE_K4 (ATTN_STAGE_KEYS * 192 / 4)   // float4s: MiMo-V2's qk width
+#define ATTN_STAGE_V4 (ATTN_STAGE_KEYS * 128 / 4)   // and v width
+__device__ void attention_split_staged(const UnitCtx &u, const float *q, const float *kc, const float *vc,
+                                       const AttnGeom &g, int head, int len, int t, int split, int split_keys,
+                                       float *part)
+{
+    __shared__ float qs[ATTN_MAX_DIM];
+    __shared__ float ps[ATTN_MAX_SPLIT];
+    __shared__ float red[32];
+    __shared__ float4 k_stage[ATTN_STAGE_K4], v_stage[ATTN_STAGE_V4];
+    constexpr int KR = ATTN_STAGE_K4 / ATTN_THREADS, VR = ATTN_STAGE_V4 / ATTN_THREADS;
+    static_assert(KR * ATTN_THREADS == ATTN_STAGE_K4 && VR * ATTN_THREADS == ATTN_STAGE_V4,
+                  "the staged rows: whole float4s per thread");
+    const int kvh = head / (g.n_heads / g.n_kv);
+    int lo, nk;
+    attention_split_span(g, len + t, split, split_keys, &lo, &nk);
+    const size_t kstride = (size_t)g.n_kv * g.dqk, vstride = (size_t)g.n_kv * g.dv;
+    const int window = g.window, ring = g.ring, dqk = g.dqk, dv = g.dv;
+    const auto slot_of = [=](int j) { return window > 0 ? (lo + j) % ring : lo + j; };
+    const auto key_at = [=](int j) { return kc + slot_of(j) * kstride + (size_t)kvh * dqk; };
+    const auto value_at = [=](int j) { return vc + slot_of(j) * vstride + (size_t)kvh * dv; };
+    const int dk4 = dqk / 4, dv4 = dv / 4;
+    const bool staged = nk > 0 && (dqk & 3) == 0 && (dv & 3) == 0 && nk * dk4 <= ATTN_STAGE_K4 &&
+                        nk * dv4 <= ATTN_STAGE_V4 && blockDim.x == ATTN_THREADS;
+    const int old_keys = min(max(len - lo, 0), max(nk, 0));   // keys of earlier steps
+    float4 kr[KR], vr[VR];
+    if (staged) {   // from L2 (ld.global.cg): this SM's L1 may hold a slot's earlier occupant
+#pragma unroll
+        for (int i = 0; i < KR; i++) {
+            const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dk4;
+            if (j < old_keys)
+                kr[i] = __ldcg((const float4 *)key_at(j) + idx % dk4);
+        }
+#pragma unroll
+        for (int i = 0; i < VR; i++) {
+            const int idx = threadIdx.x + i * ATTN_THREADS, j = idx / dv4;
+            if (j < old_keys)
+                vr[i] = __ldcg((const float4 *)value_at(j) + idx % dv4);
+        }
+    }
+    u.wait();
+    if (nk <= 0) {   // a split past the causal end (the grid is sized for the longest context)
+        if (threadIdx.x == 0) {
+            part[0] = -INFINITY;
+            part[1] = 0.0f;
+        }
+        return;
+    }
     for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
         qs[d] = q[(size_t)head * g.dqk + d];
     if (staged) {   // the staged rows, and the step's own ones now
@@ -1925,48 +1984,31 @@ __device__ void attention_split(const UnitCtx &u, const float *q, const float *k
     }
     __syncthreads();
     const float *ks = (const float *)k_stage, *vs = (const float *)v_stage;
-    block_key_scores(
-        qs, nk, dqk, (dqk & 3) == 0, [=](int j) { return staged ? ks + j * dqk : key_at(j); },
-        [=](int j, float s) { ps[j] = s * scale; });
-    __syncthreads();
-    float m = -INFINITY;
-    for (int j = threadIdx.x; j < nk; j += blockDim.x)
-        m = fmaxf(m, ps[j]);
-    m = block_reduce(m, -INFINITY, MaxOp(), red);
-    float l = 0.0f;
-    for (int j = threadIdx.x; j < nk; j += blockDim.x) {
-        float e = expf(ps[j] - m);
-        ps[j] = e;
-        l += e;
-    }
-    l = block_reduce(l, 0.0f, SumOp(), red);   // (its barriers also order the ps writes before the reads below)
-    __shared__ float vred[ATTN_THREADS / 32][ATTN_MAX_DIM];
-    block_weighted_rows<ATTN_MAX_DIM>(ps, nk, dv, [=](int j) { return staged ? vs + j * dv : value_at(j); }, vred,
-                                      part + 2);
-    if (threadIdx.x == 0) {
-        part[0] = m;
-        part[1] = l;
-    }
+    attention_split_rows(
+        qs, ps, red, nk, g, [=](int j) { return staged ? ks + j * dqk : key_at(j); },
+        [=](int j) { return staged ? vs + j * dv : value_at(j); }, part);
 }
 
-// STAGE: the step's length is read before the wait (attention_split waits after its early loads): it is set
-// before the step's first kernel, which runs in stream order (cuda_run_program), and never written during
-// the step. Else the unit waits first, as every other op.
+// STAGE (the op kernel's variant for splits of at most ATTN_STAGE_KEYS keys): the step's length is read
+// before the wait (attention_split_staged waits after its early loads): it is set before the step's first
+// kernel, which runs in stream order (cuda_run_program), and never written during the step.
 template <bool STAGE = false>
 __device__ void attention_split_unit(const UnitCtx &u, const UnitSmem &, const float *q, const float *kc, const float *vc,
                                      const AttnGeom &g, const int *d_len, int split_keys, float *partial)
 {
     u.trigger();
-    if constexpr (!STAGE)
-        u.wait();
     const int head = u.block.x, t = u.block.y, split = u.block.z, nsplit = u.grid.z;
     float *part = partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + g.dv);
-    attention_split<STAGE>(u, q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, STAGE ? __ldcg(d_len) : *d_len, t,
-                           split, split_keys, part);
+    if constexpr (STAGE) {
+        attention_split_staged(u, q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, __ldcg(d_len), t, split,
+                               split_keys, part);
+    } else {
+        u.wait();
+        attention_split(q + (size_t)t * g.n_heads * g.dqk, kc, vc, g, head, *d_len + t, split, split_keys, part);
+    }
 }
 
-// STAGE: the variant for splits of at most ATTN_STAGE_KEYS keys (its shared memory and registers cost the
-// longer splits of several positions: 8-token step 10.0 -> 10.2 ms with it there, results/kernels/README.md).
+// STAGE: the variant for splits of at most ATTN_STAGE_KEYS keys (attention_split_staged).
 template <bool STAGE>
 __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const float *q, const float *kc, const float *vc,
                                                                        const AttnGeom g, const int *d_len, int split_keys,
