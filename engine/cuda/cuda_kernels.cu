@@ -1876,6 +1876,15 @@ __device__ __forceinline__ void attention_split_rows(const float *qs, float *ps,
     }
 }
 
+// The partial of a split past the causal end (the grid is sized for the longest context): no keys.
+__device__ __forceinline__ void attention_split_none(float *part)
+{
+    if (threadIdx.x == 0) {
+        part[0] = -INFINITY;
+        part[1] = 0.0f;
+    }
+}
+
 // The keys [lo, lo + nk) of a split for the query at pos_q (nk <= 0: none, past the causal end).
 __device__ __forceinline__ void attention_split_span(const AttnGeom &g, int pos_q, int split, int split_keys, int *lo,
                                                      int *nk)
@@ -1894,11 +1903,8 @@ __device__ void attention_split(const float *q, const float *kc, const float *vc
     const int kvh = head / (g.n_heads / g.n_kv);
     int lo, nk;
     attention_split_span(g, pos_q, split, split_keys, &lo, &nk);
-    if (nk <= 0) {   // a split past the causal end (the grid is sized for the longest context)
-        if (threadIdx.x == 0) {
-            part[0] = -INFINITY;
-            part[1] = 0.0f;
-        }
+    if (nk <= 0) {
+        attention_split_none(part);
         return;
     }
     for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
@@ -1959,11 +1965,8 @@ __device__ void attention_split_staged(const UnitCtx &u, const float *q, const f
         }
     }
     u.wait();
-    if (nk <= 0) {   // a split past the causal end (the grid is sized for the longest context)
-        if (threadIdx.x == 0) {
-            part[0] = -INFINITY;
-            part[1] = 0.0f;
-        }
+    if (nk <= 0) {
+        attention_split_none(part);
         return;
     }
     for (int d = threadIdx.x; d < g.dqk; d += blockDim.x)
