@@ -152,6 +152,7 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std:
             g.glu = true;
             g.gemv.slot_expert = e->route_ids;
             g.gemv.x_slot_div = k;
+            g.gemv.x_settled = 1;   // right after the route op (GemvParams)
             prog.push_back(g);
             // the down projection carries the MoE combine into x (cuda_gemv: inside it where it can be,
             // else the combine kernel after it; MIMO_CUDA_FUSED_COMBINE=0 for A/B)

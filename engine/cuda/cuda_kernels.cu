@@ -662,6 +662,22 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     // dependents launch: slot_aware_trigger_wait); plain matrices issue their first weight loads before
     // waiting (UnitCtx::wait, cuda_common.cuh)
     bool waited = p.slot_expert != nullptr;
+    // XS: the padded input row into shared memory, MXFP4's scaled once here rather than by every lane for
+    // every word; with settled inputs (GemvParams::x_settled, op kernels) before the wait, off the chain of
+    // the expert ids, else after it
+    const auto stage_inputs = [&](const float *x) {   // from L2 (ld.global.cg): L1 may hold an earlier layer's h
+        for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS) {
+            const float4 f = __ldcg((const float4 *)x + i);
+            float v[4] = {f.x, f.y, f.z, f.w};
+            if (FMT == MIMO_WFMT_MXFP4)
+                mxfp4_prescale_inputs<4>(v);
+            *(float4 *)(xs + xs_padded_index(4 * i)) = make_float4(v[0], v[1], v[2], v[3]);
+        }
+    };
+    const bool early_inputs = XS && p.x_settled && !u.persist;
+    if constexpr (XS)
+        if (early_inputs)
+            stage_inputs(p.x + (long long)(slot / p.x_slot_div) * p.ldx);
     slot_aware_trigger_wait(u, waited);
     const GemvOperands o = gemv_operands<GLU>(p, slot);
     const int nvec_all = m.ld / VEC;
@@ -689,13 +705,8 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
         read_old();
     float acc[R], acc2[R];
     if constexpr (XS) {   // expert mode: waited above; every thread of the block reaches the barrier
-        for (int i = threadIdx.x; i < m.ld / 4; i += GEMV_THREADS) {
-            float v[4];
-            load_inputs<4>(o.x + 4 * i, v);
-            if (FMT == MIMO_WFMT_MXFP4)   // scaled once here rather than by every lane for every word
-                mxfp4_prescale_inputs<4>(v);
-            *(float4 *)(xs + xs_padded_index(4 * i)) = make_float4(v[0], v[1], v[2], v[3]);
-        }
+        if (!early_inputs)
+            stage_inputs(o.x);
         __syncthreads();
         gemv1_rows<FMT, GLU, SHAPE, true>(u, m, p.w2, o.data, o.sdata, o.data2, o.sdata2, xs, Gemv1Rows{row0, m.rows - 1},
                                           sl, lpr, vbeg, nvec, waited, acc, acc2, read_old);
@@ -2283,8 +2294,8 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
 __device__ void route_unit(const UnitCtx &u, const UnitSmem &sm, const float *logits, const float *bias, int E, int k,
                            bool norm_topk, float scaling, int redux, int32_t *ids, float *weights)
 {
-    u.trigger();
     u.wait();
+    u.trigger();   // after the wait: the gate/up slots after it find their inputs final (GemvParams::x_settled)
     if (threadIdx.x >= 32)
         return;
     const int t = u.block.x;

@@ -94,6 +94,12 @@ struct GemvParams {
     // the ids and issues its first weight loads before its wait (in its op kernel; the persistent kernel
     // waits first). build_step sets it for the down projection after the gate/up slots.
     int ids_settled;
+    // The input rows of these expert slots were final when this kernel was launched: its predecessor is the
+    // route kernel, which lets its dependents launch only after its own wait (so the router and the kernels
+    // before it, which wrote h, had completed). The MXFP4 gate/up slots then stage their input row in shared
+    // memory before their wait (their op kernel; the persistent kernel waits first). build_step sets it for
+    // the gate/up slots after the route op.
+    int x_settled;
     // Expert slots of one position reading a deferred norm's h (MoE layers: the gate/up slots after the
     // router): the norm's factor, stored by the router (GemvNormIn::factor_out), one load after the wait
     // that scales the dot products. NULL: none. (Summing the writer's partials in the slots themselves

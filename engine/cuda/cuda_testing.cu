@@ -85,11 +85,14 @@ struct TestCtx {
 // Path 15: the down projection with the combine is told its expert ids are final at launch
 // (GemvParams::ids_settled, its EARLY kernel), as the step's program tells it.
 static bool test_ids_settled = false;
+// Path 16: the gate/up slots are told their inputs are final at launch (GemvParams::x_settled).
+static bool test_x_settled = false;
 
 extern "C" int mimo_cuda_test_set_gemv_path(int path)
 {
     GemvKnobs &k = cuda_gemv_knobs();   // reads the environment once; the path below overrides it
     test_ids_settled = path == 15;
+    test_x_settled = path == 16;
     switch (path) {
     case 0: k = GemvKnobs(); return 0;
     case 1: k = GemvKnobs(); k.gemv1 = 1; return 0;
@@ -107,6 +110,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 13: k = GemvKnobs(); k.slot_xsmem = 0; return 0;
     case 14: k = GemvKnobs(); k.defer_norm = 0; return 0;
     case 15: k = GemvKnobs(); k.early_ids = 1; return 0;   // at any position count
+    case 16: k = GemvKnobs(); return 0;
     }
     return -1;
 }
@@ -253,6 +257,7 @@ extern "C" int mimo_cuda_test_expert_gemv(const mimo_matrix *experts, const mimo
         p.w2 = u;
     p.slot_expert = dids;
     p.x_slot_div = x_div;
+    p.x_settled = test_x_settled;
     if (cuda_gemv(p, up_experts != NULL, c.e.stream, err))
         return -1;
     return c.get(y, dy, (size_t)n_slots * rows, err);

@@ -45,9 +45,11 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * in shared memory), 14 = the defaults with every RMSNorm of a step a kernel of its own (the default defers
  * them into the GEMVs around them where those take it), 15 = the defaults with the expert down projection
  * told that its ids were final at launch (GemvParams::ids_settled: its weight loads before its wait, the
- * step's way after the gate/up slots). Returns -1 for an unknown path. */
+ * step's way after the gate/up slots), 16 = the defaults with the MXFP4 gate/up slots told that their inputs
+ * were final at launch (GemvParams::x_settled: their input row staged before their wait, the step's way
+ * after the route kernel). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 16
+#define MIMO_CUDA_TEST_GEMV_PATHS 17
 /* An RMSNorm between two GEMVs at one position, as a step takes it: writer x += W a (x [W rows] in and
  * out), h = rmsnorm(x) * norm_w, reader y = R h (with reader_up: silu(R h) * (U h)). Deferred where
  * the kernels take it (the writer leaves h = x * norm_w and partial sums of squares, the reader scales
