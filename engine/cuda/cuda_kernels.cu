@@ -608,7 +608,7 @@ __device__ __forceinline__ void qkv_store_pair(const GemvQkvOut &o, int L, float
 {
     const AttnGeom &g = o.g;
     const int qn = g.n_heads * g.dqk, kn = g.n_kv * g.dqk;
-    const int slot = g.window > 0 ? pos % g.ring : pos;
+    const int slot = attn_cache_slot(g, pos);
     if (L >= qn + kn) {
         float *v = o.vcache + (size_t)slot * g.n_kv * g.dv + (L - qn - kn);
         v[0] = x1 * g.value_scale;
@@ -619,11 +619,7 @@ __device__ __forceinline__ void qkv_store_pair(const GemvQkvOut &o, int L, float
     const int j = is_q ? L : L - qn, d = j % g.dqk;
     float *dst = (is_q ? o.q + (size_t)t * qn : o.kcache + (size_t)slot * kn) + (j - d);
     if (d < g.rope_dim) {
-        const int i = d / 2;
-        float c, s;
-        rope_cos_sin(g.inv_freq, i, pos, &c, &s);
-        dst[i] = x1 * c - x2 * s;
-        dst[i + g.rope_dim / 2] = x2 * c + x1 * s;
+        rope_store_pair(g.inv_freq, d / 2, g.rope_dim / 2, pos, x1, x2, dst);
     } else {
         dst[d] = x1;
         dst[d + 1] = x2;
@@ -1764,7 +1760,7 @@ __device__ void qkv_rope_store_position(const UnitCtx &u, const float *qkv, cons
 {
     const int half = g.rope_dim / 2;
     const int qn = g.n_heads * g.dqk, kn = g.n_kv * g.dqk, vn = g.n_kv * g.dv;
-    const int slot = g.window > 0 ? pos % g.ring : pos;
+    const int slot = attn_cache_slot(g, pos);
     float *kslot = kc + (size_t)slot * kn;
     float *vslot = vc + (size_t)slot * vn;
     // the unit's y spreads one position's rows over several blocks
@@ -1782,11 +1778,7 @@ __device__ void qkv_rope_store_position(const UnitCtx &u, const float *qkv, cons
         if (d >= g.rope_dim) {
             dst[d] = qkv_at(qkv, map, base + d);
         } else if (d < half) {
-            float c, s;
-            rope_cos_sin(g.inv_freq, d, pos, &c, &s);
-            float x1 = qkv_at(qkv, map, base + d), x2 = qkv_at(qkv, map, base + d + half);
-            dst[d] = x1 * c - x2 * s;
-            dst[d + half] = x2 * c + x1 * s;
+            rope_store_pair(g.inv_freq, d, half, pos, qkv_at(qkv, map, base + d), qkv_at(qkv, map, base + d + half), dst);
         }
     }
 }

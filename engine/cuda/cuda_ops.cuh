@@ -39,6 +39,21 @@ __device__ __forceinline__ void rope_cos_sin(const double *inv_freq, int pair, i
     *s = (float)sn;
 }
 
+// Pair `pair` of a head (NeoX rotate-half: dims pair and pair + half) rotated at position pos into
+// dst[pair], dst[pair + half]: the one arithmetic of the qkv_rope_store kernel and the qkv projection's
+// epilogue (GemvQkvOut), which agree bit for bit.
+__device__ __forceinline__ void rope_store_pair(const double *inv_freq, int pair, int half, int pos, float x1, float x2,
+                                                float *dst)
+{
+    float c, s;
+    rope_cos_sin(inv_freq, pair, pos, &c, &s);
+    dst[pair] = x1 * c - x2 * s;
+    dst[pair + half] = x2 * c + x1 * s;
+}
+
+// The cache slot of position pos (a sliding window's ring wraps).
+__device__ __forceinline__ int attn_cache_slot(const AttnGeom &g, int pos) { return g.window > 0 ? pos % g.ring : pos; }
+
 // The qkv projection's split, RoPE and KV-cache store (cuda_qkv_rope_store's work) done by the GEMV
 // itself (GemvParams::qkv_out, cuda_gemv_takes_qkv_out): its rows in pair order, a rotated pair's two rows
 // (plain rows base + i and base + i + rope_dim / 2 of a head, read through row_map where the storage order
