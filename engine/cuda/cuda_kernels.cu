@@ -2023,6 +2023,203 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
     attention_split_unit<STAGE>(kernel_unit(), UnitSmem{}, q, kc, vc, g, d_len, split_keys, partial);
 }
 
+// ---- The splits of several positions, the query heads of a kv head together ----
+// Unit = (ATTN_GROUP_HPW x warps query heads of one kv head, position, key split of at most ATTN_GROUP_KEYS
+// keys). The per-head split above reads its split's key and value rows once per query head: at 8 positions on
+// MiMo-V2.5-Pro's shard (16 query heads share its one kv head) that is 16 x 40 KB from L2 per (position,
+// split). Here the block stages the rows once in shared memory (those of earlier steps before its wait, as
+// attention_split_staged does) and each warp scores its heads against them: lane i holds the query's float4s
+// i, i + 32, ..., so every key's dot product is a sum over the lanes, and a transposed butterfly of the 32
+// keys' partial sums leaves key j's score in lane j (31 shuffles for 32 keys); softmax within the warp, the
+// value rows weighted by the shuffled probabilities. The same partials (max, sum, unnormalised output) for
+// the merge, summed in another order.
+#define ATTN_GROUP_KEYS 32
+#define ATTN_GROUP_HPW 2               // query heads per warp: each staged row read serves both
+#define ATTN_GROUP_MAX_WARPS 8
+#define ATTN_GROUP_CHUNKS 2            // float4s per lane of a query / value row: widths up to 256
+#define ATTN_GROUP_ROW4 (320 / 4)      // float4s of a staged key (qk + v width): MiMo-V2's 192 + 128
+
+static bool attention_group_fits(const AttnGeom &g, int split_keys)
+{
+    return split_keys <= ATTN_GROUP_KEYS && g.n_kv > 0 && g.n_heads % g.n_kv == 0 && g.dqk % 4 == 0 && g.dv % 4 == 0 &&
+           g.dqk / 4 <= 32 * ATTN_GROUP_CHUNKS && g.dv / 4 <= 32 * ATTN_GROUP_CHUNKS &&
+           (g.dqk + g.dv) / 4 <= ATTN_GROUP_ROW4;
+}
+
+// v summed over the warp's lanes for lane j's key: v[i] holds the lane's part of key i's sum; at the step of
+// offset o a lane with bit o set keeps the upper half of the keys it still holds, so lane j ends with key j.
+__device__ __forceinline__ float warp_transposed_sum(float (&v)[32], int lane)
+{
+#pragma unroll
+    for (int o = 16; o >= 1; o >>= 1) {
+        const bool upper = (lane & o) != 0;
+#pragma unroll
+        for (int i = 0; i < o; i++) {
+            const float send = upper ? v[i] : v[i + o];
+            const float keep = upper ? v[i + o] : v[i];
+            v[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, o);
+        }
+    }
+    return v[0];
+}
+
+__global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
+    attention_group_split_kernel(const float *q, const float *kc, const float *vc, const AttnGeom g, const int *d_len,
+                                 int split_keys, float *partial)
+{
+    __shared__ float4 rows4[ATTN_GROUP_KEYS * ATTN_GROUP_ROW4];   // key j: its qk float4s, then its v ones
+    pdl_trigger();
+    const int warps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int G = g.n_heads / g.n_kv, per_block = warps * ATTN_GROUP_HPW, groups = (G + per_block - 1) / per_block;
+    const int kvh = blockIdx.x / groups, head0 = kvh * G + (int)(blockIdx.x % groups) * per_block;
+    const int head_end = min(head0 + per_block, (kvh + 1) * G);
+    const int t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
+    const int dqk = g.dqk, dv = g.dv, dk4 = dqk / 4, dv4 = dv / 4, row4 = dk4 + dv4;
+    // the step's length before the wait: set before the step's first kernel (attention_split_unit)
+    const int len = __ldcg(d_len);
+    int lo, nk;
+    attention_split_span(g, len + t, split, split_keys, &lo, &nk);
+    const size_t kstride = (size_t)g.n_kv * dqk, vstride = (size_t)g.n_kv * dv;
+    const int window = g.window, ring = g.ring;
+    // rows [j0, j1) into shared memory, from L2 (ld.global.cg): this SM's L1 may hold a slot's earlier occupant
+    const auto stage = [&](int j0, int j1) {
+        for (int i = threadIdx.x; i < (j1 - j0) * row4; i += blockDim.x) {
+            const int j = j0 + i / row4, c = i % row4;
+            const size_t slot = window > 0 ? (lo + j) % ring : lo + j;
+            const float4 *src = c < dk4 ? (const float4 *)(kc + slot * kstride + (size_t)kvh * dqk) + c
+                                        : (const float4 *)(vc + slot * vstride + (size_t)kvh * dv) + (c - dk4);
+            rows4[j * row4 + c] = __ldcg(src);
+        }
+    };
+    const int old_keys = min(max(len - lo, 0), max(nk, 0));   // keys of earlier steps: final before the wait
+    stage(0, old_keys);
+    pdl_wait();
+    const auto part_of = [&](int head) {
+        return partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + dv);
+    };
+    if (nk <= 0) {   // past the causal end: no keys
+        if ((int)threadIdx.x < head_end - head0) {
+            float *p = part_of(head0 + (int)threadIdx.x);
+            p[0] = -INFINITY;
+            p[1] = 0.0f;
+        }
+        return;
+    }
+    stage(old_keys, nk);
+    // this warp's query rows, in flight across the barrier
+    int heads[ATTN_GROUP_HPW];
+    float4 qv[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
+#pragma unroll
+    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+        heads[h] = head0 + warp * ATTN_GROUP_HPW + h;
+        const float4 *qrow = (const float4 *)(q + ((size_t)t * g.n_heads + heads[h]) * dqk);
+#pragma unroll
+        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
+            const int i = lane + 32 * c;
+            qv[h][c] = heads[h] < head_end && i < dk4 ? qrow[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+    }
+    __syncthreads();
+    if (heads[0] >= head_end)   // a warp without heads (after the barrier)
+        return;
+    // the lane's parts of the 32 keys' dot products (keys past nk: zero, masked below)
+    float dot[ATTN_GROUP_HPW][32];
+#pragma unroll
+    for (int j = 0; j < 32; j++) {
+#pragma unroll
+        for (int h = 0; h < ATTN_GROUP_HPW; h++)
+            dot[h][j] = 0.0f;
+        if (j < nk) {
+#pragma unroll
+            for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
+                const int i = lane + 32 * c;
+                if (i < dk4) {
+                    const float4 k = rows4[j * row4 + i];   // one row for the whole warp: no bank conflicts
+#pragma unroll
+                    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+                        dot[h][j] = fmaf(qv[h][c].x, k.x, dot[h][j]);
+                        dot[h][j] = fmaf(qv[h][c].y, k.y, dot[h][j]);
+                        dot[h][j] = fmaf(qv[h][c].z, k.z, dot[h][j]);
+                        dot[h][j] = fmaf(qv[h][c].w, k.w, dot[h][j]);
+                    }
+                }
+            }
+        }
+    }
+    const float scale = rsqrtf((float)dqk);
+    float m[ATTN_GROUP_HPW], e[ATTN_GROUP_HPW], l[ATTN_GROUP_HPW];
+#pragma unroll
+    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+        const float s = warp_transposed_sum(dot[h], lane) * scale;   // key `lane`'s score
+        m[h] = lane < nk ? s : -INFINITY;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            m[h] = fmaxf(m[h], __shfl_xor_sync(0xFFFFFFFFu, m[h], o));
+        e[h] = lane < nk ? expf(s - m[h]) : 0.0f;
+        l[h] = e[h];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            l[h] += __shfl_xor_sync(0xFFFFFFFFu, l[h], o);
+    }
+    float4 acc[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
+#pragma unroll
+    for (int h = 0; h < ATTN_GROUP_HPW; h++)
+#pragma unroll
+        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++)
+            acc[h][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int j = 0; j < nk; j++) {
+        float p[ATTN_GROUP_HPW];
+#pragma unroll
+        for (int h = 0; h < ATTN_GROUP_HPW; h++)
+            p[h] = __shfl_sync(0xFFFFFFFFu, e[h], j);
+#pragma unroll
+        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
+            const int i = lane + 32 * c;
+            if (i < dv4) {
+                const float4 v = rows4[j * row4 + dk4 + i];
+#pragma unroll
+                for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+                    acc[h][c].x = fmaf(p[h], v.x, acc[h][c].x);
+                    acc[h][c].y = fmaf(p[h], v.y, acc[h][c].y);
+                    acc[h][c].z = fmaf(p[h], v.z, acc[h][c].z);
+                    acc[h][c].w = fmaf(p[h], v.w, acc[h][c].w);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+        if (heads[h] >= head_end)
+            continue;
+        float *p = part_of(heads[h]);
+        if (lane == 0) {
+            p[0] = m[h];
+            p[1] = l[h];
+        }
+#pragma unroll
+        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
+            const int i = lane + 32 * c;
+            if (i < dv4) {
+                p[2 + 4 * i] = acc[h][c].x;
+                p[2 + 4 * i + 1] = acc[h][c].y;
+                p[2 + 4 * i + 2] = acc[h][c].z;
+                p[2 + 4 * i + 3] = acc[h][c].w;
+            }
+        }
+    }
+}
+
+// MIMO_CUDA_ATTN_GROUP: 1 (default) the grouped split for several positions with 8 warps a block, 2 with 4
+// warps (half the heads: twice the blocks), 0 never (the per-head split).
+int &cuda_attention_group_knob()
+{
+    static int mode = [] {
+        const char *v = getenv("MIMO_CUDA_ATTN_GROUP");
+        return v && (v[0] == '0' || v[0] == '2') ? v[0] - '0' : 1;
+    }();
+    return mode;
+}
+
 // A head of at most ATTN_MERGE_REG_SPLITS active splits and one value dimension per thread (the decode
 // steps): every split's (max, sum, value) loads issued at once into registers, then attention_merge_head's
 // arithmetic in its order (the same result bit for bit). A loop of load -> use over the splits was a chain
@@ -2120,10 +2317,20 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
     if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
     const int nsplit = cuda_attention_splits(g, max_context, n), split_keys = cuda_attention_split_keys(g, max_context, n);
-    if (cuda_launch("attention_split_kernel", err,
-                    split_keys <= ATTN_STAGE_KEYS ? attention_split_kernel<true> : attention_split_kernel<false>,
-                    dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS), 0, st, q, kcache, vcache, g, d_len, split_keys, partial))
+    const int group = cuda_attention_group_knob();
+    if (n > 1 && group != 0 && attention_group_fits(g, split_keys)) {
+        const int warps = group == 2 ? ATTN_GROUP_MAX_WARPS / 2 : ATTN_GROUP_MAX_WARPS;
+        const int per_block = warps * ATTN_GROUP_HPW, G = g.n_heads / g.n_kv;
+        if (cuda_launch("attention_group_split_kernel", err, attention_group_split_kernel,
+                        dim3(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit), dim3(warps * 32), 0, st, q, kcache,
+                        vcache, g, d_len, split_keys, partial))
+            return -1;
+    } else if (cuda_launch("attention_split_kernel", err,
+                           split_keys <= ATTN_STAGE_KEYS ? attention_split_kernel<true> : attention_split_kernel<false>,
+                           dim3(g.n_heads, n, nsplit), dim3(ATTN_THREADS), 0, st, q, kcache, vcache, g, d_len, split_keys,
+                           partial)) {
         return -1;
+    }
     return cuda_launch("attention_merge_kernel", err, attention_merge_kernel, dim3(g.n_heads, n), dim3(128), 0, st,
                        (const float *)partial, nsplit, g, d_len, split_keys, sink, cuda_attention_merge_registers_knob(),
                        out, ldo);

@@ -390,20 +390,23 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
         (a->sink && c.put(a->sink, (size_t)a->n_heads, &dsink, err)) ||
         cuda_upload_rope_table(&c.e, a->theta, a->rope_dim, &g.inv_freq, err))
         return -1;
-    int &registers = cuda_attention_merge_registers_knob();
-    const int registers_was = registers;
+    int &registers = cuda_attention_merge_registers_knob(), &group = cuda_attention_group_knob();
+    const int registers_was = registers, group_was = group;
     registers = a->merge_loops ? 0 : 1;
+    group = a->split_mode == MIMO_CUDA_TEST_SPLIT_PER_HEAD ? 0 : a->split_mode == MIMO_CUDA_TEST_SPLIT_GROUP4 ? 2 : 1;
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int m = P - p0 < chunk ? P - p0 : chunk;
         CUDA_CHECK(cudaMemcpyAsync(dlen, &p0, sizeof(int), cudaMemcpyHostToDevice, c.e.stream));
         if (cuda_qkv_rope_store(dqkv + (size_t)p0 * rows, rows, NULL, g, dlen, m, dq, dk, dv, c.e.stream, err) ||
             cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dout + (size_t)p0 * out_w, out_w, c.e.stream, err)) {
             registers = registers_was;
+            group = group_was;
             return -1;
         }
         CUDA_CHECK(cudaStreamSynchronize(c.e.stream));
     }
     registers = registers_was;
+    group = group_was;
     return c.get(out, dout, (size_t)P * out_w, err);
 }
 

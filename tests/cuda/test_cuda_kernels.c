@@ -556,6 +556,43 @@ static void attention_reference(const mimo_cuda_test_attn *a, const float *qkv, 
     free(scratch);
 }
 
+/* Attention of P positions fed in chunks against the C reference, with each way of running the splits of
+ * several positions (a block per query head, or the kv head's query heads together with 8 or 4 warps; one
+ * position always takes the per-head split), and the merge from registers against its loops bit for bit. */
+static void check_attention_geometry(const mimo_cuda_test_attn *geometry, int P, int chunk)
+{
+    mimo_cuda_test_attn a = *geometry;
+    const int rows = a.n_heads * a.dqk + a.n_kv * (a.dqk + a.dv);
+    const size_t outs = (size_t)P * a.n_heads * a.dv;
+    float *qkv = malloc((size_t)P * rows * sizeof(float));
+    for (size_t i = 0; i < (size_t)P * rows; i++)
+        qkv[i] = frand() * 2.0f;
+    float *out = malloc(outs * sizeof(float)), *ref = malloc(outs * sizeof(float));
+    float *looped = malloc(outs * sizeof(float));
+    attention_reference(&a, qkv, P, ref);
+    mimo_error err = {{0}};
+    const int modes[] = {MIMO_CUDA_TEST_SPLIT_DEFAULT, MIMO_CUDA_TEST_SPLIT_PER_HEAD, MIMO_CUDA_TEST_SPLIT_GROUP4};
+    for (int m = 0; m < 3; m++) {
+        a.split_mode = modes[m];
+        a.merge_loops = false;
+        cr_assert_eq(mimo_cuda_test_attention(&a, qkv, P, chunk, out, &err), 0, "%s", err.msg);
+        cr_assert(all_finite(out, outs), "split mode %d: attention output not fully written", a.split_mode);
+        double rel = mimo_test_rel_err(out, ref, outs);
+        cr_assert(rel < 1e-5, "heads %d/%d dims %d/%d window %d sink %d P %d chunk %d split mode %d: rel err %g",
+                  a.n_heads, a.n_kv, a.dqk, a.dv, a.window, a.sink != NULL, P, chunk, a.split_mode, rel);
+        /* the merge from registers (up to 16 splits, the default) equals the loops over the splits bit for bit */
+        a.merge_loops = true;
+        cr_assert_eq(mimo_cuda_test_attention(&a, qkv, P, chunk, looped, &err), 0, "%s", err.msg);
+        cr_assert(memcmp(out, looped, outs * sizeof(float)) == 0,
+                  "window %d P %d chunk %d split mode %d: the merge from registers differs from the loops", a.window, P,
+                  chunk, a.split_mode);
+    }
+    free(looped);
+    free(qkv);
+    free(out);
+    free(ref);
+}
+
 static void check_attention(int window, bool sink, int P, int chunk, int max_ctx)
 {
     float sinks[8];
@@ -564,28 +601,7 @@ static void check_attention(int window, bool sink, int P, int chunk, int max_ctx
     mimo_cuda_test_attn a = {.n_heads = 8, .n_kv = 2, .dqk = 48, .dv = 32, .rope_dim = 16, .theta = 1e4,
                              .value_scale = 0.707f, .window = window, .sink = sink ? sinks : NULL,
                              .max_context = max_ctx};
-    const int rows = a.n_heads * a.dqk + a.n_kv * (a.dqk + a.dv);
-    float *qkv = malloc((size_t)P * rows * sizeof(float));
-    for (size_t i = 0; i < (size_t)P * rows; i++)
-        qkv[i] = frand() * 2.0f;
-    float *out = malloc((size_t)P * a.n_heads * a.dv * sizeof(float));
-    float *ref = malloc((size_t)P * a.n_heads * a.dv * sizeof(float));
-    attention_reference(&a, qkv, P, ref);
-    mimo_error err = {{0}};
-    cr_assert_eq(mimo_cuda_test_attention(&a, qkv, P, chunk, out, &err), 0, "%s", err.msg);
-    cr_assert(all_finite(out, (size_t)P * a.n_heads * a.dv), "attention output not fully written");
-    double rel = mimo_test_rel_err(out, ref, (size_t)P * a.n_heads * a.dv);
-    cr_assert(rel < 1e-5, "window %d sink %d P %d chunk %d: rel err %g", window, sink, P, chunk, rel);
-    /* the merge from registers (up to 16 splits, the default) equals the loops over the splits bit for bit */
-    float *looped = malloc((size_t)P * a.n_heads * a.dv * sizeof(float));
-    a.merge_loops = true;
-    cr_assert_eq(mimo_cuda_test_attention(&a, qkv, P, chunk, looped, &err), 0, "%s", err.msg);
-    cr_assert(memcmp(out, looped, (size_t)P * a.n_heads * a.dv * sizeof(float)) == 0,
-              "window %d sink %d P %d chunk %d: the merge from registers differs from the loops", window, sink, P, chunk);
-    free(looped);
-    free(qkv);
-    free(out);
-    free(ref);
+    check_attention_geometry(&a, P, chunk);
 }
 
 /* The qkv projection of n positions with its RoPE and cache store done by the GEMV (GemvQkvOut: the
@@ -692,6 +708,30 @@ Test(cuda_kernels, attention_full_and_sliding_window)
     check_attention(0, true, 700, 16, 1024);  /* long context: several key splits merged */
     check_attention(300, true, 700, 13, 1024);
     check_attention(0, true, 600, 16, 9000);  /* a span past 8192 keys: 256-key splits */
+}
+
+/* MiMo-V2.5-Pro's shard widths (16 query heads on one kv head, qk 192 / v 128, 64 rotated), its window and
+ * sinks, decode rounds of 8 and 16 positions; then groups of query heads that do not fill a block or a warp
+ * (12 and 5 per kv head) and two kv heads of 16. */
+Test(cuda_kernels, attention_grouped_heads)
+{
+    need_gpu();
+    float sinks[32];
+    for (int i = 0; i < 32; i++)
+        sinks[i] = frand() * 2.0f;
+    mimo_cuda_test_attn pro = {.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 1e4,
+                               .value_scale = 1.0f, .window = 128, .sink = sinks, .max_context = 1024};
+    check_attention_geometry(&pro, 300, 8);   /* the ring of the window wraps */
+    check_attention_geometry(&pro, 150, 16);
+    pro.window = 0;   /* a full-attention layer: most of the 32-key splits past the causal end */
+    pro.theta = 5e6;
+    check_attention_geometry(&pro, 200, 8);
+    const int heads[][2] = {{24, 2}, {10, 2}, {32, 2}};
+    for (int i = 0; i < 3; i++) {
+        mimo_cuda_test_attn a = {.n_heads = heads[i][0], .n_kv = heads[i][1], .dqk = 64, .dv = 48, .rope_dim = 32,
+                                 .theta = 1e4, .value_scale = 0.5f, .window = 40, .sink = sinks, .max_context = 256};
+        check_attention_geometry(&a, 100, 7);
+    }
 }
 
 static void check_router(int E)
