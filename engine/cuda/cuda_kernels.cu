@@ -2047,19 +2047,26 @@ static bool attention_group_fits(const AttnGeom &g, int split_keys)
 }
 
 // v summed over the warp's lanes for lane j's key: v[i] holds the lane's part of key i's sum; at the step of
-// offset o a lane with bit o set keeps the upper half of the keys it still holds, so lane j ends with key j.
+// offset O a lane with bit O set keeps the upper half of the keys it still holds, so lane j ends with key j.
+// (One template step per offset: a loop over the offsets left the inner loop's bound unknown when it was to
+// be unrolled, and v went to local memory.)
+template <int O> __device__ __forceinline__ void warp_transposed_step(float (&v)[32], int lane)
+{
+    const bool upper = (lane & O) != 0;
+#pragma unroll
+    for (int i = 0; i < O; i++) {
+        const float send = upper ? v[i] : v[i + O];
+        const float keep = upper ? v[i + O] : v[i];
+        v[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, O);
+    }
+}
 __device__ __forceinline__ float warp_transposed_sum(float (&v)[32], int lane)
 {
-#pragma unroll
-    for (int o = 16; o >= 1; o >>= 1) {
-        const bool upper = (lane & o) != 0;
-#pragma unroll
-        for (int i = 0; i < o; i++) {
-            const float send = upper ? v[i] : v[i + o];
-            const float keep = upper ? v[i + o] : v[i];
-            v[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, o);
-        }
-    }
+    warp_transposed_step<16>(v, lane);
+    warp_transposed_step<8>(v, lane);
+    warp_transposed_step<4>(v, lane);
+    warp_transposed_step<2>(v, lane);
+    warp_transposed_step<1>(v, lane);
     return v[0];
 }
 
@@ -2153,13 +2160,13 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
         const float s = warp_transposed_sum(dot[h], lane) * scale;   // key `lane`'s score
         m[h] = lane < nk ? s : -INFINITY;
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1)
-            m[h] = fmaxf(m[h], __shfl_xor_sync(0xFFFFFFFFu, m[h], o));
+        for (int step = 4; step >= 0; step--)
+            m[h] = fmaxf(m[h], __shfl_xor_sync(0xFFFFFFFFu, m[h], 1 << step));
         e[h] = lane < nk ? expf(s - m[h]) : 0.0f;
         l[h] = e[h];
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1)
-            l[h] += __shfl_xor_sync(0xFFFFFFFFu, l[h], o);
+        for (int step = 4; step >= 0; step--)
+            l[h] += __shfl_xor_sync(0xFFFFFFFFu, l[h], 1 << step);
     }
     float4 acc[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
 #pragma unroll
@@ -2209,15 +2216,21 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     }
 }
 
-// MIMO_CUDA_ATTN_GROUP: 1 (default) the grouped split for several positions with 8 warps a block, 2 with 4
-// warps (half the heads: twice the blocks), 0 never (the per-head split).
+// MIMO_CUDA_ATTN_GROUP: the query heads a block of the grouped split takes (ATTN_GROUP_HPW per warp), 2..16;
+// 0 never (the per-head split).
+#define ATTN_GROUP_DEFAULT_HEADS 16
 int &cuda_attention_group_knob()
 {
-    static int mode = [] {
+    static int heads = [] {
         const char *v = getenv("MIMO_CUDA_ATTN_GROUP");
-        return v && (v[0] == '0' || v[0] == '2') ? v[0] - '0' : 1;
+        if (!v)
+            return ATTN_GROUP_DEFAULT_HEADS;
+        const int h = atoi(v);
+        return h == 0 || (h % ATTN_GROUP_HPW == 0 && h <= ATTN_GROUP_HPW * ATTN_GROUP_MAX_WARPS)
+                   ? h
+                   : ATTN_GROUP_DEFAULT_HEADS;
     }();
-    return mode;
+    return heads;
 }
 
 // A head of at most ATTN_MERGE_REG_SPLITS active splits and one value dimension per thread (the decode
@@ -2317,10 +2330,9 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
     if (g.dqk > ATTN_MAX_DIM || g.dv > ATTN_MAX_DIM)
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
     const int nsplit = cuda_attention_splits(g, max_context, n), split_keys = cuda_attention_split_keys(g, max_context, n);
-    const int group = cuda_attention_group_knob();
-    if (n > 1 && group != 0 && attention_group_fits(g, split_keys)) {
-        const int warps = group == 2 ? ATTN_GROUP_MAX_WARPS / 2 : ATTN_GROUP_MAX_WARPS;
-        const int per_block = warps * ATTN_GROUP_HPW, G = g.n_heads / g.n_kv;
+    const int group_heads = cuda_attention_group_knob();
+    if (n > 1 && group_heads > 0 && attention_group_fits(g, split_keys)) {
+        const int warps = group_heads / ATTN_GROUP_HPW, per_block = group_heads, G = g.n_heads / g.n_kv;
         if (cuda_launch("attention_group_split_kernel", err, attention_group_split_kernel,
                         dim3(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit), dim3(warps * 32), 0, st, q, kcache,
                         vcache, g, d_len, split_keys, partial))

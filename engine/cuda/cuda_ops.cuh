@@ -226,10 +226,10 @@ int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n);  // ke
 // (the same result bit for bit); 0: loops over them (MIMO_CUDA_MERGE_REGISTERS=0, for A/B runs). Read from
 // the environment on first use; tests set it.
 int &cuda_attention_merge_registers_knob();
-// Splits of several positions: 1 (default) a block per (query heads of a kv head, position, split) that stages
-// the split's rows once for all its heads, with 8 warps (16 heads); 2 the same with 4 warps; 0 a block per
-// query head (MIMO_CUDA_ATTN_GROUP, for A/B runs; tests set it). Wider rows or longer splits than it takes
-// always run per head.
+// Splits of several positions: a block per (up to this many query heads of a kv head, position, split) that
+// stages the split's rows once for all its heads (an even number, 2..16), or 0: a block per query head
+// (MIMO_CUDA_ATTN_GROUP, for A/B runs; tests set it). Wider rows or longer splits than the grouped kernel
+// takes always run per head.
 int &cuda_attention_group_knob();
 // The partials any launch of 1..n positions needs.
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);

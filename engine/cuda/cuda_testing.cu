@@ -393,7 +393,8 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
     int &registers = cuda_attention_merge_registers_knob(), &group = cuda_attention_group_knob();
     const int registers_was = registers, group_was = group;
     registers = a->merge_loops ? 0 : 1;
-    group = a->split_mode == MIMO_CUDA_TEST_SPLIT_PER_HEAD ? 0 : a->split_mode == MIMO_CUDA_TEST_SPLIT_GROUP4 ? 2 : 1;
+    if (a->group_heads != 0)
+        group = a->group_heads < 0 ? 0 : a->group_heads;
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int m = P - p0 < chunk ? P - p0 : chunk;
         CUDA_CHECK(cudaMemcpyAsync(dlen, &p0, sizeof(int), cudaMemcpyHostToDevice, c.e.stream));

@@ -76,13 +76,9 @@ typedef struct {
     const float *sink;   /* [n_heads] or NULL */
     int max_context;
     bool merge_loops;    /* the merge loops over the splits (cuda_attention_merge_registers_knob 0) */
-    int split_mode;      /* splits of several positions (cuda_attention_group_knob): MIMO_CUDA_TEST_SPLIT_* */
+    int group_heads;     /* splits of several positions: query heads per block (cuda_attention_group_knob), 0 the
+                            default, -1 a block per query head */
 } mimo_cuda_test_attn;
-enum {
-    MIMO_CUDA_TEST_SPLIT_DEFAULT = 0,   /* the default: the kv head's query heads together, 8 warps a block */
-    MIMO_CUDA_TEST_SPLIT_PER_HEAD = 1,  /* a block per query head */
-    MIMO_CUDA_TEST_SPLIT_GROUP4 = 2     /* grouped, 4 warps a block */
-};
 /* Feeds P positions of plain-order fused qkv rows ([P][heads*dqk + kv*(dqk+dv)]) in chunks of
  * `chunk` positions through RoPE + KV store + attention; out [P][heads*dv]. */
 int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int P, int chunk, float *out,

@@ -557,8 +557,9 @@ static void attention_reference(const mimo_cuda_test_attn *a, const float *qkv, 
 }
 
 /* Attention of P positions fed in chunks against the C reference, with each way of running the splits of
- * several positions (a block per query head, or the kv head's query heads together with 8 or 4 warps; one
- * position always takes the per-head split), and the merge from registers against its loops bit for bit. */
+ * several positions (the default; a block per query head; the kv head's query heads together, 16, 8 or 2 a
+ * block; one position always takes the per-head split), and the merge from registers against its loops bit for
+ * bit. */
 static void check_attention_geometry(const mimo_cuda_test_attn *geometry, int P, int chunk)
 {
     mimo_cuda_test_attn a = *geometry;
@@ -571,21 +572,21 @@ static void check_attention_geometry(const mimo_cuda_test_attn *geometry, int P,
     float *looped = malloc(outs * sizeof(float));
     attention_reference(&a, qkv, P, ref);
     mimo_error err = {{0}};
-    const int modes[] = {MIMO_CUDA_TEST_SPLIT_DEFAULT, MIMO_CUDA_TEST_SPLIT_PER_HEAD, MIMO_CUDA_TEST_SPLIT_GROUP4};
-    for (int m = 0; m < 3; m++) {
-        a.split_mode = modes[m];
+    const int modes[] = {0, -1, 16, 8, 2};
+    for (int m = 0; m < 5; m++) {
+        a.group_heads = modes[m];
         a.merge_loops = false;
         cr_assert_eq(mimo_cuda_test_attention(&a, qkv, P, chunk, out, &err), 0, "%s", err.msg);
-        cr_assert(all_finite(out, outs), "split mode %d: attention output not fully written", a.split_mode);
+        cr_assert(all_finite(out, outs), "group heads %d: attention output not fully written", a.group_heads);
         double rel = mimo_test_rel_err(out, ref, outs);
-        cr_assert(rel < 1e-5, "heads %d/%d dims %d/%d window %d sink %d P %d chunk %d split mode %d: rel err %g",
-                  a.n_heads, a.n_kv, a.dqk, a.dv, a.window, a.sink != NULL, P, chunk, a.split_mode, rel);
+        cr_assert(rel < 1e-5, "heads %d/%d dims %d/%d window %d sink %d P %d chunk %d group heads %d: rel err %g",
+                  a.n_heads, a.n_kv, a.dqk, a.dv, a.window, a.sink != NULL, P, chunk, a.group_heads, rel);
         /* the merge from registers (up to 16 splits, the default) equals the loops over the splits bit for bit */
         a.merge_loops = true;
         cr_assert_eq(mimo_cuda_test_attention(&a, qkv, P, chunk, looped, &err), 0, "%s", err.msg);
         cr_assert(memcmp(out, looped, outs * sizeof(float)) == 0,
-                  "window %d P %d chunk %d split mode %d: the merge from registers differs from the loops", a.window, P,
-                  chunk, a.split_mode);
+                  "window %d P %d chunk %d group heads %d: the merge from registers differs from the loops", a.window, P,
+                  chunk, a.group_heads);
     }
     free(looped);
     free(qkv);
