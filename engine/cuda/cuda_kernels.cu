@@ -2038,6 +2038,7 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
 #define ATTN_GROUP_MAX_WARPS 8
 #define ATTN_GROUP_CHUNKS 2            // float4s per lane of a query / value row: widths up to 256
 #define ATTN_GROUP_ROW4 (320 / 4)      // float4s of a staged key (qk + v width): MiMo-V2's 192 + 128
+#define ATTN_GROUP_STAGE_BATCH 10      // float4 loads a thread keeps in flight: 32 such keys over 8 warps
 
 static bool attention_group_fits(const AttnGeom &g, int split_keys)
 {
@@ -2089,14 +2090,32 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     attention_split_span(g, len + t, split, split_keys, &lo, &nk);
     const size_t kstride = (size_t)g.n_kv * dqk, vstride = (size_t)g.n_kv * dv;
     const int window = g.window, ring = g.ring;
-    // rows [j0, j1) into shared memory, from L2 (ld.global.cg): this SM's L1 may hold a slot's earlier occupant
+    // rows [j0, j1) into shared memory, from L2 (ld.global.cg): this SM's L1 may hold a slot's earlier occupant.
+    // ATTN_GROUP_STAGE_BATCH loads of a thread in flight before its first store (a loop of load -> store waited
+    // for L2 once per float4: ten round trips per thread for MiMo-V2's 32 rows). The split's slots are
+    // consecutive from lo's, wrapping once at most in a window's ring (nk <= window <= ring).
+    const int slot0 = window > 0 ? lo % ring : lo;
     const auto stage = [&](int j0, int j1) {
-        for (int i = threadIdx.x; i < (j1 - j0) * row4; i += blockDim.x) {
-            const int j = j0 + i / row4, c = i % row4;
-            const size_t slot = window > 0 ? (lo + j) % ring : lo + j;
-            const float4 *src = c < dk4 ? (const float4 *)(kc + slot * kstride + (size_t)kvh * dqk) + c
-                                        : (const float4 *)(vc + slot * vstride + (size_t)kvh * dv) + (c - dk4);
-            rows4[j * row4 + c] = __ldcg(src);
+        const int count = (j1 - j0) * row4;
+        for (int base = 0; base < count; base += ATTN_GROUP_STAGE_BATCH * (int)blockDim.x) {
+            float4 v[ATTN_GROUP_STAGE_BATCH];
+#pragma unroll
+            for (int b = 0; b < ATTN_GROUP_STAGE_BATCH; b++) {
+                const int i = base + b * (int)blockDim.x + (int)threadIdx.x;
+                if (i < count) {
+                    const int j = j0 + i / row4, c = i - (j - j0) * row4;
+                    const int slot = slot0 + j >= ring && window > 0 ? slot0 + j - ring : slot0 + j;
+                    const float4 *src = c < dk4 ? (const float4 *)(kc + slot * kstride + (size_t)kvh * dqk) + c
+                                                : (const float4 *)(vc + slot * vstride + (size_t)kvh * dv) + (c - dk4);
+                    v[b] = __ldcg(src);
+                }
+            }
+#pragma unroll
+            for (int b = 0; b < ATTN_GROUP_STAGE_BATCH; b++) {
+                const int i = base + b * (int)blockDim.x + (int)threadIdx.x;
+                if (i < count)
+                    rows4[j0 * row4 + i] = v[b];
+            }
         }
     };
     const int old_keys = min(max(len - lo, 0), max(nk, 0));   // keys of earlier steps: final before the wait
