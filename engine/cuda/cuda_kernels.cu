@@ -2034,7 +2034,7 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
 // value rows weighted by the shuffled probabilities. The same partials (max, sum, unnormalised output) for
 // the merge, summed in another order.
 #define ATTN_GROUP_KEYS 32
-#define ATTN_GROUP_HPW 2               // query heads per warp (HPW): each staged row read serves them all
+#define ATTN_GROUP_HPW 2               // query heads per warp: each staged row read serves both
 #define ATTN_GROUP_MAX_WARPS 8
 #define ATTN_GROUP_CHUNKS 2            // float4s per lane of a query / value row: widths up to 256
 #define ATTN_GROUP_ROW4 (320 / 4)      // float4s of a staged key (qk + v width): MiMo-V2's 192 + 128
@@ -2071,7 +2071,6 @@ __device__ __forceinline__ float warp_transposed_sum(float (&v)[32], int lane)
     return v[0];
 }
 
-template <int HPW>
 __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     attention_group_split_kernel(const float *q, const float *kc, const float *vc, const AttnGeom g, const int *d_len,
                                  int split_keys, float *partial)
@@ -2079,7 +2078,7 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     __shared__ float4 rows4[ATTN_GROUP_KEYS * ATTN_GROUP_ROW4];   // key j: its qk float4s, then its v ones
     pdl_trigger();
     const int warps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int G = g.n_heads / g.n_kv, per_block = warps * HPW, groups = (G + per_block - 1) / per_block;
+    const int G = g.n_heads / g.n_kv, per_block = warps * ATTN_GROUP_HPW, groups = (G + per_block - 1) / per_block;
     const int kvh = blockIdx.x / groups, head0 = kvh * G + (int)(blockIdx.x % groups) * per_block;
     const int head_end = min(head0 + per_block, (kvh + 1) * G);
     const int t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
@@ -2134,11 +2133,11 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     }
     stage(old_keys, nk);
     // this warp's query rows, in flight across the barrier
-    int heads[HPW];
-    float4 qv[HPW][ATTN_GROUP_CHUNKS];
+    int heads[ATTN_GROUP_HPW];
+    float4 qv[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
 #pragma unroll
-    for (int h = 0; h < HPW; h++) {
-        heads[h] = head0 + warp * HPW + h;
+    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+        heads[h] = head0 + warp * ATTN_GROUP_HPW + h;
         const float4 *qrow = (const float4 *)(q + ((size_t)t * g.n_heads + heads[h]) * dqk);
 #pragma unroll
         for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
@@ -2150,11 +2149,11 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     if (heads[0] >= head_end)   // a warp without heads (after the barrier)
         return;
     // the lane's parts of the 32 keys' dot products (keys past nk: zero, masked below)
-    float dot[HPW][32];
+    float dot[ATTN_GROUP_HPW][32];
 #pragma unroll
     for (int j = 0; j < 32; j++) {
 #pragma unroll
-        for (int h = 0; h < HPW; h++)
+        for (int h = 0; h < ATTN_GROUP_HPW; h++)
             dot[h][j] = 0.0f;
         if (j < nk) {
 #pragma unroll
@@ -2163,7 +2162,7 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
                 if (i < dk4) {
                     const float4 k = rows4[j * row4 + i];   // one row for the whole warp: no bank conflicts
 #pragma unroll
-                    for (int h = 0; h < HPW; h++) {
+                    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
                         dot[h][j] = fmaf(qv[h][c].x, k.x, dot[h][j]);
                         dot[h][j] = fmaf(qv[h][c].y, k.y, dot[h][j]);
                         dot[h][j] = fmaf(qv[h][c].z, k.z, dot[h][j]);
@@ -2174,9 +2173,9 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
         }
     }
     const float scale = rsqrtf((float)dqk);
-    float m[HPW], e[HPW], l[HPW];
+    float m[ATTN_GROUP_HPW], e[ATTN_GROUP_HPW], l[ATTN_GROUP_HPW];
 #pragma unroll
-    for (int h = 0; h < HPW; h++) {
+    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
         const float s = warp_transposed_sum(dot[h], lane) * scale;   // key `lane`'s score
         m[h] = lane < nk ? s : -INFINITY;
 #pragma unroll
@@ -2188,16 +2187,19 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
         for (int step = 4; step >= 0; step--)
             l[h] += __shfl_xor_sync(0xFFFFFFFFu, l[h], 1 << step);
     }
-    float4 acc[HPW][ATTN_GROUP_CHUNKS];
+    float4 acc[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
 #pragma unroll
-    for (int h = 0; h < HPW; h++)
+    for (int h = 0; h < ATTN_GROUP_HPW; h++)
 #pragma unroll
         for (int c = 0; c < ATTN_GROUP_CHUNKS; c++)
             acc[h][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    for (int j = 0; j < nk; j++) {
-        float p[HPW];
 #pragma unroll
-        for (int h = 0; h < HPW; h++)
+    for (int j = 0; j < ATTN_GROUP_KEYS; j++) {   // unrolled: the loads of later keys in flight
+        if (j >= nk)
+            break;
+        float p[ATTN_GROUP_HPW];
+#pragma unroll
+        for (int h = 0; h < ATTN_GROUP_HPW; h++)
             p[h] = __shfl_sync(0xFFFFFFFFu, e[h], j);
 #pragma unroll
         for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
@@ -2205,7 +2207,7 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
             if (i < dv4) {
                 const float4 v = rows4[j * row4 + dk4 + i];
 #pragma unroll
-                for (int h = 0; h < HPW; h++) {
+                for (int h = 0; h < ATTN_GROUP_HPW; h++) {
                     acc[h][c].x = fmaf(p[h], v.x, acc[h][c].x);
                     acc[h][c].y = fmaf(p[h], v.y, acc[h][c].y);
                     acc[h][c].z = fmaf(p[h], v.z, acc[h][c].z);
@@ -2215,7 +2217,7 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
         }
     }
 #pragma unroll
-    for (int h = 0; h < HPW; h++) {
+    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
         if (heads[h] >= head_end)
             continue;
         float *p = part_of(heads[h]);
@@ -2351,13 +2353,10 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
     const int nsplit = cuda_attention_splits(g, max_context, n), split_keys = cuda_attention_split_keys(g, max_context, n);
     const int group_heads = cuda_attention_group_knob();
-    static const int hpw = getenv("MIMO_CUDA_ATTN_GROUP_HPW") && atoi(getenv("MIMO_CUDA_ATTN_GROUP_HPW")) == 4 ? 4 : 2;
-    static const bool one = getenv("MIMO_CUDA_ATTN_GROUP_ONE") && atoi(getenv("MIMO_CUDA_ATTN_GROUP_ONE")) == 1;
-    if ((n > 1 || (one && !cuda_persist_recorder())) && group_heads > 0 && attention_group_fits(g, split_keys)) {
-        const int warps = std::max(1, std::min(group_heads / hpw, ATTN_GROUP_MAX_WARPS)), per_block = warps * hpw;
-        const int G = g.n_heads / g.n_kv;
-        if (cuda_launch("attention_group_split_kernel", err,
-                        hpw == 4 ? attention_group_split_kernel<4> : attention_group_split_kernel<ATTN_GROUP_HPW>,
+    // one position keeps the per-head split: grouped, its 1-token step measured 4.17 against 3.92 ms
+    if (n > 1 && group_heads > 0 && attention_group_fits(g, split_keys)) {
+        const int warps = group_heads / ATTN_GROUP_HPW, per_block = group_heads, G = g.n_heads / g.n_kv;
+        if (cuda_launch("attention_group_split_kernel", err, attention_group_split_kernel,
                         dim3(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit), dim3(warps * 32), 0, st, q, kcache,
                         vcache, g, d_len, split_keys, partial))
             return -1;
