@@ -1817,24 +1817,36 @@ int cuda_qkv_rope_store(const float *qkv, int ldqkv, const int32_t *row_map, con
 #define ATTN_THREADS 256
 #define ATTN_MAX_DIM 512
 
-// Keys per split: 32 for several query positions, 16 for one (measured on whole steps, H100: 1-token step
-// 5.50 ms at 32, 5.77 at 64, 6.21 at 128, `small` 0.634 vs 0.668 ms; eighth session, MiMo-V2.5-Pro shard:
-// 16 keys take the 1-token step from 4.39 to 4.35 ms and the 8-token one from 10.22 to 10.55;
-// results/kernels/README.md), doubled while the span would need more than 128 splits;
-// MIMO_CUDA_ATTN_SPLIT_KEYS=16..256 (a power of two) sets the start for every position count (A/B runs).
+static bool attention_group_fits(const AttnGeom &g, int split_keys);
+
+// Keys per split: 16 for one query position and for the grouped split of several (attention_group_split_kernel),
+// 32 for the per-head split of several (measured on whole steps, H100: 1-token step 5.50 ms at 32, 5.77 at 64,
+// 6.21 at 128, `small` 0.634 vs 0.668 ms; eighth session, MiMo-V2.5-Pro shard: 16 keys take the 1-token step
+// from 4.39 to 4.35 ms and the per-head 8-token one from 10.22 to 10.55; fifteenth session: the grouped 8-token
+// step 9.83 at 16 keys against 10.03 at 32; results/kernels/README.md), doubled while the span would need more
+// than 128 splits; MIMO_CUDA_ATTN_SPLIT_KEYS=16..256 (a power of two) sets the start for every position count
+// (A/B runs).
+#define ATTN_FINEST_KEYS 16
+static int attention_split_keys_from(int start, int span)
+{
+    int keys = start;
+    while (keys < ATTN_MAX_SPLIT && (span + keys - 1) / keys > 128)
+        keys *= 2;
+    return keys;
+}
+
 int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n)
 {
     static int forced = -1;
     if (forced < 0) {
         const char *v = getenv("MIMO_CUDA_ATTN_SPLIT_KEYS");
         const int k = v ? atoi(v) : 0;
-        forced = k >= 16 && k <= ATTN_MAX_SPLIT && (k & (k - 1)) == 0 ? k : 0;
+        forced = k >= ATTN_FINEST_KEYS && k <= ATTN_MAX_SPLIT && (k & (k - 1)) == 0 ? k : 0;
     }
     const int span = g.window > 0 ? g.window : max_context;
-    int keys = forced ? forced : n == 1 ? 16 : 32;
-    while (keys < ATTN_MAX_SPLIT && (span + keys - 1) / keys > 128)
-        keys *= 2;
-    return keys;
+    const bool grouped = n > 1 && cuda_attention_group_knob() > 0 && attention_group_fits(g, ATTN_FINEST_KEYS);
+    const int start = forced ? forced : n == 1 || grouped ? ATTN_FINEST_KEYS : 32;
+    return attention_split_keys_from(start, span);
 }
 
 int cuda_attention_splits(const AttnGeom &g, int max_context, int n)
@@ -1844,11 +1856,13 @@ int cuda_attention_splits(const AttnGeom &g, int max_context, int n)
     return (span + keys - 1) / keys;
 }
 
+// Sized for the finest splits a launch of 1..n positions may take, whatever the knobs say when it runs (tests
+// switch them after allocating).
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n)
 {
-    const size_t one = (size_t)g.n_heads * cuda_attention_splits(g, max_context, 1) * (2 + g.dv);
-    const size_t all = (size_t)n * g.n_heads * cuda_attention_splits(g, max_context, n) * (2 + g.dv);
-    return one > all ? one : all;   // one position splits finer
+    const int span = g.window > 0 ? g.window : max_context;
+    const int keys = attention_split_keys_from(ATTN_FINEST_KEYS, span);
+    return (size_t)(n > 1 ? n : 1) * g.n_heads * ((span + keys - 1) / keys) * (2 + g.dv);
 }
 
 // The scores, softmax and weighted value rows of one split of nk > 0 keys (q in qs), its partial (max, sum,
@@ -2193,10 +2207,7 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
 #pragma unroll
         for (int c = 0; c < ATTN_GROUP_CHUNKS; c++)
             acc[h][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll
-    for (int j = 0; j < ATTN_GROUP_KEYS; j++) {   // unrolled: the loads of later keys in flight
-        if (j >= nk)
-            break;
+    for (int j = 0; j < nk; j++) {   // (unrolled over 32 keys the 8-token step measured 0.1 ms slower)
         float p[ATTN_GROUP_HPW];
 #pragma unroll
         for (int h = 0; h < ATTN_GROUP_HPW; h++)

@@ -724,7 +724,7 @@ Test(cuda_kernels, attention_grouped_heads)
                                .value_scale = 1.0f, .window = 128, .sink = sinks, .max_context = 1024};
     check_attention_geometry(&pro, 300, 8);   /* the ring of the window wraps */
     check_attention_geometry(&pro, 150, 16);
-    pro.window = 0;   /* a full-attention layer: most of the 32-key splits past the causal end */
+    pro.window = 0;   /* a full-attention layer: most of the key splits past the causal end */
     pro.theta = 5e6;
     check_attention_geometry(&pro, 200, 8);
     const int heads[][2] = {{24, 2}, {10, 2}, {32, 2}};
