@@ -22,12 +22,14 @@
 
 static const char *usage =
     "mimo-bench kernels [--preset P] [--shard R/N] [--tokens 1,8,16] [--layers K] [--reps N]\n"
-    "                   [--no-steps | --steps-only] [--out FILE.json]\n"
+    "                   [--context N] [--no-steps | --steps-only] [--out FILE.json]\n"
     "  --preset P     shapes to benchmark (default mimo-v2.5-pro)\n"
     "  --shard R/N    one rank's share (default 0/8)\n"
     "  --tokens LIST  positions per step (default 1,8,16)\n"
     "  --layers K     whole-step replay of the first K layers (default: as many as fit)\n"
     "  --reps N       timed repetitions per figure, median reported (default 50)\n"
+    "  --context N    positions in the cache when a whole step runs, 16..32768 (default 256; the drafter pass\n"
+    "                 keeps 256)\n"
     "  --no-steps     kernels only, no whole-step replay\n"
     "  --steps-only   the calibration and whole steps only, no kernel rows (quicker A/Bs of a step)\n"
     "  --out FILE     JSON output (default results/kernels/<device>-<commit>.json)\n";
@@ -88,7 +90,8 @@ static json_t *to_json(const mimo_kbench_options *o, const mimo_kbench_result *r
                                     "weights / 16), after warm-up; *_pdl_chained: the same with launches 2..16 of each "
                                     "batch carrying the programmatic-dependent-launch attribute, as kernels inside a "
                                     "step; steps: median over reps of one forward call (host upload, launch or graph "
-                                    "replay, copies back), context 256"));
+                                    "replay, copies back) at `context` positions in the cache (the drafter rows at 256)"));
+    json_object_set_new(root, "context", json_integer(o->context > 0 ? o->context : MIMO_KBENCH_DEFAULT_CONTEXT));
     /* the CUDA backend's knobs that are set (kernel_knobs.h) */
     json_t *knobs = json_object();
     for (size_t i = 0; i < mimo_cuda_knob_count; i++)
@@ -134,7 +137,7 @@ int mimo_cmd_kernels(int argc, char **argv)
     int rank = 0, count = 8;
     int32_t *tok = NULL;
     int n_tok = 0;
-    long layers = 0, reps = 50;
+    long layers = 0, reps = 50, context = 256;
     bool steps = true, kernel_rows = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -154,7 +157,7 @@ int mimo_cmd_kernels(int argc, char **argv)
             free(tok);
             return MIMO_EXIT_OK;
         }
-        static const char *const valued[] = {"--preset", "--shard", "--tokens", "--layers", "--reps", "--out", NULL};
+        static const char *const valued[] = {"--preset", "--shard", "--tokens", "--layers", "--reps", "--context", "--out", NULL};
         bool known = false;
         for (int k = 0; valued[k]; k++)
             known |= !strcmp(a, valued[k]);
@@ -191,6 +194,11 @@ int mimo_cmd_kernels(int argc, char **argv)
                 free(tok);
                 return mimo_usage_error("kernels", usage, "bad --reps '%s'", v);
             }
+        } else if (!strcmp(a, "--context")) {
+            if (!mimo_parse_int(v, 16, 32768, &context)) {
+                free(tok);
+                return mimo_usage_error("kernels", usage, "bad --context '%s' (16..32768 positions)", v);
+            }
         } else if (!strcmp(a, "--out")) {
             out = v;
         } else {
@@ -209,6 +217,7 @@ int mimo_cmd_kernels(int argc, char **argv)
     (void)count;
     (void)layers;
     (void)reps;
+    (void)context;
     (void)steps;
     (void)kernel_rows;
     (void)out;
@@ -240,6 +249,7 @@ int mimo_cmd_kernels(int argc, char **argv)
     free(tok);
     o.layers = (int)layers;
     o.reps = (int)reps;
+    o.context = (int)context;
     o.steps = steps;
     o.steps_only = !kernel_rows;
     mimo_kbench_result *r = malloc(sizeof *r);

@@ -414,26 +414,26 @@ double step_bytes(const CudaEngine *e, int n, int ctx)
     return b;
 }
 
-// The engine of a shard replay (eager; context for 1024 positions).
-mimo_engine_options replay_options(int rank, int count)
+// The engine of a shard replay (eager; context for 1024 positions, or for ctx and a step of the most positions).
+mimo_engine_options replay_options(int rank, int count, int ctx = 0)
 {
     mimo_engine_options o;
     mimo_engine_options_default(&o);
     o.backend = MIMO_BACKEND_CUDA;
-    o.max_context = 1024;
+    o.max_context = std::max(1024, ctx + MIMO_MAX_DECODE_POSITIONS);
     o.shard_rank = rank;
     o.shard_count = count;
     return o;
 }
 
 int bench_steps(Bench &b, mimo_kbench_result *r, const char *preset, int rank, int count, int layers, const int *tokens,
-                int n_tokens, bool note_layers)
+                int n_tokens, int ctx, bool note_layers)
 {
     mimo_error *err = b.err;
     mimo_config cfg;
     if (mimo_config_preset(preset, &cfg, err))
         return -1;
-    mimo_engine_options o = replay_options(rank, count);
+    mimo_engine_options o = replay_options(rank, count, ctx);
     // As many layers as fit (with 4 GiB to spare) unless asked.
     int K = layers > 0 ? std::min(layers, cfg.num_layers) : cfg.num_layers;
     size_t free_b, total_b;
@@ -444,7 +444,6 @@ int bench_steps(Bench &b, mimo_kbench_result *r, const char *preset, int rank, i
     if (note_layers && K < cfg.num_layers)
         snprintf(r->note, sizeof r->note, "%s shard %d/%d: whole steps replay the first %d of %d layers (device memory)",
                  preset, rank, count, K, cfg.num_layers);
-    const int ctx = 256;
     const mimo_exec_mode execs[] = {MIMO_EXEC_EAGER, MIMO_EXEC_GRAPH, MIMO_EXEC_PERSISTENT};
     for (int x = 0; x < 3; x++) {
         o.exec = execs[x];
@@ -624,12 +623,13 @@ extern "C" int mimo_cuda_kernel_bench(const mimo_kbench_options *o, mimo_kbench_
     }
     if (o->steps) {
         b.release();
-        if (bench_steps(b, r, o->preset, R, N, o->layers, o->tokens, o->n_tokens, true))
+        const int ctx = o->context > 0 ? o->context : MIMO_KBENCH_DEFAULT_CONTEXT;
+        if (bench_steps(b, r, o->preset, R, N, o->layers, o->tokens, o->n_tokens, ctx, true))
             return mimo_fail_prefix(err, "kernels: whole steps of %s", o->preset);
         if (bench_drafter(b, r, o->preset, R, N))
             return mimo_fail_prefix(err, "kernels: the drafter pass of %s", o->preset);
         const int one[1] = {1};
-        if (strcmp(o->preset, "small") && bench_steps(b, r, "small", 0, 1, 0, one, 1, false))
+        if (strcmp(o->preset, "small") && bench_steps(b, r, "small", 0, 1, 0, one, 1, ctx, false))
             return mimo_fail_prefix(err, "kernels: whole steps of small");
     }
     cudaEventDestroy(b.ev0);

@@ -13,6 +13,8 @@ extern "C" {
 
 #define MIMO_KBENCH_MAX_ROWS 128
 #define MIMO_KBENCH_MAX_TOKENS 8
+#define MIMO_KBENCH_DEFAULT_CONTEXT 256
+#define MIMO_KBENCH_MAX_CONTEXT 32768
 
 typedef struct {
     const char *preset;
@@ -21,6 +23,7 @@ typedef struct {
     int n_tokens;
     int layers;          /* whole-step replay: 0 = all layers (or as many as fit), else the first K */
     int reps;            /* timed repetitions per measurement (median reported) */
+    int context;         /* whole steps: positions already in the cache when a step runs (0: 256) */
     bool steps;          /* also time whole steps */
     bool steps_only;     /* no kernel rows: the calibration and whole steps only */
 } mimo_kbench_options;

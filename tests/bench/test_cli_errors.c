@@ -197,6 +197,9 @@ Test(cli_errors, bad_numbers_are_usage_errors)
     expect(bench(&out, "tokenize --tokenizer '%s' --bench --min-mb abc", ck), &out, MIMO_EXIT_USAGE, "min-mb abc",
            "'abc'", "usage:");
     expect(bench(&out, "kernels --tokens 0"), &out, MIMO_EXIT_USAGE, "kernels --tokens 0", "'0'", "usage:");
+    expect(bench(&out, "kernels --context 8"), &out, MIMO_EXIT_USAGE, "kernels --context 8", "--context '8'", "usage:");
+    expect(bench(&out, "kernels --context"), &out, MIMO_EXIT_USAGE, "kernels --context", "--context needs a value",
+           "usage:");
     expect(bench(&out, "compare a.json b.json --fail-if-slower 101"), &out, MIMO_EXIT_USAGE, "fail-if-slower 101",
            "--fail-if-slower", "usage:");
 }
