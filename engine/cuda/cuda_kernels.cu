@@ -2303,57 +2303,11 @@ __device__ __forceinline__ void attention_merge_head_short(const float *partial,
     }
 }
 
-// More splits (a full-attention layer past 16 x 16 keys: ten of MiMo-V2.5-Pro's layers at context 256), one value
-// dimension per thread: the same arithmetic in chunks of ATTN_MERGE_REG_SPLITS splits whose loads are issued at
-// once — the maximum over every chunk first, then the sums chunk by chunk in split order (the same result bit
-// for bit as attention_merge_head's loops, one round trip per chunk and pass instead of one per split).
-__device__ __forceinline__ void attention_merge_head_chunked(const float *partial, int nsplit, const AttnGeom &g,
-                                                             float sink, float *out)
-{
-    constexpr int C = ATTN_MERGE_REG_SPLITS;
-    const int d = threadIdx.x;
-    const size_t stride = 2 + (size_t)g.dv;
-    float M = sink;
-    for (int s0 = 0; s0 < nsplit; s0 += C) {
-        float pm[C];
-#pragma unroll
-        for (int s = 0; s < C; s++)
-            pm[s] = s0 + s < nsplit ? partial[(size_t)(s0 + s) * stride] : -INFINITY;
-#pragma unroll
-        for (int s = 0; s < C; s++)
-            if (s0 + s < nsplit)
-                M = fmaxf(M, pm[s]);
-    }
-    float L = (sink > -INFINITY) ? expf(sink - M) : 0.0f, acc = 0.0f;
-    for (int s0 = 0; s0 < nsplit; s0 += C) {
-        float pm[C], pl[C], pv[C];
-#pragma unroll
-        for (int s = 0; s < C; s++) {
-            const float *p = partial + (size_t)(s0 + s) * stride;
-            pm[s] = s0 + s < nsplit ? p[0] : -INFINITY;
-            pl[s] = s0 + s < nsplit ? p[1] : 0.0f;
-            pv[s] = s0 + s < nsplit && d < g.dv ? p[2 + d] : 0.0f;
-        }
-#pragma unroll
-        for (int s = 0; s < C; s++)
-            if (s0 + s < nsplit && pl[s] > 0.0f) {
-                const float w = expf(pm[s] - M);
-                L += pl[s] * w;
-                acc += pv[s] * w;
-            }
-    }
-    if (d < g.dv)
-        out[d] = L > 0.0f ? acc / L : 0.0f;
-}
-
 __device__ void attention_merge_head(const float *partial, int nsplit, const AttnGeom &g, float sink, bool registers,
                                      float *out)
 {
-    if (registers && g.dv <= (int)blockDim.x) {
-        if (nsplit <= ATTN_MERGE_REG_SPLITS)
-            attention_merge_head_short(partial, nsplit, g, sink, out);
-        else
-            attention_merge_head_chunked(partial, nsplit, g, sink, out);
+    if (registers && nsplit <= ATTN_MERGE_REG_SPLITS && g.dv <= (int)blockDim.x) {
+        attention_merge_head_short(partial, nsplit, g, sink, out);
         return;
     }
     float M = sink;
