@@ -2085,9 +2085,6 @@ __device__ __forceinline__ float warp_transposed_sum(float (&v)[32], int lane)
     return v[0];
 }
 
-// TILED: the build for splits of more than ATTN_GROUP_KEYS keys (193 registers against 128: one block per SM;
-// as the only build it made the 8-token step at context 256 2 % slower, ab82).
-template <bool TILED>
 __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     attention_group_split_kernel(const float *q, const float *kc, const float *vc, const AttnGeom g, const int *d_len,
                                  int split_keys, float *partial)
@@ -2177,7 +2174,7 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
         for (int c = 0; c < ATTN_GROUP_CHUNKS; c++)
             acc[h][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
-    for (int tile0 = 0; tile0 < (TILED ? nk : 1); tile0 += ATTN_GROUP_KEYS) {
+    for (int tile0 = 0; tile0 < nk; tile0 += ATTN_GROUP_KEYS) {
         const int tk = min(nk - tile0, ATTN_GROUP_KEYS);   // keys of this tile
         if (tile0 > 0) {
             __syncthreads();   // the previous tile's reads are done
@@ -2398,9 +2395,7 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
     // one position keeps the per-head split: grouped, its 1-token step measured 4.17 against 3.92 ms
     if (n > 1 && group_heads > 0 && attention_group_fits(g, split_keys)) {
         const int warps = group_heads / ATTN_GROUP_HPW, per_block = group_heads, G = g.n_heads / g.n_kv;
-        if (cuda_launch("attention_group_split_kernel", err,
-                        split_keys > ATTN_GROUP_KEYS ? attention_group_split_kernel<true>
-                                                     : attention_group_split_kernel<false>,
+        if (cuda_launch("attention_group_split_kernel", err, attention_group_split_kernel,
                         dim3(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit), dim3(warps * 32), 0, st, q, kcache,
                         vcache, g, d_len, split_keys, partial))
             return -1;
