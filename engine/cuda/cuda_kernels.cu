@@ -2038,8 +2038,8 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
 }
 
 // ---- The splits of several positions, the query heads of a kv head together ----
-// Unit = (ATTN_GROUP_HPW x warps query heads of one kv head, position, key split; a split of more than
-// ATTN_GROUP_KEYS keys in tiles of that many, with a running max / sum / output across them). The per-head split above reads its split's key and value rows once per query head: at 8 positions on
+// Unit = (ATTN_GROUP_HPW x warps query heads of one kv head, position, key split of at most ATTN_GROUP_KEYS
+// keys). The per-head split above reads its split's key and value rows once per query head: at 8 positions on
 // MiMo-V2.5-Pro's shard (16 query heads share its one kv head) that is 16 x 40 KB from L2 per (position,
 // split). Here the block stages the rows once in shared memory (those of earlier steps before its wait, as
 // attention_split_staged does) and each warp scores its heads against them: lane i holds the query's float4s
@@ -2056,7 +2056,7 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
 
 static bool attention_group_fits(const AttnGeom &g, int split_keys)
 {
-    return split_keys <= ATTN_MAX_SPLIT && g.n_kv > 0 && g.n_heads % g.n_kv == 0 && g.dqk % 4 == 0 && g.dv % 4 == 0 &&
+    return split_keys <= ATTN_GROUP_KEYS && g.n_kv > 0 && g.n_heads % g.n_kv == 0 && g.dqk % 4 == 0 && g.dv % 4 == 0 &&
            g.dqk / 4 <= 32 * ATTN_GROUP_CHUNKS && g.dv / 4 <= 32 * ATTN_GROUP_CHUNKS &&
            (g.dqk + g.dv) / 4 <= ATTN_GROUP_ROW4;
 }
@@ -2089,7 +2089,7 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     attention_group_split_kernel(const float *q, const float *kc, const float *vc, const AttnGeom g, const int *d_len,
                                  int split_keys, float *partial)
 {
-    __shared__ float4 rows4[ATTN_GROUP_KEYS * ATTN_GROUP_ROW4];   // key j of the tile: its qk float4s, then its v ones
+    __shared__ float4 rows4[ATTN_GROUP_KEYS * ATTN_GROUP_ROW4];   // key j: its qk float4s, then its v ones
     pdl_trigger();
     const int warps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int G = g.n_heads / g.n_kv, per_block = warps * ATTN_GROUP_HPW, groups = (G + per_block - 1) / per_block;
@@ -2103,12 +2103,12 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     attention_split_span(g, len + t, split, split_keys, &lo, &nk);
     const size_t kstride = (size_t)g.n_kv * dqk, vstride = (size_t)g.n_kv * dv;
     const int window = g.window, ring = g.ring;
-    // rows [j0, j1) of the split into shared memory as rows j - tile0, from L2 (ld.global.cg): this SM's L1 may
-    // hold a slot's earlier occupant. ATTN_GROUP_STAGE_BATCH loads of a thread in flight before its first store (a
-    // loop of load -> store waited for L2 once per float4: ten round trips per thread for MiMo-V2's 32 rows).
-    // The split's slots are consecutive from lo's, wrapping once at most in a window's ring (nk <= window <= ring).
+    // rows [j0, j1) into shared memory, from L2 (ld.global.cg): this SM's L1 may hold a slot's earlier occupant.
+    // ATTN_GROUP_STAGE_BATCH loads of a thread in flight before its first store (a loop of load -> store waited
+    // for L2 once per float4: ten round trips per thread for MiMo-V2's 32 rows). The split's slots are
+    // consecutive from lo's, wrapping once at most in a window's ring (nk <= window <= ring).
     const int slot0 = window > 0 ? lo % ring : lo;
-    const auto stage = [&](int j0, int j1, int tile0) {
+    const auto stage = [&](int j0, int j1) {
         const int count = (j1 - j0) * row4;
         for (int base = 0; base < count; base += ATTN_GROUP_STAGE_BATCH * (int)blockDim.x) {
             float4 v[ATTN_GROUP_STAGE_BATCH];
@@ -2127,13 +2127,12 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
             for (int b = 0; b < ATTN_GROUP_STAGE_BATCH; b++) {
                 const int i = base + b * (int)blockDim.x + (int)threadIdx.x;
                 if (i < count)
-                    rows4[(j0 - tile0) * row4 + i] = v[b];
+                    rows4[j0 * row4 + i] = v[b];
             }
         }
     };
-    // the first tile's keys of earlier steps (final before the wait)
-    const int first = min(max(nk, 0), ATTN_GROUP_KEYS), old_keys = min(max(len - lo, 0), first);
-    stage(0, old_keys, 0);
+    const int old_keys = min(max(len - lo, 0), max(nk, 0));   // keys of earlier steps: final before the wait
+    stage(0, old_keys);
     pdl_wait();
     const auto part_of = [&](int head) {
         return partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + dv);
@@ -2146,7 +2145,7 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
         }
         return;
     }
-    stage(old_keys, first, 0);
+    stage(old_keys, nk);
     // this warp's query rows, in flight across the barrier
     int heads[ATTN_GROUP_HPW];
     float4 qv[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
@@ -2160,101 +2159,74 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
             qv[h][c] = heads[h] < head_end && i < dk4 ? qrow[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
     }
-    const bool has_heads = heads[0] < head_end;   // warps without heads still meet the barriers
-    const float scale = rsqrtf((float)dqk);
-    // the split's running (max, sum, unnormalised output) over its tiles of ATTN_GROUP_KEYS keys: a split of one
-    // tile is the tile's own partial, bit for bit
-    float m[ATTN_GROUP_HPW], l[ATTN_GROUP_HPW];
-    float4 acc[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
+    __syncthreads();
+    if (heads[0] >= head_end)   // a warp without heads (after the barrier)
+        return;
+    // the lane's parts of the 32 keys' dot products (keys past nk: zero, masked below)
+    float dot[ATTN_GROUP_HPW][32];
 #pragma unroll
-    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
-        m[h] = -INFINITY;
-        l[h] = 0.0f;
+    for (int j = 0; j < 32; j++) {
 #pragma unroll
-        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++)
-            acc[h][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    }
-    for (int tile0 = 0; tile0 < nk; tile0 += ATTN_GROUP_KEYS) {
-        const int tk = min(nk - tile0, ATTN_GROUP_KEYS);   // keys of this tile
-        if (tile0 > 0) {
-            __syncthreads();   // the previous tile's reads are done
-            stage(tile0, tile0 + tk, tile0);
-        }
-        __syncthreads();
-        if (!has_heads)
-            continue;
-        // the lane's parts of the tile's keys' dot products (keys past tk: zero, masked below)
-        float dot[ATTN_GROUP_HPW][32];
-#pragma unroll
-        for (int j = 0; j < 32; j++) {
-#pragma unroll
-            for (int h = 0; h < ATTN_GROUP_HPW; h++)
-                dot[h][j] = 0.0f;
-            if (j < tk) {
-#pragma unroll
-                for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
-                    const int i = lane + 32 * c;
-                    if (i < dk4) {
-                        const float4 k = rows4[j * row4 + i];   // one row for the whole warp: no bank conflicts
-#pragma unroll
-                        for (int h = 0; h < ATTN_GROUP_HPW; h++) {
-                            dot[h][j] = fmaf(qv[h][c].x, k.x, dot[h][j]);
-                            dot[h][j] = fmaf(qv[h][c].y, k.y, dot[h][j]);
-                            dot[h][j] = fmaf(qv[h][c].z, k.z, dot[h][j]);
-                            dot[h][j] = fmaf(qv[h][c].w, k.w, dot[h][j]);
-                        }
-                    }
-                }
-            }
-        }
-        float e[ATTN_GROUP_HPW];
-#pragma unroll
-        for (int h = 0; h < ATTN_GROUP_HPW; h++) {
-            const float s = warp_transposed_sum(dot[h], lane) * scale;   // key `lane`'s score
-            float mt = lane < tk ? s : -INFINITY;
-#pragma unroll
-            for (int step = 4; step >= 0; step--)
-                mt = fmaxf(mt, __shfl_xor_sync(0xFFFFFFFFu, mt, 1 << step));
-            const float m_new = fmaxf(m[h], mt);
-            const float keep = expf(m[h] - m_new);   // 0 at the first tile (m = -inf, m_new finite)
-            e[h] = lane < tk ? expf(s - m_new) : 0.0f;
-            float lt = e[h];
-#pragma unroll
-            for (int step = 4; step >= 0; step--)
-                lt += __shfl_xor_sync(0xFFFFFFFFu, lt, 1 << step);
-            m[h] = m_new;
-            l[h] = l[h] * keep + lt;
-#pragma unroll
-            for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
-                acc[h][c].x *= keep;
-                acc[h][c].y *= keep;
-                acc[h][c].z *= keep;
-                acc[h][c].w *= keep;
-            }
-        }
-        for (int j = 0; j < tk; j++) {
-            float p[ATTN_GROUP_HPW];
-#pragma unroll
-            for (int h = 0; h < ATTN_GROUP_HPW; h++)
-                p[h] = __shfl_sync(0xFFFFFFFFu, e[h], j);
+        for (int h = 0; h < ATTN_GROUP_HPW; h++)
+            dot[h][j] = 0.0f;
+        if (j < nk) {
 #pragma unroll
             for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
                 const int i = lane + 32 * c;
-                if (i < dv4) {
-                    const float4 v = rows4[j * row4 + dk4 + i];
+                if (i < dk4) {
+                    const float4 k = rows4[j * row4 + i];   // one row for the whole warp: no bank conflicts
 #pragma unroll
                     for (int h = 0; h < ATTN_GROUP_HPW; h++) {
-                        acc[h][c].x = fmaf(p[h], v.x, acc[h][c].x);
-                        acc[h][c].y = fmaf(p[h], v.y, acc[h][c].y);
-                        acc[h][c].z = fmaf(p[h], v.z, acc[h][c].z);
-                        acc[h][c].w = fmaf(p[h], v.w, acc[h][c].w);
+                        dot[h][j] = fmaf(qv[h][c].x, k.x, dot[h][j]);
+                        dot[h][j] = fmaf(qv[h][c].y, k.y, dot[h][j]);
+                        dot[h][j] = fmaf(qv[h][c].z, k.z, dot[h][j]);
+                        dot[h][j] = fmaf(qv[h][c].w, k.w, dot[h][j]);
                     }
                 }
             }
         }
     }
-    if (!has_heads)
-        return;
+    const float scale = rsqrtf((float)dqk);
+    float m[ATTN_GROUP_HPW], e[ATTN_GROUP_HPW], l[ATTN_GROUP_HPW];
+#pragma unroll
+    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+        const float s = warp_transposed_sum(dot[h], lane) * scale;   // key `lane`'s score
+        m[h] = lane < nk ? s : -INFINITY;
+#pragma unroll
+        for (int step = 4; step >= 0; step--)
+            m[h] = fmaxf(m[h], __shfl_xor_sync(0xFFFFFFFFu, m[h], 1 << step));
+        e[h] = lane < nk ? expf(s - m[h]) : 0.0f;
+        l[h] = e[h];
+#pragma unroll
+        for (int step = 4; step >= 0; step--)
+            l[h] += __shfl_xor_sync(0xFFFFFFFFu, l[h], 1 << step);
+    }
+    float4 acc[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
+#pragma unroll
+    for (int h = 0; h < ATTN_GROUP_HPW; h++)
+#pragma unroll
+        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++)
+            acc[h][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int j = 0; j < nk; j++) {   // (unrolled over 32 keys the 8-token step measured 0.1 ms slower)
+        float p[ATTN_GROUP_HPW];
+#pragma unroll
+        for (int h = 0; h < ATTN_GROUP_HPW; h++)
+            p[h] = __shfl_sync(0xFFFFFFFFu, e[h], j);
+#pragma unroll
+        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
+            const int i = lane + 32 * c;
+            if (i < dv4) {
+                const float4 v = rows4[j * row4 + dk4 + i];
+#pragma unroll
+                for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+                    acc[h][c].x = fmaf(p[h], v.x, acc[h][c].x);
+                    acc[h][c].y = fmaf(p[h], v.y, acc[h][c].y);
+                    acc[h][c].z = fmaf(p[h], v.z, acc[h][c].z);
+                    acc[h][c].w = fmaf(p[h], v.w, acc[h][c].w);
+                }
+            }
+        }
+    }
 #pragma unroll
     for (int h = 0; h < ATTN_GROUP_HPW; h++) {
         if (heads[h] >= head_end)
