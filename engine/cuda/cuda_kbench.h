@@ -14,7 +14,6 @@ extern "C" {
 #define MIMO_KBENCH_MAX_ROWS 128
 #define MIMO_KBENCH_MAX_TOKENS 8
 #define MIMO_KBENCH_DEFAULT_CONTEXT 256
-#define MIMO_KBENCH_MAX_CONTEXT 32768
 
 typedef struct {
     const char *preset;

@@ -2052,7 +2052,7 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
 #define ATTN_GROUP_MAX_WARPS 8
 #define ATTN_GROUP_CHUNKS 2            // float4s per lane of a query / value row: widths up to 256
 #define ATTN_GROUP_ROW4 (320 / 4)      // float4s of a staged key (qk + v width): MiMo-V2's 192 + 128
-#define ATTN_GROUP_STAGE_BATCH 10      // float4 loads a thread keeps in flight: 32 such keys over 8 warps
+#define ATTN_GROUP_STAGE_BATCH 10      // float4 loads a thread keeps in flight: a split of 32 such keys over 8 warps
 
 static bool attention_group_fits(const AttnGeom &g, int split_keys)
 {
