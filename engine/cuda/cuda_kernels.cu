@@ -82,6 +82,14 @@ __device__ __forceinline__ float warp_sum(float v)
     return v;
 }
 
+__device__ __forceinline__ float warp_max(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+    return v;
+}
+
 // Block reduction (blockDim.x a multiple of 32, <= 1024): lanes by xor shuffles, then the warps'
 // results in warp order from shared memory red[32] (every thread gets the result; fixed order).
 
@@ -1835,14 +1843,19 @@ static int attention_split_keys_from(int start, int span)
     return keys;
 }
 
-int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n)
+int &cuda_attention_split_keys_knob()
 {
-    static int forced = -1;
-    if (forced < 0) {
+    static int forced = [] {
         const char *v = getenv("MIMO_CUDA_ATTN_SPLIT_KEYS");
         const int k = v ? atoi(v) : 0;
-        forced = k >= ATTN_FINEST_KEYS && k <= ATTN_MAX_SPLIT && (k & (k - 1)) == 0 ? k : 0;
-    }
+        return k >= ATTN_FINEST_KEYS && k <= ATTN_MAX_SPLIT && (k & (k - 1)) == 0 ? k : 0;
+    }();
+    return forced;
+}
+
+int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n)
+{
+    const int forced = cuda_attention_split_keys_knob();
     const int span = g.window > 0 ? g.window : max_context;
     const bool grouped = n > 1 && cuda_attention_group_knob() > 0 && attention_group_fits(g, ATTN_FINEST_KEYS);
     const int start = forced ? forced : n == 1 || grouped ? ATTN_FINEST_KEYS : 32;
@@ -2038,15 +2051,18 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
 }
 
 // ---- The splits of several positions, the query heads of a kv head together ----
-// Unit = (ATTN_GROUP_HPW x warps query heads of one kv head, position, key split of at most ATTN_GROUP_KEYS
-// keys). The per-head split above reads its split's key and value rows once per query head: at 8 positions on
-// MiMo-V2.5-Pro's shard (16 query heads share its one kv head) that is 16 x 40 KB from L2 per (position,
-// split). Here the block stages the rows once in shared memory (those of earlier steps before its wait, as
-// attention_split_staged does) and each warp scores its heads against them: lane i holds the query's float4s
-// i, i + 32, ..., so every key's dot product is a sum over the lanes, and a transposed butterfly of the 32
-// keys' partial sums leaves key j's score in lane j (31 shuffles for 32 keys); softmax within the warp, the
-// value rows weighted by the shuffled probabilities. The same partials (max, sum, unnormalised output) for
-// the merge, summed in another order.
+// Unit = (ATTN_GROUP_HPW x warps query heads of one kv head, position, key split). The per-head split above
+// reads its split's key and value rows once per query head: at 8 positions on MiMo-V2.5-Pro's shard (16 query
+// heads share its one kv head) that is 16 x 40 KB from L2 per (position, split). Here the block stages the
+// rows once in shared memory (those of earlier steps before its wait, as attention_split_staged does) and each
+// warp scores its heads against them: lane i holds the query's float4s i, i + 32, ..., so every key's dot
+// product is a sum over the lanes, and a transposed butterfly of the 32 keys' partial sums leaves key j's score
+// in lane j (31 shuffles for 32 keys); softmax within the warp, the value rows weighted by the shuffled
+// probabilities. The same partials (max, sum, unnormalised output) for the merge, summed in another order.
+// Splits of at most ATTN_GROUP_KEYS keys take attention_group_split_kernel (one tile); longer ones (spans past
+// 4096 keys) attention_group_tiled_kernel, tiles of ATTN_GROUP_KEYS keys with a running max / sum / output
+// (their own kernel: as one build with the short splits, the tiles' registers made the 8-token step at context
+// 256 2 % slower, ab82 / ab83).
 #define ATTN_GROUP_KEYS 32
 #define ATTN_GROUP_HPW 2               // query heads per warp: each staged row read serves both
 #define ATTN_GROUP_MAX_WARPS 8
@@ -2056,8 +2072,8 @@ __global__ void __launch_bounds__(ATTN_THREADS) attention_split_kernel(const flo
 
 static bool attention_group_fits(const AttnGeom &g, int split_keys)
 {
-    return split_keys <= ATTN_GROUP_KEYS && g.n_kv > 0 && g.n_heads % g.n_kv == 0 && g.dqk % 4 == 0 && g.dv % 4 == 0 &&
-           g.dqk / 4 <= 32 * ATTN_GROUP_CHUNKS && g.dv / 4 <= 32 * ATTN_GROUP_CHUNKS &&
+    return split_keys <= ATTN_MAX_SPLIT && g.n_kv > 0 && g.n_heads % g.n_kv == 0 && g.dqk % 4 == 0 &&
+           g.dv % 4 == 0 && g.dqk / 4 <= 32 * ATTN_GROUP_CHUNKS && g.dv / 4 <= 32 * ATTN_GROUP_CHUNKS &&
            (g.dqk + g.dv) / 4 <= ATTN_GROUP_ROW4;
 }
 
@@ -2085,85 +2101,109 @@ __device__ __forceinline__ float warp_transposed_sum(float (&v)[32], int lane)
     return v[0];
 }
 
-__global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
-    attention_group_split_kernel(const float *q, const float *kc, const float *vc, const AttnGeom g, const int *d_len,
-                                 int split_keys, float *partial)
+// Where a block of the grouped split stands: its heads [head0, head_end) of kv head kvh, position t, split
+// `split` of nsplit, keys [lo, lo + nk) (nk <= 0: past the causal end), whose cache slots run from slot0.
+struct AttnGroupUnit {
+    int warp, lane, kvh, head0, head_end, t, split, nsplit;
+    int dk4, dv4, row4;   // float4s of a key row, a value row, a staged key (both)
+    int len, lo, nk, slot0;
+    size_t kstride, vstride;   // floats between a key's (value's) cache slots
+};
+
+__device__ __forceinline__ AttnGroupUnit attn_group_unit(const AttnGeom &g, const int *d_len, int split_keys)
 {
-    __shared__ float4 rows4[ATTN_GROUP_KEYS * ATTN_GROUP_ROW4];   // key j: its qk float4s, then its v ones
-    pdl_trigger();
-    const int warps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    AttnGroupUnit u;
+    const int warps = blockDim.x / 32;
+    u.warp = threadIdx.x / 32;
+    u.lane = threadIdx.x % 32;
     const int G = g.n_heads / g.n_kv, per_block = warps * ATTN_GROUP_HPW, groups = (G + per_block - 1) / per_block;
-    const int kvh = blockIdx.x / groups, head0 = kvh * G + (int)(blockIdx.x % groups) * per_block;
-    const int head_end = min(head0 + per_block, (kvh + 1) * G);
-    const int t = blockIdx.y, split = blockIdx.z, nsplit = gridDim.z;
-    const int dqk = g.dqk, dv = g.dv, dk4 = dqk / 4, dv4 = dv / 4, row4 = dk4 + dv4;
+    u.kvh = blockIdx.x / groups;
+    u.head0 = u.kvh * G + (int)(blockIdx.x % groups) * per_block;
+    u.head_end = min(u.head0 + per_block, (u.kvh + 1) * G);
+    u.t = blockIdx.y;
+    u.split = blockIdx.z;
+    u.nsplit = gridDim.z;
+    u.dk4 = g.dqk / 4;
+    u.dv4 = g.dv / 4;
+    u.row4 = u.dk4 + u.dv4;
     // the step's length before the wait: set before the step's first kernel (attention_split_unit)
-    const int len = __ldcg(d_len);
-    int lo, nk;
-    attention_split_span(g, len + t, split, split_keys, &lo, &nk);
-    const size_t kstride = (size_t)g.n_kv * dqk, vstride = (size_t)g.n_kv * dv;
-    const int window = g.window, ring = g.ring;
-    // rows [j0, j1) into shared memory, from L2 (ld.global.cg): this SM's L1 may hold a slot's earlier occupant.
-    // ATTN_GROUP_STAGE_BATCH loads of a thread in flight before its first store (a loop of load -> store waited
-    // for L2 once per float4: ten round trips per thread for MiMo-V2's 32 rows). The split's slots are
-    // consecutive from lo's, wrapping once at most in a window's ring (nk <= window <= ring).
-    const int slot0 = window > 0 ? lo % ring : lo;
-    const auto stage = [&](int j0, int j1) {
-        const int count = (j1 - j0) * row4;
-        for (int base = 0; base < count; base += ATTN_GROUP_STAGE_BATCH * (int)blockDim.x) {
-            float4 v[ATTN_GROUP_STAGE_BATCH];
+    u.len = __ldcg(d_len);
+    attention_split_span(g, u.len + u.t, u.split, split_keys, &u.lo, &u.nk);
+    u.kstride = (size_t)g.n_kv * g.dqk;
+    u.vstride = (size_t)g.n_kv * g.dv;
+    u.slot0 = g.window > 0 ? u.lo % g.ring : u.lo;
+    return u;
+}
+
+// The split's keys [j0, j1) into shared memory as rows j - tile0, from L2 (ld.global.cg): this SM's L1 may
+// hold a slot's earlier occupant. ATTN_GROUP_STAGE_BATCH loads of a thread in flight before its first store
+// (a loop of load -> store waited for L2 once per float4: ten round trips per thread for MiMo-V2's 32 rows).
+// The split's slots are consecutive from slot0, wrapping once at most in a window's ring (nk <= window <= ring).
+__device__ __forceinline__ void attn_group_stage(float4 *rows4, const float *kc, const float *vc, const AttnGeom &g,
+                                                 const AttnGroupUnit &u, int j0, int j1, int tile0)
+{
+    const int count = (j1 - j0) * u.row4;
+    for (int base = 0; base < count; base += ATTN_GROUP_STAGE_BATCH * (int)blockDim.x) {
+        float4 v[ATTN_GROUP_STAGE_BATCH];
 #pragma unroll
-            for (int b = 0; b < ATTN_GROUP_STAGE_BATCH; b++) {
-                const int i = base + b * (int)blockDim.x + (int)threadIdx.x;
-                if (i < count) {
-                    const int j = j0 + i / row4, c = i - (j - j0) * row4;
-                    const int slot = slot0 + j >= ring && window > 0 ? slot0 + j - ring : slot0 + j;
-                    const float4 *src = c < dk4 ? (const float4 *)(kc + slot * kstride + (size_t)kvh * dqk) + c
-                                                : (const float4 *)(vc + slot * vstride + (size_t)kvh * dv) + (c - dk4);
-                    v[b] = __ldcg(src);
-                }
-            }
-#pragma unroll
-            for (int b = 0; b < ATTN_GROUP_STAGE_BATCH; b++) {
-                const int i = base + b * (int)blockDim.x + (int)threadIdx.x;
-                if (i < count)
-                    rows4[j0 * row4 + i] = v[b];
+        for (int b = 0; b < ATTN_GROUP_STAGE_BATCH; b++) {
+            const int i = base + b * (int)blockDim.x + (int)threadIdx.x;
+            if (i < count) {
+                const int j = j0 + i / u.row4, c = i - (j - j0) * u.row4;
+                const int slot = u.slot0 + j >= g.ring && g.window > 0 ? u.slot0 + j - g.ring : u.slot0 + j;
+                const float4 *src = c < u.dk4
+                                        ? (const float4 *)(kc + slot * u.kstride + (size_t)u.kvh * g.dqk) + c
+                                        : (const float4 *)(vc + slot * u.vstride + (size_t)u.kvh * g.dv) + (c - u.dk4);
+                v[b] = __ldcg(src);
             }
         }
-    };
-    const int old_keys = min(max(len - lo, 0), max(nk, 0));   // keys of earlier steps: final before the wait
-    stage(0, old_keys);
-    pdl_wait();
-    const auto part_of = [&](int head) {
-        return partial + (((size_t)t * g.n_heads + head) * nsplit + split) * (2 + dv);
-    };
-    if (nk <= 0) {   // past the causal end: no keys
-        if ((int)threadIdx.x < head_end - head0) {
-            float *p = part_of(head0 + (int)threadIdx.x);
-            p[0] = -INFINITY;
-            p[1] = 0.0f;
+#pragma unroll
+        for (int b = 0; b < ATTN_GROUP_STAGE_BATCH; b++) {
+            const int i = base + b * (int)blockDim.x + (int)threadIdx.x;
+            if (i < count)
+                rows4[(j0 - tile0) * u.row4 + i] = v[b];
         }
-        return;
     }
-    stage(old_keys, nk);
-    // this warp's query rows, in flight across the barrier
-    int heads[ATTN_GROUP_HPW];
-    float4 qv[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
+}
+
+__device__ __forceinline__ float *attn_group_partial(float *partial, const AttnGeom &g, const AttnGroupUnit &u, int head)
+{
+    return partial + (((size_t)u.t * g.n_heads + head) * u.nsplit + u.split) * (2 + g.dv);
+}
+
+// A split past the causal end: no keys.
+__device__ __forceinline__ void attn_group_store_empty(float *partial, const AttnGeom &g, const AttnGroupUnit &u)
+{
+    if ((int)threadIdx.x < u.head_end - u.head0) {
+        float *p = attn_group_partial(partial, g, u, u.head0 + (int)threadIdx.x);
+        p[0] = -INFINITY;
+        p[1] = 0.0f;
+    }
+}
+
+// This warp's heads and their query rows (zero past the block's heads).
+__device__ __forceinline__ void attn_group_queries(const float *q, const AttnGeom &g, const AttnGroupUnit &u,
+                                                   int (&heads)[ATTN_GROUP_HPW],
+                                                   float4 (&qv)[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS])
+{
 #pragma unroll
     for (int h = 0; h < ATTN_GROUP_HPW; h++) {
-        heads[h] = head0 + warp * ATTN_GROUP_HPW + h;
-        const float4 *qrow = (const float4 *)(q + ((size_t)t * g.n_heads + heads[h]) * dqk);
+        heads[h] = u.head0 + u.warp * ATTN_GROUP_HPW + h;
+        const float4 *qrow = (const float4 *)(q + ((size_t)u.t * g.n_heads + heads[h]) * g.dqk);
 #pragma unroll
         for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
-            const int i = lane + 32 * c;
-            qv[h][c] = heads[h] < head_end && i < dk4 ? qrow[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            const int i = u.lane + 32 * c;
+            qv[h][c] = heads[h] < u.head_end && i < u.dk4 ? qrow[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
     }
-    __syncthreads();
-    if (heads[0] >= head_end)   // a warp without heads (after the barrier)
-        return;
-    // the lane's parts of the 32 keys' dot products (keys past nk: zero, masked below)
-    float dot[ATTN_GROUP_HPW][32];
+}
+
+// The lane's parts of the dot products of the staged keys 0..nk-1 (nk <= 32; keys past nk: zero, masked in
+// attn_group_softmax).
+__device__ __forceinline__ void attn_group_dots(float (&dot)[ATTN_GROUP_HPW][32],
+                                                const float4 (&qv)[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS],
+                                                const float4 *rows4, const AttnGroupUnit &u, int nk)
+{
 #pragma unroll
     for (int j = 0; j < 32; j++) {
 #pragma unroll
@@ -2172,9 +2212,9 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
         if (j < nk) {
 #pragma unroll
             for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
-                const int i = lane + 32 * c;
-                if (i < dk4) {
-                    const float4 k = rows4[j * row4 + i];   // one row for the whole warp: no bank conflicts
+                const int i = u.lane + 32 * c;
+                if (i < u.dk4) {
+                    const float4 k = rows4[j * u.row4 + i];   // one row for the whole warp: no bank conflicts
 #pragma unroll
                     for (int h = 0; h < ATTN_GROUP_HPW; h++) {
                         dot[h][j] = fmaf(qv[h][c].x, k.x, dot[h][j]);
@@ -2186,27 +2226,24 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
             }
         }
     }
-    const float scale = rsqrtf((float)dqk);
-    float m[ATTN_GROUP_HPW], e[ATTN_GROUP_HPW], l[ATTN_GROUP_HPW];
-#pragma unroll
-    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
-        const float s = warp_transposed_sum(dot[h], lane) * scale;   // key `lane`'s score
-        m[h] = lane < nk ? s : -INFINITY;
-#pragma unroll
-        for (int step = 4; step >= 0; step--)
-            m[h] = fmaxf(m[h], __shfl_xor_sync(0xFFFFFFFFu, m[h], 1 << step));
-        e[h] = lane < nk ? expf(s - m[h]) : 0.0f;
-        l[h] = e[h];
-#pragma unroll
-        for (int step = 4; step >= 0; step--)
-            l[h] += __shfl_xor_sync(0xFFFFFFFFu, l[h], 1 << step);
-    }
-    float4 acc[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
-#pragma unroll
-    for (int h = 0; h < ATTN_GROUP_HPW; h++)
-#pragma unroll
-        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++)
-            acc[h][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+}
+
+// Softmax over the staged keys 0..nk-1 of one head: key `lane`'s weight e relative to their max m, l their sum
+// (m and l in every lane).
+__device__ __forceinline__ void attn_group_softmax(float (&dot)[32], int lane, int nk, float scale, float &m, float &e,
+                                                   float &l)
+{
+    const float s = warp_transposed_sum(dot, lane) * scale;   // key `lane`'s score
+    m = warp_max(lane < nk ? s : -INFINITY);
+    e = lane < nk ? expf(s - m) : 0.0f;
+    l = warp_sum(e);
+}
+
+// acc += the staged value rows 0..nk-1 weighted by lane j's e for key j.
+__device__ __forceinline__ void attn_group_weigh_values(float4 (&acc)[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS],
+                                                        const float (&e)[ATTN_GROUP_HPW], const float4 *rows4,
+                                                        const AttnGroupUnit &u, int nk)
+{
     for (int j = 0; j < nk; j++) {   // (unrolled over 32 keys the 8-token step measured 0.1 ms slower)
         float p[ATTN_GROUP_HPW];
 #pragma unroll
@@ -2214,9 +2251,9 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
             p[h] = __shfl_sync(0xFFFFFFFFu, e[h], j);
 #pragma unroll
         for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
-            const int i = lane + 32 * c;
-            if (i < dv4) {
-                const float4 v = rows4[j * row4 + dk4 + i];
+            const int i = u.lane + 32 * c;
+            if (i < u.dv4) {
+                const float4 v = rows4[j * u.row4 + u.dk4 + i];
 #pragma unroll
                 for (int h = 0; h < ATTN_GROUP_HPW; h++) {
                     acc[h][c].x = fmaf(p[h], v.x, acc[h][c].x);
@@ -2227,19 +2264,26 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
             }
         }
     }
+}
+
+__device__ __forceinline__ void attn_group_store(float *partial, const AttnGeom &g, const AttnGroupUnit &u,
+                                                 const int (&heads)[ATTN_GROUP_HPW], const float (&m)[ATTN_GROUP_HPW],
+                                                 const float (&l)[ATTN_GROUP_HPW],
+                                                 const float4 (&acc)[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS])
+{
 #pragma unroll
     for (int h = 0; h < ATTN_GROUP_HPW; h++) {
-        if (heads[h] >= head_end)
+        if (heads[h] >= u.head_end)
             continue;
-        float *p = part_of(heads[h]);
-        if (lane == 0) {
+        float *p = attn_group_partial(partial, g, u, heads[h]);
+        if (u.lane == 0) {
             p[0] = m[h];
             p[1] = l[h];
         }
 #pragma unroll
         for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
-            const int i = lane + 32 * c;
-            if (i < dv4) {
+            const int i = u.lane + 32 * c;
+            if (i < u.dv4) {
                 p[2 + 4 * i] = acc[h][c].x;
                 p[2 + 4 * i + 1] = acc[h][c].y;
                 p[2 + 4 * i + 2] = acc[h][c].z;
@@ -2247,6 +2291,117 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
             }
         }
     }
+}
+
+// Splits of at most ATTN_GROUP_KEYS keys: one tile.
+__global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
+    attention_group_split_kernel(const float *q, const float *kc, const float *vc, const AttnGeom g, const int *d_len,
+                                 int split_keys, float *partial)
+{
+    __shared__ float4 rows4[ATTN_GROUP_KEYS * ATTN_GROUP_ROW4];   // key j: its qk float4s, then its v ones
+    pdl_trigger();
+    const AttnGroupUnit u = attn_group_unit(g, d_len, split_keys);
+    const int old_keys = min(max(u.len - u.lo, 0), max(u.nk, 0));   // keys of earlier steps: final before the wait
+    attn_group_stage(rows4, kc, vc, g, u, 0, old_keys, 0);
+    pdl_wait();
+    if (u.nk <= 0) {
+        attn_group_store_empty(partial, g, u);
+        return;
+    }
+    attn_group_stage(rows4, kc, vc, g, u, old_keys, u.nk, 0);
+    int heads[ATTN_GROUP_HPW];
+    float4 qv[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
+    attn_group_queries(q, g, u, heads, qv);   // in flight across the barrier
+    __syncthreads();
+    if (heads[0] >= u.head_end)   // a warp without heads (after the barrier)
+        return;
+    float dot[ATTN_GROUP_HPW][32];
+    attn_group_dots(dot, qv, rows4, u, u.nk);
+    const float scale = rsqrtf((float)g.dqk);
+    float m[ATTN_GROUP_HPW], e[ATTN_GROUP_HPW], l[ATTN_GROUP_HPW];
+#pragma unroll
+    for (int h = 0; h < ATTN_GROUP_HPW; h++)
+        attn_group_softmax(dot[h], u.lane, u.nk, scale, m[h], e[h], l[h]);
+    float4 acc[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
+#pragma unroll
+    for (int h = 0; h < ATTN_GROUP_HPW; h++)
+#pragma unroll
+        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++)
+            acc[h][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    attn_group_weigh_values(acc, e, rows4, u, u.nk);
+    attn_group_store(partial, g, u, heads, m, l, acc);
+}
+
+// Splits of more than ATTN_GROUP_KEYS keys: tiles of that many, each staged, scored and weighed in turn, the
+// split's (max, sum, output) rescaled to each tile's new max. ATTN_GROUP_TILED_BLOCKS blocks an SM: 2 caps the
+// registers at 128 (a few spilled), 1 leaves them to the compiler.
+#ifndef ATTN_GROUP_TILED_BLOCKS
+#define ATTN_GROUP_TILED_BLOCKS 2
+#endif
+__global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32, ATTN_GROUP_TILED_BLOCKS)
+    attention_group_tiled_kernel(const float *q, const float *kc, const float *vc, const AttnGeom g, const int *d_len,
+                                 int split_keys, float *partial)
+{
+    __shared__ float4 rows4[ATTN_GROUP_KEYS * ATTN_GROUP_ROW4];   // key tile0 + j: its qk float4s, then its v ones
+    pdl_trigger();
+    const AttnGroupUnit u = attn_group_unit(g, d_len, split_keys);
+    const int first = min(max(u.nk, 0), ATTN_GROUP_KEYS);            // the first tile's keys
+    const int old_keys = min(max(u.len - u.lo, 0), first);           // those of earlier steps: final before the wait
+    attn_group_stage(rows4, kc, vc, g, u, 0, old_keys, 0);
+    pdl_wait();
+    if (u.nk <= 0) {
+        attn_group_store_empty(partial, g, u);
+        return;
+    }
+    attn_group_stage(rows4, kc, vc, g, u, old_keys, first, 0);
+    int heads[ATTN_GROUP_HPW];
+    float4 qv[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
+    attn_group_queries(q, g, u, heads, qv);
+    const bool has_heads = heads[0] < u.head_end;   // warps without heads still meet every barrier
+    const float scale = rsqrtf((float)g.dqk);
+    float m[ATTN_GROUP_HPW], l[ATTN_GROUP_HPW];
+    float4 acc[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
+#pragma unroll
+    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+#pragma unroll
+        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++)
+            acc[h][c] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    for (int tile0 = 0; tile0 < u.nk; tile0 += ATTN_GROUP_KEYS) {
+        const int tk = min(u.nk - tile0, ATTN_GROUP_KEYS);
+        if (tile0 > 0) {
+            __syncthreads();   // every warp is done with the previous tile
+            attn_group_stage(rows4, kc, vc, g, u, tile0, tile0 + tk, tile0);
+        }
+        __syncthreads();
+        if (!has_heads)
+            continue;
+        float dot[ATTN_GROUP_HPW][32];
+        attn_group_dots(dot, qv, rows4, u, tk);
+        float e[ATTN_GROUP_HPW];
+#pragma unroll
+        for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+            float mt, lt;
+            attn_group_softmax(dot[h], u.lane, tk, scale, mt, e[h], lt);
+            const float m_new = fmaxf(m[h], mt);
+            const float keep = expf(m[h] - m_new), gain = expf(mt - m_new);   // keep: 0 at the first tile
+            e[h] *= gain;
+            l[h] = l[h] * keep + lt * gain;
+            m[h] = m_new;
+#pragma unroll
+            for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
+                acc[h][c].x *= keep;
+                acc[h][c].y *= keep;
+                acc[h][c].z *= keep;
+                acc[h][c].w *= keep;
+            }
+        }
+        attn_group_weigh_values(acc, e, rows4, u, tk);
+    }
+    if (has_heads)
+        attn_group_store(partial, g, u, heads, m, l, acc);
 }
 
 // MIMO_CUDA_ATTN_GROUP: the query heads a block of the grouped split takes (ATTN_GROUP_HPW per warp), 2..16;
@@ -2367,9 +2522,11 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
     // one position keeps the per-head split: grouped, its 1-token step measured 4.17 against 3.92 ms
     if (n > 1 && group_heads > 0 && attention_group_fits(g, split_keys)) {
         const int warps = group_heads / ATTN_GROUP_HPW, per_block = group_heads, G = g.n_heads / g.n_kv;
-        if (cuda_launch("attention_group_split_kernel", err, attention_group_split_kernel,
-                        dim3(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit), dim3(warps * 32), 0, st, q, kcache,
-                        vcache, g, d_len, split_keys, partial))
+        const dim3 grid(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit);
+        const bool tiled = split_keys > ATTN_GROUP_KEYS;
+        if (cuda_launch(tiled ? "attention_group_tiled_kernel" : "attention_group_split_kernel", err,
+                        tiled ? attention_group_tiled_kernel : attention_group_split_kernel, grid, dim3(warps * 32), 0,
+                        st, q, kcache, vcache, g, d_len, split_keys, partial))
             return -1;
     } else if (cuda_launch("attention_split_kernel", err,
                            split_keys <= ATTN_STAGE_KEYS ? attention_split_kernel<true> : attention_split_kernel<false>,

@@ -222,6 +222,10 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
                    mimo_error *err);
 int cuda_attention_splits(const AttnGeom &g, int max_context, int n);      // key splits of a launch of n positions
 int cuda_attention_split_keys(const AttnGeom &g, int max_context, int n);  // keys per split
+// The first keys per split the rule tries (doubled while a span needs more than 128 splits), or 0: the rule's
+// own (MIMO_CUDA_ATTN_SPLIT_KEYS=16..256, a power of two, for A/B runs; tests set it). The partials are sized
+// for the finest splits, so any start fits them.
+int &cuda_attention_split_keys_knob();
 // 1 (default): the merge of a head with at most 16 active splits loads them all at once into registers
 // (the same result bit for bit); 0: loops over them (MIMO_CUDA_MERGE_REGISTERS=0, for A/B runs). Read from
 // the environment on first use; tests set it.

@@ -370,6 +370,18 @@ extern "C" int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const
     return 0;
 }
 
+// The attention knobs a test sets, back to their values on every way out.
+struct AttentionKnobsRestored {
+    const int registers = cuda_attention_merge_registers_knob(), group = cuda_attention_group_knob();
+    const int split_keys = cuda_attention_split_keys_knob();
+    ~AttentionKnobsRestored()
+    {
+        cuda_attention_merge_registers_knob() = registers;
+        cuda_attention_group_knob() = group;
+        cuda_attention_split_keys_knob() = split_keys;
+    }
+};
+
 extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int P, int chunk, float *out,
                                         mimo_error *err)
 {
@@ -377,6 +389,8 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
     AttnGeom g = test_attn_geom(a);
     if (chunk < 1 || chunk > MIMO_MAX_DECODE_POSITIONS || P > a->max_context)
         return mimo_fail(err, "cuda test attention: bad chunk %d or P %d", chunk, P);
+    if (a->split_keys != 0 && (a->split_keys < 16 || a->split_keys > 256 || (a->split_keys & (a->split_keys - 1))))
+        return mimo_fail(err, "cuda test attention: split keys %d not a power of two in 16..256", a->split_keys);
     const int rows = a->n_heads * a->dqk + a->n_kv * (a->dqk + a->dv);
     const int out_w = a->n_heads * a->dv;
     float *dqkv = NULL, *dq = NULL, *dk = NULL, *dv = NULL, *dpart = NULL, *dout = NULL, *dsink = NULL;
@@ -390,24 +404,20 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
         (a->sink && c.put(a->sink, (size_t)a->n_heads, &dsink, err)) ||
         cuda_upload_rope_table(&c.e, a->theta, a->rope_dim, &g.inv_freq, err))
         return -1;
-    int &registers = cuda_attention_merge_registers_knob(), &group = cuda_attention_group_knob();
-    const int registers_was = registers, group_was = group;
-    registers = a->merge_loops ? 0 : 1;
+    const AttentionKnobsRestored restore;
+    cuda_attention_merge_registers_knob() = a->merge_loops ? 0 : 1;
     if (a->group_heads != 0)
-        group = a->group_heads < 0 ? 0 : a->group_heads;
+        cuda_attention_group_knob() = a->group_heads < 0 ? 0 : a->group_heads;
+    if (a->split_keys != 0)
+        cuda_attention_split_keys_knob() = a->split_keys;
     for (int p0 = 0; p0 < P; p0 += chunk) {
         int m = P - p0 < chunk ? P - p0 : chunk;
         CUDA_CHECK(cudaMemcpyAsync(dlen, &p0, sizeof(int), cudaMemcpyHostToDevice, c.e.stream));
         if (cuda_qkv_rope_store(dqkv + (size_t)p0 * rows, rows, NULL, g, dlen, m, dq, dk, dv, c.e.stream, err) ||
-            cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dout + (size_t)p0 * out_w, out_w, c.e.stream, err)) {
-            registers = registers_was;
-            group = group_was;
+            cuda_attention(dq, dk, dv, dsink, g, dlen, m, a->max_context, dpart, dout + (size_t)p0 * out_w, out_w, c.e.stream, err))
             return -1;
-        }
         CUDA_CHECK(cudaStreamSynchronize(c.e.stream));
     }
-    registers = registers_was;
-    group = group_was;
     return c.get(out, dout, (size_t)P * out_w, err);
 }
 

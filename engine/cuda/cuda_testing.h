@@ -78,6 +78,8 @@ typedef struct {
     bool merge_loops;    /* the merge loops over the splits (cuda_attention_merge_registers_knob 0) */
     int group_heads;     /* splits of several positions: query heads per block (cuda_attention_group_knob), 0 the
                             default, -1 a block per query head */
+    int split_keys;      /* the keys per split the rule starts from (cuda_attention_split_keys_knob): 16..256, a
+                            power of two, or 0 the default */
 } mimo_cuda_test_attn;
 /* Feeds P positions of plain-order fused qkv rows ([P][heads*dqk + kv*(dqk+dv)]) in chunks of
  * `chunk` positions through RoPE + KV store + attention; out [P][heads*dv]. */

@@ -708,7 +708,7 @@ Test(cuda_kernels, attention_full_and_sliding_window)
     check_attention(8, false, 50, 16, 64);
     check_attention(0, true, 700, 16, 1024);  /* long context: several key splits merged */
     check_attention(300, true, 700, 13, 1024);
-    check_attention(0, true, 600, 16, 9000);  /* a span past 8192 keys: 256-key splits */
+    check_attention(0, true, 600, 16, 9000);  /* a span past 8192 keys: 128-key splits, tiles of the grouped kernel */
 }
 
 /* MiMo-V2.5-Pro's shard widths (16 query heads on one kv head, qk 192 / v 128, 64 rotated), its window and
@@ -727,12 +727,44 @@ Test(cuda_kernels, attention_grouped_heads)
     pro.window = 0;   /* a full-attention layer: most of the key splits past the causal end */
     pro.theta = 5e6;
     check_attention_geometry(&pro, 200, 8);
+    pro.max_context = 9000;   /* a span past 4096 keys: 128-key splits, four tiles of the grouped kernel */
+    check_attention_geometry(&pro, 300, 8);
     const int heads[][2] = {{24, 2}, {10, 2}, {32, 2}};
     for (int i = 0; i < 3; i++) {
         mimo_cuda_test_attn a = {.n_heads = heads[i][0], .n_kv = heads[i][1], .dqk = 64, .dv = 48, .rope_dim = 32,
                                  .theta = 1e4, .value_scale = 0.5f, .window = 40, .sink = sinks, .max_context = 256};
         check_attention_geometry(&a, 100, 7);
     }
+}
+
+/* Splits longer than the grouped kernel's 32-key tile where the rule would not take them (a start of 64, 128,
+ * 256 keys forced): on the Pro shard's window the ring wraps inside a split's tiles; a full-attention span of
+ * eight tiles, the last one short; a window of 40 keys in one split of a 32-key tile and an 8-key one. */
+Test(cuda_kernels, attention_long_splits)
+{
+    need_gpu();
+    float sinks[16];
+    for (int i = 0; i < 16; i++)
+        sinks[i] = frand() * 2.0f;
+    mimo_cuda_test_attn pro = {.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 1e4,
+                               .value_scale = 1.0f, .window = 128, .sink = sinks, .max_context = 1024,
+                               .split_keys = 64};
+    check_attention_geometry(&pro, 300, 8);
+    pro.split_keys = 128;
+    check_attention_geometry(&pro, 260, 16);
+    pro.window = 0;
+    pro.sink = NULL;
+    pro.split_keys = 256;
+    check_attention_geometry(&pro, 600, 8);
+    mimo_cuda_test_attn a = {.n_heads = 8, .n_kv = 2, .dqk = 48, .dv = 32, .rope_dim = 16, .theta = 1e4,
+                             .value_scale = 0.707f, .window = 40, .sink = sinks, .max_context = 256, .split_keys = 64};
+    check_attention_geometry(&a, 100, 7);
+    /* a start the kernels do not take is refused, not run */
+    mimo_error err = {{0}};
+    float qkv[8 * (8 * 48 + 2 * 80)] = {0}, out[8 * 8 * 32];
+    a.split_keys = 48;
+    cr_assert_neq(mimo_cuda_test_attention(&a, qkv, 8, 8, out, &err), 0);
+    cr_assert(strstr(err.msg, "split keys 48") != NULL, "%s", err.msg);
 }
 
 static void check_router(int E)
