@@ -2421,6 +2421,12 @@ int &cuda_attention_group_knob()
     return heads;
 }
 
+int &cuda_attention_group_one_knob()
+{
+    static int on = env_switch_on("MIMO_CUDA_ATTN_GROUP_ONE");
+    return on;
+}
+
 // A head of at most ATTN_MERGE_REG_SPLITS active splits and one value dimension per thread (the decode
 // steps): every split's (max, sum, value) loads issued at once into registers, then attention_merge_head's
 // arithmetic in its order (the same result bit for bit). A loop of load -> use over the splits was a chain
@@ -2519,8 +2525,11 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
     const int nsplit = cuda_attention_splits(g, max_context, n), split_keys = cuda_attention_split_keys(g, max_context, n);
     const int group_heads = cuda_attention_group_knob();
-    // one position keeps the per-head split: grouped, its 1-token step measured 4.17 against 3.92 ms
-    if (n > 1 && group_heads > 0 && attention_group_fits(g, split_keys)) {
+    // One position keeps the per-head split where it stages its rows (splits of 16 keys, spans up to 2048):
+    // grouped, its 1-token step measured 4.17 against 3.92 ms. Its longer splits read every row once per
+    // query head from L2: grouped too (cuda_attention_group_one_knob).
+    const bool grouped_here = n > 1 || (split_keys > ATTN_STAGE_KEYS && cuda_attention_group_one_knob());
+    if (grouped_here && group_heads > 0 && attention_group_fits(g, split_keys)) {
         const int warps = group_heads / ATTN_GROUP_HPW, per_block = group_heads, G = g.n_heads / g.n_kv;
         const dim3 grid(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit);
         const bool tiled = split_keys > ATTN_GROUP_KEYS;

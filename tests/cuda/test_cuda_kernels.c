@@ -739,7 +739,8 @@ Test(cuda_kernels, attention_grouped_heads)
 
 /* Splits longer than the grouped kernel's 32-key tile where the rule would not take them (a start of 64, 128,
  * 256 keys forced): on the Pro shard's window the ring wraps inside a split's tiles; a full-attention span of
- * eight tiles, the last one short; a window of 40 keys in one split of a 32-key tile and an 8-key one. */
+ * eight tiles, the last one short; one position's grouped splits; a window of 40 keys in one split of a 32-key
+ * tile and an 8-key one. */
 Test(cuda_kernels, attention_long_splits)
 {
     need_gpu();
@@ -756,6 +757,12 @@ Test(cuda_kernels, attention_long_splits)
     pro.sink = NULL;
     pro.split_keys = 256;
     check_attention_geometry(&pro, 600, 8);
+    /* one position: its splits past 16 keys grouped too (one tile, then three) */
+    pro.split_keys = 32;
+    check_attention_geometry(&pro, 70, 1);
+    pro.split_keys = 128;
+    pro.sink = sinks;
+    check_attention_geometry(&pro, 90, 1);
     mimo_cuda_test_attn a = {.n_heads = 8, .n_kv = 2, .dqk = 48, .dv = 32, .rope_dim = 16, .theta = 1e4,
                              .value_scale = 0.707f, .window = 40, .sink = sinks, .max_context = 256, .split_keys = 64};
     check_attention_geometry(&a, 100, 7);
