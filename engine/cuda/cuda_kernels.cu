@@ -2527,8 +2527,10 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
     const int group_heads = cuda_attention_group_knob();
     // One position keeps the per-head split where it stages its rows (splits of 16 keys, spans up to 2048):
     // grouped, its 1-token step measured 4.17 against 3.92 ms. Its longer splits read every row once per
-    // query head from L2: grouped too (cuda_attention_group_one_knob).
-    const bool grouped_here = n > 1 || (split_keys > ATTN_STAGE_KEYS && cuda_attention_group_one_knob());
+    // query head from L2: grouped too (cuda_attention_group_one_knob), but not in the persistent kernel,
+    // which has no grouped unit (recording it there stays per head).
+    const bool grouped_here = n > 1 || (split_keys > ATTN_STAGE_KEYS && cuda_attention_group_one_knob() &&
+                                        !cuda_persist_recorder());
     if (grouped_here && group_heads > 0 && attention_group_fits(g, split_keys)) {
         const int warps = group_heads / ATTN_GROUP_HPW, per_block = group_heads, G = g.n_heads / g.n_kv;
         const dim3 grid(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit);

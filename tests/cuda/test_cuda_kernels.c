@@ -738,10 +738,10 @@ Test(cuda_kernels, attention_grouped_heads)
 }
 
 /* Splits longer than the grouped kernel's 32-key tile where the rule would not take them (a start of 64, 128,
- * 256 keys forced): on the Pro shard's window the ring wraps inside a split's tiles; a full-attention span of
- * eight tiles, the last one short; one position's grouped splits; a window of 40 keys in one split of a 32-key
- * tile and an 8-key one. */
-Test(cuda_kernels, attention_long_splits)
+ * 256 keys forced): on the Pro shard's window the ring (144 slots) wraps inside a split's tiles; a
+ * full-attention span of eight tiles, the last one short; a window of 40 keys in one split of a 32-key tile
+ * and an 8-key one. (Sized for racecheck.) */
+Test(cuda_kernels, attention_tiled_splits)
 {
     need_gpu();
     float sinks[16];
@@ -750,19 +750,13 @@ Test(cuda_kernels, attention_long_splits)
     mimo_cuda_test_attn pro = {.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 1e4,
                                .value_scale = 1.0f, .window = 128, .sink = sinks, .max_context = 1024,
                                .split_keys = 64};
-    check_attention_geometry(&pro, 300, 8);
+    check_attention_geometry(&pro, 160, 16);
     pro.split_keys = 128;
-    check_attention_geometry(&pro, 260, 16);
+    check_attention_geometry(&pro, 160, 8);
     pro.window = 0;
     pro.sink = NULL;
     pro.split_keys = 256;
-    check_attention_geometry(&pro, 600, 8);
-    /* one position: its splits past 16 keys grouped too (one tile, then three) */
-    pro.split_keys = 32;
-    check_attention_geometry(&pro, 70, 1);
-    pro.split_keys = 128;
-    pro.sink = sinks;
-    check_attention_geometry(&pro, 90, 1);
+    check_attention_geometry(&pro, 300, 16);
     mimo_cuda_test_attn a = {.n_heads = 8, .n_kv = 2, .dqk = 48, .dv = 32, .rope_dim = 16, .theta = 1e4,
                              .value_scale = 0.707f, .window = 40, .sink = sinks, .max_context = 256, .split_keys = 64};
     check_attention_geometry(&a, 100, 7);
@@ -772,6 +766,25 @@ Test(cuda_kernels, attention_long_splits)
     a.split_keys = 48;
     cr_assert_neq(mimo_cuda_test_attention(&a, qkv, 8, 8, out, &err), 0);
     cr_assert(strstr(err.msg, "split keys 48") != NULL, "%s", err.msg);
+}
+
+/* One position's splits past 16 keys (spans past 2048) take the grouped kernels too: one tile (32-key splits)
+ * and three (128-key splits, the last tile short), on the Pro shard's widths. */
+Test(cuda_kernels, attention_one_position_long_splits)
+{
+    need_gpu();
+    float sinks[16];
+    for (int i = 0; i < 16; i++)
+        sinks[i] = frand() * 2.0f;
+    mimo_cuda_test_attn pro = {.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 5e6,
+                               .value_scale = 1.0f, .window = 0, .max_context = 1024, .split_keys = 32};
+    check_attention_geometry(&pro, 70, 1);
+    pro.split_keys = 128;
+    pro.sink = sinks;
+    check_attention_geometry(&pro, 90, 1);
+    pro.window = 128;   /* the ring wraps */
+    pro.split_keys = 64;
+    check_attention_geometry(&pro, 150, 1);
 }
 
 static void check_router(int E)

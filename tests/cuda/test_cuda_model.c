@@ -125,11 +125,13 @@ static void run_tokens(mimo_engine *e, const int32_t *toks, int n, int chunk, fl
     }
 }
 
-Test(cuda_model, graph_equals_eager_bit_for_bit)
+/* full-attention spans of 8192 keys: 64-key splits, in tiles of the grouped kernels (one position's too) */
+static void context_8192(mimo_engine_options *o) { o->max_context = 8192; }
+
+static void graph_matches_eager(void (*tweak)(mimo_engine_options *))
 {
-    need_gpu();
-    mimo_engine *eg = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_EAGER, NULL);
-    mimo_engine *gr = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_GRAPH, NULL);
+    mimo_engine *eg = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_EAGER, tweak);
+    mimo_engine *gr = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_GRAPH, tweak);
     const int V = mimo_engine_config(eg)->vocab_size, n = 60;
     int32_t toks[60];
     prompt_tokens(toks, n, V);
@@ -153,10 +155,19 @@ Test(cuda_model, graph_equals_eager_bit_for_bit)
     mimo_engine_destroy(gr);
 }
 
+Test(cuda_model, graph_equals_eager_bit_for_bit)
+{
+    need_gpu();
+    graph_matches_eager(NULL);
+    graph_matches_eager(context_8192);
+}
+
 /* --exec persistent: one-position steps run in the persistent kernel (the prompt's chunk replays its
  * graph); logits, greedy tokens and the hidden states copied out equal eager mode's bit for bit, with
- * the experts in each format (each format's GEMV variants are entries of the kernel's table). */
-static void persistent_matches_eager(void (*tweak)(mimo_engine_options *), const char *what)
+ * the experts in each format (each format's GEMV variants are entries of the kernel's table). With
+ * eager_per_head the eager engine's one-position attention stays per query head where it would be grouped
+ * (spans past 2048 keys: the persistent kernel has no grouped unit and records those splits per head). */
+static void persistent_matches_eager_as(void (*tweak)(mimo_engine_options *), const char *what, bool eager_per_head)
 {
     mimo_engine *eg = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_EAGER, tweak);
     mimo_engine *ps = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_PERSISTENT, tweak);
@@ -173,7 +184,11 @@ static void persistent_matches_eager(void (*tweak)(mimo_engine_options *), const
         mimo_forward_out ob = {.logits = lb, .argmax = ab, .hidden = hb};
         memset(lb, 0xFF, (size_t)n * V * sizeof(float));   /* NaN: every value must be written */
         memset(hb, 0xFF, (size_t)2 * n * H * sizeof(float));
-        cr_assert_eq(mimo_engine_forward(eg, toks, n, &oa, &err), 0, "%s", err.msg);
+        if (eager_per_head)
+            mimo_cuda_test_set_attention_group_one(0);
+        const int eager_rc = mimo_engine_forward(eg, toks, n, &oa, &err);
+        mimo_cuda_test_set_attention_group_one(1);
+        cr_assert_eq(eager_rc, 0, "%s", err.msg);
         cr_assert_eq(mimo_engine_forward(ps, toks, n, &ob, &err), 0, "%s: %s", what, err.msg);
         size_t ndiff = 0, first = 0;
         for (size_t i = 0; i < (size_t)n * V; i++)
@@ -196,15 +211,20 @@ static void persistent_matches_eager(void (*tweak)(mimo_engine_options *), const
     mimo_engine_destroy(ps);
 }
 
+static void persistent_matches_eager(void (*tweak)(mimo_engine_options *), const char *what)
+{
+    persistent_matches_eager_as(tweak, what, false);
+}
+
 static void experts_bf16(mimo_engine_options *o);
 static void experts_fp8(mimo_engine_options *o);
-
 Test(cuda_model, persistent_equals_eager_bit_for_bit)
 {
     need_gpu();
     persistent_matches_eager(NULL, "mxfp4 experts");
     persistent_matches_eager(experts_bf16, "bf16 experts");
     persistent_matches_eager(experts_fp8, "fp8 experts");
+    persistent_matches_eager_as(context_8192, "context 8192", true);
 }
 
 /* The persistent kernel's phase stamps (mimo_engine_set_phase_stamps, HARNESS.md "CUPTI"): each
