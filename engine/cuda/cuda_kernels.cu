@@ -2333,12 +2333,10 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
 }
 
 // Splits of more than ATTN_GROUP_KEYS keys: tiles of that many, each staged, scored and weighed in turn, the
-// split's (max, sum, output) rescaled to each tile's new max. ATTN_GROUP_TILED_BLOCKS blocks an SM: 2 caps the
-// registers at 128 (a few spilled), 1 leaves them to the compiler.
-#ifndef ATTN_GROUP_TILED_BLOCKS
-#define ATTN_GROUP_TILED_BLOCKS 2
-#endif
-__global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32, ATTN_GROUP_TILED_BLOCKS)
+// split's (max, sum, output) rescaled to each tile's new max. Two blocks an SM: the registers capped at 128
+// (136 bytes spilled); left to the compiler (193, one block an SM) the 8-token step at context 4096 measured
+// 10.69 ms against 10.43 / 10.48 (ab85).
+__global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32, 2)
     attention_group_tiled_kernel(const float *q, const float *kc, const float *vc, const AttnGeom g, const int *d_len,
                                  int split_keys, float *partial)
 {
@@ -2419,12 +2417,6 @@ int &cuda_attention_group_knob()
                    : ATTN_GROUP_DEFAULT_HEADS;
     }();
     return heads;
-}
-
-int &cuda_attention_group_one_knob()
-{
-    static int on = env_switch_on("MIMO_CUDA_ATTN_GROUP_ONE");
-    return on;
 }
 
 // A head of at most ATTN_MERGE_REG_SPLITS active splits and one value dimension per thread (the decode
@@ -2525,13 +2517,9 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
         return mimo_fail(err, "cuda attention: head dims %d/%d > %d", g.dqk, g.dv, ATTN_MAX_DIM);
     const int nsplit = cuda_attention_splits(g, max_context, n), split_keys = cuda_attention_split_keys(g, max_context, n);
     const int group_heads = cuda_attention_group_knob();
-    // One position keeps the per-head split where it stages its rows (splits of 16 keys, spans up to 2048):
-    // grouped, its 1-token step measured 4.17 against 3.92 ms. Its longer splits read every row once per
-    // query head from L2: grouped too (cuda_attention_group_one_knob), but not in the persistent kernel,
-    // which has no grouped unit (recording it there stays per head).
-    const bool grouped_here = n > 1 || (split_keys > ATTN_STAGE_KEYS && cuda_attention_group_one_knob() &&
-                                        !cuda_persist_recorder());
-    if (grouped_here && group_heads > 0 && attention_group_fits(g, split_keys)) {
+    // One position keeps the per-head split: grouped, its 1-token step measured 4.17 against 3.92 ms; its
+    // longer splits (spans past 2048) 4.18 against 4.15 at context 4096 (ab85: 65 blocks against 1040).
+    if (n > 1 && group_heads > 0 && attention_group_fits(g, split_keys)) {
         const int warps = group_heads / ATTN_GROUP_HPW, per_block = group_heads, G = g.n_heads / g.n_kv;
         const dim3 grid(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit);
         const bool tiled = split_keys > ATTN_GROUP_KEYS;

@@ -235,9 +235,6 @@ int &cuda_attention_merge_registers_knob();
 // (MIMO_CUDA_ATTN_GROUP, for A/B runs; tests set it). Wider rows or longer splits than the grouped kernel
 // takes always run per head.
 int &cuda_attention_group_knob();
-// 1 (default): one position's splits of more than 16 keys (spans past 2048 keys, where the per-head split
-// does not stage its rows) take the grouped split too; 0: per head (MIMO_CUDA_ATTN_GROUP_ONE=0, A/B runs).
-int &cuda_attention_group_one_knob();
 // The partials any launch of 1..n positions needs.
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);
 

@@ -423,8 +423,6 @@ extern "C" int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const floa
 
 extern "C" void mimo_cuda_test_set_route_redux(int on) { cuda_route_redux_knob() = on ? 1 : 0; }
 
-extern "C" void mimo_cuda_test_set_attention_group_one(int on) { cuda_attention_group_one_knob() = on ? 1 : 0; }
-
 extern "C" int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
                                     int n, int32_t *ids, float *weights, mimo_error *err)
 {

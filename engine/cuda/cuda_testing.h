@@ -96,9 +96,6 @@ int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const mimo_matri
 /* The router over n positions: logits [n][E] -> ids [n][k], weights [n][k]. */
 int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
                          int32_t *ids, float *weights, mimo_error *err);
-/* Whether one position's attention splits past 16 keys take the grouped kernels (cuda_attention_group_one_knob):
- * 1 (the default) or 0, per query head. */
-void mimo_cuda_test_set_attention_group_one(int on);
 /* Which top-k rounds the router takes (cuda_route_redux_knob): 1 integer keys and redux.sync (the default),
  * 0 shuffles of (score, index) pairs. */
 void mimo_cuda_test_set_route_redux(int on);

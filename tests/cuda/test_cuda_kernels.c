@@ -768,8 +768,8 @@ Test(cuda_kernels, attention_tiled_splits)
     cr_assert(strstr(err.msg, "split keys 48") != NULL, "%s", err.msg);
 }
 
-/* One position's splits past 16 keys (spans past 2048) take the grouped kernels too: one tile (32-key splits)
- * and three (128-key splits, the last tile short), on the Pro shard's widths. */
+/* One position's splits past 16 keys (spans past 2048: per query head, without staging their rows) on the Pro
+ * shard's widths: 32-key and 128-key splits (forced), the window's ring wrapping in 64-key ones. */
 Test(cuda_kernels, attention_one_position_long_splits)
 {
     need_gpu();

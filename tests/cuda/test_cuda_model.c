@@ -125,7 +125,7 @@ static void run_tokens(mimo_engine *e, const int32_t *toks, int n, int chunk, fl
     }
 }
 
-/* full-attention spans of 8192 keys: 64-key splits, in tiles of the grouped kernels (one position's too) */
+/* full-attention spans of 8192 keys: 64-key splits (several positions': in tiles of the grouped kernel) */
 static void context_8192(mimo_engine_options *o) { o->max_context = 8192; }
 
 static void graph_matches_eager(void (*tweak)(mimo_engine_options *))
@@ -164,10 +164,8 @@ Test(cuda_model, graph_equals_eager_bit_for_bit)
 
 /* --exec persistent: one-position steps run in the persistent kernel (the prompt's chunk replays its
  * graph); logits, greedy tokens and the hidden states copied out equal eager mode's bit for bit, with
- * the experts in each format (each format's GEMV variants are entries of the kernel's table). With
- * eager_per_head the eager engine's one-position attention stays per query head where it would be grouped
- * (spans past 2048 keys: the persistent kernel has no grouped unit and records those splits per head). */
-static void persistent_matches_eager_as(void (*tweak)(mimo_engine_options *), const char *what, bool eager_per_head)
+ * the experts in each format (each format's GEMV variants are entries of the kernel's table). */
+static void persistent_matches_eager(void (*tweak)(mimo_engine_options *), const char *what)
 {
     mimo_engine *eg = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_EAGER, tweak);
     mimo_engine *ps = make("tiny", MIMO_BACKEND_CUDA, MIMO_EXEC_PERSISTENT, tweak);
@@ -184,11 +182,7 @@ static void persistent_matches_eager_as(void (*tweak)(mimo_engine_options *), co
         mimo_forward_out ob = {.logits = lb, .argmax = ab, .hidden = hb};
         memset(lb, 0xFF, (size_t)n * V * sizeof(float));   /* NaN: every value must be written */
         memset(hb, 0xFF, (size_t)2 * n * H * sizeof(float));
-        if (eager_per_head)
-            mimo_cuda_test_set_attention_group_one(0);
-        const int eager_rc = mimo_engine_forward(eg, toks, n, &oa, &err);
-        mimo_cuda_test_set_attention_group_one(1);
-        cr_assert_eq(eager_rc, 0, "%s", err.msg);
+        cr_assert_eq(mimo_engine_forward(eg, toks, n, &oa, &err), 0, "%s", err.msg);
         cr_assert_eq(mimo_engine_forward(ps, toks, n, &ob, &err), 0, "%s: %s", what, err.msg);
         size_t ndiff = 0, first = 0;
         for (size_t i = 0; i < (size_t)n * V; i++)
@@ -211,11 +205,6 @@ static void persistent_matches_eager_as(void (*tweak)(mimo_engine_options *), co
     mimo_engine_destroy(ps);
 }
 
-static void persistent_matches_eager(void (*tweak)(mimo_engine_options *), const char *what)
-{
-    persistent_matches_eager_as(tweak, what, false);
-}
-
 static void experts_bf16(mimo_engine_options *o);
 static void experts_fp8(mimo_engine_options *o);
 Test(cuda_model, persistent_equals_eager_bit_for_bit)
@@ -224,7 +213,7 @@ Test(cuda_model, persistent_equals_eager_bit_for_bit)
     persistent_matches_eager(NULL, "mxfp4 experts");
     persistent_matches_eager(experts_bf16, "bf16 experts");
     persistent_matches_eager(experts_fp8, "fp8 experts");
-    persistent_matches_eager_as(context_8192, "context 8192", true);
+    persistent_matches_eager(context_8192, "context 8192");
 }
 
 /* The persistent kernel's phase stamps (mimo_engine_set_phase_stamps, HARNESS.md "CUPTI"): each
