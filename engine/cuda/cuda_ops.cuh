@@ -232,8 +232,8 @@ int &cuda_attention_split_keys_knob();
 int &cuda_attention_merge_registers_knob();
 // Splits of several positions: a block per (up to this many query heads of a kv head, position, split) that
 // stages the split's rows once for all its heads (an even number, 2..16), or 0: a block per query head
-// (MIMO_CUDA_ATTN_GROUP, for A/B runs; tests set it). Wider rows or longer splits than the grouped kernel
-// takes always run per head.
+// (MIMO_CUDA_ATTN_GROUP, for A/B runs; tests set it). Splits past 32 keys go through the staging in tiles
+// of 32; rows wider than the grouped kernels take (qk + v > 320, either > 256) always run per head.
 int &cuda_attention_group_knob();
 // The partials any launch of 1..n positions needs.
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);
