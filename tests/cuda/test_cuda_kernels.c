@@ -594,11 +594,16 @@ static void check_attention_geometry(const mimo_cuda_test_attn *geometry, int P,
     free(ref);
 }
 
+static void random_sinks(float *sinks, int n)
+{
+    for (int i = 0; i < n; i++)
+        sinks[i] = frand() * 2.0f;
+}
+
 static void check_attention(int window, bool sink, int P, int chunk, int max_ctx)
 {
     float sinks[8];
-    for (int i = 0; i < 8; i++)
-        sinks[i] = frand() * 2.0f;
+    random_sinks(sinks, 8);
     mimo_cuda_test_attn a = {.n_heads = 8, .n_kv = 2, .dqk = 48, .dv = 32, .rope_dim = 16, .theta = 1e4,
                              .value_scale = 0.707f, .window = window, .sink = sink ? sinks : NULL,
                              .max_context = max_ctx};
@@ -711,17 +716,21 @@ Test(cuda_kernels, attention_full_and_sliding_window)
     check_attention(0, true, 600, 16, 9000);  /* a span past 8192 keys: 128-key splits, tiles of the grouped kernel */
 }
 
-/* MiMo-V2.5-Pro's shard widths (16 query heads on one kv head, qk 192 / v 128, 64 rotated), its window and
- * sinks, decode rounds of 8 and 16 positions; then groups of query heads that do not fill a block or a warp
- * (12 and 5 per kv head) and two kv heads of 16. */
+/* MiMo-V2.5-Pro's shard widths: 16 query heads on one kv head, qk 192 / v 128, 64 rotated. */
+static mimo_cuda_test_attn pro_shard_attention(int window, const float *sinks, int max_context)
+{
+    return (mimo_cuda_test_attn){.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 1e4,
+                                 .value_scale = 1.0f, .window = window, .sink = sinks, .max_context = max_context};
+}
+
+/* The Pro shard's widths, its window and sinks, decode rounds of 8 and 16 positions; then groups of query
+ * heads that do not fill a block or a warp (12 and 5 per kv head) and two kv heads of 16. */
 Test(cuda_kernels, attention_grouped_heads)
 {
     need_gpu();
     float sinks[32];
-    for (int i = 0; i < 32; i++)
-        sinks[i] = frand() * 2.0f;
-    mimo_cuda_test_attn pro = {.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 1e4,
-                               .value_scale = 1.0f, .window = 128, .sink = sinks, .max_context = 1024};
+    random_sinks(sinks, 32);
+    mimo_cuda_test_attn pro = pro_shard_attention(128, sinks, 1024);
     check_attention_geometry(&pro, 300, 8);   /* the ring of the window wraps */
     check_attention_geometry(&pro, 150, 16);
     pro.window = 0;   /* a full-attention layer: most of the key splits past the causal end */
@@ -745,11 +754,9 @@ Test(cuda_kernels, attention_tiled_splits)
 {
     need_gpu();
     float sinks[16];
-    for (int i = 0; i < 16; i++)
-        sinks[i] = frand() * 2.0f;
-    mimo_cuda_test_attn pro = {.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 1e4,
-                               .value_scale = 1.0f, .window = 128, .sink = sinks, .max_context = 1024,
-                               .split_keys = 64};
+    random_sinks(sinks, 16);
+    mimo_cuda_test_attn pro = pro_shard_attention(128, sinks, 1024);
+    pro.split_keys = 64;
     check_attention_geometry(&pro, 160, 16);
     pro.split_keys = 128;
     check_attention_geometry(&pro, 160, 8);
@@ -774,10 +781,10 @@ Test(cuda_kernels, attention_one_position_long_splits)
 {
     need_gpu();
     float sinks[16];
-    for (int i = 0; i < 16; i++)
-        sinks[i] = frand() * 2.0f;
-    mimo_cuda_test_attn pro = {.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 5e6,
-                               .value_scale = 1.0f, .window = 0, .max_context = 1024, .split_keys = 32};
+    random_sinks(sinks, 16);
+    mimo_cuda_test_attn pro = pro_shard_attention(0, NULL, 1024);
+    pro.theta = 5e6;
+    pro.split_keys = 32;
     check_attention_geometry(&pro, 70, 1);
     pro.split_keys = 128;
     pro.sink = sinks;
