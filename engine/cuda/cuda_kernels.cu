@@ -2081,7 +2081,7 @@ static bool attention_group_fits(const AttnGeom &g, int split_keys)
 // offset O a lane with bit O set keeps the upper half of the keys it still holds, so lane j ends with key j.
 // (One template step per offset: a loop over the offsets left the inner loop's bound unknown when it was to
 // be unrolled, and v went to local memory.)
-template <int O> __device__ __forceinline__ void warp_transposed_step(float (&v)[32], int lane)
+template <int O, int N> __device__ __forceinline__ void warp_transposed_step(float (&v)[N], int lane)
 {
     const bool upper = (lane & O) != 0;
 #pragma unroll
@@ -2091,9 +2091,18 @@ template <int O> __device__ __forceinline__ void warp_transposed_step(float (&v)
         v[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, O);
     }
 }
-__device__ __forceinline__ float warp_transposed_sum(float (&v)[32], int lane)
+// KEYS = 16: the two half-warps' sums first (16 shuffles), then the butterfly over 16 keys: lanes j and j + 16
+// both end with key j.
+template <int KEYS> __device__ __forceinline__ float warp_transposed_sum(float (&v)[KEYS], int lane)
 {
-    warp_transposed_step<16>(v, lane);
+    static_assert(KEYS == 16 || KEYS == 32, "a warp's transposed sum of 16 or 32 keys");
+    if constexpr (KEYS == 32) {
+        warp_transposed_step<16>(v, lane);
+    } else {
+#pragma unroll
+        for (int i = 0; i < 16; i++)
+            v[i] += __shfl_xor_sync(0xFFFFFFFFu, v[i], 16);
+    }
     warp_transposed_step<8>(v, lane);
     warp_transposed_step<4>(v, lane);
     warp_transposed_step<2>(v, lane);
@@ -2138,23 +2147,36 @@ __device__ __forceinline__ AttnGroupUnit attn_group_unit(const AttnGeom &g, cons
 // The split's keys [j0, j1) into shared memory as rows j - tile0, from L2 (ld.global.cg): this SM's L1 may
 // hold a slot's earlier occupant. ATTN_GROUP_STAGE_BATCH loads of a thread in flight before its first store
 // (a loop of load -> store waited for L2 once per float4: ten round trips per thread for MiMo-V2's 32 rows).
-// The split's slots are consecutive from slot0, wrapping once at most in a window's ring (nk <= window <= ring).
+// A thread's float4s are blockDim.x apart: its row and column advance by a quotient and remainder taken once
+// (a division per float4 was a fifth of the one-tile kernel's instructions, ab88). The split's slots are
+// consecutive from slot0, wrapping once at most in a window's ring (nk <= window <= ring).
 __device__ __forceinline__ void attn_group_stage(float4 *rows4, const float *kc, const float *vc, const AttnGeom &g,
                                                  const AttnGroupUnit &u, int j0, int j1, int tile0)
 {
     const int count = (j1 - j0) * u.row4;
+    if (count <= 0)
+        return;
+    const int step_j = (int)blockDim.x / u.row4, step_c = (int)blockDim.x - step_j * u.row4;
+    int jr = (int)threadIdx.x / u.row4, c = (int)threadIdx.x - jr * u.row4;   // row (from j0) and column of i
     for (int base = 0; base < count; base += ATTN_GROUP_STAGE_BATCH * (int)blockDim.x) {
         float4 v[ATTN_GROUP_STAGE_BATCH];
+        int jb = jr, cb = c;
 #pragma unroll
         for (int b = 0; b < ATTN_GROUP_STAGE_BATCH; b++) {
             const int i = base + b * (int)blockDim.x + (int)threadIdx.x;
             if (i < count) {
-                const int j = j0 + i / u.row4, c = i - (j - j0) * u.row4;
+                const int j = j0 + jb;
                 const int slot = u.slot0 + j >= g.ring && g.window > 0 ? u.slot0 + j - g.ring : u.slot0 + j;
-                const float4 *src = c < u.dk4
-                                        ? (const float4 *)(kc + slot * u.kstride + (size_t)u.kvh * g.dqk) + c
-                                        : (const float4 *)(vc + slot * u.vstride + (size_t)u.kvh * g.dv) + (c - u.dk4);
+                const float4 *src = cb < u.dk4
+                                        ? (const float4 *)(kc + slot * u.kstride + (size_t)u.kvh * g.dqk) + cb
+                                        : (const float4 *)(vc + slot * u.vstride + (size_t)u.kvh * g.dv) + (cb - u.dk4);
                 v[b] = __ldcg(src);
+            }
+            jb += step_j;
+            cb += step_c;
+            if (cb >= u.row4) {
+                cb -= u.row4;
+                jb++;
             }
         }
 #pragma unroll
@@ -2163,6 +2185,18 @@ __device__ __forceinline__ void attn_group_stage(float4 *rows4, const float *kc,
             if (i < count)
                 rows4[(j0 - tile0) * u.row4 + i] = v[b];
         }
+        jr = jb;
+        c = cb;
+    }
+}
+
+// The key parts of rows [j0, j1) zero: keys past the split's (or tile's) end score 0 and are masked in
+// attn_group_softmax, so the dot products run over every row without a test per key.
+__device__ __forceinline__ void attn_group_zero_keys(float4 *rows4, const AttnGroupUnit &u, int j0, int j1)
+{
+    for (int i = (int)threadIdx.x; i < (j1 - j0) * u.dk4; i += (int)blockDim.x) {
+        const int j = j0 + i / u.dk4;
+        rows4[j * u.row4 + (i - (j - j0) * u.dk4)] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     }
 }
 
@@ -2198,40 +2232,40 @@ __device__ __forceinline__ void attn_group_queries(const float *q, const AttnGeo
     }
 }
 
-// The lane's parts of the dot products of the staged keys 0..nk-1 (nk <= 32; keys past nk: zero, masked in
-// attn_group_softmax).
-__device__ __forceinline__ void attn_group_dots(float (&dot)[ATTN_GROUP_HPW][32],
+// The lane's parts of the dot products of the staged rows 0..KEYS-1 (those past the split's keys zeroed:
+// attn_group_zero_keys).
+template <int KEYS>
+__device__ __forceinline__ void attn_group_dots(float (&dot)[ATTN_GROUP_HPW][KEYS],
                                                 const float4 (&qv)[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS],
-                                                const float4 *rows4, const AttnGroupUnit &u, int nk)
+                                                const float4 *rows4, const AttnGroupUnit &u)
 {
 #pragma unroll
-    for (int j = 0; j < 32; j++) {
+    for (int j = 0; j < KEYS; j++) {
 #pragma unroll
         for (int h = 0; h < ATTN_GROUP_HPW; h++)
             dot[h][j] = 0.0f;
-        if (j < nk) {
 #pragma unroll
-            for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
-                const int i = u.lane + 32 * c;
-                if (i < u.dk4) {
-                    const float4 k = rows4[j * u.row4 + i];   // one row for the whole warp: no bank conflicts
+        for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
+            const int i = u.lane + 32 * c;
+            if (i < u.dk4) {
+                const float4 k = rows4[j * u.row4 + i];   // one row for the whole warp: no bank conflicts
 #pragma unroll
-                    for (int h = 0; h < ATTN_GROUP_HPW; h++) {
-                        dot[h][j] = fmaf(qv[h][c].x, k.x, dot[h][j]);
-                        dot[h][j] = fmaf(qv[h][c].y, k.y, dot[h][j]);
-                        dot[h][j] = fmaf(qv[h][c].z, k.z, dot[h][j]);
-                        dot[h][j] = fmaf(qv[h][c].w, k.w, dot[h][j]);
-                    }
+                for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+                    dot[h][j] = fmaf(qv[h][c].x, k.x, dot[h][j]);
+                    dot[h][j] = fmaf(qv[h][c].y, k.y, dot[h][j]);
+                    dot[h][j] = fmaf(qv[h][c].z, k.z, dot[h][j]);
+                    dot[h][j] = fmaf(qv[h][c].w, k.w, dot[h][j]);
                 }
             }
         }
     }
 }
 
-// Softmax over the staged keys 0..nk-1 of one head: key `lane`'s weight e relative to their max m, l their sum
-// (m and l in every lane).
-__device__ __forceinline__ void attn_group_softmax(float (&dot)[32], int lane, int nk, float scale, float &m, float &e,
-                                                   float &l)
+// Softmax over the staged keys 0..nk-1 (nk <= KEYS) of one head: key `lane`'s weight e relative to their max m,
+// l their sum (m and l in every lane; lanes past nk, including a 16-key tile's upper half-warp, weigh 0).
+template <int KEYS>
+__device__ __forceinline__ void attn_group_softmax(float (&dot)[KEYS], int lane, int nk, float scale, float &m,
+                                                   float &e, float &l)
 {
     const float s = warp_transposed_sum(dot, lane) * scale;   // key `lane`'s score
     m = warp_max(lane < nk ? s : -INFINITY);
@@ -2293,16 +2327,19 @@ __device__ __forceinline__ void attn_group_store(float *partial, const AttnGeom 
     }
 }
 
-// Splits of at most ATTN_GROUP_KEYS keys: one tile.
+// Splits of at most KEYS keys (16 or 32): one tile.
+template <int KEYS>
 __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     attention_group_split_kernel(const float *q, const float *kc, const float *vc, const AttnGeom g, const int *d_len,
                                  int split_keys, float *partial)
 {
-    __shared__ float4 rows4[ATTN_GROUP_KEYS * ATTN_GROUP_ROW4];   // key j: its qk float4s, then its v ones
+    __shared__ float4 rows4[KEYS * ATTN_GROUP_ROW4];   // key j: its qk float4s, then its v ones
     pdl_trigger();
     const AttnGroupUnit u = attn_group_unit(g, d_len, split_keys);
-    const int old_keys = min(max(u.len - u.lo, 0), max(u.nk, 0));   // keys of earlier steps: final before the wait
+    const int nk = max(u.nk, 0);
+    const int old_keys = min(max(u.len - u.lo, 0), nk);   // keys of earlier steps: final before the wait
     attn_group_stage(rows4, kc, vc, g, u, 0, old_keys, 0);
+    attn_group_zero_keys(rows4, u, nk, KEYS);
     pdl_wait();
     if (u.nk <= 0) {
         attn_group_store_empty(partial, g, u);
@@ -2315,8 +2352,8 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     __syncthreads();
     if (heads[0] >= u.head_end)   // a warp without heads (after the barrier)
         return;
-    float dot[ATTN_GROUP_HPW][32];
-    attn_group_dots(dot, qv, rows4, u, u.nk);
+    float dot[ATTN_GROUP_HPW][KEYS];
+    attn_group_dots<KEYS>(dot, qv, rows4, u);
     const float scale = rsqrtf((float)g.dqk);
     float m[ATTN_GROUP_HPW], e[ATTN_GROUP_HPW], l[ATTN_GROUP_HPW];
 #pragma unroll
@@ -2333,9 +2370,9 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
 }
 
 // Splits of more than ATTN_GROUP_KEYS keys: tiles of that many, each staged, scored and weighed in turn, the
-// split's (max, sum, output) rescaled to each tile's new max. Two blocks an SM: the registers capped at 128
-// (136 bytes spilled); left to the compiler (193, one block an SM) the 8-token step at context 4096 measured
-// 10.69 ms against 10.43 / 10.48 (ab85).
+// split's (max, sum, output) rescaled to each half-tile's new max. Two blocks an SM: the registers capped at 128;
+// left to the compiler (193, one block an SM) the 8-token step at context 4096 measured 10.69 ms against 10.43 /
+// 10.48 (ab85).
 __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32, 2)
     attention_group_tiled_kernel(const float *q, const float *kc, const float *vc, const AttnGeom g, const int *d_len,
                                  int split_keys, float *partial)
@@ -2346,6 +2383,7 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32, 2)
     const int first = min(max(u.nk, 0), ATTN_GROUP_KEYS);            // the first tile's keys
     const int old_keys = min(max(u.len - u.lo, 0), first);           // those of earlier steps: final before the wait
     attn_group_stage(rows4, kc, vc, g, u, 0, old_keys, 0);
+    attn_group_zero_keys(rows4, u, first, ATTN_GROUP_KEYS);
     pdl_wait();
     if (u.nk <= 0) {
         attn_group_store_empty(partial, g, u);
@@ -2372,31 +2410,38 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32, 2)
         if (tile0 > 0) {
             __syncthreads();   // every warp is done with the previous tile
             attn_group_stage(rows4, kc, vc, g, u, tile0, tile0 + tk, tile0);
+            attn_group_zero_keys(rows4, u, tk, ATTN_GROUP_KEYS);
         }
         __syncthreads();
         if (!has_heads)
             continue;
-        float dot[ATTN_GROUP_HPW][32];
-        attn_group_dots(dot, qv, rows4, u, tk);
-        float e[ATTN_GROUP_HPW];
+        // the tile's halves in turn: 16 keys' dot products live at a time (all 32 live spilled 360 bytes, the
+        // halves 60)
+        for (int half = 0; half * 16 < tk; half++) {
+            const float4 *rows = rows4 + half * 16 * u.row4;
+            const int hk = min(tk - half * 16, 16);
+            float dot[ATTN_GROUP_HPW][16];
+            attn_group_dots<16>(dot, qv, rows, u);
+            float e[ATTN_GROUP_HPW];
 #pragma unroll
-        for (int h = 0; h < ATTN_GROUP_HPW; h++) {
-            float mt, lt;
-            attn_group_softmax(dot[h], u.lane, tk, scale, mt, e[h], lt);
-            const float m_new = fmaxf(m[h], mt);
-            const float keep = expf(m[h] - m_new), gain = expf(mt - m_new);   // keep: 0 at the first tile
-            e[h] *= gain;
-            l[h] = l[h] * keep + lt * gain;
-            m[h] = m_new;
+            for (int h = 0; h < ATTN_GROUP_HPW; h++) {
+                float mt, lt;
+                attn_group_softmax(dot[h], u.lane, hk, scale, mt, e[h], lt);
+                const float m_new = fmaxf(m[h], mt);
+                const float keep = expf(m[h] - m_new), gain = expf(mt - m_new);   // keep: 0 at the first keys
+                e[h] *= gain;
+                l[h] = l[h] * keep + lt * gain;
+                m[h] = m_new;
 #pragma unroll
-            for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
-                acc[h][c].x *= keep;
-                acc[h][c].y *= keep;
-                acc[h][c].z *= keep;
-                acc[h][c].w *= keep;
+                for (int c = 0; c < ATTN_GROUP_CHUNKS; c++) {
+                    acc[h][c].x *= keep;
+                    acc[h][c].y *= keep;
+                    acc[h][c].z *= keep;
+                    acc[h][c].w *= keep;
+                }
             }
+            attn_group_weigh_values(acc, e, rows, u, hk);
         }
-        attn_group_weigh_values(acc, e, rows4, u, tk);
     }
     if (has_heads)
         attn_group_store(partial, g, u, heads, m, l, acc);
@@ -2524,8 +2569,10 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
         const dim3 grid(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit);
         const bool tiled = split_keys > ATTN_GROUP_KEYS;
         if (cuda_launch(tiled ? "attention_group_tiled_kernel" : "attention_group_split_kernel", err,
-                        tiled ? attention_group_tiled_kernel : attention_group_split_kernel, grid, dim3(warps * 32), 0,
-                        st, q, kcache, vcache, g, d_len, split_keys, partial))
+                        tiled              ? attention_group_tiled_kernel
+                        : split_keys <= 16 ? attention_group_split_kernel<16>
+                                           : attention_group_split_kernel<ATTN_GROUP_KEYS>,
+                        grid, dim3(warps * 32), 0, st, q, kcache, vcache, g, d_len, split_keys, partial))
             return -1;
     } else if (cuda_launch("attention_split_kernel", err,
                            split_keys <= ATTN_STAGE_KEYS ? attention_split_kernel<true> : attention_split_kernel<false>,
