@@ -74,22 +74,6 @@ __device__ __forceinline__ float vec_scale(const GpuMat &m, const void *sbase, i
     return 1.0f;
 }
 
-__device__ __forceinline__ float warp_sum(float v)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-    return v;
-}
-
-__device__ __forceinline__ float warp_max(float v)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
-    return v;
-}
-
 // Block reduction (blockDim.x a multiple of 32, <= 1024): lanes by xor shuffles, then the warps'
 // results in warp order from shared memory red[32] (every thread gets the result; fixed order).
 
@@ -100,11 +84,20 @@ struct MaxOp {
     __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
 };
 
-template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op, T *red)
+// The warp's lanes by xor shuffles (offsets 16 .. 1): every lane gets the result.
+template <typename T, typename Op> __device__ __forceinline__ T warp_reduce(T v, Op op)
 {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
         v = op(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+    return v;
+}
+__device__ __forceinline__ float warp_sum(float v) { return warp_reduce(v, SumOp()); }
+__device__ __forceinline__ float warp_max(float v) { return warp_reduce(v, MaxOp()); }
+
+template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op, T *red)
+{
+    v = warp_reduce(v, op);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nw = blockDim.x / 32;
     __syncthreads();
     if (lane == 0)
