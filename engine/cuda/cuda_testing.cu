@@ -111,9 +111,12 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 14: k = GemvKnobs(); k.defer_norm = 0; return 0;
     case 15: k = GemvKnobs(); k.early_ids = 1; return 0;   // at any position count
     case 16: k = GemvKnobs(); return 0;
+    case 17: k = GemvKnobs(); k.gemv_staged = 0; return 0;
     }
     return -1;
 }
+
+extern "C" long long mimo_cuda_test_gemv_staged_launches(void) { return cuda_gemv_staged_launches(); }
 
 // y = W x, or silu(W x) * (U x) with up != NULL, over n positions; y += W x with accumulate.
 static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x, int n, float *y, bool accumulate,

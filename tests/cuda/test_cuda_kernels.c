@@ -523,6 +523,59 @@ Test(cuda_kernels, rmsnorm_deferred_between_gemvs)
     mimo_cuda_test_set_gemv_path(0);
 }
 
+/* The staged GEMV (a plain bf16 matrix of one position whose rows stream into shared memory before its
+ * wait) against the plain kernel it replaces (path 17), bit for bit, and against the CPU: the shard's o_proj
+ * (6144 x 2048) and a ragged shape (a last warp with one row, warps past the end, rows with a tail of
+ * vectors), accumulating into y, and as a deferred norm's writer (its partial sums feed the reader). The
+ * defaults must take it at these shapes, path 17 must not. */
+Test(cuda_kernels, gemv_staged_equals_plain_bit_for_bit)
+{
+    need_gpu();
+    const int shapes[2][2] = {{6144, 2048}, {4237, 1960}};
+    for (int sh = 0; sh < 2; sh++) {
+        const int H = shapes[sh][0], K = shapes[sh][1], M = 96;
+        void *wd, *ws, *rd, *rs;
+        mimo_matrix w = random_matrix(MIMO_WFMT_BF16, H, K, &wd, &ws);
+        mimo_matrix r = random_matrix(MIMO_WFMT_BF16, M, H, &rd, &rs);
+        float *a = malloc((size_t)K * sizeof(float)), *x0 = malloc((size_t)H * sizeof(float));
+        float *xref = malloc((size_t)H * sizeof(float)), *nw = malloc((size_t)H * sizeof(float));
+        float *h = malloc((size_t)H * sizeof(float)), *yref = malloc((size_t)M * sizeof(float));
+        float *x[2], *y[2], *acc[2];
+        norm_writer_reference(&w, H, K, a, x0, nw, xref, h);
+        mimo_matrix_gemv_f32(&r, h, yref);
+        for (int v = 0; v < 2; v++) {   /* 0: the defaults (staged), 1: path 17 (plain) */
+            x[v] = malloc((size_t)H * sizeof(float));
+            y[v] = malloc((size_t)M * sizeof(float));
+            acc[v] = malloc((size_t)H * sizeof(float));
+            memcpy(x[v], x0, (size_t)H * sizeof(float));
+            memcpy(acc[v], x0, (size_t)H * sizeof(float));
+            cr_assert_eq(mimo_cuda_test_set_gemv_path(v == 0 ? 0 : 17), 0);
+            const long long before = mimo_cuda_test_gemv_staged_launches();
+            int deferred = -1;
+            mimo_error err = {{0}};
+            cr_assert_eq(mimo_cuda_test_gemv_accumulate(&w, a, 1, acc[v], &err), 0, "%s", err.msg);
+            cr_assert_eq(mimo_cuda_test_norm_between_gemvs(&w, a, x[v], nw, 1e-6f, &r, NULL, y[v], &deferred, &err), 0,
+                         "%s", err.msg);
+            const long long staged = mimo_cuda_test_gemv_staged_launches() - before;
+            cr_assert_eq(deferred, 1, "%dx%d: the norm was not deferred", H, K);
+            cr_assert_eq(staged, v == 0 ? 2 : 0, "%dx%d, %s: %lld staged launches", H, K, v == 0 ? "defaults" : "path 17",
+                         staged);
+            const double arel = mimo_test_rel_err(acc[v], xref, (size_t)H), xrel = mimo_test_rel_err(x[v], xref, (size_t)H),
+                         yrel = mimo_test_rel_err(y[v], yref, (size_t)M);
+            cr_assert(arel < 1e-4 && xrel < 1e-4 && yrel < 1e-4, "%dx%d, %s: y += W x rel err %g, writer x %g, reader %g",
+                      H, K, v == 0 ? "defaults" : "path 17", arel, xrel, yrel);
+        }
+        cr_assert(memcmp(acc[0], acc[1], (size_t)H * sizeof(float)) == 0, "%dx%d: y += W x staged != plain", H, K);
+        cr_assert(memcmp(x[0], x[1], (size_t)H * sizeof(float)) == 0, "%dx%d: the writer's x staged != plain", H, K);
+        cr_assert(memcmp(y[0], y[1], (size_t)M * sizeof(float)) == 0,
+                  "%dx%d: the reader's y (the writer's partial sums) staged != plain", H, K);
+        void *owned[] = {wd, ws, rd, rs, a, x0, xref, nw, h, yref, x[0], x[1], y[0], y[1], acc[0], acc[1]};
+        for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+            free(owned[i]);
+    }
+    mimo_cuda_test_set_gemv_path(0);
+}
+
 /* CPU reference of mimo_cuda_test_attention: RoPE, value scale, attention per head. */
 static void attention_reference(const mimo_cuda_test_attn *a, const float *qkv, int P, float *out)
 {

@@ -1,0 +1,45 @@
+// Hopper's bulk asynchronous copy (the TMA unit's one-dimensional form) from global into shared memory,
+// completed on a shared-memory mbarrier: one thread starts the copy of a contiguous byte range, any
+// thread waits for it. Used where a kernel loads weights (which no kernel writes) before it waits on its
+// predecessor under programmatic dependent launch, so that the bytes stream in while the kernels before
+// it run (gemv1_staged_kernel).
+#ifndef MIMO_CUDA_BULK_COPY_CUH
+#define MIMO_CUDA_BULK_COPY_CUH
+
+#include <stdint.h>
+
+__device__ __forceinline__ uint32_t smem_address(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+// A barrier expecting one arrival (the copying thread's), visible to the copy engine after the fence.
+__device__ __forceinline__ void bulk_barrier_init(uint64_t *bar)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_address(bar)) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+
+// Copies bytes (a multiple of 16; both addresses 16-byte aligned) from src to dst, completing bar's
+// current phase: the calling thread arrives on bar expecting that many bytes.
+__device__ __forceinline__ void bulk_copy_to_shared(void *dst, const void *src, uint32_t bytes, uint64_t *bar)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_address(bar)), "r"(bytes)
+                 : "memory");
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                     smem_address(dst)),
+                 "l"(src), "r"(bytes), "r"(smem_address(bar))
+                 : "memory");
+}
+
+// Waits until bar's phase `parity` has completed (the copies on it have landed).
+__device__ __forceinline__ void bulk_barrier_wait(uint64_t *bar, uint32_t parity)
+{
+    uint32_t done = 0;
+    while (!done)
+        asm volatile("{\n\t.reg .pred p;\n\t"
+                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
+                     "selp.u32 %0, 1, 0, p;\n\t}"
+                     : "=r"(done)
+                     : "r"(smem_address(bar)), "r"(parity)
+                     : "memory");
+}
+
+#endif
