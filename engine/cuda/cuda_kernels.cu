@@ -382,8 +382,7 @@ __device__ __forceinline__ void slot_aware_trigger_wait(const UnitCtx &u, bool s
 // matrices wait for their predecessor (unit.wait()) after issuing their first weight loads; after_wait()
 // runs right after that wait (the caller's reads of what earlier kernels wrote). XS: x is the padded
 // shared-memory copy of the input row (xs_padded_index), MXFP4's already scaled
-// (mxfp4_prescale_inputs). STAGED: data is the shared-memory copy of the lane group's rows (landed, the
-// wait passed: gemv1_staged_kernel), row_of their index there.
+// (mxfp4_prescale_inputs).
 // The storage rows of a lane group's R rows: row0 + r, the last row repeated past the matrix's end
 // (their loads stay in bounds; nothing is written for them).
 struct Gemv1Rows {
@@ -396,7 +395,7 @@ template <int R> struct Gemv1RowList {
     __device__ __forceinline__ int operator()(int r) const { return row[r]; }
 };
 
-template <int FMT, bool GLU, int SHAPE, bool XS = false, bool STAGED = false, typename RowOf, typename AfterWait>
+template <int FMT, bool GLU, int SHAPE, bool XS = false, typename RowOf, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m, const GpuMat &m2, const uint8_t *data,
                                            const uint8_t *sdata, const uint8_t *data2, const uint8_t *sdata2,
                                            const float *x, RowOf row_of, int sl, int lpr, int vbeg, int nvec, bool &waited,
@@ -424,7 +423,7 @@ __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m,
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int v = v0 + u * lpr;
-                raw[r][u] = v < nvec ? (STAGED ? wrow[v] : load_weights(unit, wrow + v)) : make_uint4(0, 0, 0, 0);
+                raw[r][u] = v < nvec ? load_weights(unit, wrow + v) : make_uint4(0, 0, 0, 0);
                 if (GLU)
                     raw2[r][u] = v < nvec ? load_weights(unit, wrow2 + v) : make_uint4(0, 0, 0, 0);
             }
@@ -629,22 +628,15 @@ __device__ __forceinline__ void qkv_store_pair(const GemvQkvOut &o, int L, float
     }
 }
 
-#define GEMV_STAGED_BARRIER_BYTES 128   // the staged GEMV's shared memory: the warps' barriers, then the rows
-
 // QKV: the qkv projection of one position writing q and the cache itself (GemvParams::qkv_out): its
 // rows in pair order (qkv_pair_order_row), stored by qkv_store_pair.
-// STAGED (gemv1_staged_kernel: a plain matrix of one position, whole warps per row group, no column
-// split): each warp's rows are bulk-copied into shared memory (xs: the warps' barriers, then their rows,
-// gemv1_staged_bytes) before the wait, and read from there after it; the arithmetic is the plain kernel's.
-template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE, bool QKV = false, bool STAGED = false>
+template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE, bool QKV = false>
 __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red,
                            float *xs = nullptr)
 {
     static_assert(NORM != NORM_OUT || !GLU, "a deferred norm's writer accumulates into x (no gate/up pair)");
     static_assert(!QKV || (!GLU && !XS && NORM != NORM_OUT && Gemv1Shape<FMT, SHAPE>::RG(GLU) % 2 == 0),
                   "the qkv epilogue: plain rows, an even number per lane group");
-    static_assert(!STAGED || (!GLU && !XS && !QKV && (FMT == MIMO_WFMT_BF16 || FMT == MIMO_WFMT_F32)),
-                  "staged rows: a plain matrix without block scales");
     __shared__ double norm_red[GEMV_WARPS];
     constexpr int VEC = FmtTraits<FMT>::VEC;
     constexpr int R = Gemv1Shape<FMT, SHAPE>::RG(GLU);
@@ -684,21 +676,6 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     if constexpr (XS)
         if (early_inputs)
             stage_inputs(p.x + (long long)(slot / p.x_slot_div) * p.ldx);
-    // STAGED: lane 0 of each warp starts the copy of the warp's rows (lpr 32: one lane group, R rows)
-    uint64_t *landed = STAGED ? (uint64_t *)xs + warp : nullptr;
-    const uint8_t *staged_rows = nullptr;
-    const int staged_n = STAGED ? max(0, min(R, m.rows - row0)) : 0;
-    if constexpr (STAGED) {
-        const size_t row_bytes = gpu_row_bytes(FMT, m.ld);
-        staged_rows = (const uint8_t *)xs + GEMV_STAGED_BARRIER_BYTES + (size_t)warp * R * row_bytes;
-        if (lane == 0) {
-            bulk_barrier_init(landed);
-            if (staged_n > 0)
-                bulk_copy_to_shared((void *)staged_rows, (const uint8_t *)m.data + (size_t)row0 * row_bytes,
-                                    (uint32_t)(staged_n * row_bytes), landed);
-        }
-        __syncthreads();   // the barriers' initialisation, for the other lanes
-    }
     slot_aware_trigger_wait(u, waited);
     const GemvOperands o = gemv_operands<GLU>(p, slot);
     const int nvec_all = m.ld / VEC;
@@ -722,22 +699,10 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
         if (norm_factor)   // stored two kernels back (L2: this SM's L1 may hold an earlier layer's)
             factor = __ldcg(p.norm_factor + slot / p.x_slot_div);
     };
-    if constexpr (STAGED) {   // the rows landed while the kernels before this one ran
-        u.wait();
-        waited = true;
-        if (staged_n > 0)
-            bulk_barrier_wait(landed, 0);
-    }
     if (waited)
         read_old();
     float acc[R], acc2[R];
-    if constexpr (STAGED) {
-        if (staged_n > 0) {   // warp-uniform; a warp past the matrix's end writes nothing
-            gemv1_rows<FMT, GLU, SHAPE, false, true>(u, m, p.w2, staged_rows, o.sdata, o.data2, o.sdata2, o.x,
-                                                     Gemv1Rows{0, staged_n - 1}, sl, lpr, vbeg, nvec, waited, acc, acc2,
-                                                     read_old);
-        }
-    } else if constexpr (XS) {   // expert mode: waited above; every thread of the block reaches the barrier
+    if constexpr (XS) {   // expert mode: waited above; every thread of the block reaches the barrier
         if (!early_inputs)
             stage_inputs(o.x);
         __syncthreads();
@@ -829,18 +794,118 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     }
 }
 
-// The staged GEMV (gemv1_tile's STAGED): a plain bf16 / f32 matrix of one position whose rows stream into
+// The staged GEMV: a plain bf16 matrix of one position (o_proj, accumulating into x) whose rows stream into
 // shared memory before the wait, so that they load while the latency-bound kernels before it (attention,
-// merge) run instead of after them. Its block is the plain kernel's tile for whole warps per row group
-// (lpr 32, no column split): the same rows, lanes, order of sums and partials, so the result is the
-// plain kernel's bit for bit (the persistent kernel, which has no staged body, runs the plain one).
-// Three blocks an SM: o_proj of the MiMo-V2.5-Pro shard (6144 x 2048 bf16, 16 rows a block) in one wave.
-template <int FMT, int NORM>
-__global__ void __launch_bounds__(GEMV_THREADS, 3) gemv1_staged_kernel(const GemvParams p)
+// merge) run instead of after it. A block is the plain kernel's 16-row tile (gemv1_tile at lpr 32 without
+// column split, R = 2 rows a warp there), here GEMV_STAGED_WARPS warps of GEMV_STAGED_ROWS_PER_WARP rows:
+// each lane takes the plain kernel's vectors of a row in its order and the rows share the lane's inputs,
+// loaded once (the plain kernel's inputs, re-read per pair of rows from L1, bounded a shared-memory version
+// of it at 4.9 us after its wait, results/kernels/README.md, seventeenth session). Every row's sum, the
+// writes and the deferred norm's partial (NORM_OUT: the tile's pairs of rows summed in the plain block's
+// order) are the plain kernel's bit for bit: the persistent kernel, which has no staged body, runs the
+// plain one. Shared memory: the warps' barriers, then their rows (gemv1_staged_bytes).
+#define GEMV_STAGED_WARPS 2
+#define GEMV_STAGED_TILE_ROWS 16   // gemv1_tile's rows a block at lpr 32 for bf16: GEMV_WARPS x 2
+#define GEMV_STAGED_ROWS_PER_WARP (GEMV_STAGED_TILE_ROWS / GEMV_STAGED_WARPS)
+#define GEMV_STAGED_BARRIER_BYTES 128
+#define GEMV_STAGED_PASSES 2       // passes of the plain kernel's loop at most: rows of up to 256 vectors
+template <int NORM>
+__global__ void __launch_bounds__(GEMV_STAGED_WARPS * 32) gemv1_staged_kernel(const GemvParams p)
 {
-    extern __shared__ float4 gemv1_staged4[];   // gemv1_staged_bytes
-    gemv1_tile<FMT, false, ROWS_DEFAULT, false, NORM, false, true>(kernel_unit(), p, blockIdx.x, 0, 32, 1, nullptr,
-                                                                  (float *)gemv1_staged4);
+    constexpr int FMT = MIMO_WFMT_BF16, VEC = FmtTraits<FMT>::VEC, EPW = WordTraits<FMT>::EPW;
+    constexpr int U = Gemv1Shape<FMT>::U, RW = GEMV_STAGED_ROWS_PER_WARP;
+    static_assert(Gemv1Shape<FMT>::RG(false) * GEMV_WARPS == GEMV_STAGED_TILE_ROWS && RW % 2 == 0,
+                  "the staged block is the plain kernel's tile, in its pairs of rows");
+    extern __shared__ float4 gemv1_staged4[];
+    __shared__ double pair_sq[GEMV_STAGED_TILE_ROWS / 2];
+    constexpr bool norm_out = NORM == NORM_OUT;
+    const GpuMat &m = p.w;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const size_t row_bytes = gpu_row_bytes(FMT, m.ld);
+    const int row0 = blockIdx.x * GEMV_STAGED_TILE_ROWS + warp * RW;
+    const int nrows = max(0, min(RW, m.rows - row0));
+    uint64_t *landed = (uint64_t *)gemv1_staged4 + warp;
+    const uint4 *rows = (const uint4 *)((const uint8_t *)gemv1_staged4 + GEMV_STAGED_BARRIER_BYTES +
+                                        (size_t)warp * RW * row_bytes);
+    if (lane == 0) {
+        bulk_barrier_init(landed);
+        if (nrows > 0)
+            bulk_copy_to_shared((void *)rows, (const uint8_t *)m.data + (size_t)row0 * row_bytes,
+                                (uint32_t)(nrows * row_bytes), landed);
+    }
+    float norm_w[RW];   // never written: loaded before the wait
+#pragma unroll
+    for (int r = 0; r < RW; r++)
+        norm_w[r] = norm_out && lane == 0 && r < nrows ? __ldg(p.norm_out.w + row0 + r) : 0.0f;
+    pdl_trigger();
+    __syncthreads();   // the barriers' initialisation, for the other lanes
+    pdl_wait();
+    // the inputs of the lane's vectors (v = lane + 32 (u + U pass), the plain kernel's), the old outputs
+    const int nvec = m.ld / VEC;
+    float xv[GEMV_STAGED_PASSES][U][VEC];
+#pragma unroll
+    for (int pass = 0; pass < GEMV_STAGED_PASSES; pass++)
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int v = lane + 32 * (u + U * pass);
+            load_inputs<VEC>(p.x + (v < nvec ? v : 0) * VEC, xv[pass][u]);
+        }
+    float y_old[RW];
+#pragma unroll
+    for (int r = 0; r < RW; r++)
+        y_old[r] = p.accumulate && lane == 0 && r < nrows ? p.y[row0 + r] : 0.0f;
+    float acc[RW];
+#pragma unroll
+    for (int r = 0; r < RW; r++)
+        acc[r] = 0.0f;
+    if (nrows > 0) {   // warp-uniform
+        bulk_barrier_wait(landed, 0);
+#pragma unroll
+        for (int pass = 0; pass < GEMV_STAGED_PASSES; pass++) {
+            if (lane + 32 * U * pass >= nvec)   // the plain kernel's loop ends there for this lane
+                break;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                const int v = lane + 32 * (u + U * pass);
+#pragma unroll
+                for (int r = 0; r < RW; r++) {
+                    // rows past the matrix's end repeat its last one, vectors past the row are zeros (as there)
+                    const uint4 w = v < nvec ? rows[(size_t)min(r, nrows - 1) * nvec + v] : make_uint4(0, 0, 0, 0);
+#pragma unroll
+                    for (int q = 0; q < 4; q++)
+                        acc[r] = word_dot<FMT>(w, q, 1.0f, xv[pass][u] + q * EPW, acc[r]);
+                }
+            }
+        }
+    }
+    double sq[RW / 2];
+#pragma unroll
+    for (int r = 0; r < RW; r++) {
+        acc[r] = warp_sum(acc[r]);
+        if (r % 2 == 0)
+            sq[r / 2] = 0.0;
+        if (lane == 0 && r < nrows) {
+            const float v = p.accumulate ? y_old[r] + acc[r] : acc[r];
+            p.y[row0 + r] = v;
+            if constexpr (norm_out) {
+                p.norm_out.h[row0 + r] = v * norm_w[r];
+                sq[r / 2] += (double)v * v;
+            }
+        }
+    }
+    if constexpr (norm_out) {   // the plain block's sum: its warps' pairs in order (block_reduce)
+        if (lane == 0)
+#pragma unroll
+            for (int i = 0; i < RW / 2; i++)
+                pair_sq[warp * (RW / 2) + i] = sq[i];
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            double t = 0.0;
+            for (int i = 0; i < GEMV_STAGED_TILE_ROWS / 2; i++)
+                t += pair_sq[i];
+            p.norm_out.partials[blockIdx.x] = t;
+        }
+    }
 }
 
 // One unit (row tile, slot) of the CUDA-core GEMV, with the shared memory its runner gives it.
@@ -911,25 +976,26 @@ template <int FMT, int SHAPE> static dim3 gemv1_combine_grid(const GemvParams &p
     return dim3((p.w.rows + rows_per_warp - 1) / rows_per_warp, p.n / p.combine_k);
 }
 
-// The staged GEMV's shared memory (the warps' barriers, then R rows a warp) and where it runs: a plain matrix
-// of one position on whole warps per row group without column split (the plain kernel's launch shape,
-// lpr and ksplit), rows whose copies are whole 16-byte units, at most GEMV_STAGED_MAX_BYTES, outside the
-// persistent kernel's recording (it has no staged body), with the knob on.
+// The staged GEMV's shared memory and where it runs: a plain bf16 matrix of one position that the plain
+// kernel takes on whole warps per row group without column split (lpr 32, ksplit 1: its tile), in at most
+// GEMV_STAGED_PASSES passes of its loop, outside the persistent kernel's recording (which has no staged
+// body), with the knob on.
 #define GEMV_STAGED_MAX_BYTES (72 * 1024)   // three blocks an SM in the H100's 228 KB
 static long long gemv1_staged_launch_count = 0;
 long long cuda_gemv_staged_launches() { return gemv1_staged_launch_count; }
 
-template <int FMT> static size_t gemv1_staged_bytes(const GemvParams &p)
+static size_t gemv1_staged_bytes(const GemvParams &p)
 {
-    return GEMV_STAGED_BARRIER_BYTES +
-           (size_t)GEMV_WARPS * Gemv1Shape<FMT>::RG(false) * gpu_row_bytes(FMT, p.w.ld);
+    return GEMV_STAGED_BARRIER_BYTES + (size_t)GEMV_STAGED_TILE_ROWS * gpu_row_bytes(MIMO_WFMT_BF16, p.w.ld);
 }
 
-template <int FMT> static bool gemv1_staged_takes(const GemvParams &p, int lpr, int ksplit)
+static bool gemv1_staged_takes(const GemvParams &p, int lpr, int ksplit)
 {
-    return cuda_gemv_knobs().gemv_staged && !p.slot_expert && !p.combine_x && !p.qkv_out.q && !p.norm_in.partials &&
-           !p.norm_factor && p.n == 1 && lpr == 32 && ksplit == 1 && gpu_row_bytes(FMT, p.w.ld) % 16 == 0 &&
-           gemv1_staged_bytes<FMT>(p) <= GEMV_STAGED_MAX_BYTES && !cuda_persist_recorder();
+    constexpr int VEC = FmtTraits<MIMO_WFMT_BF16>::VEC, U = Gemv1Shape<MIMO_WFMT_BF16>::U;
+    return cuda_gemv_knobs().gemv_staged && p.w.fmt == MIMO_WFMT_BF16 && !p.slot_expert && !p.combine_x &&
+           !p.qkv_out.q && !p.norm_in.partials && !p.norm_factor && p.n == 1 && lpr == 32 && ksplit == 1 &&
+           p.w.ld / VEC <= GEMV_STAGED_PASSES * 32 * U && gemv1_staged_bytes(p) <= GEMV_STAGED_MAX_BYTES &&
+           !cuda_persist_recorder();
 }
 
 // plan != NULL: only the launch's grid into *plan, nothing launched (cuda_gemv_norm_partials).
@@ -984,11 +1050,11 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
         return 0;
     }
     if constexpr (FMT == MIMO_WFMT_BF16 && !GLU && MINB == 2 && SHAPE == ROWS_DEFAULT)
-        if (gemv1_staged_takes<FMT>(p, lpr, ksplit)) {   // the same grid (plan above)
+        if (gemv1_staged_takes(p, lpr, ksplit)) {   // the same grid (plan above): a block per tile
             gemv1_staged_launch_count++;
             return cuda_launch("gemv1_staged_kernel", err,
-                               p.norm_out.h ? gemv1_staged_kernel<FMT, NORM_OUT> : gemv1_staged_kernel<FMT, NORM_NONE>,
-                               grid, dim3(GEMV_THREADS), gemv1_staged_bytes<FMT>(p), st, p);
+                               p.norm_out.h ? gemv1_staged_kernel<NORM_OUT> : gemv1_staged_kernel<NORM_NONE>, grid,
+                               dim3(GEMV_STAGED_WARPS * 32), gemv1_staged_bytes(p), st, p);
         }
     // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
@@ -1121,10 +1187,10 @@ int cuda_gemv_prepare(mimo_error *err)
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&gemv_sm_count, cudaDevAttrMultiProcessorCount, device));
-    CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<MIMO_WFMT_BF16, NORM_NONE>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, GEMV_STAGED_MAX_BYTES));
-    CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<MIMO_WFMT_BF16, NORM_OUT>,
-                                    cudaFuncAttributeMaxDynamicSharedMemorySize, GEMV_STAGED_MAX_BYTES));
+    CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_NONE>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    GEMV_STAGED_MAX_BYTES));
+    CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    GEMV_STAGED_MAX_BYTES));
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
