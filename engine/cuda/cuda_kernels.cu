@@ -804,16 +804,14 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
 // writes and the deferred norm's partial (NORM_OUT: the tile's pairs of rows summed in the plain block's
 // order) are the plain kernel's bit for bit: the persistent kernel, which has no staged body, runs the
 // plain one. Shared memory: the warps' barriers, then their rows (gemv1_staged_bytes).
-#define GEMV_STAGED_WARPS 2
 #define GEMV_STAGED_TILE_ROWS 16   // gemv1_tile's rows a block at lpr 32 for bf16: GEMV_WARPS x 2
-#define GEMV_STAGED_ROWS_PER_WARP (GEMV_STAGED_TILE_ROWS / GEMV_STAGED_WARPS)
 #define GEMV_STAGED_BARRIER_BYTES 128
 #define GEMV_STAGED_PASSES 2       // passes of the plain kernel's loop at most: rows of up to 256 vectors
-template <int NORM>
-__global__ void __launch_bounds__(GEMV_STAGED_WARPS * 32) gemv1_staged_kernel(const GemvParams p)
+template <int NORM, int W>
+__global__ void __launch_bounds__(W * 32) gemv1_staged_kernel(const GemvParams p)
 {
     constexpr int FMT = MIMO_WFMT_BF16, VEC = FmtTraits<FMT>::VEC, EPW = WordTraits<FMT>::EPW;
-    constexpr int U = Gemv1Shape<FMT>::U, RW = GEMV_STAGED_ROWS_PER_WARP;
+    constexpr int U = Gemv1Shape<FMT>::U, RW = GEMV_STAGED_TILE_ROWS / W;
     static_assert(Gemv1Shape<FMT>::RG(false) * GEMV_WARPS == GEMV_STAGED_TILE_ROWS && RW % 2 == 0,
                   "the staged block is the plain kernel's tile, in its pairs of rows");
     extern __shared__ float4 gemv1_staged4[];
@@ -1052,9 +1050,11 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     if constexpr (FMT == MIMO_WFMT_BF16 && !GLU && MINB == 2 && SHAPE == ROWS_DEFAULT)
         if (gemv1_staged_takes(p, lpr, ksplit)) {   // the same grid (plan above): a block per tile
             gemv1_staged_launch_count++;
-            return cuda_launch("gemv1_staged_kernel", err,
-                               p.norm_out.h ? gemv1_staged_kernel<NORM_OUT> : gemv1_staged_kernel<NORM_NONE>, grid,
-                               dim3(GEMV_STAGED_WARPS * 32), gemv1_staged_bytes(p), st, p);
+            const int w = cuda_gemv_knobs().gemv_staged == 2 ? 4 : cuda_gemv_knobs().gemv_staged == 3 ? 1 : 2;
+            const auto kernel = w == 4   ? (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 4> : gemv1_staged_kernel<NORM_NONE, 4>)
+                                : w == 1 ? (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 1> : gemv1_staged_kernel<NORM_NONE, 1>)
+                                         : (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 2> : gemv1_staged_kernel<NORM_NONE, 2>);
+            return cuda_launch("gemv1_staged_kernel", err, kernel, grid, dim3(w * 32), gemv1_staged_bytes(p), st, p);
         }
     // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
@@ -1187,10 +1187,10 @@ int cuda_gemv_prepare(mimo_error *err)
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&gemv_sm_count, cudaDevAttrMultiProcessorCount, device));
-    CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_NONE>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    GEMV_STAGED_MAX_BYTES));
-    CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    GEMV_STAGED_MAX_BYTES));
+    for (const void *k : {(const void *)gemv1_staged_kernel<NORM_NONE, 1>, (const void *)gemv1_staged_kernel<NORM_OUT, 1>,
+                          (const void *)gemv1_staged_kernel<NORM_NONE, 2>, (const void *)gemv1_staged_kernel<NORM_OUT, 2>,
+                          (const void *)gemv1_staged_kernel<NORM_NONE, 4>, (const void *)gemv1_staged_kernel<NORM_OUT, 4>})
+        CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, GEMV_STAGED_MAX_BYTES));
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
@@ -1612,7 +1612,7 @@ GemvKnobs &cuda_gemv_knobs()
         if ((v = getenv("MIMO_CUDA_QKV_ROPE")))
             k.qkv_rope = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV_STAGED")))
-            k.gemv_staged = atoi(v) ? 1 : 0;
+            k.gemv_staged = atoi(v) >= 0 && atoi(v) <= 3 ? atoi(v) : 1;
         read = true;
     }
     return k;
