@@ -1050,10 +1050,11 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     if constexpr (FMT == MIMO_WFMT_BF16 && !GLU && MINB == 2 && SHAPE == ROWS_DEFAULT)
         if (gemv1_staged_takes(p, lpr, ksplit)) {   // the same grid (plan above): a block per tile
             gemv1_staged_launch_count++;
-            const int w = cuda_gemv_knobs().gemv_staged == 2 ? 4 : cuda_gemv_knobs().gemv_staged == 3 ? 1 : 2;
-            const auto kernel = w == 4   ? (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 4> : gemv1_staged_kernel<NORM_NONE, 4>)
+            const int w = cuda_gemv_knobs().gemv_staged_warps;
+            const auto kernel = w == 8   ? (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 8> : gemv1_staged_kernel<NORM_NONE, 8>)
+                                : w == 2 ? (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 2> : gemv1_staged_kernel<NORM_NONE, 2>)
                                 : w == 1 ? (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 1> : gemv1_staged_kernel<NORM_NONE, 1>)
-                                         : (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 2> : gemv1_staged_kernel<NORM_NONE, 2>);
+                                         : (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 4> : gemv1_staged_kernel<NORM_NONE, 4>);
             return cuda_launch("gemv1_staged_kernel", err, kernel, grid, dim3(w * 32), gemv1_staged_bytes(p), st, p);
         }
     // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
@@ -1189,7 +1190,8 @@ int cuda_gemv_prepare(mimo_error *err)
     CUDA_CHECK(cudaDeviceGetAttribute(&gemv_sm_count, cudaDevAttrMultiProcessorCount, device));
     for (const void *k : {(const void *)gemv1_staged_kernel<NORM_NONE, 1>, (const void *)gemv1_staged_kernel<NORM_OUT, 1>,
                           (const void *)gemv1_staged_kernel<NORM_NONE, 2>, (const void *)gemv1_staged_kernel<NORM_OUT, 2>,
-                          (const void *)gemv1_staged_kernel<NORM_NONE, 4>, (const void *)gemv1_staged_kernel<NORM_OUT, 4>})
+                          (const void *)gemv1_staged_kernel<NORM_NONE, 4>, (const void *)gemv1_staged_kernel<NORM_OUT, 4>,
+                          (const void *)gemv1_staged_kernel<NORM_NONE, 8>, (const void *)gemv1_staged_kernel<NORM_OUT, 8>})
         CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, GEMV_STAGED_MAX_BYTES));
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
@@ -1612,7 +1614,9 @@ GemvKnobs &cuda_gemv_knobs()
         if ((v = getenv("MIMO_CUDA_QKV_ROPE")))
             k.qkv_rope = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV_STAGED")))
-            k.gemv_staged = atoi(v) >= 0 && atoi(v) <= 3 ? atoi(v) : 1;
+            k.gemv_staged = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_GEMV_STAGED_WARPS")) && (atoi(v) == 1 || atoi(v) == 2 || atoi(v) == 4 || atoi(v) == 8))
+            k.gemv_staged_warps = atoi(v);
         read = true;
     }
     return k;
