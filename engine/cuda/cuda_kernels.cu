@@ -796,22 +796,25 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
 
 // The staged GEMV: a plain bf16 matrix of one position (o_proj, accumulating into x) whose rows stream into
 // shared memory before the wait, so that they load while the latency-bound kernels before it (attention,
-// merge) run instead of after it. A block is the plain kernel's 16-row tile (gemv1_tile at lpr 32 without
-// column split, R = 2 rows a warp there), here GEMV_STAGED_WARPS warps of GEMV_STAGED_ROWS_PER_WARP rows:
-// each lane takes the plain kernel's vectors of a row in its order and the rows share the lane's inputs,
-// loaded once (the plain kernel's inputs, re-read per pair of rows from L1, bounded a shared-memory version
-// of it at 4.9 us after its wait, results/kernels/README.md, seventeenth session). Every row's sum, the
-// writes and the deferred norm's partial (NORM_OUT: the tile's pairs of rows summed in the plain block's
-// order) are the plain kernel's bit for bit: the persistent kernel, which has no staged body, runs the
-// plain one. Shared memory: the warps' barriers, then their rows (gemv1_staged_bytes).
+// merge) run instead of after them. A block is the plain kernel's 16-row tile (gemv1_tile at lpr 32 without
+// column split, R = 2 rows a warp there), here 4 warps of 4 rows: each lane takes the plain kernel's vectors
+// of a row in its order, and a warp's rows share the lane's inputs, loaded once. (Measured on the
+// MiMo-V2.5-Pro shard's 1-token step, results/kernels/README.md, seventeenth session: 8 warps of 2 rows
+// re-reading the inputs per pair of rows spent 4.9 us after the wait on the inputs' L1 traffic; 4 warps of 4
+// rows 3.71-3.73 ms a step against 3.76-3.78 with 8 of 2, 3.81-3.87 with 2 of 8, 4.11 with 1 of 16, and
+// 3.91-3.94 for the plain kernel.) Every row's sum, the writes and the deferred norm's partial (NORM_OUT: the
+// tile's pairs of rows summed in the plain block's order) are the plain kernel's bit for bit: the persistent
+// kernel, which has no staged body, runs the plain one. Shared memory: the warps' barriers, then their rows
+// (gemv1_staged_bytes).
 #define GEMV_STAGED_TILE_ROWS 16   // gemv1_tile's rows a block at lpr 32 for bf16: GEMV_WARPS x 2
+#define GEMV_STAGED_WARPS 4
 #define GEMV_STAGED_BARRIER_BYTES 128
 #define GEMV_STAGED_PASSES 2       // passes of the plain kernel's loop at most: rows of up to 256 vectors
-template <int NORM, int W>
-__global__ void __launch_bounds__(W * 32) gemv1_staged_kernel(const GemvParams p)
+template <int NORM>
+__global__ void __launch_bounds__(GEMV_STAGED_WARPS * 32) gemv1_staged_kernel(const GemvParams p)
 {
     constexpr int FMT = MIMO_WFMT_BF16, VEC = FmtTraits<FMT>::VEC, EPW = WordTraits<FMT>::EPW;
-    constexpr int U = Gemv1Shape<FMT>::U, RW = GEMV_STAGED_TILE_ROWS / W;
+    constexpr int U = Gemv1Shape<FMT>::U, W = GEMV_STAGED_WARPS, RW = GEMV_STAGED_TILE_ROWS / W;
     static_assert(Gemv1Shape<FMT>::RG(false) * GEMV_WARPS == GEMV_STAGED_TILE_ROWS && RW % 2 == 0,
                   "the staged block is the plain kernel's tile, in its pairs of rows");
     extern __shared__ float4 gemv1_staged4[];
@@ -1050,12 +1053,9 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     if constexpr (FMT == MIMO_WFMT_BF16 && !GLU && MINB == 2 && SHAPE == ROWS_DEFAULT)
         if (gemv1_staged_takes(p, lpr, ksplit)) {   // the same grid (plan above): a block per tile
             gemv1_staged_launch_count++;
-            const int w = cuda_gemv_knobs().gemv_staged_warps;
-            const auto kernel = w == 8   ? (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 8> : gemv1_staged_kernel<NORM_NONE, 8>)
-                                : w == 2 ? (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 2> : gemv1_staged_kernel<NORM_NONE, 2>)
-                                : w == 1 ? (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 1> : gemv1_staged_kernel<NORM_NONE, 1>)
-                                         : (p.norm_out.h ? gemv1_staged_kernel<NORM_OUT, 4> : gemv1_staged_kernel<NORM_NONE, 4>);
-            return cuda_launch("gemv1_staged_kernel", err, kernel, grid, dim3(w * 32), gemv1_staged_bytes(p), st, p);
+            return cuda_launch("gemv1_staged_kernel", err,
+                               p.norm_out.h ? gemv1_staged_kernel<NORM_OUT> : gemv1_staged_kernel<NORM_NONE>, grid,
+                               dim3(GEMV_STAGED_WARPS * 32), gemv1_staged_bytes(p), st, p);
         }
     // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
@@ -1188,11 +1188,10 @@ int cuda_gemv_prepare(mimo_error *err)
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&gemv_sm_count, cudaDevAttrMultiProcessorCount, device));
-    for (const void *k : {(const void *)gemv1_staged_kernel<NORM_NONE, 1>, (const void *)gemv1_staged_kernel<NORM_OUT, 1>,
-                          (const void *)gemv1_staged_kernel<NORM_NONE, 2>, (const void *)gemv1_staged_kernel<NORM_OUT, 2>,
-                          (const void *)gemv1_staged_kernel<NORM_NONE, 4>, (const void *)gemv1_staged_kernel<NORM_OUT, 4>,
-                          (const void *)gemv1_staged_kernel<NORM_NONE, 8>, (const void *)gemv1_staged_kernel<NORM_OUT, 8>})
-        CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, GEMV_STAGED_MAX_BYTES));
+    CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_NONE>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    GEMV_STAGED_MAX_BYTES));
+    CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    GEMV_STAGED_MAX_BYTES));
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
@@ -1615,8 +1614,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.qkv_rope = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV_STAGED")))
             k.gemv_staged = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_GEMV_STAGED_WARPS")) && (atoi(v) == 1 || atoi(v) == 2 || atoi(v) == 4 || atoi(v) == 8))
-            k.gemv_staged_warps = atoi(v);
         read = true;
     }
     return k;
