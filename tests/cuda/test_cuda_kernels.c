@@ -525,13 +525,13 @@ Test(cuda_kernels, rmsnorm_deferred_between_gemvs)
 
 /* The staged GEMV (a plain bf16 matrix of one position whose rows stream into shared memory before its
  * wait) against the plain kernel it replaces (path 17), bit for bit, and against the CPU: the shard's o_proj
- * (6144 x 2048) and a ragged shape (a last warp with one row, warps past the end, rows with a tail of
- * vectors), accumulating into y, and as a deferred norm's writer (its partial sums feed the reader). The
- * defaults must take it at these shapes, path 17 must not. */
+ * (6144 x 2048) and a ragged shape (4233 rows: the last 16-row tile holds 9, so of its warps of 4 rows one
+ * has a single row and one none; rows with a tail of vectors), accumulating into y, and as a deferred norm's
+ * writer (its partial sums feed the reader). The defaults must take it at these shapes, path 17 must not. */
 Test(cuda_kernels, gemv_staged_equals_plain_bit_for_bit)
 {
     need_gpu();
-    const int shapes[2][2] = {{6144, 2048}, {4237, 1960}};
+    const int shapes[2][2] = {{6144, 2048}, {4233, 1960}};
     for (int sh = 0; sh < 2; sh++) {
         const int H = shapes[sh][0], K = shapes[sh][1], M = 96;
         void *wd, *ws, *rd, *rs;
