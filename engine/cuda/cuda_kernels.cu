@@ -2359,6 +2359,24 @@ __device__ __forceinline__ void attn_group_store_empty(float *partial, const Att
     }
 }
 
+// The first tile of a split, `first` of its keys (u.nk clamped to the tile) in a tile of tile_keys rows: the
+// rows of earlier steps staged before the wait (final then), the rest of the tile zeroed, the wait, then the
+// step's own rows. false: the split is past the causal end (its empty partial stored), nothing else to do.
+__device__ __forceinline__ bool attn_group_first_tile(float4 *rows4, const float *kc, const float *vc, const AttnGeom &g,
+                                                      const AttnGroupUnit &u, int first, int tile_keys, float *partial)
+{
+    const int old_keys = min(max(u.len - u.lo, 0), first);
+    attn_group_stage(rows4, kc, vc, g, u, 0, old_keys, 0);
+    attn_group_zero_keys(rows4, u, first, tile_keys);
+    pdl_wait();
+    if (u.nk <= 0) {
+        attn_group_store_empty(partial, g, u);
+        return false;
+    }
+    attn_group_stage(rows4, kc, vc, g, u, old_keys, first, 0);
+    return true;
+}
+
 // This warp's heads and their query rows (zero past the block's heads).
 __device__ __forceinline__ void attn_group_queries(const float *q, const AttnGeom &g, const AttnGroupUnit &u,
                                                    int (&heads)[ATTN_GROUP_HPW],
@@ -2480,16 +2498,8 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32)
     __shared__ float4 rows4[KEYS * ATTN_GROUP_ROW4];   // key j: its qk float4s, then its v ones
     pdl_trigger();
     const AttnGroupUnit u = attn_group_unit(g, d_len, split_keys);
-    const int nk = max(u.nk, 0);
-    const int old_keys = min(max(u.len - u.lo, 0), nk);   // keys of earlier steps: final before the wait
-    attn_group_stage(rows4, kc, vc, g, u, 0, old_keys, 0);
-    attn_group_zero_keys(rows4, u, nk, KEYS);
-    pdl_wait();
-    if (u.nk <= 0) {
-        attn_group_store_empty(partial, g, u);
+    if (!attn_group_first_tile(rows4, kc, vc, g, u, max(u.nk, 0), KEYS, partial))
         return;
-    }
-    attn_group_stage(rows4, kc, vc, g, u, old_keys, u.nk, 0);
     int heads[ATTN_GROUP_HPW];
     float4 qv[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
     attn_group_queries(q, g, u, heads, qv);   // in flight across the barrier
@@ -2524,16 +2534,9 @@ __global__ void __launch_bounds__(ATTN_GROUP_MAX_WARPS * 32, 2)
     __shared__ float4 rows4[ATTN_GROUP_KEYS * ATTN_GROUP_ROW4];   // key tile0 + j: its qk float4s, then its v ones
     pdl_trigger();
     const AttnGroupUnit u = attn_group_unit(g, d_len, split_keys);
-    const int first = min(max(u.nk, 0), ATTN_GROUP_KEYS);            // the first tile's keys
-    const int old_keys = min(max(u.len - u.lo, 0), first);           // those of earlier steps: final before the wait
-    attn_group_stage(rows4, kc, vc, g, u, 0, old_keys, 0);
-    attn_group_zero_keys(rows4, u, first, ATTN_GROUP_KEYS);
-    pdl_wait();
-    if (u.nk <= 0) {
-        attn_group_store_empty(partial, g, u);
+    const int first = min(max(u.nk, 0), ATTN_GROUP_KEYS);   // the first tile's keys
+    if (!attn_group_first_tile(rows4, kc, vc, g, u, first, ATTN_GROUP_KEYS, partial))
         return;
-    }
-    attn_group_stage(rows4, kc, vc, g, u, old_keys, first, 0);
     int heads[ATTN_GROUP_HPW];
     float4 qv[ATTN_GROUP_HPW][ATTN_GROUP_CHUNKS];
     attn_group_queries(q, g, u, heads, qv);
