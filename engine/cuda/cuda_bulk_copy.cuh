@@ -10,11 +10,10 @@
 
 __device__ __forceinline__ uint32_t smem_address(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
-// A barrier expecting `arrivals` arrivals (one per copying thread), visible to the copy engine after the
-// fence.
-__device__ __forceinline__ void bulk_barrier_init(uint64_t *bar, uint32_t arrivals = 1)
+// A barrier expecting one arrival (the copying thread's), visible to the copy engine after the fence.
+__device__ __forceinline__ void bulk_barrier_init(uint64_t *bar)
 {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_address(bar)), "r"(arrivals) : "memory");
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_address(bar)) : "memory");
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
 }
 

@@ -909,144 +909,6 @@ __global__ void __launch_bounds__(GEMV_STAGED_WARPS * 32) gemv1_staged_kernel(co
     }
 }
 
-// The staged qkv projection: the fp8 qkv GEMV of one position with its RoPE and cache store (GemvQkvOut),
-// whose rows stream into shared memory before its wait, as gemv1_staged_kernel does for o_proj. Its
-// predecessor is the expert down projection with the MoE combine of the previous layer, whose 3-block build
-// holds an SM's registers until it ends; that build therefore runs lean (gemv1_combine_lean_kernel, 72
-// registers) while this kernel is on, and one block of this kernel (4 warps of at most 80 registers and up
-// to QKV_STAGED_MAX_BYTES of rows) is resident beside it on every SM, its rows landing while the combine
-// runs (DRAM is mostly idle there). A block takes pairs of rows in the pair order (qkv_pair_order_row),
-// split over its warps; a warp takes whole rows (the plain kernel's lane groups at lpr 32), each lane the
-// plain kernel's vectors of every column slice (ksplit) in its order, so every row's sum, its slices' sum
-// (in slice order), the deferred norm's factor (NORM_IN: the plain block's 8 warps' reduction replayed by
-// 4) and the stores are the plain kernel's bit for bit (the persistent kernel, which has no staged body,
-// runs the plain one). Shared memory: the warps' barriers, then their rows.
-#define QKV_STAGED_WARPS 4
-#define QKV_STAGED_PAIRS_PER_WARP 4                      // rows per warp at most: 8 (its accumulators)
-#define QKV_STAGED_MAX_BYTES (168 * 1024)                // beside three 17.5 KB combine blocks in 228 KB
-#define QKV_STAGED_REGS 80                               // 4 warps x 80 + 3 x 8 warps x 72 = 64 K registers
-#define GEMV_COMBINE_LEAN_REGS 72
-template <int NORM>
-__global__ void __maxnreg__(QKV_STAGED_REGS) gemv1_qkv_staged_kernel(const GemvParams p, int pairs_per_block,
-                                                                     int ksplit)
-{
-    constexpr int FMT = MIMO_WFMT_FP8, VEC = FmtTraits<FMT>::VEC, EPW = WordTraits<FMT>::EPW;
-    constexpr int U = Gemv1Shape<FMT>::U, W = QKV_STAGED_WARPS, RW = 2 * QKV_STAGED_PAIRS_PER_WARP;
-    constexpr int PLAIN_WARPS = GEMV_THREADS / 32;   // the plain block's warps (the norm's reduction)
-    static_assert(PLAIN_WARPS % W == 0, "the plain block's warps replayed by this block's");
-    extern __shared__ float4 gemv1_qkv_staged4[];
-    __shared__ double norm_red[PLAIN_WARPS];
-    // the rows' storage rows (their block scales) and their slices' sums: in shared memory rather than
-    // registers (the 80-register build spilled them)
-    __shared__ int storage_row[W][RW];
-    __shared__ float slice_sum[W][RW][GEMV_WARPS];
-    constexpr bool norm_in = NORM == NORM_IN;
-    const GpuMat &m = p.w;
-    const GemvQkvOut &o = p.qkv_out;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const size_t row_bytes = gpu_row_bytes(FMT, m.ld);
-    const int pair_first = blockIdx.x * pairs_per_block;
-    const int block_pairs = max(0, min(pairs_per_block, m.rows / 2 - pair_first));
-    const int share = block_pairs / W, extra = block_pairs % W;
-    const int warp_pair = pair_first + warp * share + min(warp, extra);   // the warp's first pair
-    const int nrows = 2 * (share + (warp < extra ? 1 : 0));
-    uint64_t *landed = (uint64_t *)gemv1_qkv_staged4 + warp;
-    const uint4 *rows = (const uint4 *)((const uint8_t *)gemv1_qkv_staged4 + GEMV_STAGED_BARRIER_BYTES +
-                                        (size_t)(2 * (warp_pair - pair_first)) * row_bytes);
-    if (lane == 0 && nrows > 0)
-        bulk_barrier_init(landed, (uint32_t)nrows);
-    __syncwarp();
-    if (lane < nrows)   // one row a lane, from its storage row
-        bulk_copy_to_shared((void *)((const uint8_t *)rows + (size_t)lane * row_bytes),
-                            (const uint8_t *)m.data + (size_t)qkv_pair_order_row(o, 2 * warp_pair + lane) * row_bytes,
-                            (uint32_t)row_bytes, landed);
-    if (lane < nrows)
-        storage_row[warp][lane] = qkv_pair_order_row(o, 2 * warp_pair + lane);
-    __syncwarp();
-    pdl_trigger();
-    pdl_wait();
-    const int qkv_pos = *o.d_len;
-    if constexpr (norm_in) {   // the plain block's warps w and w + W: their threads' partial sums, reduced
-#pragma unroll
-        for (int i = 0; i < PLAIN_WARPS / W; i++) {
-            const int plain_warp = warp + i * W;
-            const double *part = p.norm_in.partials;   // one position
-            double sum = 0.0;
-#pragma unroll
-            for (int j = 0; j < NORM_PARTIALS_PER_THREAD; j++) {
-                const int b = plain_warp * 32 + lane + j * GEMV_THREADS;
-                sum += b < p.norm_in.count ? part[b] : 0.0;
-            }
-            sum = warp_reduce(sum, SumOp());
-            if (lane == 0)
-                norm_red[plain_warp] = sum;
-        }
-    }
-    const int nvec_all = m.ld / VEC;
-    if (nrows > 0) {   // warp-uniform
-        bulk_barrier_wait(landed, 0);
-        for (int ks = 0; ks < ksplit; ks++) {
-            const int vbeg = (int)((long long)nvec_all * ks / ksplit);
-            const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
-            float acc[RW];
-#pragma unroll
-            for (int r = 0; r < RW; r++)
-                acc[r] = 0.0f;
-            for (int v0 = vbeg + lane; v0 < nvec; v0 += 32 * U) {   // the plain kernel's loop at lpr 32
-#pragma unroll
-                for (int u = 0; u < U; u++) {
-                    const int v = v0 + u * 32;
-                    const int c = (v < nvec ? v : 0) * VEC;
-                    float xv[VEC];
-                    load_inputs<VEC>(p.x + c, xv);
-#pragma unroll
-                    for (int r = 0; r < RW; r++) {
-                        if (r >= nrows)
-                            break;
-                        const uint4 w = v < nvec ? rows[(size_t)r * nvec_all + v] : make_uint4(0, 0, 0, 0);
-                        const float s = gemv1_vec_scale<FMT>(m, m.scales, storage_row[warp][r], c);
-#pragma unroll
-                        for (int q = 0; q < 4; q++)
-                            acc[r] = word_dot<FMT>(w, q, s, xv + q * EPW, acc[r]);
-                    }
-                }
-            }
-#pragma unroll
-            for (int r = 0; r < RW; r++) {
-                acc[r] = warp_sum(acc[r]);
-                if (lane == 0)
-                    slice_sum[warp][r][ks] = acc[r];
-            }
-        }
-    }
-    __syncwarp();
-    float scale = 1.0f;
-    if constexpr (norm_in) {
-        __syncthreads();   // every warp's part of the norm's reduction
-        double ss = 0.0;
-        for (int i = 0; i < PLAIN_WARPS; i++)
-            ss += norm_red[i];
-        scale = (float)(1.0 / sqrt(ss / p.norm_in.dim + (double)p.norm_in.eps));
-    }
-    if (2 * lane < nrows) {   // a lane a pair: its rows' slices meet in the plain kernel's order (0 + s0 + s1 ...)
-        const int i = lane;
-        float a = slice_sum[warp][2 * i][0], b = slice_sum[warp][2 * i + 1][0];
-        if (ksplit > 1) {
-            a = 0.0f + a;
-            b = 0.0f + b;
-            for (int k = 1; k < ksplit; k++) {
-                a += slice_sum[warp][2 * i][k];
-                b += slice_sum[warp][2 * i + 1][k];
-            }
-        }
-        if (norm_in) {
-            a *= scale;
-            b *= scale;
-        }
-        qkv_store_pair(o, 2 * (warp_pair + i), a, b, 0, qkv_pos);
-    }
-}
-
 // One unit (row tile, slot) of the CUDA-core GEMV, with the shared memory its runner gives it.
 template <int FMT, bool GLU, int SHAPE, bool XS, int NORM, bool QKV = false>
 __device__ void gemv1_unit(const UnitCtx &u, const UnitSmem &sm, const GemvParams &p, int lpr, int ksplit)
@@ -1084,16 +946,6 @@ __device__ void gemv1_combine_unit(const UnitCtx &u, const UnitSmem &sm, const G
 // made the 3-blocks-per-SM build spill).
 template <int FMT, int MINB, int SHAPE, bool NORM_OUT_ = false, bool EARLY = false>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const GemvParams p, int lpr)
-{
-    __shared__ float red[GEMV1_COMBINE_RED];
-    gemv1_combine_unit<FMT, SHAPE, NORM_OUT_, EARLY>(kernel_unit(), UnitSmem{red, nullptr}, p, lpr);
-}
-
-// The 3-block build of the same kernel on fewer registers (72 rather than 80; __maxnreg__, which excludes
-// __launch_bounds__): with the staged qkv projection after it (gemv1_qkv_staged_kernel), so that one block
-// of that kernel fits each SM beside three of these (gemv1_combine_lean_takes).
-template <int FMT, int SHAPE, bool NORM_OUT_ = false, bool EARLY = false>
-__global__ void __maxnreg__(GEMV_COMBINE_LEAN_REGS) gemv1_combine_lean_kernel(const GemvParams p, int lpr)
 {
     __shared__ float red[GEMV1_COMBINE_RED];
     gemv1_combine_unit<FMT, SHAPE, NORM_OUT_, EARLY>(kernel_unit(), UnitSmem{red, nullptr}, p, lpr);
@@ -1147,33 +999,6 @@ static bool gemv1_staged_takes(const GemvParams &p, int lpr, int ksplit)
            !cuda_persist_recorder();
 }
 
-// The staged qkv projection (gemv1_qkv_staged_kernel) and the lean down projection before it: knob
-// qkv_staged 1 (both), 2 (the lean combine alone: what its fewer registers cost) or 0 (neither); never
-// while the persistent kernel records (no bodies for them there).
-static long long gemv1_qkv_staged_launch_count = 0;
-long long cuda_gemv_qkv_staged_launches() { return gemv1_qkv_staged_launch_count; }
-
-static bool gemv1_combine_lean_takes(const GemvParams &p)
-{
-    const int knob = cuda_gemv_knobs().qkv_staged;
-    return (knob == 1 || knob == 2 || knob == 3) && p.n == p.combine_k && !cuda_persist_recorder();
-}
-
-// An fp8 qkv projection of one position with its RoPE and cache store, on whole warps per row group (lpr
-// 32, any column split), whose pairs of rows spread over one block per SM fit QKV_STAGED_MAX_BYTES:
-// *pairs_per_block, *bytes its launch.
-static bool gemv1_qkv_staged_takes(const GemvParams &p, int lpr, int *pairs_per_block, size_t *bytes)
-{
-    const int knob = cuda_gemv_knobs().qkv_staged;
-    if (!(knob == 1 || knob == 3) || p.w.fmt != MIMO_WFMT_FP8 || !p.qkv_out.q || p.slot_expert || p.n != 1 ||
-        lpr != 32 || p.norm_in.factor_out || p.norm_factor || p.w.rows % 2 != 0 || cuda_persist_recorder())
-        return false;
-    const int pairs = p.w.rows / 2;
-    *pairs_per_block = (pairs + gemv_sm_count - 1) / gemv_sm_count;
-    *bytes = GEMV_STAGED_BARRIER_BYTES + (size_t)2 * *pairs_per_block * gpu_row_bytes(MIMO_WFMT_FP8, p.w.ld);
-    return *pairs_per_block <= QKV_STAGED_WARPS * QKV_STAGED_PAIRS_PER_WARP && *bytes <= QKV_STAGED_MAX_BYTES;
-}
-
 // plan != NULL: only the launch's grid into *plan, nothing launched (cuda_gemv_norm_partials).
 template <int FMT, bool GLU, int MINB, int SHAPE>
 static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan)
@@ -1192,15 +1017,6 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
             const int early_knob = cuda_gemv_knobs().early_ids;
             const bool early = p.ids_settled && (early_knob == 1 || (early_knob == 2 && p.n == p.combine_k));
             const bool norm = p.norm_out.h != nullptr;
-            if constexpr (MINB == 3)
-                if (gemv1_combine_lean_takes(p)) {
-                    const auto lean = norm ? (early ? gemv1_combine_lean_kernel<FMT, SHAPE, true, true>
-                                                    : gemv1_combine_lean_kernel<FMT, SHAPE, true, false>)
-                                           : (early ? gemv1_combine_lean_kernel<FMT, SHAPE, false, true>
-                                                    : gemv1_combine_lean_kernel<FMT, SHAPE, false, false>);
-                    return cuda_launch("gemv1_combine_lean_kernel", err, lean, grid, dim3(GEMV_THREADS), 0, st, p,
-                                       lpr);
-                }
             const auto kernel = norm ? (early ? gemv1_combine_kernel<FMT, MINB, SHAPE, true, true>
                                               : gemv1_combine_kernel<FMT, MINB, SHAPE, true, false>)
                                      : (early ? gemv1_combine_kernel<FMT, MINB, SHAPE, false, true>
@@ -1256,18 +1072,6 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
                                          : gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>,
                            grid, dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
     if (p.qkv_out.q) {   // cuda_gemv checked cuda_gemv_takes_qkv_out
-        if constexpr (FMT == MIMO_WFMT_FP8 && !GLU && MINB == 2 && SHAPE == ROWS_DEFAULT) {
-            int pairs_per_block;
-            size_t bytes;
-            if (gemv1_qkv_staged_takes(p, lpr, &pairs_per_block, &bytes)) {
-                gemv1_qkv_staged_launch_count++;
-                const dim3 staged_grid((p.w.rows / 2 + pairs_per_block - 1) / pairs_per_block);
-                return cuda_launch("gemv1_qkv_staged_kernel", err,
-                                   p.norm_in.partials ? gemv1_qkv_staged_kernel<NORM_IN>
-                                                      : gemv1_qkv_staged_kernel<NORM_NONE>,
-                                   staged_grid, dim3(QKV_STAGED_WARPS * 32), bytes, st, p, pairs_per_block, ksplit);
-            }
-        }
         if constexpr (!GLU && FMT != MIMO_WFMT_F32 && MINB == 2 && SHAPE == ROWS_DEFAULT)
             return cuda_launch("gemv1_kernel", err,
                                p.norm_in.partials ? gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN, true>
@@ -1376,46 +1180,6 @@ static int prepare_gemv_f(mimo_error *err)
     return 0;
 }
 
-// With the staged qkv projection on, the kernels of an MoE layer's expert chain and the qkv projection after
-// them prefer the most shared memory of an SM (and least L1): a block lands on an SM only within the
-// shared-memory configuration the SM runs, so the down projection's blocks (and the gate/up slots' before
-// them) must leave room for a staged qkv block's rows.
-template <typename Kernel> static int prefer_max_shared(Kernel *kernel, mimo_error *err)
-{
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
-    return 0;
-}
-template <int FMT, int SHAPE> static int prefer_max_shared_combine_lean(mimo_error *err)
-{
-    return prefer_max_shared(gemv1_combine_lean_kernel<FMT, SHAPE, false, false>, err) ||
-           prefer_max_shared(gemv1_combine_lean_kernel<FMT, SHAPE, false, true>, err) ||
-           prefer_max_shared(gemv1_combine_lean_kernel<FMT, SHAPE, true, false>, err) ||
-           prefer_max_shared(gemv1_combine_lean_kernel<FMT, SHAPE, true, true>, err);
-}
-template <int MINB, int SHAPE> static int prefer_max_shared_gate_up(mimo_error *err)
-{
-    constexpr int F = MIMO_WFMT_MXFP4;
-    return prefer_max_shared(gemv1_expert_kernel<F, true, MINB, SHAPE>, err) ||
-           prefer_max_shared(gemv1_expert_kernel<F, true, MINB, SHAPE, false, NORM_FACTOR>, err) ||
-           prefer_max_shared(gemv1_expert_kernel<F, true, MINB, SHAPE, true>, err) ||
-           prefer_max_shared(gemv1_expert_kernel<F, true, MINB, SHAPE, true, NORM_FACTOR>, err);
-}
-static int prefer_max_shared_expert_chain(mimo_error *err)
-{
-    constexpr int F = MIMO_WFMT_MXFP4;
-    return prefer_max_shared(gemv1_qkv_staged_kernel<NORM_NONE>, err) ||
-           prefer_max_shared(gemv1_qkv_staged_kernel<NORM_IN>, err) ||
-           prefer_max_shared_combine_lean<MIMO_WFMT_F32, ROWS_DEFAULT>(err) ||
-           prefer_max_shared_combine_lean<MIMO_WFMT_BF16, ROWS_DEFAULT>(err) ||
-           prefer_max_shared_combine_lean<MIMO_WFMT_FP8, ROWS_DEFAULT>(err) ||
-           prefer_max_shared_combine_lean<F, ROWS_DEFAULT>(err) || prefer_max_shared_combine_lean<F, ROWS_WIDE>(err) ||
-           prefer_max_shared_combine_lean<F, ROWS_NARROW>(err) || prefer_max_shared_combine_lean<F, ROWS_ONEPASS>(err) ||
-           prefer_max_shared_gate_up<2, ROWS_DEFAULT>(err) || prefer_max_shared_gate_up<3, ROWS_DEFAULT>(err) ||
-           prefer_max_shared_gate_up<2, ROWS_WIDE>(err) || prefer_max_shared_gate_up<3, ROWS_WIDE>(err) ||
-           prefer_max_shared_gate_up<2, ROWS_NARROW>(err) || prefer_max_shared_gate_up<3, ROWS_NARROW>(err) ||
-           prefer_max_shared_gate_up<2, ROWS_ONEPASS>(err) || prefer_max_shared_gate_up<3, ROWS_ONEPASS>(err);
-}
-
 int cuda_gemv_prepare(mimo_error *err)
 {
     static bool done = false;
@@ -1428,13 +1192,6 @@ int cuda_gemv_prepare(mimo_error *err)
                                     GEMV_STAGED_MAX_BYTES));
     CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     GEMV_STAGED_MAX_BYTES));
-    CUDA_CHECK(cudaFuncSetAttribute(gemv1_qkv_staged_kernel<NORM_NONE>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    QKV_STAGED_MAX_BYTES));
-    CUDA_CHECK(cudaFuncSetAttribute(gemv1_qkv_staged_kernel<NORM_IN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    QKV_STAGED_MAX_BYTES));
-    const int qkv_staged = cuda_gemv_knobs().qkv_staged;
-    if ((qkv_staged == 1 || qkv_staged == 2) && prefer_max_shared_expert_chain(err))
-        return -1;
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
@@ -1857,8 +1614,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.qkv_rope = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV_STAGED")))
             k.gemv_staged = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_QKV_STAGED")) && atoi(v) >= 0 && atoi(v) <= 3)
-            k.qkv_staged = atoi(v);
         read = true;
     }
     return k;

@@ -192,25 +192,15 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // (MIMO_CUDA_NORM_FACTOR) = 1: with defer_norm, the post-attention norm of MoE layers is deferred too, the
 // router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel;
 // qkv_rope (MIMO_CUDA_QKV_ROPE) = 1: the qkv projection of a step does the RoPE and the cache store
-// itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it; gemv_staged
-// (MIMO_CUDA_GEMV_STAGED) = 1: plain bf16 matrices of one position stream their rows into shared memory
-// before their wait where they fit (gemv1_staged_kernel), 0: never; qkv_staged (MIMO_CUDA_QKV_STAGED) = 1:
-// the fp8 qkv projection of one position does the same where its rows fit one block per SM beside the
-// down projection's 3-block build (gemv1_qkv_staged_kernel), which then runs on fewer registers so that
-// both are resident at once, the kernels of the expert chain preferring the most shared memory (the SM's
-// carveout), 0: never (the plain kernels, as before), 2: the lean down projection and carveout alone (what
-// they cost), 3: both kernels without the carveout preference.
+// itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
-        qkv_staged = 1;
+        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).
 long long cuda_gemv_staged_launches();
-// Launches of the staged qkv projection so far (gemv1_qkv_staged_kernel).
-long long cuda_gemv_qkv_staged_launches();
 // Once per process before the first gemv (and before any graph capture).
 int cuda_gemv_prepare(mimo_error *err);
 

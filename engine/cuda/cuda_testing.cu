@@ -112,13 +112,11 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 15: k = GemvKnobs(); k.early_ids = 1; return 0;   // at any position count
     case 16: k = GemvKnobs(); return 0;
     case 17: k = GemvKnobs(); k.gemv_staged = 0; return 0;
-    case 18: k = GemvKnobs(); k.qkv_staged = 0; return 0;
     }
     return -1;
 }
 
 extern "C" long long mimo_cuda_test_gemv_staged_launches(void) { return cuda_gemv_staged_launches(); }
-extern "C" long long mimo_cuda_test_gemv_qkv_staged_launches(void) { return cuda_gemv_qkv_staged_launches(); }
 
 // y = W x, or silu(W x) * (U x) with up != NULL, over n positions; y += W x with accumulate.
 static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x, int n, float *y, bool accumulate,
@@ -372,66 +370,6 @@ extern "C" int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const
             c.get(v + (size_t)t * vn, dv + slot * vn, (size_t)vn, err))
             return -1;
     }
-    return 0;
-}
-
-extern "C" int mimo_cuda_test_qkv_projection_normed(const mimo_cuda_test_attn *a, const mimo_matrix *w,
-                                                    const int32_t *row_map, const float *x, const float *norm_w,
-                                                    float eps, int parts, int pos, float *q, float *k, float *v,
-                                                    mimo_error *err)
-{
-    TestCtx c;
-    AttnGeom g = test_attn_geom(a);
-    const int qn = a->n_heads * a->dqk, kn = a->n_kv * a->dqk, vn = a->n_kv * a->dv, cols = (int)w->cols;
-    if ((int)w->rows != qn + kn + vn || pos < 0 || pos >= a->max_context || parts < 1 ||
-        parts > MIMO_CUDA_NORM_PARTIALS_MAX || parts > cols)
-        return mimo_fail(err, "cuda test qkv projection (normed): %d rows for %d, position %d outside the context %d, "
-                              "or %d partial sums for %d columns",
-                         (int)w->rows, qn + kn + vn, pos, a->max_context, parts, cols);
-    // the writer's side on the host: h = x * w, and the sums of squares of `parts` column ranges
-    float *h = (float *)malloc((size_t)cols * sizeof(float));
-    double *sums = (double *)malloc((size_t)parts * sizeof(double));
-    if (!h || !sums) {
-        free(h);
-        free(sums);
-        return mimo_fail(err, "cuda test qkv projection (normed): out of host memory");
-    }
-    for (int i = 0; i < cols; i++)
-        h[i] = x[i] * norm_w[i];
-    for (int b = 0; b < parts; b++) {
-        double s = 0.0;
-        for (int i = (int)((long long)cols * b / parts); i < (int)((long long)cols * (b + 1) / parts); i++)
-            s += (double)x[i] * x[i];
-        sums[b] = s;
-    }
-    GpuMat m;
-    float *dh = NULL, *dqkv = NULL, *dq = NULL, *dk = NULL, *dv = NULL;
-    double *dsums = NULL;
-    int32_t *dmap = NULL;
-    int *dlen = NULL, ldh = 0;
-    const int rc = c.init(err) || c.matrix(w, 1, &m, err) || c.put_rows(h, 1, cols, &dh, &ldh, err) ||
-                   c.put(sums, (size_t)parts, &dsums, err) || c.put<float>(NULL, (size_t)(qn + kn + vn), &dqkv, err) ||
-                   c.put<float>(NULL, (size_t)qn, &dq, err) || c.put<float>(NULL, (size_t)g.ring * kn, &dk, err) ||
-                   c.put<float>(NULL, (size_t)g.ring * vn, &dv, err) || c.put(&pos, 1, &dlen, err) ||
-                   (row_map && c.put(row_map, (size_t)(qn + kn + vn), &dmap, err)) ||
-                   cuda_upload_rope_table(&c.e, a->theta, a->rope_dim, &g.inv_freq, err);
-    free(h);
-    free(sums);
-    if (rc)
-        return -1;
-    GemvParams p = gemv_params(m, dh, ldh, dqkv, qn + kn + vn, 1);
-    p.qkv_out = GemvQkvOut{dq, dk, dv, dmap, dlen, g};
-    p.norm_in = GemvNormIn{dsums, parts, parts, cols, eps, NULL};
-    if (!cuda_gemv_takes_qkv_out(p, g) || !cuda_gemv_takes_norm_in(p, false))
-        return mimo_fail(err, "cuda test qkv projection (normed): its kernel does not take the RoPE and cache store "
-                              "with a deferred norm (%s weights)",
-                         mimo_weight_format_name(w->format));
-    if (cuda_gemv(p, false, c.e.stream, err))
-        return -1;
-    const size_t slot = (size_t)(g.window > 0 ? pos % g.ring : pos);
-    if (c.get(q, dq, (size_t)qn, err) || c.get(k, dk + slot * kn, (size_t)kn, err) ||
-        c.get(v, dv + slot * vn, (size_t)vn, err))
-        return -1;
     return 0;
 }
 

@@ -49,16 +49,11 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * were final at launch (GemvParams::x_settled: their input row staged before their wait, the step's way
  * after the route kernel), 17 = the defaults without the staged GEMV (plain matrices of one position whose
  * rows the default bulk-copies into shared memory before its wait, gemv1_staged_kernel, read them from
- * global memory after it), 18 = the defaults without the staged qkv projection (an fp8 qkv projection of
- * one position whose rows the default bulk-copies into shared memory before its wait, beside the lean build
- * of the expert down projection, gemv1_qkv_staged_kernel: the plain kernels instead). Returns -1 for an
- * unknown path. */
+ * global memory after it). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 19
-/* Launches of the staged GEMV and of the staged qkv projection in this process so far (tests check that
- * their shapes took them). */
+#define MIMO_CUDA_TEST_GEMV_PATHS 18
+/* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
 long long mimo_cuda_test_gemv_staged_launches(void);
-long long mimo_cuda_test_gemv_qkv_staged_launches(void);
 /* An RMSNorm between two GEMVs at one position, as a step takes it: writer x += W a (x [W rows] in and
  * out), h = rmsnorm(x) * norm_w, reader y = R h (with reader_up: silu(R h) * (U h)). Deferred where
  * the kernels take it (the writer leaves h = x * norm_w and partial sums of squares, the reader scales
@@ -102,13 +97,6 @@ int mimo_cuda_test_attention(const mimo_cuda_test_attn *a, const float *qkv, int
 int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const mimo_matrix *w, const int32_t *row_map,
                                   const float *x, int pos, int n, int fused, float *q, float *k, float *v,
                                   mimo_error *err);
-/* The same fused projection of one position reading a deferred RMSNorm (GemvNormIn), as a step's MoE layers
- * take it: x is the residual row [w->cols], norm_w the norm's weights; the host plays the writer (h = x *
- * norm_w, and the sums of squares of `parts` consecutive column ranges in double), the GEMV scales its dot
- * products by 1 / sqrt(sum / cols + eps). An error where its kernel does not take the norm. */
-int mimo_cuda_test_qkv_projection_normed(const mimo_cuda_test_attn *a, const mimo_matrix *w, const int32_t *row_map,
-                                         const float *x, const float *norm_w, float eps, int parts, int pos, float *q,
-                                         float *k, float *v, mimo_error *err);
 /* The router over n positions: logits [n][E] -> ids [n][k], weights [n][k]. */
 int mimo_cuda_test_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
                          int32_t *ids, float *weights, mimo_error *err);

@@ -668,39 +668,6 @@ static void check_attention(int window, bool sink, int P, int chunk, int max_ctx
  * qkv_rope_store kernel (bit for bit: the step's graphs run the first, the persistent kernel the second)
  * and against the C reference (the matrix, RoPE, value scale). w holds the rows in storage order: a random
  * permutation of the plain order where mapped. */
-/* The C reference of one position's qkv projection (w in storage order, plain row i at storage row map[i]):
- * q [heads*dqk], k [kv*dqk], v [kv*dv] after RoPE and the value scale; y is scratch of w's rows. */
-static void qkv_reference_position(const mimo_matrix *w, const int32_t *map, const mimo_cuda_test_attn *a,
-                                   const float *x, int pos, float *y, float *rq, float *rk, float *rv)
-{
-    const int qn = a->n_heads * a->dqk, kn = a->n_kv * a->dqk, vn = a->n_kv * a->dv;
-    mimo_matrix_gemv_f32(w, x, y);
-    for (int i = 0; i < qn; i++)   /* plain order, then RoPE and the value scale as the reference does */
-        rq[i] = y[map[i]];
-    for (int i = 0; i < kn; i++)
-        rk[i] = y[map[qn + i]];
-    for (int i = 0; i < vn; i++)
-        rv[i] = y[map[qn + kn + i]] * a->value_scale;
-    mimo_cpu_rope_neox(rq, a->n_heads, a->dqk, a->rope_dim, pos, a->theta);
-    mimo_cpu_rope_neox(rk, a->n_kv, a->dqk, a->rope_dim, pos, a->theta);
-}
-
-/* A random permutation of 0..n-1 (Fisher-Yates), or the identity. */
-static int32_t *row_permutation(int n, bool shuffled)
-{
-    int32_t *map = malloc((size_t)n * sizeof(int32_t));
-    for (int i = 0; i < n; i++)
-        map[i] = i;
-    for (int i = n - 1; shuffled && i > 0; i--) {
-        int j = (int)((frand() + 1.0f) * 0.5f * (float)(i + 1));
-        j = j > i ? i : j;
-        int t = map[i];
-        map[i] = map[j];
-        map[j] = t;
-    }
-    return map;
-}
-
 static void check_qkv_fused(mimo_weight_format fmt, const mimo_cuda_test_attn *a, int cols, int pos, int n,
                             bool mapped)
 {
@@ -708,16 +675,33 @@ static void check_qkv_fused(mimo_weight_format fmt, const mimo_cuda_test_attn *a
     const size_t all = (size_t)n * rows;
     void *data, *scales;
     mimo_matrix w = random_matrix(fmt, rows, cols, &data, &scales);
-    int32_t *map = row_permutation(rows, mapped);
+    int32_t *map = malloc((size_t)rows * sizeof(int32_t));
+    for (int i = 0; i < rows; i++)
+        map[i] = i;
+    for (int i = rows - 1; mapped && i > 0; i--) {   /* Fisher-Yates */
+        int j = (int)((frand() + 1.0f) * 0.5f * (float)(i + 1));
+        j = j > i ? i : j;
+        int t = map[i];
+        map[i] = map[j];
+        map[j] = t;
+    }
     float *x = malloc((size_t)n * cols * sizeof(float)), *y = malloc((size_t)rows * sizeof(float));
     float *ref = malloc(all * sizeof(float)), *out[2];
     for (size_t i = 0; i < (size_t)n * cols; i++)
         x[i] = frand();
     /* the reference in the test interface's layout: q [n][qn], then k [n][kn], then v [n][vn] */
     float *rq = ref, *rk = ref + (size_t)n * qn, *rv = ref + (size_t)n * (qn + kn);
-    for (int t = 0; t < n; t++)
-        qkv_reference_position(&w, map, a, x + (size_t)t * cols, pos + t, y, rq + (size_t)t * qn, rk + (size_t)t * kn,
-                               rv + (size_t)t * vn);
+    for (int t = 0; t < n; t++) {
+        mimo_matrix_gemv_f32(&w, x + (size_t)t * cols, y);
+        for (int i = 0; i < qn; i++)   /* plain order, then RoPE and the value scale as the reference does */
+            rq[(size_t)t * qn + i] = y[map[i]];
+        for (int i = 0; i < kn; i++)
+            rk[(size_t)t * kn + i] = y[map[qn + i]];
+        for (int i = 0; i < vn; i++)
+            rv[(size_t)t * vn + i] = y[map[qn + kn + i]] * a->value_scale;
+        mimo_cpu_rope_neox(rq + (size_t)t * qn, a->n_heads, a->dqk, a->rope_dim, pos + t, a->theta);
+        mimo_cpu_rope_neox(rk + (size_t)t * kn, a->n_kv, a->dqk, a->rope_dim, pos + t, a->theta);
+    }
     mimo_error err = {{0}};
     for (int fused = 0; fused < 2; fused++) {
         out[fused] = malloc(all * sizeof(float));
@@ -771,73 +755,6 @@ Test(cuda_kernels, qkv_projection_rope_store_fused)
     cr_assert(strstr(err.msg, "does not take") != NULL, "unexpected message: %s", err.msg);
     free(data);
     free(scales);
-}
-
-/* The staged qkv projection (fp8 rows of one position bulk-copied into shared memory before its wait, one
- * block per SM) against the plain kernel it replaces (path 18), bit for bit, and against the C reference:
- * the MiMo-V2.5-Pro shard's layout at its width (3392 x 6144: 13 pairs of rows a block, its warps 4, 3, 3, 3
- * pairs, two column slices) and a ragged one (1244 x 4112, padded to 258 vectors a row: four slices of 64 and
- * 65 vectors with tails, a last block of 2 pairs whose last two warps have none; on a 132-SM GPU), rows in storage order or permuted, with the inputs
- * given or read through a deferred RMSNorm (the factor from the writer's partial sums). The defaults must
- * take it at these shapes, path 18 must not. */
-Test(cuda_kernels, qkv_staged_equals_plain_bit_for_bit)
-{
-    need_gpu();
-    const mimo_cuda_test_attn pro = {.n_heads = 16, .n_kv = 1, .dqk = 192, .dv = 128, .rope_dim = 64, .theta = 1e4,
-                                     .value_scale = 1.0f, .window = 128, .max_context = 1024};
-    const mimo_cuda_test_attn ragged = {.n_heads = 10, .n_kv = 2, .dqk = 96, .dv = 46, .rope_dim = 32, .theta = 5e6,
-                                        .value_scale = 0.707f, .max_context = 512};
-    const mimo_cuda_test_attn *geoms[2] = {&pro, &ragged};
-    const int widths[2] = {6144, 4112}, positions[2] = {300, 77};
-    for (int sh = 0; sh < 2; sh++)
-        for (int mapped = 0; mapped < 2; mapped++)
-            for (int normed = 0; normed < 2; normed++) {
-                const mimo_cuda_test_attn *a = geoms[sh];
-                const int cols = widths[sh], pos = positions[sh];
-                const int qn = a->n_heads * a->dqk, kn = a->n_kv * a->dqk, vn = a->n_kv * a->dv, rows = qn + kn + vn;
-                void *data, *scales;
-                mimo_matrix w = random_matrix(MIMO_WFMT_FP8, rows, cols, &data, &scales);
-                int32_t *map = row_permutation(rows, mapped);
-                float *x = malloc((size_t)cols * sizeof(float)), *nw = malloc((size_t)cols * sizeof(float));
-                float *h = malloc((size_t)cols * sizeof(float)), *y = malloc((size_t)rows * sizeof(float));
-                float *ref = malloc((size_t)rows * sizeof(float)), *out[2];
-                for (int i = 0; i < cols; i++) {
-                    x[i] = frand() * 3.0f;
-                    nw[i] = 1.0f + 0.5f * frand();
-                }
-                if (normed)
-                    mimo_cpu_rmsnorm(h, x, nw, cols, 1e-6f);
-                else
-                    memcpy(h, x, (size_t)cols * sizeof(float));
-                qkv_reference_position(&w, map, a, h, pos, y, ref, ref + qn, ref + qn + kn);
-                for (int v = 0; v < 2; v++) {   /* 0: the defaults (staged), 1: path 18 (plain) */
-                    out[v] = malloc((size_t)rows * sizeof(float));
-                    float *o = out[v];
-                    cr_assert_eq(mimo_cuda_test_set_gemv_path(v == 0 ? 0 : 18), 0);
-                    const long long before = mimo_cuda_test_gemv_qkv_staged_launches();
-                    mimo_error err = {{0}};
-                    const int32_t *m = mapped ? map : NULL;
-                    const int rc = normed ? mimo_cuda_test_qkv_projection_normed(a, &w, m, x, nw, 1e-6f, 96, pos, o,
-                                                                                 o + qn, o + qn + kn, &err)
-                                          : mimo_cuda_test_qkv_projection(a, &w, m, x, pos, 1, 1, o, o + qn,
-                                                                          o + qn + kn, &err);
-                    cr_assert_eq(rc, 0, "%s", err.msg);
-                    const long long staged = mimo_cuda_test_gemv_qkv_staged_launches() - before;
-                    cr_assert_eq(staged, v == 0 ? 1 : 0, "%dx%d, %s: %lld staged launches", rows, cols,
-                                 v == 0 ? "defaults" : "path 18", staged);
-                    cr_assert(all_finite(o, (size_t)rows), "%dx%d: q / k / v not fully written", rows, cols);
-                    const double rel = mimo_test_rel_err(o, ref, (size_t)rows);
-                    cr_assert(rel < 1e-4, "%dx%d mapped %d normed %d, %s: rel err %g", rows, cols, mapped, normed,
-                              v == 0 ? "defaults" : "path 18", rel);
-                }
-                cr_assert(memcmp(out[0], out[1], (size_t)rows * sizeof(float)) == 0,
-                          "%dx%d mapped %d normed %d: the staged qkv projection differs from the plain kernel", rows,
-                          cols, mapped, normed);
-                void *owned[] = {data, scales, map, x, nw, h, y, ref, out[0], out[1]};
-                for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
-                    free(owned[i]);
-            }
-    mimo_cuda_test_set_gemv_path(0);
 }
 
 Test(cuda_kernels, attention_full_and_sliding_window)
