@@ -628,29 +628,6 @@ __device__ __forceinline__ void qkv_store_pair(const GemvQkvOut &o, int L, float
     }
 }
 
-// The cache rows of the step's earlier keys (those the attention after the qkv projection reads for a query
-// at *d_len: the window's, or all of them) asked of L2, a 128-byte line per thread of the launch. They were
-// written steps ago and sit in DRAM; loaded only by the attention, after this kernel, they wait there behind
-// the next projection's weight stream (o_proj's rows, bulk-copied while the attention runs). Issued before
-// the wait, they land while this kernel streams its own weights. Lines past a row's end stay in the row's
-// allocation (rows are whole floats, lines rounded down).
-__device__ __forceinline__ void qkv_prefetch_cache_rows(const GemvQkvOut &o, int block, int blocks)
-{
-    const AttnGeom &g = o.g;
-    const int pos = __ldcg(o.d_len);   // set before the step's first kernel, never written during the step
-    const int lo = g.window > 0 ? max(0, pos - g.window + 1) : 0;
-    const int kbytes = g.n_kv * g.dqk * (int)sizeof(float), vbytes = g.n_kv * g.dv * (int)sizeof(float);
-    const int klines = (kbytes + 127) / 128, lines = klines + (vbytes + 127) / 128;
-    const long long total = (long long)(pos - lo) * lines;
-    for (long long i = (long long)block * blockDim.x + threadIdx.x; i < total; i += (long long)blocks * blockDim.x) {
-        const int key = lo + (int)(i / lines), line = (int)(i % lines);
-        const size_t slot = (size_t)attn_cache_slot(g, key);
-        const char *row = line < klines ? (const char *)(o.kcache + slot * g.n_kv * g.dqk) + (size_t)line * 128
-                                        : (const char *)(o.vcache + slot * g.n_kv * g.dv) + (size_t)(line - klines) * 128;
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(row));
-    }
-}
-
 // QKV: the qkv projection of one position writing q and the cache itself (GemvParams::qkv_out): its
 // rows in pair order (qkv_pair_order_row), stored by qkv_store_pair.
 template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE, bool QKV = false>
@@ -699,9 +676,6 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     if constexpr (XS)
         if (early_inputs)
             stage_inputs(p.x + (long long)(slot / p.x_slot_div) * p.ldx);
-    if constexpr (QKV)
-        if (p.qkv_out.prefetch_cache)
-            qkv_prefetch_cache_rows(p.qkv_out, tile, u.grid.x);
     slot_aware_trigger_wait(u, waited);
     const GemvOperands o = gemv_operands<GLU>(p, slot);
     const int nvec_all = m.ld / VEC;
@@ -1098,13 +1072,11 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
                                          : gemv1_expert_kernel<FMT, GLU, MINB, SHAPE>,
                            grid, dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
     if (p.qkv_out.q) {   // cuda_gemv checked cuda_gemv_takes_qkv_out
-        GemvParams q = p;
-        q.qkv_out.prefetch_cache = kn.kv_prefetch;
         if constexpr (!GLU && FMT != MIMO_WFMT_F32 && MINB == 2 && SHAPE == ROWS_DEFAULT)
             return cuda_launch("gemv1_kernel", err,
                                p.norm_in.partials ? gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_IN, true>
                                                   : gemv1_kernel<FMT, GLU, MINB, SHAPE, false, NORM_NONE, true>,
-                               grid, dim3(GEMV_THREADS), 0, st, q, lpr, ksplit);
+                               grid, dim3(GEMV_THREADS), 0, st, p, lpr, ksplit);
         return mimo_fail(err, "cuda gemv: the qkv epilogue on a kernel variant without it");
     }
     if (p.norm_in.partials)
@@ -1642,8 +1614,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.qkv_rope = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV_STAGED")))
             k.gemv_staged = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_KV_PREFETCH")))
-            k.kv_prefetch = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;

@@ -66,9 +66,6 @@ struct GemvQkvOut {
     const int32_t *row_map;    // plain row i at storage row row_map[i]; NULL: identity
     const int *d_len;
     AttnGeom g;
-    // Set by the launcher (GemvKnobs::kv_prefetch): before its wait the kernel asks L2 for the cache rows of
-    // the step's earlier keys, which the attention after it reads (qkv_prefetch_cache_rows).
-    int prefetch_cache;
 };
 
 // An RMSNorm deferred across a GEMV boundary (cuda_backend.cu, defer_norms): rather than a norm kernel
@@ -195,14 +192,11 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // (MIMO_CUDA_NORM_FACTOR) = 1: with defer_norm, the post-attention norm of MoE layers is deferred too, the
 // router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel;
 // qkv_rope (MIMO_CUDA_QKV_ROPE) = 1: the qkv projection of a step does the RoPE and the cache store
-// itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it; kv_prefetch
-// (MIMO_CUDA_KV_PREFETCH) = 1: that projection of one position also asks L2 for the cache rows the attention
-// after it reads (GemvQkvOut::prefetch_cache), 0: not.
+// itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
-        kv_prefetch = 1;
+        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).

@@ -352,7 +352,7 @@ extern "C" int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const
         return -1;
     GemvParams p = gemv_params(m, dx, ldx, dqkv, qn + kn + vn, n);
     if (fused) {
-        p.qkv_out = GemvQkvOut{dq, dk, dv, dmap, dlen, g, 0};
+        p.qkv_out = GemvQkvOut{dq, dk, dv, dmap, dlen, g};
         if (!cuda_gemv_takes_qkv_out(p, g))
             return mimo_fail(err, "cuda test qkv projection: its kernel does not take the RoPE and cache store "
                                   "(%s weights)", mimo_weight_format_name(w->format));
