@@ -1119,12 +1119,6 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err, d
         narrow = !many_fp4_slots && gemv1_slot_warps(p, FmtTraits<FMT>::VEC, Gemv1Shape<FMT>::U,
                                                       Gemv1Shape<FMT>::RG(GLU)) < (long long)gemv_sm_count * 12;
     int blocks = kn.gemv1_blocks == 3 ? 3 : 2;
-    // A plain reader of a deferred norm (the router after o_proj) on the 80-register build: one of its blocks
-    // then fits each SM beside the staged o_proj's three (gemv1_staged_kernel: 3 x 128 threads at 102
-    // registers), so it lands while o_proj runs and issues its first weight loads (a shard router's whole
-    // slice: one pass) before its wait; on the 128-register build it lands only once o_proj has ended.
-    if (!GLU && kn.gemv1_blocks == 0 && kn.norm_in_blocks == 3 && p.norm_in.partials && !p.slot_expert && !p.qkv_out.q)
-        blocks = 3;
     if (p.combine_x && !GLU) {
         int lpr;
         const dim3 g = wide     ? gemv1_combine_grid<FMT, ROWS_WIDE>(p, &lpr)
@@ -1620,8 +1614,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.qkv_rope = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV_STAGED")))
             k.gemv_staged = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_NORM_IN_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
-            k.norm_in_blocks = atoi(v);
         read = true;
     }
     return k;
