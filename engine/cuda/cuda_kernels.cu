@@ -2717,8 +2717,7 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
     const int group_heads = cuda_attention_group_knob();
     // One position keeps the per-head split: grouped, its 1-token step measured 4.17 against 3.92 ms; its
     // longer splits (spans past 2048) 4.18 against 4.15 at context 4096 (ab85: 65 blocks against 1040).
-    static const bool group1 = getenv("MIMO_CUDA_ATTN_GROUP1") && atoi(getenv("MIMO_CUDA_ATTN_GROUP1")) == 1;   // DIAGNOSTIC
-    if ((n > 1 || group1) && group_heads > 0 && attention_group_fits(g, split_keys)) {
+    if (n > 1 && group_heads > 0 && attention_group_fits(g, split_keys)) {
         const int warps = group_heads / ATTN_GROUP_HPW, per_block = group_heads, G = g.n_heads / g.n_kv;
         const dim3 grid(g.n_kv * ((G + per_block - 1) / per_block), n, nsplit);
         const bool tiled = split_keys > ATTN_GROUP_KEYS;
