@@ -811,7 +811,7 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
 #define GEMV_STAGED_BARRIER_BYTES 128
 #define GEMV_STAGED_PASSES 2       // passes of the plain kernel's loop at most: rows of up to 256 vectors
 template <int NORM>
-__global__ void __launch_bounds__(GEMV_STAGED_WARPS * 32) gemv1_staged_kernel(const GemvParams p, int delay_cycles)
+__global__ void __launch_bounds__(GEMV_STAGED_WARPS * 32) gemv1_staged_kernel(const GemvParams p)
 {
     constexpr int FMT = MIMO_WFMT_BF16, VEC = FmtTraits<FMT>::VEC, EPW = WordTraits<FMT>::EPW;
     constexpr int U = Gemv1Shape<FMT>::U, W = GEMV_STAGED_WARPS, RW = GEMV_STAGED_TILE_ROWS / W;
@@ -830,11 +830,6 @@ __global__ void __launch_bounds__(GEMV_STAGED_WARPS * 32) gemv1_staged_kernel(co
                                         (size_t)warp * RW * row_bytes);
     if (lane == 0) {
         bulk_barrier_init(landed);
-        if (delay_cycles > 0) {   // DIAGNOSTIC: hold the copies back (MIMO_CUDA_STAGED_DELAY_CYCLES)
-            const long long t0 = clock64();
-            while (clock64() - t0 < delay_cycles)
-                __nanosleep(100);
-        }
         if (nrows > 0)
             bulk_copy_to_shared((void *)rows, (const uint8_t *)m.data + (size_t)row0 * row_bytes,
                                 (uint32_t)(nrows * row_bytes), landed);
@@ -1060,8 +1055,7 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
             gemv1_staged_launch_count++;
             return cuda_launch("gemv1_staged_kernel", err,
                                p.norm_out.h ? gemv1_staged_kernel<NORM_OUT> : gemv1_staged_kernel<NORM_NONE>, grid,
-                               dim3(GEMV_STAGED_WARPS * 32), gemv1_staged_bytes(p), st, p,
-                               getenv("MIMO_CUDA_STAGED_DELAY_CYCLES") ? atoi(getenv("MIMO_CUDA_STAGED_DELAY_CYCLES")) : 0);
+                               dim3(GEMV_STAGED_WARPS * 32), gemv1_staged_bytes(p), st, p);
         }
     // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
