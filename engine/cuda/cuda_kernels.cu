@@ -1180,42 +1180,8 @@ static int prepare_gemv_f(mimo_error *err)
     return 0;
 }
 
-// DIAGNOSTIC (to be reverted): MIMO_CUDA_EXPERT_CARVEOUT=0..100 sets the shared-memory carveout preference
-// (percent) of every MXFP4 expert-slot and combine kernel.
-template <typename Kernel> static int set_carveout(Kernel *kernel, int pct, mimo_error *err)
-{
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, pct));
-    return 0;
-}
-template <int MINB, int SHAPE> static int set_expert_carveout(int pct, mimo_error *err)
-{
-    constexpr int F = MIMO_WFMT_MXFP4;
-    return set_carveout(gemv1_expert_kernel<F, true, MINB, SHAPE>, pct, err) ||
-           set_carveout(gemv1_expert_kernel<F, true, MINB, SHAPE, false, NORM_FACTOR>, pct, err) ||
-           set_carveout(gemv1_expert_kernel<F, true, MINB, SHAPE, true>, pct, err) ||
-           set_carveout(gemv1_expert_kernel<F, true, MINB, SHAPE, true, NORM_FACTOR>, pct, err) ||
-           set_carveout(gemv1_expert_kernel<F, false, MINB, SHAPE>, pct, err) ||
-           set_carveout(gemv1_combine_kernel<F, MINB, SHAPE, false, false>, pct, err) ||
-           set_carveout(gemv1_combine_kernel<F, MINB, SHAPE, false, true>, pct, err) ||
-           set_carveout(gemv1_combine_kernel<F, MINB, SHAPE, true, false>, pct, err) ||
-           set_carveout(gemv1_combine_kernel<F, MINB, SHAPE, true, true>, pct, err);
-}
-static int set_expert_carveouts(mimo_error *err)
-{
-    const char *v = getenv("MIMO_CUDA_EXPERT_CARVEOUT");
-    if (!v || atoi(v) < 0 || atoi(v) > 100)
-        return 0;
-    const int pct = atoi(v);
-    return set_expert_carveout<2, ROWS_DEFAULT>(pct, err) || set_expert_carveout<3, ROWS_DEFAULT>(pct, err) ||
-           set_expert_carveout<2, ROWS_WIDE>(pct, err) || set_expert_carveout<3, ROWS_WIDE>(pct, err) ||
-           set_expert_carveout<2, ROWS_NARROW>(pct, err) || set_expert_carveout<3, ROWS_NARROW>(pct, err) ||
-           set_expert_carveout<2, ROWS_ONEPASS>(pct, err) || set_expert_carveout<3, ROWS_ONEPASS>(pct, err);
-}
-
 int cuda_gemv_prepare(mimo_error *err)
 {
-    if (set_expert_carveouts(err))
-        return -1;
     static bool done = false;
     if (done)
         return 0;
