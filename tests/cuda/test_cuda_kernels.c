@@ -576,6 +576,89 @@ Test(cuda_kernels, gemv_staged_equals_plain_bit_for_bit)
     mimo_cuda_test_set_gemv_path(0);
 }
 
+/* The routed experts of one position in one kernel (gate/up slots, a grid-wide barrier, down slots with the
+ * MoE combine) against the two GEMVs it replaces, bit for bit (the gate/up outputs, x, the deferred norm's h
+ * and partial sums), and x against the CPU: the MiMo-V2.5-Pro shard's shapes (gate/up rows in one pass, down
+ * rows of 4 lanes), `small`'s (narrow gate/up rows, 48 a block), `tiny`'s (a lane a row: 32- and 64-row lane
+ * groups) and k = 3 (warps past k idle); with and without the norm's factor and its writer; twice in a row
+ * (the barrier's second generation). The defaults must take every shape. */
+Test(cuda_kernels, moe_experts_fused_equals_two_gemvs_bit_for_bit)
+{
+    need_gpu();
+    const int shapes[4][4] = {{6144, 256, 8, 10}, {2048, 768, 8, 9}, {64, 32, 2, 8}, {1024, 128, 3, 5}};   /* H, I, k, E */
+    for (int sh = 0; sh < 4; sh++)
+    for (int variant = 0; variant < 2; variant++) {   /* 0: norm factor and writer, 1: neither */
+        const int H = shapes[sh][0], I = shapes[sh][1], k = shapes[sh][2], E = shapes[sh][3], reps = 2;
+        mimo_matrix g[10], u[10], dn[10];
+        void *owned_w[60];
+        int nw_owned = 0;
+        for (int e = 0; e < E; e++) {
+            g[e] = random_matrix(MIMO_WFMT_MXFP4, I, H, &owned_w[nw_owned], &owned_w[nw_owned + 1]);
+            u[e] = random_matrix(MIMO_WFMT_MXFP4, I, H, &owned_w[nw_owned + 2], &owned_w[nw_owned + 3]);
+            dn[e] = random_matrix(MIMO_WFMT_MXFP4, H, I, &owned_w[nw_owned + 4], &owned_w[nw_owned + 5]);
+            nw_owned += 6;
+        }
+        int32_t ids[8];
+        float w[8], factor = 0.75f;
+        for (int j = 0; j < k; j++) {
+            ids[j] = (j * 3 + sh) % E;
+            w[j] = 0.1f + 0.8f * fabsf(frand());
+        }
+        float *h = malloc((size_t)H * sizeof(float)), *x0 = malloc((size_t)H * sizeof(float));
+        float *norm_w = malloc((size_t)H * sizeof(float)), *xref = malloc((size_t)H * sizeof(float));
+        float *a = malloc((size_t)I * sizeof(float)), *b = malloc((size_t)I * sizeof(float));
+        float *y = malloc((size_t)H * sizeof(float)), *hf = malloc((size_t)H * sizeof(float));
+        for (int i = 0; i < H; i++) {
+            h[i] = frand();
+            x0[i] = xref[i] = frand();
+            norm_w[i] = 0.5f + fabsf(frand());
+            hf[i] = variant == 0 ? h[i] * factor : h[i];
+        }
+        for (int rep = 0; rep < reps; rep++)
+            for (int j = 0; j < k; j++) {
+                mimo_matrix_gemv_f32(&g[ids[j]], hf, a);
+                mimo_matrix_gemv_f32(&u[ids[j]], hf, b);
+                mimo_cpu_swiglu(a, a, b, I);
+                mimo_matrix_gemv_f32(&dn[ids[j]], a, y);
+                for (int r = 0; r < H; r++)
+                    xref[r] += w[j] * y[r];
+            }
+        const mimo_cuda_test_moe m = {g, u, dn, E, k, ids, w, h, variant == 0 ? &factor : NULL,
+                                      variant == 0 ? norm_w : NULL};
+        float *x[2], *act[2], *hout[2];
+        double *part[2];
+        int nparts[2];
+        for (int v = 0; v < 2; v++) {   /* 0: fused, 1: the two GEMVs */
+            x[v] = malloc((size_t)H * sizeof(float));
+            act[v] = malloc((size_t)k * I * sizeof(float));
+            hout[v] = calloc((size_t)H, sizeof(float));
+            part[v] = calloc(1024, sizeof(double));
+            memcpy(x[v], x0, (size_t)H * sizeof(float));
+            const long long before = mimo_cuda_test_moe_experts_launches();
+            mimo_error err = {{0}};
+            cr_assert_eq(mimo_cuda_test_moe_experts(&m, reps, v == 0, x[v], act[v], hout[v], part[v], &nparts[v], &err), 0,
+                         "H %d I %d k %d: %s", H, I, k, err.msg);
+            cr_assert_eq(mimo_cuda_test_moe_experts_launches() - before, v == 0 ? reps : 0, "H %d I %d k %d", H, I, k);
+            const double rel = mimo_test_rel_err(x[v], xref, (size_t)H);
+            cr_assert(rel < 1e-4, "H %d I %d k %d variant %d %s: x rel err %g", H, I, k, variant,
+                      v == 0 ? "fused" : "two GEMVs", rel);
+        }
+        cr_assert(memcmp(act[0], act[1], (size_t)k * I * sizeof(float)) == 0, "H %d I %d k %d: gate/up outputs differ", H,
+                  I, k);
+        cr_assert(memcmp(x[0], x[1], (size_t)H * sizeof(float)) == 0, "H %d I %d k %d: x differs", H, I, k);
+        cr_assert_eq(nparts[0], nparts[1]);
+        cr_assert(memcmp(hout[0], hout[1], (size_t)H * sizeof(float)) == 0, "H %d I %d k %d: the norm's h differs", H, I,
+                  k);
+        cr_assert(memcmp(part[0], part[1], (size_t)nparts[0] * sizeof(double)) == 0,
+                  "H %d I %d k %d: the norm's %d partial sums differ", H, I, k, nparts[0]);
+        for (int i = 0; i < nw_owned; i++)
+            free(owned_w[i]);
+        void *owned[] = {h, x0, norm_w, xref, a, b, y, hf, x[0], x[1], act[0], act[1], hout[0], hout[1], part[0], part[1]};
+        for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+            free(owned[i]);
+    }
+}
+
 /* CPU reference of mimo_cuda_test_attention: RoPE, value scale, attention per head. */
 static void attention_reference(const mimo_cuda_test_attn *a, const float *qkv, int P, float *out)
 {
