@@ -585,7 +585,7 @@ Test(cuda_kernels, gemv_staged_equals_plain_bit_for_bit)
 Test(cuda_kernels, moe_experts_fused_equals_two_gemvs_bit_for_bit)
 {
     need_gpu();
-    const int shapes[4][4] = {{6144, 256, 8, 10}, {2048, 768, 8, 9}, {64, 32, 2, 8}, {1024, 128, 3, 5}};   /* H, I, k, E */
+    const int shapes[4][4] = {{6144, 256, 8, 10}, {2048, 256, 8, 9}, {64, 32, 2, 8}, {1024, 128, 3, 5}};   /* H, I, k, E */
     for (int sh = 0; sh < 4; sh++)
     for (int variant = 0; variant < 2; variant++) {   /* 0: norm factor and writer, 1: neither */
         const int H = shapes[sh][0], I = shapes[sh][1], k = shapes[sh][2], E = shapes[sh][3], reps = 2;
