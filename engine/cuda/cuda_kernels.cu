@@ -4,7 +4,10 @@
 #include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
 
+#include <algorithm>
 #include <math.h>
+#include <stdio.h>
+#include <vector>
 #include <stdlib.h>
 
 // ---------------------------------------------------------------------------------------------
@@ -991,7 +994,19 @@ struct MoeExpertsParams {
     // the shared memory's parts (byte offsets): barriers, gate / up rows and scale rows, down rows and
     // scale rows [k][down_rows], the padded input row, the padded gate/up outputs [k], the combine's sums
     int off_gate, off_up, off_gscale, off_uscale, off_down, off_dscale, off_xs, off_hs, off_red, hs_ld;
+    int diag_order;   // DIAGNOSTIC: 1 = a warp's lane 0 copies slot j's down rows after its gate/up rows
 };
+// DIAGNOSTIC: %globaltimer stamps of each block's phases (the last launch), printed at exit
+#define MOE_DIAG_N 9
+__device__ unsigned long long moe_diag[256][MOE_DIAG_N];
+__device__ __forceinline__ void moe_stamp(int i)
+{
+    if (threadIdx.x == 0 && blockIdx.x < 256) {
+        unsigned long long t;
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+        moe_diag[blockIdx.x][i] = t;
+    }
+}
 
 // All blocks of the grid: the writes before it by any block are visible to every block after it. Thread 0
 // of each block arrives; the last arrival resets the count and moves the generation on.
@@ -1074,11 +1089,13 @@ __global__ void __launch_bounds__(MOE_EXPERTS_THREADS, 1) moe_experts_kernel(con
         mxfp4_prescale_inputs<4>(v);
         *(float4 *)(xs + xs_padded_index(4 * i)) = make_float4(v[0], v[1], v[2], v[3]);
     }
+    moe_stamp(0);
     const int own = threadIdx.x;   // the combine's row of this thread (own < d_rows)
     const float norm_w = NORM_OUT_ && own < d_rows ? __ldg(p.norm_out.w + d_row0 + own) : 0.0f;
     pdl_trigger();
     __syncthreads();   // the barriers' initialisation
     pdl_wait();
+    moe_stamp(1);
     if ((int)threadIdx.x < k) {
         ids[threadIdx.x] = p.slot_expert[threadIdx.x];
         weights[threadIdx.x] = p.combine_w[threadIdx.x];
@@ -1101,7 +1118,17 @@ __global__ void __launch_bounds__(MOE_EXPERTS_THREADS, 1) moe_experts_kernel(con
             bulk_copy_to_shared(sm + p.off_uscale + r * sl_gate, us + (size_t)row * sl_gate, sbytes, &landed[warp]);
         }
     }
-    if (lane == 1 && warp < k) {
+    if (p.diag_order == 1 && lane == 0 && warp < k && d_rows > 0) {
+        const int e = ids[warp];
+        bulk_copy_to_shared(sm + p.off_down + (size_t)warp * p.down_rows * rb_down,
+                            expert_data(p.down, e) + (size_t)d_row0 * rb_down, (uint32_t)(d_rows * rb_down),
+                            &landed[MOE_EXPERTS_WARPS]);
+        bulk_copy_to_shared(sm + p.off_dscale + (size_t)warp * p.down_rows * sl_down,
+                            expert_scales(p.down, e) + (size_t)d_row0 * sl_down, (uint32_t)(d_rows * sl_down),
+                            &landed[MOE_EXPERTS_WARPS]);
+    }
+    moe_stamp(2);
+    if (p.diag_order == 0 && lane == 1 && warp < k) {
         for (int j = warp; j < k; j += MOE_EXPERTS_WARPS) {   // k <= MOE_EXPERTS_MAX_K <= the warps: one each
             const int e = ids[j];
             if (d_rows > 0) {   // else no warp waits for them
@@ -1119,6 +1146,7 @@ __global__ void __launch_bounds__(MOE_EXPERTS_THREADS, 1) moe_experts_kernel(con
     const auto nothing = [] {};
     if (warp_groups > 0) {
         bulk_barrier_wait(&landed[warp], 0);
+        moe_stamp(3);
         for (int gi = warp; gi < groups; gi += MOE_EXPERTS_WARPS) {
             const int r = gi * group_rows + lane / p.lpr_gate, sl = lane % p.lpr_gate;
             float acc[1], acc2[1];
@@ -1136,7 +1164,10 @@ __global__ void __launch_bounds__(MOE_EXPERTS_THREADS, 1) moe_experts_kernel(con
             }
         }
     }
+    __syncthreads();
+    moe_stamp(4);
     moe_grid_barrier(p.barrier, gridDim.x);
+    moe_stamp(5);
     // every slot's outputs into shared memory up to the down rows' padded width (as the down slots read
     // them: zeros past the gate/up rows), from L2, padded and scaled as the inputs above
     float *hs = (float *)(sm + p.off_hs);
@@ -1149,6 +1180,7 @@ __global__ void __launch_bounds__(MOE_EXPERTS_THREADS, 1) moe_experts_kernel(con
         *(float4 *)(hs + j * p.hs_ld + xs_padded_index(c)) = make_float4(v[0], v[1], v[2], v[3]);
     }
     __syncthreads();
+    moe_stamp(6);
     // down: units (tile of the combine kernel's rows, slot) over the warps, each the combine kernel's warp
     const int tile_rows = (32 / p.lpr_down) * RD, tiles = p.down_rows / tile_rows;
     float *red = (float *)(sm + p.off_red);   // [tile][slot][tile_rows]
@@ -1173,6 +1205,7 @@ __global__ void __launch_bounds__(MOE_EXPERTS_THREADS, 1) moe_experts_kernel(con
         }
     }
     __syncthreads();
+    moe_stamp(7);
     double sq = 0.0;
     if (own < d_rows) {
         const int t = own / tile_rows, i = own % tile_rows;
@@ -1189,6 +1222,7 @@ __global__ void __launch_bounds__(MOE_EXPERTS_THREADS, 1) moe_experts_kernel(con
     if constexpr (NORM_OUT_)
         if (d_rows > 0)   // block-uniform
             moe_norm_partials(p, sq, tile_rows, norm_red);
+    moe_stamp(8);
 }
 
 // The most dynamic shared memory gemv1_kernel takes without opting in (cudaFuncSetAttribute): 48 KiB
@@ -2024,6 +2058,10 @@ static bool moe_experts_plan(const GemvParams &g, const GemvParams &d, unsigned 
     p.down_rows = dr;
     p.lpr_down = lpr_down;
     p.hs_ld = round_up_int(xs_padded_index(d.w.ld), 4);
+    {
+        const char *v = getenv("MIMO_CUDA_MOE_ORDER");
+        p.diag_order = v && v[0] == '1' ? 1 : 0;
+    }
     long long o = 128;   // the barriers
     const auto take = [&](long long bytes) {
         const int at = (int)o;
@@ -2047,6 +2085,30 @@ static bool moe_experts_plan(const GemvParams &g, const GemvParams &d, unsigned 
     return true;
 }
 
+static int moe_diag_blocks = 0;
+static void moe_diag_print()
+{
+    static unsigned long long t[256][MOE_DIAG_N];
+    if (cudaDeviceSynchronize() != cudaSuccess || cudaMemcpyFromSymbol(t, moe_diag, sizeof t) != cudaSuccess)
+        return;
+    const int n = moe_diag_blocks < 256 ? moe_diag_blocks : 256;
+    unsigned long long t0 = ~0ull;
+    for (int b = 0; b < n; b++)
+        t0 = t[b][0] < t0 ? t[b][0] : t0;
+    static const char *names[MOE_DIAG_N] = {"entry", "waited", "copies issued", "warp 0 landed", "gate/up done",
+                                            "barrier passed", "outputs staged", "down done", "end"};
+    fprintf(stderr, "moe diag (%d blocks, us from the first entry): min / median / max\n", n);
+    for (int i = 0; i < MOE_DIAG_N; i++) {
+        std::vector<double> v;
+        for (int b = 0; b < n; b++)
+            if (t[b][i] >= t0)
+                v.push_back((double)(t[b][i] - t0) / 1000.0);
+        std::sort(v.begin(), v.end());
+        if (!v.empty())
+            fprintf(stderr, "  %-16s %7.2f %7.2f %7.2f (%zu)\n", names[i], v.front(), v[v.size() / 2], v.back(), v.size());
+    }
+}
+
 bool cuda_moe_experts_takes(const GemvParams &gate_up, const GemvParams &down)
 {
     MoeExpertsParams p;
@@ -2065,6 +2127,12 @@ int cuda_moe_experts(const GemvParams &gate_up, const GemvParams &down, unsigned
     if (!moe_experts_plan(gate_up, down, barrier, &p, &smem, &shape, &grid))
         return mimo_fail(err, "cuda moe experts: the fused kernel does not take these slots (cuda_moe_experts_takes)");
     moe_experts_launch_count++;
+    static bool diag_registered = false;
+    if (!diag_registered && getenv("MIMO_CUDA_MOE_DIAG")) {
+        diag_registered = true;
+        moe_diag_blocks = grid;
+        atexit(moe_diag_print);
+    }
     const bool norm = p.norm_out.h != nullptr;
     const auto kernel = shape == ROWS_ONEPASS ? (norm ? moe_experts_kernel<ROWS_ONEPASS, true>
                                                       : moe_experts_kernel<ROWS_ONEPASS, false>)
