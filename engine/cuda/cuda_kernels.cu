@@ -994,7 +994,9 @@ struct MoeExpertsParams {
     // the shared memory's parts (byte offsets): barriers, gate / up rows and scale rows, down rows and
     // scale rows [k][down_rows], the padded input row, the padded gate/up outputs [k], the combine's sums
     int off_gate, off_up, off_gscale, off_uscale, off_down, off_dscale, off_xs, off_hs, off_red, hs_ld;
-    int diag_order;   // DIAGNOSTIC: 1 = a warp's lane 0 copies slot j's down rows after its gate/up rows
+    int diag_order;   // DIAGNOSTIC: 1 = a warp's lane 0 copies slot j's down rows after its gate/up rows,
+                      // 2 = lane 0 of warp WARPS - k + j
+    int diag_depth;   // DIAGNOSTIC: > 0: warp w's copies wait for warp w - depth's rows to land
 };
 // DIAGNOSTIC: %globaltimer stamps of each block's phases (the last launch), printed at exit
 #define MOE_DIAG_N 9
@@ -1106,6 +1108,8 @@ __global__ void __launch_bounds__(MOE_EXPERTS_THREADS, 1) moe_experts_kernel(con
     // the copies: each warp's lane 0 its gate/up lane groups' rows and scale rows (4 copies a group), lane 1
     // of warp j < k slot j's down rows and scale rows (the block's run of every slot)
     if (lane == 0) {
+        if (p.diag_depth > 0 && warp >= p.diag_depth && warp_groups > 0)
+            bulk_barrier_wait(&landed[warp - p.diag_depth], 0);
         const int e = ids[slot];
         const uint8_t *gd = expert_data(p.gate, e), *gs = expert_scales(p.gate, e);
         const uint8_t *ud = expert_data(p.up, e), *us = expert_scales(p.up, e);
@@ -1118,12 +1122,13 @@ __global__ void __launch_bounds__(MOE_EXPERTS_THREADS, 1) moe_experts_kernel(con
             bulk_copy_to_shared(sm + p.off_uscale + r * sl_gate, us + (size_t)row * sl_gate, sbytes, &landed[warp]);
         }
     }
-    if (p.diag_order == 1 && lane == 0 && warp < k && d_rows > 0) {
-        const int e = ids[warp];
-        bulk_copy_to_shared(sm + p.off_down + (size_t)warp * p.down_rows * rb_down,
+    const int dslot = p.diag_order == 1 ? warp : warp - (MOE_EXPERTS_WARPS - k);
+    if (p.diag_order >= 1 && lane == 0 && dslot >= 0 && dslot < k && d_rows > 0) {
+        const int e = ids[dslot];
+        bulk_copy_to_shared(sm + p.off_down + (size_t)dslot * p.down_rows * rb_down,
                             expert_data(p.down, e) + (size_t)d_row0 * rb_down, (uint32_t)(d_rows * rb_down),
                             &landed[MOE_EXPERTS_WARPS]);
-        bulk_copy_to_shared(sm + p.off_dscale + (size_t)warp * p.down_rows * sl_down,
+        bulk_copy_to_shared(sm + p.off_dscale + (size_t)dslot * p.down_rows * sl_down,
                             expert_scales(p.down, e) + (size_t)d_row0 * sl_down, (uint32_t)(d_rows * sl_down),
                             &landed[MOE_EXPERTS_WARPS]);
     }
@@ -2060,7 +2065,9 @@ static bool moe_experts_plan(const GemvParams &g, const GemvParams &d, unsigned 
     p.hs_ld = round_up_int(xs_padded_index(d.w.ld), 4);
     {
         const char *v = getenv("MIMO_CUDA_MOE_ORDER");
-        p.diag_order = v && v[0] == '1' ? 1 : 0;
+        p.diag_order = v ? atoi(v) : 0;
+        v = getenv("MIMO_CUDA_MOE_DEPTH");
+        p.diag_depth = v ? atoi(v) : 0;
     }
     long long o = 128;   // the barriers
     const auto take = [&](long long bytes) {
