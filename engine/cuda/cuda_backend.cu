@@ -78,7 +78,7 @@ static CudaInstr instr(CudaOp op, int layer, int n)
     i.layer = layer;
     i.n = n;
     static const char *const names[] = {"embed", "rmsnorm", "gemv", "qkv_rope_store", "attention", "route_topk",
-                                        "argmax", "copy_hidden", "moe_experts"};
+                                        "argmax", "copy_hidden"};
     i.label = names[op];
     return i;
 }
@@ -115,13 +115,10 @@ GpuMat cuda_expert_at(const GpuMat &set, int s)
 }
 
 static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog);
-static void fuse_moe_experts(std::vector<CudaInstr> &prog);
 
-// op_kernels: the step as the op kernels run it (eager and graph): the qkv projection does the RoPE and
-// the cache store itself where its kernel takes it (GemvQkvOut), and a position's routed experts are one
-// kernel where it takes them (cuda_moe_experts); the persistent kernel's table keeps the qkv_rope_store op
-// and the two expert GEMVs.
-static void build_step(CudaEngine *e, int n, bool with_head, bool op_kernels, std::vector<CudaInstr> &prog)
+// fuse_qkv: the qkv projection does the RoPE and the cache store itself where its kernel takes it
+// (GemvQkvOut; the op kernels only: the persistent kernel's table keeps the qkv_rope_store op).
+static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std::vector<CudaInstr> &prog)
 {
     const mimo_config *c = &e->cfg;
     const int H = c->hidden_size, k = c->experts_per_tok;
@@ -133,7 +130,7 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool op_kernels, st
         CudaLayer &L = e->layers[l];
         prog.push_back(rmsnorm_instr(l, e->x, e->h, L.input_norm, H, n));
         CudaInstr qkv = labelled(gemv_instr(l, L.qkv, e->h, H, e->qkv, e->qkv_ld, n, false), "qkv_proj");
-        if (op_kernels && cuda_gemv_takes_qkv_out(qkv.gemv, L.geom))
+        if (fuse_qkv && cuda_gemv_takes_qkv_out(qkv.gemv, L.geom))
             qkv.gemv.qkv_out = GemvQkvOut{e->q, L.kcache, L.vcache, L.qkv_map, e->d_step, L.geom};
         prog.push_back(qkv);
         if (!qkv.gemv.qkv_out.q)
@@ -190,29 +187,6 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool op_kernels, st
         prog.push_back(instr(OP_ARGMAX, -1, n));
     }
     defer_norms(e, prog);
-    if (op_kernels)
-        fuse_moe_experts(prog);
-}
-
-// The gate/up slots and the down slots with the MoE combine right after them (their deferred norms
-// already placed) as one instruction where the fused kernel takes them.
-static void fuse_moe_experts(std::vector<CudaInstr> &prog)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < prog.size(); i++) {
-        const CudaInstr &g = prog[i];
-        if (i + 1 < prog.size() && g.op == OP_GEMV && g.glu && g.gemv.slot_expert && prog[i + 1].op == OP_GEMV &&
-            prog[i + 1].gemv.combine_x && cuda_moe_experts_takes(g.gemv, prog[i + 1].gemv)) {
-            CudaInstr m = labelled(g, "moe_experts");
-            m.op = OP_MOE_EXPERTS;
-            m.gemv_down = prog[i + 1].gemv;
-            prog[k++] = m;
-            i++;
-            continue;
-        }
-        prog[k++] = g;
-    }
-    prog.resize(k);
 }
 
 // The writer of x that a norm instruction at prog[i] follows: the last GEMV before it that writes x
@@ -336,9 +310,6 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
                             c->routed_scaling_factor, i.n, e->route_ids, e->route_w, st, err);
             break;
         }
-        case OP_MOE_EXPERTS:
-            rc = cuda_moe_experts(i.gemv, i.gemv_down, e->moe_barrier, st, err);
-            break;
         case OP_ARGMAX:
             rc = cuda_argmax(e->logits, e->vocab_local, e->vocab_local, i.n, e->vocab_base, e->d_argmax, st, err);
             break;
@@ -706,10 +677,6 @@ static int engine_init(CudaEngine *e, const mimo_config *cfg, const mimo_engine_
     if (cuda_engine_alloc(e, &v, (size_t)MIMO_MAX_DECODE_POSITIONS * sizeof(float), err))
         return -1;
     e->norm_factor = (float *)v;
-    if (cuda_engine_alloc(e, &v, 2 * sizeof(unsigned), err))
-        return -1;
-    e->moe_barrier = (unsigned *)v;
-    CUDA_CHECK(cudaMemset(e->moe_barrier, 0, 2 * sizeof(unsigned)));
     // Unwritten activations read as zeros, never as garbage (padding columns of act / attn / mlp).
     CUDA_CHECK(cudaMemset(e->act, 0, (size_t)T * (k > 0 ? k : 1) * e->act_ld * sizeof(float)));
     CUDA_CHECK(cudaMemset(e->attn, 0, (size_t)T * e->attn_ld * sizeof(float)));

@@ -10,11 +10,10 @@
 
 __device__ __forceinline__ uint32_t smem_address(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
-// A barrier expecting `copies` arrivals (one per bulk_copy_to_shared on it), visible to the copy engine
-// after the fence.
-__device__ __forceinline__ void bulk_barrier_init(uint64_t *bar, uint32_t copies = 1)
+// A barrier expecting one arrival (the copying thread's), visible to the copy engine after the fence.
+__device__ __forceinline__ void bulk_barrier_init(uint64_t *bar)
 {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_address(bar)), "r"(copies) : "memory");
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_address(bar)) : "memory");
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
 }
 

@@ -37,7 +37,6 @@ enum CudaOp {
     OP_ROUTE,
     OP_ARGMAX,
     OP_COPY,
-    OP_MOE_EXPERTS,   // gemv: the gate/up slots, gemv_down: the down slots with the combine (cuda_moe_experts)
 };
 
 // One instruction of a step: the op, the layer it belongs to (-1 = none), and its operands.
@@ -46,7 +45,6 @@ struct CudaInstr {
     int layer;
     int n;                     // positions (or slots for expert GEMVs)
     GemvParams gemv;
-    GemvParams gemv_down;      // OP_MOE_EXPERTS: the down slots
     bool glu;
     const float *src;
     float *dst;
@@ -94,7 +92,6 @@ struct CudaEngine {
     double *norm_partials;     // the deferred RMSNorms' partial sums (GemvNormOut): 2 sites x 16 positions x
                                // MIMO_CUDA_NORM_PARTIALS_MAX; NULL: every norm a kernel
     float *norm_factor;        // a deferred norm's factor for the expert slots (GemvParams::norm_factor)
-    unsigned *moe_barrier;     // the fused MoE experts kernel's grid-wide barrier (cuda_moe_experts), zeroed
     int qkv_ld, q_ld, attn_ld, mlp_ld, act_ld;
 
     std::vector<void *> allocations;

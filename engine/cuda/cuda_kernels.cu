@@ -4,10 +4,7 @@
 #include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
 
-#include <algorithm>
 #include <math.h>
-#include <stdio.h>
-#include <vector>
 #include <stdlib.h>
 
 // ---------------------------------------------------------------------------------------------
@@ -298,19 +295,13 @@ template <int N> __device__ __forceinline__ void mxfp4_prescale_inputs(float *xq
 // scale times 2^26 (word_dot's decode leaves the products times 2^-26) built without branches: 2^(e-101)
 // is a normal float for every e <= 228 (e = 0 too), e in 229..254 overflows to infinity as the product
 // of the two factors did, and 0xFF stays NaN.
-__device__ __forceinline__ float mxfp4_gemv1_scale(uint32_t e)
-{
-    const uint32_t bits = min(e + 26u, 255u) << 23;
-    return __uint_as_float(e == 255u ? 0x7FC00000u : bits);
-}
-// WS: sbase holds the scale rows in shared memory (moe_experts_kernel), MXFP4 only.
-template <int FMT, bool WS = false>
+template <int FMT>
 __device__ __forceinline__ float gemv1_vec_scale(const GpuMat &m, const void *sbase, int r, int c)
 {
-    static_assert(!WS || FMT == MIMO_WFMT_MXFP4, "staged scales: MXFP4 only");
     if (FMT == MIMO_WFMT_MXFP4) {
-        const uint8_t *sp = (const uint8_t *)sbase + (size_t)r * m.scale_ld + c / 32;
-        return mxfp4_gemv1_scale(WS ? *sp : __ldg(sp));
+        const uint32_t e = __ldg((const uint8_t *)sbase + (size_t)r * m.scale_ld + c / 32);
+        const uint32_t bits = min(e + 26u, 255u) << 23;
+        return __uint_as_float(e == 255u ? 0x7FC00000u : bits);
     }
     return vec_scale<FMT>(m, sbase, r, c);
 }
@@ -391,8 +382,7 @@ __device__ __forceinline__ void slot_aware_trigger_wait(const UnitCtx &u, bool s
 // matrices wait for their predecessor (unit.wait()) after issuing their first weight loads; after_wait()
 // runs right after that wait (the caller's reads of what earlier kernels wrote). XS: x is the padded
 // shared-memory copy of the input row (xs_padded_index), MXFP4's already scaled
-// (mxfp4_prescale_inputs). WS: data / sdata (and data2 / sdata2) are the rows in shared memory, row_of
-// giving rows there (moe_experts_kernel's staged rows; the same sums as from global memory).
+// (mxfp4_prescale_inputs).
 // The storage rows of a lane group's R rows: row0 + r, the last row repeated past the matrix's end
 // (their loads stay in bounds; nothing is written for them).
 struct Gemv1Rows {
@@ -405,7 +395,7 @@ template <int R> struct Gemv1RowList {
     __device__ __forceinline__ int operator()(int r) const { return row[r]; }
 };
 
-template <int FMT, bool GLU, int SHAPE, bool XS = false, bool WS = false, typename RowOf, typename AfterWait>
+template <int FMT, bool GLU, int SHAPE, bool XS = false, typename RowOf, typename AfterWait>
 __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m, const GpuMat &m2, const uint8_t *data,
                                            const uint8_t *sdata, const uint8_t *data2, const uint8_t *sdata2,
                                            const float *x, RowOf row_of, int sl, int lpr, int vbeg, int nvec, bool &waited,
@@ -433,9 +423,9 @@ __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m,
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int v = v0 + u * lpr;
-                raw[r][u] = v < nvec ? (WS ? wrow[v] : load_weights(unit, wrow + v)) : make_uint4(0, 0, 0, 0);
+                raw[r][u] = v < nvec ? load_weights(unit, wrow + v) : make_uint4(0, 0, 0, 0);
                 if (GLU)
-                    raw2[r][u] = v < nvec ? (WS ? wrow2[v] : load_weights(unit, wrow2 + v)) : make_uint4(0, 0, 0, 0);
+                    raw2[r][u] = v < nvec ? load_weights(unit, wrow2 + v) : make_uint4(0, 0, 0, 0);
             }
         }
         if (!waited) {
@@ -453,8 +443,8 @@ __device__ __forceinline__ void gemv1_rows(const UnitCtx &unit, const GpuMat &m,
 #pragma unroll
             for (int r = 0; r < R; r++) {
                 const int row = row_of(r);
-                s[r] = gemv1_vec_scale<FMT, WS>(m, sdata, row, c);
-                s2[r] = GLU ? gemv1_vec_scale<FMT, WS>(m2, sdata2, row, c) : 1.0f;
+                s[r] = gemv1_vec_scale<FMT>(m, sdata, row, c);
+                s2[r] = GLU ? gemv1_vec_scale<FMT>(m2, sdata2, row, c) : 1.0f;
             }
 #pragma unroll
             for (int q = 0; q < 4; q++) {
@@ -961,275 +951,6 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const
     gemv1_combine_unit<FMT, SHAPE, NORM_OUT_, EARLY>(kernel_unit(), UnitSmem{red, nullptr}, p, lpr);
 }
 
-// ---- the MoE experts of one position in one kernel ----
-// The gate/up slots and the down slots with the MoE combine of one position (the 1-token step's routed
-// experts), one block an SM: a block takes a run of one slot's gate/up rows and a run of the down rows of
-// every slot, and right after its wait (the route kernel's ids) starts bulk copies of all those rows into
-// shared memory, down rows included, so that the layer's expert bytes stream at once instead of in two
-// kernels whose second can land only when the first has ended (each fills its SMs' registers). The gate/up
-// outputs (silu(g) u) go to global memory, every block meets the others at a grid-wide barrier, copies
-// the outputs of all slots into shared memory and finishes its down rows. Every sum is the two kernels'
-// bit for bit: the same rows in the same lane order (gemv1_rows from shared memory, WS), the combine in
-// slot order, the deferred norm's partials per combine tile in the combine block's order; the persistent
-// kernel, which has no such body, runs the two kernels. All blocks must be resident at once (the barrier):
-// the grid is at most the SMs, one block each (moe_experts_plan).
-#define MOE_EXPERTS_WARPS 16
-#define MOE_EXPERTS_THREADS (MOE_EXPERTS_WARPS * 32)
-#define MOE_EXPERTS_MAX_K 16
-static int moe_experts_smem_max = 0;   // dynamic shared memory a block may opt into (cuda_gemv_prepare)
-struct MoeExpertsParams {
-    GpuMat gate, up, down;
-    const float *x;            // the input row (h) of the position
-    float *act;                // the gate/up outputs, [k][act_ld]
-    int act_ld;
-    const int *slot_expert;    // [k], from the route kernel
-    const float *combine_w;    // [k]
-    float *combine_x;          // x [hidden], accumulated
-    const float *norm_factor;  // GemvParams::norm_factor of the gate/up slots, or NULL
-    GemvNormOut norm_out;      // the down slots' deferred norm, or h NULL
-    unsigned *barrier;         // [2]: arrivals, generation (zeroed once)
-    int k;
-    int gu_rows, ctas_per_slot, lpr_gate;   // gate/up: rows a block (within one slot), lanes per row
-    int down_rows, lpr_down;                // down: rows a block (every slot), lanes per row
-    // the shared memory's parts (byte offsets): barriers, gate / up rows and scale rows, down rows and
-    // scale rows [k][down_rows], the padded input row, the padded gate/up outputs [k], the combine's sums
-    int off_gate, off_up, off_gscale, off_uscale, off_down, off_dscale, off_xs, off_hs, off_red, hs_ld;
-    int diag_order;   // DIAGNOSTIC: 1 = a warp's lane 0 copies slot j's down rows after its gate/up rows,
-                      // 2 = lane 0 of warp WARPS - k + j
-    int diag_depth;   // DIAGNOSTIC: > 0: warp w's copies wait for warp w - depth's rows to land
-};
-// DIAGNOSTIC: %globaltimer stamps of each block's phases (the last launch), printed at exit
-#define MOE_DIAG_N 9
-__device__ unsigned long long moe_diag[256][MOE_DIAG_N];
-__device__ __forceinline__ void moe_stamp(int i)
-{
-    if (threadIdx.x == 0 && blockIdx.x < 256) {
-        unsigned long long t;
-        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-        moe_diag[blockIdx.x][i] = t;
-    }
-}
-
-// All blocks of the grid: the writes before it by any block are visible to every block after it. Thread 0
-// of each block arrives; the last arrival resets the count and moves the generation on.
-__device__ __forceinline__ void moe_grid_barrier(unsigned *barrier, unsigned blocks)
-{
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        volatile unsigned *gen = barrier + 1;
-        const unsigned g = *gen;
-        __threadfence();
-        if (atomicAdd(barrier, 1u) == blocks - 1) {
-            atomicExch(barrier, 0u);
-            __threadfence();
-            atomicAdd(barrier + 1, 1u);
-        } else {
-            while (*gen == g)
-                ;
-        }
-        __threadfence();
-    }
-    __syncthreads();
-}
-
-// The deferred norm's partial of one combine tile: the combine block's sum (block_reduce of its rows'
-// squares, thread i holding row i): per 32 rows the warp's xor tree, then those in order from 0.
-// sq: this thread's square (row `row` of the block's down rows; 0 past them); red: 32 doubles a warp.
-__device__ __forceinline__ void moe_norm_partials(const MoeExpertsParams &p, double sq, int tile_rows, double *red)
-{
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int seg = min(tile_rows, 32);
-    for (int o = 16; o > 0; o >>= 1) {   // within each tile's lanes (the rest of the combine's warp is zeros)
-        const double other = __shfl_xor_sync(0xFFFFFFFFu, sq, o);
-        if (o < seg)
-            sq += other;
-    }
-    if (lane % seg == 0)
-        red[warp * 32 + lane / seg] = sq;
-    __syncthreads();
-    const int tiles = p.down_rows / tile_rows, first_tile = blockIdx.x * tiles;
-    if ((int)threadIdx.x < tiles) {
-        const int t = threadIdx.x, r0 = t * tile_rows;
-        double s = 0.0;
-        for (int r = r0; r < r0 + tile_rows; r += 32)   // the tile's warps (of 32 rows) in order
-            s += red[(r / 32) * 32 + (r % 32) / seg];
-        p.norm_out.partials[first_tile + t] = s;
-    }
-}
-
-template <int SHAPE_GATE, bool NORM_OUT_>
-__global__ void __launch_bounds__(MOE_EXPERTS_THREADS, 1) moe_experts_kernel(const MoeExpertsParams p)
-{
-    constexpr int FMT = MIMO_WFMT_MXFP4, VEC = FmtTraits<FMT>::VEC;
-    constexpr int RD = Gemv1Shape<FMT, ROWS_NARROW>::RG(false);
-    static_assert(Gemv1Shape<FMT, SHAPE_GATE>::RG(true) == 1, "gate/up: one row a lane group");
-    extern __shared__ float4 moe_experts_smem4[];
-    __shared__ int ids[MOE_EXPERTS_MAX_K];
-    __shared__ float weights[MOE_EXPERTS_MAX_K];
-    __shared__ double norm_red[MOE_EXPERTS_THREADS];
-    uint8_t *const sm = (uint8_t *)moe_experts_smem4;
-    uint64_t *const landed = (uint64_t *)sm;   // [warp]: its gate/up rows; [MOE_EXPERTS_WARPS]: the down rows
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, k = p.k;
-    const UnitCtx unit = kernel_unit();
-    const int H = p.down.rows;
-    const size_t rb_gate = gpu_row_bytes(FMT, p.gate.ld), rb_down = gpu_row_bytes(FMT, p.down.ld);
-    const int sl_gate = p.gate.scale_ld, sl_down = p.down.scale_ld;
-    const int slot = blockIdx.x / p.ctas_per_slot, g_row0 = (blockIdx.x % p.ctas_per_slot) * p.gu_rows;
-    const int group_rows = 32 / p.lpr_gate, groups = p.gu_rows / group_rows;   // gate/up lane groups of the block
-    const int warp_groups = groups > warp ? (groups - warp + MOE_EXPERTS_WARPS - 1) / MOE_EXPERTS_WARPS : 0;
-    const int d_row0 = blockIdx.x * p.down_rows, d_rows = max(0, min(p.down_rows, H - d_row0));
-    if (threadIdx.x < MOE_EXPERTS_WARPS)
-        bulk_barrier_init(&landed[threadIdx.x], 4 * max(warp_groups, 1));
-    if (threadIdx.x == MOE_EXPERTS_WARPS)
-        bulk_barrier_init(&landed[MOE_EXPERTS_WARPS], 2 * k);
-    // the input row, settled (the route kernel let this one launch after its own wait), from L2, padded and
-    // scaled as the gate/up slots stage it
-    float *xs = (float *)(sm + p.off_xs);
-    for (int i = threadIdx.x; i < p.gate.ld / 4; i += MOE_EXPERTS_THREADS) {
-        const float4 f = __ldcg((const float4 *)p.x + i);
-        float v[4] = {f.x, f.y, f.z, f.w};
-        mxfp4_prescale_inputs<4>(v);
-        *(float4 *)(xs + xs_padded_index(4 * i)) = make_float4(v[0], v[1], v[2], v[3]);
-    }
-    moe_stamp(0);
-    const int own = threadIdx.x;   // the combine's row of this thread (own < d_rows)
-    const float norm_w = NORM_OUT_ && own < d_rows ? __ldg(p.norm_out.w + d_row0 + own) : 0.0f;
-    pdl_trigger();
-    __syncthreads();   // the barriers' initialisation
-    pdl_wait();
-    moe_stamp(1);
-    if ((int)threadIdx.x < k) {
-        ids[threadIdx.x] = p.slot_expert[threadIdx.x];
-        weights[threadIdx.x] = p.combine_w[threadIdx.x];
-    }
-    const float factor = p.norm_factor ? __ldcg(p.norm_factor) : 1.0f;
-    const float x_old = own < d_rows ? p.combine_x[d_row0 + own] : 0.0f;
-    __syncthreads();
-    // the copies: each warp's lane 0 its gate/up lane groups' rows and scale rows (4 copies a group), lane 1
-    // of warp j < k slot j's down rows and scale rows (the block's run of every slot)
-    if (lane == 0) {
-        if (p.diag_depth > 0 && warp >= p.diag_depth && warp_groups > 0)
-            bulk_barrier_wait(&landed[warp - p.diag_depth], 0);
-        const int e = ids[slot];
-        const uint8_t *gd = expert_data(p.gate, e), *gs = expert_scales(p.gate, e);
-        const uint8_t *ud = expert_data(p.up, e), *us = expert_scales(p.up, e);
-        for (int gi = warp; gi < groups; gi += MOE_EXPERTS_WARPS) {
-            const int r = gi * group_rows, row = g_row0 + r;
-            const uint32_t bytes = (uint32_t)(group_rows * rb_gate), sbytes = (uint32_t)(group_rows * sl_gate);
-            bulk_copy_to_shared(sm + p.off_gate + r * rb_gate, gd + row * rb_gate, bytes, &landed[warp]);
-            bulk_copy_to_shared(sm + p.off_up + r * rb_gate, ud + row * rb_gate, bytes, &landed[warp]);
-            bulk_copy_to_shared(sm + p.off_gscale + r * sl_gate, gs + (size_t)row * sl_gate, sbytes, &landed[warp]);
-            bulk_copy_to_shared(sm + p.off_uscale + r * sl_gate, us + (size_t)row * sl_gate, sbytes, &landed[warp]);
-        }
-    }
-    const int dslot = p.diag_order == 1 ? warp : warp - (MOE_EXPERTS_WARPS - k);
-    if (p.diag_order >= 1 && lane == 0 && dslot >= 0 && dslot < k && d_rows > 0) {
-        const int e = ids[dslot];
-        bulk_copy_to_shared(sm + p.off_down + (size_t)dslot * p.down_rows * rb_down,
-                            expert_data(p.down, e) + (size_t)d_row0 * rb_down, (uint32_t)(d_rows * rb_down),
-                            &landed[MOE_EXPERTS_WARPS]);
-        bulk_copy_to_shared(sm + p.off_dscale + (size_t)dslot * p.down_rows * sl_down,
-                            expert_scales(p.down, e) + (size_t)d_row0 * sl_down, (uint32_t)(d_rows * sl_down),
-                            &landed[MOE_EXPERTS_WARPS]);
-    }
-    moe_stamp(2);
-    if (p.diag_order == 0 && lane == 1 && warp < k) {
-        for (int j = warp; j < k; j += MOE_EXPERTS_WARPS) {   // k <= MOE_EXPERTS_MAX_K <= the warps: one each
-            const int e = ids[j];
-            if (d_rows > 0) {   // else no warp waits for them
-                bulk_copy_to_shared(sm + p.off_down + (size_t)j * p.down_rows * rb_down,
-                                    expert_data(p.down, e) + (size_t)d_row0 * rb_down, (uint32_t)(d_rows * rb_down),
-                                    &landed[MOE_EXPERTS_WARPS]);
-                bulk_copy_to_shared(sm + p.off_dscale + (size_t)j * p.down_rows * sl_down,
-                                    expert_scales(p.down, e) + (size_t)d_row0 * sl_down, (uint32_t)(d_rows * sl_down),
-                                    &landed[MOE_EXPERTS_WARPS]);
-            }
-        }
-    }
-    // gate/up: the warp's lane groups as the slot kernel takes them (one row a group)
-    bool waited = true;
-    const auto nothing = [] {};
-    if (warp_groups > 0) {
-        bulk_barrier_wait(&landed[warp], 0);
-        moe_stamp(3);
-        for (int gi = warp; gi < groups; gi += MOE_EXPERTS_WARPS) {
-            const int r = gi * group_rows + lane / p.lpr_gate, sl = lane % p.lpr_gate;
-            float acc[1], acc2[1];
-            gemv1_rows<FMT, true, SHAPE_GATE, true, true>(unit, p.gate, p.up, sm + p.off_gate, sm + p.off_gscale,
-                                                          sm + p.off_up, sm + p.off_uscale, xs,
-                                                          Gemv1Rows{r, p.gu_rows - 1}, sl, p.lpr_gate, 0,
-                                                          p.gate.ld / VEC, waited, acc, acc2, nothing);
-            if (sl == 0) {
-                float a = acc[0], a2 = acc2[0];
-                if (p.norm_factor) {
-                    a *= factor;
-                    a2 *= factor;
-                }
-                p.act[(size_t)slot * p.act_ld + g_row0 + r] = silu_f(a) * a2;
-            }
-        }
-    }
-    __syncthreads();
-    moe_stamp(4);
-    moe_grid_barrier(p.barrier, gridDim.x);
-    moe_stamp(5);
-    // every slot's outputs into shared memory up to the down rows' padded width (as the down slots read
-    // them: zeros past the gate/up rows), from L2, padded and scaled as the inputs above
-    float *hs = (float *)(sm + p.off_hs);
-    const int dvec4 = p.down.ld / 4;
-    for (int i = threadIdx.x; i < k * dvec4; i += MOE_EXPERTS_THREADS) {
-        const int j = i / dvec4, c = 4 * (i % dvec4);
-        const float4 f = __ldcg((const float4 *)(p.act + (size_t)j * p.act_ld + c));
-        float v[4] = {f.x, f.y, f.z, f.w};
-        mxfp4_prescale_inputs<4>(v);
-        *(float4 *)(hs + j * p.hs_ld + xs_padded_index(c)) = make_float4(v[0], v[1], v[2], v[3]);
-    }
-    __syncthreads();
-    moe_stamp(6);
-    // down: units (tile of the combine kernel's rows, slot) over the warps, each the combine kernel's warp
-    const int tile_rows = (32 / p.lpr_down) * RD, tiles = p.down_rows / tile_rows;
-    float *red = (float *)(sm + p.off_red);   // [tile][slot][tile_rows]
-    if (d_rows > 0) {
-        bool landed_down = false;
-        for (int unit_i = warp; unit_i < tiles * k; unit_i += MOE_EXPERTS_WARPS) {
-            if (!landed_down) {
-                bulk_barrier_wait(&landed[MOE_EXPERTS_WARPS], 0);
-                landed_down = true;
-            }
-            const int t = unit_i / k, j = unit_i % k;
-            const int r = t * tile_rows + (lane / p.lpr_down) * RD, sl = lane % p.lpr_down;
-            float acc[RD], acc2[RD];
-            gemv1_rows<FMT, false, ROWS_NARROW, true, true>(
-                unit, p.down, p.down, sm + p.off_down + (size_t)j * p.down_rows * rb_down,
-                sm + p.off_dscale + (size_t)j * p.down_rows * sl_down, nullptr, nullptr, hs + j * p.hs_ld,
-                Gemv1Rows{r, p.down_rows - 1}, sl, p.lpr_down, 0, p.down.ld / VEC, waited, acc, acc2, nothing);
-            if (sl == 0)
-#pragma unroll
-                for (int q = 0; q < RD; q++)
-                    red[(t * k + j) * tile_rows + (lane / p.lpr_down) * RD + q] = acc[q];
-        }
-    }
-    __syncthreads();
-    moe_stamp(7);
-    double sq = 0.0;
-    if (own < d_rows) {
-        const int t = own / tile_rows, i = own % tile_rows;
-        float s = 0.0f;
-        for (int j = 0; j < k; j++)
-            s = fmaf(weights[j], red[(t * k + j) * tile_rows + i], s);
-        const float v = x_old + s;
-        p.combine_x[d_row0 + own] = v;
-        if constexpr (NORM_OUT_) {
-            p.norm_out.h[d_row0 + own] = v * norm_w;
-            sq = (double)v * v;
-        }
-    }
-    if constexpr (NORM_OUT_)
-        if (d_rows > 0)   // block-uniform
-            moe_norm_partials(p, sq, tile_rows, norm_red);
-    moe_stamp(8);
-}
-
 // The most dynamic shared memory gemv1_kernel takes without opting in (cudaFuncSetAttribute): 48 KiB
 // per block in all, less its static reduction buffers.
 #define GEMV1_XS_MAX_BYTES (48 * 1024 - UNIT_RED_FLOATS * (int)sizeof(float) - GEMV_WARPS * (int)sizeof(double))
@@ -1377,28 +1098,6 @@ static long long gemv1_slot_warps(const GemvParams &p, int vec, int U, int R)
     return (long long)(p.w.rows + rows_per_warp - 1) / rows_per_warp * p.n;
 }
 
-// The row shape launch_gemv1 gives MXFP4 expert slots: wide, narrow, one pass (gate/up of one position
-// where narrow rows would loop 2-6 times) or the default (why each: launch_gemv1).
-static int gemv1_fp4_slot_shape(const GemvParams &p, bool glu)
-{
-    constexpr int FMT = MIMO_WFMT_MXFP4;
-    const GemvKnobs &kn = cuda_gemv_knobs();
-    const bool many_slots = p.n > 8;
-    if (kn.gemv1_wide == 1 || (kn.gemv1_wide < 0 && many_slots && glu))
-        return ROWS_WIDE;
-    bool narrow = kn.gemv1_narrow != 0;
-    if (narrow && kn.gemv1_narrow < 0)
-        narrow = !many_slots && gemv1_slot_warps(p, FmtTraits<FMT>::VEC, Gemv1Shape<FMT>::U, Gemv1Shape<FMT>::RG(glu)) <
-                                    (long long)gemv_sm_count * 12;
-    if (!narrow)
-        return ROWS_DEFAULT;
-    const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
-    if (glu && kn.gemv1_onepass != 0 && nvec > 32 * Gemv1Shape<FMT, ROWS_NARROW>::U &&
-        nvec <= 32 * Gemv1Shape<FMT, ROWS_ONEPASS>::U)
-        return ROWS_ONEPASS;
-    return ROWS_NARROW;
-}
-
 template <int FMT, bool GLU>
 static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err, dim3 *plan = nullptr)
 {
@@ -1412,8 +1111,13 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err, d
     // combine on the 80-register build where its grid is more than one wave at 2 blocks per SM (the Pro
     // shard: 1-token step 5.15 -> 5.00 ms, 8 tokens 10.44 -> 10.30; `small`'s one wave is slower on it).
     const GemvKnobs &kn = cuda_gemv_knobs();
-    const int fp4_shape = FMT == MIMO_WFMT_MXFP4 && p.slot_expert ? gemv1_fp4_slot_shape(p, GLU) : ROWS_DEFAULT;
-    const bool wide = fp4_shape == ROWS_WIDE, narrow = fp4_shape == ROWS_NARROW || fp4_shape == ROWS_ONEPASS;
+    const bool many_fp4_slots = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && p.n > 8;
+    const bool wide = FMT == MIMO_WFMT_MXFP4 && p.slot_expert &&
+                      (kn.gemv1_wide == 1 || (kn.gemv1_wide < 0 && many_fp4_slots && GLU));
+    bool narrow = FMT == MIMO_WFMT_MXFP4 && p.slot_expert && !wide && kn.gemv1_narrow != 0;
+    if (narrow && kn.gemv1_narrow < 0)
+        narrow = !many_fp4_slots && gemv1_slot_warps(p, FmtTraits<FMT>::VEC, Gemv1Shape<FMT>::U,
+                                                      Gemv1Shape<FMT>::RG(GLU)) < (long long)gemv_sm_count * 12;
     int blocks = kn.gemv1_blocks == 3 ? 3 : 2;
     if (p.combine_x && !GLU) {
         int lpr;
@@ -1426,7 +1130,9 @@ static int launch_gemv1(const GemvParams &p, cudaStream_t st, mimo_error *err, d
     if constexpr (FMT == MIMO_WFMT_MXFP4) {
         // gate/up slots of one position in one pass where the narrow shape would loop 2-6 times
         if constexpr (GLU) {
-            if (fp4_shape == ROWS_ONEPASS)
+            const int nvec = p.w.ld / FmtTraits<FMT>::VEC;
+            const int U1 = Gemv1Shape<FMT, ROWS_ONEPASS>::U;
+            if (narrow && kn.gemv1_onepass != 0 && nvec > 32 * Gemv1Shape<FMT, ROWS_NARROW>::U && nvec <= 32 * U1)
                 return blocks == 2 ? launch_gemv1_v<FMT, GLU, 2, ROWS_ONEPASS>(p, st, err, plan)
                                    : launch_gemv1_v<FMT, GLU, 3, ROWS_ONEPASS>(p, st, err, plan);
         }
@@ -1486,22 +1192,6 @@ int cuda_gemv_prepare(mimo_error *err)
                                     GEMV_STAGED_MAX_BYTES));
     CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     GEMV_STAGED_MAX_BYTES));
-    // the MoE experts kernel: as much as a block may take beside its static arrays (ids, weights, norm sums)
-    int optin = 0;
-    CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    moe_experts_smem_max = optin - 8 * 1024;
-    if (moe_experts_smem_max > 48 * 1024) {
-        CUDA_CHECK(cudaFuncSetAttribute(moe_experts_kernel<ROWS_ONEPASS, true>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, moe_experts_smem_max));
-        CUDA_CHECK(cudaFuncSetAttribute(moe_experts_kernel<ROWS_ONEPASS, false>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, moe_experts_smem_max));
-        CUDA_CHECK(cudaFuncSetAttribute(moe_experts_kernel<ROWS_NARROW, true>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, moe_experts_smem_max));
-        CUDA_CHECK(cudaFuncSetAttribute(moe_experts_kernel<ROWS_NARROW, false>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, moe_experts_smem_max));
-    } else {
-        moe_experts_smem_max = 48 * 1024 - 8 * 1024;
-    }
     if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
@@ -1924,8 +1614,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.qkv_rope = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV_STAGED")))
             k.gemv_staged = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_MOE_FUSED")))
-            k.moe_fused = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1981,171 +1669,6 @@ static bool gemv1_fuses_combine(const GemvParams &p, bool glu)
 {
     return !glu && p.slot_expert && gemv1_runs(p) && cuda_gemv_knobs().fused_combine &&
            p.combine_k * 128 <= GEMV1_COMBINE_RED;
-}
-
-// ---- the MoE experts kernel's plan and launch ----
-static long long moe_experts_launch_count = 0;
-long long cuda_moe_experts_launches() { return moe_experts_launch_count; }
-
-static int round_up_int(long long v, int a) { return (int)((v + a - 1) / a * a); }
-
-// The fused kernel's parameters for the gate/up slots g and the down slots d of one position with the
-// MoE combine, or false where it does not take them: the knob off, the persistent kernel recording, not
-// MXFP4, not the two CUDA-core kernels in narrow / one-pass rows (the shapes whose sums it repeats), or no
-// split of the rows into at most one block an SM whose bulk copies are whole 16-byte multiples and whose
-// rows fit in shared memory. A block takes gu_rows rows of one slot (a multiple of the slot kernel's lane
-// groups and of 16, dividing the slot's rows) and down_rows rows of every slot (whole combine tiles and a
-// multiple of 16, dividing hidden).
-static bool moe_experts_plan(const GemvParams &g, const GemvParams &d, unsigned *barrier, MoeExpertsParams *mp,
-                             size_t *smem, int *shape_gate, int *grid)
-{
-    constexpr int FMT = MIMO_WFMT_MXFP4, VEC = FmtTraits<FMT>::VEC;
-    const GemvKnobs &kn = cuda_gemv_knobs();
-    const int k = d.combine_k;
-    if (!kn.moe_fused || cuda_persist_recorder() || !barrier || g.w.fmt != FMT || g.w2.fmt != FMT || d.w.fmt != FMT ||
-        !g.slot_expert || g.slot_expert != d.slot_expert || !d.combine_x || k < 1 || k > MOE_EXPERTS_MAX_K ||
-        g.n != k || d.n != k || g.x_slot_div != k || g.accumulate || d.accumulate || g.combine_x || g.norm_in.partials ||
-        g.norm_out.h || d.norm_in.partials || d.norm_factor || g.y != d.x || g.ldy != d.ldx ||
-        !gemv1_runs(g) || !gemv1_fuses_combine(d, false) || g.w2.rows != g.w.rows || g.w2.ld != g.w.ld ||
-        d.w.ld < g.w.rows)
-        return false;
-    *shape_gate = gemv1_fp4_slot_shape(g, true);
-    if ((*shape_gate != ROWS_NARROW && *shape_gate != ROWS_ONEPASS) || gemv1_fp4_slot_shape(d, false) != ROWS_NARROW)
-        return false;
-    const int I = g.w.rows, H = d.w.rows;
-    const int U_gate = *shape_gate == ROWS_ONEPASS ? Gemv1Shape<FMT, ROWS_ONEPASS>::U : Gemv1Shape<FMT, ROWS_NARROW>::U;
-    const int lpr_gate = gemv1_whole_row_lanes(g.w.ld / VEC, U_gate);
-    const int lpr_down = gemv1_whole_row_lanes(d.w.ld / VEC, Gemv1Shape<FMT, ROWS_NARROW>::U);
-    const int group_rows = 32 / lpr_gate, tile_rows = (32 / lpr_down) * Gemv1Shape<FMT, ROWS_NARROW>::RG(false);
-    const size_t rb_gate = gpu_row_bytes(FMT, g.w.ld), rb_down = gpu_row_bytes(FMT, d.w.ld);
-    const bool aligned = rb_gate % 16 == 0 && rb_down % 16 == 0 && (size_t)group_rows * g.w.scale_ld % 16 == 0 &&
-                         g.w.expert_stride_data % 16 == 0 && g.w.expert_stride_scales % 16 == 0 &&
-                         g.w2.expert_stride_data % 16 == 0 && g.w2.expert_stride_scales % 16 == 0 &&
-                         d.w.expert_stride_data % 16 == 0 && d.w.expert_stride_scales % 16 == 0 &&
-                         (uintptr_t)g.w.data % 16 == 0 && (uintptr_t)g.w.scales % 16 == 0 &&
-                         (uintptr_t)g.w2.data % 16 == 0 && (uintptr_t)g.w2.scales % 16 == 0 &&
-                         (uintptr_t)d.w.data % 16 == 0 && (uintptr_t)d.w.scales % 16 == 0 &&
-                         (uintptr_t)g.x % 16 == 0 && (uintptr_t)g.y % 16 == 0 && g.ldy % 4 == 0 && g.w.ld % 4 == 0 &&
-                         d.w.ld % 4 == 0 && d.w.ld <= g.ldy;
-    if (!aligned)
-        return false;
-    // the fewest rows a block (most blocks) within the SMs
-    const int gu_unit = max(16, group_rows);
-    int gu = gu_unit;
-    while (gu <= I && (I % gu || (long long)k * (I / gu) > gemv_sm_count))
-        gu += gu_unit;
-    if (gu > I)
-        return false;
-    const int blocks = k * (I / gu);
-    const int dr_unit = max(16, tile_rows);
-    int dr = dr_unit;
-    while (dr <= H && (H % dr || H / dr > blocks))
-        dr += dr_unit;
-    if (dr > H || dr > MOE_EXPERTS_THREADS || (size_t)dr * d.w.scale_ld % 16)
-        return false;
-    MoeExpertsParams p = {};
-    p.gate = g.w;
-    p.up = g.w2;
-    p.down = d.w;
-    p.x = g.x;
-    p.act = g.y;
-    p.act_ld = g.ldy;
-    p.slot_expert = g.slot_expert;
-    p.combine_w = d.combine_w;
-    p.combine_x = d.combine_x;
-    p.norm_factor = g.norm_factor;
-    p.norm_out = d.norm_out;
-    p.barrier = barrier;
-    p.k = k;
-    p.gu_rows = gu;
-    p.ctas_per_slot = I / gu;
-    p.lpr_gate = lpr_gate;
-    p.down_rows = dr;
-    p.lpr_down = lpr_down;
-    p.hs_ld = round_up_int(xs_padded_index(d.w.ld), 4);
-    {
-        const char *v = getenv("MIMO_CUDA_MOE_ORDER");
-        p.diag_order = v ? atoi(v) : 0;
-        v = getenv("MIMO_CUDA_MOE_DEPTH");
-        p.diag_depth = v ? atoi(v) : 0;
-    }
-    long long o = 128;   // the barriers
-    const auto take = [&](long long bytes) {
-        const int at = (int)o;
-        o = round_up_int(o + bytes, 128);
-        return at;
-    };
-    p.off_gate = take((long long)gu * rb_gate);
-    p.off_up = take((long long)gu * rb_gate);
-    p.off_gscale = take((long long)gu * g.w.scale_ld);
-    p.off_uscale = take((long long)gu * g.w.scale_ld);
-    p.off_down = take((long long)k * dr * rb_down);
-    p.off_dscale = take((long long)k * dr * d.w.scale_ld);
-    p.off_xs = take((long long)xs_padded_index(g.w.ld) * 4);
-    p.off_hs = take((long long)k * p.hs_ld * 4);
-    p.off_red = take((long long)k * dr * 4);
-    if (o > moe_experts_smem_max)
-        return false;
-    *mp = p;
-    *smem = (size_t)o;
-    *grid = blocks;
-    return true;
-}
-
-static int moe_diag_blocks = 0;
-static void moe_diag_print()
-{
-    static unsigned long long t[256][MOE_DIAG_N];
-    if (cudaDeviceSynchronize() != cudaSuccess || cudaMemcpyFromSymbol(t, moe_diag, sizeof t) != cudaSuccess)
-        return;
-    const int n = moe_diag_blocks < 256 ? moe_diag_blocks : 256;
-    unsigned long long t0 = ~0ull;
-    for (int b = 0; b < n; b++)
-        t0 = t[b][0] < t0 ? t[b][0] : t0;
-    static const char *names[MOE_DIAG_N] = {"entry", "waited", "copies issued", "warp 0 landed", "gate/up done",
-                                            "barrier passed", "outputs staged", "down done", "end"};
-    fprintf(stderr, "moe diag (%d blocks, us from the first entry): min / median / max\n", n);
-    for (int i = 0; i < MOE_DIAG_N; i++) {
-        std::vector<double> v;
-        for (int b = 0; b < n; b++)
-            if (t[b][i] >= t0)
-                v.push_back((double)(t[b][i] - t0) / 1000.0);
-        std::sort(v.begin(), v.end());
-        if (!v.empty())
-            fprintf(stderr, "  %-16s %7.2f %7.2f %7.2f (%zu)\n", names[i], v.front(), v[v.size() / 2], v.back(), v.size());
-    }
-}
-
-bool cuda_moe_experts_takes(const GemvParams &gate_up, const GemvParams &down)
-{
-    MoeExpertsParams p;
-    size_t smem;
-    int shape, grid;
-    static unsigned any_barrier;   // the plan only checks that one is given
-    return moe_experts_plan(gate_up, down, &any_barrier, &p, &smem, &shape, &grid);
-}
-
-int cuda_moe_experts(const GemvParams &gate_up, const GemvParams &down, unsigned *barrier, cudaStream_t st,
-                     mimo_error *err)
-{
-    MoeExpertsParams p;
-    size_t smem;
-    int shape, grid;
-    if (!moe_experts_plan(gate_up, down, barrier, &p, &smem, &shape, &grid))
-        return mimo_fail(err, "cuda moe experts: the fused kernel does not take these slots (cuda_moe_experts_takes)");
-    moe_experts_launch_count++;
-    static bool diag_registered = false;
-    if (!diag_registered && getenv("MIMO_CUDA_MOE_DIAG")) {
-        diag_registered = true;
-        moe_diag_blocks = grid;
-        atexit(moe_diag_print);
-    }
-    const bool norm = p.norm_out.h != nullptr;
-    const auto kernel = shape == ROWS_ONEPASS ? (norm ? moe_experts_kernel<ROWS_ONEPASS, true>
-                                                      : moe_experts_kernel<ROWS_ONEPASS, false>)
-                                              : (norm ? moe_experts_kernel<ROWS_NARROW, true>
-                                                      : moe_experts_kernel<ROWS_NARROW, false>);
-    return cuda_launch("moe_experts_kernel", err, kernel, dim3(grid), dim3(MOE_EXPERTS_THREADS), smem, st, p);
 }
 
 template <int FMT, bool GLU>

@@ -196,21 +196,11 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
-        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1, moe_fused = 1;
+        slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).
 long long cuda_gemv_staged_launches();
-// The routed experts of one position in one kernel (moe_experts_kernel): the gate/up slots gate_up (GLU, their
-// outputs into gate_up.y) and the down slots with the MoE combine down (combine_x, its deferred norm's
-// norm_out), the same results bit for bit as cuda_gemv of each; barrier: 2 zeroed words of the caller's
-// (a grid-wide barrier; one launch at a time per barrier). Where it takes them (MXFP4 slots of one
-// position on the CUDA-core kernels, shapes that split into at most one block an SM,
-// MIMO_CUDA_MOE_FUSED unset or 1, not while the persistent kernel records).
-bool cuda_moe_experts_takes(const GemvParams &gate_up, const GemvParams &down);
-int cuda_moe_experts(const GemvParams &gate_up, const GemvParams &down, unsigned *barrier, cudaStream_t st,
-                     mimo_error *err);
-long long cuda_moe_experts_launches();   // launches so far (tests check that a shape took it)
 // Once per process before the first gemv (and before any graph capture).
 int cuda_gemv_prepare(mimo_error *err);
 

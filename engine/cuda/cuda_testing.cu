@@ -299,67 +299,6 @@ extern "C" int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, in
     return c.get(x, dx, (size_t)(n_slots / k) * rows, err);
 }
 
-extern "C" long long mimo_cuda_test_moe_experts_launches(void) { return cuda_moe_experts_launches(); }
-
-extern "C" int mimo_cuda_test_moe_experts(const mimo_cuda_test_moe *m, int reps, bool fused, float *x, float *act,
-                                          float *h_out, double *partials, int *n_partials, mimo_error *err)
-{
-    TestCtx c;
-    GpuMat gm, um, dm;
-    float *dh = NULL, *dact = NULL, *dy = NULL, *dw = NULL, *dx = NULL, *dfactor = NULL, *dnw = NULL, *dhout = NULL;
-    double *dpart = NULL;
-    int32_t *dids = NULL;
-    unsigned *dbarrier = NULL;
-    const int H = (int)m->down[0].rows, I = (int)m->gate[0].rows, k = m->k;
-    int ldh = 0, ldact = 0, ldhout = 0;
-    if ((int)m->gate[0].cols != H || (int)m->down[0].cols != I)
-        return mimo_fail(err, "cuda test moe experts: gate %dx%d and down %dx%d do not chain", (int)m->gate[0].rows,
-                         (int)m->gate[0].cols, H, (int)m->down[0].cols);
-    std::vector<float> zeros((size_t)k * (H > I ? H : I), 0.0f);
-    const unsigned barrier0[2] = {0, 0};
-    if (c.init(err) || c.matrix(m->gate, m->n_experts, &gm, err) || c.matrix(m->up, m->n_experts, &um, err) ||
-        c.matrix(m->down, m->n_experts, &dm, err) || c.put_rows(m->h, 1, H, &dh, &ldh, err) ||
-        c.put_rows(zeros.data(), k, I, &dact, &ldact, err) || c.put<float>(NULL, (size_t)k * H, &dy, err) ||
-        c.put(m->w, (size_t)k, &dw, err) || c.put(x, (size_t)H, &dx, err) || c.put(m->ids, (size_t)k, &dids, err) ||
-        c.put(barrier0, 2, &dbarrier, err) || (m->factor && c.put(m->factor, 1, &dfactor, err)) ||
-        (m->norm_w && (c.put(m->norm_w, (size_t)H, &dnw, err) || c.put_rows(zeros.data(), 1, H, &dhout, &ldhout, err) ||
-                       c.put<double>(NULL, MIMO_CUDA_NORM_PARTIALS_MAX, &dpart, err))))
-        return -1;
-    GemvParams g = gemv_params(gm, dh, ldh, dact, ldact, k, false);
-    g.w2 = um;
-    g.slot_expert = dids;
-    g.x_slot_div = k;
-    g.x_settled = 1;
-    g.norm_factor = dfactor;
-    GemvParams d = gemv_params(dm, dact, ldact, dy, H, k, false);
-    d.slot_expert = dids;
-    d.combine_w = dw;
-    d.combine_x = dx;
-    d.combine_ldx = H;
-    d.combine_k = k;
-    d.ids_settled = 1;
-    *n_partials = 0;
-    if (m->norm_w) {
-        *n_partials = cuda_gemv_norm_partials(d, false);
-        if (*n_partials < 1)
-            return mimo_fail(err, "cuda test moe experts: the down slots take no deferred norm here");
-        d.norm_out = GemvNormOut{dhout, H, dnw, dpart, MIMO_CUDA_NORM_PARTIALS_MAX};
-    }
-    for (int r = 0; r < reps; r++) {
-        const int rc = fused ? cuda_moe_experts(g, d, dbarrier, c.e.stream, err)
-                             : cuda_gemv(g, true, c.e.stream, err) || cuda_gemv(d, false, c.e.stream, err);
-        if (rc)
-            return -1;
-    }
-    CUDA_CHECK(cudaStreamSynchronize(c.e.stream));
-    CUDA_CHECK(cudaMemcpy2D(act, (size_t)I * 4, dact, (size_t)ldact * 4, (size_t)I * 4, (size_t)k, cudaMemcpyDeviceToHost));
-    if (c.get(x, dx, (size_t)H, err))
-        return -1;
-    if (m->norm_w && (c.get(h_out, dhout, (size_t)H, err) || c.get(partials, dpart, (size_t)*n_partials, err)))
-        return -1;
-    return 0;
-}
-
 extern "C" int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err)
 {
     TestCtx c;

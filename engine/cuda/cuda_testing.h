@@ -69,22 +69,6 @@ int mimo_cuda_test_norm_to_expert_slots(const mimo_matrix *writer, const float *
                                         float eps, const mimo_matrix *router, const mimo_matrix *gate,
                                         const mimo_matrix *up, int n_experts, const int32_t *ids, int k,
                                         float *y_router, float *y_slots, int *deferred, mimo_error *err);
-/* The routed experts of one position as a step runs them, `reps` times over: the gate/up slots
- * act[j] = silu(f G_ids[j] h) * (f U_ids[j] h), j < k (f = *factor, the deferred norm's, or no scaling when
- * factor is NULL), then the down slots with the MoE combine x += sum_j w[j] D_ids[j] act[j] (x [down rows]
- * in and out), with norm_w (else NULL) as a deferred norm's writer: h_out = x * norm_w and the partial sums
- * of squares, *n_partials of them into partials. fused: the one kernel (cuda_moe_experts; -1 with err where
- * it does not take them), else the two GEMVs. act [k][gate rows]. */
-typedef struct {
-    const mimo_matrix *gate, *up, *down;   /* [n_experts] each */
-    int n_experts, k;
-    const int32_t *ids;
-    const float *w, *h, *factor, *norm_w;
-} mimo_cuda_test_moe;
-int mimo_cuda_test_moe_experts(const mimo_cuda_test_moe *m, int reps, bool fused, float *x, float *act, float *h_out,
-                               double *partials, int *n_partials, mimo_error *err);
-/* Launches of the fused MoE experts kernel in this process so far. */
-long long mimo_cuda_test_moe_experts_launches(void);
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 
