@@ -2,7 +2,8 @@
 // completed on a shared-memory mbarrier: one thread starts the copy of a contiguous byte range, any
 // thread waits for it. Used where a kernel loads weights (which no kernel writes) before it waits on its
 // predecessor under programmatic dependent launch, so that the bytes stream in while the kernels before
-// it run (gemv1_staged_kernel).
+// it run (gemv1_staged_kernel), and for a producer warp streaming weights through a ring of shared-memory
+// stages (expert_glu_bulk_kernel).
 #ifndef MIMO_CUDA_BULK_COPY_CUH
 #define MIMO_CUDA_BULK_COPY_CUH
 
@@ -10,23 +11,51 @@
 
 __device__ __forceinline__ uint32_t smem_address(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
 
+// A barrier expecting `count` arrivals a phase (and the bytes they announce).
+__device__ __forceinline__ void bulk_barrier_init_count(uint64_t *bar, uint32_t count)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_address(bar)), "r"(count) : "memory");
+}
+
+// Makes the calling thread's barrier initialisations visible to the copy engine.
+__device__ __forceinline__ void bulk_barrier_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
+
 // A barrier expecting one arrival (the copying thread's), visible to the copy engine after the fence.
 __device__ __forceinline__ void bulk_barrier_init(uint64_t *bar)
 {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(smem_address(bar)) : "memory");
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    bulk_barrier_init_count(bar, 1);
+    bulk_barrier_init_fence();
+}
+
+// The calling thread's arrival on bar, announcing `bytes` more to land in its current phase.
+__device__ __forceinline__ void bulk_barrier_expect(uint64_t *bar, uint32_t bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_address(bar)), "r"(bytes)
+                 : "memory");
+}
+
+// A plain arrival on bar (no bytes).
+__device__ __forceinline__ void bulk_barrier_arrive(uint64_t *bar)
+{
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_address(bar)) : "memory");
+}
+
+// Copies bytes (a multiple of 16; both addresses 16-byte aligned) from src to dst, counted against the
+// bytes bar's current phase expects (bulk_barrier_expect), without an arrival of its own.
+__device__ __forceinline__ void bulk_copy_counted(void *dst, const void *src, uint32_t bytes, uint64_t *bar)
+{
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                     smem_address(dst)),
+                 "l"(src), "r"(bytes), "r"(smem_address(bar))
+                 : "memory");
 }
 
 // Copies bytes (a multiple of 16; both addresses 16-byte aligned) from src to dst, completing bar's
 // current phase: the calling thread arrives on bar expecting that many bytes.
 __device__ __forceinline__ void bulk_copy_to_shared(void *dst, const void *src, uint32_t bytes, uint64_t *bar)
 {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_address(bar)), "r"(bytes)
-                 : "memory");
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                     smem_address(dst)),
-                 "l"(src), "r"(bytes), "r"(smem_address(bar))
-                 : "memory");
+    bulk_barrier_expect(bar, bytes);
+    bulk_copy_counted(dst, src, bytes, bar);
 }
 
 // Waits until bar's phase `parity` has completed (the copies on it have landed).

@@ -110,8 +110,6 @@ template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op,
     return r;
 }
 
-__device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
-
 // The operands of one GEMV unit: the matrices' data and scales and the input row — for an expert slot
 // matrix slot_expert[slot] of the sets and input row slot / x_slot_div (read after the unit's pdl_wait:
 // the ids come from the router), else the plain matrices and p.x.
@@ -1192,7 +1190,7 @@ int cuda_gemv_prepare(mimo_error *err)
                                     GEMV_STAGED_MAX_BYTES));
     CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     GEMV_STAGED_MAX_BYTES));
-    if (prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
+    if (cuda_expert_glu_bulk_prepare(err) || prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_MXFP4, false>(err) || prepare_gemv_f<MIMO_WFMT_MXFP4, true>(err))
@@ -1306,22 +1304,6 @@ __device__ __forceinline__ void decode_row_op(const RowRaw &r, uint32_t *out)
                 }
         }
     }
-}
-
-template <bool F16>
-__device__ __forceinline__ void mma_16816(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
-                                          uint32_t b1)
-{
-    if (F16)
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                     "{%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-    else
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                     "{%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 // Scale of the lane's block applied to partial sums: the fp8 block multiplier (a 64-column block
@@ -1614,6 +1596,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.qkv_rope = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV_STAGED")))
             k.gemv_staged = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_SLOT_BULK")) && atoi(v) >= 0 && atoi(v) <= 2)
+            k.slot_bulk = atoi(v);
         read = true;
     }
     return k;
@@ -1675,6 +1659,8 @@ template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     int n = p.slot_expert ? 1 : p.n;
+    if (FMT == MIMO_WFMT_MXFP4 && GLU && gemv1_runs(p) && cuda_expert_glu_bulk_takes(p, GLU))
+        return cuda_expert_glu_bulk(p, st, err);
     if (gemv1_runs(p))
         return launch_gemv1<FMT, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);

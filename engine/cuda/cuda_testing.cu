@@ -94,29 +94,35 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     test_ids_settled = path == 15;
     test_x_settled = path == 16;
     switch (path) {
-    case 0: k = GemvKnobs(); return 0;
-    case 1: k = GemvKnobs(); k.gemv1 = 1; return 0;
-    case 2: k = GemvKnobs(); k.gemv1 = 0; return 0;
-    case 3: k = GemvKnobs(); k.gemv1 = 0; k.mma_pipe = 4; return 0;
-    case 4: k = GemvKnobs(); k.gemv1 = 0; k.mma_ksplit = 2; return 0;
-    case 5: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_blocks = 3; return 0;
-    case 6: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_wide = 1; return 0;
-    case 7: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_wide = 1; k.gemv1_blocks = 3; return 0;
-    case 8: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 0; return 0;
-    case 9: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_blocks = 3; return 0;
-    case 10: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; return 0;
-    case 11: k = GemvKnobs(); k.combine_blocks = 3; return 0;
-    case 12: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_onepass = 0; return 0;
-    case 13: k = GemvKnobs(); k.slot_xsmem = 0; return 0;
-    case 14: k = GemvKnobs(); k.defer_norm = 0; return 0;
-    case 15: k = GemvKnobs(); k.early_ids = 1; return 0;   // at any position count
-    case 16: k = GemvKnobs(); return 0;
-    case 17: k = GemvKnobs(); k.gemv_staged = 0; return 0;
+    case 0: k = GemvKnobs(); break;
+    case 1: k = GemvKnobs(); k.gemv1 = 1; break;
+    case 2: k = GemvKnobs(); k.gemv1 = 0; break;
+    case 3: k = GemvKnobs(); k.gemv1 = 0; k.mma_pipe = 4; break;
+    case 4: k = GemvKnobs(); k.gemv1 = 0; k.mma_ksplit = 2; break;
+    case 5: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_blocks = 3; break;
+    case 6: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_wide = 1; break;
+    case 7: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_wide = 1; k.gemv1_blocks = 3; break;
+    case 8: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 0; break;
+    case 9: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_blocks = 3; break;
+    case 10: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; break;
+    case 11: k = GemvKnobs(); k.combine_blocks = 3; break;
+    case 12: k = GemvKnobs(); k.gemv1 = 1; k.gemv1_narrow = 1; k.gemv1_onepass = 0; break;
+    case 13: k = GemvKnobs(); k.slot_xsmem = 0; break;
+    case 14: k = GemvKnobs(); k.defer_norm = 0; break;
+    case 15: k = GemvKnobs(); k.early_ids = 1; break;   // at any position count
+    case 16: k = GemvKnobs(); break;
+    case 17: k = GemvKnobs(); k.gemv_staged = 0; break;
+    case 18: k = GemvKnobs(); k.slot_bulk = 2; break;   // MXFP4 gate/up slots of one position too
+    default: return -1;
     }
-    return -1;
+    // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel
+    if (path >= 1 && path <= 17)
+        k.slot_bulk = 0;
+    return 0;
 }
 
 extern "C" long long mimo_cuda_test_gemv_staged_launches(void) { return cuda_gemv_staged_launches(); }
+extern "C" long long mimo_cuda_test_expert_glu_bulk_launches(void) { return cuda_expert_glu_bulk_launches(); }
 
 // y = W x, or silu(W x) * (U x) with up != NULL, over n positions; y += W x with accumulate.
 static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x, int n, float *y, bool accumulate,

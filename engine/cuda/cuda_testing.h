@@ -49,11 +49,15 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * were final at launch (GemvParams::x_settled: their input row staged before their wait, the step's way
  * after the route kernel), 17 = the defaults without the staged GEMV (plain matrices of one position whose
  * rows the default bulk-copies into shared memory before its wait, gemv1_staged_kernel, read them from
- * global memory after it). Returns -1 for an unknown path. */
+ * global memory after it), 18 = the defaults with the MXFP4 gate/up slots of one position on
+ * expert_glu_bulk_kernel too (the default takes it for the slots of several positions; paths 1-17 keep
+ * every MXFP4 gate/up slot off it, on the kernels they test). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 18
+#define MIMO_CUDA_TEST_GEMV_PATHS 19
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
 long long mimo_cuda_test_gemv_staged_launches(void);
+/* Launches of expert_glu_bulk_kernel (the MXFP4 gate/up slots on the tensor cores) in this process so far. */
+long long mimo_cuda_test_expert_glu_bulk_launches(void);
 /* An RMSNorm between two GEMVs at one position, as a step takes it: writer x += W a (x [W rows] in and
  * out), h = rmsnorm(x) * norm_w, reader y = R h (with reader_up: silu(R h) * (U h)). Deferred where
  * the kernels take it (the writer leaves h = x * norm_w and partial sums of squares, the reader scales

@@ -300,6 +300,71 @@ Test(cuda_kernels, gemv_expert_slots)
     }
 }
 
+/* The MXFP4 gate/up slots on the tensor cores with bulk-copied weights (expert_glu_bulk_kernel): the
+ * MiMo-V2.5-Pro shard's shape (256 rows of 6144 columns, 12 stages through the 4-stage ring), ragged rows
+ * with a partial last stage (200 x 1152: 9 chunks), one stage of 2 chunks (40 x 256); two and one
+ * positions (path 18 takes one position too); inputs over a wide range of magnitudes (its halves' scaling).
+ * Against the reference and against the CUDA-core kernel (path 1), and the launch count says it ran. */
+Test(cuda_kernels, expert_glu_bulk_slots)
+{
+    need_gpu();
+    enum { E = 5, K = 8, MAX_POS = 2 };
+    const int shapes[3][2] = {{256, 6144}, {200, 1152}, {40, 256}};
+    for (int sh = 0; sh < 3; sh++)
+    for (int npos = 1; npos <= MAX_POS; npos++) {
+        const int ROWS = shapes[sh][0], COLS = shapes[sh][1], SLOTS = npos * K;
+        mimo_matrix gs[E], us[E];
+        void *gd[E], *gsc[E], *ud[E], *usc[E];
+        for (int e = 0; e < E; e++) {
+            gs[e] = random_matrix(MIMO_WFMT_MXFP4, ROWS, COLS, &gd[e], &gsc[e]);
+            us[e] = random_matrix(MIMO_WFMT_MXFP4, ROWS, COLS, &ud[e], &usc[e]);
+        }
+        int32_t ids[MAX_POS * K];
+        for (int s = 0; s < SLOTS; s++)
+            ids[s] = (s * 3 + s / K) % E;   /* repeats across positions */
+        float *x = malloc((size_t)npos * COLS * sizeof(float));
+        for (int i = 0; i < npos * COLS; i++)   /* magnitudes from ~1e-4 to ~30 */
+            x[i] = frand() * (i % 97 == 0 ? 30.0f : i % 5 == 0 ? 1e-3f : 0.05f);
+        float *ref = malloc((size_t)SLOTS * ROWS * sizeof(float)), *y = malloc((size_t)SLOTS * ROWS * sizeof(float));
+        float *core = malloc((size_t)SLOTS * ROWS * sizeof(float));
+        float *a = malloc((size_t)ROWS * sizeof(float)), *b = malloc((size_t)ROWS * sizeof(float));
+        for (int s = 0; s < SLOTS; s++) {
+            mimo_matrix_gemv_f32(&gs[ids[s]], x + (size_t)(s / K) * COLS, a);
+            mimo_matrix_gemv_f32(&us[ids[s]], x + (size_t)(s / K) * COLS, b);
+            mimo_cpu_swiglu(ref + (size_t)s * ROWS, a, b, ROWS);
+        }
+        mimo_error err = {{0}};
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(1), 0);
+        cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, core, &err), 0, "%s", err.msg);
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(18), 0);
+        const long long before = mimo_cuda_test_expert_glu_bulk_launches();
+        cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, y, &err), 0, "%s", err.msg);
+        cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - before, 1, "%dx%d, %d positions: not on the bulk kernel",
+                     ROWS, COLS, npos);
+        cr_assert(all_finite(y, (size_t)SLOTS * ROWS), "%dx%d, %d positions: output not fully written", ROWS, COLS, npos);
+        const double rel = mimo_test_rel_err(y, ref, (size_t)SLOTS * ROWS);
+        const double rel_core = mimo_test_rel_err(y, core, (size_t)SLOTS * ROWS);
+        cr_log_info("expert_glu_bulk %dx%d, %d positions: rel err %.3g (reference), %.3g (CUDA-core kernel)", ROWS, COLS,
+                    npos, rel, rel_core);
+        cr_assert(rel < 1e-4, "%dx%d, %d positions: rel err %g against the reference", ROWS, COLS, npos, rel);
+        cr_assert(rel_core < 1e-5, "%dx%d, %d positions: rel err %g against the CUDA-core kernel", ROWS, COLS, npos,
+                  rel_core);
+        for (int e = 0; e < E; e++) {
+            free(gd[e]);
+            free(gsc[e]);
+            free(ud[e]);
+            free(usc[e]);
+        }
+        free(x);
+        free(ref);
+        free(y);
+        free(core);
+        free(a);
+        free(b);
+    }
+    mimo_cuda_test_set_gemv_path(0);
+}
+
 /* The routed experts' down projection with the MoE combine folded in (the step's way) on every GEMV
  * path: against the reference (x + sum_j w_j E_j act_j), and against the GEMV-then-combine-kernel
  * route bit for bit where the slots keep whole rows per lane group (MXFP4: the same products in the

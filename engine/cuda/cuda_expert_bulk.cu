@@ -1,0 +1,276 @@
+// MXFP4 gate/up expert slots on the tensor cores, their weights streamed through shared memory by the
+// bulk-copy engine (expert_glu_bulk_kernel; GemvKnobs::slot_bulk says where it runs).
+//
+// Why (results/kernels/README.md, thirteenth and nineteenth sessions): on the CUDA cores each MXFP4 code
+// costs ~5 instructions (decode, FMA, loads), which at the H100's bandwidth is as much issue time as the
+// bytes take, so the slot kernels stay at 0.45-0.61 of the calibration; a tensor-core kernel that loaded its
+// weights per lane (13th session) removed the arithmetic but waited on its loads (a chunk ahead a warp is
+// too little in flight). Here one producer warp streams the block's rows through a ring of shared-memory
+// stages (one bulk copy per row and stage, completion on a barrier), and eight consumer warps decode and
+// multiply: nothing in flight costs a register.
+//
+// A block: 32 gate rows and the same 32 up rows of one slot, over the whole row. A stage holds 512 columns
+// of the 64 rows; consumer warp w takes rows 16 (w % 2) .. + 15 of both matrices in the stage's 128-column
+// chunk w / 2 (4 scale blocks). Its m16n8k16 MMAs: A = 16 rows x 16 codes decoded into halves (code x
+// 2^-14, exact), B = the slot's input row, scaled by a power of two into the half range and split as
+// hi + lo. In a chunk, lane (g, t) holds 8 consecutive codes of scale block j (columns 32 j + 8 t ..) of rows
+// g and g + 8, so every MMA of block j sums one scale block; B's columns 2 j and 2 j + 1 (hi, lo) are the
+// only non-zero ones for block j (lanes with g = 2 j, 2 j + 1 fill them), so after the chunk's 8 MMAs lane
+// (g, t) holds block t's sums in its two accumulator columns and applies that block's scale in fp32. No
+// scale touches a half, and no lane's B is idle: each lane feeds exactly one block per chunk.
+// Sums are in a fixed order (deterministic) but not the CUDA-core kernel's: they agree to ~1e-6.
+#include "cuda_bulk_copy.cuh"
+#include "cuda_ops.cuh"
+
+namespace {
+
+constexpr int EGB_TILE_ROWS = 32;                         // gate rows a block (and as many up rows)
+constexpr int EGB_ROWS = 2 * EGB_TILE_ROWS;               // rows a stage holds: gate, then up
+constexpr int EGB_CHUNK = 128;                            // columns a consumer warp takes of a stage
+constexpr int EGB_STAGE_CHUNKS = 4;
+constexpr int EGB_STAGE_COLS = EGB_CHUNK * EGB_STAGE_CHUNKS;
+constexpr int EGB_ROW_PITCH = EGB_STAGE_COLS / 2 + 16;    // bytes: rows 4 banks apart, conflict-free word reads
+constexpr int EGB_STAGE_BYTES = EGB_ROWS * EGB_ROW_PITCH;
+constexpr int EGB_STAGES = 4;
+constexpr int EGB_CONSUMERS = 8;                          // 2 row halves x EGB_STAGE_CHUNKS chunks
+constexpr int EGB_THREADS = (EGB_CONSUMERS + 1) * 32;     // and the producer warp
+constexpr int EGB_BAR_BYTES = 128;                        // the stages' full and empty barriers
+constexpr size_t EGB_MAX_SMEM = 200 * 1024;
+
+// The dynamic shared memory of a block for rows of ld columns: barriers, stages, the tile's scale bytes
+// (rows an odd number of words apart: the 8 row groups of a warp's byte reads hit distinct banks), the
+// input row's hi and lo halves (lo 64 bytes further than hi's end, so a quarter warp's hi and lo reads
+// take distinct banks).
+struct EgbLayout {
+    int scale_pitch;
+    size_t scales, xs_hi, xs_lo, total;
+};
+__host__ __device__ inline EgbLayout egb_layout(int ld)
+{
+    EgbLayout l;
+    const int words = ld / EGB_CHUNK;   // scale bytes of a row / 4
+    l.scale_pitch = (words % 2 ? words : words + 1) * 4;
+    l.scales = EGB_BAR_BYTES + (size_t)EGB_STAGES * EGB_STAGE_BYTES;
+    l.xs_hi = l.scales + ((size_t)EGB_ROWS * l.scale_pitch + 15) / 16 * 16;
+    l.xs_lo = l.xs_hi + (size_t)2 * ld + 64;
+    l.total = l.xs_lo + (size_t)2 * ld;
+    return l;
+}
+
+// Codes i and i + 4 of a word (i < 4) as a half pair whose values are the codes' times 2^-14: the signs
+// moved to bits 15 / 31 by one shift, the exponent / mantissa bits to 11..9 / 27..25 by another (codes 0
+// and 0.5 become zero and a half subnormal, exactly).
+__device__ __forceinline__ uint32_t e2m1_pair_scaled(uint32_t w, int i)
+{
+    const uint32_t s = w << (12 - 4 * i);
+    const uint32_t m = i < 3 ? w << (9 - 4 * i) : w >> 3;
+    return (s & 0x80008000u) | (m & 0x0E000E00u);
+}
+
+// 2^(e - 127) for a UE8M0 byte (e = 0: the float subnormal 2^-127; 255: NaN), without branches.
+__device__ __forceinline__ float e8m0_scale(uint32_t e)
+{
+    return __uint_as_float(e == 255u ? 0x7FC00000u : max(e << 23, 0x00400000u));
+}
+
+__device__ __forceinline__ void consumers_sync() { asm volatile("bar.sync 1, %0;" ::"n"(EGB_CONSUMERS * 32) : "memory"); }
+
+// The input row x (ld floats) times 2^kx as hi + lo halves, for every 8 columns c..c+7 the pairs (c, c+4),
+// (c+1, c+5), (c+2, c+6), (c+3, c+7) (e2m1_pair_scaled's order). kx puts the row's largest magnitude in
+// [2^14, 2^15): the halves keep ~22 bits of every input within 2^24 of it. Returns kx (consumer threads).
+__device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, float *warp_max)
+{
+    const int tid = threadIdx.x, nthreads = EGB_CONSUMERS * 32;
+    float m = 0.0f;
+    for (int i = tid; i < ld / 4; i += nthreads) {
+        const float4 v = ((const float4 *)x)[i];
+        m = fmaxf(m, fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
+    }
+    for (int o = 16; o > 0; o >>= 1)
+        m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+    if (tid % 32 == 0)
+        warp_max[tid / 32] = m;
+    consumers_sync();
+    m = 0.0f;
+    for (int w = 0; w < EGB_CONSUMERS; w++)
+        m = fmaxf(m, warp_max[w]);
+    const int kx = m > 0.0f && m <= 3.0e38f ? max(-100, min(100, 14 - ilogbf(m))) : 0;
+    const float f = __uint_as_float((uint32_t)(127 + kx) << 23);
+    for (int grp = tid; grp < ld / 8; grp += nthreads) {
+        const float4 a = ((const float4 *)x)[2 * grp], b = ((const float4 *)x)[2 * grp + 1];
+        const float first[4] = {a.x * f, a.y * f, a.z * f, a.w * f}, second[4] = {b.x * f, b.y * f, b.z * f, b.w * f};
+        uint32_t hp[4], lp[4];
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const __half2 h = __floats2half2_rn(first[k], second[k]);
+            const float2 back = __half22float2(h);
+            const __half2 l = __floats2half2_rn(first[k] - back.x, second[k] - back.y);
+            hp[k] = *reinterpret_cast<const uint32_t *>(&h);
+            lp[k] = *reinterpret_cast<const uint32_t *>(&l);
+        }
+        hi[grp] = make_uint4(hp[0], hp[1], hp[2], hp[3]);
+        lo[grp] = make_uint4(lp[0], lp[1], lp[2], lp[3]);
+    }
+    return kx;
+}
+
+__global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const GemvParams p)
+{
+    extern __shared__ __align__(16) uint8_t egb_smem[];
+    __shared__ float red[2][EGB_STAGE_CHUNKS][EGB_TILE_ROWS];   // [matrix][chunk warp][row]
+    __shared__ float warp_max[EGB_CONSUMERS];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int ld = p.w.ld, rows = p.w.rows, slot = blockIdx.y, row_base = blockIdx.x * EGB_TILE_ROWS;
+    const int nch = ld / EGB_CHUNK, nstage = (nch + EGB_STAGE_CHUNKS - 1) / EGB_STAGE_CHUNKS;
+    const EgbLayout L = egb_layout(ld);
+    uint64_t *full = (uint64_t *)egb_smem, *empty = full + EGB_STAGES;
+    uint8_t *stages = egb_smem + EGB_BAR_BYTES;
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < EGB_STAGES; s++) {
+            bulk_barrier_init_count(full + s, 1);              // the producer's announcement
+            bulk_barrier_init_count(empty + s, EGB_CONSUMERS); // every consumer warp done with it
+        }
+        bulk_barrier_init_fence();
+    }
+    // the expert ids come from the router: wait first, then let dependents launch (slot_aware_trigger_wait)
+    pdl_wait();
+    pdl_trigger();
+    const int e = p.slot_expert[slot];
+    __syncthreads();   // the barriers' initialisation
+
+    if (warp == EGB_CONSUMERS) {   // the producer: every stage's 64 row pieces, one bulk copy each
+        const uint8_t *gate = expert_data(p.w, e), *up = expert_data(p.w2, e);
+        const size_t row_bytes = (size_t)ld / 2;
+        for (int s = 0; s < nstage; s++) {
+            const int buf = s % EGB_STAGES, use = s / EGB_STAGES;
+            if (use > 0)
+                bulk_barrier_wait(empty + buf, (use - 1) & 1);
+            const uint32_t bytes = (uint32_t)min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS) * (EGB_CHUNK / 2);
+            if (lane == 0)
+                bulk_barrier_expect(full + buf, bytes * EGB_ROWS);
+            __syncwarp();
+            for (int r = lane; r < EGB_ROWS; r += 32) {
+                const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);   // past the end: the last row again
+                const uint8_t *src = (r < EGB_TILE_ROWS ? gate : up) + (size_t)row * row_bytes +
+                                     (size_t)s * (EGB_STAGE_COLS / 2);
+                bulk_copy_counted(stages + (size_t)buf * EGB_STAGE_BYTES + r * EGB_ROW_PITCH, src, bytes, full + buf);
+            }
+        }
+        return;
+    }
+
+    // consumers: the tile's scale bytes and the input row into shared memory while the first stages land
+    uint8_t *scales = egb_smem + L.scales;
+    uint4 *xs_hi = (uint4 *)(egb_smem + L.xs_hi), *xs_lo = (uint4 *)(egb_smem + L.xs_lo);
+    {
+        const uint8_t *sg = expert_scales(p.w, e), *su = expert_scales(p.w2, e);
+        for (int i = threadIdx.x; i < EGB_ROWS * nch; i += EGB_CONSUMERS * 32) {
+            const int r = i / nch, word = i % nch;
+            const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);
+            const uint32_t *src = (const uint32_t *)((r < EGB_TILE_ROWS ? sg : su) + (size_t)row * p.w.scale_ld);
+            ((uint32_t *)(scales + r * L.scale_pitch))[word] = __ldg(src + word);
+        }
+    }
+    const int kx = stage_input_halves(p.x + (long long)(slot / p.x_slot_div) * p.ldx, ld, xs_hi, xs_lo, warp_max);
+    const float norm = p.norm_factor ? __ldcg(p.norm_factor + slot / p.x_slot_div) : 1.0f;
+    consumers_sync();
+
+    const int half = warp % 2, cw = warp / 2, g = lane / 4, t = lane % 4;
+    const int jb = g / 2;                           // the scale block whose B columns this lane fills
+    const uint4 *xb = g % 2 ? xs_lo : xs_hi;        // column 2 jb (hi) or 2 jb + 1 (lo)
+    float acc[2][2] = {};                           // [matrix][row g, g + 8]: block t's sums of each chunk
+    for (int s = 0; s < nstage; s++) {
+        const int buf = s % EGB_STAGES;
+        const int nc = min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS);
+        bulk_barrier_wait(full + buf, (s / EGB_STAGES) & 1);
+        if (cw < nc) {
+            const uint8_t *st = stages + (size_t)buf * EGB_STAGE_BYTES + cw * (EGB_CHUNK / 2) + 4 * t;
+            uint32_t w[2][2][4];   // [matrix][row g, g + 8][block]
+#pragma unroll
+            for (int m = 0; m < 2; m++)
+#pragma unroll
+                for (int k = 0; k < 2; k++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                        w[m][k][j] = *(const uint32_t *)(st + (m * EGB_TILE_ROWS + half * 16 + g + 8 * k) * EGB_ROW_PITCH +
+                                                         16 * j);
+            const int chunk = s * EGB_STAGE_CHUNKS + cw;
+            const uint4 xv = xb[chunk * 16 + 4 * jb + t];
+            float c[2][4] = {};
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const uint32_t b0 = jb == j ? (h ? xv.z : xv.x) : 0u, b1 = jb == j ? (h ? xv.w : xv.y) : 0u;
+#pragma unroll
+                    for (int m = 0; m < 2; m++)
+                        mma_16816<true>(c[m], e2m1_pair_scaled(w[m][0][j], 2 * h), e2m1_pair_scaled(w[m][1][j], 2 * h),
+                                        e2m1_pair_scaled(w[m][0][j], 2 * h + 1),
+                                        e2m1_pair_scaled(w[m][1][j], 2 * h + 1), b0, b1);
+                }
+            // lane (g, t): columns 2t (hi) and 2t + 1 (lo) hold block t's sums of rows g and g + 8
+#pragma unroll
+            for (int m = 0; m < 2; m++)
+#pragma unroll
+                for (int k = 0; k < 2; k++) {
+                    const uint32_t sb = scales[(m * EGB_TILE_ROWS + half * 16 + g + 8 * k) * L.scale_pitch + chunk * 4 + t];
+                    acc[m][k] = fmaf(c[m][2 * k] + c[m][2 * k + 1], e8m0_scale(sb), acc[m][k]);
+                }
+        }
+        __syncwarp();
+        if (lane == 0)
+            bulk_barrier_arrive(empty + buf);   // this warp is done with the stage
+    }
+    // the row's sums over the 4 lanes of a row group (their blocks), then over the chunk warps
+#pragma unroll
+    for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int k = 0; k < 2; k++) {
+            acc[m][k] += __shfl_xor_sync(0xFFFFFFFFu, acc[m][k], 1);
+            acc[m][k] += __shfl_xor_sync(0xFFFFFFFFu, acc[m][k], 2);
+            if (t == 0)
+                red[m][cw][half * 16 + g + 8 * k] = acc[m][k];
+        }
+    consumers_sync();
+    if (threadIdx.x < EGB_TILE_ROWS && row_base + (int)threadIdx.x < rows) {
+        // undo the codes' 2^-14 and the inputs' 2^kx (exact: a power of two), then the norm's factor
+        const float undo = __uint_as_float((uint32_t)(127 + 14 - kx) << 23) * norm;
+        float v[2];
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+            float sum = 0.0f;
+            for (int k = 0; k < EGB_STAGE_CHUNKS; k++)   // fixed order: deterministic
+                sum += red[m][k][threadIdx.x];
+            v[m] = sum * undo;
+        }
+        p.y[(size_t)slot * p.ldy + row_base + threadIdx.x] = silu_f(v[0]) * v[1];
+    }
+}
+
+}  // namespace
+
+static long long expert_glu_bulk_launch_count = 0;
+long long cuda_expert_glu_bulk_launches() { return expert_glu_bulk_launch_count; }
+
+bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
+{
+    const int mode = cuda_gemv_knobs().slot_bulk;
+    return glu && mode != 0 && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && !p.accumulate &&
+           (mode == 2 || p.n > p.x_slot_div) && p.w.ld % EGB_CHUNK == 0 && p.w.scale_ld == p.w.ld / 32 &&
+           egb_layout(p.w.ld).total <= EGB_MAX_SMEM && !cuda_persist_recorder();
+}
+
+int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
+{
+    const dim3 grid((p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS, p.n);
+    expert_glu_bulk_launch_count++;
+    return cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel, grid, dim3(EGB_THREADS),
+                       egb_layout(p.w.ld).total, st, p);
+}
+
+int cuda_expert_glu_bulk_prepare(mimo_error *err)
+{
+    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)EGB_MAX_SMEM));
+    return 0;
+}
