@@ -24,18 +24,23 @@
 
 namespace {
 
-constexpr int EGB_TILE_ROWS = 32;                         // gate rows a block (and as many up rows)
-constexpr int EGB_ROWS = 2 * EGB_TILE_ROWS;               // rows a stage holds: gate, then up
 constexpr int EGB_CHUNK = 128;                            // columns a consumer warp takes of a stage
-constexpr int EGB_STAGE_CHUNKS = 4;
-constexpr int EGB_STAGE_COLS = EGB_CHUNK * EGB_STAGE_CHUNKS;
-constexpr int EGB_ROW_PITCH = EGB_STAGE_COLS / 2 + 16;    // bytes: rows 4 banks apart, conflict-free word reads
-constexpr int EGB_STAGE_BYTES = EGB_ROWS * EGB_ROW_PITCH;
+constexpr int EGB_CONSUMERS = 8;                          // consumer warps: row halves x a stage's chunks
+// A block's tile: TR gate rows (and as many up rows), 16 a row half; a stage holds 8 / (TR / 16) chunks
+// of its 2 TR rows (~17 KB either way).
+template <int TR> struct EgbShape {
+    static constexpr int ROWS = 2 * TR, HALVES = TR / 16;
+    static constexpr int STAGE_CHUNKS = EGB_CONSUMERS / HALVES, STAGE_COLS = EGB_CHUNK * STAGE_CHUNKS;
+    static constexpr int ROW_PITCH = STAGE_COLS / 2 + 16;   // bytes: rows 4 banks apart, conflict-free word reads
+    static constexpr int STAGE_BYTES = ROWS * ROW_PITCH;
+};
 constexpr int EGB_STAGES = 4;
-constexpr int EGB_CONSUMERS = 8;                          // 2 row halves x EGB_STAGE_CHUNKS chunks
 constexpr int EGB_THREADS = (EGB_CONSUMERS + 1) * 32;     // and the producer warp
 constexpr int EGB_BAR_BYTES = 128;                        // the stages' full and empty barriers
 constexpr size_t EGB_MAX_SMEM = 200 * 1024;
+constexpr int EGB_X_GROUPS = 4;                           // 8-column input groups a consumer thread stages
+constexpr int EGB_MAX_LD = EGB_X_GROUPS * 8 * EGB_CONSUMERS * 32;
+constexpr int EGB_SCALE_BATCH = 8;                        // scale words a consumer thread has in flight
 
 // The dynamic shared memory of a block for rows of ld columns: barriers, stages, the tile's scale bytes
 // (rows an odd number of words apart: the 8 row groups of a warp's byte reads hit distinct banks), the
@@ -45,13 +50,14 @@ struct EgbLayout {
     int scale_pitch;
     size_t scales, xs_hi, xs_lo, total;
 };
-__host__ __device__ inline EgbLayout egb_layout(int ld)
+template <int TR> __host__ __device__ inline EgbLayout egb_layout(int ld)
 {
+    using S = EgbShape<TR>;
     EgbLayout l;
     const int words = ld / EGB_CHUNK;   // scale bytes of a row / 4
     l.scale_pitch = (words % 2 ? words : words + 1) * 4;
-    l.scales = EGB_BAR_BYTES + (size_t)EGB_STAGES * EGB_STAGE_BYTES;
-    l.xs_hi = l.scales + ((size_t)EGB_ROWS * l.scale_pitch + 15) / 16 * 16;
+    l.scales = EGB_BAR_BYTES + (size_t)EGB_STAGES * S::STAGE_BYTES;
+    l.xs_hi = l.scales + ((size_t)S::ROWS * l.scale_pitch + 15) / 16 * 16;
     l.xs_lo = l.xs_hi + (size_t)2 * ld + 64;
     l.total = l.xs_lo + (size_t)2 * ld;
     return l;
@@ -78,14 +84,27 @@ __device__ __forceinline__ void consumers_sync() { asm volatile("bar.sync 1, %0;
 // The input row x (ld floats) times 2^kx as hi + lo halves, for every 8 columns c..c+7 the pairs (c, c+4),
 // (c+1, c+5), (c+2, c+6), (c+3, c+7) (e2m1_pair_scaled's order). kx puts the row's largest magnitude in
 // [2^14, 2^15): the halves keep ~22 bits of every input within 2^24 of it. Returns kx (consumer threads).
+// A thread's 8-column groups are loaded at once and kept in registers (one round trip: loops of dependent
+// loads cost the first measured build ~10 us a block before its first MMA).
 __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, float *warp_max)
 {
     const int tid = threadIdx.x, nthreads = EGB_CONSUMERS * 32;
-    float m = 0.0f;
-    for (int i = tid; i < ld / 4; i += nthreads) {
-        const float4 v = ((const float4 *)x)[i];
-        m = fmaxf(m, fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
+    float4 v[EGB_X_GROUPS][2];
+#pragma unroll
+    for (int i = 0; i < EGB_X_GROUPS; i++) {
+        const int grp = tid + i * nthreads;
+        v[i][0] = v[i][1] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (grp < ld / 8) {
+            v[i][0] = ((const float4 *)x)[2 * grp];
+            v[i][1] = ((const float4 *)x)[2 * grp + 1];
+        }
     }
+    float m = 0.0f;
+#pragma unroll
+    for (int i = 0; i < EGB_X_GROUPS; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+            m = fmaxf(m, fmaxf(fmaxf(fabsf(v[i][h].x), fabsf(v[i][h].y)), fmaxf(fabsf(v[i][h].z), fabsf(v[i][h].w))));
     for (int o = 16; o > 0; o >>= 1)
         m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
     if (tid % 32 == 0)
@@ -96,8 +115,12 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
         m = fmaxf(m, warp_max[w]);
     const int kx = m > 0.0f && m <= 3.0e38f ? max(-100, min(100, 14 - ilogbf(m))) : 0;
     const float f = __uint_as_float((uint32_t)(127 + kx) << 23);
-    for (int grp = tid; grp < ld / 8; grp += nthreads) {
-        const float4 a = ((const float4 *)x)[2 * grp], b = ((const float4 *)x)[2 * grp + 1];
+#pragma unroll
+    for (int i = 0; i < EGB_X_GROUPS; i++) {
+        const int grp = tid + i * nthreads;
+        if (grp >= ld / 8)
+            break;
+        const float4 a = v[i][0], b = v[i][1];
         const float first[4] = {a.x * f, a.y * f, a.z * f, a.w * f}, second[4] = {b.x * f, b.y * f, b.z * f, b.w * f};
         uint32_t hp[4], lp[4];
 #pragma unroll
@@ -114,15 +137,16 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     return kx;
 }
 
-__global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const GemvParams p)
+template <int TR> __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const GemvParams p)
 {
+    using S = EgbShape<TR>;
     extern __shared__ __align__(16) uint8_t egb_smem[];
-    __shared__ float red[2][EGB_STAGE_CHUNKS][EGB_TILE_ROWS];   // [matrix][chunk warp][row]
+    __shared__ float red[2][S::STAGE_CHUNKS][TR];   // [matrix][chunk warp][row]
     __shared__ float warp_max[EGB_CONSUMERS];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int ld = p.w.ld, rows = p.w.rows, slot = blockIdx.y, row_base = blockIdx.x * EGB_TILE_ROWS;
-    const int nch = ld / EGB_CHUNK, nstage = (nch + EGB_STAGE_CHUNKS - 1) / EGB_STAGE_CHUNKS;
-    const EgbLayout L = egb_layout(ld);
+    const int ld = p.w.ld, rows = p.w.rows, slot = blockIdx.y, row_base = blockIdx.x * TR;
+    const int nch = ld / EGB_CHUNK, nstage = (nch + S::STAGE_CHUNKS - 1) / S::STAGE_CHUNKS;
+    const EgbLayout L = egb_layout<TR>(ld);
     uint64_t *full = (uint64_t *)egb_smem, *empty = full + EGB_STAGES;
     uint8_t *stages = egb_smem + EGB_BAR_BYTES;
     if (threadIdx.x == 0) {
@@ -138,22 +162,22 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     const int e = p.slot_expert[slot];
     __syncthreads();   // the barriers' initialisation
 
-    if (warp == EGB_CONSUMERS) {   // the producer: every stage's 64 row pieces, one bulk copy each
+    if (warp == EGB_CONSUMERS) {   // the producer: every stage's 2 TR row pieces, one bulk copy each
         const uint8_t *gate = expert_data(p.w, e), *up = expert_data(p.w2, e);
         const size_t row_bytes = (size_t)ld / 2;
         for (int s = 0; s < nstage; s++) {
             const int buf = s % EGB_STAGES, use = s / EGB_STAGES;
             if (use > 0)
                 bulk_barrier_wait(empty + buf, (use - 1) & 1);
-            const uint32_t bytes = (uint32_t)min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS) * (EGB_CHUNK / 2);
+            const uint32_t bytes = (uint32_t)min(S::STAGE_CHUNKS, nch - s * S::STAGE_CHUNKS) * (EGB_CHUNK / 2);
             if (lane == 0)
-                bulk_barrier_expect(full + buf, bytes * EGB_ROWS);
+                bulk_barrier_expect(full + buf, bytes * S::ROWS);
             __syncwarp();
-            for (int r = lane; r < EGB_ROWS; r += 32) {
-                const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);   // past the end: the last row again
-                const uint8_t *src = (r < EGB_TILE_ROWS ? gate : up) + (size_t)row * row_bytes +
-                                     (size_t)s * (EGB_STAGE_COLS / 2);
-                bulk_copy_counted(stages + (size_t)buf * EGB_STAGE_BYTES + r * EGB_ROW_PITCH, src, bytes, full + buf);
+            for (int r = lane; r < S::ROWS; r += 32) {
+                const int row = min(row_base + r % TR, rows - 1);   // past the end: the last row again
+                const uint8_t *src = (r < TR ? gate : up) + (size_t)row * row_bytes +
+                                     (size_t)s * (S::STAGE_COLS / 2);
+                bulk_copy_counted(stages + (size_t)buf * S::STAGE_BYTES + r * S::ROW_PITCH, src, bytes, full + buf);
             }
         }
         return;
@@ -164,27 +188,37 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     uint4 *xs_hi = (uint4 *)(egb_smem + L.xs_hi), *xs_lo = (uint4 *)(egb_smem + L.xs_lo);
     {
         const uint8_t *sg = expert_scales(p.w, e), *su = expert_scales(p.w2, e);
-        for (int i = threadIdx.x; i < EGB_ROWS * nch; i += EGB_CONSUMERS * 32) {
-            const int r = i / nch, word = i % nch;
-            const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);
-            const uint32_t *src = (const uint32_t *)((r < EGB_TILE_ROWS ? sg : su) + (size_t)row * p.w.scale_ld);
-            ((uint32_t *)(scales + r * L.scale_pitch))[word] = __ldg(src + word);
+        for (int i0 = threadIdx.x; i0 < S::ROWS * nch; i0 += EGB_SCALE_BATCH * EGB_CONSUMERS * 32) {
+            uint32_t v[EGB_SCALE_BATCH];   // all loads in flight before the first store
+#pragma unroll
+            for (int b = 0; b < EGB_SCALE_BATCH; b++) {
+                const int i = i0 + b * EGB_CONSUMERS * 32, r = i / nch, word = i % nch;
+                const int row = min(row_base + r % TR, rows - 1);
+                const uint32_t *src = (const uint32_t *)((r < TR ? sg : su) + (size_t)row * p.w.scale_ld);
+                v[b] = i < S::ROWS * nch ? __ldg(src + word) : 0u;
+            }
+#pragma unroll
+            for (int b = 0; b < EGB_SCALE_BATCH; b++) {
+                const int i = i0 + b * EGB_CONSUMERS * 32;
+                if (i < S::ROWS * nch)
+                    ((uint32_t *)(scales + (i / nch) * L.scale_pitch))[i % nch] = v[b];
+            }
         }
     }
     const int kx = stage_input_halves(p.x + (long long)(slot / p.x_slot_div) * p.ldx, ld, xs_hi, xs_lo, warp_max);
     const float norm = p.norm_factor ? __ldcg(p.norm_factor + slot / p.x_slot_div) : 1.0f;
     consumers_sync();
 
-    const int half = warp % 2, cw = warp / 2, g = lane / 4, t = lane % 4;
+    const int half = warp % S::HALVES, cw = warp / S::HALVES, g = lane / 4, t = lane % 4;
     const int jb = g / 2;                           // the scale block whose B columns this lane fills
     const uint4 *xb = g % 2 ? xs_lo : xs_hi;        // column 2 jb (hi) or 2 jb + 1 (lo)
     float acc[2][2] = {};                           // [matrix][row g, g + 8]: block t's sums of each chunk
     for (int s = 0; s < nstage; s++) {
         const int buf = s % EGB_STAGES;
-        const int nc = min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS);
+        const int nc = min(S::STAGE_CHUNKS, nch - s * S::STAGE_CHUNKS);
         bulk_barrier_wait(full + buf, (s / EGB_STAGES) & 1);
         if (cw < nc) {
-            const uint8_t *st = stages + (size_t)buf * EGB_STAGE_BYTES + cw * (EGB_CHUNK / 2) + 4 * t;
+            const uint8_t *st = stages + (size_t)buf * S::STAGE_BYTES + cw * (EGB_CHUNK / 2) + 4 * t;
             uint32_t w[2][2][4];   // [matrix][row g, g + 8][block]
 #pragma unroll
             for (int m = 0; m < 2; m++)
@@ -192,11 +226,13 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
                 for (int k = 0; k < 2; k++)
 #pragma unroll
                     for (int j = 0; j < 4; j++)
-                        w[m][k][j] = *(const uint32_t *)(st + (m * EGB_TILE_ROWS + half * 16 + g + 8 * k) * EGB_ROW_PITCH +
+                        w[m][k][j] = *(const uint32_t *)(st + (m * TR + half * 16 + g + 8 * k) * S::ROW_PITCH +
                                                          16 * j);
-            const int chunk = s * EGB_STAGE_CHUNKS + cw;
+            const int chunk = s * S::STAGE_CHUNKS + cw;
             const uint4 xv = xb[chunk * 16 + 4 * jb + t];
-            float c[2][4] = {};
+            // two accumulator chains a matrix (blocks j even / odd: shorter MMA dependency chains); a lane's
+            // column is non-zero in one of them only, so their sum is that one's value exactly
+            float c2[2][2][4] = {};
 #pragma unroll
             for (int j = 0; j < 4; j++)
 #pragma unroll
@@ -204,16 +240,22 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
                     const uint32_t b0 = jb == j ? (h ? xv.z : xv.x) : 0u, b1 = jb == j ? (h ? xv.w : xv.y) : 0u;
 #pragma unroll
                     for (int m = 0; m < 2; m++)
-                        mma_16816<true>(c[m], e2m1_pair_scaled(w[m][0][j], 2 * h), e2m1_pair_scaled(w[m][1][j], 2 * h),
-                                        e2m1_pair_scaled(w[m][0][j], 2 * h + 1),
+                        mma_16816<true>(c2[j % 2][m], e2m1_pair_scaled(w[m][0][j], 2 * h),
+                                        e2m1_pair_scaled(w[m][1][j], 2 * h), e2m1_pair_scaled(w[m][0][j], 2 * h + 1),
                                         e2m1_pair_scaled(w[m][1][j], 2 * h + 1), b0, b1);
                 }
+            float c[2][4];
+#pragma unroll
+            for (int m = 0; m < 2; m++)
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+                    c[m][i] = c2[0][m][i] + c2[1][m][i];
             // lane (g, t): columns 2t (hi) and 2t + 1 (lo) hold block t's sums of rows g and g + 8
 #pragma unroll
             for (int m = 0; m < 2; m++)
 #pragma unroll
                 for (int k = 0; k < 2; k++) {
-                    const uint32_t sb = scales[(m * EGB_TILE_ROWS + half * 16 + g + 8 * k) * L.scale_pitch + chunk * 4 + t];
+                    const uint32_t sb = scales[(m * TR + half * 16 + g + 8 * k) * L.scale_pitch + chunk * 4 + t];
                     acc[m][k] = fmaf(c[m][2 * k] + c[m][2 * k + 1], e8m0_scale(sb), acc[m][k]);
                 }
         }
@@ -232,14 +274,14 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
                 red[m][cw][half * 16 + g + 8 * k] = acc[m][k];
         }
     consumers_sync();
-    if (threadIdx.x < EGB_TILE_ROWS && row_base + (int)threadIdx.x < rows) {
+    if (threadIdx.x < TR && row_base + (int)threadIdx.x < rows) {
         // undo the codes' 2^-14 and the inputs' 2^kx (exact: a power of two), then the norm's factor
         const float undo = __uint_as_float((uint32_t)(127 + 14 - kx) << 23) * norm;
         float v[2];
 #pragma unroll
         for (int m = 0; m < 2; m++) {
             float sum = 0.0f;
-            for (int k = 0; k < EGB_STAGE_CHUNKS; k++)   // fixed order: deterministic
+            for (int k = 0; k < S::STAGE_CHUNKS; k++)   // fixed order: deterministic
                 sum += red[m][k][threadIdx.x];
             v[m] = sum * undo;
         }
@@ -257,20 +299,27 @@ bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
     const int mode = cuda_gemv_knobs().slot_bulk;
     return glu && mode != 0 && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && !p.accumulate &&
            (mode == 2 || p.n > p.x_slot_div) && p.w.ld % EGB_CHUNK == 0 && p.w.scale_ld == p.w.ld / 32 &&
-           egb_layout(p.w.ld).total <= EGB_MAX_SMEM && !cuda_persist_recorder();
+           p.w.ld <= EGB_MAX_LD &&
+           egb_layout<32>(p.w.ld).total <= EGB_MAX_SMEM && egb_layout<16>(p.w.ld).total <= EGB_MAX_SMEM &&
+           !cuda_persist_recorder();
 }
 
 int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
-    const dim3 grid((p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS, p.n);
+    const int tr = cuda_gemv_knobs().slot_bulk_rows == 16 ? 16 : 32;
+    const dim3 grid((p.w.rows + tr - 1) / tr, p.n);
     expert_glu_bulk_launch_count++;
-    return cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel, grid, dim3(EGB_THREADS),
-                       egb_layout(p.w.ld).total, st, p);
+    return tr == 16 ? cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel<16>, grid, dim3(EGB_THREADS),
+                                  egb_layout<16>(p.w.ld).total, st, p)
+                    : cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel<32>, grid, dim3(EGB_THREADS),
+                                  egb_layout<32>(p.w.ld).total, st, p);
 }
 
 int cuda_expert_glu_bulk_prepare(mimo_error *err)
 {
-    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel<16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)EGB_MAX_SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel<32>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     (int)EGB_MAX_SMEM));
     return 0;
 }
