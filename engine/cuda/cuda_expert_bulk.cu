@@ -26,15 +26,15 @@ namespace {
 
 constexpr int EGB_CHUNK = 128;                            // columns a consumer warp takes of a stage
 constexpr int EGB_CONSUMERS = 8;                          // consumer warps: row halves x a stage's chunks
-// A block's tile: TR gate rows (and as many up rows), 16 a row half; a stage holds 8 / (TR / 16) chunks
-// of its 2 TR rows (~17 KB either way).
-template <int TR> struct EgbShape {
-    static constexpr int ROWS = 2 * TR, HALVES = TR / 16;
-    static constexpr int STAGE_CHUNKS = EGB_CONSUMERS / HALVES, STAGE_COLS = EGB_CHUNK * STAGE_CHUNKS;
+// A block's tile: TR gate rows (and as many up rows), 16 a row half; a stage holds CPW chunks for each of
+// the 8 / (TR / 16) consumer warps of a row half (~17 KB a stage with CPW 1, four stages; ~33 KB with CPW
+// 2, two stages): the bulk copies are a row's stage, 64 x 8 / (TR / 16) x CPW bytes.
+template <int TR, int CPW> struct EgbShape {
+    static constexpr int ROWS = 2 * TR, HALVES = TR / 16, WARP_CHUNKS = EGB_CONSUMERS / HALVES;
+    static constexpr int STAGE_CHUNKS = WARP_CHUNKS * CPW, STAGE_COLS = EGB_CHUNK * STAGE_CHUNKS;
     static constexpr int ROW_PITCH = STAGE_COLS / 2 + 16;   // bytes: rows 4 banks apart, conflict-free word reads
-    static constexpr int STAGE_BYTES = ROWS * ROW_PITCH;
+    static constexpr int STAGE_BYTES = ROWS * ROW_PITCH, STAGES = CPW == 1 ? 4 : 2;
 };
-constexpr int EGB_STAGES = 4;
 constexpr int EGB_THREADS = (EGB_CONSUMERS + 1) * 32;     // and the producer warp
 constexpr int EGB_BAR_BYTES = 128;                        // the stages' full and empty barriers
 constexpr size_t EGB_MAX_SMEM = 200 * 1024;
@@ -50,13 +50,13 @@ struct EgbLayout {
     int scale_pitch;
     size_t scales, xs_hi, xs_lo, total;
 };
-template <int TR> __host__ __device__ inline EgbLayout egb_layout(int ld)
+template <int TR, int CPW> __host__ __device__ inline EgbLayout egb_layout(int ld)
 {
-    using S = EgbShape<TR>;
+    using S = EgbShape<TR, CPW>;
     EgbLayout l;
     const int words = ld / EGB_CHUNK;   // scale bytes of a row / 4
     l.scale_pitch = (words % 2 ? words : words + 1) * 4;
-    l.scales = EGB_BAR_BYTES + (size_t)EGB_STAGES * S::STAGE_BYTES;
+    l.scales = EGB_BAR_BYTES + (size_t)S::STAGES * S::STAGE_BYTES;
     l.xs_hi = l.scales + ((size_t)S::ROWS * l.scale_pitch + 15) / 16 * 16;
     l.xs_lo = l.xs_hi + (size_t)2 * ld + 64;
     l.total = l.xs_lo + (size_t)2 * ld;
@@ -137,20 +137,21 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     return kx;
 }
 
-template <int TR> __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const GemvParams p)
+template <int TR, int CPW>
+__global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const GemvParams p)
 {
-    using S = EgbShape<TR>;
+    using S = EgbShape<TR, CPW>;
     extern __shared__ __align__(16) uint8_t egb_smem[];
-    __shared__ float red[2][S::STAGE_CHUNKS][TR];   // [matrix][chunk warp][row]
+    __shared__ float red[2][S::WARP_CHUNKS][TR];   // [matrix][chunk warp][row]
     __shared__ float warp_max[EGB_CONSUMERS];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int ld = p.w.ld, rows = p.w.rows, slot = blockIdx.y, row_base = blockIdx.x * TR;
     const int nch = ld / EGB_CHUNK, nstage = (nch + S::STAGE_CHUNKS - 1) / S::STAGE_CHUNKS;
-    const EgbLayout L = egb_layout<TR>(ld);
-    uint64_t *full = (uint64_t *)egb_smem, *empty = full + EGB_STAGES;
+    const EgbLayout L = egb_layout<TR, CPW>(ld);
+    uint64_t *full = (uint64_t *)egb_smem, *empty = full + S::STAGES;
     uint8_t *stages = egb_smem + EGB_BAR_BYTES;
     if (threadIdx.x == 0) {
-        for (int s = 0; s < EGB_STAGES; s++) {
+        for (int s = 0; s < S::STAGES; s++) {
             bulk_barrier_init_count(full + s, 1);              // the producer's announcement
             bulk_barrier_init_count(empty + s, EGB_CONSUMERS); // every consumer warp done with it
         }
@@ -166,7 +167,7 @@ template <int TR> __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_b
         const uint8_t *gate = expert_data(p.w, e), *up = expert_data(p.w2, e);
         const size_t row_bytes = (size_t)ld / 2;
         for (int s = 0; s < nstage; s++) {
-            const int buf = s % EGB_STAGES, use = s / EGB_STAGES;
+            const int buf = s % S::STAGES, use = s / S::STAGES;
             if (use > 0)
                 bulk_barrier_wait(empty + buf, (use - 1) & 1);
             const uint32_t bytes = (uint32_t)min(S::STAGE_CHUNKS, nch - s * S::STAGE_CHUNKS) * (EGB_CHUNK / 2);
@@ -214,11 +215,15 @@ template <int TR> __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_b
     const uint4 *xb = g % 2 ? xs_lo : xs_hi;        // column 2 jb (hi) or 2 jb + 1 (lo)
     float acc[2][2] = {};                           // [matrix][row g, g + 8]: block t's sums of each chunk
     for (int s = 0; s < nstage; s++) {
-        const int buf = s % EGB_STAGES;
+        const int buf = s % S::STAGES;
         const int nc = min(S::STAGE_CHUNKS, nch - s * S::STAGE_CHUNKS);
-        bulk_barrier_wait(full + buf, (s / EGB_STAGES) & 1);
-        if (cw < nc) {
-            const uint8_t *st = stages + (size_t)buf * S::STAGE_BYTES + cw * (EGB_CHUNK / 2) + 4 * t;
+        bulk_barrier_wait(full + buf, (s / S::STAGES) & 1);
+#pragma unroll
+        for (int cc = 0; cc < CPW; cc++) {
+            const int cs = cw + cc * S::WARP_CHUNKS;   // the chunk of the stage
+            if (cs >= nc)
+                break;
+            const uint8_t *st = stages + (size_t)buf * S::STAGE_BYTES + cs * (EGB_CHUNK / 2) + 4 * t;
             uint32_t w[2][2][4];   // [matrix][row g, g + 8][block]
 #pragma unroll
             for (int m = 0; m < 2; m++)
@@ -228,7 +233,7 @@ template <int TR> __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_b
                     for (int j = 0; j < 4; j++)
                         w[m][k][j] = *(const uint32_t *)(st + (m * TR + half * 16 + g + 8 * k) * S::ROW_PITCH +
                                                          16 * j);
-            const int chunk = s * S::STAGE_CHUNKS + cw;
+            const int chunk = s * S::STAGE_CHUNKS + cs;
             const uint4 xv = xb[chunk * 16 + 4 * jb + t];
             // two accumulator chains a matrix (blocks j even / odd: shorter MMA dependency chains); a lane's
             // column is non-zero in one of them only, so their sum is that one's value exactly
@@ -281,7 +286,7 @@ template <int TR> __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_b
 #pragma unroll
         for (int m = 0; m < 2; m++) {
             float sum = 0.0f;
-            for (int k = 0; k < S::STAGE_CHUNKS; k++)   // fixed order: deterministic
+            for (int k = 0; k < S::WARP_CHUNKS; k++)   // fixed order: deterministic
                 sum += red[m][k][threadIdx.x];
             v[m] = sum * undo;
         }
@@ -299,27 +304,36 @@ bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
     const int mode = cuda_gemv_knobs().slot_bulk;
     return glu && mode != 0 && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && !p.accumulate &&
            (mode == 2 || p.n > p.x_slot_div) && p.w.ld % EGB_CHUNK == 0 && p.w.scale_ld == p.w.ld / 32 &&
-           p.w.ld <= EGB_MAX_LD &&
-           egb_layout<32>(p.w.ld).total <= EGB_MAX_SMEM && egb_layout<16>(p.w.ld).total <= EGB_MAX_SMEM &&
-           !cuda_persist_recorder();
+           p.w.ld <= EGB_MAX_LD && egb_layout<32, 1>(p.w.ld).total <= EGB_MAX_SMEM &&
+           egb_layout<32, 2>(p.w.ld).total <= EGB_MAX_SMEM && egb_layout<16, 1>(p.w.ld).total <= EGB_MAX_SMEM &&
+           egb_layout<16, 2>(p.w.ld).total <= EGB_MAX_SMEM && !cuda_persist_recorder();
+}
+
+template <int TR, int CPW> static int launch_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
+{
+    const dim3 grid((p.w.rows + TR - 1) / TR, p.n);
+    expert_glu_bulk_launch_count++;
+    return cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel<TR, CPW>, grid, dim3(EGB_THREADS),
+                       egb_layout<TR, CPW>(p.w.ld).total, st, p);
 }
 
 int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
-    const int tr = cuda_gemv_knobs().slot_bulk_rows == 16 ? 16 : 32;
-    const dim3 grid((p.w.rows + tr - 1) / tr, p.n);
-    expert_glu_bulk_launch_count++;
-    return tr == 16 ? cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel<16>, grid, dim3(EGB_THREADS),
-                                  egb_layout<16>(p.w.ld).total, st, p)
-                    : cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel<32>, grid, dim3(EGB_THREADS),
-                                  egb_layout<32>(p.w.ld).total, st, p);
+    const GemvKnobs &kn = cuda_gemv_knobs();
+    if (kn.slot_bulk_rows == 16)
+        return kn.slot_bulk_cpw == 2 ? launch_expert_glu_bulk<16, 2>(p, st, err) : launch_expert_glu_bulk<16, 1>(p, st, err);
+    return kn.slot_bulk_cpw == 2 ? launch_expert_glu_bulk<32, 2>(p, st, err) : launch_expert_glu_bulk<32, 1>(p, st, err);
+}
+
+template <int TR, int CPW> static int prepare_expert_glu_bulk(mimo_error *err)
+{
+    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel<TR, CPW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)EGB_MAX_SMEM));
+    return 0;
 }
 
 int cuda_expert_glu_bulk_prepare(mimo_error *err)
 {
-    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel<16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)EGB_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel<32>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)EGB_MAX_SMEM));
-    return 0;
+    return prepare_expert_glu_bulk<16, 1>(err) || prepare_expert_glu_bulk<16, 2>(err) ||
+           prepare_expert_glu_bulk<32, 1>(err) || prepare_expert_glu_bulk<32, 2>(err);
 }

@@ -1600,6 +1600,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.slot_bulk = atoi(v);
         if ((v = getenv("MIMO_CUDA_SLOT_BULK_ROWS")) && (atoi(v) == 16 || atoi(v) == 32))
             k.slot_bulk_rows = atoi(v);
+        if ((v = getenv("MIMO_CUDA_SLOT_BULK_CPW")) && (atoi(v) == 1 || atoi(v) == 2))
+            k.slot_bulk_cpw = atoi(v);
         read = true;
     }
     return k;

@@ -303,7 +303,8 @@ Test(cuda_kernels, gemv_expert_slots)
 /* The MXFP4 gate/up slots on the tensor cores with bulk-copied weights (expert_glu_bulk_kernel): the
  * MiMo-V2.5-Pro shard's shape (256 rows of 6144 columns, 12 stages through the 4-stage ring), ragged rows
  * with a partial last stage (200 x 1152: 9 chunks), one stage of 2 chunks (40 x 256); two and one
- * positions (paths 18 and 19 take one position too; 19: 16-row tiles); inputs over a wide range of
+ * positions (paths 18-21 take one position too, in its four builds: 32- / 16-row tiles, one / two chunks a
+ * warp a stage); inputs over a wide range of
  * magnitudes (its halves' scaling). Against the reference and against the CUDA-core kernel (path 1), and
  * the launch count says it ran. */
 Test(cuda_kernels, expert_glu_bulk_slots)
@@ -313,7 +314,7 @@ Test(cuda_kernels, expert_glu_bulk_slots)
     const int shapes[3][2] = {{256, 6144}, {200, 1152}, {40, 256}};
     for (int sh = 0; sh < 3; sh++)
     for (int npos = 1; npos <= MAX_POS; npos++)
-    for (int path = 18; path <= 19; path++) {
+    for (int path = 18; path <= 21; path++) {
         const int ROWS = shapes[sh][0], COLS = shapes[sh][1], SLOTS = npos * K;
         mimo_matrix gs[E], us[E];
         void *gd[E], *gsc[E], *ud[E], *usc[E];
