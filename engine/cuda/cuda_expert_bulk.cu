@@ -9,32 +9,33 @@
 // stages (one bulk copy per row and stage, completion on a barrier), and eight consumer warps decode and
 // multiply: nothing in flight costs a register.
 //
-// A block: 32 gate rows and the same 32 up rows of one slot, over the whole row. A stage holds 512 columns
-// of the 64 rows; consumer warp w takes rows 16 (w % 2) .. + 15 of both matrices in the stage's 128-column
-// chunk w / 2 (4 scale blocks). Its m16n8k16 MMAs: A = 16 rows x 16 codes decoded into halves (code x
-// 2^-14, exact), B = the slot's input row, scaled by a power of two into the half range and split as
-// hi + lo. In a chunk, lane (g, t) holds 8 consecutive codes of scale block j (columns 32 j + 8 t ..) of rows
-// g and g + 8, so every MMA of block j sums one scale block; B's columns 2 j and 2 j + 1 (hi, lo) are the
-// only non-zero ones for block j (lanes with g = 2 j, 2 j + 1 fill them), so after the chunk's 8 MMAs lane
-// (g, t) holds block t's sums in its two accumulator columns and applies that block's scale in fp32. No
-// scale touches a half, and no lane's B is idle: each lane feeds exactly one block per chunk.
+// A block: 16 gate rows and the same 16 up rows of one slot, over the whole row. A stage holds 2048 columns
+// of the 32 rows (a 1 KB bulk copy a row; two stages of 33 KB, two blocks an SM); consumer warp w takes the
+// stage's 128-column chunks w and w + 8 (4 scale blocks each) of both matrices. Its m16n8k16 MMAs: A = 16
+// rows x 16 codes decoded into halves (code x 2^-14, exact), B = the slot's input row, scaled by a power of
+// two into the half range and split as hi + lo. In a chunk, lane (g, t) holds 8 consecutive codes of scale
+// block j (columns 32 j + 8 t ..) of rows g and g + 8, so every MMA of block j sums one scale block; B's
+// columns 2 j and 2 j + 1 (hi, lo) are the only non-zero ones for block j (lanes with g = 2 j, 2 j + 1 fill
+// them), so after the chunk's 8 MMAs lane (g, t) holds block t's sums in its two accumulator columns and
+// applies that block's scale in fp32. No scale touches a half, and no lane's B is idle: each lane feeds
+// exactly one block per chunk. (Measured, results/kernels/README.md, twentieth session: 32-row tiles and
+// 256- / 512-byte copies were slower, the MXFP4 slots' CUDA-core kernel's equal at best.)
 // Sums are in a fixed order (deterministic) but not the CUDA-core kernel's: they agree to ~1e-6.
 #include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
 
 namespace {
 
-constexpr int EGB_CHUNK = 128;                            // columns a consumer warp takes of a stage
-constexpr int EGB_CONSUMERS = 8;                          // consumer warps: row halves x a stage's chunks
-// A block's tile: TR gate rows (and as many up rows), 16 a row half; a stage holds CPW chunks for each of
-// the 8 / (TR / 16) consumer warps of a row half (~17 KB a stage with CPW 1, four stages; ~33 KB with CPW
-// 2, two stages): the bulk copies are a row's stage, 64 x 8 / (TR / 16) x CPW bytes.
-template <int TR, int CPW> struct EgbShape {
-    static constexpr int ROWS = 2 * TR, HALVES = TR / 16, WARP_CHUNKS = EGB_CONSUMERS / HALVES;
-    static constexpr int STAGE_CHUNKS = WARP_CHUNKS * CPW, STAGE_COLS = EGB_CHUNK * STAGE_CHUNKS;
-    static constexpr int ROW_PITCH = STAGE_COLS / 2 + 16;   // bytes: rows 4 banks apart, conflict-free word reads
-    static constexpr int STAGE_BYTES = ROWS * ROW_PITCH, STAGES = CPW == 1 ? 4 : 2;
-};
+constexpr int EGB_CHUNK = 128;                            // columns of a consumer warp's chunk: 4 scale blocks
+constexpr int EGB_CONSUMERS = 8;                          // consumer warps
+constexpr int EGB_CHUNKS_PER_WARP = 2;                    // of a stage
+constexpr int EGB_TILE_ROWS = 16;                         // gate rows a block (and as many up rows)
+constexpr int EGB_ROWS = 2 * EGB_TILE_ROWS;               // rows a stage holds: gate, then up
+constexpr int EGB_STAGE_CHUNKS = EGB_CONSUMERS * EGB_CHUNKS_PER_WARP;
+constexpr int EGB_STAGE_COLS = EGB_CHUNK * EGB_STAGE_CHUNKS;
+constexpr int EGB_ROW_PITCH = EGB_STAGE_COLS / 2 + 16;    // bytes: rows 4 banks apart, conflict-free word reads
+constexpr int EGB_STAGE_BYTES = EGB_ROWS * EGB_ROW_PITCH;
+constexpr int EGB_STAGES = 2;
 constexpr int EGB_THREADS = (EGB_CONSUMERS + 1) * 32;     // and the producer warp
 constexpr int EGB_BAR_BYTES = 128;                        // the stages' full and empty barriers
 constexpr size_t EGB_MAX_SMEM = 200 * 1024;
@@ -50,14 +51,13 @@ struct EgbLayout {
     int scale_pitch;
     size_t scales, xs_hi, xs_lo, total;
 };
-template <int TR, int CPW> __host__ __device__ inline EgbLayout egb_layout(int ld)
+__host__ __device__ inline EgbLayout egb_layout(int ld)
 {
-    using S = EgbShape<TR, CPW>;
     EgbLayout l;
     const int words = ld / EGB_CHUNK;   // scale bytes of a row / 4
     l.scale_pitch = (words % 2 ? words : words + 1) * 4;
-    l.scales = EGB_BAR_BYTES + (size_t)S::STAGES * S::STAGE_BYTES;
-    l.xs_hi = l.scales + ((size_t)S::ROWS * l.scale_pitch + 15) / 16 * 16;
+    l.scales = EGB_BAR_BYTES + (size_t)EGB_STAGES * EGB_STAGE_BYTES;
+    l.xs_hi = l.scales + ((size_t)EGB_ROWS * l.scale_pitch + 15) / 16 * 16;
     l.xs_lo = l.xs_hi + (size_t)2 * ld + 64;
     l.total = l.xs_lo + (size_t)2 * ld;
     return l;
@@ -137,21 +137,19 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     return kx;
 }
 
-template <int TR, int CPW>
 __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const GemvParams p)
 {
-    using S = EgbShape<TR, CPW>;
     extern __shared__ __align__(16) uint8_t egb_smem[];
-    __shared__ float red[2][S::WARP_CHUNKS][TR];   // [matrix][chunk warp][row]
+    __shared__ float red[2][EGB_CONSUMERS][EGB_TILE_ROWS];   // [matrix][warp][row]
     __shared__ float warp_max[EGB_CONSUMERS];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int ld = p.w.ld, rows = p.w.rows, slot = blockIdx.y, row_base = blockIdx.x * TR;
-    const int nch = ld / EGB_CHUNK, nstage = (nch + S::STAGE_CHUNKS - 1) / S::STAGE_CHUNKS;
-    const EgbLayout L = egb_layout<TR, CPW>(ld);
-    uint64_t *full = (uint64_t *)egb_smem, *empty = full + S::STAGES;
+    const int ld = p.w.ld, rows = p.w.rows, slot = blockIdx.y, row_base = blockIdx.x * EGB_TILE_ROWS;
+    const int nch = ld / EGB_CHUNK, nstage = (nch + EGB_STAGE_CHUNKS - 1) / EGB_STAGE_CHUNKS;
+    const EgbLayout L = egb_layout(ld);
+    uint64_t *full = (uint64_t *)egb_smem, *empty = full + EGB_STAGES;
     uint8_t *stages = egb_smem + EGB_BAR_BYTES;
     if (threadIdx.x == 0) {
-        for (int s = 0; s < S::STAGES; s++) {
+        for (int s = 0; s < EGB_STAGES; s++) {
             bulk_barrier_init_count(full + s, 1);              // the producer's announcement
             bulk_barrier_init_count(empty + s, EGB_CONSUMERS); // every consumer warp done with it
         }
@@ -163,22 +161,22 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     const int e = p.slot_expert[slot];
     __syncthreads();   // the barriers' initialisation
 
-    if (warp == EGB_CONSUMERS) {   // the producer: every stage's 2 TR row pieces, one bulk copy each
+    if (warp == EGB_CONSUMERS) {   // the producer: every stage's 32 row pieces, one bulk copy each
         const uint8_t *gate = expert_data(p.w, e), *up = expert_data(p.w2, e);
         const size_t row_bytes = (size_t)ld / 2;
         for (int s = 0; s < nstage; s++) {
-            const int buf = s % S::STAGES, use = s / S::STAGES;
+            const int buf = s % EGB_STAGES, use = s / EGB_STAGES;
             if (use > 0)
                 bulk_barrier_wait(empty + buf, (use - 1) & 1);
-            const uint32_t bytes = (uint32_t)min(S::STAGE_CHUNKS, nch - s * S::STAGE_CHUNKS) * (EGB_CHUNK / 2);
+            const uint32_t bytes = (uint32_t)min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS) * (EGB_CHUNK / 2);
             if (lane == 0)
-                bulk_barrier_expect(full + buf, bytes * S::ROWS);
+                bulk_barrier_expect(full + buf, bytes * EGB_ROWS);
             __syncwarp();
-            for (int r = lane; r < S::ROWS; r += 32) {
-                const int row = min(row_base + r % TR, rows - 1);   // past the end: the last row again
-                const uint8_t *src = (r < TR ? gate : up) + (size_t)row * row_bytes +
-                                     (size_t)s * (S::STAGE_COLS / 2);
-                bulk_copy_counted(stages + (size_t)buf * S::STAGE_BYTES + r * S::ROW_PITCH, src, bytes, full + buf);
+            for (int r = lane; r < EGB_ROWS; r += 32) {
+                const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);   // past the end: the last row again
+                const uint8_t *src = (r < EGB_TILE_ROWS ? gate : up) + (size_t)row * row_bytes +
+                                     (size_t)s * (EGB_STAGE_COLS / 2);
+                bulk_copy_counted(stages + (size_t)buf * EGB_STAGE_BYTES + r * EGB_ROW_PITCH, src, bytes, full + buf);
             }
         }
         return;
@@ -189,19 +187,19 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     uint4 *xs_hi = (uint4 *)(egb_smem + L.xs_hi), *xs_lo = (uint4 *)(egb_smem + L.xs_lo);
     {
         const uint8_t *sg = expert_scales(p.w, e), *su = expert_scales(p.w2, e);
-        for (int i0 = threadIdx.x; i0 < S::ROWS * nch; i0 += EGB_SCALE_BATCH * EGB_CONSUMERS * 32) {
+        for (int i0 = threadIdx.x; i0 < EGB_ROWS * nch; i0 += EGB_SCALE_BATCH * EGB_CONSUMERS * 32) {
             uint32_t v[EGB_SCALE_BATCH];   // all loads in flight before the first store
 #pragma unroll
             for (int b = 0; b < EGB_SCALE_BATCH; b++) {
                 const int i = i0 + b * EGB_CONSUMERS * 32, r = i / nch, word = i % nch;
-                const int row = min(row_base + r % TR, rows - 1);
-                const uint32_t *src = (const uint32_t *)((r < TR ? sg : su) + (size_t)row * p.w.scale_ld);
-                v[b] = i < S::ROWS * nch ? __ldg(src + word) : 0u;
+                const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);
+                const uint32_t *src = (const uint32_t *)((r < EGB_TILE_ROWS ? sg : su) + (size_t)row * p.w.scale_ld);
+                v[b] = i < EGB_ROWS * nch ? __ldg(src + word) : 0u;
             }
 #pragma unroll
             for (int b = 0; b < EGB_SCALE_BATCH; b++) {
                 const int i = i0 + b * EGB_CONSUMERS * 32;
-                if (i < S::ROWS * nch)
+                if (i < EGB_ROWS * nch)
                     ((uint32_t *)(scales + (i / nch) * L.scale_pitch))[i % nch] = v[b];
             }
         }
@@ -210,20 +208,20 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     const float norm = p.norm_factor ? __ldcg(p.norm_factor + slot / p.x_slot_div) : 1.0f;
     consumers_sync();
 
-    const int half = warp % S::HALVES, cw = warp / S::HALVES, g = lane / 4, t = lane % 4;
+    const int g = lane / 4, t = lane % 4;
     const int jb = g / 2;                           // the scale block whose B columns this lane fills
     const uint4 *xb = g % 2 ? xs_lo : xs_hi;        // column 2 jb (hi) or 2 jb + 1 (lo)
     float acc[2][2] = {};                           // [matrix][row g, g + 8]: block t's sums of each chunk
     for (int s = 0; s < nstage; s++) {
-        const int buf = s % S::STAGES;
-        const int nc = min(S::STAGE_CHUNKS, nch - s * S::STAGE_CHUNKS);
-        bulk_barrier_wait(full + buf, (s / S::STAGES) & 1);
+        const int buf = s % EGB_STAGES;
+        const int nc = min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS);
+        bulk_barrier_wait(full + buf, (s / EGB_STAGES) & 1);
 #pragma unroll
-        for (int cc = 0; cc < CPW; cc++) {
-            const int cs = cw + cc * S::WARP_CHUNKS;   // the chunk of the stage
+        for (int cc = 0; cc < EGB_CHUNKS_PER_WARP; cc++) {
+            const int cs = warp + cc * EGB_CONSUMERS;   // the chunk of the stage
             if (cs >= nc)
                 break;
-            const uint8_t *st = stages + (size_t)buf * S::STAGE_BYTES + cs * (EGB_CHUNK / 2) + 4 * t;
+            const uint8_t *st = stages + (size_t)buf * EGB_STAGE_BYTES + cs * (EGB_CHUNK / 2) + 4 * t;
             uint32_t w[2][2][4];   // [matrix][row g, g + 8][block]
 #pragma unroll
             for (int m = 0; m < 2; m++)
@@ -231,9 +229,9 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
                 for (int k = 0; k < 2; k++)
 #pragma unroll
                     for (int j = 0; j < 4; j++)
-                        w[m][k][j] = *(const uint32_t *)(st + (m * TR + half * 16 + g + 8 * k) * S::ROW_PITCH +
+                        w[m][k][j] = *(const uint32_t *)(st + (m * EGB_TILE_ROWS + g + 8 * k) * EGB_ROW_PITCH +
                                                          16 * j);
-            const int chunk = s * S::STAGE_CHUNKS + cs;
+            const int chunk = s * EGB_STAGE_CHUNKS + cs;
             const uint4 xv = xb[chunk * 16 + 4 * jb + t];
             // two accumulator chains a matrix (blocks j even / odd: shorter MMA dependency chains); a lane's
             // column is non-zero in one of them only, so their sum is that one's value exactly
@@ -260,7 +258,7 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
             for (int m = 0; m < 2; m++)
 #pragma unroll
                 for (int k = 0; k < 2; k++) {
-                    const uint32_t sb = scales[(m * TR + half * 16 + g + 8 * k) * L.scale_pitch + chunk * 4 + t];
+                    const uint32_t sb = scales[(m * EGB_TILE_ROWS + g + 8 * k) * L.scale_pitch + chunk * 4 + t];
                     acc[m][k] = fmaf(c[m][2 * k] + c[m][2 * k + 1], e8m0_scale(sb), acc[m][k]);
                 }
         }
@@ -276,17 +274,17 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
             acc[m][k] += __shfl_xor_sync(0xFFFFFFFFu, acc[m][k], 1);
             acc[m][k] += __shfl_xor_sync(0xFFFFFFFFu, acc[m][k], 2);
             if (t == 0)
-                red[m][cw][half * 16 + g + 8 * k] = acc[m][k];
+                red[m][warp][g + 8 * k] = acc[m][k];
         }
     consumers_sync();
-    if (threadIdx.x < TR && row_base + (int)threadIdx.x < rows) {
+    if (threadIdx.x < EGB_TILE_ROWS && row_base + (int)threadIdx.x < rows) {
         // undo the codes' 2^-14 and the inputs' 2^kx (exact: a power of two), then the norm's factor
         const float undo = __uint_as_float((uint32_t)(127 + 14 - kx) << 23) * norm;
         float v[2];
 #pragma unroll
         for (int m = 0; m < 2; m++) {
             float sum = 0.0f;
-            for (int k = 0; k < S::WARP_CHUNKS; k++)   // fixed order: deterministic
+            for (int k = 0; k < EGB_CONSUMERS; k++)   // fixed order: deterministic
                 sum += red[m][k][threadIdx.x];
             v[m] = sum * undo;
         }
@@ -304,36 +302,20 @@ bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
     const int mode = cuda_gemv_knobs().slot_bulk;
     return glu && mode != 0 && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && !p.accumulate &&
            (mode == 2 || p.n > p.x_slot_div) && p.w.ld % EGB_CHUNK == 0 && p.w.scale_ld == p.w.ld / 32 &&
-           p.w.ld <= EGB_MAX_LD && egb_layout<32, 1>(p.w.ld).total <= EGB_MAX_SMEM &&
-           egb_layout<32, 2>(p.w.ld).total <= EGB_MAX_SMEM && egb_layout<16, 1>(p.w.ld).total <= EGB_MAX_SMEM &&
-           egb_layout<16, 2>(p.w.ld).total <= EGB_MAX_SMEM && !cuda_persist_recorder();
-}
-
-template <int TR, int CPW> static int launch_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
-{
-    const dim3 grid((p.w.rows + TR - 1) / TR, p.n);
-    expert_glu_bulk_launch_count++;
-    return cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel<TR, CPW>, grid, dim3(EGB_THREADS),
-                       egb_layout<TR, CPW>(p.w.ld).total, st, p);
+           p.w.ld <= EGB_MAX_LD && egb_layout(p.w.ld).total <= EGB_MAX_SMEM && !cuda_persist_recorder();
 }
 
 int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
-    const GemvKnobs &kn = cuda_gemv_knobs();
-    if (kn.slot_bulk_rows == 16)
-        return kn.slot_bulk_cpw == 2 ? launch_expert_glu_bulk<16, 2>(p, st, err) : launch_expert_glu_bulk<16, 1>(p, st, err);
-    return kn.slot_bulk_cpw == 2 ? launch_expert_glu_bulk<32, 2>(p, st, err) : launch_expert_glu_bulk<32, 1>(p, st, err);
-}
-
-template <int TR, int CPW> static int prepare_expert_glu_bulk(mimo_error *err)
-{
-    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel<TR, CPW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)EGB_MAX_SMEM));
-    return 0;
+    const dim3 grid((p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS, p.n);
+    expert_glu_bulk_launch_count++;
+    return cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel, grid, dim3(EGB_THREADS),
+                       egb_layout(p.w.ld).total, st, p);
 }
 
 int cuda_expert_glu_bulk_prepare(mimo_error *err)
 {
-    return prepare_expert_glu_bulk<16, 1>(err) || prepare_expert_glu_bulk<16, 2>(err) ||
-           prepare_expert_glu_bulk<32, 1>(err) || prepare_expert_glu_bulk<32, 2>(err);
+    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)EGB_MAX_SMEM));
+    return 0;
 }

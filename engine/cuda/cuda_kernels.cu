@@ -1598,10 +1598,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv_staged = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_SLOT_BULK")) && atoi(v) >= 0 && atoi(v) <= 2)
             k.slot_bulk = atoi(v);
-        if ((v = getenv("MIMO_CUDA_SLOT_BULK_ROWS")) && (atoi(v) == 16 || atoi(v) == 32))
-            k.slot_bulk_rows = atoi(v);
-        if ((v = getenv("MIMO_CUDA_SLOT_BULK_CPW")) && (atoi(v) == 1 || atoi(v) == 2))
-            k.slot_bulk_cpw = atoi(v);
         read = true;
     }
     return k;

@@ -194,14 +194,13 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // qkv_rope (MIMO_CUDA_QKV_ROPE) = 1: the qkv projection of a step does the RoPE and the cache store
 // itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it;
 // slot_bulk (MIMO_CUDA_SLOT_BULK) = 1: MXFP4 gate/up slots of several positions run expert_glu_bulk_kernel
-// (tensor cores, weights streamed by bulk copies; cuda_expert_bulk.cu), 2: at one position too, 0: never;
-// slot_bulk_rows (MIMO_CUDA_SLOT_BULK_ROWS) = 32 | 16: that kernel's gate rows a block; slot_bulk_cpw
-// (MIMO_CUDA_SLOT_BULK_CPW) = 1 | 2: its 128-column chunks a warp takes of a stage.
+// (tensor cores, weights streamed by bulk copies; cuda_expert_bulk.cu), 2: at one position too (slower: its
+// 16-row tiles leave the SMs half idle there), 0: never.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
         slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
-        slot_bulk = 1, slot_bulk_rows = 32, slot_bulk_cpw = 1;
+        slot_bulk = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).

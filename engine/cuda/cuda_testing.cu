@@ -113,9 +113,6 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 16: k = GemvKnobs(); break;
     case 17: k = GemvKnobs(); k.gemv_staged = 0; break;
     case 18: k = GemvKnobs(); k.slot_bulk = 2; break;   // MXFP4 gate/up slots of one position too
-    case 19: k = GemvKnobs(); k.slot_bulk = 2; k.slot_bulk_rows = 16; break;
-    case 20: k = GemvKnobs(); k.slot_bulk = 2; k.slot_bulk_rows = 16; k.slot_bulk_cpw = 2; break;
-    case 21: k = GemvKnobs(); k.slot_bulk = 2; k.slot_bulk_cpw = 2; break;
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel

@@ -51,11 +51,9 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * rows the default bulk-copies into shared memory before its wait, gemv1_staged_kernel, read them from
  * global memory after it), 18 = the defaults with the MXFP4 gate/up slots of one position on
  * expert_glu_bulk_kernel too (the default takes it for the slots of several positions; paths 1-17 keep
- * every MXFP4 gate/up slot off it, on the kernels they test), 19 = path 18 with that kernel's 16-row tiles
- * (MIMO_CUDA_SLOT_BULK_ROWS=16), 20 = path 19 with two chunks a warp a stage (MIMO_CUDA_SLOT_BULK_CPW=2),
- * 21 = path 18 with two chunks a warp a stage. Returns -1 for an unknown path. */
+ * every MXFP4 gate/up slot off it, on the kernels they test). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 22
+#define MIMO_CUDA_TEST_GEMV_PATHS 19
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
 long long mimo_cuda_test_gemv_staged_launches(void);
 /* Launches of expert_glu_bulk_kernel (the MXFP4 gate/up slots on the tensor cores) in this process so far. */
