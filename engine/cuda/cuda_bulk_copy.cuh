@@ -34,6 +34,10 @@ __device__ __forceinline__ void bulk_barrier_expect(uint64_t *bar, uint32_t byte
                  : "memory");
 }
 
+// Orders the calling thread's earlier shared-memory accesses (generic proxy) before later bulk copies
+// (the async proxy) into the same bytes: a consumer done reading a stage, before it releases it for refill.
+__device__ __forceinline__ void bulk_proxy_fence() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+
 // A plain arrival on bar (no bytes).
 __device__ __forceinline__ void bulk_barrier_arrive(uint64_t *bar)
 {

@@ -41,7 +41,11 @@ constexpr int EGB_BAR_BYTES = 128;                        // the stages' full an
 constexpr size_t EGB_MAX_SMEM = 200 * 1024;
 constexpr int EGB_X_GROUPS = 4;                           // 8-column input groups a consumer thread stages
 constexpr int EGB_MAX_LD = EGB_X_GROUPS * 8 * EGB_CONSUMERS * 32;
-constexpr int EGB_SCALE_BATCH = 8;                        // scale words a consumer thread has in flight
+constexpr int EGB_SCALE_BATCH = 8;
+// The default (GemvKnobs::slot_bulk 1) takes rows of at least this many columns: measured faster on the
+// MiMo-V2.5-Pro shard's 6144 and slower on `small`'s 2048, where the per-block staging of the input row and
+// the scales weighs more (results/kernels/README.md, twentieth session); 4096 (MiMo-V2-Flash) not measured.
+constexpr int EGB_MIN_LD_DEFAULT = 6144;                        // scale words a consumer thread has in flight
 
 // The dynamic shared memory of a block for rows of ld columns: barriers, stages, the tile's scale bytes
 // (rows an odd number of words apart: the 8 row groups of a warp's byte reads hit distinct banks), the
@@ -262,6 +266,7 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
                     acc[m][k] = fmaf(c[m][2 * k] + c[m][2 * k + 1], e8m0_scale(sb), acc[m][k]);
                 }
         }
+        bulk_proxy_fence();   // the reads above before the producer's next bulk copies into this stage
         __syncwarp();
         if (lane == 0)
             bulk_barrier_arrive(empty + buf);   // this warp is done with the stage
@@ -301,7 +306,7 @@ bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
 {
     const int mode = cuda_gemv_knobs().slot_bulk;
     return glu && mode != 0 && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && !p.accumulate &&
-           (mode == 2 || p.n > p.x_slot_div) && p.w.ld % EGB_CHUNK == 0 && p.w.scale_ld == p.w.ld / 32 &&
+           (mode == 2 || (p.n > p.x_slot_div && p.w.ld >= EGB_MIN_LD_DEFAULT)) && p.w.ld % EGB_CHUNK == 0 && p.w.scale_ld == p.w.ld / 32 &&
            p.w.ld <= EGB_MAX_LD && egb_layout(p.w.ld).total <= EGB_MAX_SMEM && !cuda_persist_recorder();
 }
 

@@ -193,9 +193,9 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel;
 // qkv_rope (MIMO_CUDA_QKV_ROPE) = 1: the qkv projection of a step does the RoPE and the cache store
 // itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it;
-// slot_bulk (MIMO_CUDA_SLOT_BULK) = 1: MXFP4 gate/up slots of several positions run expert_glu_bulk_kernel
-// (tensor cores, weights streamed by bulk copies; cuda_expert_bulk.cu), 2: at one position too (slower: its
-// 16-row tiles leave the SMs half idle there), 0: never.
+// slot_bulk (MIMO_CUDA_SLOT_BULK) = 1: MXFP4 gate/up slots of several positions with rows of at least 6144
+// columns run expert_glu_bulk_kernel (tensor cores, weights streamed by bulk copies; cuda_expert_bulk.cu),
+// 2: every shape and position count it takes (tests; slower at one position and on short rows), 0: never.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,

@@ -112,7 +112,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 15: k = GemvKnobs(); k.early_ids = 1; break;   // at any position count
     case 16: k = GemvKnobs(); break;
     case 17: k = GemvKnobs(); k.gemv_staged = 0; break;
-    case 18: k = GemvKnobs(); k.slot_bulk = 2; break;   // MXFP4 gate/up slots of one position too
+    case 18: k = GemvKnobs(); k.slot_bulk = 2; break;   // every shape and position count it takes
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel

@@ -49,9 +49,9 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * were final at launch (GemvParams::x_settled: their input row staged before their wait, the step's way
  * after the route kernel), 17 = the defaults without the staged GEMV (plain matrices of one position whose
  * rows the default bulk-copies into shared memory before its wait, gemv1_staged_kernel, read them from
- * global memory after it), 18 = the defaults with the MXFP4 gate/up slots of one position on
- * expert_glu_bulk_kernel too (the default takes it for the slots of several positions; paths 1-17 keep
- * every MXFP4 gate/up slot off it, on the kernels they test). Returns -1 for an unknown path. */
+ * global memory after it), 18 = the defaults with every MXFP4 gate/up slot launch expert_glu_bulk_kernel
+ * takes on it (the default: several positions, rows of 6144 columns or more; paths 1-17 keep every MXFP4
+ * gate/up slot off it, on the kernels they test). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
 #define MIMO_CUDA_TEST_GEMV_PATHS 19
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
