@@ -18,7 +18,10 @@ __device__ __forceinline__ void bulk_barrier_init_count(uint64_t *bar, uint32_t 
 }
 
 // Makes the calling thread's barrier initialisations visible to the copy engine.
-__device__ __forceinline__ void bulk_barrier_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
+__device__ __forceinline__ void bulk_barrier_init_fence()
+{
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
 
 // A barrier expecting one arrival (the copying thread's), visible to the copy engine after the fence.
 __device__ __forceinline__ void bulk_barrier_init(uint64_t *bar)

@@ -83,7 +83,11 @@ __device__ __forceinline__ float e8m0_scale(uint32_t e)
     return __uint_as_float(e == 255u ? 0x7FC00000u : max(e << 23, 0x00400000u));
 }
 
-__device__ __forceinline__ void consumers_sync() { asm volatile("bar.sync 1, %0;" ::"n"(EGB_CONSUMERS * 32) : "memory"); }
+// A barrier of the consumer warps only (the producer has its own pace).
+__device__ __forceinline__ void consumers_sync()
+{
+    asm volatile("bar.sync 1, %0;" ::"n"(EGB_CONSUMERS * 32) : "memory");
+}
 
 // The input row x (ld floats) times 2^kx as hi + lo halves, for every 8 columns c..c+7 the pairs (c, c+4),
 // (c+1, c+5), (c+2, c+6), (c+3, c+7) (e2m1_pair_scaled's order). kx puts the row's largest magnitude in
@@ -306,8 +310,9 @@ bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
 {
     const int mode = cuda_gemv_knobs().slot_bulk;
     return glu && mode != 0 && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && !p.accumulate &&
-           (mode == 2 || (p.n > p.x_slot_div && p.w.ld >= EGB_MIN_LD_DEFAULT)) && p.w.ld % EGB_CHUNK == 0 && p.w.scale_ld == p.w.ld / 32 &&
-           p.w.ld <= EGB_MAX_LD && egb_layout(p.w.ld).total <= EGB_MAX_SMEM && !cuda_persist_recorder();
+           (mode == 2 || (p.n > p.x_slot_div && p.w.ld >= EGB_MIN_LD_DEFAULT)) && p.w.ld % EGB_CHUNK == 0 &&
+           p.w.scale_ld == p.w.ld / 32 && p.w.ld <= EGB_MAX_LD && egb_layout(p.w.ld).total <= EGB_MAX_SMEM &&
+           !cuda_persist_recorder();   // the persistent kernel has no such body
 }
 
 int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)

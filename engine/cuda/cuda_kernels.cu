@@ -1190,8 +1190,8 @@ int cuda_gemv_prepare(mimo_error *err)
                                     GEMV_STAGED_MAX_BYTES));
     CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     GEMV_STAGED_MAX_BYTES));
-    if (cuda_expert_glu_bulk_prepare(err) || prepare_gemv_f<MIMO_WFMT_F32, false>(err) || prepare_gemv_f<MIMO_WFMT_F32, true>(err) ||
-        prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
+    if (cuda_expert_glu_bulk_prepare(err) || prepare_gemv_f<MIMO_WFMT_F32, false>(err) ||
+        prepare_gemv_f<MIMO_WFMT_F32, true>(err) || prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_MXFP4, false>(err) || prepare_gemv_f<MIMO_WFMT_MXFP4, true>(err))
         return -1;

@@ -310,7 +310,6 @@ Test(cuda_kernels, expert_glu_bulk_slots)
     need_gpu();
     enum { E = 5, K = 8, MAX_POS = 2 };
     const int shapes[3][2] = {{256, 6144}, {200, 2432}, {40, 256}};
-    const int path = 18;
     for (int sh = 0; sh < 3; sh++)
     for (int npos = 1; npos <= MAX_POS; npos++) {
         const int ROWS = shapes[sh][0], COLS = shapes[sh][1], SLOTS = npos * K;
@@ -337,19 +336,20 @@ Test(cuda_kernels, expert_glu_bulk_slots)
         mimo_error err = {{0}};
         cr_assert_eq(mimo_cuda_test_set_gemv_path(1), 0);
         cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, core, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(18), 0);
         const long long before = mimo_cuda_test_expert_glu_bulk_launches();
         cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, y, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - before, 1, "%dx%d, %d positions, path %d: not on the bulk kernel",
-                     ROWS, COLS, npos, path);
-        cr_assert(all_finite(y, (size_t)SLOTS * ROWS), "%dx%d, %d positions, path %d: output not fully written", ROWS, COLS, npos, path);
+        cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - before, 1, "%dx%d, %d positions: not on the bulk kernel",
+                     ROWS, COLS, npos);
+        cr_assert(all_finite(y, (size_t)SLOTS * ROWS), "%dx%d, %d positions: output not fully written", ROWS, COLS,
+                  npos);
         const double rel = mimo_test_rel_err(y, ref, (size_t)SLOTS * ROWS);
         const double rel_core = mimo_test_rel_err(y, core, (size_t)SLOTS * ROWS);
-        cr_log_info("expert_glu_bulk %dx%d, %d positions, path %d: rel err %.3g (reference), %.3g (CUDA-core kernel)", ROWS, COLS,
-                    npos, path, rel, rel_core);
-        cr_assert(rel < 1e-4, "%dx%d, %d positions, path %d: rel err %g against the reference", ROWS, COLS, npos, path, rel);
-        cr_assert(rel_core < 1e-5, "%dx%d, %d positions, path %d: rel err %g against the CUDA-core kernel", ROWS, COLS, npos,
-                  path, rel_core);
+        cr_log_info("expert_glu_bulk %dx%d, %d positions: rel err %.3g (reference), %.3g (CUDA-core kernel)", ROWS,
+                    COLS, npos, rel, rel_core);
+        cr_assert(rel < 1e-4, "%dx%d, %d positions: rel err %g against the reference", ROWS, COLS, npos, rel);
+        cr_assert(rel_core < 1e-5, "%dx%d, %d positions: rel err %g against the CUDA-core kernel", ROWS, COLS, npos,
+                  rel_core);
         for (int e = 0; e < E; e++) {
             free(gd[e]);
             free(gsc[e]);
