@@ -77,12 +77,6 @@ __device__ __forceinline__ uint32_t e2m1_pair_scaled(uint32_t w, int i)
     return (s & 0x80008000u) | (m & 0x0E000E00u);
 }
 
-// 2^(e - 127) for a UE8M0 byte (e = 0: the float subnormal 2^-127; 255: NaN), without branches.
-__device__ __forceinline__ float e8m0_scale(uint32_t e)
-{
-    return __uint_as_float(e == 255u ? 0x7FC00000u : max(e << 23, 0x00400000u));
-}
-
 // A barrier of the consumer warps only (the producer has its own pace).
 __device__ __forceinline__ void consumers_sync()
 {
@@ -266,8 +260,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
             for (int m = 0; m < 2; m++)
 #pragma unroll
                 for (int k = 0; k < 2; k++) {
-                    const uint32_t sb = scales[(m * EGB_TILE_ROWS + g + 8 * k) * L.scale_pitch + chunk * 4 + t];
-                    acc[m][k] = fmaf(c[m][2 * k] + c[m][2 * k + 1], e8m0_scale(sb), acc[m][k]);
+                    const uint8_t sb = scales[(m * EGB_TILE_ROWS + g + 8 * k) * L.scale_pitch + chunk * 4 + t];
+                    acc[m][k] = fmaf(c[m][2 * k] + c[m][2 * k + 1], dev_e8m0_to_f32(sb), acc[m][k]);
                 }
         }
         bulk_proxy_fence();   // the reads above before the producer's next bulk copies into this stage

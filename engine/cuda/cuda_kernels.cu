@@ -1659,7 +1659,7 @@ template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     int n = p.slot_expert ? 1 : p.n;
-    if (FMT == MIMO_WFMT_MXFP4 && GLU && gemv1_runs(p) && cuda_expert_glu_bulk_takes(p, GLU))
+    if (cuda_expert_glu_bulk_takes(p, GLU) && gemv1_runs(p))   // it checks the format and the gate/up pair
         return cuda_expert_glu_bulk(p, st, err);
     if (gemv1_runs(p))
         return launch_gemv1<FMT, GLU>(p, st, err);
