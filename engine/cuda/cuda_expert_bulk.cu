@@ -6,12 +6,15 @@
 // bytes take, so the slot kernels stay at 0.45-0.61 of the calibration; a tensor-core kernel that loaded its
 // weights per lane (13th session) removed the arithmetic but waited on its loads (a chunk ahead a warp is
 // too little in flight). Here one producer warp streams the block's rows through a ring of shared-memory
-// stages (one bulk copy per row and stage, completion on a barrier), and eight consumer warps decode and
-// multiply: nothing in flight costs a register.
+// stages (one bulk copy per row and stage, and per row and tile of its scale bytes; completion on a
+// barrier), and eight consumer warps decode and multiply: nothing in flight costs a register.
 //
-// A block: 16 gate rows and the same 16 up rows of one slot, over the whole row. A stage holds 2048 columns
-// of the 32 rows (a 1 KB bulk copy a row; two stages of 33 KB, two blocks an SM); consumer warp w takes the
-// stage's 128-column chunks w and w + 8 (4 scale blocks each) of both matrices. Its m16n8k16 MMAs: A = 16
+// A block: one slot's tiles of 16 gate rows and the same 16 up rows, over the whole row, one tile after the
+// other through the same ring (so the input row is staged once a block, and the ring does not drain
+// between tiles); the launcher gives each block as many tiles as put the launch in one wave of resident
+// blocks (GemvKnobs::slot_bulk_tiles). A stage holds 2048 columns of a tile's 32 rows (a 1 KB bulk copy a
+// row; two stages of 33 KB, two blocks an SM); consumer warp w takes the stage's 128-column chunks w and
+// w + 8 (4 scale blocks each) of both matrices. Its m16n8k16 MMAs: A = 16
 // rows x 16 codes decoded into halves (code x 2^-14, exact), B = the slot's input row, scaled by a power of
 // two into the half range and split as hi + lo. In a chunk, lane (g, t) holds 8 consecutive codes of scale
 // block j (columns 32 j + 8 t ..) of rows g and g + 8, so every MMA of block j sums one scale block; B's
@@ -41,27 +44,27 @@ constexpr int EGB_BAR_BYTES = 128;                        // the stages' full an
 constexpr size_t EGB_MAX_SMEM = 200 * 1024;
 constexpr int EGB_X_GROUPS = 4;                           // 8-column input groups a consumer thread stages
 constexpr int EGB_MAX_LD = EGB_X_GROUPS * 8 * EGB_CONSUMERS * 32;
-constexpr int EGB_SCALE_BATCH = 8;
 // The default (GemvKnobs::slot_bulk 1) takes rows of at least this many columns: measured faster on the
 // MiMo-V2.5-Pro shard's 6144 and slower on `small`'s 2048, where the per-block staging of the input row and
 // the scales weighs more (results/kernels/README.md, twentieth session); 4096 (MiMo-V2-Flash) not measured.
-constexpr int EGB_MIN_LD_DEFAULT = 6144;                        // scale words a consumer thread has in flight
+constexpr int EGB_MIN_LD_DEFAULT = 6144;
 
-// The dynamic shared memory of a block for rows of ld columns: barriers, stages, the tile's scale bytes
-// (rows an odd number of words apart: the 8 row groups of a warp's byte reads hit distinct banks), the
-// input row's hi and lo halves (lo 64 bytes further than hi's end, so a quarter warp's hi and lo reads
-// take distinct banks).
+// The dynamic shared memory of a block for rows of ld columns: barriers, stages, two tiles' scale bytes
+// (this tile's and the next one's, bulk-copied a row each; rows 4 x an odd number of words apart: 16-byte
+// aligned, and the 8 row groups of a warp's byte reads hit distinct banks), the input row's hi and lo
+// halves (lo 64 bytes further than hi's end, so a quarter warp's hi and lo reads take distinct banks).
 struct EgbLayout {
     int scale_pitch;
-    size_t scales, xs_hi, xs_lo, total;
+    size_t scales, scale_tile, xs_hi, xs_lo, total;
 };
 __host__ __device__ inline EgbLayout egb_layout(int ld)
 {
     EgbLayout l;
     const int words = ld / EGB_CHUNK;   // scale bytes of a row / 4
-    l.scale_pitch = (words % 2 ? words : words + 1) * 4;
+    l.scale_pitch = (words % 8 == 4 ? words : words + (12 - words % 8) % 8) * 4;
     l.scales = EGB_BAR_BYTES + (size_t)EGB_STAGES * EGB_STAGE_BYTES;
-    l.xs_hi = l.scales + ((size_t)EGB_ROWS * l.scale_pitch + 15) / 16 * 16;
+    l.scale_tile = ((size_t)EGB_ROWS * l.scale_pitch + 15) / 16 * 16;
+    l.xs_hi = l.scales + 2 * l.scale_tile;
     l.xs_lo = l.xs_hi + (size_t)2 * ld + 64;
     l.total = l.xs_lo + (size_t)2 * ld;
     return l;
@@ -139,13 +142,15 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     return kx;
 }
 
-__global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const GemvParams p)
+__global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const GemvParams p, int tiles_per_block)
 {
     extern __shared__ __align__(16) uint8_t egb_smem[];
-    __shared__ float red[2][EGB_CONSUMERS][EGB_TILE_ROWS];   // [matrix][warp][row]
+    __shared__ float red[2][2][EGB_CONSUMERS][EGB_TILE_ROWS];   // [tile parity][matrix][warp][row]
     __shared__ float warp_max[EGB_CONSUMERS];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int ld = p.w.ld, rows = p.w.rows, slot = blockIdx.y, row_base = blockIdx.x * EGB_TILE_ROWS;
+    const int ld = p.w.ld, rows = p.w.rows, slot = blockIdx.y;
+    const int tile0 = blockIdx.x * tiles_per_block;
+    const int ntile = min(tiles_per_block, (rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS - tile0);
     const int nch = ld / EGB_CHUNK, nstage = (nch + EGB_STAGE_CHUNKS - 1) / EGB_STAGE_CHUNKS;
     const EgbLayout L = egb_layout(ld);
     uint64_t *full = (uint64_t *)egb_smem, *empty = full + EGB_STAGES;
@@ -163,49 +168,41 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     const int e = p.slot_expert[slot];
     __syncthreads();   // the barriers' initialisation
 
-    if (warp == EGB_CONSUMERS) {   // the producer: every stage's 32 row pieces, one bulk copy each
+    if (warp == EGB_CONSUMERS) {   // the producer: every tile's stages, 32 row pieces each, one bulk copy each
         const uint8_t *gate = expert_data(p.w, e), *up = expert_data(p.w2, e);
+        const uint8_t *gate_scales = expert_scales(p.w, e), *up_scales = expert_scales(p.w2, e);
         const size_t row_bytes = (size_t)ld / 2;
-        for (int s = 0; s < nstage; s++) {
-            const int buf = s % EGB_STAGES, use = s / EGB_STAGES;
-            if (use > 0)
-                bulk_barrier_wait(empty + buf, (use - 1) & 1);
-            const uint32_t bytes = (uint32_t)min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS) * (EGB_CHUNK / 2);
-            if (lane == 0)
-                bulk_barrier_expect(full + buf, bytes * EGB_ROWS);
-            __syncwarp();
-            for (int r = lane; r < EGB_ROWS; r += 32) {
-                const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);   // past the end: the last row again
-                const uint8_t *src = (r < EGB_TILE_ROWS ? gate : up) + (size_t)row * row_bytes +
-                                     (size_t)s * (EGB_STAGE_COLS / 2);
-                bulk_copy_counted(stages + (size_t)buf * EGB_STAGE_BYTES + r * EGB_ROW_PITCH, src, bytes, full + buf);
+        for (int ti = 0, q = 0; ti < ntile; ti++) {
+            const int row_base = (tile0 + ti) * EGB_TILE_ROWS;
+            for (int s = 0; s < nstage; s++, q++) {   // q: the block's stage count, over its tiles
+                const int buf = q % EGB_STAGES, use = q / EGB_STAGES;
+                // (the wait also frees the tile's scale buffer: stage q - 2 is past every stage of the tile
+                // two back, the last one that read it)
+                if (use > 0)
+                    bulk_barrier_wait(empty + buf, (use - 1) & 1);
+                const uint32_t bytes = (uint32_t)min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS) * (EGB_CHUNK / 2);
+                const uint32_t scale_bytes = s == 0 ? (uint32_t)p.w.scale_ld : 0u;   // with a tile's first stage
+                if (lane == 0)
+                    bulk_barrier_expect(full + buf, (bytes + scale_bytes) * EGB_ROWS);
+                __syncwarp();
+                for (int r = lane; r < EGB_ROWS; r += 32) {
+                    const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);   // past the end: the last row again
+                    const uint8_t *src = (r < EGB_TILE_ROWS ? gate : up) + (size_t)row * row_bytes +
+                                         (size_t)s * (EGB_STAGE_COLS / 2);
+                    bulk_copy_counted(stages + (size_t)buf * EGB_STAGE_BYTES + r * EGB_ROW_PITCH, src, bytes,
+                                      full + buf);
+                    if (scale_bytes)
+                        bulk_copy_counted(egb_smem + L.scales + (ti % 2) * L.scale_tile + r * L.scale_pitch,
+                                          (r < EGB_TILE_ROWS ? gate_scales : up_scales) + (size_t)row * p.w.scale_ld,
+                                          scale_bytes, full + buf);
+                }
             }
         }
         return;
     }
 
-    // consumers: the tile's scale bytes and the input row into shared memory while the first stages land
-    uint8_t *scales = egb_smem + L.scales;
+    // consumers: the input row into shared memory while the first stages land
     uint4 *xs_hi = (uint4 *)(egb_smem + L.xs_hi), *xs_lo = (uint4 *)(egb_smem + L.xs_lo);
-    {
-        const uint8_t *sg = expert_scales(p.w, e), *su = expert_scales(p.w2, e);
-        for (int i0 = threadIdx.x; i0 < EGB_ROWS * nch; i0 += EGB_SCALE_BATCH * EGB_CONSUMERS * 32) {
-            uint32_t v[EGB_SCALE_BATCH];   // all loads in flight before the first store
-#pragma unroll
-            for (int b = 0; b < EGB_SCALE_BATCH; b++) {
-                const int i = i0 + b * EGB_CONSUMERS * 32, r = i / nch, word = i % nch;
-                const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);
-                const uint32_t *src = (const uint32_t *)((r < EGB_TILE_ROWS ? sg : su) + (size_t)row * p.w.scale_ld);
-                v[b] = i < EGB_ROWS * nch ? __ldg(src + word) : 0u;
-            }
-#pragma unroll
-            for (int b = 0; b < EGB_SCALE_BATCH; b++) {
-                const int i = i0 + b * EGB_CONSUMERS * 32;
-                if (i < EGB_ROWS * nch)
-                    ((uint32_t *)(scales + (i / nch) * L.scale_pitch))[i % nch] = v[b];
-            }
-        }
-    }
     const int kx = stage_input_halves(p.x + (long long)(slot / p.x_slot_div) * p.ldx, ld, xs_hi, xs_lo, warp_max);
     const float norm = p.norm_factor ? __ldcg(p.norm_factor + slot / p.x_slot_div) : 1.0f;
     consumers_sync();
@@ -213,85 +210,90 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     const int g = lane / 4, t = lane % 4;
     const int jb = g / 2;                           // the scale block whose B columns this lane fills
     const uint4 *xb = g % 2 ? xs_lo : xs_hi;        // column 2 jb (hi) or 2 jb + 1 (lo)
-    float acc[2][2] = {};                           // [matrix][row g, g + 8]: block t's sums of each chunk
-    for (int s = 0; s < nstage; s++) {
-        const int buf = s % EGB_STAGES;
-        const int nc = min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS);
-        bulk_barrier_wait(full + buf, (s / EGB_STAGES) & 1);
+    // undo the codes' 2^-14 and the inputs' 2^kx (exact: a power of two), then the norm's factor
+    const float undo = __uint_as_float((uint32_t)(127 + 14 - kx) << 23) * norm;
+    for (int ti = 0; ti < ntile; ti++) {
+        const int row_base = (tile0 + ti) * EGB_TILE_ROWS;
+        const uint8_t *scales = egb_smem + L.scales + (ti % 2) * L.scale_tile;   // landed with its first stage
+        float acc[2][2] = {};   // [matrix][row g, g + 8]: block t's sums of each chunk
+        for (int s = 0; s < nstage; s++) {
+            const int q = ti * nstage + s, buf = q % EGB_STAGES;   // the producer's count
+            const int nc = min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS);
+            bulk_barrier_wait(full + buf, (q / EGB_STAGES) & 1);
 #pragma unroll
-        for (int cc = 0; cc < EGB_CHUNKS_PER_WARP; cc++) {
-            const int cs = warp + cc * EGB_CONSUMERS;   // the chunk of the stage
-            if (cs >= nc)
-                break;
-            const uint8_t *st = stages + (size_t)buf * EGB_STAGE_BYTES + cs * (EGB_CHUNK / 2) + 4 * t;
-            uint32_t w[2][2][4];   // [matrix][row g, g + 8][block]
+            for (int cc = 0; cc < EGB_CHUNKS_PER_WARP; cc++) {
+                const int cs = warp + cc * EGB_CONSUMERS;   // the chunk of the stage
+                if (cs >= nc)
+                    break;
+                const uint8_t *st = stages + (size_t)buf * EGB_STAGE_BYTES + cs * (EGB_CHUNK / 2) + 4 * t;
+                uint32_t w[2][2][4];   // [matrix][row g, g + 8][block]
 #pragma unroll
-            for (int m = 0; m < 2; m++)
+                for (int m = 0; m < 2; m++)
 #pragma unroll
-                for (int k = 0; k < 2; k++)
+                    for (int k = 0; k < 2; k++)
 #pragma unroll
-                    for (int j = 0; j < 4; j++)
-                        w[m][k][j] = *(const uint32_t *)(st + (m * EGB_TILE_ROWS + g + 8 * k) * EGB_ROW_PITCH +
-                                                         16 * j);
-            const int chunk = s * EGB_STAGE_CHUNKS + cs;
-            const uint4 xv = xb[chunk * 16 + 4 * jb + t];
-            // two accumulator chains a matrix (blocks j even / odd: shorter MMA dependency chains); a lane's
-            // column is non-zero in one of them only, so their sum is that one's value exactly
-            float c2[2][2][4] = {};
+                        for (int j = 0; j < 4; j++)
+                            w[m][k][j] = *(const uint32_t *)(st + (m * EGB_TILE_ROWS + g + 8 * k) * EGB_ROW_PITCH +
+                                                             16 * j);
+                const int chunk = s * EGB_STAGE_CHUNKS + cs;
+                const uint4 xv = xb[chunk * 16 + 4 * jb + t];
+                // two accumulator chains a matrix (blocks j even / odd: shorter MMA dependency chains); a lane's
+                // column is non-zero in one of them only, so their sum is that one's value exactly
+                float c2[2][2][4] = {};
 #pragma unroll
-            for (int j = 0; j < 4; j++)
+                for (int j = 0; j < 4; j++)
 #pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const uint32_t b0 = jb == j ? (h ? xv.z : xv.x) : 0u, b1 = jb == j ? (h ? xv.w : xv.y) : 0u;
+                    for (int h = 0; h < 2; h++) {
+                        const uint32_t b0 = jb == j ? (h ? xv.z : xv.x) : 0u, b1 = jb == j ? (h ? xv.w : xv.y) : 0u;
 #pragma unroll
-                    for (int m = 0; m < 2; m++)
-                        mma_16816<true>(c2[j % 2][m], e2m1_pair_scaled(w[m][0][j], 2 * h),
-                                        e2m1_pair_scaled(w[m][1][j], 2 * h), e2m1_pair_scaled(w[m][0][j], 2 * h + 1),
-                                        e2m1_pair_scaled(w[m][1][j], 2 * h + 1), b0, b1);
-                }
-            float c[2][4];
+                        for (int m = 0; m < 2; m++)
+                            mma_16816<true>(c2[j % 2][m], e2m1_pair_scaled(w[m][0][j], 2 * h),
+                                            e2m1_pair_scaled(w[m][1][j], 2 * h),
+                                            e2m1_pair_scaled(w[m][0][j], 2 * h + 1),
+                                            e2m1_pair_scaled(w[m][1][j], 2 * h + 1), b0, b1);
+                    }
+                float c[2][4];
 #pragma unroll
-            for (int m = 0; m < 2; m++)
+                for (int m = 0; m < 2; m++)
 #pragma unroll
-                for (int i = 0; i < 4; i++)
-                    c[m][i] = c2[0][m][i] + c2[1][m][i];
-            // lane (g, t): columns 2t (hi) and 2t + 1 (lo) hold block t's sums of rows g and g + 8
+                    for (int i = 0; i < 4; i++)
+                        c[m][i] = c2[0][m][i] + c2[1][m][i];
+                // lane (g, t): columns 2t (hi) and 2t + 1 (lo) hold block t's sums of rows g and g + 8
 #pragma unroll
-            for (int m = 0; m < 2; m++)
+                for (int m = 0; m < 2; m++)
 #pragma unroll
-                for (int k = 0; k < 2; k++) {
-                    const uint8_t sb = scales[(m * EGB_TILE_ROWS + g + 8 * k) * L.scale_pitch + chunk * 4 + t];
-                    acc[m][k] = fmaf(c[m][2 * k] + c[m][2 * k + 1], dev_e8m0_to_f32(sb), acc[m][k]);
-                }
+                    for (int k = 0; k < 2; k++) {
+                        const uint8_t sb = scales[(m * EGB_TILE_ROWS + g + 8 * k) * L.scale_pitch + chunk * 4 + t];
+                        acc[m][k] = fmaf(c[m][2 * k] + c[m][2 * k + 1], dev_e8m0_to_f32(sb), acc[m][k]);
+                    }
+            }
+            bulk_proxy_fence();   // the reads above before the producer's next bulk copies into this stage
+            __syncwarp();
+            if (lane == 0)
+                bulk_barrier_arrive(empty + buf);   // this warp is done with the stage
         }
-        bulk_proxy_fence();   // the reads above before the producer's next bulk copies into this stage
-        __syncwarp();
-        if (lane == 0)
-            bulk_barrier_arrive(empty + buf);   // this warp is done with the stage
-    }
-    // the row's sums over the 4 lanes of a row group (their blocks), then over the chunk warps
+        // the row's sums over the 4 lanes of a row group (their blocks), then over the chunk warps
 #pragma unroll
-    for (int m = 0; m < 2; m++)
+        for (int m = 0; m < 2; m++)
 #pragma unroll
-        for (int k = 0; k < 2; k++) {
-            acc[m][k] += __shfl_xor_sync(0xFFFFFFFFu, acc[m][k], 1);
-            acc[m][k] += __shfl_xor_sync(0xFFFFFFFFu, acc[m][k], 2);
-            if (t == 0)
-                red[m][warp][g + 8 * k] = acc[m][k];
+            for (int k = 0; k < 2; k++) {
+                acc[m][k] += __shfl_xor_sync(0xFFFFFFFFu, acc[m][k], 1);
+                acc[m][k] += __shfl_xor_sync(0xFFFFFFFFu, acc[m][k], 2);
+                if (t == 0)
+                    red[ti % 2][m][warp][g + 8 * k] = acc[m][k];
+            }
+        consumers_sync();   // this tile's red half is next written two tiles on, after another sync
+        if (threadIdx.x < EGB_TILE_ROWS && row_base + (int)threadIdx.x < rows) {
+            float v[2];
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+                float sum = 0.0f;
+                for (int k = 0; k < EGB_CONSUMERS; k++)   // fixed order: deterministic
+                    sum += red[ti % 2][m][k][threadIdx.x];
+                v[m] = sum * undo;
+            }
+            p.y[(size_t)slot * p.ldy + row_base + threadIdx.x] = silu_f(v[0]) * v[1];
         }
-    consumers_sync();
-    if (threadIdx.x < EGB_TILE_ROWS && row_base + (int)threadIdx.x < rows) {
-        // undo the codes' 2^-14 and the inputs' 2^kx (exact: a power of two), then the norm's factor
-        const float undo = __uint_as_float((uint32_t)(127 + 14 - kx) << 23) * norm;
-        float v[2];
-#pragma unroll
-        for (int m = 0; m < 2; m++) {
-            float sum = 0.0f;
-            for (int k = 0; k < EGB_CONSUMERS; k++)   // fixed order: deterministic
-                sum += red[m][k][threadIdx.x];
-            v[m] = sum * undo;
-        }
-        p.y[(size_t)slot * p.ldy + row_base + threadIdx.x] = silu_f(v[0]) * v[1];
     }
 }
 
@@ -300,25 +302,67 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
 static long long expert_glu_bulk_launch_count = 0;
 long long cuda_expert_glu_bulk_launches() { return expert_glu_bulk_launch_count; }
 
+// A scale row as one bulk copy: 16-byte rows (ld a multiple of 512) and experts on 16-byte boundaries.
+static bool egb_scales_copyable(const GpuMat &m)
+{
+    return m.scale_ld % 16 == 0 && m.expert_stride_scales % 16 == 0 && (uintptr_t)m.scales % 16 == 0;
+}
+
 bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
 {
     const int mode = cuda_gemv_knobs().slot_bulk;
     return glu && mode != 0 && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && !p.accumulate &&
            (mode == 2 || (p.n > p.x_slot_div && p.w.ld >= EGB_MIN_LD_DEFAULT)) && p.w.ld % EGB_CHUNK == 0 &&
-           p.w.scale_ld == p.w.ld / 32 && p.w.ld <= EGB_MAX_LD && egb_layout(p.w.ld).total <= EGB_MAX_SMEM &&
+           p.w.scale_ld == p.w.ld / 32 && p.w2.scale_ld == p.w.scale_ld && egb_scales_copyable(p.w) &&
+           egb_scales_copyable(p.w2) && p.w.ld <= EGB_MAX_LD && egb_layout(p.w.ld).total <= EGB_MAX_SMEM &&
            !cuda_persist_recorder();   // the persistent kernel has no such body
+}
+
+static int egb_sm_count = 0;
+
+// Tiles a block takes: the knob's count, or (0, the default) the fewest powers of two that put the launch
+// in one wave of resident blocks (the Pro shard's 8 positions: 64 slots x 16 tiles at 2 blocks an SM on
+// 132 SMs, 4 tiles a block).
+static int egb_tiles_per_block(const GemvParams &p, mimo_error *err)
+{
+    const int ntiles = (p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS, knob = cuda_gemv_knobs().slot_bulk_tiles;
+    if (knob > 0)
+        return min(knob, ntiles);
+    static int cached_ld = -1, cached_blocks = 0;   // blocks an SM at that row length
+    if (cached_ld != p.w.ld) {
+        int blocks = 0;
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, expert_glu_bulk_kernel, EGB_THREADS,
+                                                          egb_layout(p.w.ld).total) != cudaSuccess) {
+            mimo_fail(err, "cuda gemv: the occupancy of expert_glu_bulk_kernel at %d columns", p.w.ld);
+            return 0;
+        }
+        cached_ld = p.w.ld;
+        cached_blocks = blocks > 0 ? blocks : 1;
+    }
+    const long long resident = (long long)cached_blocks * egb_sm_count;
+    int tpb = 1;
+    while (tpb < ntiles && (long long)((ntiles + tpb - 1) / tpb) * p.n > resident)
+        tpb *= 2;
+    return min(tpb, ntiles);
 }
 
 int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
-    const dim3 grid((p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS, p.n);
+    const int tpb = egb_tiles_per_block(p, err);
+    if (tpb < 1)
+        return -1;
+    const int ntiles = (p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS;
+    const dim3 grid((ntiles + tpb - 1) / tpb, p.n);
     expert_glu_bulk_launch_count++;
     return cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel, grid, dim3(EGB_THREADS),
-                       egb_layout(p.w.ld).total, st, p);
+                       egb_layout(p.w.ld).total, st, p, tpb);
 }
 
 int cuda_expert_glu_bulk_prepare(mimo_error *err)
 {
+    int device = 0;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&egb_sm_count, cudaDevAttrMultiProcessorCount, device));
     CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     (int)EGB_MAX_SMEM));
     return 0;

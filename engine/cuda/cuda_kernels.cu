@@ -1598,6 +1598,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv_staged = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_SLOT_BULK")) && atoi(v) >= 0 && atoi(v) <= 2)
             k.slot_bulk = atoi(v);
+        if ((v = getenv("MIMO_CUDA_SLOT_BULK_TILES")) && atoi(v) >= 0 && atoi(v) <= 64)
+            k.slot_bulk_tiles = atoi(v);
         read = true;
     }
     return k;

@@ -195,12 +195,15 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it;
 // slot_bulk (MIMO_CUDA_SLOT_BULK) = 1: MXFP4 gate/up slots of several positions with rows of at least 6144
 // columns run expert_glu_bulk_kernel (tensor cores, weights streamed by bulk copies; cuda_expert_bulk.cu),
-// 2: every shape and position count it takes (tests; slower at one position and on short rows), 0: never.
+// 2: every shape and position count it takes (tests; slower at one position and on short rows), 0: never;
+// slot_bulk_tiles (MIMO_CUDA_SLOT_BULK_TILES) = 0 (default): each of its blocks takes as many 16-row tiles
+// of its slot as put the launch in one wave of resident blocks, N > 0: N tiles a block (1: the twentieth
+// session's one tile a block).
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
         slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
-        slot_bulk = 1;
+        slot_bulk = 1, slot_bulk_tiles = 0;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).

@@ -113,6 +113,8 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 16: k = GemvKnobs(); break;
     case 17: k = GemvKnobs(); k.gemv_staged = 0; break;
     case 18: k = GemvKnobs(); k.slot_bulk = 2; break;   // every shape and position count it takes
+    case 19: k = GemvKnobs(); k.slot_bulk = 2; k.slot_bulk_tiles = 4; break;   // and several tiles a block
+    case 20: k = GemvKnobs(); k.slot_bulk = 2; k.slot_bulk_tiles = 3; break;
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel

@@ -51,9 +51,10 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * rows the default bulk-copies into shared memory before its wait, gemv1_staged_kernel, read them from
  * global memory after it), 18 = the defaults with every MXFP4 gate/up slot launch expert_glu_bulk_kernel
  * takes on it (the default: several positions, rows of 6144 columns or more; paths 1-17 keep every MXFP4
- * gate/up slot off it, on the kernels they test). Returns -1 for an unknown path. */
+ * gate/up slot off it, on the kernels they test), 19 / 20 = path 18 with 4 / 3 row tiles a block of that
+ * kernel (the default: as many as put the launch in one wave). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 19
+#define MIMO_CUDA_TEST_GEMV_PATHS 21
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
 long long mimo_cuda_test_gemv_staged_launches(void);
 /* Launches of expert_glu_bulk_kernel (the MXFP4 gate/up slots on the tensor cores) in this process so far. */

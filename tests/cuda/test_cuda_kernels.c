@@ -302,14 +302,17 @@ Test(cuda_kernels, gemv_expert_slots)
 
 /* The MXFP4 gate/up slots on the tensor cores with bulk-copied weights (expert_glu_bulk_kernel): the
  * MiMo-V2.5-Pro shard's shape (256 rows of 6144 columns, 3 stages through the 2-stage ring), ragged rows
- * with a partial last stage (200 x 2432: 19 chunks), one partial stage (40 x 256); two and one positions
- * (path 18 takes one position too); inputs over a wide range of magnitudes (its halves' scaling). Against
- * the reference and against the CUDA-core kernel (path 1), and the launch count says it ran. */
+ * with a partial last stage (200 x 2560: 20 chunks), one partial stage (40 x 512); two and one positions
+ * (path 18 takes one position too); inputs over a wide range of magnitudes (its halves' scaling); one tile
+ * a block where the launch is small (path 18), 4 and 3 tiles a block (paths 19, 20: a block's later tiles
+ * through the same ring, the last block's fewer, 3 tiles of 40 rows in one block). Against the reference and
+ * against the CUDA-core kernel (path 1), and the launch count says it ran. */
 Test(cuda_kernels, expert_glu_bulk_slots)
 {
     need_gpu();
     enum { E = 5, K = 8, MAX_POS = 2 };
-    const int shapes[3][2] = {{256, 6144}, {200, 2432}, {40, 256}};
+    const int shapes[3][2] = {{256, 6144}, {200, 2560}, {40, 512}};
+    for (int path = 18; path <= 20; path++)
     for (int sh = 0; sh < 3; sh++)
     for (int npos = 1; npos <= MAX_POS; npos++) {
         const int ROWS = shapes[sh][0], COLS = shapes[sh][1], SLOTS = npos * K;
@@ -336,20 +339,21 @@ Test(cuda_kernels, expert_glu_bulk_slots)
         mimo_error err = {{0}};
         cr_assert_eq(mimo_cuda_test_set_gemv_path(1), 0);
         cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, core, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(18), 0);
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
         const long long before = mimo_cuda_test_expert_glu_bulk_launches();
         cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, y, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - before, 1, "%dx%d, %d positions: not on the bulk kernel",
-                     ROWS, COLS, npos);
+        cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - before, 1,
+                     "path %d, %dx%d, %d positions: not on the bulk kernel", path, ROWS, COLS, npos);
         cr_assert(all_finite(y, (size_t)SLOTS * ROWS), "%dx%d, %d positions: output not fully written", ROWS, COLS,
                   npos);
         const double rel = mimo_test_rel_err(y, ref, (size_t)SLOTS * ROWS);
         const double rel_core = mimo_test_rel_err(y, core, (size_t)SLOTS * ROWS);
-        cr_log_info("expert_glu_bulk %dx%d, %d positions: rel err %.3g (reference), %.3g (CUDA-core kernel)", ROWS,
-                    COLS, npos, rel, rel_core);
-        cr_assert(rel < 1e-4, "%dx%d, %d positions: rel err %g against the reference", ROWS, COLS, npos, rel);
-        cr_assert(rel_core < 1e-5, "%dx%d, %d positions: rel err %g against the CUDA-core kernel", ROWS, COLS, npos,
-                  rel_core);
+        cr_log_info("expert_glu_bulk path %d, %dx%d, %d positions: rel err %.3g (reference), %.3g (CUDA-core kernel)",
+                    path, ROWS, COLS, npos, rel, rel_core);
+        cr_assert(rel < 1e-4, "path %d, %dx%d, %d positions: rel err %g against the reference", path, ROWS, COLS, npos,
+                  rel);
+        cr_assert(rel_core < 1e-5, "path %d, %dx%d, %d positions: rel err %g against the CUDA-core kernel", path, ROWS,
+                  COLS, npos, rel_core);
         for (int e = 0; e < E; e++) {
             free(gd[e]);
             free(gsc[e]);
