@@ -315,6 +315,42 @@ __device__ __forceinline__ float dev_e2m1_f32_scaled(uint32_t word, int e)
     return __uint_as_float((uint32_t)(t >> 6) & 0x81C00000u);
 }
 
+// Codes i and i + 4 of a word (i < 4) as a half pair whose values are the codes' times 2^-14: the signs
+// moved to bits 15 / 31 by one shift, the exponent / mantissa bits to 11..9 / 27..25 by another (codes 0
+// and 0.5 become zero and a half subnormal, exactly).
+__device__ __forceinline__ uint32_t e2m1_pair_scaled(uint32_t w, int i)
+{
+    const uint32_t s = w << (12 - 4 * i);
+    const uint32_t m = i < 3 ? w << (9 - 4 * i) : w >> 3;
+    return (s & 0x80008000u) | (m & 0x0E000E00u);
+}
+
+// The tensor-core MXFP4 kernels' inputs (cuda_expert_bulk.cu, cuda_expert_down_bulk.cu) are scaled by 2^kx
+// and split as hi + lo halves: kx puts a row's largest magnitude m in [2^14, 2^15), so that the halves keep
+// ~22 bits of every input within 2^24 of it (0 for a zero or non-finite m).
+__device__ __forceinline__ int half_range_exponent(float m)
+{
+    return m > 0.0f && m <= 3.0e38f ? max(-100, min(100, 14 - ilogbf(m))) : 0;
+}
+
+// Columns c..c+7 of an input row (a, b: c..c+3, c+4..c+7) times f as hi + lo halves, in the pairs (c, c+4),
+// (c+1, c+5), (c+2, c+6), (c+3, c+7): e2m1_pair_scaled's order.
+__device__ __forceinline__ void input_group_halves(float4 a, float4 b, float f, uint4 *hi, uint4 *lo)
+{
+    const float first[4] = {a.x * f, a.y * f, a.z * f, a.w * f}, second[4] = {b.x * f, b.y * f, b.z * f, b.w * f};
+    uint32_t hp[4], lp[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        const __half2 h = __floats2half2_rn(first[k], second[k]);
+        const float2 back = __half22float2(h);
+        const __half2 l = __floats2half2_rn(first[k] - back.x, second[k] - back.y);
+        hp[k] = *reinterpret_cast<const uint32_t *>(&h);
+        lp[k] = *reinterpret_cast<const uint32_t *>(&l);
+    }
+    *hi = make_uint4(hp[0], hp[1], hp[2], hp[3]);
+    *lo = make_uint4(lp[0], lp[1], lp[2], lp[3]);
+}
+
 // Element (r, c) of a matrix (slow path: embedding rows, tests).
 __device__ __forceinline__ float dev_mat_get(const GpuMat &m, const uint8_t *base, const uint8_t *sbase, int r, int c)
 {

@@ -70,16 +70,6 @@ __host__ __device__ inline EgbLayout egb_layout(int ld)
     return l;
 }
 
-// Codes i and i + 4 of a word (i < 4) as a half pair whose values are the codes' times 2^-14: the signs
-// moved to bits 15 / 31 by one shift, the exponent / mantissa bits to 11..9 / 27..25 by another (codes 0
-// and 0.5 become zero and a half subnormal, exactly).
-__device__ __forceinline__ uint32_t e2m1_pair_scaled(uint32_t w, int i)
-{
-    const uint32_t s = w << (12 - 4 * i);
-    const uint32_t m = i < 3 ? w << (9 - 4 * i) : w >> 3;
-    return (s & 0x80008000u) | (m & 0x0E000E00u);
-}
-
 // A barrier of the consumer warps only (the producer has its own pace).
 __device__ __forceinline__ void consumers_sync()
 {
@@ -118,26 +108,14 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     m = 0.0f;
     for (int w = 0; w < EGB_CONSUMERS; w++)
         m = fmaxf(m, warp_max[w]);
-    const int kx = m > 0.0f && m <= 3.0e38f ? max(-100, min(100, 14 - ilogbf(m))) : 0;
+    const int kx = half_range_exponent(m);
     const float f = __uint_as_float((uint32_t)(127 + kx) << 23);
 #pragma unroll
     for (int i = 0; i < EGB_X_GROUPS; i++) {
         const int grp = tid + i * nthreads;
         if (grp >= ld / 8)
             break;
-        const float4 a = v[i][0], b = v[i][1];
-        const float first[4] = {a.x * f, a.y * f, a.z * f, a.w * f}, second[4] = {b.x * f, b.y * f, b.z * f, b.w * f};
-        uint32_t hp[4], lp[4];
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-            const __half2 h = __floats2half2_rn(first[k], second[k]);
-            const float2 back = __half22float2(h);
-            const __half2 l = __floats2half2_rn(first[k] - back.x, second[k] - back.y);
-            hp[k] = *reinterpret_cast<const uint32_t *>(&h);
-            lp[k] = *reinterpret_cast<const uint32_t *>(&l);
-        }
-        hi[grp] = make_uint4(hp[0], hp[1], hp[2], hp[3]);
-        lo[grp] = make_uint4(lp[0], lp[1], lp[2], lp[3]);
+        input_group_halves(v[i][0], v[i][1], f, hi + grp, lo + grp);
     }
     return kx;
 }

@@ -1190,7 +1190,7 @@ int cuda_gemv_prepare(mimo_error *err)
                                     GEMV_STAGED_MAX_BYTES));
     CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     GEMV_STAGED_MAX_BYTES));
-    if (cuda_expert_glu_bulk_prepare(err) || prepare_gemv_f<MIMO_WFMT_F32, false>(err) ||
+    if (cuda_expert_glu_bulk_prepare(err) || cuda_expert_down_bulk_prepare(err) || prepare_gemv_f<MIMO_WFMT_F32, false>(err) ||
         prepare_gemv_f<MIMO_WFMT_F32, true>(err) || prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_MXFP4, false>(err) || prepare_gemv_f<MIMO_WFMT_MXFP4, true>(err))
@@ -1600,6 +1600,10 @@ GemvKnobs &cuda_gemv_knobs()
             k.slot_bulk = atoi(v);
         if ((v = getenv("MIMO_CUDA_SLOT_BULK_TILES")) && atoi(v) >= 0 && atoi(v) <= 64)
             k.slot_bulk_tiles = atoi(v);
+        if ((v = getenv("MIMO_CUDA_DOWN_BULK")) && atoi(v) >= 0 && atoi(v) <= 2)
+            k.down_bulk = atoi(v);
+        if ((v = getenv("MIMO_CUDA_DOWN_BULK_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
+            k.down_bulk_blocks = atoi(v);
         read = true;
     }
     return k;
@@ -1693,6 +1697,10 @@ int cuda_gemv_norm_partials(const GemvParams &p, bool glu)
 {
     if (!cuda_gemv_knobs().defer_norm || glu || p.n < 1)
         return 0;
+    GemvParams plain = p;   // the bulk down projection, which does not take norm_out, wins where it runs
+    plain.norm_out = GemvNormOut{};
+    if (cuda_expert_down_bulk_takes(plain, glu) && gemv1_runs(p))
+        return 0;
     const bool plain_residual = !p.slot_expert && !p.combine_x && p.accumulate && p.n == 1 && gemv1_runs(p);
     const bool combined = p.combine_x && gemv1_fuses_combine(p, glu);
     if (!plain_residual && !combined)
@@ -1760,6 +1768,8 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
         if (glu || !p.slot_expert || p.combine_k < 1 || p.n % p.combine_k)
             return mimo_fail(err, "cuda gemv: the MoE combine needs expert slots, no gate/up pair and k | n (n %d, k %d)",
                              p.n, p.combine_k);
+        if (cuda_expert_down_bulk_takes(p, glu) && gemv1_runs(p))
+            return cuda_expert_down_bulk(p, st, err);
         if (!gemv1_fuses_combine(p, glu)) {   // the slots into y, then the combine kernel
             GemvParams q = p;
             q.combine_x = nullptr;

@@ -373,7 +373,8 @@ Test(cuda_kernels, expert_glu_bulk_slots)
 /* The routed experts' down projection with the MoE combine folded in (the step's way) on every GEMV
  * path: against the reference (x + sum_j w_j E_j act_j), and against the GEMV-then-combine-kernel
  * route bit for bit where the slots keep whole rows per lane group (MXFP4: the same products in the
- * same order). k = 8 (MiMo's) and 3 (warps past k idle), partial row tiles. */
+ * same order; to 1e-5 on path 21, the only one that must take the bulk kernel at this shape). k = 8
+ * (MiMo's) and 3 (warps past k idle), partial row tiles. */
 Test(cuda_kernels, expert_down_combine)
 {
     need_gpu();
@@ -408,20 +409,96 @@ Test(cuda_kernels, expert_down_combine)
         memcpy(xf, x0, sizeof(float) * npos * ROWS);
         memcpy(xu, x0, sizeof(float) * npos * ROWS);
         mimo_error err = {{0}};
+        const long long bulk_before = mimo_cuda_test_expert_down_bulk_launches();
         cr_assert_eq(mimo_cuda_test_expert_down_combine(ms, E, ids, w, slots, k, act, xf, true, &err), 0, "%s", err.msg);
+        const bool bulk = mimo_cuda_test_expert_down_bulk_launches() > bulk_before;
         cr_assert_eq(mimo_cuda_test_expert_down_combine(ms, E, ids, w, slots, k, act, xu, false, &err), 0, "%s", err.msg);
         const char *fmt = mimo_weight_format_name((mimo_weight_format)f);
+        cr_assert(bulk == (path == 21 && f == MIMO_WFMT_MXFP4), "%s k %d path %d: the bulk down projection %s", fmt, k,
+                  path, bulk ? "ran" : "did not run");
         double rel = mimo_test_rel_err(xf, ref, (size_t)npos * ROWS);
         cr_assert(rel < 1e-4, "%s k %d path %d: fused rel err %g", fmt, k, path, rel);
         rel = mimo_test_rel_err(xu, ref, (size_t)npos * ROWS);
         cr_assert(rel < 1e-4, "%s k %d path %d: unfused rel err %g", fmt, k, path, rel);
-        if (f == MIMO_WFMT_MXFP4)
+        if (f == MIMO_WFMT_MXFP4 && !bulk)
             cr_assert(memcmp(xf, xu, sizeof(float) * npos * ROWS) == 0, "mxfp4 k %d path %d: fused != unfused", k, path);
+        else if (bulk)   /* the tensor cores' sums: another order */
+            cr_assert(mimo_test_rel_err(xf, xu, (size_t)npos * ROWS) < 1e-5, "k %d path %d: bulk fused vs unfused", k,
+                      path);
         for (int e = 0; e < E; e++) {
             free(d[e]);
             free(s[e]);
         }
     }
+}
+
+/* The MXFP4 down projection with the MoE combine on the tensor cores, weights bulk-copied
+ * (expert_down_bulk_kernel, path 21): the MiMo-V2.5-Pro shard's shape (6144 rows of 256 columns: 48 tiles of
+ * 128 rows), two 256-column segments with a ragged last tile (200 x 512: 72 rows), k = 8 (stages through the
+ * 3-stage ring twice over) and 3, one and two positions; inputs over a wide range of magnitudes (the halves'
+ * scaling). Against the reference and against the CUDA-core kernel's fused combine (path 1); the launch
+ * count says it ran. */
+Test(cuda_kernels, expert_down_bulk_combine)
+{
+    need_gpu();
+    enum { E = 6, MAX_K = 8, MAX_POS = 2 };
+    const int shapes[2][2] = {{6144, 256}, {200, 512}}, ks[2] = {8, 3};
+    for (int sh = 0; sh < 2; sh++)
+    for (int ki = 0; ki < 2; ki++)
+    for (int npos = 1; npos <= MAX_POS; npos++) {
+        const int ROWS = shapes[sh][0], COLS = shapes[sh][1], k = ks[ki], slots = k * npos;
+        mimo_matrix ms[E];
+        void *d[E], *s[E];
+        for (int e = 0; e < E; e++)
+            ms[e] = random_matrix(MIMO_WFMT_MXFP4, ROWS, COLS, &d[e], &s[e]);
+        int32_t ids[MAX_K * MAX_POS];
+        float w[MAX_K * MAX_POS];
+        for (int sl = 0; sl < slots; sl++) {
+            ids[sl] = (sl * 5 + 1) % E;
+            w[sl] = 0.1f + 0.8f * fabsf(frand());
+        }
+        float *act = malloc((size_t)slots * COLS * sizeof(float)), *y = malloc((size_t)ROWS * sizeof(float));
+        float *x0 = malloc((size_t)npos * ROWS * sizeof(float)), *ref = malloc((size_t)npos * ROWS * sizeof(float));
+        float *xb = malloc((size_t)npos * ROWS * sizeof(float)), *xc = malloc((size_t)npos * ROWS * sizeof(float));
+        for (int i = 0; i < slots * COLS; i++)   /* magnitudes from ~1e-4 to ~30 */
+            act[i] = frand() * (i % 97 == 0 ? 30.0f : i % 5 == 0 ? 1e-3f : 0.5f);
+        for (int i = 0; i < npos * ROWS; i++)
+            x0[i] = ref[i] = frand();
+        for (int sl = 0; sl < slots; sl++) {
+            mimo_matrix_gemv_f32(&ms[ids[sl]], act + (size_t)sl * COLS, y);
+            for (int r = 0; r < ROWS; r++)
+                ref[(size_t)(sl / k) * ROWS + r] += w[sl] * y[r];
+        }
+        memcpy(xb, x0, sizeof(float) * npos * ROWS);
+        memcpy(xc, x0, sizeof(float) * npos * ROWS);
+        mimo_error err = {{0}};
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(1), 0);
+        cr_assert_eq(mimo_cuda_test_expert_down_combine(ms, E, ids, w, slots, k, act, xc, true, &err), 0, "%s", err.msg);
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(21), 0);
+        const long long before = mimo_cuda_test_expert_down_bulk_launches();
+        cr_assert_eq(mimo_cuda_test_expert_down_combine(ms, E, ids, w, slots, k, act, xb, true, &err), 0, "%s", err.msg);
+        cr_assert_eq(mimo_cuda_test_expert_down_bulk_launches() - before, 1,
+                     "%dx%d, k %d, %d positions: not on the bulk kernel", ROWS, COLS, k, npos);
+        cr_assert(all_finite(xb, (size_t)npos * ROWS), "%dx%d, k %d, %d positions: not finite", ROWS, COLS, k, npos);
+        const double rel = mimo_test_rel_err(xb, ref, (size_t)npos * ROWS);
+        const double rel_core = mimo_test_rel_err(xb, xc, (size_t)npos * ROWS);
+        cr_log_info("expert_down_bulk %dx%d, k %d, %d positions: rel err %.3g (reference), %.3g (CUDA-core kernel)",
+                    ROWS, COLS, k, npos, rel, rel_core);
+        cr_assert(rel < 1e-4, "%dx%d, k %d, %d positions: rel err %g against the reference", ROWS, COLS, k, npos, rel);
+        cr_assert(rel_core < 1e-5, "%dx%d, k %d, %d positions: rel err %g against the CUDA-core kernel", ROWS, COLS, k,
+                  npos, rel_core);
+        for (int e = 0; e < E; e++) {
+            free(d[e]);
+            free(s[e]);
+        }
+        free(act);
+        free(y);
+        free(x0);
+        free(ref);
+        free(xb);
+        free(xc);
+    }
+    mimo_cuda_test_set_gemv_path(0);
 }
 
 Test(cuda_kernels, rmsnorm)
