@@ -199,9 +199,11 @@ mimo_kbench_row *add_row(mimo_kbench_result *r, const char *name, int fmt, int r
 }
 
 // One weight-streaming kernel at one position count: a plain matrix (or gate+up pair) rotated
-// through enough copies to exceed L2, or an expert set with random experts per slot.
+// through enough copies to exceed L2, or an expert set with random experts per slot; combine: the expert
+// down projection with the MoE combine into the positions' residual rows (GemvParams::combine_x), the step's
+// form of it.
 int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int rows, int cols, bool glu, int n_experts,
-               int k, int tokens, bool expert_down, double l2_bytes)
+               int k, int tokens, bool expert_down, double l2_bytes, bool combine = false)
 {
     mimo_error *err = b.err;
     GpuMat w, w2;
@@ -249,6 +251,16 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
     if (cuda_engine_alloc(&b.e, &pid, ids.size() * 4 + 4, err))
         return -1;
     CUDA_CHECK(cudaMemcpyAsync(pid, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice, b.e.stream));
+    void *pcx = nullptr, *pcw = nullptr;   // the combine's residual rows and slot weights
+    if (combine) {
+        if (cuda_engine_alloc(&b.e, &pcx, (size_t)tokens * rows * 4, err) ||
+            cuda_engine_alloc(&b.e, &pcw, (size_t)slots * 4, err))
+            return -1;
+        kb_fill_f32<<<64, 256, 0, b.e.stream>>>((float *)pcx, (size_t)tokens * rows, 0.5f);
+        CUDA_CHECK_LAUNCH("kb_fill_f32");
+        kb_fill_f32<<<1, 256, 0, b.e.stream>>>((float *)pcw, (size_t)slots, 0.125f);
+        CUDA_CHECK_LAUNCH("kb_fill_f32");
+    }
     GemvSplitWorkspace split;   // as the engine's step gives its GEMVs
     if (cuda_alloc_split_workspace(&b.e, &split, err))
         return -1;
@@ -267,6 +279,12 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
             p.slot_expert = (const int *)pid + (size_t)(i % nsets) * slots;
         p.x_slot_div = expert_down ? 1 : k;
         p.split = split;
+        if (combine) {
+            p.combine_x = (float *)pcx;
+            p.combine_w = (const float *)pcw;
+            p.combine_ldx = rows;
+            p.combine_k = k;
+        }
         return cuda_gemv(p, glu, b.e.stream, err);
     };
     double us = 0.0, us_chained = 0.0;
@@ -614,6 +632,8 @@ extern "C" int mimo_cuda_kernel_bench(const mimo_kbench_options *o, mimo_kbench_
             bench_gemv(b, r, "router", s->router, cfg.n_routed_experts, H, false, 0, 0, n, false, l2) ||
             bench_gemv(b, r, "expert_gate_up", s->experts, Ie, H, true, cfg.n_routed_experts, k, n, false, l2) ||
             bench_gemv(b, r, "expert_down", s->experts, H, Ie, false, cfg.n_routed_experts, k, n, true, l2) ||
+            bench_gemv(b, r, "expert_down_combine", s->experts, H, Ie, false, cfg.n_routed_experts, k, n, true, l2,
+                       true) ||
             bench_gemv(b, r, "lm_head", s->lm_head, cfg.vocab_size / N, H, false, 0, 0, n, false, l2))
             return mimo_fail_prefix(err, "kernels (%d tokens)", n);
         // the FP4 ablation's expert storage, same shapes
