@@ -67,8 +67,7 @@ __device__ __forceinline__ void edb_consumers_sync()
 
 // MINB: blocks an SM the build is for (GemvKnobs::down_bulk_blocks): 3 holds the Pro shard's 8-position
 // launch (48 row tiles x 8 positions) in one wave on 132 SMs, at 72 registers; 2 has 93.
-template <int MINB>
-__global__ void __launch_bounds__(EDB_THREADS, MINB) expert_down_bulk_kernel(const GemvParams p, int copy_bytes)
+template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_down_bulk_kernel(const GemvParams p)
 {
     extern __shared__ __align__(16) uint8_t edb_smem[];
     __shared__ float undo[EDB_MAX_K];   // a slot's 2^(14 - kx): the codes' 2^-14 and its inputs' 2^kx undone
@@ -91,31 +90,19 @@ __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_down_bulk_kernel(con
     __syncthreads();
 
     if (warp == EDB_WARPS) {   // the producer: slot j's rows and scale bytes into stage j mod 3
-        const uint32_t wbytes = (uint32_t)nrows * (ld / 2), sbytes = (uint32_t)nrows * p.w.scale_ld;
-        // the rows in pieces of copy_bytes (a multiple of 16; the launcher keeps them at most 32), a lane each,
-        // the scale bytes by the lane after the last piece
-        const uint32_t piece = copy_bytes > 0 ? (uint32_t)copy_bytes : wbytes;
-        const uint32_t pieces = (wbytes + piece - 1) / piece;
-        for (int j = 0; j < k; j++) {
-            const int buf = j % EDB_STAGES, use = j / EDB_STAGES;
-            if (use > 0)
-                bulk_barrier_wait(empty + buf, (use - 1) & 1);
-            const int e = p.slot_expert[pos * k + j];
-            uint8_t *st = stages + (size_t)buf * L.stage;
-            if (lane == 0)
+        if (lane == 0) {
+            const uint32_t wbytes = (uint32_t)nrows * (ld / 2), sbytes = (uint32_t)nrows * p.w.scale_ld;
+            for (int j = 0; j < k; j++) {
+                const int buf = j % EDB_STAGES, use = j / EDB_STAGES;
+                if (use > 0)
+                    bulk_barrier_wait(empty + buf, (use - 1) & 1);
+                const int e = p.slot_expert[pos * k + j];
+                uint8_t *st = stages + (size_t)buf * L.stage;
                 bulk_barrier_expect(full + buf, wbytes + sbytes);
-            __syncwarp();
-            const uint8_t *src = expert_data(p.w, e) + (size_t)row_base * (ld / 2);
-            if ((uint32_t)lane < pieces) {
-                const uint32_t off = (uint32_t)lane * piece;
-                bulk_copy_counted(st + off, src + off, min(piece, wbytes - off), full + buf);
-            } else if ((uint32_t)lane == pieces % 32) {
+                bulk_copy_counted(st, expert_data(p.w, e) + (size_t)row_base * (ld / 2), wbytes, full + buf);
                 bulk_copy_counted(st + L.stage_w, expert_scales(p.w, e) + (size_t)row_base * p.w.scale_ld, sbytes,
                                   full + buf);
             }
-            if (pieces >= 32 && lane == 0)   // no lane after the last piece
-                bulk_copy_counted(st + L.stage_w, expert_scales(p.w, e) + (size_t)row_base * p.w.scale_ld, sbytes,
-                                  full + buf);
         }
         return;
     }
@@ -232,15 +219,10 @@ int cuda_expert_down_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     const dim3 grid((p.w.rows + EDB_TILE_ROWS - 1) / EDB_TILE_ROWS, p.n / p.combine_k);
     expert_down_bulk_launch_count++;
-    const GemvKnobs &kn = cuda_gemv_knobs();
-    const auto kernel = kn.down_bulk_blocks == 2 ? expert_down_bulk_kernel<2> : expert_down_bulk_kernel<3>;
-    // copies of the knob's size, at most 32 a tile (one a producer lane)
-    const int tile_bytes = EDB_TILE_ROWS * (p.w.ld / 2);
-    int copy_bytes = kn.down_bulk_copy > 0 ? kn.down_bulk_copy / 16 * 16 : 0;
-    if (copy_bytes > 0 && copy_bytes * 32 < tile_bytes)
-        copy_bytes = tile_bytes / 32;
+    const auto kernel =
+        cuda_gemv_knobs().down_bulk_blocks == 2 ? expert_down_bulk_kernel<2> : expert_down_bulk_kernel<3>;
     return cuda_launch("expert_down_bulk_kernel", err, kernel, grid, dim3(EDB_THREADS), edb_layout(p.w.ld).total, st,
-                       p, copy_bytes);
+                       p);
 }
 
 int cuda_expert_down_bulk_prepare(mimo_error *err)

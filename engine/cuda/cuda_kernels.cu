@@ -1604,8 +1604,6 @@ GemvKnobs &cuda_gemv_knobs()
             k.down_bulk = atoi(v);
         if ((v = getenv("MIMO_CUDA_DOWN_BULK_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.down_bulk_blocks = atoi(v);
-        if ((v = getenv("MIMO_CUDA_DOWN_BULK_COPY")) && atoi(v) >= 0)
-            k.down_bulk_copy = atoi(v);
         read = true;
     }
     return k;

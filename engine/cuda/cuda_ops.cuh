@@ -201,13 +201,12 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // session's one tile a block); down_bulk (MIMO_CUDA_DOWN_BULK) = 1: the MXFP4 expert down projection with
 // the MoE combine, several positions, on matrices of at least 6144 rows runs expert_down_bulk_kernel
 // (cuda_expert_down_bulk.cu), 2: every shape and position count it takes (tests), 0: never; down_bulk_blocks
-// (MIMO_CUDA_DOWN_BULK_BLOCKS) = 3 (default) | 2: that kernel's build for so many blocks an SM;
-// down_bulk_copy (MIMO_CUDA_DOWN_BULK_COPY) = bytes a bulk copy of its tiles' rows (0: one copy a tile).
+// (MIMO_CUDA_DOWN_BULK_BLOCKS) = 3 (default) | 2: that kernel's build for so many blocks an SM.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
         slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
-        slot_bulk = 1, slot_bulk_tiles = 0, down_bulk = 1, down_bulk_blocks = 3, down_bulk_copy = 0;
+        slot_bulk = 1, slot_bulk_tiles = 0, down_bulk = 1, down_bulk_blocks = 3;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).

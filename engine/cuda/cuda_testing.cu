@@ -116,7 +116,6 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 19: k = GemvKnobs(); k.slot_bulk = 2; k.slot_bulk_tiles = 4; break;   // and several tiles a block
     case 20: k = GemvKnobs(); k.slot_bulk = 2; k.slot_bulk_tiles = 3; break;
     case 21: k = GemvKnobs(); k.down_bulk = 2; break;   // every shape and position count it takes
-    case 22: k = GemvKnobs(); k.down_bulk = 2; k.down_bulk_copy = 1024; break;   // its tiles in 1 KB copies
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel

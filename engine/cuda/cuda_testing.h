@@ -54,10 +54,9 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * gate/up slot off it, on the kernels they test), 19 / 20 = path 18 with 4 / 3 row tiles a block of that
  * kernel (the default: as many as put the launch in one wave), 21 = the defaults with every MXFP4 expert down
  * projection with the MoE combine that expert_down_bulk_kernel takes on it (the default: several positions,
- * 6144 rows or more; paths 1-17 keep it off), 22 = path 21 with that kernel's tiles in 1 KB bulk copies (a
- * producer lane each). Returns -1 for an unknown path. */
+ * 6144 rows or more; paths 1-17 keep it off). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 23
+#define MIMO_CUDA_TEST_GEMV_PATHS 22
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
 long long mimo_cuda_test_gemv_staged_launches(void);
 /* Launches of expert_glu_bulk_kernel (the MXFP4 gate/up slots on the tensor cores) in this process so far. */

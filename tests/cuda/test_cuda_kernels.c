@@ -373,7 +373,7 @@ Test(cuda_kernels, expert_glu_bulk_slots)
 /* The routed experts' down projection with the MoE combine folded in (the step's way) on every GEMV
  * path: against the reference (x + sum_j w_j E_j act_j), and against the GEMV-then-combine-kernel
  * route bit for bit where the slots keep whole rows per lane group (MXFP4: the same products in the
- * same order; to 1e-5 on paths 21 and 22, the only ones that must take the bulk kernel at this shape). k = 8
+ * same order; to 1e-5 on path 21, the only one that must take the bulk kernel at this shape). k = 8
  * (MiMo's) and 3 (warps past k idle), partial row tiles. */
 Test(cuda_kernels, expert_down_combine)
 {
@@ -414,8 +414,8 @@ Test(cuda_kernels, expert_down_combine)
         const bool bulk = mimo_cuda_test_expert_down_bulk_launches() > bulk_before;
         cr_assert_eq(mimo_cuda_test_expert_down_combine(ms, E, ids, w, slots, k, act, xu, false, &err), 0, "%s", err.msg);
         const char *fmt = mimo_weight_format_name((mimo_weight_format)f);
-        cr_assert(bulk == ((path == 21 || path == 22) && f == MIMO_WFMT_MXFP4), "%s k %d path %d: the bulk down "
-                  "projection %s", fmt, k, path, bulk ? "ran" : "did not run");
+        cr_assert(bulk == (path == 21 && f == MIMO_WFMT_MXFP4), "%s k %d path %d: the bulk down projection %s", fmt, k,
+                  path, bulk ? "ran" : "did not run");
         double rel = mimo_test_rel_err(xf, ref, (size_t)npos * ROWS);
         cr_assert(rel < 1e-4, "%s k %d path %d: fused rel err %g", fmt, k, path, rel);
         rel = mimo_test_rel_err(xu, ref, (size_t)npos * ROWS);
@@ -435,15 +435,14 @@ Test(cuda_kernels, expert_down_combine)
 /* The MXFP4 down projection with the MoE combine on the tensor cores, weights bulk-copied
  * (expert_down_bulk_kernel, path 21): the MiMo-V2.5-Pro shard's shape (6144 rows of 256 columns: 48 tiles of
  * 128 rows), two 256-column segments with a ragged last tile (200 x 512: 72 rows), k = 8 (stages through the
- * 3-stage ring twice over) and 3, one and two positions; a tile in one bulk copy (path 21) and in 1 KB copies
- * (path 22: 16, 32 and 18 of them, the scale bytes by the next lane or with the first); inputs over a wide range of magnitudes (the halves' scaling). Against the
- * reference and against the CUDA-core kernel's fused combine (path 1); the launch count says it ran. */
+ * 3-stage ring twice over) and 3, one and two positions; inputs over a wide range of magnitudes (the halves'
+ * scaling). Against the reference and against the CUDA-core kernel's fused combine (path 1); the launch
+ * count says it ran. */
 Test(cuda_kernels, expert_down_bulk_combine)
 {
     need_gpu();
     enum { E = 6, MAX_K = 8, MAX_POS = 2 };
     const int shapes[2][2] = {{6144, 256}, {200, 512}}, ks[2] = {8, 3};
-    for (int path = 21; path <= 22; path++)
     for (int sh = 0; sh < 2; sh++)
     for (int ki = 0; ki < 2; ki++)
     for (int npos = 1; npos <= MAX_POS; npos++) {
@@ -475,16 +474,16 @@ Test(cuda_kernels, expert_down_bulk_combine)
         mimo_error err = {{0}};
         cr_assert_eq(mimo_cuda_test_set_gemv_path(1), 0);
         cr_assert_eq(mimo_cuda_test_expert_down_combine(ms, E, ids, w, slots, k, act, xc, true, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(21), 0);
         const long long before = mimo_cuda_test_expert_down_bulk_launches();
         cr_assert_eq(mimo_cuda_test_expert_down_combine(ms, E, ids, w, slots, k, act, xb, true, &err), 0, "%s", err.msg);
         cr_assert_eq(mimo_cuda_test_expert_down_bulk_launches() - before, 1,
-                     "path %d, %dx%d, k %d, %d positions: not on the bulk kernel", path, ROWS, COLS, k, npos);
+                     "%dx%d, k %d, %d positions: not on the bulk kernel", ROWS, COLS, k, npos);
         cr_assert(all_finite(xb, (size_t)npos * ROWS), "%dx%d, k %d, %d positions: not finite", ROWS, COLS, k, npos);
         const double rel = mimo_test_rel_err(xb, ref, (size_t)npos * ROWS);
         const double rel_core = mimo_test_rel_err(xb, xc, (size_t)npos * ROWS);
-        cr_log_info("expert_down_bulk path %d, %dx%d, k %d, %d positions: rel err %.3g (reference), %.3g (CUDA-core "
-                    "kernel)", path, ROWS, COLS, k, npos, rel, rel_core);
+        cr_log_info("expert_down_bulk %dx%d, k %d, %d positions: rel err %.3g (reference), %.3g (CUDA-core kernel)",
+                    ROWS, COLS, k, npos, rel, rel_core);
         cr_assert(rel < 1e-4, "%dx%d, k %d, %d positions: rel err %g against the reference", ROWS, COLS, k, npos, rel);
         cr_assert(rel_core < 1e-5, "%dx%d, k %d, %d positions: rel err %g against the CUDA-core kernel", ROWS, COLS, k,
                   npos, rel_core);
