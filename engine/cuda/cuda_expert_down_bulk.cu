@@ -2,10 +2,12 @@
 // weights streamed through shared memory by the bulk-copy engine (expert_down_bulk_kernel;
 // GemvKnobs::down_bulk says where it runs).
 //
-// Why: at 8 and 16 positions the CUDA-core kernel with the combine (gemv1_combine_kernel) ran at a third of
-// the calibration on the H200 (32 us for 49 MB at 8 positions), as slow on the H100: issue- and
+// Why: at 8 and 16 positions the CUDA-core kernel with the combine (gemv1_combine_kernel) runs at 0.38 of the
+// calibration on the H200 (29 us for 49 MB at 8 positions, about as long as on the H100): issue- and
 // latency-bound, like the gate/up slots before expert_glu_bulk_kernel (cuda_expert_bulk.cu, whose design
-// this follows).
+// this follows). Measured (results/kernels/README.md, twenty-first session): 28.4 us at 8 positions (0.40),
+// the 8-position step 8.83 against 9.00 ms; still issue-bound (61% of issue slots, 5.4 instructions a
+// code), and one copy a tile is as fast as 16 copies of 1 KB.
 //
 // A block: 128 rows of position t's k slots (16 rows a consumer warp), the combine's sum over the slots in
 // registers, x[t][row] += sum_j w_j y_j[row] written by the lane holding the row. The producer warp copies
