@@ -48,7 +48,8 @@ constexpr int EGB_X_GROUPS = 4;                           // 8-column input grou
 constexpr int EGB_MAX_LD = EGB_X_GROUPS * 8 * EGB_CONSUMERS * 32;
 // The default (GemvKnobs::slot_bulk 1) takes rows of at least this many columns: measured faster on the
 // MiMo-V2.5-Pro shard's 6144 and slower on `small`'s 2048, where the per-block staging of the input row and
-// the scales weighs more (results/kernels/README.md, twentieth session); 4096 (MiMo-V2-Flash) not measured.
+// the scales weighed more (results/kernels/README.md, twentieth session, one tile a block; not measured again
+// with several); 4096 (MiMo-V2-Flash) not measured.
 constexpr int EGB_MIN_LD_DEFAULT = 6144;
 
 // The dynamic shared memory of a block for rows of ld columns: barriers, stages, two tiles' scale bytes
