@@ -377,6 +377,17 @@ __device__ __forceinline__ float dev_mat_get(const GpuMat &m, const uint8_t *bas
 // SwiGLU's activation.
 __device__ __forceinline__ float silu_f(float g) { return g / (1.0f + expf(-g)); }
 
+// D = A B on the tensor cores (fp32 results, halves): one m16n8k16 MMA whose accumulators start at zero.
+__device__ __forceinline__ void mma_16816_first(float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                                uint32_t b1)
+{
+    const float z = 0.0f;
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%10,%10,%10,%10};\n"
+                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "f"(z));
+}
+
 // D = A B + D on the tensor cores: one m16n8k16 MMA with fp32 accumulators, halves (F16) or bf16 operands.
 template <bool F16>
 __device__ __forceinline__ void mma_16816(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,

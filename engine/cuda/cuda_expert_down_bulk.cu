@@ -42,9 +42,10 @@ constexpr size_t EDB_MAX_SMEM = 200 * 1024;
 constexpr int EDB_MIN_ROWS_DEFAULT = 6144;
 
 // The dynamic shared memory of a block for rows of ld columns: barriers; stages of the tile's weights, then
-// its scale bytes; the position's k input rows as hi, then lo halves.
+// its scale bytes; the position's k input rows as hi, then lo halves; each consumer warp's 16 rows' scales as
+// floats (converted once a stage, read at every step).
 struct EdbLayout {
-    size_t stage_w, stage, xs_hi, xs_lo, total;
+    size_t stage_w, stage, xs_hi, xs_lo, scales_f, total;
 };
 __host__ __device__ inline EdbLayout edb_layout(int ld)
 {
@@ -53,7 +54,8 @@ __host__ __device__ inline EdbLayout edb_layout(int ld)
     l.stage = l.stage_w + ((size_t)EDB_TILE_ROWS * (ld / 32) + 15) / 16 * 16;
     l.xs_hi = EDB_BAR_BYTES + (size_t)EDB_STAGES * l.stage;
     l.xs_lo = l.xs_hi + (size_t)EDB_MAX_K * ld * 2;
-    l.total = l.xs_lo + (size_t)EDB_MAX_K * ld * 2;
+    l.scales_f = l.xs_lo + (size_t)EDB_MAX_K * ld * 2;
+    l.total = l.scales_f + (size_t)EDB_WARPS * 16 * (ld / 32) * sizeof(float);
     return l;
 }
 
@@ -146,14 +148,24 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
     const float old0 = owner && r0 < rows ? xrow[r0] : 0.0f, old1 = owner && r1 < rows ? xrow[r1] : 0.0f;
     edb_consumers_sync();
 
-    const int row_bytes = ld / 2, nseg = ld / EDB_SEG;
+    const int row_bytes = ld / 2, nseg = ld / EDB_SEG, nb = ld / 32;   // nb: scale blocks (and bytes) a row
+    float *wsc = (float *)(edb_smem + L.scales_f) + warp * 16 * nb;       // this warp's rows' scales [row][block]
     float s0 = 0.0f, s1 = 0.0f;   // the combine's sums of rows r0, r1 (in the owner lane)
     for (int j = 0; j < k; j++) {
         const int buf = j % EDB_STAGES;
         bulk_barrier_wait(full + buf, (j / EDB_STAGES) & 1);
         const uint8_t *st = stages + (size_t)buf * L.stage;
         const uint8_t *w0 = st + (warp * 16 + g) * row_bytes + 4 * tq, *w1 = w0 + 8 * row_bytes;
-        const uint8_t *sc0 = st + L.stage_w + (warp * 16 + g) * p.w.scale_ld, *sc1 = sc0 + 8 * p.w.scale_ld;
+        {   // the warp's 16 rows' scale bytes as floats, 4 a lane at a time (scale_ld == nb, a multiple of 4)
+            const uint8_t *sc = st + L.stage_w + warp * 16 * nb;
+            for (int q = 4 * lane; q < 16 * nb; q += 128) {
+                const uint32_t v = *(const uint32_t *)(sc + q);
+                *(float4 *)(wsc + q) = make_float4(dev_e8m0_to_f32(v & 0xFF), dev_e8m0_to_f32((v >> 8) & 0xFF),
+                                                   dev_e8m0_to_f32((v >> 16) & 0xFF), dev_e8m0_to_f32(v >> 24));
+            }
+            __syncwarp();
+        }
+        const float *sf0 = wsc + g * nb, *sf1 = sf0 + 8 * nb;
         const uint4 *xh = xs_hi + j * groups + tq, *xl = xs_lo + j * groups + tq;
         float a0 = 0.0f, a1 = 0.0f;
         for (int sg = 0; sg < nseg; sg++) {
@@ -162,16 +174,19 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
                 const int b = sg * 8 + ((i + g) & 7);   // this row group's scale block at step i
                 const uint32_t wa = *(const uint32_t *)(w0 + 16 * b), wb = *(const uint32_t *)(w1 + 16 * b);
                 const uint4 h = xh[4 * b], l = xl[4 * b];
-                float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                float c[4];
 #pragma unroll
                 for (int hh = 0; hh < 2; hh++) {
                     const uint32_t p0 = e2m1_pair_scaled(wa, 2 * hh), p1 = e2m1_pair_scaled(wb, 2 * hh);
                     const uint32_t p2 = e2m1_pair_scaled(wa, 2 * hh + 1), p3 = e2m1_pair_scaled(wb, 2 * hh + 1);
-                    mma_16816<true>(c, p0, p1, p2, p3, hh ? h.z : h.x, hh ? h.w : h.y);
+                    if (hh == 0)
+                        mma_16816_first(c, p0, p1, p2, p3, h.x, h.y);
+                    else
+                        mma_16816<true>(c, p0, p1, p2, p3, h.z, h.w);
                     mma_16816<true>(c, p0, p1, p2, p3, hh ? l.z : l.x, hh ? l.w : l.y);
                 }
-                a0 = fmaf(g & 1 ? c[1] : c[0], dev_e8m0_to_f32(sc0[b]), a0);
-                a1 = fmaf(g & 1 ? c[3] : c[2], dev_e8m0_to_f32(sc1[b]), a1);
+                a0 = fmaf(g & 1 ? c[1] : c[0], sf0[b], a0);
+                a1 = fmaf(g & 1 ? c[3] : c[2], sf1[b], a1);
             }
         }
         bulk_proxy_fence();   // the reads above before the producer's next bulk copies into this stage
