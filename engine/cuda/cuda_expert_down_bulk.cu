@@ -7,7 +7,8 @@
 // latency-bound, like the gate/up slots before expert_glu_bulk_kernel (cuda_expert_bulk.cu, whose design
 // this follows). Measured (results/kernels/README.md, twenty-first session): 28.4 us at 8 positions (0.40),
 // the 8-position step 8.83 against 9.00 ms; still issue-bound (61% of issue slots, 5.4 instructions a
-// code), and one copy a tile is as fast as 16 copies of 1 KB.
+// code), and one copy a tile is as fast as 16 copies of 1 KB; with the scales converted once a stage and
+// zero-started MMAs, 27.3 us (0.41).
 //
 // A block: 128 rows of position t's k slots (16 rows a consumer warp), the combine's sum over the slots in
 // registers, x[t][row] += sum_j w_j y_j[row] written by the lane holding the row. The producer warp copies
