@@ -3,7 +3,7 @@
 // thread waits for it. Used where a kernel loads weights (which no kernel writes) before it waits on its
 // predecessor under programmatic dependent launch, so that the bytes stream in while the kernels before
 // it run (gemv1_staged_kernel), and for a producer warp streaming weights through a ring of shared-memory
-// stages (expert_glu_bulk_kernel).
+// stages (BulkRing: expert_glu_bulk_kernel, expert_down_bulk_kernel).
 #ifndef MIMO_CUDA_BULK_COPY_CUH
 #define MIMO_CUDA_BULK_COPY_CUH
 
@@ -76,6 +76,53 @@ __device__ __forceinline__ void bulk_barrier_wait(uint64_t *bar, uint32_t parity
                      : "=r"(done)
                      : "r"(smem_address(bar)), "r"(parity)
                      : "memory");
+}
+
+// A ring of STAGES shared-memory stages that one producer fills by bulk copies and CONSUMERS warps read:
+// stage q (a count over the kernel's stages) uses buffer q mod STAGES; full[b] completes when the producer's
+// announced bytes have landed, empty[b] when every consumer warp is done with the buffer.
+template <int STAGES, int CONSUMERS> struct BulkRing {
+    uint64_t *full, *empty;   // STAGES barriers each
+
+    // By one thread, before the block's barrier that makes it visible.
+    __device__ __forceinline__ void init() const
+    {
+        for (int s = 0; s < STAGES; s++) {
+            bulk_barrier_init_count(full + s, 1);             // the producer's announcement
+            bulk_barrier_init_count(empty + s, CONSUMERS);    // every consumer warp done with it
+        }
+        bulk_barrier_init_fence();
+    }
+    // The producer: waits until stage q's buffer is free (its previous use released), and returns the buffer.
+    __device__ __forceinline__ int acquire(int q) const
+    {
+        const int buf = q % STAGES, use = q / STAGES;
+        if (use > 0)
+            bulk_barrier_wait(empty + buf, (use - 1) & 1);
+        return buf;
+    }
+    // A consumer warp: waits until stage q has landed, and returns its buffer.
+    __device__ __forceinline__ int wait_full(int q) const
+    {
+        const int buf = q % STAGES;
+        bulk_barrier_wait(full + buf, (q / STAGES) & 1);
+        return buf;
+    }
+    // A consumer warp done reading stage q: its reads ordered before the producer's next copies there.
+    __device__ __forceinline__ void release(int q, int lane) const
+    {
+        bulk_proxy_fence();
+        __syncwarp();
+        if (lane == 0)
+            bulk_barrier_arrive(empty + q % STAGES);
+    }
+};
+
+// A barrier of a block's first THREADS threads only (named barrier 1): the consumer warps of a ring, while
+// the producer keeps its own pace.
+template <int THREADS> __device__ __forceinline__ void consumers_sync()
+{
+    asm volatile("bar.sync 1, %0;" ::"n"(THREADS) : "memory");
 }
 
 #endif

@@ -325,6 +325,12 @@ __device__ __forceinline__ uint32_t e2m1_pair_scaled(uint32_t w, int i)
     return (s & 0x80008000u) | (m & 0x0E000E00u);
 }
 
+// The largest magnitude of four floats.
+__device__ __forceinline__ float max_abs4(float4 v)
+{
+    return fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+}
+
 // The tensor-core MXFP4 kernels' inputs (cuda_expert_bulk.cu, cuda_expert_down_bulk.cu) are scaled by 2^kx
 // and split as hi + lo halves: kx puts a row's largest magnitude m in [2^14, 2^15), so that the halves keep
 // ~22 bits of every input within 2^24 of it (0 for a zero or non-finite m).

@@ -73,11 +73,7 @@ __host__ __device__ inline EgbLayout egb_layout(int ld)
     return l;
 }
 
-// A barrier of the consumer warps only (the producer has its own pace).
-__device__ __forceinline__ void consumers_sync()
-{
-    asm volatile("bar.sync 1, %0;" ::"n"(EGB_CONSUMERS * 32) : "memory");
-}
+using EgbRing = BulkRing<EGB_STAGES, EGB_CONSUMERS>;
 
 // The input row x (ld floats) times 2^kx as hi + lo halves, for every 8 columns c..c+7 the pairs (c, c+4),
 // (c+1, c+5), (c+2, c+6), (c+3, c+7) (e2m1_pair_scaled's order). kx puts the row's largest magnitude in
@@ -102,12 +98,12 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     for (int i = 0; i < EGB_X_GROUPS; i++)
 #pragma unroll
         for (int h = 0; h < 2; h++)
-            m = fmaxf(m, fmaxf(fmaxf(fabsf(v[i][h].x), fabsf(v[i][h].y)), fmaxf(fabsf(v[i][h].z), fabsf(v[i][h].w))));
+            m = fmaxf(m, max_abs4(v[i][h]));
     for (int o = 16; o > 0; o >>= 1)
         m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
     if (tid % 32 == 0)
         warp_max[tid / 32] = m;
-    consumers_sync();
+    consumers_sync<EGB_CONSUMERS * 32>();
     m = 0.0f;
     for (int w = 0; w < EGB_CONSUMERS; w++)
         m = fmaxf(m, warp_max[w]);
@@ -134,15 +130,10 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     const int ntile = min(tiles_per_block, (rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS - tile0);
     const int nch = ld / EGB_CHUNK, nstage = (nch + EGB_STAGE_CHUNKS - 1) / EGB_STAGE_CHUNKS;
     const EgbLayout L = egb_layout(ld);
-    uint64_t *full = (uint64_t *)egb_smem, *empty = full + EGB_STAGES;
+    const EgbRing ring{(uint64_t *)egb_smem, (uint64_t *)egb_smem + EGB_STAGES};
     uint8_t *stages = egb_smem + EGB_BAR_BYTES;
-    if (threadIdx.x == 0) {
-        for (int s = 0; s < EGB_STAGES; s++) {
-            bulk_barrier_init_count(full + s, 1);              // the producer's announcement
-            bulk_barrier_init_count(empty + s, EGB_CONSUMERS); // every consumer warp done with it
-        }
-        bulk_barrier_init_fence();
-    }
+    if (threadIdx.x == 0)
+        ring.init();
     // the expert ids come from the router: wait first, then let dependents launch (slot_aware_trigger_wait)
     pdl_wait();
     pdl_trigger();
@@ -156,26 +147,24 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
         for (int ti = 0, q = 0; ti < ntile; ti++) {
             const int row_base = (tile0 + ti) * EGB_TILE_ROWS;
             for (int s = 0; s < nstage; s++, q++) {   // q: the block's stage count, over its tiles
-                const int buf = q % EGB_STAGES, use = q / EGB_STAGES;
                 // (the wait also frees the tile's scale buffer: stage q - 2 is past every stage of the tile
                 // two back, the last one that read it)
-                if (use > 0)
-                    bulk_barrier_wait(empty + buf, (use - 1) & 1);
+                const int buf = ring.acquire(q);
                 const uint32_t bytes = (uint32_t)min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS) * (EGB_CHUNK / 2);
                 const uint32_t scale_bytes = s == 0 ? (uint32_t)p.w.scale_ld : 0u;   // with a tile's first stage
                 if (lane == 0)
-                    bulk_barrier_expect(full + buf, (bytes + scale_bytes) * EGB_ROWS);
+                    bulk_barrier_expect(ring.full + buf, (bytes + scale_bytes) * EGB_ROWS);
                 __syncwarp();
                 for (int r = lane; r < EGB_ROWS; r += 32) {
                     const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);   // past the end: the last row again
                     const uint8_t *src = (r < EGB_TILE_ROWS ? gate : up) + (size_t)row * row_bytes +
                                          (size_t)s * (EGB_STAGE_COLS / 2);
                     bulk_copy_counted(stages + (size_t)buf * EGB_STAGE_BYTES + r * EGB_ROW_PITCH, src, bytes,
-                                      full + buf);
+                                      ring.full + buf);
                     if (scale_bytes)
                         bulk_copy_counted(egb_smem + L.scales + (ti % 2) * L.scale_tile + r * L.scale_pitch,
                                           (r < EGB_TILE_ROWS ? gate_scales : up_scales) + (size_t)row * p.w.scale_ld,
-                                          scale_bytes, full + buf);
+                                          scale_bytes, ring.full + buf);
                 }
             }
         }
@@ -186,7 +175,7 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     uint4 *xs_hi = (uint4 *)(egb_smem + L.xs_hi), *xs_lo = (uint4 *)(egb_smem + L.xs_lo);
     const int kx = stage_input_halves(p.x + (long long)(slot / p.x_slot_div) * p.ldx, ld, xs_hi, xs_lo, warp_max);
     const float norm = p.norm_factor ? __ldcg(p.norm_factor + slot / p.x_slot_div) : 1.0f;
-    consumers_sync();
+    consumers_sync<EGB_CONSUMERS * 32>();
 
     const int g = lane / 4, t = lane % 4;
     const int jb = g / 2;                           // the scale block whose B columns this lane fills
@@ -198,9 +187,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
         const uint8_t *scales = egb_smem + L.scales + (ti % 2) * L.scale_tile;   // landed with its first stage
         float acc[2][2] = {};   // [matrix][row g, g + 8]: block t's sums of each chunk
         for (int s = 0; s < nstage; s++) {
-            const int q = ti * nstage + s, buf = q % EGB_STAGES;   // the producer's count
+            const int q = ti * nstage + s, buf = ring.wait_full(q);   // q: the producer's count
             const int nc = min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS);
-            bulk_barrier_wait(full + buf, (q / EGB_STAGES) & 1);
 #pragma unroll
             for (int cc = 0; cc < EGB_CHUNKS_PER_WARP; cc++) {
                 const int cs = warp + cc * EGB_CONSUMERS;   // the chunk of the stage
@@ -248,10 +236,7 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
                         acc[m][k] = fmaf(c[m][2 * k] + c[m][2 * k + 1], dev_e8m0_to_f32(sb), acc[m][k]);
                     }
             }
-            bulk_proxy_fence();   // the reads above before the producer's next bulk copies into this stage
-            __syncwarp();
-            if (lane == 0)
-                bulk_barrier_arrive(empty + buf);   // this warp is done with the stage
+            ring.release(q, lane);   // this warp is done with the stage
         }
         // the row's sums over the 4 lanes of a row group (their blocks), then over the chunk warps
 #pragma unroll
@@ -263,7 +248,7 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
                 if (t == 0)
                     red[ti % 2][m][warp][g + 8 * k] = acc[m][k];
             }
-        consumers_sync();   // this tile's red half is next written two tiles on, after another sync
+        consumers_sync<EGB_CONSUMERS * 32>();   // this tile's red half is next written two tiles on, after another sync
         if (threadIdx.x < EGB_TILE_ROWS && row_base + (int)threadIdx.x < rows) {
             float v[2];
 #pragma unroll

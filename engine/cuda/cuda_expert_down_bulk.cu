@@ -60,15 +60,7 @@ __host__ __device__ inline EdbLayout edb_layout(int ld)
     return l;
 }
 
-__device__ __forceinline__ float max_abs4(float4 v)
-{
-    return fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-}
-
-__device__ __forceinline__ void edb_consumers_sync()
-{
-    asm volatile("bar.sync 1, %0;" ::"n"(EDB_WARPS * 32) : "memory");
-}
+using EdbRing = BulkRing<EDB_STAGES, EDB_WARPS>;
 
 // MINB: blocks an SM the build is for (GemvKnobs::down_bulk_blocks): 3 holds the Pro shard's 8-position
 // launch (48 row tiles x 8 positions) in one wave on 132 SMs, at 72 registers; 2 has 93.
@@ -80,15 +72,10 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
     const int ld = p.w.ld, rows = p.w.rows, pos = blockIdx.y, k = p.combine_k;
     const int row_base = blockIdx.x * EDB_TILE_ROWS, nrows = min(EDB_TILE_ROWS, rows - row_base);
     const EdbLayout L = edb_layout(ld);
-    uint64_t *full = (uint64_t *)edb_smem, *empty = full + EDB_STAGES;
+    const EdbRing ring{(uint64_t *)edb_smem, (uint64_t *)edb_smem + EDB_STAGES};
     uint8_t *stages = edb_smem + EDB_BAR_BYTES;
-    if (threadIdx.x == 0) {
-        for (int s = 0; s < EDB_STAGES; s++) {
-            bulk_barrier_init_count(full + s, 1);
-            bulk_barrier_init_count(empty + s, EDB_WARPS);
-        }
-        bulk_barrier_init_fence();
-    }
+    if (threadIdx.x == 0)
+        ring.init();
     // the expert ids, weights and inputs come from the kernels before: wait first, then let dependents launch
     pdl_wait();
     pdl_trigger();
@@ -98,15 +85,13 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
         if (lane == 0) {
             const uint32_t wbytes = (uint32_t)nrows * (ld / 2), sbytes = (uint32_t)nrows * p.w.scale_ld;
             for (int j = 0; j < k; j++) {
-                const int buf = j % EDB_STAGES, use = j / EDB_STAGES;
-                if (use > 0)
-                    bulk_barrier_wait(empty + buf, (use - 1) & 1);
+                const int buf = ring.acquire(j);
                 const int e = p.slot_expert[pos * k + j];
                 uint8_t *st = stages + (size_t)buf * L.stage;
-                bulk_barrier_expect(full + buf, wbytes + sbytes);
-                bulk_copy_counted(st, expert_data(p.w, e) + (size_t)row_base * (ld / 2), wbytes, full + buf);
+                bulk_barrier_expect(ring.full + buf, wbytes + sbytes);
+                bulk_copy_counted(st, expert_data(p.w, e) + (size_t)row_base * (ld / 2), wbytes, ring.full + buf);
                 bulk_copy_counted(st + L.stage_w, expert_scales(p.w, e) + (size_t)row_base * p.w.scale_ld, sbytes,
-                                  full + buf);
+                                  ring.full + buf);
             }
         }
         return;
@@ -147,14 +132,13 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
     const int r0 = row_base + warp * 16 + g, r1 = r0 + 8;
     float *xrow = p.combine_x + (size_t)pos * p.combine_ldx;
     const float old0 = owner && r0 < rows ? xrow[r0] : 0.0f, old1 = owner && r1 < rows ? xrow[r1] : 0.0f;
-    edb_consumers_sync();
+    consumers_sync<EDB_WARPS * 32>();
 
     const int row_bytes = ld / 2, nseg = ld / EDB_SEG, nb = ld / 32;   // nb: scale blocks (and bytes) a row
     float *wsc = (float *)(edb_smem + L.scales_f) + warp * 16 * nb;       // this warp's rows' scales [row][block]
     float s0 = 0.0f, s1 = 0.0f;   // the combine's sums of rows r0, r1 (in the owner lane)
     for (int j = 0; j < k; j++) {
-        const int buf = j % EDB_STAGES;
-        bulk_barrier_wait(full + buf, (j / EDB_STAGES) & 1);
+        const int buf = ring.wait_full(j);
         const uint8_t *st = stages + (size_t)buf * L.stage;
         const uint8_t *w0 = st + (warp * 16 + g) * row_bytes + 4 * tq, *w1 = w0 + 8 * row_bytes;
         {   // the warp's 16 rows' scale bytes as floats, 4 a lane at a time (scale_ld == nb, a multiple of 4)
@@ -190,10 +174,7 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
                 a1 = fmaf(g & 1 ? c[3] : c[2], sf1[b], a1);
             }
         }
-        bulk_proxy_fence();   // the reads above before the producer's next bulk copies into this stage
-        __syncwarp();
-        if (lane == 0)
-            bulk_barrier_arrive(empty + buf);
+        ring.release(j, lane);
         const float wj = p.combine_w[pos * k + j];
         s0 = fmaf(wj, a0 * undo[j], s0);
         s1 = fmaf(wj, a1 * undo[j], s1);

@@ -370,6 +370,30 @@ Test(cuda_kernels, expert_glu_bulk_slots)
     mimo_cuda_test_set_gemv_path(0);
 }
 
+/* One case of the expert down projection with the MoE combine: k slots a position over npos positions (ids
+ * repeating across positions, combine weights in [0.1, 0.9]), the slots' activations (wide: magnitudes from
+ * ~1e-4 to ~30), the residual rows x0 and the reference ref = x0 + sum_j w_j E_j act_j. */
+static void down_combine_case(const mimo_matrix *ms, int n_experts, int k, int npos, bool wide, int32_t *ids,
+                              float *w, float *act, float *x0, float *ref)
+{
+    const int rows = (int)ms[0].rows, cols = (int)ms[0].cols, slots = k * npos;
+    float *y = malloc((size_t)rows * sizeof(float));
+    for (int sl = 0; sl < slots; sl++) {
+        ids[sl] = (sl * 5 + 1) % n_experts;
+        w[sl] = 0.1f + 0.8f * fabsf(frand());
+    }
+    for (int i = 0; i < slots * cols; i++)
+        act[i] = wide ? frand() * (i % 97 == 0 ? 30.0f : i % 5 == 0 ? 1e-3f : 0.5f) : frand();
+    for (int i = 0; i < npos * rows; i++)
+        x0[i] = ref[i] = frand();
+    for (int sl = 0; sl < slots; sl++) {
+        mimo_matrix_gemv_f32(&ms[ids[sl]], act + (size_t)sl * cols, y);
+        for (int r = 0; r < rows; r++)
+            ref[(size_t)(sl / k) * rows + r] += w[sl] * y[r];
+    }
+    free(y);
+}
+
 /* The routed experts' down projection with the MoE combine folded in (the step's way) on every GEMV
  * path: against the reference (x + sum_j w_j E_j act_j), and against the GEMV-then-combine-kernel
  * route bit for bit where the slots keep whole rows per lane group (MXFP4: the same products in the
@@ -380,7 +404,7 @@ Test(cuda_kernels, expert_down_combine)
     need_gpu();
     enum { E = 6, ROWS = 200, COLS = 256, MAX_SLOTS = 16 };
     static float act[MAX_SLOTS * COLS], x0[MAX_SLOTS * ROWS], xf[MAX_SLOTS * ROWS], xu[MAX_SLOTS * ROWS],
-        ref[MAX_SLOTS * ROWS], y[ROWS];
+        ref[MAX_SLOTS * ROWS];
     const int ks[2] = {8, 3};
     for (int ki = 0; ki < 2; ki++)
     for (int path = 0; path < MIMO_CUDA_TEST_GEMV_PATHS; path++)
@@ -393,19 +417,7 @@ Test(cuda_kernels, expert_down_combine)
             ms[e] = random_matrix((mimo_weight_format)f, ROWS, COLS, &d[e], &s[e]);
         int32_t ids[MAX_SLOTS];
         float w[MAX_SLOTS];
-        for (int sl = 0; sl < slots; sl++) {
-            ids[sl] = (sl * 5 + 1) % E;   /* repeats across positions */
-            w[sl] = 0.1f + 0.8f * fabsf(frand());
-        }
-        for (int i = 0; i < slots * COLS; i++)
-            act[i] = frand();
-        for (int i = 0; i < npos * ROWS; i++)
-            x0[i] = ref[i] = frand();
-        for (int sl = 0; sl < slots; sl++) {
-            mimo_matrix_gemv_f32(&ms[ids[sl]], act + sl * COLS, y);
-            for (int r = 0; r < ROWS; r++)
-                ref[(sl / k) * ROWS + r] += w[sl] * y[r];
-        }
+        down_combine_case(ms, E, k, npos, false, ids, w, act, x0, ref);
         memcpy(xf, x0, sizeof(float) * npos * ROWS);
         memcpy(xu, x0, sizeof(float) * npos * ROWS);
         mimo_error err = {{0}};
@@ -453,22 +465,10 @@ Test(cuda_kernels, expert_down_bulk_combine)
             ms[e] = random_matrix(MIMO_WFMT_MXFP4, ROWS, COLS, &d[e], &s[e]);
         int32_t ids[MAX_K * MAX_POS];
         float w[MAX_K * MAX_POS];
-        for (int sl = 0; sl < slots; sl++) {
-            ids[sl] = (sl * 5 + 1) % E;
-            w[sl] = 0.1f + 0.8f * fabsf(frand());
-        }
-        float *act = malloc((size_t)slots * COLS * sizeof(float)), *y = malloc((size_t)ROWS * sizeof(float));
+        float *act = malloc((size_t)slots * COLS * sizeof(float));
         float *x0 = malloc((size_t)npos * ROWS * sizeof(float)), *ref = malloc((size_t)npos * ROWS * sizeof(float));
         float *xb = malloc((size_t)npos * ROWS * sizeof(float)), *xc = malloc((size_t)npos * ROWS * sizeof(float));
-        for (int i = 0; i < slots * COLS; i++)   /* magnitudes from ~1e-4 to ~30 */
-            act[i] = frand() * (i % 97 == 0 ? 30.0f : i % 5 == 0 ? 1e-3f : 0.5f);
-        for (int i = 0; i < npos * ROWS; i++)
-            x0[i] = ref[i] = frand();
-        for (int sl = 0; sl < slots; sl++) {
-            mimo_matrix_gemv_f32(&ms[ids[sl]], act + (size_t)sl * COLS, y);
-            for (int r = 0; r < ROWS; r++)
-                ref[(size_t)(sl / k) * ROWS + r] += w[sl] * y[r];
-        }
+        down_combine_case(ms, E, k, npos, true, ids, w, act, x0, ref);
         memcpy(xb, x0, sizeof(float) * npos * ROWS);
         memcpy(xc, x0, sizeof(float) * npos * ROWS);
         mimo_error err = {{0}};
@@ -492,7 +492,6 @@ Test(cuda_kernels, expert_down_bulk_combine)
             free(s[e]);
         }
         free(act);
-        free(y);
         free(x0);
         free(ref);
         free(xb);
