@@ -1190,7 +1190,7 @@ int cuda_gemv_prepare(mimo_error *err)
                                     GEMV_STAGED_MAX_BYTES));
     CUDA_CHECK(cudaFuncSetAttribute(gemv1_staged_kernel<NORM_OUT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     GEMV_STAGED_MAX_BYTES));
-    if (cuda_expert_glu_bulk_prepare(err) || cuda_expert_down_bulk_prepare(err) || prepare_gemv_f<MIMO_WFMT_F32, false>(err) ||
+    if (cuda_expert_glu_bulk_prepare(err) || cuda_expert_down_bulk_prepare(err) || cuda_dense_bulk_prepare(err) || prepare_gemv_f<MIMO_WFMT_F32, false>(err) ||
         prepare_gemv_f<MIMO_WFMT_F32, true>(err) || prepare_gemv_f<MIMO_WFMT_BF16, false>(err) || prepare_gemv_f<MIMO_WFMT_BF16, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_FP8, false>(err) || prepare_gemv_f<MIMO_WFMT_FP8, true>(err) ||
         prepare_gemv_f<MIMO_WFMT_MXFP4, false>(err) || prepare_gemv_f<MIMO_WFMT_MXFP4, true>(err))
@@ -1604,6 +1604,10 @@ GemvKnobs &cuda_gemv_knobs()
             k.down_bulk = atoi(v);
         if ((v = getenv("MIMO_CUDA_DOWN_BULK_BLOCKS")) && (atoi(v) == 2 || atoi(v) == 3))
             k.down_bulk_blocks = atoi(v);
+        if ((v = getenv("MIMO_CUDA_DENSE_BULK")))
+            k.dense_bulk = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_DENSE_BULK_CHUNKS")) && atoi(v) >= 0 && atoi(v) <= 32)
+            k.dense_bulk_chunks = atoi(v);
         read = true;
     }
     return k;
@@ -1669,6 +1673,8 @@ static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
         return cuda_expert_glu_bulk(p, st, err);
     if (gemv1_runs(p))
         return launch_gemv1<FMT, GLU>(p, st, err);
+    if (cuda_dense_bulk_takes(p, GLU))   // it checks the format, the positions and the shape
+        return cuda_dense_bulk(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 16) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 2, GLU>(p, st, err);
     if (n <= 2) return launch_gemv_t<FMT, 2, GLU>(p, st, err);

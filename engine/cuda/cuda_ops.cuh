@@ -206,7 +206,7 @@ struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
         slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
-        slot_bulk = 1, slot_bulk_tiles = 0, down_bulk = 1, down_bulk_blocks = 3;
+        slot_bulk = 1, slot_bulk_tiles = 0, down_bulk = 1, down_bulk_blocks = 3, dense_bulk = 1, dense_bulk_chunks = 0;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).
@@ -223,6 +223,11 @@ bool cuda_expert_down_bulk_takes(const GemvParams &p, bool glu);
 int cuda_expert_down_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err);
 int cuda_expert_down_bulk_prepare(mimo_error *err);
 long long cuda_expert_down_bulk_launches();
+// The dense (bf16 / fp8) GEMVs of several positions on dense_bulk_kernel (cuda_dense_bulk.cu): the same four.
+bool cuda_dense_bulk_takes(const GemvParams &p, bool glu);
+int cuda_dense_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err);
+int cuda_dense_bulk_prepare(mimo_error *err);
+long long cuda_dense_bulk_launches();
 // Once per process before the first gemv (and before any graph capture).
 int cuda_gemv_prepare(mimo_error *err);
 

@@ -116,12 +116,15 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 19: k = GemvKnobs(); k.slot_bulk = 2; k.slot_bulk_tiles = 4; break;   // and several tiles a block
     case 20: k = GemvKnobs(); k.slot_bulk = 2; k.slot_bulk_tiles = 3; break;
     case 21: k = GemvKnobs(); k.down_bulk = 2; break;   // every shape and position count it takes
+    case 22: k = GemvKnobs(); k.dense_bulk_chunks = 1; break;   // the dense bulk kernel without a column split
+    case 23: k = GemvKnobs(); k.dense_bulk_chunks = 2; break;   // and in two chunks
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel
     if (path >= 1 && path <= 17) {
         k.slot_bulk = 0;
         k.down_bulk = 0;
+        k.dense_bulk = 0;   // and the dense GEMVs of several positions off the dense bulk kernel
     }
     return 0;
 }
@@ -129,6 +132,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
 extern "C" long long mimo_cuda_test_gemv_staged_launches(void) { return cuda_gemv_staged_launches(); }
 extern "C" long long mimo_cuda_test_expert_glu_bulk_launches(void) { return cuda_expert_glu_bulk_launches(); }
 extern "C" long long mimo_cuda_test_expert_down_bulk_launches(void) { return cuda_expert_down_bulk_launches(); }
+extern "C" long long mimo_cuda_test_dense_bulk_launches(void) { return cuda_dense_bulk_launches(); }
 
 // y = W x, or silu(W x) * (U x) with up != NULL, over n positions; y += W x with accumulate.
 static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x, int n, float *y, bool accumulate,

@@ -54,15 +54,20 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * gate/up slot off it, on the kernels they test), 19 / 20 = path 18 with 4 / 3 row tiles a block of that
  * kernel (the default: as many as put the launch in one wave), 21 = the defaults with every MXFP4 expert down
  * projection with the MoE combine that expert_down_bulk_kernel takes on it (the default: several positions,
- * 6144 rows or more; paths 1-17 keep it off). Returns -1 for an unknown path. */
+ * 6144 rows or more; paths 1-17 keep it off), 22 / 23 = the defaults with the dense bulk kernel's launches in
+ * one / two column chunks (dense_bulk_kernel: the bf16 / fp8 GEMVs of several positions, on by default; paths
+ * 1-17 keep them on the per-lane-load kernels they test; a shape the chunk count does not divide falls back
+ * there). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 22
+#define MIMO_CUDA_TEST_GEMV_PATHS 24
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
 long long mimo_cuda_test_gemv_staged_launches(void);
 /* Launches of expert_glu_bulk_kernel (the MXFP4 gate/up slots on the tensor cores) in this process so far. */
 long long mimo_cuda_test_expert_glu_bulk_launches(void);
 /* Launches of expert_down_bulk_kernel (the MXFP4 down projection with the MoE combine on the tensor cores). */
 long long mimo_cuda_test_expert_down_bulk_launches(void);
+/* Launches of dense_bulk_kernel (the bf16 / fp8 GEMVs of several positions on the tensor cores). */
+long long mimo_cuda_test_dense_bulk_launches(void);
 /* An RMSNorm between two GEMVs at one position, as a step takes it: writer x += W a (x [W rows] in and
  * out), h = rmsnorm(x) * norm_w, reader y = R h (with reader_up: silu(R h) * (U h)). Deferred where
  * the kernels take it (the writer leaves h = x * norm_w and partial sums of squares, the reader scales

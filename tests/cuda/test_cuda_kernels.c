@@ -190,6 +190,70 @@ Test(cuda_kernels, gemv_accumulates_into_y)
     mimo_cuda_test_set_gemv_path(0);
 }
 
+/* The dense GEMVs of several positions on dense_bulk_kernel (bf16 / fp8 weights in 128-row tiles through
+ * tensor copies, the input staged once a block): the MiMo-V2.5-Pro shard's qkv projection (fp8 3392 x 6144,
+ * a half tile at the end) at 8 and 16 positions and its o_proj (bf16 6144 x 2048, accumulating into y), and
+ * small ragged shapes in one chunk (path 22), two (path 23) and the default split (path 0). Against the
+ * reference and against the per-lane-load tensor-core kernel (path 2); the launch count says it ran. */
+static void check_dense_bulk(mimo_weight_format fmt, int rows, int cols, int n, bool accumulate, int path)
+{
+    void *data, *scales;
+    mimo_matrix m = random_matrix(fmt, rows, cols, &data, &scales);
+    float *x = malloc((size_t)n * cols * sizeof(float));
+    float *y = malloc((size_t)n * rows * sizeof(float)), *y2 = malloc((size_t)n * rows * sizeof(float));
+    float *ref = malloc((size_t)n * rows * sizeof(float));
+    for (size_t i = 0; i < (size_t)n * cols; i++)
+        x[i] = frand();
+    for (int t = 0; t < n; t++) {
+        mimo_matrix_gemv_f32(&m, x + (size_t)t * cols, ref + (size_t)t * rows);
+        for (int r = 0; r < rows; r++) {
+            const float old = accumulate ? 4.0f * frand() : 0.0f;
+            y[(size_t)t * rows + r] = y2[(size_t)t * rows + r] = old;
+            ref[(size_t)t * rows + r] += old;
+        }
+    }
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(2), 0);
+    cr_assert_eq(accumulate ? mimo_cuda_test_gemv_accumulate(&m, x, n, y2, &err) : mimo_cuda_test_gemv(&m, x, n, y2, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+    const long long before = mimo_cuda_test_dense_bulk_launches();
+    cr_assert_eq(accumulate ? mimo_cuda_test_gemv_accumulate(&m, x, n, y, &err) : mimo_cuda_test_gemv(&m, x, n, y, &err),
+                 0, "%s", err.msg);
+    const char *name = mimo_weight_format_name(fmt);
+    cr_assert_eq(mimo_cuda_test_dense_bulk_launches() - before, 1, "%s %dx%d n=%d path %d: not on the dense bulk kernel",
+                 name, rows, cols, n, path);
+    cr_assert(all_finite(y, (size_t)n * rows), "%s %dx%d n=%d path %d: output not finite", name, rows, cols, n, path);
+    const double rel = mimo_test_rel_err(y, ref, (size_t)n * rows), rel_mma = mimo_test_rel_err(y, y2, (size_t)n * rows);
+    cr_log_info("dense_bulk %s %dx%d n=%d%s path %d: rel err %.3g (reference), %.3g (per-lane-load kernel)", name, rows,
+                cols, n, accumulate ? " accumulate" : "", path, rel, rel_mma);
+    cr_assert(rel < 1e-4, "%s %dx%d n=%d path %d: rel err %g against the reference", name, rows, cols, n, path, rel);
+    cr_assert(rel_mma < 1e-5, "%s %dx%d n=%d path %d: rel err %g against path 2", name, rows, cols, n, path, rel_mma);
+    free(x);
+    free(y);
+    free(y2);
+    free(ref);
+    free(data);
+    free(scales);
+}
+
+Test(cuda_kernels, dense_bulk_gemv)
+{
+    need_gpu();
+    check_dense_bulk(MIMO_WFMT_FP8, 3392, 6144, 8, false, 0);
+    check_dense_bulk(MIMO_WFMT_FP8, 3392, 6144, 16, false, 0);
+    check_dense_bulk(MIMO_WFMT_BF16, 6144, 2048, 8, true, 0);
+    check_dense_bulk(MIMO_WFMT_BF16, 6144, 2048, 13, true, 0);
+    const int paths[3] = {22, 23, 0};
+    for (int i = 0; i < 3; i++) {
+        check_dense_bulk(MIMO_WFMT_BF16, 200, 640, 3, false, paths[i]);
+        check_dense_bulk(MIMO_WFMT_BF16, 200, 640, 16, true, paths[i]);
+        check_dense_bulk(MIMO_WFMT_FP8, 300, 1024, 13, false, paths[i]);
+        check_dense_bulk(MIMO_WFMT_FP8, 77, 512, 2, true, paths[i]);
+    }
+    mimo_cuda_test_set_gemv_path(0);
+}
+
 Test(cuda_kernels, gemv_fp8_grouped_scale_rows)
 {
     need_gpu();

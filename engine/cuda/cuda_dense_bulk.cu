@@ -1,0 +1,414 @@
+// The dense (bf16 / fp8) GEMVs of several positions on the tensor cores, their weights streamed through
+// shared memory by the tensor-memory copy engine (dense_bulk_kernel; GemvKnobs::dense_bulk says where it
+// runs).
+//
+// Why (results/kernels/README.md, twenty-second session): at 8 and 16 positions the per-lane-load kernel
+// (gemv_mma_kernel) gives each block 16 rows over the whole row, so every block reads all n input rows
+// again: for the MiMo-V2.5-Pro shard's qkv projection 212 blocks x 196 KB = 41 MB of L2 reads at 8
+// positions (82 MB at 16) for 21 MB of weights, and each warp waits on its loads a pipeline step at a time.
+// Nsight Compute timed it at 13.3 us with every weight byte in L2: not the memory, the structure.
+//
+// Here a block is a tile of 128 rows over a chunk of the columns (gridDim.z chunks; the chunks' partial sums
+// meet in the split workspace, summed in chunk order by the tile's last block: deterministic). The block's
+// input chunk is converted once into shared memory as hi + lo halves (bf16 for bf16 weights, fp16 for fp8:
+// ~16 / 22 bits, as gemv_mma_kernel), so the input is read (rows / 128) times instead of (rows / 16). One
+// producer thread streams the tile through a ring of 16 KB stages, each stage one two-dimensional tensor copy
+// (128 rows x 128 bytes, the hardware's 128-byte swizzle: conflict-free ldmatrix reads), the first stages
+// before the kernel waits on its predecessor (weights are never written). Eight consumer warps take 16 rows
+// each of every stage: ldmatrix for A (fp8 bytes converted to halves in registers, the block scale applied
+// to each stage's partial sums), B from the staged input, m16n8k16 MMAs with fp32 accumulators.
+//
+// The k order: for fp8 a lane's ldmatrix word holds codes 4t..4t+3 of a 16-code chunk, used as the MMA's
+// k pairs (2t, 2t+1) and (2t+8, 2t+9); the staged input keeps columns in order, so the lane's B pairs are
+// the 4 consecutive columns at 4t. For bf16 the MMA's own order; the input is staged permuted within each
+// 16-column group so that a lane's two B pairs (columns 2t, 2t+1, 2t+8, 2t+9) are 8 consecutive bytes.
+#include <cuda.h>   // CUtensorMap (the driver's encoder is reached through the runtime: no libcuda link)
+#include <cudaTypedefs.h>
+
+#include "cuda_bulk_copy.cuh"
+#include "cuda_ops.cuh"
+
+namespace {
+
+constexpr int DB_CONSUMERS = 8;                       // consumer warps
+constexpr int DB_TILE_ROWS = 16 * DB_CONSUMERS;       // rows a block
+constexpr int DB_ROW_BYTES = 128;                     // bytes of a row a stage holds: the swizzle's span
+constexpr int DB_STAGE_BYTES = DB_TILE_ROWS * DB_ROW_BYTES;
+constexpr int DB_STAGES = 4;
+constexpr int DB_THREADS = (DB_CONSUMERS + 1) * 32;   // and the producer warp
+constexpr int DB_ALIGN = 1024;                        // the 128-byte swizzle's stage alignment
+constexpr size_t DB_MAX_SMEM = 200 * 1024;
+constexpr int DB_X_BATCH = 8;                         // float4 input loads a thread has in flight
+constexpr int DB_MAX_CHUNKS = 32;
+
+template <int FMT> struct DbFmt {
+    static constexpr bool F16 = FMT == MIMO_WFMT_FP8;   // MMA operand type
+    static constexpr int STAGE_COLS = DB_ROW_BYTES / (FMT == MIMO_WFMT_FP8 ? 1 : 2);
+};
+
+// Dynamic shared memory of a block whose chunk has `cols` columns, from a 1024-aligned base: the stages, the
+// ring's barriers and the last-block flag, the input chunk's hi then lo halves (8 x ntl rows of cols halves;
+// rows 32 bytes past a multiple of 128 apart: a half warp's 8-byte reads hit distinct banks).
+struct DbLayout {
+    size_t bars, flag, xs_pitch, xs_hi, xs_lo, total;
+};
+__host__ __device__ inline DbLayout db_layout(int cols, int ntl)
+{
+    DbLayout l;
+    l.bars = (size_t)DB_STAGES * DB_STAGE_BYTES;
+    l.flag = l.bars + 2 * DB_STAGES * sizeof(uint64_t);
+    l.xs_pitch = (size_t)cols * 2 + 32;
+    l.xs_hi = l.flag + 16;
+    l.xs_lo = l.xs_hi + (size_t)8 * ntl * l.xs_pitch;
+    l.total = l.xs_lo + (size_t)8 * ntl * l.xs_pitch + DB_ALIGN;   // and the base's alignment slack
+    return l;
+}
+
+using DbRing = BulkRing<DB_STAGES, DB_CONSUMERS>;
+
+__device__ __forceinline__ void tensor_copy_2d(void *dst, const CUtensorMap *map, int col, int row, uint64_t *bar)
+{
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+                 "%3}], [%4];" ::"r"(smem_address(dst)),
+                 "l"((uint64_t)map), "r"(col), "r"(row), "r"(smem_address(bar))
+                 : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(const void *p, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
+                 : "r"(smem_address(p)));
+}
+
+// A float pair as operand halves (fp16 or bf16): hi = round(v), lo = round(v - hi).
+template <bool F16> __device__ __forceinline__ void split_pair(float a, float b, uint32_t *hi, uint32_t *lo)
+{
+    if (F16) {
+        const __half2 h = __floats2half2_rn(a, b);
+        const float2 back = __half22float2(h);
+        const __half2 l = __floats2half2_rn(a - back.x, b - back.y);
+        *hi = *reinterpret_cast<const uint32_t *>(&h);
+        *lo = *reinterpret_cast<const uint32_t *>(&l);
+    } else {
+        const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+        const float2 back = __bfloat1622float2(h);
+        const __nv_bfloat162 l = __floats2bfloat162_rn(a - back.x, b - back.y);
+        *hi = *reinterpret_cast<const uint32_t *>(&h);
+        *lo = *reinterpret_cast<const uint32_t *>(&l);
+    }
+}
+
+// Columns col0 .. col0 + cols of the n input rows (zeros for the rows up to 8 x NTL) into the staged hi / lo
+// halves; a thread's loads are in flight together, DB_X_BATCH at a time (consumer threads).
+template <int FMT, int NTL>
+__device__ void stage_input(const GemvParams &p, int col0, int cols, uint8_t *xs_hi, uint8_t *xs_lo, size_t pitch)
+{
+    const int per_row = cols / 4, units = 8 * NTL * per_row, tid = threadIdx.x;
+    for (int base = 0; base < units; base += DB_X_BATCH * DB_CONSUMERS * 32) {
+        float4 v[DB_X_BATCH];
+#pragma unroll
+        for (int i = 0; i < DB_X_BATCH; i++) {
+            const int u = base + tid + i * DB_CONSUMERS * 32, pos = u / per_row;
+            v[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (u < units && pos < p.n)   // coherent: the predecessor wrote x
+                v[i] = __ldcg((const float4 *)(p.x + (size_t)pos * p.ldx + col0) + u % per_row);
+        }
+#pragma unroll
+        for (int i = 0; i < DB_X_BATCH; i++) {
+            const int u = base + tid + i * DB_CONSUMERS * 32;
+            if (u >= units)
+                break;
+            const int pos = u / per_row, c = 4 * (u % per_row);
+            uint32_t h0, l0, h1, l1;
+            split_pair<DbFmt<FMT>::F16>(v[i].x, v[i].y, &h0, &l0);
+            split_pair<DbFmt<FMT>::F16>(v[i].z, v[i].w, &h1, &l1);
+            // fp8: columns in order; bf16: column c of a 16-group at 4 ((c % 8) / 2) + 2 (c / 8) + c % 2
+            const int s0 = FMT == MIMO_WFMT_FP8 ? c : (c & ~15) + 4 * ((c % 8) / 2) + 2 * ((c % 16) / 8);
+            const int s1 = FMT == MIMO_WFMT_FP8 ? c + 2 : s0 + 4;
+            uint8_t *hr = xs_hi + pos * pitch, *lr = xs_lo + pos * pitch;
+            *(uint32_t *)(hr + 2 * s0) = h0;
+            *(uint32_t *)(hr + 2 * s1) = h1;
+            *(uint32_t *)(lr + 2 * s0) = l0;
+            *(uint32_t *)(lr + 2 * s1) = l1;
+        }
+    }
+}
+
+// The fp8 block scale of row r (clamped into the matrix) at column c.
+__device__ __forceinline__ float db_fp8_scale(const GpuMat &m, int r, int c)
+{
+    r = min(r, m.rows - 1);
+    const long long srow = m.scale_group_rows > 0
+                               ? (long long)(r / m.scale_group_rows) * m.scale_group_srows + (r % m.scale_group_rows) / 128
+                               : r / 128;
+    return __ldg((const float *)m.scales + srow * m.scale_ld + c / 128);
+}
+
+template <int FMT, int NTL>
+__global__ void __launch_bounds__(DB_THREADS, 3)
+    dense_bulk_kernel(const __grid_constant__ CUtensorMap wmap, const GemvParams p, int cols)
+{
+    constexpr bool F16 = DbFmt<FMT>::F16;
+    constexpr int STAGE_COLS = DbFmt<FMT>::STAGE_COLS, NW = 8 * NTL;
+    extern __shared__ uint8_t db_raw[];
+    uint8_t *smem = db_raw + ((DB_ALIGN - smem_address(db_raw) % DB_ALIGN) % DB_ALIGN);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int tile = blockIdx.x, chunk = blockIdx.z, kch = gridDim.z;
+    const int row_base = tile * DB_TILE_ROWS, col0 = chunk * cols, nstage = cols / STAGE_COLS;
+    const DbLayout L = db_layout(cols, NTL);
+    const DbRing ring{(uint64_t *)(smem + L.bars), (uint64_t *)(smem + L.bars) + DB_STAGES};
+    int *last_flag = (int *)(smem + L.flag);
+    if (threadIdx.x == 0)
+        ring.init();
+    __syncthreads();   // the barriers' initialisation
+
+    if (warp == DB_CONSUMERS) {   // the producer: the weights, never written, need no wait
+        if (lane == 0) {
+            asm volatile("prefetch.tensormap [%0];" ::"l"((uint64_t)&wmap) : "memory");
+            for (int s = 0; s < nstage; s++) {
+                const int buf = ring.acquire(s);
+                bulk_barrier_expect(ring.full + buf, DB_STAGE_BYTES);   // rows past the end land as zeros
+                tensor_copy_2d(smem + (size_t)buf * DB_STAGE_BYTES, &wmap, col0 + s * STAGE_COLS, row_base,
+                               ring.full + buf);
+            }
+        }
+        return;
+    }
+
+    pdl_wait();   // x, y and the split workspace come from the kernels before
+    pdl_trigger();
+    uint8_t *xs_hi = smem + L.xs_hi, *xs_lo = smem + L.xs_lo;
+    stage_input<FMT, NTL>(p, col0, cols, xs_hi, xs_lo, L.xs_pitch);
+    consumers_sync<DB_CONSUMERS * 32>();
+
+    const int g = lane / 4, t = lane % 4;
+    const int rA = row_base + warp * 16 + g, rB = rA + 8;
+    // ldmatrix: lanes 8 i .. 8 i + 7 address matrix i: rows (i & 1) x 8 + 0..7 of the warp's 16, chunk i / 2
+    const int lrow = warp * 16 + ((lane >> 3) & 1) * 8 + (lane & 7), lchunk = lane >> 4;
+    const uint8_t *xh = xs_hi + (size_t)g * L.xs_pitch + 8 * t, *xl = xs_lo + (size_t)g * L.xs_pitch + 8 * t;
+    float acc[NTL][4] = {};
+    for (int s = 0; s < nstage; s++) {
+        float sA = 1.0f, sB = 1.0f;
+        if (FMT == MIMO_WFMT_FP8) {
+            sA = db_fp8_scale(p.w, rA, col0 + s * STAGE_COLS);
+            sB = db_fp8_scale(p.w, rB, col0 + s * STAGE_COLS);
+        }
+        const int buf = ring.wait_full(s);
+        const uint8_t *st = smem + (size_t)buf * DB_STAGE_BYTES + lrow * DB_ROW_BYTES;
+        float part[NTL][4] = {};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {   // 16-byte chunks 2 j and 2 j + 1 of the rows
+            const int c = 2 * j + lchunk;
+            uint32_t r0, r1, r2, r3;
+            ldmatrix_x4(st + ((c ^ (lrow & 7)) << 4), r0, r1, r2, r3);
+            if constexpr (FMT == MIMO_WFMT_FP8) {
+                // r0 / r1: codes 4t..4t+3 of chunk 2j, rows g / g + 8; r2 / r3: of chunk 2j + 1
+                const uint32_t w[2][2] = {{r0, r1}, {r2, r3}};
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    uint32_t a[4];
+#pragma unroll
+                    for (int q = 0; q < 4; q++) {   // a0: row g low pair, a1: row g + 8, a2 / a3: high pairs
+                        const __half2_raw hr = __nv_cvt_fp8x2_to_halfraw2(
+                            (__nv_fp8x2_storage_t)(w[h][q & 1] >> (16 * (q >> 1))), __NV_E4M3);
+                        a[q] = (uint32_t)hr.x | ((uint32_t)hr.y << 16);
+                    }
+                    const int col = s * STAGE_COLS + 16 * (2 * j + h);
+#pragma unroll
+                    for (int nt = 0; nt < NTL; nt++) {
+                        const uint2 bh = *(const uint2 *)(xh + (size_t)nt * 8 * L.xs_pitch + 2 * col);
+                        const uint2 bl = *(const uint2 *)(xl + (size_t)nt * 8 * L.xs_pitch + 2 * col);
+                        mma_16816<F16>(part[nt], a[0], a[1], a[2], a[3], bh.x, bh.y);
+                        mma_16816<F16>(part[nt], a[0], a[1], a[2], a[3], bl.x, bl.y);
+                    }
+                }
+            } else {
+                const int col = s * STAGE_COLS + 16 * j;
+#pragma unroll
+                for (int nt = 0; nt < NTL; nt++) {
+                    const uint2 bh = *(const uint2 *)(xh + (size_t)nt * 8 * L.xs_pitch + 2 * col);
+                    const uint2 bl = *(const uint2 *)(xl + (size_t)nt * 8 * L.xs_pitch + 2 * col);
+                    mma_16816<F16>(part[nt], r0, r1, r2, r3, bh.x, bh.y);
+                    mma_16816<F16>(part[nt], r0, r1, r2, r3, bl.x, bl.y);
+                }
+            }
+        }
+        ring.release(s, lane);
+#pragma unroll
+        for (int nt = 0; nt < NTL; nt++) {
+            acc[nt][0] = fmaf(part[nt][0], sA, acc[nt][0]);
+            acc[nt][1] = fmaf(part[nt][1], sA, acc[nt][1]);
+            acc[nt][2] = fmaf(part[nt][2], sB, acc[nt][2]);
+            acc[nt][3] = fmaf(part[nt][3], sB, acc[nt][3]);
+        }
+    }
+
+    // lane (g, t): rows rA (c0, c1) and rB (c2, c3), positions nt 8 + 2t and + 1
+    if (kch == 1) {
+#pragma unroll
+        for (int nt = 0; nt < NTL; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int row = i < 2 ? rA : rB, pos = nt * 8 + 2 * t + (i & 1);
+                if (row < p.w.rows && pos < p.n) {
+                    float *y = p.y + (size_t)pos * p.ldy + row;
+                    *y = p.accumulate ? __ldcg(y) + acc[nt][i] : acc[nt][i];
+                }
+            }
+        return;
+    }
+    // the column chunks' partial sums: [tile][chunk][row of the tile][position]
+    float *ws_tile = p.split.partials + (size_t)tile * kch * DB_TILE_ROWS * NW;
+    float *ws = ws_tile + (size_t)chunk * DB_TILE_ROWS * NW;
+#pragma unroll
+    for (int nt = 0; nt < NTL; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            __stcg(ws + (size_t)(warp * 16 + g + (i < 2 ? 0 : 8)) * NW + nt * 8 + 2 * t + (i & 1), acc[nt][i]);
+    __threadfence();
+    consumers_sync<DB_CONSUMERS * 32>();
+    if (threadIdx.x == 0)
+        *last_flag = atomicAdd(p.split.counters + tile, 1u) == (unsigned)kch - 1;
+    consumers_sync<DB_CONSUMERS * 32>();
+    if (!*last_flag)
+        return;
+    __threadfence();
+    for (int i = threadIdx.x; i < DB_TILE_ROWS * NW; i += DB_CONSUMERS * 32) {
+        const int row = row_base + i / NW, pos = i % NW;
+        if (row >= p.w.rows || pos >= p.n)
+            continue;
+        float sum = 0.0f;
+        for (int c = 0; c < kch; c++)   // chunk order: deterministic
+            sum += __ldcg(ws_tile + (size_t)c * DB_TILE_ROWS * NW + i);
+        float *y = p.y + (size_t)pos * p.ldy + row;
+        *y = p.accumulate ? __ldcg(y) + sum : sum;
+    }
+    if (threadIdx.x == 0)
+        p.split.counters[tile] = 0;   // for the next launch (stream order)
+}
+
+}  // namespace
+
+static long long dense_bulk_launch_count = 0;
+long long cuda_dense_bulk_launches() { return dense_bulk_launch_count; }
+
+static PFN_cuTensorMapEncodeTiled_v12000 db_encode = nullptr;
+static int db_sm_count = 0;
+
+static int db_stage_cols(int fmt) { return fmt == MIMO_WFMT_FP8 ? DbFmt<MIMO_WFMT_FP8>::STAGE_COLS : DbFmt<MIMO_WFMT_BF16>::STAGE_COLS; }
+
+static const void *db_kernel(int fmt, int ntl)
+{
+    if (fmt == MIMO_WFMT_FP8)
+        return ntl == 1 ? (const void *)dense_bulk_kernel<MIMO_WFMT_FP8, 1> : (const void *)dense_bulk_kernel<MIMO_WFMT_FP8, 2>;
+    return ntl == 1 ? (const void *)dense_bulk_kernel<MIMO_WFMT_BF16, 1> : (const void *)dense_bulk_kernel<MIMO_WFMT_BF16, 2>;
+}
+
+// Blocks an SM holds of the variant at that shared memory (cached: a host query, capture-safe).
+static int db_blocks_per_sm(int fmt, int ntl, size_t smem)
+{
+    static struct { const void *k; size_t smem; int blocks; } cache[32];
+    static int used = 0;
+    const void *k = db_kernel(fmt, ntl);
+    for (int i = 0; i < used; i++)
+        if (cache[i].k == k && cache[i].smem == smem)
+            return cache[i].blocks;
+    int blocks = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, k, DB_THREADS, smem) != cudaSuccess) {
+        (void)cudaGetLastError();
+        blocks = 0;
+    }
+    if (used < 32)
+        cache[used++] = {k, smem, blocks};
+    return blocks;
+}
+
+// Column chunks of the launch: the knob's count, or (0, the default) the fewest that give every SM a block
+// with the whole launch in one wave of resident blocks (else the most that fit one wave); 0: none fits.
+static int db_chunks(const GemvParams &p)
+{
+    const int ntl = p.n <= 8 ? 1 : 2, stages = p.w.ld / db_stage_cols(p.w.fmt);
+    const int tiles = (p.w.rows + DB_TILE_ROWS - 1) / DB_TILE_ROWS, knob = cuda_gemv_knobs().dense_bulk_chunks;
+    int best = 0;
+    for (int kch = 1; kch <= DB_MAX_CHUNKS && kch <= stages; kch++) {
+        if (stages % kch || (knob > 0 && kch != knob))
+            continue;
+        const size_t smem = db_layout(p.w.ld / kch, ntl).total;
+        if (smem > DB_MAX_SMEM)
+            continue;
+        const long long blocks = (long long)tiles * kch;
+        if (kch > 1 && (tiles > MIMO_CUDA_SPLITK_COUNTERS || blocks * DB_TILE_ROWS * 8 * ntl > MIMO_CUDA_SPLITK_WS_FLOATS))
+            continue;
+        if (knob > 0)
+            return kch;
+        if (blocks > (long long)db_blocks_per_sm(p.w.fmt, ntl, smem) * db_sm_count)
+            continue;
+        best = kch;
+        if (blocks >= db_sm_count)
+            break;
+    }
+    return best;
+}
+
+bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
+{
+    const int mode = cuda_gemv_knobs().dense_bulk;
+    if (glu || mode == 0 || db_encode == nullptr || db_sm_count == 0 ||
+        (p.w.fmt != MIMO_WFMT_FP8 && p.w.fmt != MIMO_WFMT_BF16) || p.slot_expert || p.n < 2 || p.n > 16 ||
+        p.qkv_out.q || p.norm_out.h || p.norm_in.partials || p.norm_factor || p.combine_x)
+        return false;
+    if (p.w.ld % db_stage_cols(p.w.fmt) || (uintptr_t)p.w.data % 16 || gpu_row_bytes(p.w.fmt, p.w.ld) % 16 ||
+        p.ldx % 4 || (uintptr_t)p.x % 16 || (p.w.fmt == MIMO_WFMT_FP8 && !p.w.scales) || cuda_persist_recorder())
+        return false;
+    if (!p.split.partials || !p.split.counters)   // a launch with one chunk could do without; keep one rule
+        return false;
+    return db_chunks(p) > 0;
+}
+
+int cuda_dense_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
+{
+    const int kch = db_chunks(p), ntl = p.n <= 8 ? 1 : 2;
+    if (kch < 1)
+        return mimo_fail(err, "cuda gemv: dense_bulk_kernel takes no column split of %d x %d", p.w.rows, p.w.ld);
+    const int cols = p.w.ld / kch;
+    CUtensorMap map;
+    const cuuint64_t dims[2] = {(cuuint64_t)p.w.ld, (cuuint64_t)p.w.rows};
+    const cuuint64_t strides[1] = {(cuuint64_t)gpu_row_bytes(p.w.fmt, p.w.ld)};
+    const cuuint32_t box[2] = {(cuuint32_t)db_stage_cols(p.w.fmt), (cuuint32_t)DB_TILE_ROWS};
+    const cuuint32_t elem_strides[2] = {1, 1};
+    const CUresult rc = db_encode(&map, p.w.fmt == MIMO_WFMT_FP8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+                                  2, const_cast<void *>(p.w.data), dims, strides, box, elem_strides,
+                                  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (rc != CUDA_SUCCESS)
+        return mimo_fail(err, "cuda gemv: the tensor map of a %d x %d matrix (driver error %d)", p.w.rows, p.w.ld, (int)rc);
+    const dim3 grid((p.w.rows + DB_TILE_ROWS - 1) / DB_TILE_ROWS, 1, kch);
+    const size_t smem = db_layout(cols, ntl).total;
+    dense_bulk_launch_count++;
+    if (p.w.fmt == MIMO_WFMT_FP8)
+        return ntl == 1 ? cuda_launch("dense_bulk_kernel", err, dense_bulk_kernel<MIMO_WFMT_FP8, 1>, grid, dim3(DB_THREADS), smem, st, map, p, cols)
+                        : cuda_launch("dense_bulk_kernel", err, dense_bulk_kernel<MIMO_WFMT_FP8, 2>, grid, dim3(DB_THREADS), smem, st, map, p, cols);
+    return ntl == 1 ? cuda_launch("dense_bulk_kernel", err, dense_bulk_kernel<MIMO_WFMT_BF16, 1>, grid, dim3(DB_THREADS), smem, st, map, p, cols)
+                    : cuda_launch("dense_bulk_kernel", err, dense_bulk_kernel<MIMO_WFMT_BF16, 2>, grid, dim3(DB_THREADS), smem, st, map, p, cols);
+}
+
+int cuda_dense_bulk_prepare(mimo_error *err)
+{
+    int device = 0;
+    CUDA_CHECK(cudaGetDevice(&device));
+    CUDA_CHECK(cudaDeviceGetAttribute(&db_sm_count, cudaDevAttrMultiProcessorCount, device));
+    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_FP8, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DB_MAX_SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_FP8, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DB_MAX_SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_BF16, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DB_MAX_SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_BF16, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DB_MAX_SMEM));
+    // the driver's tensor-map encoder; without it (an old driver) the kernel is simply not taken
+    void *fn = nullptr;
+    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+        q == cudaDriverEntryPointSuccess)
+        db_encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
+    else
+        (void)cudaGetLastError();
+    return 0;
+}
