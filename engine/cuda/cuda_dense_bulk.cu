@@ -40,6 +40,9 @@ constexpr int DB_ALIGN = 1024;                        // the 128-byte swizzle's 
 constexpr size_t DB_MAX_SMEM = 200 * 1024;
 constexpr int DB_X_BATCH = 8;                         // float4 input loads a thread has in flight
 constexpr int DB_MAX_CHUNKS = 32;
+// The default takes matrices of at least this many rows: the MiMo-V2.5-Pro shard's router (384 rows, 3
+// tiles) measured slower than on gemv_mma_kernel (results/kernels/README.md, twenty-second session).
+constexpr int DB_MIN_ROWS_DEFAULT = 1024;
 
 template <int FMT> struct DbFmt {
     static constexpr bool F16 = FMT == MIMO_WFMT_FP8;   // MMA operand type
@@ -324,13 +327,16 @@ static int db_blocks_per_sm(int fmt, int ntl, size_t smem)
     return blocks;
 }
 
-// Column chunks of the launch: the knob's count, or (0, the default) the fewest that give every SM a block
-// with the whole launch in one wave of resident blocks (else the most that fit one wave); 0: none fits.
+// Column chunks of the launch: the knob's count, or (0, the default) the fewest with which the whole launch
+// is one wave of resident blocks and each block's chunk fits its ring (every weight byte requested before
+// the wait: the staged GEMV's way at one position); else the fewest that give the SMs 1.5 blocks each in one
+// wave (measured on the Pro shard's qkv: 216 blocks 12.2 us, 162 blocks 14.0); else the most that fit one
+// wave; 0: none fits.
 static int db_chunks(const GemvParams &p)
 {
     const int ntl = p.n <= 8 ? 1 : 2, stages = p.w.ld / db_stage_cols(p.w.fmt);
     const int tiles = (p.w.rows + DB_TILE_ROWS - 1) / DB_TILE_ROWS, knob = cuda_gemv_knobs().dense_bulk_chunks;
-    int best = 0;
+    int best = 0, spread = 0;
     for (int kch = 1; kch <= DB_MAX_CHUNKS && kch <= stages; kch++) {
         if (stages % kch || (knob > 0 && kch != knob))
             continue;
@@ -344,11 +350,13 @@ static int db_chunks(const GemvParams &p)
             return kch;
         if (blocks > (long long)db_blocks_per_sm(p.w.fmt, ntl, smem) * db_sm_count)
             continue;
+        if (stages / kch <= DB_STAGES)
+            return kch;
         best = kch;
-        if (blocks >= db_sm_count)
-            break;
+        if (!spread && 2 * blocks >= 3 * (long long)db_sm_count)
+            spread = kch;
     }
-    return best;
+    return spread ? spread : best;
 }
 
 bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
@@ -362,6 +370,9 @@ bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
         p.ldx % 4 || (uintptr_t)p.x % 16 || (p.w.fmt == MIMO_WFMT_FP8 && !p.w.scales) || cuda_persist_recorder())
         return false;
     if (!p.split.partials || !p.split.counters)   // a launch with one chunk could do without; keep one rule
+        return false;
+    // the default: matrices of DB_MIN_ROWS_DEFAULT rows or more (the router's 384 measured slower here)
+    if (p.w.rows < DB_MIN_ROWS_DEFAULT && cuda_gemv_knobs().dense_bulk_chunks == 0)
         return false;
     return db_chunks(p) > 0;
 }

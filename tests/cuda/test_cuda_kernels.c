@@ -193,7 +193,7 @@ Test(cuda_kernels, gemv_accumulates_into_y)
 /* The dense GEMVs of several positions on dense_bulk_kernel (bf16 / fp8 weights in 128-row tiles through
  * tensor copies, the input staged once a block): the MiMo-V2.5-Pro shard's qkv projection (fp8 3392 x 6144,
  * a half tile at the end) at 8 and 16 positions and its o_proj (bf16 6144 x 2048, accumulating into y), and
- * small ragged shapes in one chunk (path 22), two (path 23) and the default split (path 0). Against the
+ * small ragged shapes in one chunk (path 22) and two (path 23). Against the
  * reference and against the per-lane-load tensor-core kernel (path 2); the launch count says it ran. */
 static void check_dense_bulk(mimo_weight_format fmt, int rows, int cols, int n, bool accumulate, int path)
 {
@@ -244,14 +244,26 @@ Test(cuda_kernels, dense_bulk_gemv)
     check_dense_bulk(MIMO_WFMT_FP8, 3392, 6144, 16, false, 0);
     check_dense_bulk(MIMO_WFMT_BF16, 6144, 2048, 8, true, 0);
     check_dense_bulk(MIMO_WFMT_BF16, 6144, 2048, 13, true, 0);
-    const int paths[3] = {22, 23, 0};
-    for (int i = 0; i < 3; i++) {
+    const int paths[2] = {22, 23};
+    for (int i = 0; i < 2; i++) {
         check_dense_bulk(MIMO_WFMT_BF16, 200, 640, 3, false, paths[i]);
         check_dense_bulk(MIMO_WFMT_BF16, 200, 640, 16, true, paths[i]);
         check_dense_bulk(MIMO_WFMT_FP8, 300, 1024, 13, false, paths[i]);
         check_dense_bulk(MIMO_WFMT_FP8, 77, 512, 2, true, paths[i]);
     }
-    mimo_cuda_test_set_gemv_path(0);
+    /* the default leaves matrices under 1024 rows (the router's 384) to gemv_mma_kernel */
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(0), 0);
+    void *data, *scales;
+    mimo_matrix m = random_matrix(MIMO_WFMT_BF16, 384, 640, &data, &scales);
+    float *x = calloc((size_t)8 * 640, sizeof(float)), *y = malloc((size_t)8 * 384 * sizeof(float));
+    mimo_error err = {{0}};
+    const long long before = mimo_cuda_test_dense_bulk_launches();
+    cr_assert_eq(mimo_cuda_test_gemv(&m, x, 8, y, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_cuda_test_dense_bulk_launches(), before, "384 rows on the dense bulk kernel by default");
+    free(x);
+    free(y);
+    free(data);
+    free(scales);
 }
 
 Test(cuda_kernels, gemv_fp8_grouped_scale_rows)
