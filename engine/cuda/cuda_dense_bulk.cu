@@ -52,8 +52,10 @@ template <int FMT> struct DbFmt {
 // Dynamic shared memory of a block whose chunk has `cols` columns, from a 1024-aligned base: the stages, the
 // ring's barriers and the last-block flag, the input chunk's hi then lo halves (8 x ntl rows of cols halves;
 // rows 32 bytes past a multiple of 128 apart: a half warp's 8-byte reads hit distinct banks).
+// After the MMAs the tile's sums go over the staged input: fin [128 rows][8 ntl + 1 positions] floats (rows
+// an odd number of words apart).
 struct DbLayout {
-    size_t bars, flag, xs_pitch, xs_hi, xs_lo, total;
+    size_t bars, flag, xs_pitch, xs_hi, xs_lo, fin, fin_pitch, total;
 };
 __host__ __device__ inline DbLayout db_layout(int cols, int ntl)
 {
@@ -63,7 +65,10 @@ __host__ __device__ inline DbLayout db_layout(int cols, int ntl)
     l.xs_pitch = (size_t)cols * 2 + 32;
     l.xs_hi = l.flag + 16;
     l.xs_lo = l.xs_hi + (size_t)8 * ntl * l.xs_pitch;
-    l.total = l.xs_lo + (size_t)8 * ntl * l.xs_pitch + DB_ALIGN;   // and the base's alignment slack
+    l.fin = l.xs_hi;
+    l.fin_pitch = (size_t)8 * ntl + 1;
+    const size_t end = l.xs_lo + (size_t)8 * ntl * l.xs_pitch, fin_end = l.fin + DB_TILE_ROWS * l.fin_pitch * 4;
+    l.total = (end > fin_end ? end : fin_end) + DB_ALIGN;   // and the base's alignment slack
     return l;
 }
 
@@ -247,48 +252,71 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
         }
     }
 
-    // lane (g, t): rows rA (c0, c1) and rB (c2, c3), positions nt 8 + 2t and + 1
+    // lane (g, t): rows rA (c0, c1) and rB (c2, c3), positions nt 8 + 2t and + 1. The tile's sums go to fin,
+    // over the staged input: every warp is done reading it first.
+    float *fin = (float *)(smem + L.fin);
+    const int fp = (int)L.fin_pitch;
+    consumers_sync<DB_CONSUMERS * 32>();
     if (kch == 1) {
 #pragma unroll
         for (int nt = 0; nt < NTL; nt++)
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int row = i < 2 ? rA : rB, pos = nt * 8 + 2 * t + (i & 1);
-                if (row < p.w.rows && pos < p.n) {
-                    float *y = p.y + (size_t)pos * p.ldy + row;
-                    *y = p.accumulate ? __ldcg(y) + acc[nt][i] : acc[nt][i];
-                }
-            }
-        return;
+            for (int i = 0; i < 4; i++)
+                fin[(warp * 16 + g + (i < 2 ? 0 : 8)) * fp + nt * 8 + 2 * t + (i & 1)] = acc[nt][i];
+    } else {
+        // the column chunks' partial sums: [tile][chunk][row of the tile][position]; the tile's last block
+        // to arrive sums them in chunk order (deterministic)
+        float *ws_tile = p.split.partials + (size_t)tile * kch * DB_TILE_ROWS * NW;
+        float *ws = ws_tile + (size_t)chunk * DB_TILE_ROWS * NW;
+#pragma unroll
+        for (int nt = 0; nt < NTL; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+                __stcg(ws + (size_t)(warp * 16 + g + (i < 2 ? 0 : 8)) * NW + nt * 8 + 2 * t + (i & 1), acc[nt][i]);
+        __threadfence();
+        consumers_sync<DB_CONSUMERS * 32>();
+        if (threadIdx.x == 0)
+            *last_flag = atomicAdd(p.split.counters + tile, 1u) == (unsigned)kch - 1;
+        consumers_sync<DB_CONSUMERS * 32>();
+        if (!*last_flag)
+            return;
+        __threadfence();
+        for (int i = threadIdx.x; i < DB_TILE_ROWS * NW; i += DB_CONSUMERS * 32) {
+            float sum = 0.0f;
+            for (int c = 0; c < kch; c++)
+                sum += __ldcg(ws_tile + (size_t)c * DB_TILE_ROWS * NW + i);
+            fin[(i / NW) * fp + i % NW] = sum;
+        }
+        if (threadIdx.x == 0)
+            p.split.counters[tile] = 0;   // for the next launch (stream order)
     }
-    // the column chunks' partial sums: [tile][chunk][row of the tile][position]
-    float *ws_tile = p.split.partials + (size_t)tile * kch * DB_TILE_ROWS * NW;
-    float *ws = ws_tile + (size_t)chunk * DB_TILE_ROWS * NW;
-#pragma unroll
-    for (int nt = 0; nt < NTL; nt++)
-#pragma unroll
-        for (int i = 0; i < 4; i++)
-            __stcg(ws + (size_t)(warp * 16 + g + (i < 2 ? 0 : 8)) * NW + nt * 8 + 2 * t + (i & 1), acc[nt][i]);
-    __threadfence();
     consumers_sync<DB_CONSUMERS * 32>();
-    if (threadIdx.x == 0)
-        *last_flag = atomicAdd(p.split.counters + tile, 1u) == (unsigned)kch - 1;
-    consumers_sync<DB_CONSUMERS * 32>();
-    if (!*last_flag)
-        return;
-    __threadfence();
-    for (int i = threadIdx.x; i < DB_TILE_ROWS * NW; i += DB_CONSUMERS * 32) {
-        const int row = row_base + i / NW, pos = i % NW;
-        if (row >= p.w.rows || pos >= p.n)
+    // the outputs, consecutive threads on consecutive rows
+    const GemvQkvOut &o = p.qkv_out;
+    const int pos0 = o.q ? *o.d_len : 0, qk_rows = (o.g.n_heads + o.g.n_kv) * o.g.dqk, half = o.g.rope_dim / 2;
+    for (int i = threadIdx.x; i < DB_TILE_ROWS * p.n; i += DB_CONSUMERS * 32) {
+        const int lr = i % DB_TILE_ROWS, pos = i / DB_TILE_ROWS, row = row_base + lr;
+        if (row >= p.w.rows)
             continue;
-        float sum = 0.0f;
-        for (int c = 0; c < kch; c++)   // chunk order: deterministic
-            sum += __ldcg(ws_tile + (size_t)c * DB_TILE_ROWS * NW + i);
-        float *y = p.y + (size_t)pos * p.ldy + row;
-        *y = p.accumulate ? __ldcg(y) + sum : sum;
+        const float v = fin[lr * fp + pos];
+        if (!o.q) {
+            float *y = p.y + (size_t)pos * p.ldy + row;
+            *y = p.accumulate ? __ldcg(y) + v : v;
+            continue;
+        }
+        // the qkv epilogue (no row map: cuda_dense_bulk_takes): row's place L in the pair order
+        // (qkv_pair_order_row's inverse); the even one of each pair stores both, its partner in this tile
+        int L = row, partner = row + 1;
+        if (row < qk_rows) {
+            const int e = row % o.g.dqk;
+            if (e < o.g.rope_dim) {
+                L = row - e + (e < half ? 2 * e : 2 * (e - half) + 1);
+                partner = row + half;
+            }
+        }
+        if (L % 2 == 0)
+            qkv_store_pair(o, L, v, fin[(partner - row_base) * fp + pos], pos, pos0 + pos);
     }
-    if (threadIdx.x == 0)
-        p.split.counters[tile] = 0;   // for the next launch (stream order)
 }
 
 }  // namespace
@@ -359,12 +387,28 @@ static int db_chunks(const GemvParams &p)
     return spread ? spread : best;
 }
 
+// The qkv epilogue: every rotated pair of rows (d, d + rope_dim / 2 of a q / k head) inside one tile (the other
+// pairs, two rows from an even one, always are), and no row map (the tile's rows' places in the pair order
+// are computed, not looked up).
+static bool db_qkv_pairs_in_tiles(const GemvQkvOut &o)
+{
+    if (o.row_map || o.g.dqk % 2 || o.g.rope_dim % 2)
+        return false;
+    const int half = o.g.rope_dim / 2;
+    for (int h = 0; h < o.g.n_heads + o.g.n_kv; h++)
+        for (int e = 0; e < half; e++)
+            if ((h * o.g.dqk + e) / DB_TILE_ROWS != (h * o.g.dqk + e + half) / DB_TILE_ROWS)
+                return false;
+    return true;
+}
+
 bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
 {
     const int mode = cuda_gemv_knobs().dense_bulk;
     if (glu || mode == 0 || db_encode == nullptr || db_sm_count == 0 ||
         (p.w.fmt != MIMO_WFMT_FP8 && p.w.fmt != MIMO_WFMT_BF16) || p.slot_expert || p.n < 2 || p.n > 16 ||
-        p.qkv_out.q || p.norm_out.h || p.norm_in.partials || p.norm_factor || p.combine_x)
+        (p.qkv_out.q && !db_qkv_pairs_in_tiles(p.qkv_out)) || p.norm_out.h || p.norm_in.partials || p.norm_factor ||
+        p.combine_x)
         return false;
     if (p.w.ld % db_stage_cols(p.w.fmt) || (uintptr_t)p.w.data % 16 || gpu_row_bytes(p.w.fmt, p.w.ld) % 16 ||
         p.ldx % 4 || (uintptr_t)p.x % 16 || (p.w.fmt == MIMO_WFMT_FP8 && !p.w.scales) || cuda_persist_recorder())

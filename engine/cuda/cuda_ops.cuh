@@ -68,6 +68,46 @@ struct GemvQkvOut {
     AttnGeom g;
 };
 
+// GemvQkvOut: the storage row behind row L of the qkv projection in pair order, where each q / k head's
+// rotated dimensions come as pairs, plain (d, d + rope_dim / 2) in rows (base + 2i, base + 2i + 1), so that
+// one lane group holds both; every other row keeps its place.
+__device__ __forceinline__ int qkv_pair_order_row(const GemvQkvOut &o, int L)
+{
+    const AttnGeom &g = o.g;
+    int plain = L;
+    if (L < (g.n_heads + g.n_kv) * g.dqk) {   // q heads then k heads, dqk rows each
+        const int d = L % g.dqk;
+        if (d < g.rope_dim)
+            plain = L - d + d / 2 + (d & 1) * (g.rope_dim / 2);
+    }
+    return o.row_map ? __ldg(o.row_map + plain) : plain;
+}
+
+// Rows L and L + 1 of the pair order, values x1 and x2 of the step's position t (at pos), to their places
+// in q and the cache slot of pos: rotated where they are a pair, v scaled (qkv_rope_store_position's
+// arithmetic).
+__device__ __forceinline__ void qkv_store_pair(const GemvQkvOut &o, int L, float x1, float x2, int t, int pos)
+{
+    const AttnGeom &g = o.g;
+    const int qn = g.n_heads * g.dqk, kn = g.n_kv * g.dqk;
+    const int slot = attn_cache_slot(g, pos);
+    if (L >= qn + kn) {
+        float *v = o.vcache + (size_t)slot * g.n_kv * g.dv + (L - qn - kn);
+        v[0] = x1 * g.value_scale;
+        v[1] = x2 * g.value_scale;
+        return;
+    }
+    const bool is_q = L < qn;
+    const int j = is_q ? L : L - qn, d = j % g.dqk;
+    float *dst = (is_q ? o.q + (size_t)t * qn : o.kcache + (size_t)slot * kn) + (j - d);
+    if (d < g.rope_dim) {
+        rope_store_pair(g.inv_freq, d / 2, g.rope_dim / 2, pos, x1, x2, dst);
+    } else {
+        dst[d] = x1;
+        dst[d + 1] = x2;
+    }
+}
+
 // An RMSNorm deferred across a GEMV boundary (cuda_backend.cu, defer_norms): rather than a norm kernel
 // between the GEMV that writes the residual stream x and the GEMVs that read rmsnorm(x) * w, the writer
 // also stores h = x * w and, per block, the sum of its rows' x^2 (in double, as the norm kernel sums);

@@ -886,7 +886,8 @@ static void check_attention(int window, bool sink, int P, int chunk, int max_ctx
 }
 
 /* The qkv projection of n positions with its RoPE and cache store done by the GEMV (GemvQkvOut: the
- * CUDA-core kernel at one position, the tensor-core one at 2..16) against the GEMV followed by the
+ * CUDA-core kernel at one position, a tensor-core one at 2..16: dense_bulk_kernel for the shard's shape
+ * without a row map, else gemv_mma_kernel) against the GEMV followed by the
  * qkv_rope_store kernel (bit for bit: the step's graphs run the first, the persistent kernel the second)
  * and against the C reference (the matrix, RoPE, value scale). w holds the rows in storage order: a random
  * permutation of the plain order where mapped. */
@@ -965,7 +966,13 @@ Test(cuda_kernels, qkv_projection_rope_store_fused)
         for (int c = 0; c < 3; c++)
             for (int mapped = 0; mapped < 2; mapped++) {
                 check_qkv_fused(fmts[f], &small, 256, 37, counts[c], mapped);
+                const long long before = mimo_cuda_test_dense_bulk_launches();
                 check_qkv_fused(fmts[f], &pro, 1024, counts[c] == 1 ? 300 : 140, counts[c], mapped);
+                /* the shard's 3392 rows of bf16 / fp8 at several positions: dense_bulk_kernel, with the
+                 * epilogue (fused) and without (unfused), unless a row map keeps the epilogue elsewhere */
+                const bool dense = fmts[f] != MIMO_WFMT_MXFP4 && counts[c] > 1 && !mapped;
+                cr_assert_eq(mimo_cuda_test_dense_bulk_launches() - before, dense ? 2 : 0,
+                             "%s n=%d mapped %d: dense bulk launches", mimo_weight_format_name(fmts[f]), counts[c], mapped);
             }
     /* fp32 weights (one row per lane group; no tensor-core build) are refused, and the step keeps the kernel */
     void *data, *scales;
