@@ -367,6 +367,8 @@ extern "C" int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const
         cuda_upload_rope_table(&c.e, a->theta, a->rope_dim, &g.inv_freq, err))
         return -1;
     GemvParams p = gemv_params(m, dx, ldx, dqkv, qn + kn + vn, n);
+    if (cuda_alloc_split_workspace(&c.e, &p.split, err))   // as the engine's step gives its GEMVs
+        return -1;
     if (fused) {
         p.qkv_out = GemvQkvOut{dq, dk, dv, dmap, dlen, g};
         if (!cuda_gemv_takes_qkv_out(p, g))
