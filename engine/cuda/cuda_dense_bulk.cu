@@ -387,7 +387,10 @@ static int db_chunks(const GemvParams &p)
     return spread ? spread : best;
 }
 
-// The qkv epilogue: every rotated pair of rows (d, d + rope_dim / 2 of a q / k head) inside one tile (the other
+// The qkv epilogue (GemvKnobs::dense_bulk_qkv; off by default: the tile's last block stores the pairs after
+// every chunk has landed, a tail the RoPE kernel after a plain projection does not have — the 8 / 16-position
+// steps measured 8.59 / 14.02 ms with it, 8.52 / 13.83 without, results/kernels/README.md, twenty-second
+// session): every rotated pair of rows (d, d + rope_dim / 2 of a q / k head) inside one tile (the other
 // pairs, two rows from an even one, always are), and no row map (the tile's rows' places in the pair order
 // are computed, not looked up).
 static bool db_qkv_pairs_in_tiles(const GemvQkvOut &o)
@@ -407,7 +410,7 @@ bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
     const int mode = cuda_gemv_knobs().dense_bulk;
     if (glu || mode == 0 || db_encode == nullptr || db_sm_count == 0 ||
         (p.w.fmt != MIMO_WFMT_FP8 && p.w.fmt != MIMO_WFMT_BF16) || p.slot_expert || p.n < 2 || p.n > 16 ||
-        (p.qkv_out.q && !db_qkv_pairs_in_tiles(p.qkv_out)) || p.norm_out.h || p.norm_in.partials || p.norm_factor ||
+        (p.qkv_out.q && (!cuda_gemv_knobs().dense_bulk_qkv || !db_qkv_pairs_in_tiles(p.qkv_out))) || p.norm_out.h || p.norm_in.partials || p.norm_factor ||
         p.combine_x)
         return false;
     if (p.w.ld % db_stage_cols(p.w.fmt) || (uintptr_t)p.w.data % 16 || gpu_row_bytes(p.w.fmt, p.w.ld) % 16 ||

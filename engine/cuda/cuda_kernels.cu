@@ -1568,6 +1568,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.dense_bulk = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_DENSE_BULK_CHUNKS")) && atoi(v) >= 0 && atoi(v) <= 32)
             k.dense_bulk_chunks = atoi(v);
+        if ((v = getenv("MIMO_CUDA_DENSE_BULK_QKV")))
+            k.dense_bulk_qkv = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1693,8 +1695,13 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g)
     const int rows = (g.n_heads + g.n_kv) * g.dqk + g.n_kv * g.dv;
     // one position: the CUDA-core kernel (lane groups of 2 or 4 rows); 2..16: the tensor-core one (16-row
     // tiles), each in its default build
+    // where dense_bulk_kernel runs the plain projection of several positions, only it takes the epilogue
+    // (GemvKnobs::dense_bulk_qkv; by default the step keeps the RoPE kernel after it: measured faster)
+    GemvParams plain = p;
+    plain.qkv_out = GemvQkvOut{};
+    const bool dense = p.n > 1 && cuda_dense_bulk_takes(plain, false);
     const bool kernel = p.n == 1 ? gemv1_runs(p) && kn.gemv1_blocks != 3
-                                 : p.n <= 16 && !gemv1_runs(p) && kn.mma_pipe == 2;
+                                 : p.n <= 16 && !gemv1_runs(p) && (dense ? cuda_dense_bulk_takes(p, false) : kn.mma_pipe == 2);
     return kn.qkv_rope && kernel && even_rows_per_group && !p.slot_expert && !p.accumulate && !p.combine_x &&
            !p.norm_out.h && p.n >= 1 && p.w.rows == rows && rows % 2 == 0 && g.dqk % 2 == 0 && g.rope_dim % 2 == 0 &&
            g.rope_dim <= g.dqk && (g.rope_dim < 2 || g.inv_freq);

@@ -118,6 +118,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 21: k = GemvKnobs(); k.down_bulk = 2; break;   // every shape and position count it takes
     case 22: k = GemvKnobs(); k.dense_bulk_chunks = 1; break;   // the dense bulk kernel without a column split
     case 23: k = GemvKnobs(); k.dense_bulk_chunks = 2; break;   // and in two chunks
+    case 24: k = GemvKnobs(); k.dense_bulk_qkv = 1; break;   // the qkv epilogue on the dense bulk kernel
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel
@@ -377,8 +378,7 @@ extern "C" int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const
         if (cuda_gemv(p, false, c.e.stream, err))
             return -1;
     } else {
-        // the GEMV the fused launch runs (dense_bulk_kernel takes the epilogue only without a row map), so
-        // that the two differ in the epilogue alone
+        // the GEMV the fused launch runs, so that the two differ in the epilogue alone
         GemvParams fused_p = p;
         fused_p.qkv_out = GemvQkvOut{dq, dk, dv, dmap, dlen, g};
         GemvKnobs &knobs = cuda_gemv_knobs();

@@ -57,9 +57,10 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * 6144 rows or more; paths 1-17 keep it off), 22 / 23 = the defaults with the dense bulk kernel's launches in
  * one / two column chunks (dense_bulk_kernel: the bf16 / fp8 GEMVs of several positions, on by default; paths
  * 1-17 keep them on the per-lane-load kernels they test; a shape the chunk count does not divide falls back
- * there). Returns -1 for an unknown path. */
+ * there), 24 = the defaults with the qkv projection's RoPE and cache store on the dense bulk kernel (the
+ * default leaves them to the RoPE kernel after it). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 24
+#define MIMO_CUDA_TEST_GEMV_PATHS 25
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
 long long mimo_cuda_test_gemv_staged_launches(void);
 /* Launches of expert_glu_bulk_kernel (the MXFP4 gate/up slots on the tensor cores) in this process so far. */

@@ -966,14 +966,33 @@ Test(cuda_kernels, qkv_projection_rope_store_fused)
         for (int c = 0; c < 3; c++)
             for (int mapped = 0; mapped < 2; mapped++) {
                 check_qkv_fused(fmts[f], &small, 256, 37, counts[c], mapped);
+                /* the shard's 3392 rows of bf16 / fp8 at several positions run on dense_bulk_kernel, which
+                 * takes the epilogue with path 24 (no row map); the per-lane-load kernel's epilogue (path 2) */
+                const bool dense = fmts[f] != MIMO_WFMT_MXFP4 && counts[c] > 1;
+                cr_assert_eq(mimo_cuda_test_set_gemv_path(dense ? (mapped ? 2 : 24) : 0), 0);
                 const long long before = mimo_cuda_test_dense_bulk_launches();
                 check_qkv_fused(fmts[f], &pro, 1024, counts[c] == 1 ? 300 : 140, counts[c], mapped);
-                /* the shard's 3392 rows of bf16 / fp8 at several positions: dense_bulk_kernel, with the
-                 * epilogue (fused) and without (unfused), unless a row map keeps the epilogue elsewhere */
-                const bool dense = fmts[f] != MIMO_WFMT_MXFP4 && counts[c] > 1 && !mapped;
-                cr_assert_eq(mimo_cuda_test_dense_bulk_launches() - before, dense ? 2 : 0,
+                cr_assert_eq(mimo_cuda_test_dense_bulk_launches() - before, dense && !mapped ? 2 : 0,
                              "%s n=%d mapped %d: dense bulk launches", mimo_weight_format_name(fmts[f]), counts[c], mapped);
+                cr_assert_eq(mimo_cuda_test_set_gemv_path(0), 0);
             }
+    /* by default (path 0) the step keeps the RoPE kernel after the dense bulk kernel's plain projection: the
+     * fused launch is refused there */
+    {
+        void *data, *scales;
+        const int rows = 16 * 192 + 192 + 128, cols = 1024, n = 8;
+        mimo_matrix w = random_matrix(MIMO_WFMT_FP8, rows, cols, &data, &scales);
+        float *x = calloc((size_t)n * cols, sizeof(float)), *out = malloc((size_t)n * rows * sizeof(float));
+        mimo_error err = {{0}};
+        cr_assert_neq(mimo_cuda_test_qkv_projection(&pro, &w, NULL, x, 140, n, 1, out, out + (size_t)n * 16 * 192,
+                                                    out + (size_t)n * 17 * 192, &err),
+                      0, "the fused qkv epilogue taken at 8 positions by default");
+        cr_assert(strstr(err.msg, "does not take") != NULL, "unexpected message: %s", err.msg);
+        free(x);
+        free(out);
+        free(data);
+        free(scales);
+    }
     /* fp32 weights (one row per lane group; no tensor-core build) are refused, and the step keeps the kernel */
     void *data, *scales;
     mimo_matrix w = random_matrix(MIMO_WFMT_F32, 272, 256, &data, &scales);
