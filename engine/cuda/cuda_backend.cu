@@ -131,8 +131,10 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std:
         prog.push_back(rmsnorm_instr(l, e->x, e->h, L.input_norm, H, n));
         CudaInstr qkv = labelled(gemv_instr(l, L.qkv, e->h, H, e->qkv, e->qkv_ld, n, false), "qkv_proj");
         qkv.gemv.split = e->split;   // as the program's run gives it: the kernels' rules see the launch's parameters
-        if (fuse_qkv && cuda_gemv_takes_qkv_out(qkv.gemv, L.geom))
-            qkv.gemv.qkv_out = GemvQkvOut{e->q, L.kcache, L.vcache, L.qkv_map, e->d_step, L.geom};
+        GemvParams fused = qkv.gemv;   // asked with the epilogue it would carry (its row map decides too)
+        fused.qkv_out = GemvQkvOut{e->q, L.kcache, L.vcache, L.qkv_map, e->d_step, L.geom};
+        if (fuse_qkv && cuda_gemv_takes_qkv_out(fused, L.geom))
+            qkv.gemv = fused;
         prog.push_back(qkv);
         if (!qkv.gemv.qkv_out.q)
             prog.push_back(instr(OP_QKV_ROPE, l, n));

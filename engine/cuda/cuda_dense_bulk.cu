@@ -393,14 +393,14 @@ static int db_chunks(const GemvParams &p)
 // session): every rotated pair of rows (d, d + rope_dim / 2 of a q / k head) inside one tile (the other
 // pairs, two rows from an even one, always are), and no row map (the tile's rows' places in the pair order
 // are computed, not looked up).
-static bool db_qkv_pairs_in_tiles(const GemvQkvOut &o)
+bool cuda_dense_bulk_takes_qkv(const int32_t *row_map, const AttnGeom &g)
 {
-    if (o.row_map || o.g.dqk % 2 || o.g.rope_dim % 2)
+    if (!cuda_gemv_knobs().dense_bulk_qkv || row_map || g.dqk % 2 || g.rope_dim % 2)
         return false;
-    const int half = o.g.rope_dim / 2;
-    for (int h = 0; h < o.g.n_heads + o.g.n_kv; h++)
+    const int half = g.rope_dim / 2;
+    for (int h = 0; h < g.n_heads + g.n_kv; h++)
         for (int e = 0; e < half; e++)
-            if ((h * o.g.dqk + e) / DB_TILE_ROWS != (h * o.g.dqk + e + half) / DB_TILE_ROWS)
+            if ((h * g.dqk + e) / DB_TILE_ROWS != (h * g.dqk + e + half) / DB_TILE_ROWS)
                 return false;
     return true;
 }
@@ -410,7 +410,7 @@ bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
     const int mode = cuda_gemv_knobs().dense_bulk;
     if (glu || mode == 0 || db_encode == nullptr || db_sm_count == 0 ||
         (p.w.fmt != MIMO_WFMT_FP8 && p.w.fmt != MIMO_WFMT_BF16) || p.slot_expert || p.n < 2 || p.n > 16 ||
-        (p.qkv_out.q && (!cuda_gemv_knobs().dense_bulk_qkv || !db_qkv_pairs_in_tiles(p.qkv_out))) || p.norm_out.h || p.norm_in.partials || p.norm_factor ||
+        (p.qkv_out.q && !cuda_dense_bulk_takes_qkv(p.qkv_out.row_map, p.qkv_out.g)) || p.norm_out.h || p.norm_in.partials || p.norm_factor ||
         p.combine_x)
         return false;
     if (p.w.ld % db_stage_cols(p.w.fmt) || (uintptr_t)p.w.data % 16 || gpu_row_bytes(p.w.fmt, p.w.ld) % 16 ||

@@ -1701,7 +1701,8 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g)
     plain.qkv_out = GemvQkvOut{};
     const bool dense = p.n > 1 && cuda_dense_bulk_takes(plain, false);
     const bool kernel = p.n == 1 ? gemv1_runs(p) && kn.gemv1_blocks != 3
-                                 : p.n <= 16 && !gemv1_runs(p) && (dense ? cuda_dense_bulk_takes(p, false) : kn.mma_pipe == 2);
+                                 : p.n <= 16 && !gemv1_runs(p) &&
+                                       (dense ? cuda_dense_bulk_takes_qkv(p.qkv_out.row_map, g) : kn.mma_pipe == 2);
     return kn.qkv_rope && kernel && even_rows_per_group && !p.slot_expert && !p.accumulate && !p.combine_x &&
            !p.norm_out.h && p.n >= 1 && p.w.rows == rows && rows % 2 == 0 && g.dqk % 2 == 0 && g.rope_dim % 2 == 0 &&
            g.rope_dim <= g.dqk && (g.rope_dim < 2 || g.inv_freq);

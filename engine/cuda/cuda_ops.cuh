@@ -268,6 +268,9 @@ bool cuda_dense_bulk_takes(const GemvParams &p, bool glu);
 int cuda_dense_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err);
 int cuda_dense_bulk_prepare(mimo_error *err);
 long long cuda_dense_bulk_launches();
+// Whether dense_bulk_kernel, where it runs a qkv projection, also takes its RoPE and cache store (the knob,
+// the row map, the geometry).
+bool cuda_dense_bulk_takes_qkv(const int32_t *row_map, const AttnGeom &g);
 // Once per process before the first gemv (and before any graph capture).
 int cuda_gemv_prepare(mimo_error *err);
 
