@@ -361,6 +361,14 @@ __device__ __forceinline__ void input_group_halves(float4 a, float4 b, float f, 
     *lo = make_uint4(lp[0], lp[1], lp[2], lp[3]);
 }
 
+// The scale row of row r of an fp8 matrix: 128-row blocks, restarting at each scale group's first row where the
+// rows come in groups (GpuMat::scale_group_rows).
+__device__ __forceinline__ long long fp8_scale_row(const GpuMat &m, int r)
+{
+    return m.scale_group_rows > 0 ? (long long)(r / m.scale_group_rows) * m.scale_group_srows + (r % m.scale_group_rows) / 128
+                                  : r / 128;
+}
+
 // Element (r, c) of a matrix (slow path: embedding rows, tests).
 __device__ __forceinline__ float dev_mat_get(const GpuMat &m, const uint8_t *base, const uint8_t *sbase, int r, int c)
 {
@@ -369,10 +377,7 @@ __device__ __forceinline__ float dev_mat_get(const GpuMat &m, const uint8_t *bas
     case MIMO_WFMT_F32: return ((const float *)base)[row + c];
     case MIMO_WFMT_BF16: return dev_bf16_to_f32(((const uint16_t *)base)[row + c]);
     case MIMO_WFMT_FP8: {
-        long long srow = m.scale_group_rows > 0
-            ? (long long)(r / m.scale_group_rows) * m.scale_group_srows + (r % m.scale_group_rows) / 128
-            : r / 128;
-        float s = ((const float *)sbase)[srow * m.scale_ld + c / 128];
+        float s = ((const float *)sbase)[fp8_scale_row(m, r) * m.scale_ld + c / 128];
         return dev_fp8_to_f32(base[row + c]) * s;
     }
     default: {

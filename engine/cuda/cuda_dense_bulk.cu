@@ -146,11 +146,7 @@ __device__ void stage_input(const GemvParams &p, int col0, int cols, uint8_t *xs
 // The fp8 block scale of row r (clamped into the matrix) at column c.
 __device__ __forceinline__ float db_fp8_scale(const GpuMat &m, int r, int c)
 {
-    r = min(r, m.rows - 1);
-    const long long srow = m.scale_group_rows > 0
-                               ? (long long)(r / m.scale_group_rows) * m.scale_group_srows + (r % m.scale_group_rows) / 128
-                               : r / 128;
-    return __ldg((const float *)m.scales + srow * m.scale_ld + c / 128);
+    return __ldg((const float *)m.scales + fp8_scale_row(m, min(r, m.rows - 1)) * m.scale_ld + c / 128);
 }
 
 template <int FMT, int NTL>

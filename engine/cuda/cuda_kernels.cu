@@ -65,10 +65,7 @@ template <int FMT>
 __device__ __forceinline__ float vec_scale(const GpuMat &m, const void *sbase, int r, int c)
 {
     if (FMT == MIMO_WFMT_FP8) {
-        long long srow = m.scale_group_rows > 0
-            ? (long long)(r / m.scale_group_rows) * m.scale_group_srows + (r % m.scale_group_rows) / 128
-            : r / 128;
-        return __ldg((const float *)sbase + srow * m.scale_ld + c / 128);
+        return __ldg((const float *)sbase + fp8_scale_row(m, r) * m.scale_ld + c / 128);
     }
     if (FMT == MIMO_WFMT_MXFP4)
         return dev_e8m0_to_f32(__ldg((const uint8_t *)sbase + (size_t)r * m.scale_ld + c / 32));
