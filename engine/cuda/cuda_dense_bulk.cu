@@ -6,7 +6,11 @@
 // (gemv_mma_kernel) gives each block 16 rows over the whole row, so every block reads all n input rows
 // again: for the MiMo-V2.5-Pro shard's qkv projection 212 blocks x 196 KB = 41 MB of L2 reads at 8
 // positions (82 MB at 16) for 21 MB of weights, and each warp waits on its loads a pipeline step at a time.
-// Nsight Compute timed it at 13.3 us with every weight byte in L2: not the memory, the structure.
+// Nsight Compute timed it at 13.3 us with every weight byte in L2: not the memory, the structure. Measured:
+// back to back (each launch filling the SMs' shared memory until it ends) this kernel is about as fast
+// (qkv 12.2 against 13.4 us, o_proj 12.1 against 12.9 at 8 positions; 17.4 / 15.1 against 19.5 / 17.7 at
+// 16); in the steps, whose kernels before it leave room for its blocks to request weights before their wait,
+// the 8 / 16-position verify steps take 8.5 / 13.8 ms against 8.8 / 14.3.
 //
 // Here a block is a tile of 128 rows over a chunk of the columns (gridDim.z chunks; the chunks' partial sums
 // meet in the split workspace, summed in chunk order by the tile's last block: deterministic). The block's
@@ -323,13 +327,18 @@ long long cuda_dense_bulk_launches() { return dense_bulk_launch_count; }
 static PFN_cuTensorMapEncodeTiled_v12000 db_encode = nullptr;
 static int db_sm_count = 0;
 
-static int db_stage_cols(int fmt) { return fmt == MIMO_WFMT_FP8 ? DbFmt<MIMO_WFMT_FP8>::STAGE_COLS : DbFmt<MIMO_WFMT_BF16>::STAGE_COLS; }
+static int db_stage_cols(int fmt)
+{
+    return fmt == MIMO_WFMT_FP8 ? DbFmt<MIMO_WFMT_FP8>::STAGE_COLS : DbFmt<MIMO_WFMT_BF16>::STAGE_COLS;
+}
 
 static const void *db_kernel(int fmt, int ntl)
 {
     if (fmt == MIMO_WFMT_FP8)
-        return ntl == 1 ? (const void *)dense_bulk_kernel<MIMO_WFMT_FP8, 1> : (const void *)dense_bulk_kernel<MIMO_WFMT_FP8, 2>;
-    return ntl == 1 ? (const void *)dense_bulk_kernel<MIMO_WFMT_BF16, 1> : (const void *)dense_bulk_kernel<MIMO_WFMT_BF16, 2>;
+        return ntl == 1 ? (const void *)dense_bulk_kernel<MIMO_WFMT_FP8, 1>
+                        : (const void *)dense_bulk_kernel<MIMO_WFMT_FP8, 2>;
+    return ntl == 1 ? (const void *)dense_bulk_kernel<MIMO_WFMT_BF16, 1>
+                    : (const void *)dense_bulk_kernel<MIMO_WFMT_BF16, 2>;
 }
 
 // Blocks an SM holds of the variant at that shared memory (cached: a host query, capture-safe).
@@ -368,7 +377,8 @@ static int db_chunks(const GemvParams &p)
         if (smem > DB_MAX_SMEM)
             continue;
         const long long blocks = (long long)tiles * kch;
-        if (kch > 1 && (tiles > MIMO_CUDA_SPLITK_COUNTERS || blocks * DB_TILE_ROWS * 8 * ntl > MIMO_CUDA_SPLITK_WS_FLOATS))
+        const long long partials = blocks * DB_TILE_ROWS * 8 * ntl;
+        if (kch > 1 && (tiles > MIMO_CUDA_SPLITK_COUNTERS || partials > MIMO_CUDA_SPLITK_WS_FLOATS))
             continue;
         if (knob > 0)
             return kch;
@@ -406,8 +416,8 @@ bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
     const int mode = cuda_gemv_knobs().dense_bulk;
     if (glu || mode == 0 || db_encode == nullptr || db_sm_count == 0 ||
         (p.w.fmt != MIMO_WFMT_FP8 && p.w.fmt != MIMO_WFMT_BF16) || p.slot_expert || p.n < 2 || p.n > 16 ||
-        (p.qkv_out.q && !cuda_dense_bulk_takes_qkv(p.qkv_out.row_map, p.qkv_out.g)) || p.norm_out.h || p.norm_in.partials || p.norm_factor ||
-        p.combine_x)
+        (p.qkv_out.q && !cuda_dense_bulk_takes_qkv(p.qkv_out.row_map, p.qkv_out.g)) || p.norm_out.h ||
+        p.norm_in.partials || p.norm_factor || p.combine_x)
         return false;
     if (p.w.ld % db_stage_cols(p.w.fmt) || (uintptr_t)p.w.data % 16 || gpu_row_bytes(p.w.fmt, p.w.ld) % 16 ||
         p.ldx % 4 || (uintptr_t)p.x % 16 || (p.w.fmt == MIMO_WFMT_FP8 && !p.w.scales) || cuda_persist_recorder())
@@ -431,20 +441,23 @@ int cuda_dense_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
     const cuuint64_t strides[1] = {(cuuint64_t)gpu_row_bytes(p.w.fmt, p.w.ld)};
     const cuuint32_t box[2] = {(cuuint32_t)db_stage_cols(p.w.fmt), (cuuint32_t)DB_TILE_ROWS};
     const cuuint32_t elem_strides[2] = {1, 1};
-    const CUresult rc = db_encode(&map, p.w.fmt == MIMO_WFMT_FP8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
-                                  2, const_cast<void *>(p.w.data), dims, strides, box, elem_strides,
+    const CUtensorMapDataType type =
+        p.w.fmt == MIMO_WFMT_FP8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+    const CUresult rc = db_encode(&map, type, 2, const_cast<void *>(p.w.data), dims, strides, box, elem_strides,
                                   CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                                   CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (rc != CUDA_SUCCESS)
-        return mimo_fail(err, "cuda gemv: the tensor map of a %d x %d matrix (driver error %d)", p.w.rows, p.w.ld, (int)rc);
+        return mimo_fail(err, "cuda gemv: the tensor map of a %d x %d matrix (driver error %d)", p.w.rows, p.w.ld,
+                         (int)rc);
     const dim3 grid((p.w.rows + DB_TILE_ROWS - 1) / DB_TILE_ROWS, 1, kch);
     const size_t smem = db_layout(cols, ntl).total;
     dense_bulk_launch_count++;
+    const auto launch = [&](auto kernel) {
+        return cuda_launch("dense_bulk_kernel", err, kernel, grid, dim3(DB_THREADS), smem, st, map, p, cols);
+    };
     if (p.w.fmt == MIMO_WFMT_FP8)
-        return ntl == 1 ? cuda_launch("dense_bulk_kernel", err, dense_bulk_kernel<MIMO_WFMT_FP8, 1>, grid, dim3(DB_THREADS), smem, st, map, p, cols)
-                        : cuda_launch("dense_bulk_kernel", err, dense_bulk_kernel<MIMO_WFMT_FP8, 2>, grid, dim3(DB_THREADS), smem, st, map, p, cols);
-    return ntl == 1 ? cuda_launch("dense_bulk_kernel", err, dense_bulk_kernel<MIMO_WFMT_BF16, 1>, grid, dim3(DB_THREADS), smem, st, map, p, cols)
-                    : cuda_launch("dense_bulk_kernel", err, dense_bulk_kernel<MIMO_WFMT_BF16, 2>, grid, dim3(DB_THREADS), smem, st, map, p, cols);
+        return ntl == 1 ? launch(dense_bulk_kernel<MIMO_WFMT_FP8, 1>) : launch(dense_bulk_kernel<MIMO_WFMT_FP8, 2>);
+    return ntl == 1 ? launch(dense_bulk_kernel<MIMO_WFMT_BF16, 1>) : launch(dense_bulk_kernel<MIMO_WFMT_BF16, 2>);
 }
 
 int cuda_dense_bulk_prepare(mimo_error *err)
@@ -452,10 +465,14 @@ int cuda_dense_bulk_prepare(mimo_error *err)
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&db_sm_count, cudaDevAttrMultiProcessorCount, device));
-    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_FP8, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DB_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_FP8, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DB_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_BF16, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DB_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_BF16, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DB_MAX_SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_FP8, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)DB_MAX_SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_FP8, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)DB_MAX_SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_BF16, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)DB_MAX_SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_BF16, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)DB_MAX_SMEM));
     // the driver's tensor-map encoder; without it (an old driver) the kernel is simply not taken
     void *fn = nullptr;
     cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
