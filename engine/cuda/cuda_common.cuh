@@ -365,8 +365,9 @@ __device__ __forceinline__ void input_group_halves(float4 a, float4 b, float f, 
 // rows come in groups (GpuMat::scale_group_rows).
 __device__ __forceinline__ long long fp8_scale_row(const GpuMat &m, int r)
 {
-    return m.scale_group_rows > 0 ? (long long)(r / m.scale_group_rows) * m.scale_group_srows + (r % m.scale_group_rows) / 128
-                                  : r / 128;
+    return m.scale_group_rows > 0
+               ? (long long)(r / m.scale_group_rows) * m.scale_group_srows + (r % m.scale_group_rows) / 128
+               : r / 128;
 }
 
 // Element (r, c) of a matrix (slow path: embedding rows, tests).
