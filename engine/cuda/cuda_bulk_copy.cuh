@@ -1,9 +1,9 @@
-// Hopper's bulk asynchronous copy (the TMA unit's one-dimensional form) from global into shared memory,
-// completed on a shared-memory mbarrier: one thread starts the copy of a contiguous byte range, any
-// thread waits for it. Used where a kernel loads weights (which no kernel writes) before it waits on its
+// Hopper's bulk asynchronous copy (the TMA unit's one-dimensional form, and its two-dimensional tiled form
+// through a tensor map) from global into shared memory, completed on a shared-memory mbarrier: one thread
+// starts the copy of a contiguous byte range (or a tensor's box), any thread waits for it. Used where a kernel loads weights (which no kernel writes) before it waits on its
 // predecessor under programmatic dependent launch, so that the bytes stream in while the kernels before
 // it run (gemv1_staged_kernel), and for a producer warp streaming weights through a ring of shared-memory
-// stages (BulkRing: expert_glu_bulk_kernel, expert_down_bulk_kernel).
+// stages (BulkRing: expert_glu_bulk_kernel, expert_down_bulk_kernel, dense_bulk_kernel).
 #ifndef MIMO_CUDA_BULK_COPY_CUH
 #define MIMO_CUDA_BULK_COPY_CUH
 
@@ -63,6 +63,17 @@ __device__ __forceinline__ void bulk_copy_to_shared(void *dst, const void *src, 
 {
     bulk_barrier_expect(bar, bytes);
     bulk_copy_counted(dst, src, bytes, bar);
+}
+
+// Copies a box of a two-dimensional tensor (the tensor map's box at element column col, row row; parts past
+// the tensor's end land as zeros) to dst, counted against the bytes bar's current phase expects. map: the
+// address of a __grid_constant__ kernel parameter.
+__device__ __forceinline__ void bulk_tensor_copy_2d(void *dst, const void *map, int col, int row, uint64_t *bar)
+{
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+                 "%3}], [%4];" ::"r"(smem_address(dst)),
+                 "l"((uint64_t)map), "r"(col), "r"(row), "r"(smem_address(bar))
+                 : "memory");
 }
 
 // Waits until bar's phase `parity` has completed (the copies on it have landed).

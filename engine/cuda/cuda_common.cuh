@@ -343,6 +343,25 @@ __device__ __forceinline__ int half_range_exponent(float m)
     return m > 0.0f && m <= 3.0e38f ? max(-100, min(100, 14 - ilogbf(m))) : 0;
 }
 
+// A float pair as tensor-core operand halves (fp16 where F16, else bf16): hi = round(v), lo = round(v - hi),
+// so that hi + lo keeps ~22 (fp16) / ~16 (bf16) bits of v.
+template <bool F16> __device__ __forceinline__ void split_pair(float a, float b, uint32_t *hi, uint32_t *lo)
+{
+    if (F16) {
+        const __half2 h = __floats2half2_rn(a, b);
+        const float2 back = __half22float2(h);
+        const __half2 l = __floats2half2_rn(a - back.x, b - back.y);
+        *hi = *reinterpret_cast<const uint32_t *>(&h);
+        *lo = *reinterpret_cast<const uint32_t *>(&l);
+    } else {
+        const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
+        const float2 back = __bfloat1622float2(h);
+        const __nv_bfloat162 l = __floats2bfloat162_rn(a - back.x, b - back.y);
+        *hi = *reinterpret_cast<const uint32_t *>(&h);
+        *lo = *reinterpret_cast<const uint32_t *>(&l);
+    }
+}
+
 // Columns c..c+7 of an input row (a, b: c..c+3, c+4..c+7) times f as hi + lo halves, in the pairs (c, c+4),
 // (c+1, c+5), (c+2, c+6), (c+3, c+7): e2m1_pair_scaled's order.
 __device__ __forceinline__ void input_group_halves(float4 a, float4 b, float f, uint4 *hi, uint4 *lo)
@@ -350,15 +369,17 @@ __device__ __forceinline__ void input_group_halves(float4 a, float4 b, float f, 
     const float first[4] = {a.x * f, a.y * f, a.z * f, a.w * f}, second[4] = {b.x * f, b.y * f, b.z * f, b.w * f};
     uint32_t hp[4], lp[4];
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-        const __half2 h = __floats2half2_rn(first[k], second[k]);
-        const float2 back = __half22float2(h);
-        const __half2 l = __floats2half2_rn(first[k] - back.x, second[k] - back.y);
-        hp[k] = *reinterpret_cast<const uint32_t *>(&h);
-        lp[k] = *reinterpret_cast<const uint32_t *>(&l);
-    }
+    for (int k = 0; k < 4; k++)
+        split_pair<true>(first[k], second[k], &hp[k], &lp[k]);
     *hi = make_uint4(hp[0], hp[1], hp[2], hp[3]);
     *lo = make_uint4(lp[0], lp[1], lp[2], lp[3]);
+}
+
+// Two e4m3 codes (the low 16 bits of w) as halves, the first in the low half.
+__device__ __forceinline__ uint32_t fp8x2_to_half2_bits(uint32_t w)
+{
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)w, __NV_E4M3);
+    return (uint32_t)h.x | ((uint32_t)h.y << 16);
 }
 
 // The scale row of row r of an fp8 matrix: 128-row blocks, restarting at each scale group's first row where the

@@ -78,37 +78,11 @@ __host__ __device__ inline DbLayout db_layout(int cols, int ntl)
 
 using DbRing = BulkRing<DB_STAGES, DB_CONSUMERS>;
 
-__device__ __forceinline__ void tensor_copy_2d(void *dst, const CUtensorMap *map, int col, int row, uint64_t *bar)
-{
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
-                 "%3}], [%4];" ::"r"(smem_address(dst)),
-                 "l"((uint64_t)map), "r"(col), "r"(row), "r"(smem_address(bar))
-                 : "memory");
-}
-
 __device__ __forceinline__ void ldmatrix_x4(const void *p, uint32_t &r0, uint32_t &r1, uint32_t &r2, uint32_t &r3)
 {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3)
                  : "r"(smem_address(p)));
-}
-
-// A float pair as operand halves (fp16 or bf16): hi = round(v), lo = round(v - hi).
-template <bool F16> __device__ __forceinline__ void split_pair(float a, float b, uint32_t *hi, uint32_t *lo)
-{
-    if (F16) {
-        const __half2 h = __floats2half2_rn(a, b);
-        const float2 back = __half22float2(h);
-        const __half2 l = __floats2half2_rn(a - back.x, b - back.y);
-        *hi = *reinterpret_cast<const uint32_t *>(&h);
-        *lo = *reinterpret_cast<const uint32_t *>(&l);
-    } else {
-        const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-        const float2 back = __bfloat1622float2(h);
-        const __nv_bfloat162 l = __floats2bfloat162_rn(a - back.x, b - back.y);
-        *hi = *reinterpret_cast<const uint32_t *>(&h);
-        *lo = *reinterpret_cast<const uint32_t *>(&l);
-    }
 }
 
 // Columns col0 .. col0 + cols of the n input rows (zeros for the rows up to 8 x NTL) into the staged hi / lo
@@ -177,7 +151,7 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
             for (int s = 0; s < nstage; s++) {
                 const int buf = ring.acquire(s);
                 bulk_barrier_expect(ring.full + buf, DB_STAGE_BYTES);   // rows past the end land as zeros
-                tensor_copy_2d(smem + (size_t)buf * DB_STAGE_BYTES, &wmap, col0 + s * STAGE_COLS, row_base,
+                bulk_tensor_copy_2d(smem + (size_t)buf * DB_STAGE_BYTES, &wmap, col0 + s * STAGE_COLS, row_base,
                                ring.full + buf);
             }
         }
@@ -218,9 +192,7 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
                     uint32_t a[4];
 #pragma unroll
                     for (int q = 0; q < 4; q++) {   // a0: row g low pair, a1: row g + 8, a2 / a3: high pairs
-                        const __half2_raw hr = __nv_cvt_fp8x2_to_halfraw2(
-                            (__nv_fp8x2_storage_t)(w[h][q & 1] >> (16 * (q >> 1))), __NV_E4M3);
-                        a[q] = (uint32_t)hr.x | ((uint32_t)hr.y << 16);
+                        a[q] = fp8x2_to_half2_bits(w[h][q & 1] >> (16 * (q >> 1)));
                     }
                     const int col = s * STAGE_COLS + 16 * (2 * j + h);
 #pragma unroll

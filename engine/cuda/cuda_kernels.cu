@@ -1230,8 +1230,7 @@ __device__ __forceinline__ void decode_row_op(const RowRaw &r, uint32_t *out)
         for (int q = 0; q < 4; q++)
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                __half2_raw h2 = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(w[q] >> (16 * h)), __NV_E4M3);
-                out[2 * q + h] = (uint32_t)h2.x | ((uint32_t)h2.y << 16);
+                out[2 * q + h] = fp8x2_to_half2_bits(w[q] >> (16 * h));
             }
     } else {
         const uint32_t w[4] = {r.a.x, r.a.y, r.a.z, r.a.w};

@@ -377,18 +377,9 @@ extern "C" int mimo_cuda_test_qkv_projection(const mimo_cuda_test_attn *a, const
                                   "(%s weights)", mimo_weight_format_name(w->format));
         if (cuda_gemv(p, false, c.e.stream, err))
             return -1;
-    } else {
-        // the GEMV the fused launch runs, so that the two differ in the epilogue alone
-        GemvParams fused_p = p;
-        fused_p.qkv_out = GemvQkvOut{dq, dk, dv, dmap, dlen, g};
-        GemvKnobs &knobs = cuda_gemv_knobs();
-        const int dense_bulk = knobs.dense_bulk;
-        if (cuda_dense_bulk_takes(p, false) && !cuda_dense_bulk_takes(fused_p, false))
-            knobs.dense_bulk = 0;
-        const int rc = cuda_gemv(p, false, c.e.stream, err);
-        knobs.dense_bulk = dense_bulk;
-        if (rc || cuda_qkv_rope_store(dqkv, qn + kn + vn, dmap, g, dlen, n, dq, dk, dv, c.e.stream, err))
-            return -1;
+    } else if (cuda_gemv(p, false, c.e.stream, err) ||
+               cuda_qkv_rope_store(dqkv, qn + kn + vn, dmap, g, dlen, n, dq, dk, dv, c.e.stream, err)) {
+        return -1;
     }
     if (c.get(q, dq, (size_t)n * qn, err))
         return -1;
