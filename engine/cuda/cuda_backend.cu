@@ -111,6 +111,7 @@ GpuMat cuda_expert_at(const GpuMat &set, int s)
     GpuMat m = set;
     m.data = expert_data(set, s);
     m.scales = expert_scales(set, s);
+    m.count = 1;
     return m;
 }
 

@@ -3,7 +3,8 @@
 // starts the copy of a contiguous byte range (or a tensor's box), any thread waits for it. Used where a kernel loads weights (which no kernel writes) before it waits on its
 // predecessor under programmatic dependent launch, so that the bytes stream in while the kernels before
 // it run (gemv1_staged_kernel), and for a producer warp streaming weights through a ring of shared-memory
-// stages (BulkRing: expert_glu_bulk_kernel, expert_down_bulk_kernel, dense_bulk_kernel).
+// stages (BulkRing: expert_glu_bulk_kernel, expert_down_bulk_kernel, dense_bulk_kernel). Tensor maps:
+// cuda_tensor_map.cuh.
 #ifndef MIMO_CUDA_BULK_COPY_CUH
 #define MIMO_CUDA_BULK_COPY_CUH
 
@@ -73,6 +74,16 @@ __device__ __forceinline__ void bulk_tensor_copy_2d(void *dst, const void *map, 
     asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
                  "%3}], [%4];" ::"r"(smem_address(dst)),
                  "l"((uint64_t)map), "r"(col), "r"(row), "r"(smem_address(bar))
+                 : "memory");
+}
+
+// The same for a three-dimensional tensor: the box at element column col, row row, matrix mat.
+__device__ __forceinline__ void bulk_tensor_copy_3d(void *dst, const void *map, int col, int row, int mat,
+                                                    uint64_t *bar)
+{
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+                 "%3, %4}], [%5];" ::"r"(smem_address(dst)),
+                 "l"((uint64_t)map), "r"(col), "r"(row), "r"(mat), "r"(smem_address(bar))
                  : "memory");
 }
 

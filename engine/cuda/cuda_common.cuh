@@ -242,6 +242,7 @@ struct GpuMat {
     int scale_ld;            // scale entries per scale row
     int scale_group_rows;    // fp8: rows per scale group (0 = plain)
     int scale_group_srows;   // fp8: scale rows per group = ceil(scale_group_rows / 128)
+    int count;               // matrices of the set (1: a single matrix); bounds a tensor map over the set
     long long expert_stride_data;
     long long expert_stride_scales;
 };

@@ -26,11 +26,9 @@
 // k pairs (2t, 2t+1) and (2t+8, 2t+9); the staged input keeps columns in order, so the lane's B pairs are
 // the 4 consecutive columns at 4t. For bf16 the MMA's own order; the input is staged permuted within each
 // 16-column group so that a lane's two B pairs (columns 2t, 2t+1, 2t+8, 2t+9) are 8 consecutive bytes.
-#include <cuda.h>   // CUtensorMap (the driver's encoder is reached through the runtime: no libcuda link)
-#include <cudaTypedefs.h>
-
 #include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
+#include "cuda_tensor_map.cuh"
 
 namespace {
 
@@ -296,7 +294,6 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
 static long long dense_bulk_launch_count = 0;
 long long cuda_dense_bulk_launches() { return dense_bulk_launch_count; }
 
-static PFN_cuTensorMapEncodeTiled_v12000 db_encode = nullptr;
 static int db_sm_count = 0;
 
 static int db_stage_cols(int fmt)
@@ -386,7 +383,7 @@ bool cuda_dense_bulk_takes_qkv(const int32_t *row_map, const AttnGeom &g)
 bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
 {
     const int mode = cuda_gemv_knobs().dense_bulk;
-    if (glu || mode == 0 || db_encode == nullptr || db_sm_count == 0 ||
+    if (glu || mode == 0 || !cuda_tensor_map_available() || db_sm_count == 0 ||
         (p.w.fmt != MIMO_WFMT_FP8 && p.w.fmt != MIMO_WFMT_BF16) || p.slot_expert || p.n < 2 || p.n > 16 ||
         (p.qkv_out.q && !cuda_dense_bulk_takes_qkv(p.qkv_out.row_map, p.qkv_out.g)) || p.norm_out.h ||
         p.norm_in.partials || p.norm_factor || p.combine_x)
@@ -412,15 +409,10 @@ int cuda_dense_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
     const cuuint64_t dims[2] = {(cuuint64_t)p.w.ld, (cuuint64_t)p.w.rows};
     const cuuint64_t strides[1] = {(cuuint64_t)gpu_row_bytes(p.w.fmt, p.w.ld)};
     const cuuint32_t box[2] = {(cuuint32_t)db_stage_cols(p.w.fmt), (cuuint32_t)DB_TILE_ROWS};
-    const cuuint32_t elem_strides[2] = {1, 1};
     const CUtensorMapDataType type =
         p.w.fmt == MIMO_WFMT_FP8 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-    const CUresult rc = db_encode(&map, type, 2, const_cast<void *>(p.w.data), dims, strides, box, elem_strides,
-                                  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-    if (rc != CUDA_SUCCESS)
-        return mimo_fail(err, "cuda gemv: the tensor map of a %d x %d matrix (driver error %d)", p.w.rows, p.w.ld,
-                         (int)rc);
+    if (cuda_tensor_map_encode(&map, type, 2, p.w.data, dims, strides, box, err))
+        return -1;
     const dim3 grid((p.w.rows + DB_TILE_ROWS - 1) / DB_TILE_ROWS, 1, kch);
     const size_t smem = db_layout(cols, ntl).total;
     dense_bulk_launch_count++;
@@ -445,13 +437,5 @@ int cuda_dense_bulk_prepare(mimo_error *err)
                                     (int)DB_MAX_SMEM));
     CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_BF16, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     (int)DB_MAX_SMEM));
-    // the driver's tensor-map encoder; without it (an old driver) the kernel is simply not taken
-    void *fn = nullptr;
-    cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) == cudaSuccess &&
-        q == cudaDriverEntryPointSuccess)
-        db_encode = (PFN_cuTensorMapEncodeTiled_v12000)fn;
-    else
-        (void)cudaGetLastError();
-    return 0;
+    return cuda_tensor_map_prepare(err);   // without an encoder (an old driver) the kernel is not taken
 }

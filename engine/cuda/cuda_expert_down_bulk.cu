@@ -8,24 +8,27 @@
 // this follows). Measured (results/kernels/README.md, twenty-first session): 28.4 us at 8 positions (0.40),
 // the 8-position step 8.83 against 9.00 ms; still issue-bound (61% of issue slots, 5.4 instructions a
 // code), and one copy a tile is as fast as 16 copies of 1 KB; with the scales converted once a stage and
-// zero-started MMAs, 27.3 us (0.41).
+// zero-started MMAs, 27.3 us (0.41). The twenty-third session's form below: see the MMAs' paragraph.
 //
 // A block: 128 rows of position t's k slots (16 rows a consumer warp), the combine's sum over the slots in
-// registers, x[t][row] += sum_j w_j y_j[row] written by the lane holding the row. The producer warp copies
-// each slot's 128 rows and their scale bytes (contiguous: two bulk copies a slot) into a ring of stages;
-// every consumer warp reads every stage (its own 16 rows of it).
+// registers, x[t][row] += sum_j w_j y_j[row] written by one lane a row. The producer copies each slot's 128
+// rows into a ring of stages — one tensor copy a 128-byte column segment (rows of 256 columns: one), landing
+// with the hardware's 128-byte swizzle, rows past the matrix's end as zeros — and the rows' scale bytes (one
+// bulk copy); every consumer warp reads every stage (its own 16 rows of it).
 //
-// The MMAs: rows of ld / 2 bytes are a multiple of 32 words apart, so lanes reading the same column of
-// different rows would share a bank. So at step i of a 256-column segment, row group g (rows g and g + 8
-// of the warp's 16, lanes (g, 0..3)) takes scale block (i + g) mod 8: the 8 groups read 8 different blocks,
-// 32 distinct banks. A's rows then hold different blocks, and B's column g holds the input's block
-// (i + g) mod 8 (lanes (g, 0..3) fill it), so C[g][g] and C[g + 8][g] are the rows' sums over their block
-// (the other columns are not used): lane (g, g / 2) holds both and applies the blocks' scales in fp32 after
-// each step. The input rides as hi + lo halves (two MMAs a half-block), as in the gate/up kernel.
+// The MMAs are the gate/up kernel's (cuda_expert_bulk.cu): in a 128-column chunk (4 scale blocks), lane
+// (g, t) holds 8 consecutive codes of block j (columns 32 j + 8 t ..) of rows g and g + 8 for each j; every
+// MMA (j, h) sums one block, B's columns 2 j (hi) and 2 j + 1 (lo) carry the input's block j, so after the
+// chunk's 8 MMAs lane (g, t) holds block t's sums of both rows and applies its scales in fp32. The swizzle
+// puts 16-byte unit u of row r at unit u ^ (r mod 8): the 8 row groups' words of one block lie in 32
+// distinct banks. (The first form read the unswizzled rows, 32 words apart, block (i + g) mod 8 at step i,
+// and used one C column a row group: 4.65 instructions a code in its loop against ~2.9 here,
+// results/kernels/README.md, twenty-third session.) The input rides as hi + lo halves, as in the gate/up kernel.
 // Sums are in a fixed order (deterministic), the slots in order like the combine kernel's; they agree with
 // the CUDA-core kernel's to ~1e-6.
 #include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
+#include "cuda_tensor_map.cuh"
 
 namespace {
 
@@ -33,8 +36,9 @@ constexpr int EDB_WARPS = 8;                       // consumer warps
 constexpr int EDB_TILE_ROWS = 16 * EDB_WARPS;      // rows a block
 constexpr int EDB_STAGES = 3;                      // ring stages (one slot's rows each)
 constexpr int EDB_THREADS = (EDB_WARPS + 1) * 32;  // and the producer warp
-constexpr int EDB_BAR_BYTES = 128;
-constexpr int EDB_SEG = 256;                       // columns of a segment: 8 scale blocks
+constexpr int EDB_SEG = 256;                       // columns of a 128-byte segment: 8 scale blocks
+constexpr int EDB_SEG_BYTES = EDB_TILE_ROWS * 128; // a segment's tensor copy
+constexpr int EDB_ALIGN = 1024;                    // the 128-byte swizzle's alignment
 constexpr int EDB_MAX_LD = 512;
 constexpr int EDB_MAX_K = 8;
 constexpr size_t EDB_MAX_SMEM = 200 * 1024;
@@ -42,38 +46,40 @@ constexpr size_t EDB_MAX_SMEM = 200 * 1024;
 // 6144 (hidden) measured; the smaller presets' not.
 constexpr int EDB_MIN_ROWS_DEFAULT = 6144;
 
-// The dynamic shared memory of a block for rows of ld columns: barriers; stages of the tile's weights, then
-// its scale bytes; the position's k input rows as hi, then lo halves; each consumer warp's 16 rows' scales as
-// floats (converted once a stage, read at every step).
+// The dynamic shared memory of a block for rows of ld columns, from a 1024-aligned base: stages of the
+// tile's weight segments, then its scale bytes (a stage a multiple of 1024 bytes); the ring's barriers; the
+// position's k input rows as hi, then lo halves; and the base's alignment slack.
 struct EdbLayout {
-    size_t stage_w, stage, xs_hi, xs_lo, scales_f, total;
+    size_t stage_w, stage, bars, xs_hi, xs_lo, total;
 };
 __host__ __device__ inline EdbLayout edb_layout(int ld)
 {
     EdbLayout l;
-    l.stage_w = (size_t)EDB_TILE_ROWS * (ld / 2);
-    l.stage = l.stage_w + ((size_t)EDB_TILE_ROWS * (ld / 32) + 15) / 16 * 16;
-    l.xs_hi = EDB_BAR_BYTES + (size_t)EDB_STAGES * l.stage;
+    l.stage_w = (size_t)(ld / EDB_SEG) * EDB_SEG_BYTES;
+    l.stage = l.stage_w + ((size_t)EDB_TILE_ROWS * (ld / 32) + EDB_ALIGN - 1) / EDB_ALIGN * EDB_ALIGN;
+    l.bars = (size_t)EDB_STAGES * l.stage;
+    l.xs_hi = l.bars + 2 * EDB_STAGES * sizeof(uint64_t);
     l.xs_lo = l.xs_hi + (size_t)EDB_MAX_K * ld * 2;
-    l.scales_f = l.xs_lo + (size_t)EDB_MAX_K * ld * 2;
-    l.total = l.scales_f + (size_t)EDB_WARPS * 16 * (ld / 32) * sizeof(float);
+    l.total = l.xs_lo + (size_t)EDB_MAX_K * ld * 2 + EDB_ALIGN;
     return l;
 }
 
 using EdbRing = BulkRing<EDB_STAGES, EDB_WARPS>;
 
 // MINB: blocks an SM the build is for (GemvKnobs::down_bulk_blocks): 3 holds the Pro shard's 8-position
-// launch (48 row tiles x 8 positions) in one wave on 132 SMs, at 72 registers; 2 has 93.
-template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_down_bulk_kernel(const GemvParams p)
+// launch (48 row tiles x 8 positions) in one wave on 132 SMs.
+template <int MINB>
+__global__ void __launch_bounds__(EDB_THREADS, MINB)
+    expert_down_bulk_kernel(const __grid_constant__ CUtensorMap wmap, const GemvParams p)
 {
-    extern __shared__ __align__(16) uint8_t edb_smem[];
+    extern __shared__ uint8_t edb_raw[];
+    uint8_t *smem = edb_raw + ((EDB_ALIGN - smem_address(edb_raw) % EDB_ALIGN) % EDB_ALIGN);
     __shared__ float undo[EDB_MAX_K];   // a slot's 2^(14 - kx): the codes' 2^-14 and its inputs' 2^kx undone
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int ld = p.w.ld, rows = p.w.rows, pos = blockIdx.y, k = p.combine_k;
     const int row_base = blockIdx.x * EDB_TILE_ROWS, nrows = min(EDB_TILE_ROWS, rows - row_base);
     const EdbLayout L = edb_layout(ld);
-    const EdbRing ring{(uint64_t *)edb_smem, (uint64_t *)edb_smem + EDB_STAGES};
-    uint8_t *stages = edb_smem + EDB_BAR_BYTES;
+    const EdbRing ring{(uint64_t *)(smem + L.bars), (uint64_t *)(smem + L.bars) + EDB_STAGES};
     if (threadIdx.x == 0)
         ring.init();
     // the expert ids, weights and inputs come from the kernels before: wait first, then let dependents launch
@@ -81,15 +87,18 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
     pdl_trigger();
     __syncthreads();
 
-    if (warp == EDB_WARPS) {   // the producer: slot j's rows and scale bytes into stage j mod 3
+    const int nseg = ld / EDB_SEG;
+    if (warp == EDB_WARPS) {   // the producer: slot j's segments and scale bytes into stage j mod 3
         if (lane == 0) {
-            const uint32_t wbytes = (uint32_t)nrows * (ld / 2), sbytes = (uint32_t)nrows * p.w.scale_ld;
+            asm volatile("prefetch.tensormap [%0];" ::"l"((uint64_t)&wmap) : "memory");
+            const uint32_t sbytes = (uint32_t)nrows * p.w.scale_ld;
             for (int j = 0; j < k; j++) {
                 const int buf = ring.acquire(j);
                 const int e = p.slot_expert[pos * k + j];
-                uint8_t *st = stages + (size_t)buf * L.stage;
-                bulk_barrier_expect(ring.full + buf, wbytes + sbytes);
-                bulk_copy_counted(st, expert_data(p.w, e) + (size_t)row_base * (ld / 2), wbytes, ring.full + buf);
+                uint8_t *st = smem + (size_t)buf * L.stage;
+                bulk_barrier_expect(ring.full + buf, (uint32_t)L.stage_w + sbytes);   // whole boxes land
+                for (int s = 0; s < nseg; s++)
+                    bulk_tensor_copy_3d(st + (size_t)s * EDB_SEG_BYTES, &wmap, s * 128, row_base, e, ring.full + buf);
                 bulk_copy_counted(st + L.stage_w, expert_scales(p.w, e) + (size_t)row_base * p.w.scale_ld, sbytes,
                                   ring.full + buf);
             }
@@ -99,7 +108,7 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
 
     // consumers: warp w stages slot w's input row as hi + lo halves (its own scaling) while the copies land
     const int groups = ld / 8;   // 8-column groups of a row
-    uint4 *xs_hi = (uint4 *)(edb_smem + L.xs_hi), *xs_lo = (uint4 *)(edb_smem + L.xs_lo);
+    uint4 *xs_hi = (uint4 *)(smem + L.xs_hi), *xs_lo = (uint4 *)(smem + L.xs_lo);
     for (int j = warp; j < k; j += EDB_WARPS) {
         const float4 *x = (const float4 *)(p.x + (long long)(pos * k + j) * p.ldx);
         float4 v[EDB_MAX_LD / 256][2];
@@ -127,51 +136,53 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
         if (lane == 0)
             undo[j] = __uint_as_float((uint32_t)(127 + 14 - kx) << 23);
     }
-    const int g = lane / 4, tq = lane % 4;
-    const bool owner = tq == g / 2;   // lane (g, g / 2) ends with rows g and g + 8 of the warp's 16
+    const int g = lane / 4, t = lane % 4, jb = g / 2;   // jb: the block whose B column (2 jb or 2 jb + 1) lane fills
     const int r0 = row_base + warp * 16 + g, r1 = r0 + 8;
     float *xrow = p.combine_x + (size_t)pos * p.combine_ldx;
+    const bool owner = t == 0;   // lane (g, 0) ends with rows g and g + 8 of the warp's 16
     const float old0 = owner && r0 < rows ? xrow[r0] : 0.0f, old1 = owner && r1 < rows ? xrow[r1] : 0.0f;
     consumers_sync<EDB_WARPS * 32>();
 
-    const int row_bytes = ld / 2, nseg = ld / EDB_SEG, nb = ld / 32;   // nb: scale blocks (and bytes) a row
-    float *wsc = (float *)(edb_smem + L.scales_f) + warp * 16 * nb;       // this warp's rows' scales [row][block]
-    float s0 = 0.0f, s1 = 0.0f;   // the combine's sums of rows r0, r1 (in the owner lane)
+    const int nb = ld / 32;   // scale blocks (and bytes) a row
+    // the lane's word of unit u of row g: unit u ^ g (row mod 8 == g); row g + 8 is 1024 bytes on
+    const uint32_t lane_off = (uint32_t)(warp * 16 + g) * 128 + (g << 4) + 4 * t;
+    float s0 = 0.0f, s1 = 0.0f;   // the combine's sums of rows r0, r1 over the lane's blocks
     for (int j = 0; j < k; j++) {
         const int buf = ring.wait_full(j);
-        const uint8_t *st = stages + (size_t)buf * L.stage;
-        const uint8_t *w0 = st + (warp * 16 + g) * row_bytes + 4 * tq, *w1 = w0 + 8 * row_bytes;
-        {   // the warp's 16 rows' scale bytes as floats, 4 a lane at a time (scale_ld == nb, a multiple of 4)
-            const uint8_t *sc = st + L.stage_w + warp * 16 * nb;
-            for (int q = 4 * lane; q < 16 * nb; q += 128) {
-                const uint32_t v = *(const uint32_t *)(sc + q);
-                *(float4 *)(wsc + q) = make_float4(dev_e8m0_to_f32(v & 0xFF), dev_e8m0_to_f32((v >> 8) & 0xFF),
-                                                   dev_e8m0_to_f32((v >> 16) & 0xFF), dev_e8m0_to_f32(v >> 24));
-            }
-            __syncwarp();
-        }
-        const float *sf0 = wsc + g * nb, *sf1 = sf0 + 8 * nb;
-        const uint4 *xh = xs_hi + j * groups + tq, *xl = xs_lo + j * groups + tq;
+        const uint8_t *st = smem + (size_t)buf * L.stage;
+        const uint8_t *sc = st + L.stage_w + (warp * 16 + g) * nb + t;   // row g's scale bytes; g + 8: 8 nb on
+        const uint4 *xb = (g % 2 ? xs_lo : xs_hi) + j * groups + 4 * jb + t;
         float a0 = 0.0f, a1 = 0.0f;
-        for (int sg = 0; sg < nseg; sg++) {
+        for (int s = 0; s < nseg; s++) {
+            const uint8_t *seg = st + (size_t)s * EDB_SEG_BYTES;
 #pragma unroll
-            for (int i = 0; i < 8; i++) {
-                const int b = sg * 8 + ((i + g) & 7);   // this row group's scale block at step i
-                const uint32_t wa = *(const uint32_t *)(w0 + 16 * b), wb = *(const uint32_t *)(w1 + 16 * b);
-                const uint4 h = xh[4 * b], l = xl[4 * b];
-                float c[4];
+            for (int c = 0; c < 2; c++) {   // the segment's 128-column chunks
+                uint32_t w[2][4];           // [row g, g + 8][block]
 #pragma unroll
-                for (int hh = 0; hh < 2; hh++) {
-                    const uint32_t p0 = e2m1_pair_scaled(wa, 2 * hh), p1 = e2m1_pair_scaled(wb, 2 * hh);
-                    const uint32_t p2 = e2m1_pair_scaled(wa, 2 * hh + 1), p3 = e2m1_pair_scaled(wb, 2 * hh + 1);
-                    if (hh == 0)
-                        mma_16816_first(c, p0, p1, p2, p3, h.x, h.y);
-                    else
-                        mma_16816<true>(c, p0, p1, p2, p3, h.z, h.w);
-                    mma_16816<true>(c, p0, p1, p2, p3, hh ? l.z : l.x, hh ? l.w : l.y);
-                }
-                a0 = fmaf(g & 1 ? c[1] : c[0], sf0[b], a0);
-                a1 = fmaf(g & 1 ? c[3] : c[2], sf1[b], a1);
+                for (int r = 0; r < 2; r++)
+#pragma unroll
+                    for (int b = 0; b < 4; b++)
+                        w[r][b] = *(const uint32_t *)(seg + 1024 * r + (lane_off ^ ((4 * c + b) << 4)));
+                const uint4 xv = xb[32 * s + 16 * c];
+                // two accumulator chains (blocks even / odd); a lane's column is non-zero in one of them only
+                float c2[2][4];
+#pragma unroll
+                for (int b = 0; b < 4; b++)
+#pragma unroll
+                    for (int h = 0; h < 2; h++) {
+                        const uint32_t b0 = jb == b ? (h ? xv.z : xv.x) : 0u, b1 = jb == b ? (h ? xv.w : xv.y) : 0u;
+                        const uint32_t p0 = e2m1_pair_scaled(w[0][b], 2 * h), p1 = e2m1_pair_scaled(w[1][b], 2 * h);
+                        const uint32_t p2 = e2m1_pair_scaled(w[0][b], 2 * h + 1);
+                        const uint32_t p3 = e2m1_pair_scaled(w[1][b], 2 * h + 1);
+                        if (b < 2 && h == 0)
+                            mma_16816_first(c2[b % 2], p0, p1, p2, p3, b0, b1);
+                        else
+                            mma_16816<true>(c2[b % 2], p0, p1, p2, p3, b0, b1);
+                    }
+                // lane (g, t): columns 2t (hi) and 2t + 1 (lo) hold block t's sums of rows g and g + 8
+                const int blk = 8 * s + 4 * c;
+                a0 = fmaf((c2[0][0] + c2[1][0]) + (c2[0][1] + c2[1][1]), dev_e8m0_to_f32(sc[blk]), a0);
+                a1 = fmaf((c2[0][2] + c2[1][2]) + (c2[0][3] + c2[1][3]), dev_e8m0_to_f32(sc[8 * nb + blk]), a1);
             }
         }
         ring.release(j, lane);
@@ -179,6 +190,11 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
         s0 = fmaf(wj, a0 * undo[j], s0);
         s1 = fmaf(wj, a1 * undo[j], s1);
     }
+    // the rows' sums over the 4 lanes of a row group (their blocks; the same order in every lane)
+    s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 1);
+    s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 1);
+    s0 += __shfl_xor_sync(0xFFFFFFFFu, s0, 2);
+    s1 += __shfl_xor_sync(0xFFFFFFFFu, s1, 2);
     if (owner) {
         if (r0 < rows)
             xrow[r0] = old0 + s0;
@@ -187,11 +203,11 @@ template <int MINB> __global__ void __launch_bounds__(EDB_THREADS, MINB) expert_
     }
 }
 
-// Bulk copies of whole tiles: 16-byte aligned rows, scale rows and experts, and each tile's scale bytes a
-// multiple of 16 (the last tile's included).
+// Tensor copies of the weights (16-byte aligned rows and experts, the set's size known) and bulk copies of
+// each tile's scale bytes (16-byte aligned, a multiple of 16 bytes, the last tile's included).
 bool edb_copyable(const GpuMat &m)
 {
-    return (uintptr_t)m.data % 16 == 0 && m.expert_stride_data % 16 == 0 && (uintptr_t)m.scales % 16 == 0 &&
+    return (uintptr_t)m.data % 16 == 0 && m.expert_stride_data % 16 == 0 && m.count >= 1 && (uintptr_t)m.scales % 16 == 0 &&
            m.expert_stride_scales % 16 == 0 && (long long)m.rows * m.scale_ld % 16 == 0 &&
            (long long)EDB_TILE_ROWS * m.scale_ld % 16 == 0;
 }
@@ -205,7 +221,7 @@ bool cuda_expert_down_bulk_takes(const GemvParams &p, bool glu)
 {
     const GemvKnobs &kn = cuda_gemv_knobs();
     const int mode = kn.down_bulk;
-    return !glu && mode != 0 && kn.fused_combine && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && p.combine_x &&
+    return !glu && mode != 0 && kn.fused_combine && cuda_tensor_map_available() && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && p.combine_x &&
            !p.accumulate && !p.norm_out.h && !p.norm_in.partials && !p.norm_factor && !p.qkv_out.q &&
            p.combine_k >= 1 && p.combine_k <= EDB_MAX_K && p.n % p.combine_k == 0 &&
            (mode == 2 || (p.n > p.combine_k && p.w.rows >= EDB_MIN_ROWS_DEFAULT)) && p.w.ld % EDB_SEG == 0 &&
@@ -216,12 +232,19 @@ bool cuda_expert_down_bulk_takes(const GemvParams &p, bool glu)
 
 int cuda_expert_down_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
+    // the set as [matrix][row][byte]: a box is a 128-byte segment of a tile's rows of one matrix
+    CUtensorMap map;
+    const cuuint64_t dims[3] = {(cuuint64_t)p.w.ld / 2, (cuuint64_t)p.w.rows, (cuuint64_t)p.w.count};
+    const cuuint64_t strides[2] = {(cuuint64_t)p.w.ld / 2, (cuuint64_t)p.w.expert_stride_data};
+    const cuuint32_t box[3] = {128, EDB_TILE_ROWS, 1};
+    if (cuda_tensor_map_encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 3, p.w.data, dims, strides, box, err))
+        return -1;
     const dim3 grid((p.w.rows + EDB_TILE_ROWS - 1) / EDB_TILE_ROWS, p.n / p.combine_k);
     expert_down_bulk_launch_count++;
     const auto kernel =
         cuda_gemv_knobs().down_bulk_blocks == 2 ? expert_down_bulk_kernel<2> : expert_down_bulk_kernel<3>;
     return cuda_launch("expert_down_bulk_kernel", err, kernel, grid, dim3(EDB_THREADS), edb_layout(p.w.ld).total, st,
-                       p);
+                       map, p);
 }
 
 int cuda_expert_down_bulk_prepare(mimo_error *err)
@@ -230,5 +253,5 @@ int cuda_expert_down_bulk_prepare(mimo_error *err)
                                     (int)EDB_MAX_SMEM));
     CUDA_CHECK(cudaFuncSetAttribute(expert_down_bulk_kernel<3>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     (int)EDB_MAX_SMEM));
-    return 0;
+    return cuda_tensor_map_prepare(err);   // without an encoder (an old driver) the kernel is not taken
 }

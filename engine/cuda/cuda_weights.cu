@@ -79,6 +79,7 @@ int cuda_alloc_matrix_set(CudaEngine *e, int fmt, int rows, int cols, long long 
     // Each matrix of a set starts on a 256-byte boundary.
     const size_t stride = (data_bytes + 255) / 256 * 256;
     m.expert_stride_data = (long long)stride;
+    m.count = count;
     m.expert_stride_scales = nscale;
     void *d = NULL, *s = NULL;
     if (cuda_engine_alloc(e, &d, stride * count, err))
