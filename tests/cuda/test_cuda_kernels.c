@@ -520,9 +520,10 @@ Test(cuda_kernels, expert_down_combine)
     }
 }
 
-/* The MXFP4 down projection with the MoE combine on the tensor cores, weights bulk-copied
- * (expert_down_bulk_kernel, path 21): the MiMo-V2.5-Pro shard's shape (6144 rows of 256 columns: 48 tiles of
- * 128 rows), two 256-column segments with a ragged last tile (200 x 512: 72 rows), k = 8 (stages through the
+/* The MXFP4 down projection with the MoE combine on the tensor cores, weights tensor-copied with the 128-byte
+ * swizzle (expert_down_bulk_kernel, path 21): the MiMo-V2.5-Pro shard's shape (6144 rows of 256 columns: 48
+ * tiles of 128 rows), two 256-column segments with a ragged last tile (200 x 512: 72 rows, the copies' rows
+ * past the end landing as zeros), k = 8 (stages through the
  * 3-stage ring twice over) and 3, one and two positions; inputs over a wide range of magnitudes (the halves'
  * scaling). Against the reference and against the CUDA-core kernel's fused combine (path 1); the launch
  * count says it ran. */
