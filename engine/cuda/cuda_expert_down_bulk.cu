@@ -14,8 +14,7 @@
 // registers, x[t][row] += sum_j w_j y_j[row] written by one lane a row. The producer copies each slot's 128
 // rows into a ring of stages — one tensor copy a 128-byte column segment (rows of 256 columns: one), landing
 // with the hardware's 128-byte swizzle, rows past the matrix's end as zeros — and the rows' scale bytes (one
-// bulk copy); every consumer warp reads every stage (its own 16 rows of it). Where the expert ids are final
-// at launch (GemvParams::ids_settled), the first stages are requested before the kernel's wait.
+// bulk copy); every consumer warp reads every stage (its own 16 rows of it).
 //
 // The MMAs are the gate/up kernel's (cuda_expert_bulk.cu): in a 128-column chunk (4 scale blocks), lane
 // (g, t) holds 8 consecutive codes of block j (columns 32 j + 8 t ..) of rows g and g + 8 for each j; every
@@ -83,17 +82,15 @@ __global__ void __launch_bounds__(EDB_THREADS, MINB)
     const EdbRing ring{(uint64_t *)(smem + L.bars), (uint64_t *)(smem + L.bars) + EDB_STAGES};
     if (threadIdx.x == 0)
         ring.init();
-    __syncthreads();   // the barriers' initialisation
+    // the expert ids, weights and inputs come from the kernels before: wait first, then let dependents launch
+    pdl_wait();
+    pdl_trigger();
+    __syncthreads();
 
     const int nseg = ld / EDB_SEG;
     if (warp == EDB_WARPS) {   // the producer: slot j's segments and scale bytes into stage j mod 3
         if (lane == 0) {
             asm volatile("prefetch.tensormap [%0];" ::"l"((uint64_t)&wmap) : "memory");
-            // The expert ids come from the router. Final at launch (GemvParams::ids_settled: the gate/up slots
-            // before this kernel let it launch only after their own wait), the ring's first stages are
-            // requested while the kernel before still runs (weights and scales are never written); else wait.
-            if (!p.ids_settled)
-                pdl_wait();
             const uint32_t sbytes = (uint32_t)nrows * p.w.scale_ld;
             for (int j = 0; j < k; j++) {
                 const int buf = ring.acquire(j);
@@ -109,10 +106,7 @@ __global__ void __launch_bounds__(EDB_THREADS, MINB)
         return;
     }
 
-    // consumers: the inputs, the combine's weights and x come from the kernels before: wait first, then let
-    // dependents launch; warp w stages slot w's input row as hi + lo halves (its own scaling) while the copies land
-    pdl_wait();
-    pdl_trigger();
+    // consumers: warp w stages slot w's input row as hi + lo halves (its own scaling) while the copies land
     const int groups = ld / 8;   // 8-column groups of a row
     uint4 *xs_hi = (uint4 *)(smem + L.xs_hi), *xs_lo = (uint4 *)(smem + L.xs_lo);
     for (int j = warp; j < k; j += EDB_WARPS) {
@@ -238,8 +232,6 @@ bool cuda_expert_down_bulk_takes(const GemvParams &p, bool glu)
 
 int cuda_expert_down_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
-    GemvParams q = p;   // the copies before the wait where the ids are settled (GemvKnobs::early_ids 1 or 2)
-    q.ids_settled = p.ids_settled && cuda_gemv_knobs().early_ids != 0;
     // the set as [matrix][row][byte]: a box is a 128-byte segment of a tile's rows of one matrix
     CUtensorMap map;
     const cuuint64_t dims[3] = {(cuuint64_t)p.w.ld / 2, (cuuint64_t)p.w.rows, (cuuint64_t)p.w.count};
@@ -252,7 +244,7 @@ int cuda_expert_down_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
     const auto kernel =
         cuda_gemv_knobs().down_bulk_blocks == 2 ? expert_down_bulk_kernel<2> : expert_down_bulk_kernel<3>;
     return cuda_launch("expert_down_bulk_kernel", err, kernel, grid, dim3(EDB_THREADS), edb_layout(p.w.ld).total, st,
-                       map, q);
+                       map, p);
 }
 
 int cuda_expert_down_bulk_prepare(mimo_error *err)

@@ -228,8 +228,7 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // take it (GemvNormOut / GemvNormIn), 0: a norm kernel each; early_ids (MIMO_CUDA_EARLY_IDS) = 2 (default):
 // the down projection with the combine of one position takes GemvParams::ids_settled (its first weight loads
 // before its wait), 1: at every position count, 0: never (measured on the Pro shard, H100: 1-token step
-// 4.36 -> 4.30 ms; at 8 positions 10.22 -> 10.66 ms with it, hence one position only); expert_down_bulk_kernel
-// (several positions) takes it at 1 and 2: its producer requests the first stages before the wait; norm_factor
+// 4.36 -> 4.30 ms; at 8 positions 10.22 -> 10.66 ms with it, hence one position only); norm_factor
 // (MIMO_CUDA_NORM_FACTOR) = 1: with defer_norm, the post-attention norm of MoE layers is deferred too, the
 // router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel;
 // qkv_rope (MIMO_CUDA_QKV_ROPE) = 1: the qkv projection of a step does the RoPE and the cache store

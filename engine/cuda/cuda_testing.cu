@@ -82,9 +82,8 @@ struct TestCtx {
 
 }  // namespace
 
-// Paths 15 and 25: the down projection with the combine is told its expert ids are final at launch
-// (GemvParams::ids_settled: the CUDA-core kernel's EARLY variant, the bulk kernel's copies before its wait), as
-// the step's program tells it.
+// Path 15: the down projection with the combine is told its expert ids are final at launch
+// (GemvParams::ids_settled, its EARLY kernel), as the step's program tells it.
 static bool test_ids_settled = false;
 // Path 16: the gate/up slots are told their inputs are final at launch (GemvParams::x_settled).
 static bool test_x_settled = false;
@@ -92,7 +91,7 @@ static bool test_x_settled = false;
 extern "C" int mimo_cuda_test_set_gemv_path(int path)
 {
     GemvKnobs &k = cuda_gemv_knobs();   // reads the environment once; the path below overrides it
-    test_ids_settled = path == 15 || path == 25;
+    test_ids_settled = path == 15;
     test_x_settled = path == 16;
     switch (path) {
     case 0: k = GemvKnobs(); break;
@@ -120,7 +119,6 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 22: k = GemvKnobs(); k.dense_bulk_chunks = 1; break;   // the dense bulk kernel without a column split
     case 23: k = GemvKnobs(); k.dense_bulk_chunks = 2; break;   // and in two chunks
     case 24: k = GemvKnobs(); k.dense_bulk_qkv = 1; break;   // the qkv epilogue on the dense bulk kernel
-    case 25: k = GemvKnobs(); k.down_bulk = 2; break;   // path 21, the ids settled (test_ids_settled)
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel
