@@ -33,14 +33,14 @@ namespace {
 
 constexpr int EGB_CHUNK = 128;                            // columns of a consumer warp's chunk: 4 scale blocks
 constexpr int EGB_CONSUMERS = 8;                          // consumer warps
-constexpr int EGB_CHUNKS_PER_WARP = 1;                    // of a stage
+constexpr int EGB_CHUNKS_PER_WARP = 2;                    // of a stage
 constexpr int EGB_TILE_ROWS = 16;                         // gate rows a block (and as many up rows)
 constexpr int EGB_ROWS = 2 * EGB_TILE_ROWS;               // rows a stage holds: gate, then up
 constexpr int EGB_STAGE_CHUNKS = EGB_CONSUMERS * EGB_CHUNKS_PER_WARP;
 constexpr int EGB_STAGE_COLS = EGB_CHUNK * EGB_STAGE_CHUNKS;
 constexpr int EGB_ROW_PITCH = EGB_STAGE_COLS / 2 + 16;    // bytes: rows 4 banks apart, conflict-free word reads
 constexpr int EGB_STAGE_BYTES = EGB_ROWS * EGB_ROW_PITCH;
-constexpr int EGB_STAGES = 4;
+constexpr int EGB_STAGES = 2;
 constexpr int EGB_THREADS = (EGB_CONSUMERS + 1) * 32;     // and the producer warp
 constexpr int EGB_BAR_BYTES = 128;                        // the stages' full and empty barriers
 constexpr size_t EGB_MAX_SMEM = 200 * 1024;
@@ -147,13 +147,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
         for (int ti = 0, q = 0; ti < ntile; ti++) {
             const int row_base = (tile0 + ti) * EGB_TILE_ROWS;
             for (int s = 0; s < nstage; s++, q++) {   // q: the block's stage count, over its tiles
-                // A tile's first stage also reuses the scale buffer of the tile two back: free once that tile's
-                // last stage, q - nstage - 1, is released. The ring's wait (stage q - EGB_STAGES) covers it
-                // where a tile has EGB_STAGES - 1 stages or more; else wait for it (its barrier cannot have
-                // moved past that phase: its next use is a stage not yet issued).
-                const int last_read = q - nstage - 1;
-                if (s == 0 && last_read >= 0 && nstage + 1 < EGB_STAGES)
-                    bulk_barrier_wait(ring.empty + last_read % EGB_STAGES, (last_read / EGB_STAGES) & 1);
+                // (the wait also frees the tile's scale buffer: stage q - 2 is past every stage of the tile
+                // two back, the last one that read it)
                 const int buf = ring.acquire(q);
                 const uint32_t bytes = (uint32_t)min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS) * (EGB_CHUNK / 2);
                 const uint32_t scale_bytes = s == 0 ? (uint32_t)p.w.scale_ld : 0u;   // with a tile's first stage
