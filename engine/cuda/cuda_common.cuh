@@ -443,4 +443,34 @@ __device__ __forceinline__ void mma_16816(float *c, uint32_t a0, uint32_t a1, ui
                      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// One 128-column chunk (4 scale blocks) of M MXFP4 tiles of 16 rows on the tensor cores, the layout of
+// expert_glu_bulk_kernel and expert_down_bulk_kernel: w[m][k][j] holds lane (g, t)'s 8 codes of block j
+// (columns 32 j + 8 t ..) of tile m's row g + 8 k; xv the staged input's 8-column group 4 jb + t of the chunk,
+// hi halves for g even, lo for g odd (jb = g / 2: the block whose B column 2 jb or 2 jb + 1 the lane fills).
+// MMA (j, h) sums block j into B's columns 2 j (hi) and 2 j + 1 (lo), B zero elsewhere; two accumulator chains
+// a tile (blocks even / odd: shorter dependency chains; a lane's column is non-zero in one of them only, so
+// their sum is that one's value exactly). Returns lane (g, t)'s C of each tile: block t's hi and lo sums of
+// row g (c[m][0], c[m][1]) and of row g + 8 (c[m][2], c[m][3]).
+template <int M>
+__device__ __forceinline__ void e2m1_chunk_mma(const uint32_t (&w)[M][2][4], uint4 xv, int jb, float (&c)[M][4])
+{
+    float c2[2][M][4] = {};
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const uint32_t b0 = jb == j ? (h ? xv.z : xv.x) : 0u, b1 = jb == j ? (h ? xv.w : xv.y) : 0u;
+#pragma unroll
+            for (int m = 0; m < M; m++)
+                mma_16816<true>(c2[j % 2][m], e2m1_pair_scaled(w[m][0][j], 2 * h), e2m1_pair_scaled(w[m][1][j], 2 * h),
+                                e2m1_pair_scaled(w[m][0][j], 2 * h + 1), e2m1_pair_scaled(w[m][1][j], 2 * h + 1), b0,
+                                b1);
+        }
+#pragma unroll
+    for (int m = 0; m < M; m++)
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            c[m][i] = c2[0][m][i] + c2[1][m][i];
+}
+
 #endif

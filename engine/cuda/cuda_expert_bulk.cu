@@ -205,28 +205,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
                             w[m][k][j] = *(const uint32_t *)(st + (m * EGB_TILE_ROWS + g + 8 * k) * EGB_ROW_PITCH +
                                                              16 * j);
                 const int chunk = s * EGB_STAGE_CHUNKS + cs;
-                const uint4 xv = xb[chunk * 16 + 4 * jb + t];
-                // two accumulator chains a matrix (blocks j even / odd: shorter MMA dependency chains); a lane's
-                // column is non-zero in one of them only, so their sum is that one's value exactly
-                float c2[2][2][4] = {};
-#pragma unroll
-                for (int j = 0; j < 4; j++)
-#pragma unroll
-                    for (int h = 0; h < 2; h++) {
-                        const uint32_t b0 = jb == j ? (h ? xv.z : xv.x) : 0u, b1 = jb == j ? (h ? xv.w : xv.y) : 0u;
-#pragma unroll
-                        for (int m = 0; m < 2; m++)
-                            mma_16816<true>(c2[j % 2][m], e2m1_pair_scaled(w[m][0][j], 2 * h),
-                                            e2m1_pair_scaled(w[m][1][j], 2 * h),
-                                            e2m1_pair_scaled(w[m][0][j], 2 * h + 1),
-                                            e2m1_pair_scaled(w[m][1][j], 2 * h + 1), b0, b1);
-                    }
-                float c[2][4];
-#pragma unroll
-                for (int m = 0; m < 2; m++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++)
-                        c[m][i] = c2[0][m][i] + c2[1][m][i];
+                float c[2][4];   // [matrix]: the gate and up tiles
+                e2m1_chunk_mma<2>(w, xb[chunk * 16 + 4 * jb + t], jb, c);
                 // lane (g, t): columns 2t (hi) and 2t + 1 (lo) hold block t's sums of rows g and g + 8
 #pragma unroll
                 for (int m = 0; m < 2; m++)

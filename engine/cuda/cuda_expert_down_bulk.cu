@@ -157,32 +157,17 @@ __global__ void __launch_bounds__(EDB_THREADS, MINB)
             const uint8_t *seg = st + (size_t)s * EDB_SEG_BYTES;
 #pragma unroll
             for (int c = 0; c < 2; c++) {   // the segment's 128-column chunks
-                uint32_t w[2][4];           // [row g, g + 8][block]
+                uint32_t w[1][2][4];        // [row g, g + 8][block]
 #pragma unroll
                 for (int r = 0; r < 2; r++)
 #pragma unroll
                     for (int b = 0; b < 4; b++)
-                        w[r][b] = *(const uint32_t *)(seg + 1024 * r + (lane_off ^ ((4 * c + b) << 4)));
-                const uint4 xv = xb[32 * s + 16 * c];
-                // two accumulator chains (blocks even / odd); a lane's column is non-zero in one of them only
-                float c2[2][4];
-#pragma unroll
-                for (int b = 0; b < 4; b++)
-#pragma unroll
-                    for (int h = 0; h < 2; h++) {
-                        const uint32_t b0 = jb == b ? (h ? xv.z : xv.x) : 0u, b1 = jb == b ? (h ? xv.w : xv.y) : 0u;
-                        const uint32_t p0 = e2m1_pair_scaled(w[0][b], 2 * h), p1 = e2m1_pair_scaled(w[1][b], 2 * h);
-                        const uint32_t p2 = e2m1_pair_scaled(w[0][b], 2 * h + 1);
-                        const uint32_t p3 = e2m1_pair_scaled(w[1][b], 2 * h + 1);
-                        if (b < 2 && h == 0)
-                            mma_16816_first(c2[b % 2], p0, p1, p2, p3, b0, b1);
-                        else
-                            mma_16816<true>(c2[b % 2], p0, p1, p2, p3, b0, b1);
-                    }
-                // lane (g, t): columns 2t (hi) and 2t + 1 (lo) hold block t's sums of rows g and g + 8
+                        w[0][r][b] = *(const uint32_t *)(seg + 1024 * r + (lane_off ^ ((4 * c + b) << 4)));
+                float cs[1][4];   // lane (g, t): block t's hi and lo sums of rows g and g + 8
+                e2m1_chunk_mma<1>(w, xb[32 * s + 16 * c], jb, cs);
                 const int blk = 8 * s + 4 * c;
-                a0 = fmaf((c2[0][0] + c2[1][0]) + (c2[0][1] + c2[1][1]), dev_e8m0_to_f32(sc[blk]), a0);
-                a1 = fmaf((c2[0][2] + c2[1][2]) + (c2[0][3] + c2[1][3]), dev_e8m0_to_f32(sc[8 * nb + blk]), a1);
+                a0 = fmaf(cs[0][0] + cs[0][1], dev_e8m0_to_f32(sc[blk]), a0);
+                a1 = fmaf(cs[0][2] + cs[0][3], dev_e8m0_to_f32(sc[8 * nb + blk]), a1);
             }
         }
         ring.release(j, lane);
