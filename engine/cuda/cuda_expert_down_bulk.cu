@@ -16,7 +16,7 @@
 // with the hardware's 128-byte swizzle, rows past the matrix's end as zeros — and the rows' scale bytes (one
 // bulk copy); every consumer warp reads every stage (its own 16 rows of it).
 //
-// The MMAs are the gate/up kernel's (cuda_expert_bulk.cu): in a 128-column chunk (4 scale blocks), lane
+// The MMAs are the gate/up kernel's (e2m1_chunk_mma): in a 128-column chunk (4 scale blocks), lane
 // (g, t) holds 8 consecutive codes of block j (columns 32 j + 8 t ..) of rows g and g + 8 for each j; every
 // MMA (j, h) sums one block, B's columns 2 j (hi) and 2 j + 1 (lo) carry the input's block j, so after the
 // chunk's 8 MMAs lane (g, t) holds block t's sums of both rows and applies its scales in fp32. The swizzle
