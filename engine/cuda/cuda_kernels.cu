@@ -109,7 +109,8 @@ template <typename T, typename Op> __device__ T block_reduce(T v, T init, Op op,
 
 // The operands of one GEMV unit: the matrices' data and scales and the input row — for an expert slot
 // matrix slot_expert[slot] of the sets and input row slot / x_slot_div (read after the unit's pdl_wait:
-// the ids come from the router), else the plain matrices and p.x.
+// the ids come from the router), else the plain matrices and input row slot (a plain launch's units are
+// position 0, or with GemvKnobs::gemv1_positions the CUDA-core kernel's one position each).
 struct GemvOperands {
     const uint8_t *data, *sdata, *data2, *sdata2;
     const float *x;
@@ -128,6 +129,8 @@ template <bool GLU> __device__ __forceinline__ GemvOperands gemv_operands(const 
             o.sdata2 = expert_scales(p.w2, e);
         }
         o.x += (long long)(slot / p.x_slot_div) * p.ldx;
+    } else {
+        o.x += (long long)slot * p.ldx;
     }
     return o;
 }
@@ -638,7 +641,7 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
     const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
     // the accumulated outputs' old values, read right after the wait so that the write at the end does
     // not wait for them (their lane and warp write them); a deferred norm's partial sums likewise
-    float *ybase = p.y + (size_t)(p.slot_expert ? slot : 0) * p.ldy;
+    float *ybase = p.y + (size_t)slot * p.ldy;   // a slot's row, or a plain launch's position (gemv_operands)
     float y_old[R];
     double norm_part[norm_in ? NORM_PARTIALS_PER_THREAD : 1] = {};
     float factor = 1.0f;
@@ -979,7 +982,10 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
             return cuda_launch("gemv1_combine_kernel", err, kernel, grid, dim3(GEMV_THREADS), 0, st, p, lpr);
         }
     }
-    const int units = p.slot_expert ? p.n : 1;
+    // a block row per slot, or per position where the kernel takes a plain matrix's several positions
+    // (gemv1_takes_positions: each in the launch shape of one position, so each position's sums are the
+    // one-position launch's bit for bit)
+    const int units = p.slot_expert || p.n > 1 ? p.n : 1, shape_units = p.slot_expert ? p.n : 1;
     // Split the columns over up to 8 warps until the launch has ~8 warps per SM of work; MXFP4 expert
     // slots keep whole rows (measured, results/kernels/README.md: the split's shared-memory reduction
     // costs more than the parallelism gains there).
@@ -991,7 +997,7 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
         int lpr = 1;
         while (lpr < 32 && lpr * U * ksplit < nvec)
             lpr *= 2;
-        long long warps = (long long)(p.w.rows + (32 / lpr) * R - 1) / ((32 / lpr) * R) * ksplit * units;
+        long long warps = (long long)(p.w.rows + (32 / lpr) * R - 1) / ((32 / lpr) * R) * ksplit * shape_units;
         if (ksplit >= ksplit_max || warps >= (long long)gemv_sm_count * kn.gemv1_warps_per_sm || nvec / (ksplit * 2) < U)
             break;
         ksplit *= 2;
@@ -1566,6 +1572,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.dense_bulk_chunks = atoi(v);
         if ((v = getenv("MIMO_CUDA_DENSE_BULK_QKV")))
             k.dense_bulk_qkv = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_GEMV1_POSITIONS")) && atoi(v) >= 0 && atoi(v) <= 2)
+            k.gemv1_positions = atoi(v);
         read = true;
     }
     return k;
@@ -1623,6 +1631,24 @@ static bool gemv1_fuses_combine(const GemvParams &p, bool glu)
            p.combine_k * 128 <= GEMV1_COMBINE_RED;
 }
 
+// Whether the CUDA-core kernel of one position takes a plain matrix's several positions, a block row each
+// (GemvKnobs::gemv1_positions): f32 matrices, which have no tensor-core path (the `small` preset's router, 64
+// x 2048: the several-position kernel gives its few row tiles all the positions and no column split, 25.7 us
+// at 8 positions against 3.3 at one; results/kernels/README.md, twenty-fifth session), or with the knob at 2
+// every format up to GEMV1_POSITIONS_MAX_ROWS rows. The deferred norms and the qkv epilogue stay on the paths
+// that take them (one position, or the tensor cores).
+#define GEMV1_POSITIONS_MAX_ROWS 1024
+static long long gemv1_positions_launch_count = 0;
+long long cuda_gemv1_positions_launches() { return gemv1_positions_launch_count; }
+
+static bool gemv1_takes_positions(const GemvParams &p)
+{
+    const int mode = cuda_gemv_knobs().gemv1_positions;
+    return mode != 0 && !p.slot_expert && p.n > 1 && p.n <= 16 && !p.combine_x && !p.qkv_out.q && !p.norm_in.partials &&
+           !p.norm_out.h && !p.norm_factor && !cuda_persist_recorder() &&
+           (p.w.fmt == MIMO_WFMT_F32 || (mode == 2 && p.w.rows <= GEMV1_POSITIONS_MAX_ROWS));
+}
+
 template <int FMT, bool GLU>
 static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
@@ -1631,6 +1657,10 @@ static int launch_gemv_f(const GemvParams &p, cudaStream_t st, mimo_error *err)
         return cuda_expert_glu_bulk(p, st, err);
     if (gemv1_runs(p))
         return launch_gemv1<FMT, GLU>(p, st, err);
+    if (gemv1_takes_positions(p)) {
+        gemv1_positions_launch_count++;
+        return launch_gemv1<FMT, GLU>(p, st, err);
+    }
     if (cuda_dense_bulk_takes(p, GLU))   // it checks the format, the positions and the shape
         return cuda_dense_bulk(p, st, err);
     if (FMT != MIMO_WFMT_F32 && n <= 8) return launch_gemv_mma<FMT == MIMO_WFMT_F32 ? MIMO_WFMT_BF16 : FMT, 1, GLU>(p, st, err);

@@ -241,16 +241,22 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // session's one tile a block); down_bulk (MIMO_CUDA_DOWN_BULK) = 1: the MXFP4 expert down projection with
 // the MoE combine, several positions, on matrices of at least 6144 rows runs expert_down_bulk_kernel
 // (cuda_expert_down_bulk.cu), 2: every shape and position count it takes (tests), 0: never; down_bulk_blocks
-// (MIMO_CUDA_DOWN_BULK_BLOCKS) = 3 (default) | 2: that kernel's build for so many blocks an SM.
+// (MIMO_CUDA_DOWN_BULK_BLOCKS) = 3 (default) | 2: that kernel's build for so many blocks an SM;
+// gemv1_positions (MIMO_CUDA_GEMV1_POSITIONS) = 1: plain f32 matrices of several positions (which have no
+// tensor-core path) run the CUDA-core kernel of one position with a block row per position (launch_gemv1_v),
+// 2: plain matrices of every format with at most GEMV1_POSITIONS_MAX_ROWS rows too, 0: never (the
+// several-position CUDA-core kernel, gemv_kernel, whose blocks take every position of a row tile).
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
         slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
-        slot_bulk = 1, slot_bulk_tiles = 0, down_bulk = 1, down_bulk_blocks = 3, dense_bulk = 1, dense_bulk_chunks = 0, dense_bulk_qkv = 0;
+        slot_bulk = 1, slot_bulk_tiles = 0, down_bulk = 1, down_bulk_blocks = 3, dense_bulk = 1, dense_bulk_chunks = 0, dense_bulk_qkv = 0,
+        gemv1_positions = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).
 long long cuda_gemv_staged_launches();
+long long cuda_gemv1_positions_launches();   // launch_gemv1 over a plain matrix's several positions
 // MXFP4 gate/up expert slots on expert_glu_bulk_kernel (cuda_expert_bulk.cu): whether p goes there (the
 // knob, the shape), its launch, and its one-time setup (cuda_gemv_prepare calls it).
 bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu);

@@ -119,6 +119,8 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 22: k = GemvKnobs(); k.dense_bulk_chunks = 1; break;   // the dense bulk kernel without a column split
     case 23: k = GemvKnobs(); k.dense_bulk_chunks = 2; break;   // and in two chunks
     case 24: k = GemvKnobs(); k.dense_bulk_qkv = 1; break;   // the qkv epilogue on the dense bulk kernel
+    case 25: k = GemvKnobs(); k.gemv1_positions = 2; break;   // plain matrices of several positions, every format
+    case 26: k = GemvKnobs(); k.gemv1_positions = 0; break;   // f32 ones on the several-position kernel
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel
@@ -131,6 +133,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
 }
 
 extern "C" long long mimo_cuda_test_gemv_staged_launches(void) { return cuda_gemv_staged_launches(); }
+extern "C" long long mimo_cuda_test_gemv1_positions_launches(void) { return cuda_gemv1_positions_launches(); }
 extern "C" long long mimo_cuda_test_expert_glu_bulk_launches(void) { return cuda_expert_glu_bulk_launches(); }
 extern "C" long long mimo_cuda_test_expert_down_bulk_launches(void) { return cuda_expert_down_bulk_launches(); }
 extern "C" long long mimo_cuda_test_dense_bulk_launches(void) { return cuda_dense_bulk_launches(); }

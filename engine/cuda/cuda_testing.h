@@ -58,9 +58,14 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * one / two column chunks (dense_bulk_kernel: the bf16 / fp8 GEMVs of several positions, on by default; paths
  * 1-17 keep them on the per-lane-load kernels they test; a shape the chunk count does not divide falls back
  * there), 24 = the defaults with the qkv projection's RoPE and cache store on the dense bulk kernel (the
- * default leaves them to the RoPE kernel after it). Returns -1 for an unknown path. */
+ * default leaves them to the RoPE kernel after it), 25 = the defaults with the CUDA-core kernel of one position
+ * taking the several positions of every plain matrix of at most 1024 rows, a block row each (the default: f32
+ * matrices only), 26 = the defaults with none of them (f32 matrices of several positions on the several-position
+ * CUDA-core kernel). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 25
+#define MIMO_CUDA_TEST_GEMV_PATHS 27
+/* Launches of the CUDA-core kernel of one position over a plain matrix's several positions in this process. */
+long long mimo_cuda_test_gemv1_positions_launches(void);
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
 long long mimo_cuda_test_gemv_staged_launches(void);
 /* Launches of expert_glu_bulk_kernel (the MXFP4 gate/up slots on the tensor cores) in this process so far. */

@@ -149,6 +149,60 @@ Test(cuda_kernels, gemv_every_format_and_position_count)
     mimo_cuda_test_set_gemv_path(0);
 }
 
+/* A plain matrix's several positions on the CUDA-core kernel of one position (a block row each, in the
+ * one-position launch shape): each position's outputs must equal a one-position launch's bit for bit, and
+ * the CPU's; the defaults take f32 matrices (the `small` preset's router, 64 x 2048), path 25 every format up
+ * to 1024 rows, path 26 none (the launch counter tells). */
+Test(cuda_kernels, gemv1_positions_equal_one_position_bit_for_bit)
+{
+    need_gpu();
+    const struct { mimo_weight_format fmt; int rows, cols, path; bool takes; } cases[] = {
+        {MIMO_WFMT_F32, 64, 2048, 0, true},   {MIMO_WFMT_F32, 77, 1000, 0, true},
+        {MIMO_WFMT_BF16, 384, 6144, 0, false}, {MIMO_WFMT_BF16, 384, 6144, 25, true},
+        {MIMO_WFMT_FP8, 300, 1024, 25, true},  {MIMO_WFMT_MXFP4, 200, 2080, 25, true},
+        {MIMO_WFMT_F32, 1025, 512, 25, true},  {MIMO_WFMT_BF16, 1025, 512, 25, false},
+        {MIMO_WFMT_F32, 64, 2048, 26, false},
+    };
+    const int ns[] = {2, 8, 13, 16};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            const int rows = cases[c].rows, cols = cases[c].cols, n = ns[i];
+            const char *fmt = mimo_weight_format_name(cases[c].fmt);
+            cr_assert_eq(mimo_cuda_test_set_gemv_path(cases[c].path), 0);
+            void *data, *scales;
+            mimo_matrix m = random_matrix(cases[c].fmt, rows, cols, &data, &scales);
+            float *x = malloc((size_t)n * cols * sizeof(float)), *y = malloc((size_t)n * rows * sizeof(float));
+            float *y1 = malloc((size_t)rows * sizeof(float)), *ref = malloc((size_t)n * rows * sizeof(float));
+            for (size_t k = 0; k < (size_t)n * cols; k++)
+                x[k] = frand();
+            for (int t = 0; t < n; t++)
+                mimo_matrix_gemv_f32(&m, x + (size_t)t * cols, ref + (size_t)t * rows);
+            mimo_error err = {{0}};
+            const long long before = mimo_cuda_test_gemv1_positions_launches();
+            cr_assert_eq(mimo_cuda_test_gemv(&m, x, n, y, &err), 0, "%s", err.msg);
+            const long long taken = mimo_cuda_test_gemv1_positions_launches() - before;
+            cr_assert_eq(taken, cases[c].takes ? 1 : 0, "%s %dx%d n=%d path %d: %lld launches of the positions path",
+                         fmt, rows, cols, n, cases[c].path, taken);
+            const double rel = mimo_test_rel_err(y, ref, (size_t)n * rows);
+            cr_assert(all_finite(y, (size_t)n * rows) && rel < 1e-4, "%s %dx%d n=%d path %d: rel err %g", fmt, rows,
+                      cols, n, cases[c].path, rel);
+            if (cases[c].takes)
+                for (int t = 0; t < n; t++) {
+                    cr_assert_eq(mimo_cuda_test_gemv(&m, x + (size_t)t * cols, 1, y1, &err), 0, "%s", err.msg);
+                    cr_assert(memcmp(y + (size_t)t * rows, y1, (size_t)rows * sizeof(float)) == 0,
+                              "%s %dx%d n=%d path %d: position %d differs from its one-position launch", fmt, rows,
+                              cols, n, cases[c].path, t);
+                }
+            free(x);
+            free(y);
+            free(y1);
+            free(ref);
+            free(data);
+            free(scales);
+        }
+    mimo_cuda_test_set_gemv_path(0);
+}
+
 /* y += W x (o_proj and the dense down projection add into the residual): every format, one position
  * (the CUDA-core kernel reads the old y right after its wait) and several (tensor cores), every path. */
 Test(cuda_kernels, gemv_accumulates_into_y)
