@@ -11,7 +11,7 @@
 //
 // A block: one slot's tiles of 16 gate rows and the same 16 up rows, over the whole row, one tile after the
 // other through the same ring (so the input row is staged once a block, and the ring does not drain
-// between tiles); the launcher gives each block as many tiles as put the launch in one wave of resident
+// between tiles); the launcher splits each slot's tiles evenly over its share of one wave of resident
 // blocks (GemvKnobs::slot_bulk_tiles). A stage holds 2048 columns of a tile's 32 rows (a 1 KB bulk copy a
 // row; two stages of 33 KB, two blocks an SM); consumer warp w takes the stage's 128-column chunks w and
 // w + 8 (4 scale blocks each) of both matrices. Its m16n8k16 MMAs: A = 16
@@ -47,10 +47,10 @@ constexpr size_t EGB_MAX_SMEM = 200 * 1024;
 constexpr int EGB_X_GROUPS = 4;                           // 8-column input groups a consumer thread stages
 constexpr int EGB_MAX_LD = EGB_X_GROUPS * 8 * EGB_CONSUMERS * 32;
 // The default (GemvKnobs::slot_bulk 1) takes rows of at least this many columns: measured faster on the
-// MiMo-V2.5-Pro shard's 6144 and slower on `small`'s 2048, where the per-block staging of the input row and
-// the scales weighed more (results/kernels/README.md, twentieth session, one tile a block; not measured again
-// with several); 4096 (MiMo-V2-Flash) not measured.
-constexpr int EGB_MIN_LD_DEFAULT = 6144;
+// MiMo-V2.5-Pro shard's 6144 and, with the blocks of a launch balanced (egb_tiles_per_block), on `small`'s 2048
+// (8 positions 60.1 -> 50.3 us, 16 positions 114.6 -> 96.6; with the earlier powers-of-two tile counts it was
+// slower there: results/kernels/README.md, twenty-fifth session); 4096 (MiMo-V2-Flash) not measured.
+constexpr int EGB_MIN_LD_DEFAULT = 2048;
 
 // The dynamic shared memory of a block for rows of ld columns: barriers, stages, two tiles' scale bytes
 // (this tile's and the next one's, bulk-copied a row each; rows 4 x an odd number of words apart: 16-byte
@@ -266,9 +266,10 @@ bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
 
 static int egb_sm_count = 0;
 
-// Tiles a block takes: the knob's count, or (0, the default) the fewest powers of two that put the launch
-// in one wave of resident blocks (the Pro shard's 8 positions: 64 slots x 16 tiles at 2 blocks an SM on
-// 132 SMs, 4 tiles a block).
+// Tiles a block takes: the knob's count, or (0, the default) as many as split each slot's tiles evenly over
+// its share of one wave of resident blocks (the Pro shard's 8 positions: 64 slots x 16 tiles at 2 blocks an
+// SM on 132 SMs, 4 blocks a slot of 4 tiles; `small`'s 64 slots x 48 tiles, 4 blocks of 12 — the earlier
+// rule's powers of two gave 3 blocks of 16, 192 blocks on 264 places).
 static int egb_tiles_per_block(const GemvParams &p, mimo_error *err)
 {
     const int ntiles = (p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS, knob = cuda_gemv_knobs().slot_bulk_tiles;
@@ -286,10 +287,8 @@ static int egb_tiles_per_block(const GemvParams &p, mimo_error *err)
         cached_blocks = blocks > 0 ? blocks : 1;
     }
     const long long resident = (long long)cached_blocks * egb_sm_count;
-    int tpb = 1;
-    while (tpb < ntiles && (long long)((ntiles + tpb - 1) / tpb) * p.n > resident)
-        tpb *= 2;
-    return min(tpb, ntiles);
+    const int blocks_per_slot = (int)max(1LL, min((long long)ntiles, resident / p.n));
+    return (ntiles + blocks_per_slot - 1) / blocks_per_slot;
 }
 
 int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)

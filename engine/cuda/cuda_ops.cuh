@@ -233,11 +233,11 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // router publishing the factor to the gate/up slots (GemvParams::norm_factor), 0: it stays a kernel;
 // qkv_rope (MIMO_CUDA_QKV_ROPE) = 1: the qkv projection of a step does the RoPE and the cache store
 // itself where its kernel takes it (GemvQkvOut), 0: the qkv_rope_store kernel after it;
-// slot_bulk (MIMO_CUDA_SLOT_BULK) = 1: MXFP4 gate/up slots of several positions with rows of at least 6144
+// slot_bulk (MIMO_CUDA_SLOT_BULK) = 1: MXFP4 gate/up slots of several positions with rows of at least 2048
 // columns run expert_glu_bulk_kernel (tensor cores, weights streamed by bulk copies; cuda_expert_bulk.cu),
 // 2: every shape and position count it takes (tests; slower at one position and on short rows), 0: never;
-// slot_bulk_tiles (MIMO_CUDA_SLOT_BULK_TILES) = 0 (default): each of its blocks takes as many 16-row tiles
-// of its slot as put the launch in one wave of resident blocks, N > 0: N tiles a block (1: the twentieth
+// slot_bulk_tiles (MIMO_CUDA_SLOT_BULK_TILES) = 0 (default): each slot's 16-row tiles split evenly over its
+// share of one wave of resident blocks, N > 0: N tiles a block (1: the twentieth
 // session's one tile a block); down_bulk (MIMO_CUDA_DOWN_BULK) = 1: the MXFP4 expert down projection with
 // the MoE combine, several positions, on matrices of at least 6144 rows runs expert_down_bulk_kernel
 // (cuda_expert_down_bulk.cu), 2: every shape and position count it takes (tests), 0: never; down_bulk_blocks

@@ -50,9 +50,9 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * after the route kernel), 17 = the defaults without the staged GEMV (plain matrices of one position whose
  * rows the default bulk-copies into shared memory before its wait, gemv1_staged_kernel, read them from
  * global memory after it), 18 = the defaults with every MXFP4 gate/up slot launch expert_glu_bulk_kernel
- * takes on it (the default: several positions, rows of 6144 columns or more; paths 1-17 keep every MXFP4
+ * takes on it (the default: several positions, rows of 2048 columns or more; paths 1-17 keep every MXFP4
  * gate/up slot off it, on the kernels they test), 19 / 20 = path 18 with 4 / 3 row tiles a block of that
- * kernel (the default: as many as put the launch in one wave), 21 = the defaults with every MXFP4 expert down
+ * kernel (the default: a slot's tiles split evenly over its share of one wave), 21 = the defaults with every MXFP4 expert down
  * projection with the MoE combine that expert_down_bulk_kernel takes on it (the default: several positions,
  * 6144 rows or more; paths 1-17 keep it off), 22 / 23 = the defaults with the dense bulk kernel's launches in
  * one / two column chunks (dense_bulk_kernel: the bf16 / fp8 GEMVs of several positions, on by default; paths

@@ -500,6 +500,65 @@ Test(cuda_kernels, expert_glu_bulk_slots)
     mimo_cuda_test_set_gemv_path(0);
 }
 
+/* The defaults on `small`'s gate/up shape (768 x 2048) at 8 positions, and a ragged 760 rows (a half last
+ * tile) at 13: the bulk kernel takes them (rows of 2048 columns), each slot's tiles split evenly over its share
+ * of a wave (12 and 24 tiles a block on 132 SMs), against the reference and the CUDA-core kernel (path 1). */
+Test(cuda_kernels, expert_glu_bulk_default_small_shape)
+{
+    need_gpu();
+    enum { E = 6, K = 8, MAX_POS = 13 };
+    const int shapes[2][3] = {{768, 2048, 8}, {760, 2048, 13}};
+    for (int sh = 0; sh < 2; sh++) {
+        const int ROWS = shapes[sh][0], COLS = shapes[sh][1], npos = shapes[sh][2], SLOTS = npos * K;
+        mimo_matrix gs[E], us[E];
+        void *gd[E], *gsc[E], *ud[E], *usc[E];
+        for (int e = 0; e < E; e++) {
+            gs[e] = random_matrix(MIMO_WFMT_MXFP4, ROWS, COLS, &gd[e], &gsc[e]);
+            us[e] = random_matrix(MIMO_WFMT_MXFP4, ROWS, COLS, &ud[e], &usc[e]);
+        }
+        int32_t ids[MAX_POS * K];
+        for (int s = 0; s < SLOTS; s++)
+            ids[s] = (s * 5 + s / K) % E;
+        float *x = malloc((size_t)npos * COLS * sizeof(float));
+        for (int i = 0; i < npos * COLS; i++)
+            x[i] = frand() * 0.1f;
+        float *ref = malloc((size_t)SLOTS * ROWS * sizeof(float)), *y = malloc((size_t)SLOTS * ROWS * sizeof(float));
+        float *core = malloc((size_t)SLOTS * ROWS * sizeof(float));
+        float *a = malloc((size_t)ROWS * sizeof(float)), *b = malloc((size_t)ROWS * sizeof(float));
+        for (int s = 0; s < SLOTS; s++) {
+            mimo_matrix_gemv_f32(&gs[ids[s]], x + (size_t)(s / K) * COLS, a);
+            mimo_matrix_gemv_f32(&us[ids[s]], x + (size_t)(s / K) * COLS, b);
+            mimo_cpu_swiglu(ref + (size_t)s * ROWS, a, b, ROWS);
+        }
+        mimo_error err = {{0}};
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(1), 0);
+        cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, core, &err), 0, "%s", err.msg);
+        cr_assert_eq(mimo_cuda_test_set_gemv_path(0), 0);
+        const long long before = mimo_cuda_test_expert_glu_bulk_launches();
+        cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, y, &err), 0, "%s", err.msg);
+        cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - before, 1, "%dx%d, %d positions: not on the bulk kernel",
+                     ROWS, COLS, npos);
+        cr_assert(all_finite(y, (size_t)SLOTS * ROWS), "%dx%d, %d positions: output not fully written", ROWS, COLS,
+                  npos);
+        const double rel = mimo_test_rel_err(y, ref, (size_t)SLOTS * ROWS);
+        const double rel_core = mimo_test_rel_err(y, core, (size_t)SLOTS * ROWS);
+        cr_assert(rel < 1e-4 && rel_core < 1e-5, "%dx%d, %d positions: rel err %g (reference), %g (CUDA-core kernel)",
+                  ROWS, COLS, npos, rel, rel_core);
+        for (int e = 0; e < E; e++) {
+            free(gd[e]);
+            free(gsc[e]);
+            free(ud[e]);
+            free(usc[e]);
+        }
+        free(x);
+        free(ref);
+        free(y);
+        free(core);
+        free(a);
+        free(b);
+    }
+}
+
 /* One case of the expert down projection with the MoE combine: k slots a position over npos positions (ids
  * repeating across positions, combine weights in [0.1, 0.9]), the slots' activations (wide: magnitudes from
  * ~1e-4 to ~30), the residual rows x0 and the reference ref = x0 + sum_j w_j E_j act_j. */
