@@ -39,12 +39,15 @@ constexpr int EDB_THREADS = (EDB_WARPS + 1) * 32;  // and the producer warp
 constexpr int EDB_SEG = 256;                       // columns of a 128-byte segment: 8 scale blocks
 constexpr int EDB_SEG_BYTES = EDB_TILE_ROWS * 128; // a segment's tensor copy
 constexpr int EDB_ALIGN = 1024;                    // the 128-byte swizzle's alignment
-constexpr int EDB_MAX_LD = 512;
+// Up to `small`'s 768 columns (three segments: a 52 KB stage, 182 KB a block, one block an SM; its 8-position
+// launch of 16 row tiles x 8 positions is one wave of 128 blocks).
+constexpr int EDB_MAX_LD = 768;
 constexpr int EDB_MAX_K = 8;
 constexpr size_t EDB_MAX_SMEM = 200 * 1024;
-// The default (GemvKnobs::down_bulk 1) takes matrices of at least this many rows: the MiMo-V2.5-Pro shard's
-// 6144 (hidden) measured; the smaller presets' not.
-constexpr int EDB_MIN_ROWS_DEFAULT = 6144;
+// The default (GemvKnobs::down_bulk 1) takes matrices of at least this many rows: measured on the MiMo-V2.5-Pro
+// shard's 6144 (hidden) and `small`'s 2048 (8 positions 40.1 -> 22.4 us, 16 positions 74.8 -> 42.7;
+// results/kernels/README.md, twenty-fifth session); MiMo-V2-Flash's 4096 x 256 not measured.
+constexpr int EDB_MIN_ROWS_DEFAULT = 2048;
 
 // The dynamic shared memory of a block for rows of ld columns, from a 1024-aligned base: stages of the
 // tile's weight segments, then its scale bytes (a stage a multiple of 1024 bytes); the ring's barriers; the

@@ -239,7 +239,7 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // slot_bulk_tiles (MIMO_CUDA_SLOT_BULK_TILES) = 0 (default): each slot's 16-row tiles split evenly over its
 // share of one wave of resident blocks, N > 0: N tiles a block (1: the twentieth
 // session's one tile a block); down_bulk (MIMO_CUDA_DOWN_BULK) = 1: the MXFP4 expert down projection with
-// the MoE combine, several positions, on matrices of at least 6144 rows runs expert_down_bulk_kernel
+// the MoE combine, several positions, on matrices of at least 2048 rows runs expert_down_bulk_kernel
 // (cuda_expert_down_bulk.cu), 2: every shape and position count it takes (tests), 0: never; down_bulk_blocks
 // (MIMO_CUDA_DOWN_BULK_BLOCKS) = 3 (default) | 2: that kernel's build for so many blocks an SM;
 // gemv1_positions (MIMO_CUDA_GEMV1_POSITIONS) = 1: plain f32 matrices of several positions (which have no

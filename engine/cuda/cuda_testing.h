@@ -54,7 +54,7 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * gate/up slot off it, on the kernels they test), 19 / 20 = path 18 with 4 / 3 row tiles a block of that
  * kernel (the default: a slot's tiles split evenly over its share of one wave), 21 = the defaults with every MXFP4 expert down
  * projection with the MoE combine that expert_down_bulk_kernel takes on it (the default: several positions,
- * 6144 rows or more; paths 1-17 keep it off), 22 / 23 = the defaults with the dense bulk kernel's launches in
+ * 2048 rows or more; paths 1-17 keep it off), 22 / 23 = the defaults with the dense bulk kernel's launches in
  * one / two column chunks (dense_bulk_kernel: the bf16 / fp8 GEMVs of several positions, on by default; paths
  * 1-17 keep them on the per-lane-load kernels they test; a shape the chunk count does not divide falls back
  * there), 24 = the defaults with the qkv projection's RoPE and cache store on the dense bulk kernel (the

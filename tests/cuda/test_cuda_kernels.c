@@ -636,16 +636,17 @@ Test(cuda_kernels, expert_down_combine)
 /* The MXFP4 down projection with the MoE combine on the tensor cores, weights tensor-copied with the 128-byte
  * swizzle (expert_down_bulk_kernel, path 21): the MiMo-V2.5-Pro shard's shape (6144 rows of 256 columns: 48
  * tiles of 128 rows), two 256-column segments with a ragged last tile (200 x 512: 72 rows, the copies' rows
- * past the end landing as zeros), k = 8 (stages through the
- * 3-stage ring twice over) and 3, one and two positions; inputs over a wide range of magnitudes (the halves'
- * scaling). Against the reference and against the CUDA-core kernel's fused combine (path 1); the launch
- * count says it ran. */
+ * past the end landing as zeros), `small`'s (2048 rows of 768 columns: three segments), k = 8 (stages through
+ * the 3-stage ring twice over) and 3, one and two positions; inputs over a wide range of magnitudes (the
+ * halves' scaling). Against the reference and against the CUDA-core kernel's fused combine (path 1); the
+ * launch count says it ran. The defaults (path 0) take the kernel at 2048 rows or more of several positions,
+ * with the same sums bit for bit, and leave one position to the CUDA-core kernel. */
 Test(cuda_kernels, expert_down_bulk_combine)
 {
     need_gpu();
     enum { E = 6, MAX_K = 8, MAX_POS = 2 };
-    const int shapes[2][2] = {{6144, 256}, {200, 512}}, ks[2] = {8, 3};
-    for (int sh = 0; sh < 2; sh++)
+    const int shapes[3][2] = {{6144, 256}, {200, 512}, {2048, 768}}, ks[2] = {8, 3};
+    for (int sh = 0; sh < 3; sh++)
     for (int ki = 0; ki < 2; ki++)
     for (int npos = 1; npos <= MAX_POS; npos++) {
         const int ROWS = shapes[sh][0], COLS = shapes[sh][1], k = ks[ki], slots = k * npos;
@@ -677,6 +678,19 @@ Test(cuda_kernels, expert_down_bulk_combine)
         cr_assert(rel < 1e-4, "%dx%d, k %d, %d positions: rel err %g against the reference", ROWS, COLS, k, npos, rel);
         cr_assert(rel_core < 1e-5, "%dx%d, k %d, %d positions: rel err %g against the CUDA-core kernel", ROWS, COLS, k,
                   npos, rel_core);
+        if (ROWS >= 2048) {   /* the defaults' rule */
+            memcpy(xc, x0, sizeof(float) * npos * ROWS);
+            cr_assert_eq(mimo_cuda_test_set_gemv_path(0), 0);
+            const long long before0 = mimo_cuda_test_expert_down_bulk_launches();
+            cr_assert_eq(mimo_cuda_test_expert_down_combine(ms, E, ids, w, slots, k, act, xc, true, &err), 0, "%s",
+                         err.msg);
+            const long long taken = mimo_cuda_test_expert_down_bulk_launches() - before0;
+            cr_assert_eq(taken, npos > 1 ? 1 : 0, "%dx%d, k %d, %d positions: the defaults launched the bulk kernel %lld "
+                         "times", ROWS, COLS, k, npos, taken);
+            if (npos > 1)
+                cr_assert(memcmp(xb, xc, sizeof(float) * npos * ROWS) == 0,
+                          "%dx%d, k %d, %d positions: the defaults' sums differ from path 21's", ROWS, COLS, k, npos);
+        }
         for (int e = 0; e < E; e++) {
             free(d[e]);
             free(s[e]);
