@@ -52,12 +52,12 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * global memory after it), 18 = the defaults with every MXFP4 gate/up slot launch expert_glu_bulk_kernel
  * takes on it (the default: several positions, rows of 2048 columns or more; paths 1-17 keep every MXFP4
  * gate/up slot off it, on the kernels they test), 19 / 20 = path 18 with 4 / 3 row tiles a block of that
- * kernel (the default: a slot's tiles split evenly over its share of one wave), 21 = the defaults with every MXFP4 expert down
- * projection with the MoE combine that expert_down_bulk_kernel takes on it (the default: several positions,
- * 2048 rows or more; paths 1-17 keep it off), 22 / 23 = the defaults with the dense bulk kernel's launches in
- * one / two column chunks (dense_bulk_kernel: the bf16 / fp8 GEMVs of several positions, on by default; paths
- * 1-17 keep them on the per-lane-load kernels they test; a shape the chunk count does not divide falls back
- * there), 24 = the defaults with the qkv projection's RoPE and cache store on the dense bulk kernel (the
+ * kernel (the default: a slot's tiles split evenly over its share of one wave), 21 = the defaults with every
+ * MXFP4 expert down projection with the MoE combine that expert_down_bulk_kernel takes on it (the default:
+ * several positions, 2048 rows or more; paths 1-17 keep it off), 22 / 23 = the defaults with the dense bulk
+ * kernel's launches in one / two column chunks (dense_bulk_kernel: the bf16 / fp8 GEMVs of several positions, on by
+ * default; paths 1-17 keep them on the per-lane-load kernels they test; a shape the chunk count does not divide
+ * falls back there), 24 = the defaults with the qkv projection's RoPE and cache store on the dense bulk kernel (the
  * default leaves them to the RoPE kernel after it), 25 = the defaults with the CUDA-core kernel of one position
  * taking the several positions of every plain matrix of at most 1024 rows, a block row each (the default: f32
  * matrices only), 26 = the defaults with none of them (f32 matrices of several positions on the several-position
