@@ -430,133 +430,90 @@ Test(cuda_kernels, gemv_expert_slots)
     }
 }
 
-/* The MXFP4 gate/up slots on the tensor cores with bulk-copied weights (expert_glu_bulk_kernel): the
- * MiMo-V2.5-Pro shard's shape (256 rows of 6144 columns, 3 stages through the 2-stage ring), ragged rows
- * with a partial last stage (200 x 2560: 20 chunks), one partial stage (40 x 512); two and one positions
- * (path 18 takes one position too); inputs over a wide range of magnitudes (its halves' scaling); one tile
- * a block where the launch is small (path 18), 4 and 3 tiles a block (paths 19, 20: a block's later tiles
- * through the same ring, the last block's fewer, 3 tiles of 40 rows in one block). Against the reference and
- * against the CUDA-core kernel (path 1), and the launch count says it ran. */
-Test(cuda_kernels, expert_glu_bulk_slots)
+/* One launch of MXFP4 gate/up slots (npos positions of K = 8 slots over E experts, ids repeating across
+ * positions; inputs over a wide range of magnitudes, for the halves' scaling) that must take
+ * expert_glu_bulk_kernel on GEMV path `path`: against the reference and against the CUDA-core kernel (path 1),
+ * and the launch count says it ran. */
+static void check_expert_glu_bulk(int rows, int cols, int npos, int path)
 {
-    need_gpu();
-    enum { E = 5, K = 8, MAX_POS = 2 };
-    const int shapes[3][2] = {{256, 6144}, {200, 2560}, {40, 512}};
-    for (int path = 18; path <= 20; path++)
-    for (int sh = 0; sh < 3; sh++)
-    for (int npos = 1; npos <= MAX_POS; npos++) {
-        const int ROWS = shapes[sh][0], COLS = shapes[sh][1], SLOTS = npos * K;
-        mimo_matrix gs[E], us[E];
-        void *gd[E], *gsc[E], *ud[E], *usc[E];
-        for (int e = 0; e < E; e++) {
-            gs[e] = random_matrix(MIMO_WFMT_MXFP4, ROWS, COLS, &gd[e], &gsc[e]);
-            us[e] = random_matrix(MIMO_WFMT_MXFP4, ROWS, COLS, &ud[e], &usc[e]);
-        }
-        int32_t ids[MAX_POS * K];
-        for (int s = 0; s < SLOTS; s++)
-            ids[s] = (s * 3 + s / K) % E;   /* repeats across positions */
-        float *x = malloc((size_t)npos * COLS * sizeof(float));
-        for (int i = 0; i < npos * COLS; i++)   /* magnitudes from ~1e-4 to ~30 */
-            x[i] = frand() * (i % 97 == 0 ? 30.0f : i % 5 == 0 ? 1e-3f : 0.05f);
-        float *ref = malloc((size_t)SLOTS * ROWS * sizeof(float)), *y = malloc((size_t)SLOTS * ROWS * sizeof(float));
-        float *core = malloc((size_t)SLOTS * ROWS * sizeof(float));
-        float *a = malloc((size_t)ROWS * sizeof(float)), *b = malloc((size_t)ROWS * sizeof(float));
-        for (int s = 0; s < SLOTS; s++) {
-            mimo_matrix_gemv_f32(&gs[ids[s]], x + (size_t)(s / K) * COLS, a);
-            mimo_matrix_gemv_f32(&us[ids[s]], x + (size_t)(s / K) * COLS, b);
-            mimo_cpu_swiglu(ref + (size_t)s * ROWS, a, b, ROWS);
-        }
-        mimo_error err = {{0}};
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(1), 0);
-        cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, core, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
-        const long long before = mimo_cuda_test_expert_glu_bulk_launches();
-        cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, y, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - before, 1,
-                     "path %d, %dx%d, %d positions: not on the bulk kernel", path, ROWS, COLS, npos);
-        cr_assert(all_finite(y, (size_t)SLOTS * ROWS), "%dx%d, %d positions: output not fully written", ROWS, COLS,
-                  npos);
-        const double rel = mimo_test_rel_err(y, ref, (size_t)SLOTS * ROWS);
-        const double rel_core = mimo_test_rel_err(y, core, (size_t)SLOTS * ROWS);
-        cr_log_info("expert_glu_bulk path %d, %dx%d, %d positions: rel err %.3g (reference), %.3g (CUDA-core kernel)",
-                    path, ROWS, COLS, npos, rel, rel_core);
-        cr_assert(rel < 1e-4, "path %d, %dx%d, %d positions: rel err %g against the reference", path, ROWS, COLS, npos,
-                  rel);
-        cr_assert(rel_core < 1e-5, "path %d, %dx%d, %d positions: rel err %g against the CUDA-core kernel", path, ROWS,
-                  COLS, npos, rel_core);
-        for (int e = 0; e < E; e++) {
-            free(gd[e]);
-            free(gsc[e]);
-            free(ud[e]);
-            free(usc[e]);
-        }
-        free(x);
-        free(ref);
-        free(y);
-        free(core);
-        free(a);
-        free(b);
+    enum { E = 5, K = 8 };
+    const int slots = npos * K;
+    mimo_matrix gs[E], us[E];
+    void *gd[E], *gsc[E], *ud[E], *usc[E];
+    for (int e = 0; e < E; e++) {
+        gs[e] = random_matrix(MIMO_WFMT_MXFP4, rows, cols, &gd[e], &gsc[e]);
+        us[e] = random_matrix(MIMO_WFMT_MXFP4, rows, cols, &ud[e], &usc[e]);
     }
+    int32_t *ids = malloc((size_t)slots * sizeof(int32_t));
+    for (int s = 0; s < slots; s++)
+        ids[s] = (s * 3 + s / K) % E;   /* repeats across positions */
+    float *x = malloc((size_t)npos * cols * sizeof(float));
+    for (int i = 0; i < npos * cols; i++)   /* magnitudes from ~1e-4 to ~30 */
+        x[i] = frand() * (i % 97 == 0 ? 30.0f : i % 5 == 0 ? 1e-3f : 0.05f);
+    float *ref = malloc((size_t)slots * rows * sizeof(float)), *y = malloc((size_t)slots * rows * sizeof(float));
+    float *core = malloc((size_t)slots * rows * sizeof(float));
+    float *a = malloc((size_t)rows * sizeof(float)), *b = malloc((size_t)rows * sizeof(float));
+    for (int s = 0; s < slots; s++) {
+        mimo_matrix_gemv_f32(&gs[ids[s]], x + (size_t)(s / K) * cols, a);
+        mimo_matrix_gemv_f32(&us[ids[s]], x + (size_t)(s / K) * cols, b);
+        mimo_cpu_swiglu(ref + (size_t)s * rows, a, b, rows);
+    }
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(1), 0);
+    cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, slots, x, K, core, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+    const long long before = mimo_cuda_test_expert_glu_bulk_launches();
+    cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, slots, x, K, y, &err), 0, "%s", err.msg);
+    cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - before, 1,
+                 "path %d, %dx%d, %d positions: not on the bulk kernel", path, rows, cols, npos);
+    cr_assert(all_finite(y, (size_t)slots * rows), "%dx%d, %d positions: output not fully written", rows, cols, npos);
+    const double rel = mimo_test_rel_err(y, ref, (size_t)slots * rows);
+    const double rel_core = mimo_test_rel_err(y, core, (size_t)slots * rows);
+    cr_log_info("expert_glu_bulk path %d, %dx%d, %d positions: rel err %.3g (reference), %.3g (CUDA-core kernel)", path,
+                rows, cols, npos, rel, rel_core);
+    cr_assert(rel < 1e-4, "path %d, %dx%d, %d positions: rel err %g against the reference", path, rows, cols, npos, rel);
+    cr_assert(rel_core < 1e-5, "path %d, %dx%d, %d positions: rel err %g against the CUDA-core kernel", path, rows,
+              cols, npos, rel_core);
+    for (int e = 0; e < E; e++) {
+        free(gd[e]);
+        free(gsc[e]);
+        free(ud[e]);
+        free(usc[e]);
+    }
+    free(ids);
+    free(x);
+    free(ref);
+    free(y);
+    free(core);
+    free(a);
+    free(b);
     mimo_cuda_test_set_gemv_path(0);
 }
 
-/* The defaults on `small`'s gate/up shape (768 x 2048) at 8 positions, and a ragged 760 rows (a half last
- * tile) at 13: the bulk kernel takes them (rows of 2048 columns), each slot's tiles split evenly over its share
- * of a wave (12 and 24 tiles a block on 132 SMs), against the reference and the CUDA-core kernel (path 1). */
+/* The MXFP4 gate/up slots on the tensor cores with bulk-copied weights (expert_glu_bulk_kernel): the
+ * MiMo-V2.5-Pro shard's shape (256 rows of 6144 columns, 3 stages through the 2-stage ring), ragged rows
+ * with a partial last stage (200 x 2560: 20 chunks), one partial stage (40 x 512); two and one positions
+ * (path 18 takes one position too); one tile a block where the launch is small (path 18), 4 and 3 tiles a
+ * block (paths 19, 20: a block's later tiles through the same ring, the last block's fewer, 3 tiles of 40
+ * rows in one block). */
+Test(cuda_kernels, expert_glu_bulk_slots)
+{
+    need_gpu();
+    const int shapes[3][2] = {{256, 6144}, {200, 2560}, {40, 512}};
+    for (int path = 18; path <= 20; path++)
+        for (int sh = 0; sh < 3; sh++)
+            for (int npos = 1; npos <= 2; npos++)
+                check_expert_glu_bulk(shapes[sh][0], shapes[sh][1], npos, path);
+}
+
+/* The defaults (path 0) on `small`'s gate/up shape (768 x 2048) at 8 positions, and a ragged 760 rows (a half
+ * last tile) at 13: the bulk kernel takes them (rows of 2048 columns), each slot's tiles split evenly over its
+ * share of a wave (12 and 24 tiles a block on 132 SMs). */
 Test(cuda_kernels, expert_glu_bulk_default_small_shape)
 {
     need_gpu();
-    enum { E = 6, K = 8, MAX_POS = 13 };
-    const int shapes[2][3] = {{768, 2048, 8}, {760, 2048, 13}};
-    for (int sh = 0; sh < 2; sh++) {
-        const int ROWS = shapes[sh][0], COLS = shapes[sh][1], npos = shapes[sh][2], SLOTS = npos * K;
-        mimo_matrix gs[E], us[E];
-        void *gd[E], *gsc[E], *ud[E], *usc[E];
-        for (int e = 0; e < E; e++) {
-            gs[e] = random_matrix(MIMO_WFMT_MXFP4, ROWS, COLS, &gd[e], &gsc[e]);
-            us[e] = random_matrix(MIMO_WFMT_MXFP4, ROWS, COLS, &ud[e], &usc[e]);
-        }
-        int32_t ids[MAX_POS * K];
-        for (int s = 0; s < SLOTS; s++)
-            ids[s] = (s * 5 + s / K) % E;
-        float *x = malloc((size_t)npos * COLS * sizeof(float));
-        for (int i = 0; i < npos * COLS; i++)
-            x[i] = frand() * 0.1f;
-        float *ref = malloc((size_t)SLOTS * ROWS * sizeof(float)), *y = malloc((size_t)SLOTS * ROWS * sizeof(float));
-        float *core = malloc((size_t)SLOTS * ROWS * sizeof(float));
-        float *a = malloc((size_t)ROWS * sizeof(float)), *b = malloc((size_t)ROWS * sizeof(float));
-        for (int s = 0; s < SLOTS; s++) {
-            mimo_matrix_gemv_f32(&gs[ids[s]], x + (size_t)(s / K) * COLS, a);
-            mimo_matrix_gemv_f32(&us[ids[s]], x + (size_t)(s / K) * COLS, b);
-            mimo_cpu_swiglu(ref + (size_t)s * ROWS, a, b, ROWS);
-        }
-        mimo_error err = {{0}};
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(1), 0);
-        cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, core, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_cuda_test_set_gemv_path(0), 0);
-        const long long before = mimo_cuda_test_expert_glu_bulk_launches();
-        cr_assert_eq(mimo_cuda_test_expert_gemv(gs, us, E, ids, SLOTS, x, K, y, &err), 0, "%s", err.msg);
-        cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - before, 1, "%dx%d, %d positions: not on the bulk kernel",
-                     ROWS, COLS, npos);
-        cr_assert(all_finite(y, (size_t)SLOTS * ROWS), "%dx%d, %d positions: output not fully written", ROWS, COLS,
-                  npos);
-        const double rel = mimo_test_rel_err(y, ref, (size_t)SLOTS * ROWS);
-        const double rel_core = mimo_test_rel_err(y, core, (size_t)SLOTS * ROWS);
-        cr_assert(rel < 1e-4 && rel_core < 1e-5, "%dx%d, %d positions: rel err %g (reference), %g (CUDA-core kernel)",
-                  ROWS, COLS, npos, rel, rel_core);
-        for (int e = 0; e < E; e++) {
-            free(gd[e]);
-            free(gsc[e]);
-            free(ud[e]);
-            free(usc[e]);
-        }
-        free(x);
-        free(ref);
-        free(y);
-        free(core);
-        free(a);
-        free(b);
-    }
+    check_expert_glu_bulk(768, 2048, 8, 0);
+    check_expert_glu_bulk(760, 2048, 13, 0);
 }
 
 /* One case of the expert down projection with the MoE combine: k slots a position over npos positions (ids
