@@ -49,7 +49,8 @@ constexpr int EGB_MAX_LD = EGB_X_GROUPS * 8 * EGB_CONSUMERS * 32;
 // The default (GemvKnobs::slot_bulk 1) takes rows of at least this many columns: measured faster on the
 // MiMo-V2.5-Pro shard's 6144 and, with the blocks of a launch balanced (egb_tiles_per_block), on `small`'s 2048
 // (8 positions 60.1 -> 50.3 us, 16 positions 114.6 -> 96.6; with the earlier powers-of-two tile counts it was
-// slower there: results/kernels/README.md, twenty-fifth session); 4096 (MiMo-V2-Flash) not measured.
+// slower there: results/kernels/README.md, twenty-fifth session); MiMo-V2-Flash's 4096 in its shard's steps
+// only, with the session's other two changes (0/4: 8 positions 10.1 -> 6.7 ms).
 constexpr int EGB_MIN_LD_DEFAULT = 2048;
 
 // The dynamic shared memory of a block for rows of ld columns: barriers, stages, two tiles' scale bytes

@@ -46,7 +46,8 @@ constexpr int EDB_MAX_K = 8;
 constexpr size_t EDB_MAX_SMEM = 200 * 1024;
 // The default (GemvKnobs::down_bulk 1) takes matrices of at least this many rows: measured on the MiMo-V2.5-Pro
 // shard's 6144 (hidden) and `small`'s 2048 (8 positions 40.1 -> 22.4 us, 16 positions 74.8 -> 42.7;
-// results/kernels/README.md, twenty-fifth session); MiMo-V2-Flash's 4096 x 256 not measured.
+// results/kernels/README.md, twenty-fifth session); MiMo-V2-Flash's 4096 rows (512 columns at 4 ways) in its
+// shard's steps only, with the session's other two changes (0/4: 8 positions 10.1 -> 6.7 ms).
 constexpr int EDB_MIN_ROWS_DEFAULT = 2048;
 
 // The dynamic shared memory of a block for rows of ld columns, from a 1024-aligned base: stages of the
