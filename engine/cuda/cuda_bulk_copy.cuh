@@ -87,6 +87,16 @@ __device__ __forceinline__ void bulk_tensor_copy_3d(void *dst, const void *map, 
                  : "memory");
 }
 
+// The same for a four-dimensional tensor: the box at element column col, row row, and coordinates c2, c3.
+__device__ __forceinline__ void bulk_tensor_copy_4d(void *dst, const void *map, int col, int row, int c2, int c3,
+                                                    uint64_t *bar)
+{
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+                 "%3, %4, %5}], [%6];" ::"r"(smem_address(dst)),
+                 "l"((uint64_t)map), "r"(col), "r"(row), "r"(c2), "r"(c3), "r"(smem_address(bar))
+                 : "memory");
+}
+
 // Waits until bar's phase `parity` has completed (the copies on it have landed).
 __device__ __forceinline__ void bulk_barrier_wait(uint64_t *bar, uint32_t parity)
 {

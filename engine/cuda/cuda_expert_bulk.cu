@@ -5,16 +5,21 @@
 // costs ~5 instructions (decode, FMA, loads), which at the H100's bandwidth is as much issue time as the
 // bytes take, so the slot kernels stay at 0.45-0.61 of the calibration; a tensor-core kernel that loaded its
 // weights per lane (13th session) removed the arithmetic but waited on its loads (a chunk ahead a warp is
-// too little in flight). Here one producer warp streams the block's rows through a ring of shared-memory
-// stages (one bulk copy per row and stage, and per row and tile of its scale bytes; completion on a
+// too little in flight). Here one producer lane streams the block's rows through a ring of shared-memory
+// stages (a tensor copy per matrix and stage, and per matrix and tile of its scale bytes; completion on a
 // barrier), and eight consumer warps decode and multiply: nothing in flight costs a register.
 //
 // A block: one slot's tiles of 16 gate rows and the same 16 up rows, over the whole row, one tile after the
 // other through the same ring (so the input row is staged once a block, and the ring does not drain
 // between tiles); the launcher splits each slot's tiles evenly over its share of one wave of resident
-// blocks (GemvKnobs::slot_bulk_tiles). A stage holds 2048 columns of a tile's 32 rows (a 1 KB bulk copy a
-// row; two stages of 33 KB, two blocks an SM); consumer warp w takes the stage's 128-column chunks w and
-// w + 8 (4 scale blocks each) of both matrices. Its m16n8k16 MMAs: A = 16
+// blocks (GemvKnobs::slot_bulk_tiles). A stage holds 2048 columns of a tile's 32 rows: per matrix one
+// four-dimensional tensor copy of 8 segments of 128 bytes x 16 rows, landing [segment][row][128 bytes] with
+// the hardware's 128-byte swizzle (16-byte unit u of row r at u ^ (r mod 8): the 8 row groups' words of one
+// scale block lie in 32 distinct banks); two stages of 32 KB, two blocks an SM. (The first form copied 1 KB
+// a row, 32 copies a stage and 32 more for a tile's scales into rows padded apart: 42.3 us at 8 positions
+// against 36.4 now, 80.0 against 65.9 at 16; eight 3-d copies a matrix, one a segment, 37.5 / 68.1;
+// results/kernels/README.md, twenty-sixth session.) Consumer warp w takes the stage's 128-column chunks w
+// and w + 8 (4 scale blocks each) of both matrices. Its m16n8k16 MMAs: A = 16
 // rows x 16 codes decoded into halves (code x 2^-14, exact), B = the slot's input row, scaled by a power of
 // two into the half range and split as hi + lo. In a chunk, lane (g, t) holds 8 consecutive codes of scale
 // block j (columns 32 j + 8 t ..) of rows g and g + 8, so every MMA of block j sums one scale block; B's
@@ -28,6 +33,7 @@
 // Sums are in a fixed order (deterministic) but not the CUDA-core kernel's: they agree to ~1e-6.
 #include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
+#include "cuda_tensor_map.cuh"
 
 namespace {
 
@@ -38,11 +44,14 @@ constexpr int EGB_TILE_ROWS = 16;                         // gate rows a block (
 constexpr int EGB_ROWS = 2 * EGB_TILE_ROWS;               // rows a stage holds: gate, then up
 constexpr int EGB_STAGE_CHUNKS = EGB_CONSUMERS * EGB_CHUNKS_PER_WARP;
 constexpr int EGB_STAGE_COLS = EGB_CHUNK * EGB_STAGE_CHUNKS;
-constexpr int EGB_ROW_PITCH = EGB_STAGE_COLS / 2 + 16;    // bytes: rows 4 banks apart, conflict-free word reads
-constexpr int EGB_STAGE_BYTES = EGB_ROWS * EGB_ROW_PITCH;
+constexpr int EGB_SEG = 256;                              // columns of a 128-byte segment: two chunks
+constexpr int EGB_STAGE_SEGS = EGB_STAGE_COLS / EGB_SEG;
+constexpr int EGB_BOX_BYTES = EGB_STAGE_SEGS * EGB_TILE_ROWS * 128;   // a matrix's tensor copy a stage
+constexpr int EGB_STAGE_BYTES = 2 * EGB_BOX_BYTES;
 constexpr int EGB_STAGES = 2;
 constexpr int EGB_THREADS = (EGB_CONSUMERS + 1) * 32;     // and the producer warp
 constexpr int EGB_BAR_BYTES = 128;                        // the stages' full and empty barriers
+constexpr int EGB_ALIGN = 1024;                           // the 128-byte swizzle's alignment
 constexpr size_t EGB_MAX_SMEM = 200 * 1024;
 constexpr int EGB_X_GROUPS = 4;                           // 8-column input groups a consumer thread stages
 constexpr int EGB_MAX_LD = EGB_X_GROUPS * 8 * EGB_CONSUMERS * 32;
@@ -53,26 +62,36 @@ constexpr int EGB_MAX_LD = EGB_X_GROUPS * 8 * EGB_CONSUMERS * 32;
 // only, with the session's other two changes (0/4: 8 positions 10.1 -> 6.7 ms).
 constexpr int EGB_MIN_LD_DEFAULT = 2048;
 
-// The dynamic shared memory of a block for rows of ld columns: barriers, stages, two tiles' scale bytes
-// (this tile's and the next one's, bulk-copied a row each; rows 4 x an odd number of words apart: 16-byte
-// aligned, and the 8 row groups of a warp's byte reads hit distinct banks), the input row's hi and lo
-// halves (lo 64 bytes further than hi's end, so a quarter warp's hi and lo reads take distinct banks).
+// The dynamic shared memory of a block for rows of ld columns, from a 1024-aligned base: the stages (each
+// the gate box, then the up box: [segment][row][128 bytes], swizzled), two tiles' scale bytes (this tile's and
+// the next one's; a box a matrix, rows 4 x an odd number of words apart — the box's columns past the row's
+// end land as zeros — so the 8 row groups of a warp's byte reads hit distinct banks; a box 16 x that pitch,
+// a multiple of 128 bytes), the ring's barriers, the input row's hi and lo halves (lo 64 bytes further than
+// hi's end, so a quarter warp's hi and lo reads take distinct banks), and the base's alignment slack.
 struct EgbLayout {
     int scale_pitch;
-    size_t scales, scale_tile, xs_hi, xs_lo, total;
+    size_t scales, scale_tile, bars, xs_hi, xs_lo, total;
 };
 __host__ __device__ inline EgbLayout egb_layout(int ld)
 {
     EgbLayout l;
     const int words = ld / EGB_CHUNK;   // scale bytes of a row / 4
     l.scale_pitch = (words % 8 == 4 ? words : words + (12 - words % 8) % 8) * 4;
-    l.scales = EGB_BAR_BYTES + (size_t)EGB_STAGES * EGB_STAGE_BYTES;
-    l.scale_tile = ((size_t)EGB_ROWS * l.scale_pitch + 15) / 16 * 16;
-    l.xs_hi = l.scales + 2 * l.scale_tile;
+    l.scales = (size_t)EGB_STAGES * EGB_STAGE_BYTES;
+    l.scale_tile = (size_t)EGB_ROWS * l.scale_pitch;
+    l.bars = l.scales + 2 * l.scale_tile;
+    l.xs_hi = l.bars + EGB_BAR_BYTES;
     l.xs_lo = l.xs_hi + (size_t)2 * ld + 64;
-    l.total = l.xs_lo + (size_t)2 * ld;
+    l.total = l.xs_lo + (size_t)2 * ld + EGB_ALIGN;
     return l;
 }
+
+// The tensor maps of a launch: the gate and up sets' codes as [expert][segment][row][128 bytes] (a box: a
+// stage's 8 segments of a tile's 16 rows, 128-byte swizzle) and their scale bytes as [expert][row][word] (a
+// box: a tile's 16 rows, each the layout's pitch wide, unswizzled).
+struct EgbMaps {
+    CUtensorMap codes[2], scales[2];
+};
 
 using EgbRing = BulkRing<EGB_STAGES, EGB_CONSUMERS>;
 
@@ -120,9 +139,11 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     return kx;
 }
 
-__global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const GemvParams p, int tiles_per_block)
+__global__ void __launch_bounds__(EGB_THREADS, 2)
+    expert_glu_bulk_kernel(const __grid_constant__ EgbMaps maps, const GemvParams p, int tiles_per_block)
 {
-    extern __shared__ __align__(16) uint8_t egb_smem[];
+    extern __shared__ uint8_t egb_raw[];
+    uint8_t *egb_smem = egb_raw + ((EGB_ALIGN - smem_address(egb_raw) % EGB_ALIGN) % EGB_ALIGN);
     __shared__ float red[2][2][EGB_CONSUMERS][EGB_TILE_ROWS];   // [tile parity][matrix][warp][row]
     __shared__ float warp_max[EGB_CONSUMERS];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -131,8 +152,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     const int ntile = min(tiles_per_block, (rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS - tile0);
     const int nch = ld / EGB_CHUNK, nstage = (nch + EGB_STAGE_CHUNKS - 1) / EGB_STAGE_CHUNKS;
     const EgbLayout L = egb_layout(ld);
-    const EgbRing ring{(uint64_t *)egb_smem, (uint64_t *)egb_smem + EGB_STAGES};
-    uint8_t *stages = egb_smem + EGB_BAR_BYTES;
+    const EgbRing ring{(uint64_t *)(egb_smem + L.bars), (uint64_t *)(egb_smem + L.bars) + EGB_STAGES};
+    uint8_t *stages = egb_smem;
     if (threadIdx.x == 0)
         ring.init();
     // the expert ids come from the router: wait first, then let dependents launch (slot_aware_trigger_wait)
@@ -141,31 +162,28 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     const int e = p.slot_expert[slot];
     __syncthreads();   // the barriers' initialisation
 
-    if (warp == EGB_CONSUMERS) {   // the producer: every tile's stages, 32 row pieces each, one bulk copy each
-        const uint8_t *gate = expert_data(p.w, e), *up = expert_data(p.w2, e);
-        const uint8_t *gate_scales = expert_scales(p.w, e), *up_scales = expert_scales(p.w2, e);
-        const size_t row_bytes = (size_t)ld / 2;
-        for (int ti = 0, q = 0; ti < ntile; ti++) {
-            const int row_base = (tile0 + ti) * EGB_TILE_ROWS;
-            for (int s = 0; s < nstage; s++, q++) {   // q: the block's stage count, over its tiles
-                // (the wait also frees the tile's scale buffer: stage q - 2 is past every stage of the tile
-                // two back, the last one that read it)
-                const int buf = ring.acquire(q);
-                const uint32_t bytes = (uint32_t)min(EGB_STAGE_CHUNKS, nch - s * EGB_STAGE_CHUNKS) * (EGB_CHUNK / 2);
-                const uint32_t scale_bytes = s == 0 ? (uint32_t)p.w.scale_ld : 0u;   // with a tile's first stage
-                if (lane == 0)
-                    bulk_barrier_expect(ring.full + buf, (bytes + scale_bytes) * EGB_ROWS);
-                __syncwarp();
-                for (int r = lane; r < EGB_ROWS; r += 32) {
-                    const int row = min(row_base + r % EGB_TILE_ROWS, rows - 1);   // past the end: the last row again
-                    const uint8_t *src = (r < EGB_TILE_ROWS ? gate : up) + (size_t)row * row_bytes +
-                                         (size_t)s * (EGB_STAGE_COLS / 2);
-                    bulk_copy_counted(stages + (size_t)buf * EGB_STAGE_BYTES + r * EGB_ROW_PITCH, src, bytes,
-                                      ring.full + buf);
-                    if (scale_bytes)
-                        bulk_copy_counted(egb_smem + L.scales + (ti % 2) * L.scale_tile + r * L.scale_pitch,
-                                          (r < EGB_TILE_ROWS ? gate_scales : up_scales) + (size_t)row * p.w.scale_ld,
-                                          scale_bytes, ring.full + buf);
+    if (warp == EGB_CONSUMERS) {   // the producer: a tensor copy a matrix and stage, and a tile's scale boxes
+        if (lane == 0) {
+            for (int m = 0; m < 2; m++) {
+                asm volatile("prefetch.tensormap [%0];" ::"l"((uint64_t)&maps.codes[m]) : "memory");
+                asm volatile("prefetch.tensormap [%0];" ::"l"((uint64_t)&maps.scales[m]) : "memory");
+            }
+            const uint32_t scale_bytes = (uint32_t)L.scale_tile;   // whole boxes land, zeros included
+            for (int ti = 0, q = 0; ti < ntile; ti++) {
+                const int row_base = (tile0 + ti) * EGB_TILE_ROWS;
+                for (int s = 0; s < nstage; s++, q++) {   // q: the block's stage count, over its tiles
+                    // (the wait also frees the tile's scale buffer: stage q - 2 is past every stage of the tile
+                    // two back, the last one that read it)
+                    const int buf = ring.acquire(q);
+                    bulk_barrier_expect(ring.full + buf, EGB_STAGE_BYTES + (s == 0 ? scale_bytes : 0u));
+                    for (int m = 0; m < 2; m++)
+                        bulk_tensor_copy_4d(stages + (size_t)buf * EGB_STAGE_BYTES + m * EGB_BOX_BYTES, &maps.codes[m],
+                                            0, row_base, s * EGB_STAGE_SEGS, e, ring.full + buf);
+                    if (s == 0)   // with a tile's first stage
+                        for (int m = 0; m < 2; m++)
+                            bulk_tensor_copy_3d(egb_smem + L.scales + (ti % 2) * L.scale_tile +
+                                                    (size_t)m * EGB_TILE_ROWS * L.scale_pitch,
+                                                &maps.scales[m], 0, row_base, e, ring.full + buf);
                 }
             }
         }
@@ -181,6 +199,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
     const int g = lane / 4, t = lane % 4;
     const int jb = g / 2;                           // the scale block whose B columns this lane fills
     const uint4 *xb = g % 2 ? xs_lo : xs_hi;        // column 2 jb (hi) or 2 jb + 1 (lo)
+    // the lane's word of unit u of a box's row g: unit u ^ g (row mod 8 == g); row g + 8 is 1024 bytes on
+    const uint32_t lane_off = (uint32_t)g * 128 + (g << 4) + 4 * t;
     // undo the codes' 2^-14 and the inputs' 2^kx (exact: a power of two), then the norm's factor
     const float undo = __uint_as_float((uint32_t)(127 + 14 - kx) << 23) * norm;
     for (int ti = 0; ti < ntile; ti++) {
@@ -195,7 +215,9 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
                 const int cs = warp + cc * EGB_CONSUMERS;   // the chunk of the stage
                 if (cs >= nc)
                     break;
-                const uint8_t *st = stages + (size_t)buf * EGB_STAGE_BYTES + cs * (EGB_CHUNK / 2) + 4 * t;
+                // the chunk: units 4 (cs % 2) .. + 3 of segment cs / 2
+                const uint8_t *st = stages + (size_t)buf * EGB_STAGE_BYTES + (cs / 2) * (EGB_TILE_ROWS * 128);
+                const int u0 = 4 * (cs % 2);
                 uint32_t w[2][2][4];   // [matrix][row g, g + 8][block]
 #pragma unroll
                 for (int m = 0; m < 2; m++)
@@ -203,8 +225,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
                     for (int k = 0; k < 2; k++)
 #pragma unroll
                         for (int j = 0; j < 4; j++)
-                            w[m][k][j] = *(const uint32_t *)(st + (m * EGB_TILE_ROWS + g + 8 * k) * EGB_ROW_PITCH +
-                                                             16 * j);
+                            w[m][k][j] = *(const uint32_t *)(st + m * EGB_BOX_BYTES + 1024 * k +
+                                                             (lane_off ^ ((u0 + j) << 4)));
                 const int chunk = s * EGB_STAGE_CHUNKS + cs;
                 float c[2][4];   // [matrix]: the gate and up tiles
                 e2m1_chunk_mma<2>(w, xb[chunk * 16 + 4 * jb + t], jb, c);
@@ -249,19 +271,22 @@ __global__ void __launch_bounds__(EGB_THREADS, 2) expert_glu_bulk_kernel(const G
 static long long expert_glu_bulk_launch_count = 0;
 long long cuda_expert_glu_bulk_launches() { return expert_glu_bulk_launch_count; }
 
-// A scale row as one bulk copy: 16-byte rows (ld a multiple of 512) and experts on 16-byte boundaries.
-static bool egb_scales_copyable(const GpuMat &m)
+// Tensor copies of a set: its size known, codes and scale rows and experts on 16-byte boundaries (ld a
+// multiple of 512), whole 128-byte segments.
+static bool egb_copyable(const GpuMat &m)
 {
-    return m.scale_ld % 16 == 0 && m.expert_stride_scales % 16 == 0 && (uintptr_t)m.scales % 16 == 0;
+    return m.count >= 1 && (uintptr_t)m.data % 16 == 0 && m.expert_stride_data % 16 == 0 && m.ld % (2 * EGB_SEG) == 0 &&
+           m.scale_ld % 16 == 0 && m.expert_stride_scales % 16 == 0 && (uintptr_t)m.scales % 16 == 0;
 }
 
 bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
 {
     const int mode = cuda_gemv_knobs().slot_bulk;
     return glu && mode != 0 && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && !p.accumulate &&
-           (mode == 2 || (p.n > p.x_slot_div && p.w.ld >= EGB_MIN_LD_DEFAULT)) && p.w.ld % EGB_CHUNK == 0 &&
-           p.w.scale_ld == p.w.ld / 32 && p.w2.scale_ld == p.w.scale_ld && egb_scales_copyable(p.w) &&
-           egb_scales_copyable(p.w2) && p.w.ld <= EGB_MAX_LD && egb_layout(p.w.ld).total <= EGB_MAX_SMEM &&
+           (mode == 2 || (p.n > p.x_slot_div && p.w.ld >= EGB_MIN_LD_DEFAULT)) && cuda_tensor_map_available() &&
+           p.w.scale_ld == p.w.ld / 32 && p.w2.scale_ld == p.w.scale_ld && p.w2.ld == p.w.ld &&
+           p.w2.rows == p.w.rows && egb_copyable(p.w) && egb_copyable(p.w2) && p.w.ld <= EGB_MAX_LD &&
+           egb_layout(p.w.ld).total <= EGB_MAX_SMEM &&
            !cuda_persist_recorder();   // the persistent kernel has no such body
 }
 
@@ -292,16 +317,41 @@ static int egb_tiles_per_block(const GemvParams &p, mimo_error *err)
     return (ntiles + blocks_per_slot - 1) / blocks_per_slot;
 }
 
+// The launch's tensor maps (egb_maps): a set's codes as [expert][segment][row][128 bytes], its scale bytes as
+// [expert][row][word] with boxes as wide as the layout's pitch (the words past a row's end land as zeros).
+static int egb_maps(const GemvParams &p, EgbMaps *maps, mimo_error *err)
+{
+    const EgbLayout L = egb_layout(p.w.ld);
+    for (int m = 0; m < 2; m++) {
+        const GpuMat &w = m ? p.w2 : p.w;
+        const cuuint64_t dims[4] = {128, (cuuint64_t)w.rows, (cuuint64_t)w.ld / EGB_SEG, (cuuint64_t)w.count};
+        const cuuint64_t strides[3] = {(cuuint64_t)w.ld / 2, 128, (cuuint64_t)w.expert_stride_data};
+        const cuuint32_t box[4] = {128, EGB_TILE_ROWS, EGB_STAGE_SEGS, 1};
+        if (cuda_tensor_map_encode(&maps->codes[m], CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, w.data, dims, strides, box, err))
+            return -1;
+        const cuuint64_t sdims[3] = {(cuuint64_t)w.scale_ld / 4, (cuuint64_t)w.rows, (cuuint64_t)w.count};
+        const cuuint64_t sstrides[2] = {(cuuint64_t)w.scale_ld, (cuuint64_t)w.expert_stride_scales};
+        const cuuint32_t sbox[3] = {(cuuint32_t)L.scale_pitch / 4, EGB_TILE_ROWS, 1};
+        if (cuda_tensor_map_encode(&maps->scales[m], CU_TENSOR_MAP_DATA_TYPE_UINT32, 3, w.scales, sdims, sstrides, sbox,
+                                   err, CU_TENSOR_MAP_SWIZZLE_NONE))
+            return -1;
+    }
+    return 0;
+}
+
 int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
     const int tpb = egb_tiles_per_block(p, err);
     if (tpb < 1)
         return -1;
+    EgbMaps maps;
+    if (egb_maps(p, &maps, err))
+        return -1;
     const int ntiles = (p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS;
     const dim3 grid((ntiles + tpb - 1) / tpb, p.n);
     expert_glu_bulk_launch_count++;
     return cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel, grid, dim3(EGB_THREADS),
-                       egb_layout(p.w.ld).total, st, p, tpb);
+                       egb_layout(p.w.ld).total, st, maps, p, tpb);
 }
 
 int cuda_expert_glu_bulk_prepare(mimo_error *err)
@@ -311,5 +361,5 @@ int cuda_expert_glu_bulk_prepare(mimo_error *err)
     CUDA_CHECK(cudaDeviceGetAttribute(&egb_sm_count, cudaDevAttrMultiProcessorCount, device));
     CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     (int)EGB_MAX_SMEM));
-    return 0;
+    return cuda_tensor_map_prepare(err);   // without an encoder (an old driver) the kernel is not taken
 }
