@@ -97,20 +97,16 @@ __device__ __forceinline__ void bulk_tensor_copy_4d(void *dst, const void *map, 
                  : "memory");
 }
 
-// Waits until bar's phase `parity` has completed (the copies on it have landed). The thread sleeps in the
-// barrier until the phase completes (or up to the hint's 1 ms, then asks again) instead of polling: without
-// the hint each try returns after a short system-dependent limit, and a ring's producer lane waiting for a
-// stage to be freed spun ~275 times a wait, 11% of expert_glu_bulk_kernel's issued instructions taken from
-// its consumer warps (results/kernels/README.md, twenty-sixth session).
+// Waits until bar's phase `parity` has completed (the copies on it have landed).
 __device__ __forceinline__ void bulk_barrier_wait(uint64_t *bar, uint32_t parity)
 {
     uint32_t done = 0;
     while (!done)
         asm volatile("{\n\t.reg .pred p;\n\t"
-                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2, %3;\n\t"
+                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
                      "selp.u32 %0, 1, 0, p;\n\t}"
                      : "=r"(done)
-                     : "r"(smem_address(bar)), "r"(parity), "r"(1000000u)
+                     : "r"(smem_address(bar)), "r"(parity)
                      : "memory");
 }
 
