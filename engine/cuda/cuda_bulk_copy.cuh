@@ -1,5 +1,5 @@
-// Hopper's bulk asynchronous copy (the TMA unit's one-dimensional form, and its two-dimensional tiled form
-// through a tensor map) from global into shared memory, completed on a shared-memory mbarrier: one thread
+// Hopper's bulk asynchronous copy (the TMA unit's one-dimensional form, and its tiled forms of two to four
+// dimensions through a tensor map) from global into shared memory, completed on a shared-memory mbarrier: one thread
 // starts the copy of a contiguous byte range (or a tensor's box), any thread waits for it. Used where a kernel loads weights (which no kernel writes) before it waits on its
 // predecessor under programmatic dependent launch, so that the bytes stream in while the kernels before
 // it run (gemv1_staged_kernel), and for a producer warp streaming weights through a ring of shared-memory

@@ -317,7 +317,7 @@ static int egb_tiles_per_block(const GemvParams &p, mimo_error *err)
     return (ntiles + blocks_per_slot - 1) / blocks_per_slot;
 }
 
-// The launch's tensor maps (egb_maps): a set's codes as [expert][segment][row][128 bytes], its scale bytes as
+// The launch's tensor maps: a set's codes as [expert][segment][row][128 bytes], its scale bytes as
 // [expert][row][word] with boxes as wide as the layout's pitch (the words past a row's end land as zeros).
 static int egb_maps(const GemvParams &p, EgbMaps *maps, mimo_error *err)
 {
