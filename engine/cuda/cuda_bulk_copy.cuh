@@ -97,6 +97,23 @@ __device__ __forceinline__ void bulk_tensor_copy_4d(void *dst, const void *map, 
                  : "memory");
 }
 
+// Starts fetching a tensor map (the address of a __grid_constant__ kernel parameter) into the copy engine's
+// cache, so that the block's first tensor copy does not wait for it.
+__device__ __forceinline__ void bulk_tensor_map_prefetch(const void *map)
+{
+    asm volatile("prefetch.tensormap [%0];" ::"l"((uint64_t)map) : "memory");
+}
+
+// A box landed with the 128-byte swizzle holds 128-byte rows whose 16-byte unit u sits at unit u ^ (row mod
+// 8). The byte offset of lane (g, t)'s word (bytes 4 t..) of a row whose row mod 8 is g, unit 0 before the
+// swizzle, is swizzle128_row_offset(row, g, t); unit u of it is swizzle128_unit(that, u): a lane reading
+// unit u of its row g of 8 consecutive rows hits 32 distinct banks.
+__device__ __forceinline__ uint32_t swizzle128_row_offset(int row, int g, int t)
+{
+    return (uint32_t)row * 128 + ((uint32_t)g << 4) + 4 * t;
+}
+__device__ __forceinline__ uint32_t swizzle128_unit(uint32_t row_offset, int u) { return row_offset ^ ((uint32_t)u << 4); }
+
 // Waits until bar's phase `parity` has completed (the copies on it have landed).
 __device__ __forceinline__ void bulk_barrier_wait(uint64_t *bar, uint32_t parity)
 {

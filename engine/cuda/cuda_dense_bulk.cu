@@ -145,7 +145,7 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
 
     if (warp == DB_CONSUMERS) {   // the producer: the weights, never written, need no wait
         if (lane == 0) {
-            asm volatile("prefetch.tensormap [%0];" ::"l"((uint64_t)&wmap) : "memory");
+            bulk_tensor_map_prefetch(&wmap);
             for (int s = 0; s < nstage; s++) {
                 const int buf = ring.acquire(s);
                 bulk_barrier_expect(ring.full + buf, DB_STAGE_BYTES);   // rows past the end land as zeros

@@ -165,8 +165,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2)
     if (warp == EGB_CONSUMERS) {   // the producer: a tensor copy a matrix and stage, and a tile's scale boxes
         if (lane == 0) {
             for (int m = 0; m < 2; m++) {
-                asm volatile("prefetch.tensormap [%0];" ::"l"((uint64_t)&maps.codes[m]) : "memory");
-                asm volatile("prefetch.tensormap [%0];" ::"l"((uint64_t)&maps.scales[m]) : "memory");
+                bulk_tensor_map_prefetch(&maps.codes[m]);
+                bulk_tensor_map_prefetch(&maps.scales[m]);
             }
             const uint32_t scale_bytes = (uint32_t)L.scale_tile;   // whole boxes land, zeros included
             for (int ti = 0, q = 0; ti < ntile; ti++) {
@@ -199,8 +199,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2)
     const int g = lane / 4, t = lane % 4;
     const int jb = g / 2;                           // the scale block whose B columns this lane fills
     const uint4 *xb = g % 2 ? xs_lo : xs_hi;        // column 2 jb (hi) or 2 jb + 1 (lo)
-    // the lane's word of unit u of a box's row g: unit u ^ g (row mod 8 == g); row g + 8 is 1024 bytes on
-    const uint32_t lane_off = (uint32_t)g * 128 + (g << 4) + 4 * t;
+    // the lane's word of a box's row g (row g + 8 is 1024 bytes on)
+    const uint32_t lane_off = swizzle128_row_offset(g, g, t);
     // undo the codes' 2^-14 and the inputs' 2^kx (exact: a power of two), then the norm's factor
     const float undo = __uint_as_float((uint32_t)(127 + 14 - kx) << 23) * norm;
     for (int ti = 0; ti < ntile; ti++) {
@@ -226,7 +226,7 @@ __global__ void __launch_bounds__(EGB_THREADS, 2)
 #pragma unroll
                         for (int j = 0; j < 4; j++)
                             w[m][k][j] = *(const uint32_t *)(st + m * EGB_BOX_BYTES + 1024 * k +
-                                                             (lane_off ^ ((u0 + j) << 4)));
+                                                             swizzle128_unit(lane_off, u0 + j));
                 const int chunk = s * EGB_STAGE_CHUNKS + cs;
                 float c[2][4];   // [matrix]: the gate and up tiles
                 e2m1_chunk_mma<2>(w, xb[chunk * 16 + 4 * jb + t], jb, c);

@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(EDB_THREADS, MINB)
     const int nseg = ld / EDB_SEG;
     if (warp == EDB_WARPS) {   // the producer: slot j's segments and scale bytes into stage j mod 3
         if (lane == 0) {
-            asm volatile("prefetch.tensormap [%0];" ::"l"((uint64_t)&wmap) : "memory");
+            bulk_tensor_map_prefetch(&wmap);
             const uint32_t sbytes = (uint32_t)nrows * p.w.scale_ld;
             for (int j = 0; j < k; j++) {
                 const int buf = ring.acquire(j);
@@ -148,8 +148,8 @@ __global__ void __launch_bounds__(EDB_THREADS, MINB)
     consumers_sync<EDB_WARPS * 32>();
 
     const int nb = ld / 32;   // scale blocks (and bytes) a row
-    // the lane's word of unit u of row g: unit u ^ g (row mod 8 == g); row g + 8 is 1024 bytes on
-    const uint32_t lane_off = (uint32_t)(warp * 16 + g) * 128 + (g << 4) + 4 * t;
+    // the lane's word of its row g of the warp's 16 (row g + 8 is 1024 bytes on)
+    const uint32_t lane_off = swizzle128_row_offset(warp * 16 + g, g, t);
     float s0 = 0.0f, s1 = 0.0f;   // the combine's sums of rows r0, r1 over the lane's blocks
     for (int j = 0; j < k; j++) {
         const int buf = ring.wait_full(j);
@@ -166,7 +166,7 @@ __global__ void __launch_bounds__(EDB_THREADS, MINB)
                 for (int r = 0; r < 2; r++)
 #pragma unroll
                     for (int b = 0; b < 4; b++)
-                        w[0][r][b] = *(const uint32_t *)(seg + 1024 * r + (lane_off ^ ((4 * c + b) << 4)));
+                        w[0][r][b] = *(const uint32_t *)(seg + 1024 * r + swizzle128_unit(lane_off, 4 * c + b));
                 float cs[1][4];   // lane (g, t): block t's hi and lo sums of rows g and g + 8
                 e2m1_chunk_mma<1>(w, xb[32 * s + 16 * c], jb, cs);
                 const int blk = 8 * s + 4 * c;
