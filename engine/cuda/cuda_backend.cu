@@ -115,7 +115,7 @@ GpuMat cuda_expert_at(const GpuMat &set, int s)
     return m;
 }
 
-static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog);
+static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog, bool op_kernels);
 
 // fuse_qkv: the qkv projection does the RoPE and the cache store itself where its kernel takes it
 // (GemvQkvOut; the op kernels only: the persistent kernel's table keeps the qkv_rope_store op).
@@ -190,7 +190,7 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std:
         prog.push_back(labelled(gemv_instr(-1, e->lm_head, e->h, H, e->logits, e->vocab_local, n, false), "lm_head"));
         prog.push_back(instr(OP_ARGMAX, -1, n));
     }
-    defer_norms(e, prog);
+    defer_norms(e, prog, fuse_qkv);
 }
 
 // The writer of x that a norm instruction at prog[i] follows: the last GEMV before it that writes x
@@ -216,7 +216,11 @@ static long residual_writer(const CudaEngine *e, const std::vector<CudaInstr> &p
 // the tensor-core kernel of several positions, expert slots with no plain reader before them, the
 // defer_norm / norm_factor knobs off), the norm kernel stays. The two partial-sum buffers alternate
 // between consecutive norms.
-static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog)
+// Where that does not apply (several positions: their writers do not take norm_out) and every reader takes
+// it, the norm is folded into its readers instead (fold_norm_x).
+static bool fold_norm_x(CudaEngine *e, std::vector<CudaInstr> &prog, size_t i);
+
+static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog, bool op_kernels)
 {
     if (!e->norm_partials)
         return;
@@ -226,6 +230,10 @@ static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog)
         const CudaInstr &norm = prog[i];
         if (norm.op != OP_RMSNORM || norm.src != e->x || norm.dst != e->h)
             continue;
+        if (op_kernels && norm.n > 1 && fold_norm_x(e, prog, i)) {
+            drop[i] = true;
+            continue;
+        }
         const long w = residual_writer(e, prog, i);
         if (w < 0)
             continue;
@@ -258,6 +266,35 @@ static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog)
         if (!drop[i])
             prog[k++] = prog[i];
     prog.resize(k);
+}
+
+// The norm at prog[i] folded into the GEMVs that read its h up to the next norm (GemvNormX: each reads the
+// residual x and normalises it itself), where every one of them takes it as the program's run launches it
+// (the split workspace set); the op kernels only (the persistent kernel's table keeps the norm).
+static bool fold_norm_x(CudaEngine *e, std::vector<CudaInstr> &prog, size_t i)
+{
+    const CudaInstr &norm = prog[i];
+    std::vector<size_t> readers;
+    for (size_t j = i + 1; j < prog.size() && prog[j].op != OP_RMSNORM; j++) {
+        if (prog[j].op != OP_GEMV || prog[j].gemv.x != e->h)
+            continue;
+        GemvParams q = prog[j].gemv;
+        q.x = norm.src;
+        q.ldx = e->cfg.hidden_size;
+        q.split = e->split;
+        q.norm_x = GemvNormX{norm.weight, e->cfg.rms_eps};
+        if (q.w.ld != norm.dim || !cuda_gemv_takes_norm_x(q, prog[j].glu))
+            return false;
+        readers.push_back(j);
+    }
+    if (readers.empty())
+        return false;
+    for (size_t j : readers) {
+        prog[j].gemv.x = norm.src;
+        prog[j].gemv.ldx = e->cfg.hidden_size;
+        prog[j].gemv.norm_x = GemvNormX{norm.weight, e->cfg.rms_eps};
+    }
+    return true;
 }
 
 void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog) { build_step(e, n, true, false, prog); }

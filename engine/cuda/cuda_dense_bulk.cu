@@ -52,20 +52,24 @@ template <int FMT> struct DbFmt {
 };
 
 // Dynamic shared memory of a block whose chunk has `cols` columns, from a 1024-aligned base: the stages, the
-// ring's barriers and the last-block flag, the input chunk's hi then lo halves (8 x ntl rows of cols halves;
-// rows 32 bytes past a multiple of 128 apart: a half warp's 8-byte reads hit distinct banks).
-// After the MMAs the tile's sums go over the staged input: fin [128 rows][8 ntl + 1 positions] floats (rows
-// an odd number of words apart).
+// ring's barriers and the last-block flag, with a folded norm (GemvNormX) the consumer warps' sums of x^2
+// [8 warps][16 positions] in double and the positions' factors, then the input chunk's hi then lo halves
+// (8 x ntl rows of cols halves; rows 32 bytes past a multiple of 128 apart: a half warp's 8-byte reads hit
+// distinct banks). After the MMAs the tile's sums go over the staged input: fin [128 rows][8 ntl + 1
+// positions] floats (rows an odd number of words apart).
+constexpr int DB_NORM_POSITIONS = 16;
 struct DbLayout {
-    size_t bars, flag, xs_pitch, xs_hi, xs_lo, fin, fin_pitch, total;
+    size_t bars, flag, norm_sums, norm_factors, xs_pitch, xs_hi, xs_lo, fin, fin_pitch, total;
 };
-__host__ __device__ inline DbLayout db_layout(int cols, int ntl)
+__host__ __device__ inline DbLayout db_layout(int cols, int ntl, bool norm_x)
 {
     DbLayout l;
     l.bars = (size_t)DB_STAGES * DB_STAGE_BYTES;
     l.flag = l.bars + 2 * DB_STAGES * sizeof(uint64_t);
+    l.norm_sums = l.flag + 16;
+    l.norm_factors = l.norm_sums + (size_t)DB_CONSUMERS * DB_NORM_POSITIONS * sizeof(double);
     l.xs_pitch = (size_t)cols * 2 + 32;
-    l.xs_hi = l.flag + 16;
+    l.xs_hi = norm_x ? l.norm_factors + DB_NORM_POSITIONS * sizeof(float) : l.flag + 16;
     l.xs_lo = l.xs_hi + (size_t)8 * ntl * l.xs_pitch;
     l.fin = l.xs_hi;
     l.fin_pitch = (size_t)8 * ntl + 1;
@@ -85,25 +89,42 @@ __device__ __forceinline__ void ldmatrix_x4(const void *p, uint32_t &r0, uint32_
 
 // Columns col0 .. col0 + cols of the n input rows (zeros for the rows up to 8 x NTL) into the staged hi / lo
 // halves; a thread's loads are in flight together, DB_X_BATCH at a time (consumer threads).
-template <int FMT, int NTL>
-__device__ void stage_input(const GemvParams &p, int col0, int cols, uint8_t *xs_hi, uint8_t *xs_lo, size_t pitch)
+// NORMX (GemvNormX): x * w staged, and each warp's sums of x^2 per position added into norm_sums[warp][pos] in
+// its fixed order (deterministic): cols a multiple of 128 (db_chunks), so a warp's 32 units are one position's.
+template <int FMT, int NTL, bool NORMX>
+__device__ void stage_input(const GemvParams &p, int col0, int cols, uint8_t *xs_hi, uint8_t *xs_lo, size_t pitch,
+                            double *norm_sums)
 {
-    const int per_row = cols / 4, units = 8 * NTL * per_row, tid = threadIdx.x;
-    for (int base = 0; base < units; base += DB_X_BATCH * DB_CONSUMERS * 32) {
-        float4 v[DB_X_BATCH];
+    const int per_row = cols / 4, units = 8 * NTL * per_row, tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    constexpr int BATCH = NORMX ? DB_X_BATCH / 2 : DB_X_BATCH;   // the norm's weights load beside x: registers
+    if (NORMX && lane < DB_NORM_POSITIONS)
+        norm_sums[warp * DB_NORM_POSITIONS + lane] = 0.0;
+    for (int base = 0; base < units; base += BATCH * DB_CONSUMERS * 32) {
+        float4 v[BATCH], nw[NORMX ? BATCH : 1];
 #pragma unroll
-        for (int i = 0; i < DB_X_BATCH; i++) {
+        for (int i = 0; i < BATCH; i++) {
             const int u = base + tid + i * DB_CONSUMERS * 32, pos = u / per_row;
             v[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             if (u < units && pos < p.n)   // coherent: the predecessor wrote x
                 v[i] = __ldcg((const float4 *)(p.x + (size_t)pos * p.ldx + col0) + u % per_row);
+            if constexpr (NORMX)
+                nw[i] = u < units ? __ldg((const float4 *)(p.norm_x.w + col0) + u % per_row)
+                                  : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
 #pragma unroll
-        for (int i = 0; i < DB_X_BATCH; i++) {
+        for (int i = 0; i < BATCH; i++) {
             const int u = base + tid + i * DB_CONSUMERS * 32;
-            if (u >= units)
+            if (u >= units)   // warp-uniform: units is a multiple of 32
                 break;
             const int pos = u / per_row, c = 4 * (u % per_row);
+            if constexpr (NORMX) {
+                float sq = v[i].x * v[i].x + v[i].y * v[i].y + v[i].z * v[i].z + v[i].w * v[i].w;
+                for (int o = 16; o > 0; o >>= 1)
+                    sq += __shfl_xor_sync(0xFFFFFFFFu, sq, o);
+                if (lane == 0)
+                    norm_sums[warp * DB_NORM_POSITIONS + pos] += (double)sq;
+                v[i] = make_float4(v[i].x * nw[i].x, v[i].y * nw[i].y, v[i].z * nw[i].z, v[i].w * nw[i].w);
+            }
             uint32_t h0, l0, h1, l1;
             split_pair<DbFmt<FMT>::F16>(v[i].x, v[i].y, &h0, &l0);
             split_pair<DbFmt<FMT>::F16>(v[i].z, v[i].w, &h1, &l1);
@@ -125,7 +146,13 @@ __device__ __forceinline__ float db_fp8_scale(const GpuMat &m, int r, int c)
     return __ldg((const float *)m.scales + fp8_scale_row(m, min(r, m.rows - 1)) * m.scale_ld + c / 128);
 }
 
-template <int FMT, int NTL>
+// The norm's factor of a position from its sum of x^2 over the row (as rmsnorm_row).
+__device__ __forceinline__ float db_norm_factor(double sum, int dim, float eps)
+{
+    return (float)(1.0 / sqrt(sum / dim + (double)eps));
+}
+
+template <int FMT, int NTL, bool NORMX>
 __global__ void __launch_bounds__(DB_THREADS, 3)
     dense_bulk_kernel(const __grid_constant__ CUtensorMap wmap, const GemvParams p, int cols)
 {
@@ -136,7 +163,11 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int tile = blockIdx.x, chunk = blockIdx.z, kch = gridDim.z;
     const int row_base = tile * DB_TILE_ROWS, col0 = chunk * cols, nstage = cols / STAGE_COLS;
-    const DbLayout L = db_layout(cols, NTL);
+    const DbLayout L = db_layout(cols, NTL, NORMX);
+    double *norm_sums = (double *)(smem + L.norm_sums);
+    float *norm_factors = (float *)(smem + L.norm_factors);
+    // a folded norm's sums of x^2 of the chunks: [tile][chunk][position], after the partial sums (db_chunks)
+    double *ws_norm = (double *)(p.split.partials + (size_t)gridDim.x * kch * DB_TILE_ROWS * NW) + (size_t)tile * kch * NW;
     const DbRing ring{(uint64_t *)(smem + L.bars), (uint64_t *)(smem + L.bars) + DB_STAGES};
     int *last_flag = (int *)(smem + L.flag);
     if (threadIdx.x == 0)
@@ -159,8 +190,17 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
     pdl_wait();   // x, y and the split workspace come from the kernels before
     pdl_trigger();
     uint8_t *xs_hi = smem + L.xs_hi, *xs_lo = smem + L.xs_lo;
-    stage_input<FMT, NTL>(p, col0, cols, xs_hi, xs_lo, L.xs_pitch);
+    stage_input<FMT, NTL, NORMX>(p, col0, cols, xs_hi, xs_lo, L.xs_pitch, norm_sums);
     consumers_sync<DB_CONSUMERS * 32>();
+    if (NORMX && threadIdx.x < NW) {   // this chunk's sums of x^2, over the warps in order
+        double sum = 0.0;
+        for (int w = 0; w < DB_CONSUMERS; w++)
+            sum += norm_sums[w * DB_NORM_POSITIONS + threadIdx.x];
+        if (kch == 1)
+            norm_factors[threadIdx.x] = db_norm_factor(sum, p.w.ld, p.norm_x.eps);
+        else
+            __stcg(ws_norm + (size_t)chunk * NW + threadIdx.x, sum);   // before the fence below
+    }
 
     const int g = lane / 4, t = lane % 4;
     const int rA = row_base + warp * 16 + g, rB = rA + 8;
@@ -227,12 +267,14 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
     float *fin = (float *)(smem + L.fin);
     const int fp = (int)L.fin_pitch;
     consumers_sync<DB_CONSUMERS * 32>();
-    if (kch == 1) {
+    if (kch == 1) {   // (the norm's factors were set before the MMAs' syncs)
 #pragma unroll
         for (int nt = 0; nt < NTL; nt++)
 #pragma unroll
-            for (int i = 0; i < 4; i++)
-                fin[(warp * 16 + g + (i < 2 ? 0 : 8)) * fp + nt * 8 + 2 * t + (i & 1)] = acc[nt][i];
+            for (int i = 0; i < 4; i++) {
+                const int pos = nt * 8 + 2 * t + (i & 1);
+                fin[(warp * 16 + g + (i < 2 ? 0 : 8)) * fp + pos] = NORMX ? acc[nt][i] * norm_factors[pos] : acc[nt][i];
+            }
     } else {
         // the column chunks' partial sums: [tile][chunk][row of the tile][position]; the tile's last block
         // to arrive sums them in chunk order (deterministic)
@@ -251,11 +293,20 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
         if (!*last_flag)
             return;
         __threadfence();
+        if constexpr (NORMX) {   // the row's sums of x^2 over the chunks in order
+            if (threadIdx.x < NW) {
+                double sum = 0.0;
+                for (int c = 0; c < kch; c++)
+                    sum += __ldcg(ws_norm + (size_t)c * NW + threadIdx.x);
+                norm_factors[threadIdx.x] = db_norm_factor(sum, p.w.ld, p.norm_x.eps);
+            }
+            consumers_sync<DB_CONSUMERS * 32>();
+        }
         for (int i = threadIdx.x; i < DB_TILE_ROWS * NW; i += DB_CONSUMERS * 32) {
             float sum = 0.0f;
             for (int c = 0; c < kch; c++)
                 sum += __ldcg(ws_tile + (size_t)c * DB_TILE_ROWS * NW + i);
-            fin[(i / NW) * fp + i % NW] = sum;
+            fin[(i / NW) * fp + i % NW] = NORMX ? sum * norm_factors[i % NW] : sum;
         }
         if (threadIdx.x == 0)
             p.split.counters[tile] = 0;   // for the next launch (stream order)
@@ -301,21 +352,24 @@ static int db_stage_cols(int fmt)
     return fmt == MIMO_WFMT_FP8 ? DbFmt<MIMO_WFMT_FP8>::STAGE_COLS : DbFmt<MIMO_WFMT_BF16>::STAGE_COLS;
 }
 
-static const void *db_kernel(int fmt, int ntl)
+template <int FMT, bool NORMX> static const void *db_kernel_of(int ntl)
+{
+    return ntl == 1 ? (const void *)dense_bulk_kernel<FMT, 1, NORMX> : (const void *)dense_bulk_kernel<FMT, 2, NORMX>;
+}
+
+static const void *db_kernel(int fmt, int ntl, bool norm_x)
 {
     if (fmt == MIMO_WFMT_FP8)
-        return ntl == 1 ? (const void *)dense_bulk_kernel<MIMO_WFMT_FP8, 1>
-                        : (const void *)dense_bulk_kernel<MIMO_WFMT_FP8, 2>;
-    return ntl == 1 ? (const void *)dense_bulk_kernel<MIMO_WFMT_BF16, 1>
-                    : (const void *)dense_bulk_kernel<MIMO_WFMT_BF16, 2>;
+        return norm_x ? db_kernel_of<MIMO_WFMT_FP8, true>(ntl) : db_kernel_of<MIMO_WFMT_FP8, false>(ntl);
+    return norm_x ? db_kernel_of<MIMO_WFMT_BF16, true>(ntl) : db_kernel_of<MIMO_WFMT_BF16, false>(ntl);
 }
 
 // Blocks an SM holds of the variant at that shared memory (cached: a host query, capture-safe).
-static int db_blocks_per_sm(int fmt, int ntl, size_t smem)
+static int db_blocks_per_sm(int fmt, int ntl, bool norm_x, size_t smem)
 {
     static struct { const void *k; size_t smem; int blocks; } cache[32];
     static int used = 0;
-    const void *k = db_kernel(fmt, ntl);
+    const void *k = db_kernel(fmt, ntl, norm_x);
     for (int i = 0; i < used; i++)
         if (cache[i].k == k && cache[i].smem == smem)
             return cache[i].blocks;
@@ -333,25 +387,27 @@ static int db_blocks_per_sm(int fmt, int ntl, size_t smem)
 // is one wave of resident blocks and each block's chunk fits its ring (every weight byte requested before
 // the wait: the staged GEMV's way at one position); else the fewest that give the SMs 1.5 blocks each in one
 // wave (measured on the Pro shard's qkv: 216 blocks 12.2 us, 162 blocks 14.0); else the most that fit one
-// wave; 0: none fits.
+// wave; 0: none fits. A folded norm (GemvNormX) needs chunks of a multiple of 128 columns (stage_input) and
+// the workspace for its sums of x^2 after the partial sums (two floats a double, a block's positions).
 static int db_chunks(const GemvParams &p)
 {
+    const bool norm_x = p.norm_x.w != nullptr;
     const int ntl = p.n <= 8 ? 1 : 2, stages = p.w.ld / db_stage_cols(p.w.fmt);
     const int tiles = (p.w.rows + DB_TILE_ROWS - 1) / DB_TILE_ROWS, knob = cuda_gemv_knobs().dense_bulk_chunks;
     int best = 0, spread = 0;
     for (int kch = 1; kch <= DB_MAX_CHUNKS && kch <= stages; kch++) {
-        if (stages % kch || (knob > 0 && kch != knob))
+        if (stages % kch || (knob > 0 && kch != knob) || (norm_x && (p.w.ld / kch) % 128))
             continue;
-        const size_t smem = db_layout(p.w.ld / kch, ntl).total;
+        const size_t smem = db_layout(p.w.ld / kch, ntl, norm_x).total;
         if (smem > DB_MAX_SMEM)
             continue;
         const long long blocks = (long long)tiles * kch;
-        const long long partials = blocks * DB_TILE_ROWS * 8 * ntl;
+        const long long partials = blocks * DB_TILE_ROWS * 8 * ntl + (norm_x ? blocks * 2 * 8 * ntl : 0);
         if (kch > 1 && (tiles > MIMO_CUDA_SPLITK_COUNTERS || partials > MIMO_CUDA_SPLITK_WS_FLOATS))
             continue;
         if (knob > 0)
             return kch;
-        if (blocks > (long long)db_blocks_per_sm(p.w.fmt, ntl, smem) * db_sm_count)
+        if (blocks > (long long)db_blocks_per_sm(p.w.fmt, ntl, norm_x, smem) * db_sm_count)
             continue;
         if (stages / kch <= DB_STAGES)
             return kch;
@@ -388,13 +444,18 @@ bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
         (p.qkv_out.q && !cuda_dense_bulk_takes_qkv(p.qkv_out.row_map, p.qkv_out.g)) || p.norm_out.h ||
         p.norm_in.partials || p.norm_factor || p.combine_x)
         return false;
+    const bool norm_x = p.norm_x.w != nullptr;
+    if (norm_x && (cuda_gemv_knobs().norm_x == 0 || p.n > DB_NORM_POSITIONS || (uintptr_t)p.norm_x.w % 16))
+        return false;
     if (p.w.ld % db_stage_cols(p.w.fmt) || (uintptr_t)p.w.data % 16 || gpu_row_bytes(p.w.fmt, p.w.ld) % 16 ||
         p.ldx % 4 || (uintptr_t)p.x % 16 || (p.w.fmt == MIMO_WFMT_FP8 && !p.w.scales) || cuda_persist_recorder())
         return false;
     if (!p.split.partials || !p.split.counters)   // a launch with one chunk could do without; keep one rule
         return false;
-    // the default: matrices of DB_MIN_ROWS_DEFAULT rows or more (the router's 384 measured slower here)
-    if (p.w.rows < DB_MIN_ROWS_DEFAULT && cuda_gemv_knobs().dense_bulk_chunks == 0)
+    // the default: matrices of DB_MIN_ROWS_DEFAULT rows or more (the router's 384 measured slower here), every
+    // size with a folded norm (norm_x knob 1: the norm kernel it saves is worth more)
+    if (p.w.rows < DB_MIN_ROWS_DEFAULT && cuda_gemv_knobs().dense_bulk_chunks == 0 &&
+        !(norm_x && cuda_gemv_knobs().norm_x == 1))
         return false;
     return db_chunks(p) > 0;
 }
@@ -414,14 +475,20 @@ int cuda_dense_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
     if (cuda_tensor_map_encode(&map, type, 2, p.w.data, dims, strides, box, err))
         return -1;
     const dim3 grid((p.w.rows + DB_TILE_ROWS - 1) / DB_TILE_ROWS, 1, kch);
-    const size_t smem = db_layout(cols, ntl).total;
+    const bool norm_x = p.norm_x.w != nullptr;
+    const size_t smem = db_layout(cols, ntl, norm_x).total;
     dense_bulk_launch_count++;
     const auto launch = [&](auto kernel) {
         return cuda_launch("dense_bulk_kernel", err, kernel, grid, dim3(DB_THREADS), smem, st, map, p, cols);
     };
-    if (p.w.fmt == MIMO_WFMT_FP8)
-        return ntl == 1 ? launch(dense_bulk_kernel<MIMO_WFMT_FP8, 1>) : launch(dense_bulk_kernel<MIMO_WFMT_FP8, 2>);
-    return ntl == 1 ? launch(dense_bulk_kernel<MIMO_WFMT_BF16, 1>) : launch(dense_bulk_kernel<MIMO_WFMT_BF16, 2>);
+    if (p.w.fmt == MIMO_WFMT_FP8) {
+        if (norm_x)
+            return ntl == 1 ? launch(dense_bulk_kernel<MIMO_WFMT_FP8, 1, true>) : launch(dense_bulk_kernel<MIMO_WFMT_FP8, 2, true>);
+        return ntl == 1 ? launch(dense_bulk_kernel<MIMO_WFMT_FP8, 1, false>) : launch(dense_bulk_kernel<MIMO_WFMT_FP8, 2, false>);
+    }
+    if (norm_x)
+        return ntl == 1 ? launch(dense_bulk_kernel<MIMO_WFMT_BF16, 1, true>) : launch(dense_bulk_kernel<MIMO_WFMT_BF16, 2, true>);
+    return ntl == 1 ? launch(dense_bulk_kernel<MIMO_WFMT_BF16, 1, false>) : launch(dense_bulk_kernel<MIMO_WFMT_BF16, 2, false>);
 }
 
 int cuda_dense_bulk_prepare(mimo_error *err)
@@ -429,13 +496,11 @@ int cuda_dense_bulk_prepare(mimo_error *err)
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&db_sm_count, cudaDevAttrMultiProcessorCount, device));
-    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_FP8, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)DB_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_FP8, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)DB_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_BF16, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)DB_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(dense_bulk_kernel<MIMO_WFMT_BF16, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)DB_MAX_SMEM));
+    const int fmts[2] = {MIMO_WFMT_FP8, MIMO_WFMT_BF16};
+    for (int f = 0; f < 2; f++)
+        for (int ntl = 1; ntl <= 2; ntl++)
+            for (int norm_x = 0; norm_x < 2; norm_x++)
+                CUDA_CHECK(cudaFuncSetAttribute(db_kernel(fmts[f], ntl, norm_x), cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                (int)DB_MAX_SMEM));
     return cuda_tensor_map_prepare(err);   // without an encoder (an old driver) the kernel is not taken
 }

@@ -100,10 +100,14 @@ using EgbRing = BulkRing<EGB_STAGES, EGB_CONSUMERS>;
 // [2^14, 2^15): the halves keep ~22 bits of every input within 2^24 of it. Returns kx (consumer threads).
 // A thread's 8-column groups are loaded at once and kept in registers (one round trip: loops of dependent
 // loads cost the first measured build ~10 us a block before its first MMA).
-__device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, float *warp_max)
+// NORMX (GemvNormX, norm = its weights and eps): x is the residual row; x * w is staged and *factor set to the
+// norm's 1 / sqrt(sum x^2 / ld + eps) (the warps' sums in a fixed order, in double: deterministic).
+template <bool NORMX>
+__device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, float *warp_max, double *warp_sq,
+                                  const GemvNormX &norm, float *factor)
 {
     const int tid = threadIdx.x, nthreads = EGB_CONSUMERS * 32;
-    float4 v[EGB_X_GROUPS][2];
+    float4 v[EGB_X_GROUPS][2], nw[NORMX ? EGB_X_GROUPS : 1][2];
 #pragma unroll
     for (int i = 0; i < EGB_X_GROUPS; i++) {
         const int grp = tid + i * nthreads;
@@ -112,6 +116,28 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
             v[i][0] = ((const float4 *)x)[2 * grp];
             v[i][1] = ((const float4 *)x)[2 * grp + 1];
         }
+        if constexpr (NORMX) {
+            nw[i][0] = nw[i][1] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (grp < ld / 8) {
+                nw[i][0] = __ldg((const float4 *)norm.w + 2 * grp);
+                nw[i][1] = __ldg((const float4 *)norm.w + 2 * grp + 1);
+            }
+        }
+    }
+    if constexpr (NORMX) {
+        float sq = 0.0f;
+#pragma unroll
+        for (int i = 0; i < EGB_X_GROUPS; i++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const float4 a = v[i][h], b = nw[i][h];
+                sq += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
+                v[i][h] = make_float4(a.x * b.x, a.y * b.y, a.z * b.z, a.w * b.w);
+            }
+        for (int o = 16; o > 0; o >>= 1)
+            sq += __shfl_xor_sync(0xFFFFFFFFu, sq, o);
+        if (tid % 32 == 0)
+            warp_sq[tid / 32] = (double)sq;
     }
     float m = 0.0f;
 #pragma unroll
@@ -127,6 +153,12 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     m = 0.0f;
     for (int w = 0; w < EGB_CONSUMERS; w++)
         m = fmaxf(m, warp_max[w]);
+    if constexpr (NORMX) {
+        double sum = 0.0;
+        for (int w = 0; w < EGB_CONSUMERS; w++)
+            sum += warp_sq[w];
+        *factor = (float)(1.0 / sqrt(sum / ld + (double)norm.eps));
+    }
     const int kx = half_range_exponent(m);
     const float f = __uint_as_float((uint32_t)(127 + kx) << 23);
 #pragma unroll
@@ -139,6 +171,7 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     return kx;
 }
 
+template <bool NORMX>
 __global__ void __launch_bounds__(EGB_THREADS, 2)
     expert_glu_bulk_kernel(const __grid_constant__ EgbMaps maps, const GemvParams p, int tiles_per_block)
 {
@@ -146,6 +179,7 @@ __global__ void __launch_bounds__(EGB_THREADS, 2)
     uint8_t *egb_smem = egb_raw + ((EGB_ALIGN - smem_address(egb_raw) % EGB_ALIGN) % EGB_ALIGN);
     __shared__ float red[2][2][EGB_CONSUMERS][EGB_TILE_ROWS];   // [tile parity][matrix][warp][row]
     __shared__ float warp_max[EGB_CONSUMERS];
+    __shared__ double warp_sq[NORMX ? EGB_CONSUMERS : 1];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int ld = p.w.ld, rows = p.w.rows, slot = blockIdx.y;
     const int tile0 = blockIdx.x * tiles_per_block;
@@ -192,8 +226,11 @@ __global__ void __launch_bounds__(EGB_THREADS, 2)
 
     // consumers: the input row into shared memory while the first stages land
     uint4 *xs_hi = (uint4 *)(egb_smem + L.xs_hi), *xs_lo = (uint4 *)(egb_smem + L.xs_lo);
-    const int kx = stage_input_halves(p.x + (long long)(slot / p.x_slot_div) * p.ldx, ld, xs_hi, xs_lo, warp_max);
-    const float norm = p.norm_factor ? __ldcg(p.norm_factor + slot / p.x_slot_div) : 1.0f;
+    float norm = 1.0f;   // a folded norm's factor, or one published by the GEMV before (GemvParams::norm_factor)
+    const int kx = stage_input_halves<NORMX>(p.x + (long long)(slot / p.x_slot_div) * p.ldx, ld, xs_hi, xs_lo, warp_max,
+                                             warp_sq, p.norm_x, &norm);
+    if (!NORMX && p.norm_factor)
+        norm = __ldcg(p.norm_factor + slot / p.x_slot_div);
     consumers_sync<EGB_CONSUMERS * 32>();
 
     const int g = lane / 4, t = lane % 4;
@@ -287,6 +324,7 @@ bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
            p.w.scale_ld == p.w.ld / 32 && p.w2.scale_ld == p.w.scale_ld && p.w2.ld == p.w.ld &&
            p.w2.rows == p.w.rows && egb_copyable(p.w) && egb_copyable(p.w2) && p.w.ld <= EGB_MAX_LD &&
            egb_layout(p.w.ld).total <= EGB_MAX_SMEM &&
+           (!p.norm_x.w || (cuda_gemv_knobs().norm_x != 0 && !p.norm_factor && (uintptr_t)p.norm_x.w % 16 == 0)) &&
            !cuda_persist_recorder();   // the persistent kernel has no such body
 }
 
@@ -304,7 +342,7 @@ static int egb_tiles_per_block(const GemvParams &p, mimo_error *err)
     static int cached_ld = -1, cached_blocks = 0;   // blocks an SM at that row length
     if (cached_ld != p.w.ld) {
         int blocks = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, expert_glu_bulk_kernel, EGB_THREADS,
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, expert_glu_bulk_kernel<false>, EGB_THREADS,
                                                           egb_layout(p.w.ld).total) != cudaSuccess) {
             mimo_fail(err, "cuda gemv: the occupancy of expert_glu_bulk_kernel at %d columns", p.w.ld);
             return 0;
@@ -350,8 +388,8 @@ int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
     const int ntiles = (p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS;
     const dim3 grid((ntiles + tpb - 1) / tpb, p.n);
     expert_glu_bulk_launch_count++;
-    return cuda_launch("expert_glu_bulk_kernel", err, expert_glu_bulk_kernel, grid, dim3(EGB_THREADS),
-                       egb_layout(p.w.ld).total, st, maps, p, tpb);
+    return cuda_launch("expert_glu_bulk_kernel", err, p.norm_x.w ? expert_glu_bulk_kernel<true> : expert_glu_bulk_kernel<false>,
+                       grid, dim3(EGB_THREADS), egb_layout(p.w.ld).total, st, maps, p, tpb);
 }
 
 int cuda_expert_glu_bulk_prepare(mimo_error *err)
@@ -359,7 +397,9 @@ int cuda_expert_glu_bulk_prepare(mimo_error *err)
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&egb_sm_count, cudaDevAttrMultiProcessorCount, device));
-    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)EGB_MAX_SMEM));
+    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     (int)EGB_MAX_SMEM));
     return cuda_tensor_map_prepare(err);   // without an encoder (an old driver) the kernel is not taken
 }

@@ -1574,6 +1574,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.dense_bulk_qkv = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV1_POSITIONS")) && atoi(v) >= 0 && atoi(v) <= 2)
             k.gemv1_positions = atoi(v);
+        if ((v = getenv("MIMO_CUDA_NORM_X")) && atoi(v) >= 0 && atoi(v) <= 2)
+            k.norm_x = atoi(v);
         read = true;
     }
     return k;
@@ -1645,7 +1647,7 @@ static bool gemv1_takes_positions(const GemvParams &p)
 {
     const int mode = cuda_gemv_knobs().gemv1_positions;
     return mode != 0 && !p.slot_expert && p.n > 1 && p.n <= 16 && !p.combine_x && !p.qkv_out.q && !p.norm_in.partials &&
-           !p.norm_out.h && !p.norm_factor && !cuda_persist_recorder() &&
+           !p.norm_out.h && !p.norm_factor && !p.norm_x.w && !cuda_persist_recorder() &&
            (p.w.fmt == MIMO_WFMT_F32 || (mode == 2 && p.w.rows <= GEMV1_POSITIONS_MAX_ROWS));
 }
 
@@ -1734,6 +1736,19 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g)
            g.rope_dim <= g.dqk && (g.rope_dim < 2 || g.inv_freq);
 }
 
+// As launch_gemv_f dispatches: the gate/up slots' bulk kernel, or a plain matrix's several positions past the
+// CUDA-core kernels (gemv1_takes_positions refuses norm_x) on the dense bulk kernel; p carries the norm_x it
+// asks about, whose weights span the matrix's columns.
+bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu)
+{
+    if (!p.norm_x.w || cuda_gemv_knobs().norm_x == 0 || p.norm_in.partials || p.norm_out.h || p.norm_factor ||
+        p.combine_x || p.accumulate)
+        return false;
+    if (p.slot_expert)
+        return glu && cuda_expert_glu_bulk_takes(p, glu) && gemv1_runs(p);
+    return p.n > 1 && !gemv1_runs(p) && cuda_dense_bulk_takes(p, glu);
+}
+
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)
 {
     (void)glu;
@@ -1760,6 +1775,8 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
     if (p.qkv_out.q && !cuda_gemv_takes_qkv_out(p, p.qkv_out.g))
         return mimo_fail(err, "cuda gemv: the qkv projection's RoPE and cache store on a kernel that does not take "
                               "them (cuda_gemv_takes_qkv_out)");
+    if (p.norm_x.w && !cuda_gemv_takes_norm_x(p, glu))
+        return mimo_fail(err, "cuda gemv: a folded RMSNorm on a kernel that does not take it (cuda_gemv_takes_norm_x)");
     if (p.w.ld % MIMO_CUDA_COL_ALIGN)
         return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
     if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))

@@ -130,6 +130,17 @@ struct GemvNormIn {
                               // that read h after this GEMV (GemvParams::norm_factor)
 };
 
+// An RMSNorm folded into the GEMVs that read it, for several positions (cuda_backend.cu, defer_norms):
+// the reader's x is the residual stream itself, and its kernel forms rmsnorm(x) * w while it stages its
+// input — x * w into its operands, the sums of x^2 of each position (in double, as the norm kernel) into the
+// factor 1 / sqrt(sum / dim + eps) that scales its dot products, dim = the matrix's columns. The kernels
+// that take it stage whole rows or column chunks of them already (cuda_gemv_takes_norm_x); one kernel
+// boundary less on the chain than the norm kernel between writer and readers.
+struct GemvNormX {
+    const float *w;   // the norm's weights, [columns]; NULL: none
+    float eps;
+};
+
 // y[t][r] (+)= sum_c W[r][c] x[t][c] for t < n; with glu: y = silu(W x) * (W2 x).
 // Expert mode (slot_expert != NULL): unit slot s uses matrix slot_expert[s] of the expert set,
 // input row s / x_slot_div, output row s, one position per slot (n = number of slots).
@@ -172,6 +183,7 @@ struct GemvParams {
     GemvNormOut norm_out;
     GemvNormIn norm_in;
     GemvQkvOut qkv_out;   // the qkv projection's RoPE and cache store at one position; zeros: none
+    GemvNormX norm_x;     // x is the residual: the kernel normalises it (above); zeros: none
 };
 
 // y (+)= W x over n positions (or n expert slots once slot_expert is set), every other field zero.
@@ -198,6 +210,10 @@ int cuda_gemv_norm_partials(const GemvParams &p, bool glu);
 // Whether this GEMV's kernel takes norm_in: the CUDA-core kernel over one position's plain matrix, not
 // accumulating (expert slots do not: measured slower); false with the defer_norm knob off.
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
+// Whether this GEMV's kernel takes norm_x (GemvNormX): dense_bulk_kernel (plain bf16 / fp8 matrices of 2..16
+// positions) and expert_glu_bulk_kernel (MXFP4 gate/up slots), where they run and their column chunks allow
+// it; false with the norm_x knob off (with 2: not where only norm_x would move a matrix onto the dense kernel).
+bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu);
 // Whether an expert-slot GEMV takes a published norm factor (GemvParams::norm_factor): one position on the
 // CUDA-core kernel, with defer_norm and norm_factor on.
 bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
@@ -245,13 +261,17 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // gemv1_positions (MIMO_CUDA_GEMV1_POSITIONS) = 1: plain f32 matrices of several positions (which have no
 // tensor-core path) run the CUDA-core kernel of one position with a block row per position (launch_gemv1_v),
 // 2: plain matrices of every format with at most GEMV1_POSITIONS_MAX_ROWS rows too, 0: never (the
-// several-position CUDA-core kernel, gemv_kernel, whose blocks take every position of a row tile).
+// several-position CUDA-core kernel, gemv_kernel, whose blocks take every position of a row tile);
+// norm_x (MIMO_CUDA_NORM_X) = 1: the step folds the RMSNorms of several positions into the GEMVs that read
+// them where every reader takes it (GemvNormX; the router of 384 rows then on dense_bulk_kernel too), 2: only
+// where the readers run those kernels anyway (the MoE layers' post-attention norm stays a kernel while the
+// router is on gemv_mma_kernel), 0: never.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
         slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
         slot_bulk = 1, slot_bulk_tiles = 0, down_bulk = 1, down_bulk_blocks = 3, dense_bulk = 1, dense_bulk_chunks = 0, dense_bulk_qkv = 0,
-        gemv1_positions = 1;
+        gemv1_positions = 1, norm_x = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).

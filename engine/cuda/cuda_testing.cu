@@ -121,6 +121,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 24: k = GemvKnobs(); k.dense_bulk_qkv = 1; break;   // the qkv epilogue on the dense bulk kernel
     case 25: k = GemvKnobs(); k.gemv1_positions = 2; break;   // plain matrices of several positions, every format
     case 26: k = GemvKnobs(); k.gemv1_positions = 0; break;   // f32 ones on the several-position kernel
+    case 27: k = GemvKnobs(); k.norm_x = 0; break;   // the norms of several positions never folded
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel
@@ -317,6 +318,45 @@ extern "C" int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, in
     if (rc)
         return -1;
     return c.get(x, dx, (size_t)(n_slots / k) * rows, err);
+}
+
+extern "C" int mimo_cuda_test_gemv_rmsnorm_in(const mimo_matrix *w, const mimo_matrix *up, int n_experts,
+                                              const int32_t *ids, int k, const float *x, const float *norm_w, float eps,
+                                              int n, float *y, int *folded, mimo_error *err)
+{
+    TestCtx c;
+    GpuMat m, u;
+    float *dx = NULL, *dh = NULL, *dw = NULL, *dy = NULL;
+    int32_t *dids = NULL;
+    const int rows = (int)w[0].rows, cols = (int)w[0].cols, sets = ids ? n_experts : 1, n_out = ids ? n * k : n;
+    int ldx = 0, ldh = 0, ldw = 0;
+    if (ids && (k < 1 || !up))
+        return mimo_fail(err, "cuda test rmsnorm in: expert slots need gate and up sets and k >= 1");
+    std::vector<float> zeros((size_t)n * cols, 0.0f);
+    if (c.init(err) || c.matrix(w, sets, &m, err) || (up && c.matrix(up, sets, &u, err)) ||
+        c.put_rows(x, n, cols, &dx, &ldx, err) || c.put_rows(zeros.data(), n, cols, &dh, &ldh, err) ||
+        c.put_rows(norm_w, 1, cols, &dw, &ldw, err) || c.put<float>(NULL, (size_t)n_out * rows, &dy, err) ||
+        (ids && c.put(ids, (size_t)n * k, &dids, err)))
+        return -1;
+    GemvParams p = gemv_params(m, dh, ldh, dy, rows, n_out);   // the reader of h, as the step builds it
+    if (up)
+        p.w2 = u;
+    if (ids) {
+        p.slot_expert = dids;
+        p.x_slot_div = k;
+    }
+    if (cuda_alloc_split_workspace(&c.e, &p.split, err))
+        return -1;
+    GemvParams q = p;   // folded: the residual rows and the norm (fold_norm_x in cuda_backend.cu)
+    q.x = dx;
+    q.ldx = ldx;
+    q.norm_x = GemvNormX{dw, eps};
+    *folded = m.ld == cols && cuda_gemv_takes_norm_x(q, up != NULL);
+    if (*folded ? cuda_gemv(q, up != NULL, c.e.stream, err)
+                : cuda_rmsnorm(dx, ldx, dw, cols, eps, dh, ldh, n, c.e.stream, err) ||
+                      cuda_gemv(p, up != NULL, c.e.stream, err))
+        return -1;
+    return c.get(y, dy, (size_t)n_out * rows, err);
 }
 
 extern "C" int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err)

@@ -61,9 +61,10 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * default leaves them to the RoPE kernel after it), 25 = the defaults with the CUDA-core kernel of one position
  * taking the several positions of every plain matrix of at most 1024 rows, a block row each (the default: f32
  * matrices only), 26 = the defaults with none of them (f32 matrices of several positions on the several-position
- * CUDA-core kernel). Returns -1 for an unknown path. */
+ * CUDA-core kernel), 27 = the defaults with the RMSNorms of several positions never folded into the GEMVs that read
+ * them (GemvNormX). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 27
+#define MIMO_CUDA_TEST_GEMV_PATHS 28
 /* Launches of the CUDA-core kernel of one position over a plain matrix's several positions in this process. */
 long long mimo_cuda_test_gemv1_positions_launches(void);
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
@@ -89,6 +90,13 @@ int mimo_cuda_test_norm_to_expert_slots(const mimo_matrix *writer, const float *
                                         float eps, const mimo_matrix *router, const mimo_matrix *gate,
                                         const mimo_matrix *up, int n_experts, const int32_t *ids, int k,
                                         float *y_router, float *y_slots, int *deferred, mimo_error *err);
+/* The readers of an RMSNorm of several positions, as a step takes them: h_t = rmsnorm(x_t) * norm_w (t < n),
+ * then a plain matrix y[t] = W h_t (up and ids NULL), or gate/up expert slots (w and up: n_experts each, ids
+ * [n k]) y[t k + j] = silu(G_ids[t k + j] h_t) * (U_ids[t k + j] h_t). The norm folded into the GEMV where its
+ * kernel takes it (GemvNormX: *folded = 1), else the norm kernel first (*folded = 0). */
+int mimo_cuda_test_gemv_rmsnorm_in(const mimo_matrix *w, const mimo_matrix *up, int n_experts, const int32_t *ids,
+                                   int k, const float *x, const float *norm_w, float eps, int n, float *y, int *folded,
+                                   mimo_error *err);
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 

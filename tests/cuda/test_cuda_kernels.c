@@ -320,6 +320,111 @@ Test(cuda_kernels, dense_bulk_gemv)
     free(scales);
 }
 
+/* One case of an RMSNorm of several positions folded into the GEMV that reads it (GemvNormX): a plain matrix
+ * (k = 0) or MXFP4 gate/up slots (k a position) read the residual rows and normalise them themselves. Against
+ * the CPU (the norm, then the GEMV) and against the same GEMV after the norm kernel (path 27); `fold`: whether
+ * `path` must fold it (the launch counters then say which kernel ran). Residual rows of rms ~10 with outliers
+ * of ~200, norm weights in [0.5, 1.5]: an input left unnormalised or unweighted fails the reference. */
+static void check_norm_folded(mimo_weight_format fmt, int rows, int cols, int n, int k, int path, int fold)
+{
+    enum { E = 5 };
+    const int slots = k > 0, sets = slots ? E : 1, n_out = slots ? n * k : n;
+    mimo_matrix w[E], u[E];
+    void *wd[E], *ws[E], *ud[E] = {0}, *us[E] = {0};
+    for (int e = 0; e < sets; e++) {
+        w[e] = random_matrix(fmt, rows, cols, &wd[e], &ws[e]);
+        if (slots)
+            u[e] = random_matrix(fmt, rows, cols, &ud[e], &us[e]);
+    }
+    int32_t *ids = slots ? malloc((size_t)n * k * sizeof(int32_t)) : NULL;
+    for (int s = 0; slots && s < n * k; s++)
+        ids[s] = (s * 3 + s / k) % E;   /* repeats across positions */
+    float *x = malloc((size_t)n * cols * sizeof(float)), *nw = malloc((size_t)cols * sizeof(float));
+    float *h = malloc((size_t)n * cols * sizeof(float)), *ref = malloc((size_t)n_out * rows * sizeof(float));
+    float *y = malloc((size_t)n_out * rows * sizeof(float)), *y_norm = malloc((size_t)n_out * rows * sizeof(float));
+    float *a = malloc((size_t)rows * sizeof(float)), *b = malloc((size_t)rows * sizeof(float));
+    for (int i = 0; i < n * cols; i++)
+        x[i] = frand() * (i % 89 == 0 ? 200.0f : 10.0f);
+    for (int i = 0; i < cols; i++)
+        nw[i] = 1.0f + 0.5f * frand();
+    for (int t = 0; t < n; t++)
+        mimo_cpu_rmsnorm(h + (size_t)t * cols, x + (size_t)t * cols, nw, cols, 1e-6f);
+    for (int s = 0; s < n_out; s++) {
+        const float *hs = h + (size_t)(slots ? s / k : s) * cols;
+        if (!slots) {
+            mimo_matrix_gemv_f32(&w[0], hs, ref + (size_t)s * rows);
+            continue;
+        }
+        mimo_matrix_gemv_f32(&w[ids[s]], hs, a);
+        mimo_matrix_gemv_f32(&u[ids[s]], hs, b);
+        mimo_cpu_swiglu(ref + (size_t)s * rows, a, b, rows);
+    }
+    const char *name = mimo_weight_format_name(fmt);
+    mimo_error err = {{0}};
+    int folded = -1;
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(27), 0);
+    cr_assert_eq(mimo_cuda_test_gemv_rmsnorm_in(w, slots ? u : NULL, E, ids, k, x, nw, 1e-6f, n, y_norm, &folded, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(folded, 0, "path 27 folded the norm");
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+    const long long dense0 = mimo_cuda_test_dense_bulk_launches(), glu0 = mimo_cuda_test_expert_glu_bulk_launches();
+    cr_assert_eq(mimo_cuda_test_gemv_rmsnorm_in(w, slots ? u : NULL, E, ids, k, x, nw, 1e-6f, n, y, &folded, &err), 0,
+                 "%s", err.msg);
+    cr_assert_eq(folded, fold, "%s %dx%d n=%d k=%d path %d: folded %d, expected %d", name, rows, cols, n, k, path, folded,
+                 fold);
+    if (folded)
+        cr_assert_eq(slots ? mimo_cuda_test_expert_glu_bulk_launches() - glu0 : mimo_cuda_test_dense_bulk_launches() - dense0,
+                     1, "%s %dx%d n=%d k=%d path %d: folded, but not on its kernel", name, rows, cols, n, k, path);
+    cr_assert(all_finite(y, (size_t)n_out * rows), "%s %dx%d n=%d k=%d path %d: output not finite", name, rows, cols, n, k,
+              path);
+    const double rel = mimo_test_rel_err(y, ref, (size_t)n_out * rows);
+    const double rel_norm = mimo_test_rel_err(y, y_norm, (size_t)n_out * rows);
+    const double rel_norm_ref = mimo_test_rel_err(y_norm, ref, (size_t)n_out * rows);
+    cr_log_info("norm folded %s %dx%d n=%d k=%d path %d (folded %d): rel err %.3g (reference), %.3g (norm kernel first; "
+                "that against the reference %.3g)", name, rows, cols, n, k, path, folded, rel, rel_norm, rel_norm_ref);
+    cr_assert(rel < 1e-4 && rel_norm_ref < 1e-4, "%s %dx%d n=%d k=%d path %d: rel err %g (norm kernel first: %g)", name,
+              rows, cols, n, k, path, rel, rel_norm_ref);
+    cr_assert(rel_norm < 1e-5, "%s %dx%d n=%d k=%d path %d: rel err %g against the norm kernel first", name, rows, cols,
+              n, k, path, rel_norm);
+    for (int e = 0; e < sets; e++) {
+        free(wd[e]);
+        free(ws[e]);
+        free(ud[e]);
+        free(us[e]);
+    }
+    void *owned[] = {ids, x, nw, h, ref, y, y_norm, a, b};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        free(owned[i]);
+    mimo_cuda_test_set_gemv_path(0);
+}
+
+/* The defaults fold the norms of the MiMo-V2.5-Pro shard's several-position readers: the qkv projection (fp8
+ * 3392 x 6144) at 8 and 16 positions, the router (bf16 384 x 6144: onto the dense bulk kernel with it), a bf16
+ * 6144 x 2048 at 13, the MXFP4 gate/up slots (256 x 6144, 8 a position) at 8 and `small`'s (768 x 2048) at 13;
+ * ragged shapes in one chunk (path 22) and two (path 23); a chunk that is no multiple of 128 columns (200 x 640
+ * in two chunks) and the kernel paths without the bulk kernels (2, 18 for slots of one tile a block: folded
+ * there too) keep the norm kernel. */
+Test(cuda_kernels, rmsnorm_folded_into_readers)
+{
+    need_gpu();
+    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 8, 0, 0, 1);
+    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 16, 0, 0, 1);
+    check_norm_folded(MIMO_WFMT_BF16, 384, 6144, 8, 0, 0, 1);
+    check_norm_folded(MIMO_WFMT_BF16, 6144, 2048, 13, 0, 0, 1);
+    check_norm_folded(MIMO_WFMT_MXFP4, 256, 6144, 8, 8, 0, 1);
+    check_norm_folded(MIMO_WFMT_MXFP4, 768, 2048, 13, 8, 0, 1);
+    check_norm_folded(MIMO_WFMT_MXFP4, 200, 2560, 2, 3, 18, 1);
+    const int paths[2] = {22, 23};
+    for (int i = 0; i < 2; i++) {
+        check_norm_folded(MIMO_WFMT_BF16, 200, 1024, 3, 0, paths[i], 1);
+        check_norm_folded(MIMO_WFMT_FP8, 300, 1024, 13, 0, paths[i], 1);
+        check_norm_folded(MIMO_WFMT_FP8, 77, 512, 2, 0, paths[i], 1);
+    }
+    check_norm_folded(MIMO_WFMT_BF16, 200, 640, 16, 0, 23, 0);
+    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 8, 0, 2, 0);
+    check_norm_folded(MIMO_WFMT_MXFP4, 256, 6144, 8, 8, 2, 0);
+}
+
 Test(cuda_kernels, gemv_fp8_grouped_scale_rows)
 {
     need_gpu();
