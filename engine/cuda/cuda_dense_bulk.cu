@@ -53,13 +53,14 @@ template <int FMT> struct DbFmt {
 
 // Dynamic shared memory of a block whose chunk has `cols` columns, from a 1024-aligned base: the stages, the
 // ring's barriers and the last-block flag, with a folded norm (GemvNormX) the consumer warps' sums of x^2
-// [8 warps][16 positions] in double and the positions' factors, then the input chunk's hi then lo halves
+// [8 warps][16 positions] in double, the positions' factors and the chunk's norm weights (cols floats, loaded
+// before the wait), then the input chunk's hi then lo halves
 // (8 x ntl rows of cols halves; rows 32 bytes past a multiple of 128 apart: a half warp's 8-byte reads hit
 // distinct banks). After the MMAs the tile's sums go over the staged input: fin [128 rows][8 ntl + 1
 // positions] floats (rows an odd number of words apart).
 constexpr int DB_NORM_POSITIONS = 16;
 struct DbLayout {
-    size_t bars, flag, norm_sums, norm_factors, xs_pitch, xs_hi, xs_lo, fin, fin_pitch, total;
+    size_t bars, flag, norm_sums, norm_factors, norm_w, xs_pitch, xs_hi, xs_lo, fin, fin_pitch, total;
 };
 __host__ __device__ inline DbLayout db_layout(int cols, int ntl, bool norm_x)
 {
@@ -69,7 +70,8 @@ __host__ __device__ inline DbLayout db_layout(int cols, int ntl, bool norm_x)
     l.norm_sums = l.flag + 16;
     l.norm_factors = l.norm_sums + (size_t)DB_CONSUMERS * DB_NORM_POSITIONS * sizeof(double);
     l.xs_pitch = (size_t)cols * 2 + 32;
-    l.xs_hi = norm_x ? l.norm_factors + DB_NORM_POSITIONS * sizeof(float) : l.flag + 16;
+    l.norm_w = l.norm_factors + DB_NORM_POSITIONS * sizeof(float);
+    l.xs_hi = norm_x ? l.norm_w + (size_t)cols * sizeof(float) : l.flag + 16;
     l.xs_lo = l.xs_hi + (size_t)8 * ntl * l.xs_pitch;
     l.fin = l.xs_hi;
     l.fin_pitch = (size_t)8 * ntl + 1;
@@ -89,30 +91,27 @@ __device__ __forceinline__ void ldmatrix_x4(const void *p, uint32_t &r0, uint32_
 
 // Columns col0 .. col0 + cols of the n input rows (zeros for the rows up to 8 x NTL) into the staged hi / lo
 // halves; a thread's loads are in flight together, DB_X_BATCH at a time (consumer threads).
-// NORMX (GemvNormX): x * w staged, and each warp's sums of x^2 per position added into norm_sums[warp][pos] in
-// its fixed order (deterministic): cols a multiple of 128 (db_chunks), so a warp's 32 units are one position's.
+// NORMX (GemvNormX): x * w staged (the chunk's weights in shared memory, norm_w), and each warp's sums of x^2
+// per position added into norm_sums[warp][pos] in its fixed order (deterministic): cols a multiple of 128
+// (db_chunks), so a warp's 32 units are one position's.
 template <int FMT, int NTL, bool NORMX>
 __device__ void stage_input(const GemvParams &p, int col0, int cols, uint8_t *xs_hi, uint8_t *xs_lo, size_t pitch,
-                            double *norm_sums)
+                            double *norm_sums, const float4 *norm_w)
 {
     const int per_row = cols / 4, units = 8 * NTL * per_row, tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    constexpr int BATCH = NORMX ? DB_X_BATCH / 2 : DB_X_BATCH;   // the norm's weights load beside x: registers
     if (NORMX && lane < DB_NORM_POSITIONS)
         norm_sums[warp * DB_NORM_POSITIONS + lane] = 0.0;
-    for (int base = 0; base < units; base += BATCH * DB_CONSUMERS * 32) {
-        float4 v[BATCH], nw[NORMX ? BATCH : 1];
+    for (int base = 0; base < units; base += DB_X_BATCH * DB_CONSUMERS * 32) {
+        float4 v[DB_X_BATCH];
 #pragma unroll
-        for (int i = 0; i < BATCH; i++) {
+        for (int i = 0; i < DB_X_BATCH; i++) {
             const int u = base + tid + i * DB_CONSUMERS * 32, pos = u / per_row;
             v[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             if (u < units && pos < p.n)   // coherent: the predecessor wrote x
                 v[i] = __ldcg((const float4 *)(p.x + (size_t)pos * p.ldx + col0) + u % per_row);
-            if constexpr (NORMX)
-                nw[i] = u < units ? __ldg((const float4 *)(p.norm_x.w + col0) + u % per_row)
-                                  : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         }
 #pragma unroll
-        for (int i = 0; i < BATCH; i++) {
+        for (int i = 0; i < DB_X_BATCH; i++) {
             const int u = base + tid + i * DB_CONSUMERS * 32;
             if (u >= units)   // warp-uniform: units is a multiple of 32
                 break;
@@ -123,7 +122,8 @@ __device__ void stage_input(const GemvParams &p, int col0, int cols, uint8_t *xs
                     sq += __shfl_xor_sync(0xFFFFFFFFu, sq, o);
                 if (lane == 0)
                     norm_sums[warp * DB_NORM_POSITIONS + pos] += (double)sq;
-                v[i] = make_float4(v[i].x * nw[i].x, v[i].y * nw[i].y, v[i].z * nw[i].z, v[i].w * nw[i].w);
+                const float4 w = norm_w[u % per_row];
+                v[i] = make_float4(v[i].x * w.x, v[i].y * w.y, v[i].z * w.z, v[i].w * w.w);
             }
             uint32_t h0, l0, h1, l1;
             split_pair<DbFmt<FMT>::F16>(v[i].x, v[i].y, &h0, &l0);
@@ -187,10 +187,16 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
         return;
     }
 
+    float4 *norm_w = (float4 *)(smem + L.norm_w);
+    if constexpr (NORMX) {   // the chunk's norm weights, never written: before the wait
+        for (int i = threadIdx.x; i < cols / 4; i += DB_CONSUMERS * 32)
+            norm_w[i] = __ldg((const float4 *)(p.norm_x.w + col0) + i);
+        consumers_sync<DB_CONSUMERS * 32>();
+    }
     pdl_wait();   // x, y and the split workspace come from the kernels before
     pdl_trigger();
     uint8_t *xs_hi = smem + L.xs_hi, *xs_lo = smem + L.xs_lo;
-    stage_input<FMT, NTL, NORMX>(p, col0, cols, xs_hi, xs_lo, L.xs_pitch, norm_sums);
+    stage_input<FMT, NTL, NORMX>(p, col0, cols, xs_hi, xs_lo, L.xs_pitch, norm_sums, norm_w);
     consumers_sync<DB_CONSUMERS * 32>();
     if (NORMX && threadIdx.x < NW) {   // this chunk's sums of x^2, over the warps in order
         double sum = 0.0;
@@ -452,10 +458,9 @@ bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
         return false;
     if (!p.split.partials || !p.split.counters)   // a launch with one chunk could do without; keep one rule
         return false;
-    // the default: matrices of DB_MIN_ROWS_DEFAULT rows or more (the router's 384 measured slower here), every
-    // size with a folded norm (norm_x knob 1: the norm kernel it saves is worth more)
-    if (p.w.rows < DB_MIN_ROWS_DEFAULT && cuda_gemv_knobs().dense_bulk_chunks == 0 &&
-        !(norm_x && cuda_gemv_knobs().norm_x == 1))
+    // the default: matrices of DB_MIN_ROWS_DEFAULT rows or more (the router's 384 measured slower here, with a
+    // folded norm too: results/kernels/README.md, twenty-seventh session)
+    if (p.w.rows < DB_MIN_ROWS_DEFAULT && cuda_gemv_knobs().dense_bulk_chunks == 0)
         return false;
     return db_chunks(p) > 0;
 }

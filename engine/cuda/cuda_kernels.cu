@@ -1282,10 +1282,14 @@ __device__ __forceinline__ float block_scale(const GpuMat &M, const uint8_t *sc,
 // flight per lane: PIPE x 2 rows x matrices).
 // QKV: the qkv projection of 2..16 positions writing q and the cache itself (GemvParams::qkv_out), its
 // rows in pair order as in gemv1_tile.
-template <int FMT, int NTL, bool GLU, int PIPE, bool QKV = false>
+// NORMX: a folded RMSNorm (GemvNormX; plain rows): x * w into the MMAs, each lane's sums of x^2 (the warps of
+// row tile 0 cover the block's columns once) reduced per position in a fixed order into the factor that
+// scales the outputs — over the column chunks through the split workspace as the partial sums.
+template <int FMT, int NTL, bool GLU, int PIPE, bool QKV = false, bool NORMX = false>
 __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int ksplit, float *red)
 {
     static_assert(!QKV || !GLU, "the qkv epilogue: plain rows");
+    static_assert(!NORMX || (!GLU && !QKV), "a folded norm: plain rows");
     constexpr int EL = MmaShape<FMT>::EL, BLK = MmaShape<FMT>::BLK, NM = GLU ? 2 : 1;
     constexpr bool F16 = MmaShape<FMT>::F16;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -1320,6 +1324,7 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
 #pragma unroll
             for (int i = 0; i < 4; i++)
                 acc[m][nt][i] = 0.0f;
+    float sq[NTL] = {};   // NORMX: this lane's sums of x^2 of position nt 8 + g
     for (int blk0 = b0; blk0 < b1; blk0 += PIPE) {
         // the raw weights of PIPE blocks first (the loads in flight), then per block: inputs,
         // decode, tensor-core work (only raw vectors stay live across the pipeline: registers)
@@ -1353,6 +1358,12 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             const int c = (blk0 + q) * BLK + t * EL;
             const bool valid = c < ld;
             uint32_t xh[NTL][EL / 2], xl[NTL][EL / 2];
+            float4 nw[NORMX ? EL / 4 : 1];
+            if constexpr (NORMX) {
+#pragma unroll
+                for (int i = 0; i < EL / 4; i++)
+                    nw[i] = valid ? __ldg((const float4 *)(p.norm_x.w + c) + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+            }
 #pragma unroll
             for (int nt = 0; nt < NTL; nt++) {
                 const int pos = nt * 8 + g;
@@ -1361,6 +1372,11 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
 #pragma unroll
                 for (int i = 0; i < EL / 4; i++) {
                     float4 f = ok ? xv[i] : make_float4(0.f, 0.f, 0.f, 0.f);   // coherent (load_inputs)
+                    if constexpr (NORMX) {
+                        if (rt == 0)
+                            sq[nt] += f.x * f.x + f.y * f.y + f.z * f.z + f.w * f.w;
+                        f = make_float4(f.x * nw[i].x, f.y * nw[i].y, f.z * nw[i].z, f.w * nw[i].w);
+                    }
                     float hx = round_op(f.x, F16), hy = round_op(f.y, F16), hz = round_op(f.z, F16), hw = round_op(f.w, F16);
                     xh[nt][2 * i] = pack2(hx, hy, F16);
                     xh[nt][2 * i + 1] = pack2(hz, hw, F16);
@@ -1408,6 +1424,17 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
         pdl_wait();
     // red[warp][m][row 0..15][n 0..8*NTL)
     const int NW = 8 * NTL;
+    __shared__ double norm_sq[NORMX ? GEMV_WARPS * 16 : 1];   // [warp of row tile 0][position]
+    __shared__ float norm_factors[NORMX ? 16 : 1];
+    if constexpr (NORMX) {   // the lane's sums over its 4 column lanes t, then over the warps in order
+#pragma unroll
+        for (int nt = 0; nt < NTL; nt++) {
+            sq[nt] += __shfl_xor_sync(0xFFFFFFFFu, sq[nt], 1);
+            sq[nt] += __shfl_xor_sync(0xFFFFFFFFu, sq[nt], 2);
+            if (rt == 0 && t == 0)
+                norm_sq[ks * 16 + nt * 8 + g] = (double)sq[nt];
+        }
+    }
 #pragma unroll
     for (int m = 0; m < NM; m++)
 #pragma unroll
@@ -1420,6 +1447,17 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
         }
     __syncthreads();
     const int per_chunk = tiles_per_block * 16 * NW;   // partial sums of one block (per matrix)
+    // NORMX: the chunks' sums of x^2 [tile][chunk][position] after the launch's partial sums
+    double *ws_norm = (double *)(p.split.partials + (size_t)gridDim.x * kch * NM * per_chunk) + (size_t)tile * kch * NW;
+    if (NORMX && threadIdx.x < NW) {
+        double sum = 0.0;
+        for (int k = 0; k < ksplit; k++)
+            sum += norm_sq[k * 16 + threadIdx.x];
+        if (kch > 1)
+            __stcg(ws_norm + (size_t)blockIdx.z * NW + threadIdx.x, sum);   // before the fence below
+        else
+            norm_factors[threadIdx.x] = (float)(1.0 / sqrt(sum / ld + (double)p.norm_x.eps));
+    }
     if (kch > 1) {
         // the column split across blocks: this block's partials into the workspace; the tile's last block
         // to arrive sums the chunks in chunk order (deterministic) and finishes below
@@ -1445,7 +1483,15 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
         __threadfence();
         if (threadIdx.x == 0)
             p.split.counters[tile] = 0;   // for the next launch (stream order)
+        if (NORMX && threadIdx.x < NW) {
+            double sum = 0.0;
+            for (int c = 0; c < kch; c++)   // fixed order: deterministic
+                sum += __ldcg(ws_norm + (size_t)c * NW + threadIdx.x);
+            norm_factors[threadIdx.x] = (float)(1.0 / sqrt(sum / ld + (double)p.norm_x.eps));
+        }
     }
+    if (NORMX)
+        __syncthreads();   // the factors
     // element i (tile tl, row, position n) of matrix m, summed over the warps or chunks
     const auto sum_of = [&](int i, int m) {
         const int tl = i / (16 * NW), row = (i / NW) % 16, n = i % NW;
@@ -1481,6 +1527,8 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             for (int m = 0; m < NM; m++)
                 v[m] = sum_of(i, m);
             float out = GLU ? silu_f(v[0]) * v[NM - 1] : v[0];
+            if constexpr (NORMX)
+                out *= norm_factors[n];
             float *y = ybase + (size_t)n * p.ldy + grow;
             *y = p.accumulate ? *y + out : out;
         }
@@ -1488,11 +1536,11 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
 }
 
 // At least 2 blocks per SM (<= 128 registers), as for gemv1_kernel.
-template <int FMT, int NTL, bool GLU, int PIPE, bool QKV = false>
+template <int FMT, int NTL, bool GLU, int PIPE, bool QKV = false, bool NORMX = false>
 __global__ void __launch_bounds__(GEMV_THREADS, 2) gemv_mma_kernel(const GemvParams p, int ksplit)
 {
     __shared__ float red[GEMV_WARPS * (GLU ? 2 : 1) * 16 * 8 * NTL];
-    gemv_mma_tile<FMT, NTL, GLU, PIPE, QKV>(p, blockIdx.x, blockIdx.y, ksplit, red);
+    gemv_mma_tile<FMT, NTL, GLU, PIPE, QKV, NORMX>(p, blockIdx.x, blockIdx.y, ksplit, red);
 }
 
 // Launch knobs (cuda_ops.cuh), for experiments in the kernel benchmarks: MIMO_CUDA_MMA_PIPE = 2 | 4,
@@ -1574,8 +1622,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.dense_bulk_qkv = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_GEMV1_POSITIONS")) && atoi(v) >= 0 && atoi(v) <= 2)
             k.gemv1_positions = atoi(v);
-        if ((v = getenv("MIMO_CUDA_NORM_X")) && atoi(v) >= 0 && atoi(v) <= 2)
-            k.norm_x = atoi(v);
+        if ((v = getenv("MIMO_CUDA_NORM_X")))
+            k.norm_x = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1595,13 +1643,20 @@ static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err
     if (kn.mma_splitk && p.split.partials && !p.slot_expert && (int)grid.x * 2 < gemv_sm_count &&
         (int)grid.x <= MIMO_CUDA_SPLITK_COUNTERS) {
         // too few row tiles for the GPU: split the columns over up to 8 blocks per tile, each warp keeping
-        // at least one column block
+        // at least one column block (a folded norm's sums of x^2 after the partial sums: two floats a double)
         int kch = gemv_sm_count / (int)grid.x;
         kch = kch > 8 ? 8 : kch;
-        const long long per_tile = (long long)(GLU ? 2 : 1) * rows_per_block * 8 * NTL;
+        const long long per_tile = (long long)(GLU ? 2 : 1) * rows_per_block * 8 * NTL + (p.norm_x.w ? 2 * 8 * NTL : 0);
         while (kch > 1 && (nblk / kch < ksplit || (long long)grid.x * kch * per_tile > MIMO_CUDA_SPLITK_WS_FLOATS))
             kch--;
         grid.z = kch;
+    }
+    if (p.norm_x.w) {   // cuda_gemv checked cuda_gemv_takes_norm_x (gemv_mma_takes_norm_x)
+        if constexpr (!GLU)
+            if (kn.mma_pipe == 2)
+                return cuda_launch("gemv_mma_kernel", err, gemv_mma_kernel<FMT, NTL, GLU, 2, false, true>, grid,
+                                   dim3(GEMV_THREADS), 0, st, p, ksplit);
+        return mimo_fail(err, "cuda gemv: a folded norm on a kernel variant without it");
     }
     if (p.qkv_out.q) {   // cuda_gemv checked cuda_gemv_takes_qkv_out
         if constexpr (!GLU)
@@ -1737,16 +1792,22 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g)
 }
 
 // As launch_gemv_f dispatches: the gate/up slots' bulk kernel, or a plain matrix's several positions past the
-// CUDA-core kernels (gemv1_takes_positions refuses norm_x) on the dense bulk kernel; p carries the norm_x it
+// CUDA-core kernels (gemv1_takes_positions refuses norm_x) on the dense bulk kernel or else the tensor-core
+// kernel's plain build (bf16 / fp8 / MXFP4, the default pipeline, no qkv epilogue); p carries the norm_x it
 // asks about, whose weights span the matrix's columns.
 bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu)
 {
-    if (!p.norm_x.w || cuda_gemv_knobs().norm_x == 0 || p.norm_in.partials || p.norm_out.h || p.norm_factor ||
-        p.combine_x || p.accumulate)
+    const GemvKnobs &kn = cuda_gemv_knobs();
+    if (!p.norm_x.w || kn.norm_x == 0 || p.norm_in.partials || p.norm_out.h || p.norm_factor || p.combine_x ||
+        p.accumulate || (uintptr_t)p.norm_x.w % 16)
         return false;
     if (p.slot_expert)
         return glu && cuda_expert_glu_bulk_takes(p, glu) && gemv1_runs(p);
-    return p.n > 1 && !gemv1_runs(p) && cuda_dense_bulk_takes(p, glu);
+    if (p.n < 2 || p.n > 16 || gemv1_runs(p))
+        return false;
+    if (cuda_dense_bulk_takes(p, glu))
+        return true;
+    return !glu && p.w.fmt != MIMO_WFMT_F32 && kn.mma_pipe == 2 && !p.qkv_out.q;
 }
 
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)

@@ -210,9 +210,9 @@ int cuda_gemv_norm_partials(const GemvParams &p, bool glu);
 // Whether this GEMV's kernel takes norm_in: the CUDA-core kernel over one position's plain matrix, not
 // accumulating (expert slots do not: measured slower); false with the defer_norm knob off.
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
-// Whether this GEMV's kernel takes norm_x (GemvNormX): dense_bulk_kernel (plain bf16 / fp8 matrices of 2..16
-// positions) and expert_glu_bulk_kernel (MXFP4 gate/up slots), where they run and their column chunks allow
-// it; false with the norm_x knob off (with 2: not where only norm_x would move a matrix onto the dense kernel).
+// Whether this GEMV's kernel takes norm_x (GemvNormX): plain matrices of 2..16 positions on dense_bulk_kernel
+// (where its column chunks allow it) or gemv_mma_kernel's plain build, and MXFP4 gate/up slots on
+// expert_glu_bulk_kernel; false with the norm_x knob off.
 bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu);
 // Whether an expert-slot GEMV takes a published norm factor (GemvParams::norm_factor): one position on the
 // CUDA-core kernel, with defer_norm and norm_factor on.
@@ -263,9 +263,7 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // 2: plain matrices of every format with at most GEMV1_POSITIONS_MAX_ROWS rows too, 0: never (the
 // several-position CUDA-core kernel, gemv_kernel, whose blocks take every position of a row tile);
 // norm_x (MIMO_CUDA_NORM_X) = 1: the step folds the RMSNorms of several positions into the GEMVs that read
-// them where every reader takes it (GemvNormX; the router of 384 rows then on dense_bulk_kernel too), 2: only
-// where the readers run those kernels anyway (the MoE layers' post-attention norm stays a kernel while the
-// router is on gemv_mma_kernel), 0: never.
+// them where every reader takes it (GemvNormX), 0: never.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,

@@ -322,10 +322,12 @@ Test(cuda_kernels, dense_bulk_gemv)
 
 /* One case of an RMSNorm of several positions folded into the GEMV that reads it (GemvNormX): a plain matrix
  * (k = 0) or MXFP4 gate/up slots (k a position) read the residual rows and normalise them themselves. Against
- * the CPU (the norm, then the GEMV) and against the same GEMV after the norm kernel (path 27); `fold`: whether
- * `path` must fold it (the launch counters then say which kernel ran). Residual rows of rms ~10 with outliers
- * of ~200, norm weights in [0.5, 1.5]: an input left unnormalised or unweighted fails the reference. */
-static void check_norm_folded(mimo_weight_format fmt, int rows, int cols, int n, int k, int path, int fold)
+ * the CPU (the norm, then the GEMV) and against the same GEMV after the norm kernel (path 27); `kernel`: the
+ * one `path` must fold it into (the launch counters say so), or FOLD_NONE where it must keep the norm kernel.
+ * Residual rows of rms ~10 with outliers of ~200, norm weights in [0.5, 1.5]: an input left unnormalised or
+ * unweighted fails the reference. */
+enum { FOLD_NONE, FOLD_DENSE_BULK, FOLD_MMA, FOLD_GLU_BULK };
+static void check_norm_folded(mimo_weight_format fmt, int rows, int cols, int n, int k, int path, int kernel)
 {
     enum { E = 5 };
     const int slots = k > 0, sets = slots ? E : 1, n_out = slots ? n * k : n;
@@ -370,11 +372,15 @@ static void check_norm_folded(mimo_weight_format fmt, int rows, int cols, int n,
     const long long dense0 = mimo_cuda_test_dense_bulk_launches(), glu0 = mimo_cuda_test_expert_glu_bulk_launches();
     cr_assert_eq(mimo_cuda_test_gemv_rmsnorm_in(w, slots ? u : NULL, E, ids, k, x, nw, 1e-6f, n, y, &folded, &err), 0,
                  "%s", err.msg);
-    cr_assert_eq(folded, fold, "%s %dx%d n=%d k=%d path %d: folded %d, expected %d", name, rows, cols, n, k, path, folded,
-                 fold);
-    if (folded)
-        cr_assert_eq(slots ? mimo_cuda_test_expert_glu_bulk_launches() - glu0 : mimo_cuda_test_dense_bulk_launches() - dense0,
-                     1, "%s %dx%d n=%d k=%d path %d: folded, but not on its kernel", name, rows, cols, n, k, path);
+    cr_assert_eq(folded, kernel != FOLD_NONE, "%s %dx%d n=%d k=%d path %d: folded %d", name, rows, cols, n, k, path,
+                 folded);
+    if (folded) {
+        const long long dense = mimo_cuda_test_dense_bulk_launches() - dense0;
+        const long long glu = mimo_cuda_test_expert_glu_bulk_launches() - glu0;
+        cr_assert(dense == (kernel == FOLD_DENSE_BULK) && glu == (kernel == FOLD_GLU_BULK),
+                  "%s %dx%d n=%d k=%d path %d: folded, but %lld dense bulk / %lld gate/up bulk launches (kernel %d)", name,
+                  rows, cols, n, k, path, dense, glu, kernel);
+    }
     cr_assert(all_finite(y, (size_t)n_out * rows), "%s %dx%d n=%d k=%d path %d: output not finite", name, rows, cols, n, k,
               path);
     const double rel = mimo_test_rel_err(y, ref, (size_t)n_out * rows);
@@ -399,30 +405,36 @@ static void check_norm_folded(mimo_weight_format fmt, int rows, int cols, int n,
 }
 
 /* The defaults fold the norms of the MiMo-V2.5-Pro shard's several-position readers: the qkv projection (fp8
- * 3392 x 6144) at 8 and 16 positions, the router (bf16 384 x 6144: onto the dense bulk kernel with it), a bf16
- * 6144 x 2048 at 13, the MXFP4 gate/up slots (256 x 6144, 8 a position) at 8 and `small`'s (768 x 2048) at 13;
- * ragged shapes in one chunk (path 22) and two (path 23); a chunk that is no multiple of 128 columns (200 x 640
- * in two chunks) and the kernel paths without the bulk kernels (2, 18 for slots of one tile a block: folded
- * there too) keep the norm kernel. */
+ * 3392 x 6144) at 8 and 16 positions and a bf16 6144 x 2048 at 13 on the dense bulk kernel, the router (bf16
+ * 384 x 6144) at 8 and 16 and a plain MXFP4 matrix on the tensor-core kernel, the MXFP4 gate/up slots (256 x
+ * 6144, 8 a position) at 8 and `small`'s (768 x 2048) at 13 on the gate/up bulk kernel (and slots of two
+ * positions there, path 18); ragged shapes in one chunk (path 22) and two (path 23), where a chunk that is no
+ * multiple of 128 columns (200 x 640 in two) leaves the dense kernel for the tensor-core one, as the qkv shape
+ * does with the dense kernel off (path 2). The norm kernel stays for f32 matrices (`small`'s router), the
+ * tensor-core kernel's other pipeline (path 3) and slots off the bulk kernel (path 2). */
 Test(cuda_kernels, rmsnorm_folded_into_readers)
 {
     need_gpu();
-    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 8, 0, 0, 1);
-    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 16, 0, 0, 1);
-    check_norm_folded(MIMO_WFMT_BF16, 384, 6144, 8, 0, 0, 1);
-    check_norm_folded(MIMO_WFMT_BF16, 6144, 2048, 13, 0, 0, 1);
-    check_norm_folded(MIMO_WFMT_MXFP4, 256, 6144, 8, 8, 0, 1);
-    check_norm_folded(MIMO_WFMT_MXFP4, 768, 2048, 13, 8, 0, 1);
-    check_norm_folded(MIMO_WFMT_MXFP4, 200, 2560, 2, 3, 18, 1);
+    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 8, 0, 0, FOLD_DENSE_BULK);
+    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 16, 0, 0, FOLD_DENSE_BULK);
+    check_norm_folded(MIMO_WFMT_BF16, 6144, 2048, 13, 0, 0, FOLD_DENSE_BULK);
+    check_norm_folded(MIMO_WFMT_BF16, 384, 6144, 8, 0, 0, FOLD_MMA);
+    check_norm_folded(MIMO_WFMT_BF16, 384, 6144, 16, 0, 0, FOLD_MMA);
+    check_norm_folded(MIMO_WFMT_MXFP4, 300, 1024, 8, 0, 0, FOLD_MMA);
+    check_norm_folded(MIMO_WFMT_MXFP4, 256, 6144, 8, 8, 0, FOLD_GLU_BULK);
+    check_norm_folded(MIMO_WFMT_MXFP4, 768, 2048, 13, 8, 0, FOLD_GLU_BULK);
+    check_norm_folded(MIMO_WFMT_MXFP4, 200, 2560, 2, 3, 18, FOLD_GLU_BULK);
     const int paths[2] = {22, 23};
     for (int i = 0; i < 2; i++) {
-        check_norm_folded(MIMO_WFMT_BF16, 200, 1024, 3, 0, paths[i], 1);
-        check_norm_folded(MIMO_WFMT_FP8, 300, 1024, 13, 0, paths[i], 1);
-        check_norm_folded(MIMO_WFMT_FP8, 77, 512, 2, 0, paths[i], 1);
+        check_norm_folded(MIMO_WFMT_BF16, 200, 1024, 3, 0, paths[i], FOLD_DENSE_BULK);
+        check_norm_folded(MIMO_WFMT_FP8, 300, 1024, 13, 0, paths[i], FOLD_DENSE_BULK);
+        check_norm_folded(MIMO_WFMT_FP8, 77, 512, 2, 0, paths[i], FOLD_DENSE_BULK);
     }
-    check_norm_folded(MIMO_WFMT_BF16, 200, 640, 16, 0, 23, 0);
-    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 8, 0, 2, 0);
-    check_norm_folded(MIMO_WFMT_MXFP4, 256, 6144, 8, 8, 2, 0);
+    check_norm_folded(MIMO_WFMT_BF16, 200, 640, 16, 0, 23, FOLD_MMA);
+    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 8, 0, 2, FOLD_MMA);
+    check_norm_folded(MIMO_WFMT_F32, 64, 2048, 8, 0, 0, FOLD_NONE);
+    check_norm_folded(MIMO_WFMT_FP8, 300, 1024, 8, 0, 3, FOLD_NONE);
+    check_norm_folded(MIMO_WFMT_MXFP4, 256, 6144, 8, 8, 2, FOLD_NONE);
 }
 
 Test(cuda_kernels, gemv_fp8_grouped_scale_rows)
