@@ -52,8 +52,8 @@ template <int FMT> struct DbFmt {
 };
 
 // Dynamic shared memory of a block whose chunk has `cols` columns, from a 1024-aligned base: the stages, the
-// ring's barriers and the last-block flag, with a folded norm (GemvNormX) the consumer warps' sums of x^2
-// [8 warps][16 positions] in double, the positions' factors and the chunk's norm weights (cols floats, loaded
+// ring's barriers and the last-block flag, with a folded norm (GemvNormX) the positions' sums of x^2 (double)
+// and factors and the chunk's norm weights (cols floats, loaded
 // before the wait), then the input chunk's hi then lo halves
 // (8 x ntl rows of cols halves; rows 32 bytes past a multiple of 128 apart: a half warp's 8-byte reads hit
 // distinct banks). After the MMAs the tile's sums go over the staged input: fin [128 rows][8 ntl + 1
@@ -68,7 +68,7 @@ __host__ __device__ inline DbLayout db_layout(int cols, int ntl, bool norm_x)
     l.bars = (size_t)DB_STAGES * DB_STAGE_BYTES;
     l.flag = l.bars + 2 * DB_STAGES * sizeof(uint64_t);
     l.norm_sums = l.flag + 16;
-    l.norm_factors = l.norm_sums + (size_t)DB_CONSUMERS * DB_NORM_POSITIONS * sizeof(double);
+    l.norm_factors = l.norm_sums + (size_t)DB_NORM_POSITIONS * sizeof(double);
     l.xs_pitch = (size_t)cols * 2 + 32;
     l.norm_w = l.norm_factors + DB_NORM_POSITIONS * sizeof(float);
     l.xs_hi = norm_x ? l.norm_w + (size_t)cols * sizeof(float) : l.flag + 16;
@@ -89,18 +89,29 @@ __device__ __forceinline__ void ldmatrix_x4(const void *p, uint32_t &r0, uint32_
                  : "r"(smem_address(p)));
 }
 
+// One input unit (4 columns from c of position pos) into the staged hi / lo halves.
+template <int FMT>
+__device__ __forceinline__ void store_input_unit(float4 v, int pos, int c, uint8_t *xs_hi, uint8_t *xs_lo, size_t pitch)
+{
+    uint32_t h0, l0, h1, l1;
+    split_pair<DbFmt<FMT>::F16>(v.x, v.y, &h0, &l0);
+    split_pair<DbFmt<FMT>::F16>(v.z, v.w, &h1, &l1);
+    // fp8: columns in order; bf16: column c of a 16-group at 4 ((c % 8) / 2) + 2 (c / 8) + c % 2
+    const int s0 = FMT == MIMO_WFMT_FP8 ? c : (c & ~15) + 4 * ((c % 8) / 2) + 2 * ((c % 16) / 8);
+    const int s1 = FMT == MIMO_WFMT_FP8 ? c + 2 : s0 + 4;
+    uint8_t *hr = xs_hi + pos * pitch, *lr = xs_lo + pos * pitch;
+    *(uint32_t *)(hr + 2 * s0) = h0;
+    *(uint32_t *)(hr + 2 * s1) = h1;
+    *(uint32_t *)(lr + 2 * s0) = l0;
+    *(uint32_t *)(lr + 2 * s1) = l1;
+}
+
 // Columns col0 .. col0 + cols of the n input rows (zeros for the rows up to 8 x NTL) into the staged hi / lo
 // halves; a thread's loads are in flight together, DB_X_BATCH at a time (consumer threads).
-// NORMX (GemvNormX): x * w staged (the chunk's weights in shared memory, norm_w), and each warp's sums of x^2
-// per position added into norm_sums[warp][pos] in its fixed order (deterministic): cols a multiple of 128
-// (db_chunks), so a warp's 32 units are one position's.
-template <int FMT, int NTL, bool NORMX>
-__device__ void stage_input(const GemvParams &p, int col0, int cols, uint8_t *xs_hi, uint8_t *xs_lo, size_t pitch,
-                            double *norm_sums, const float4 *norm_w)
+template <int FMT, int NTL>
+__device__ void stage_input(const GemvParams &p, int col0, int cols, uint8_t *xs_hi, uint8_t *xs_lo, size_t pitch)
 {
-    const int per_row = cols / 4, units = 8 * NTL * per_row, tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    if (NORMX && lane < DB_NORM_POSITIONS)
-        norm_sums[warp * DB_NORM_POSITIONS + lane] = 0.0;
+    const int per_row = cols / 4, units = 8 * NTL * per_row, tid = threadIdx.x;
     for (int base = 0; base < units; base += DB_X_BATCH * DB_CONSUMERS * 32) {
         float4 v[DB_X_BATCH];
 #pragma unroll
@@ -113,30 +124,55 @@ __device__ void stage_input(const GemvParams &p, int col0, int cols, uint8_t *xs
 #pragma unroll
         for (int i = 0; i < DB_X_BATCH; i++) {
             const int u = base + tid + i * DB_CONSUMERS * 32;
-            if (u >= units)   // warp-uniform: units is a multiple of 32
+            if (u >= units)
                 break;
-            const int pos = u / per_row, c = 4 * (u % per_row);
-            if constexpr (NORMX) {
-                float sq = v[i].x * v[i].x + v[i].y * v[i].y + v[i].z * v[i].z + v[i].w * v[i].w;
-                for (int o = 16; o > 0; o >>= 1)
-                    sq += __shfl_xor_sync(0xFFFFFFFFu, sq, o);
-                if (lane == 0)
-                    norm_sums[warp * DB_NORM_POSITIONS + pos] += (double)sq;
-                const float4 w = norm_w[u % per_row];
-                v[i] = make_float4(v[i].x * w.x, v[i].y * w.y, v[i].z * w.z, v[i].w * w.w);
-            }
-            uint32_t h0, l0, h1, l1;
-            split_pair<DbFmt<FMT>::F16>(v[i].x, v[i].y, &h0, &l0);
-            split_pair<DbFmt<FMT>::F16>(v[i].z, v[i].w, &h1, &l1);
-            // fp8: columns in order; bf16: column c of a 16-group at 4 ((c % 8) / 2) + 2 (c / 8) + c % 2
-            const int s0 = FMT == MIMO_WFMT_FP8 ? c : (c & ~15) + 4 * ((c % 8) / 2) + 2 * ((c % 16) / 8);
-            const int s1 = FMT == MIMO_WFMT_FP8 ? c + 2 : s0 + 4;
-            uint8_t *hr = xs_hi + pos * pitch, *lr = xs_lo + pos * pitch;
-            *(uint32_t *)(hr + 2 * s0) = h0;
-            *(uint32_t *)(hr + 2 * s1) = h1;
-            *(uint32_t *)(lr + 2 * s0) = l0;
-            *(uint32_t *)(lr + 2 * s1) = l1;
+            store_input_unit<FMT>(v[i], u / per_row, 4 * (u % per_row), xs_hi, xs_lo, pitch);
         }
+    }
+}
+
+// stage_input with a folded norm (GemvNormX): x * w staged (the chunk's weights in shared memory, norm_w), and
+// each position's sum of x^2 over the chunk into norm_sums[pos]. Warp w takes positions w and w + 8 (its units
+// j: position w + 8 (j / per_row), cols a multiple of 128 (db_chunks), so a warp's 32 units are one
+// position's), each lane summing its units in registers: one warp reduction a position at the end, in a fixed
+// order (deterministic).
+template <int FMT, int NTL>
+__device__ void stage_input_norm(const GemvParams &p, int col0, int cols, uint8_t *xs_hi, uint8_t *xs_lo, size_t pitch,
+                                 double *norm_sums, const float4 *norm_w)
+{
+    const int per_row = cols / 4, units = NTL * per_row, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    float sq[NTL] = {};
+    for (int base = 0; base < units; base += DB_X_BATCH * 32) {
+        float4 v[DB_X_BATCH];
+#pragma unroll
+        for (int i = 0; i < DB_X_BATCH; i++) {
+            const int j = base + lane + 32 * i, pos = warp + 8 * (j / per_row);
+            v[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (j < units && pos < p.n)   // coherent: the predecessor wrote x
+                v[i] = __ldcg((const float4 *)(p.x + (size_t)pos * p.ldx + col0) + j % per_row);
+        }
+#pragma unroll
+        for (int i = 0; i < DB_X_BATCH; i++) {
+            const int j = base + lane + 32 * i, k = j / per_row, cu = j % per_row;
+            if (j >= units)
+                break;
+            const float4 w = norm_w[cu];
+            const float4 a = v[i];
+#pragma unroll
+            for (int kk = 0; kk < NTL; kk++)   // registers, not a dynamic index
+                if (kk == k)
+                    sq[kk] += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
+            store_input_unit<FMT>(make_float4(a.x * w.x, a.y * w.y, a.z * w.z, a.w * w.w), warp + 8 * k, 4 * cu, xs_hi,
+                                  xs_lo, pitch);
+        }
+    }
+#pragma unroll
+    for (int kk = 0; kk < NTL; kk++) {
+        float s = sq[kk];
+        for (int o = 16; o > 0; o >>= 1)
+            s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
+        if (lane == 0)
+            norm_sums[warp + 8 * kk] = (double)s;
     }
 }
 
@@ -196,12 +232,13 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
     pdl_wait();   // x, y and the split workspace come from the kernels before
     pdl_trigger();
     uint8_t *xs_hi = smem + L.xs_hi, *xs_lo = smem + L.xs_lo;
-    stage_input<FMT, NTL, NORMX>(p, col0, cols, xs_hi, xs_lo, L.xs_pitch, norm_sums, norm_w);
+    if constexpr (NORMX)
+        stage_input_norm<FMT, NTL>(p, col0, cols, xs_hi, xs_lo, L.xs_pitch, norm_sums, norm_w);
+    else
+        stage_input<FMT, NTL>(p, col0, cols, xs_hi, xs_lo, L.xs_pitch);
     consumers_sync<DB_CONSUMERS * 32>();
-    if (NORMX && threadIdx.x < NW) {   // this chunk's sums of x^2, over the warps in order
-        double sum = 0.0;
-        for (int w = 0; w < DB_CONSUMERS; w++)
-            sum += norm_sums[w * DB_NORM_POSITIONS + threadIdx.x];
+    if (NORMX && threadIdx.x < NW) {   // this chunk's sums of x^2
+        const double sum = norm_sums[threadIdx.x];
         if (kch == 1)
             norm_factors[threadIdx.x] = db_norm_factor(sum, p.w.ld, p.norm_x.eps);
         else

@@ -1793,8 +1793,12 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g)
 
 // As launch_gemv_f dispatches: the gate/up slots' bulk kernel, or a plain matrix's several positions past the
 // CUDA-core kernels (gemv1_takes_positions refuses norm_x) on the dense bulk kernel or else the tensor-core
-// kernel's plain build (bf16 / fp8 / MXFP4, the default pipeline, no qkv epilogue); p carries the norm_x it
-// asks about, whose weights span the matrix's columns.
+// kernel's plain build (bf16 / fp8 / MXFP4, the default pipeline, no qkv epilogue) for matrices of at most
+// GEMV_MMA_NORM_X_MAX_ROWS rows (the router: there the norm weights' loads beside each step's inputs cost
+// less than the norm kernel; on the Pro shard's lm head, 19072 rows, they cost 17 us a step more:
+// results/kernels/README.md, twenty-seventh session); p carries the norm_x it asks about, whose weights span
+// the matrix's columns.
+#define GEMV_MMA_NORM_X_MAX_ROWS 1024
 bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu)
 {
     const GemvKnobs &kn = cuda_gemv_knobs();
@@ -1807,7 +1811,7 @@ bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu)
         return false;
     if (cuda_dense_bulk_takes(p, glu))
         return true;
-    return !glu && p.w.fmt != MIMO_WFMT_F32 && kn.mma_pipe == 2 && !p.qkv_out.q;
+    return !glu && p.w.fmt != MIMO_WFMT_F32 && kn.mma_pipe == 2 && !p.qkv_out.q && p.w.rows <= GEMV_MMA_NORM_X_MAX_ROWS;
 }
 
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)

@@ -409,9 +409,10 @@ static void check_norm_folded(mimo_weight_format fmt, int rows, int cols, int n,
  * 384 x 6144) at 8 and 16 and a plain MXFP4 matrix on the tensor-core kernel, the MXFP4 gate/up slots (256 x
  * 6144, 8 a position) at 8 and `small`'s (768 x 2048) at 13 on the gate/up bulk kernel (and slots of two
  * positions there, path 18); ragged shapes in one chunk (path 22) and two (path 23), where a chunk that is no
- * multiple of 128 columns (200 x 640 in two) leaves the dense kernel for the tensor-core one, as the qkv shape
- * does with the dense kernel off (path 2). The norm kernel stays for f32 matrices (`small`'s router), the
- * tensor-core kernel's other pipeline (path 3) and slots off the bulk kernel (path 2). */
+ * multiple of 128 columns (200 x 640 in two) leaves the dense kernel for the tensor-core one, as 1024 rows do
+ * with the dense kernel off (path 2). The norm kernel stays for f32 matrices (`small`'s router), the tensor-core
+ * kernel's matrices of more than 1024 rows (the qkv shape on path 2; the lm head), its other pipeline (path 3)
+ * and slots off the bulk kernel (path 2). */
 Test(cuda_kernels, rmsnorm_folded_into_readers)
 {
     need_gpu();
@@ -431,7 +432,8 @@ Test(cuda_kernels, rmsnorm_folded_into_readers)
         check_norm_folded(MIMO_WFMT_FP8, 77, 512, 2, 0, paths[i], FOLD_DENSE_BULK);
     }
     check_norm_folded(MIMO_WFMT_BF16, 200, 640, 16, 0, 23, FOLD_MMA);
-    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 8, 0, 2, FOLD_MMA);
+    check_norm_folded(MIMO_WFMT_FP8, 1024, 6144, 8, 0, 2, FOLD_MMA);
+    check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 8, 0, 2, FOLD_NONE);
     check_norm_folded(MIMO_WFMT_F32, 64, 2048, 8, 0, 0, FOLD_NONE);
     check_norm_folded(MIMO_WFMT_FP8, 300, 1024, 8, 0, 3, FOLD_NONE);
     check_norm_folded(MIMO_WFMT_MXFP4, 256, 6144, 8, 8, 2, FOLD_NONE);
