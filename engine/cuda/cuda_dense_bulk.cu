@@ -26,6 +26,10 @@
 // k pairs (2t, 2t+1) and (2t+8, 2t+9); the staged input keeps columns in order, so the lane's B pairs are
 // the 4 consecutive columns at 4t. For bf16 the MMA's own order; the input is staged permuted within each
 // 16-column group so that a lane's two B pairs (columns 2t, 2t+1, 2t+8, 2t+9) are 8 consecutive bytes.
+//
+// With a folded RMSNorm (GemvNormX; the qkv projection and lm head of several positions) the block stages
+// x * w, its chunk's norm weights loaded into shared memory before the wait, sums each position's x^2 over
+// its chunk, and the tile's last block (or the only one) scales the sums by the norm's factor.
 #include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
 #include "cuda_tensor_map.cuh"

@@ -31,6 +31,8 @@
 // the H200, 4 tiles a block at 8 positions 42.3 us against 48.3 with one, 8 at 16 positions 80.0 against
 // 93.0.)
 // Sums are in a fixed order (deterministic) but not the CUDA-core kernel's: they agree to ~1e-6.
+// With a folded RMSNorm (GemvNormX) the slot's input row is the residual: x * w staged, the norm's factor
+// (from the row's sum of x^2, which the staging has in registers) folded into the final scale.
 #include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
 #include "cuda_tensor_map.cuh"

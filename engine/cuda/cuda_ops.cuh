@@ -130,12 +130,14 @@ struct GemvNormIn {
                               // that read h after this GEMV (GemvParams::norm_factor)
 };
 
-// An RMSNorm folded into the GEMVs that read it, for several positions (cuda_backend.cu, defer_norms):
-// the reader's x is the residual stream itself, and its kernel forms rmsnorm(x) * w while it stages its
-// input — x * w into its operands, the sums of x^2 of each position (in double, as the norm kernel) into the
-// factor 1 / sqrt(sum / dim + eps) that scales its dot products, dim = the matrix's columns. The kernels
-// that take it stage whole rows or column chunks of them already (cuda_gemv_takes_norm_x); one kernel
-// boundary less on the chain than the norm kernel between writer and readers.
+// An RMSNorm folded into the GEMVs that read it, for several positions (cuda_backend.cu, fold_norm_x), whose
+// writers do not take GemvNormOut: the reader's x is the residual stream itself, and its kernel forms
+// rmsnorm(x) * w while it loads its input — x * w into its operands, the sums of x^2 of each position over
+// its columns (summed in double, over the column chunks in order, as the split partial sums) into the factor
+// 1 / sqrt(sum / dim + eps) that scales its dot products, dim = the matrix's columns (cuda_gemv_takes_norm_x
+// says which kernels take it). One kernel boundary less on the chain than the norm kernel between the writer
+// and the readers: measured on the Pro shard's verify steps, 7.80 -> 7.58 ms at 8 positions, 12.03 -> 11.87 at
+// 16 (results/kernels/README.md, twenty-seventh session).
 struct GemvNormX {
     const float *w;   // the norm's weights, [columns]; NULL: none
     float eps;
