@@ -347,8 +347,11 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
         }
         case OP_ROUTE: {
             CudaLayer &L = e->layers[i.layer];
+            // the gate/up slots after it (the op kernels' program) may launch before its wait where they wait first
+            const bool trigger_first = idx < prog.size() && prog[idx].op == OP_GEMV && !cuda_persist_recorder() &&
+                                       cuda_gemv_waits_first(prog[idx].gemv, prog[idx].glu);
             rc = cuda_route(e->router_logits, L.router_bias, c->n_routed_experts, c->experts_per_tok, c->norm_topk_prob,
-                            c->routed_scaling_factor, i.n, e->route_ids, e->route_w, st, err);
+                            c->routed_scaling_factor, i.n, e->route_ids, e->route_w, st, err, trigger_first);
             break;
         }
         case OP_ARGMAX:

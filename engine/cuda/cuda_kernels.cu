@@ -1624,6 +1624,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.gemv1_positions = atoi(v);
         if ((v = getenv("MIMO_CUDA_NORM_X")))
             k.norm_x = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_ROUTE_EARLY")))
+            k.route_early = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1812,6 +1814,11 @@ bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu)
     if (cuda_dense_bulk_takes(p, glu))
         return true;
     return !glu && p.w.fmt != MIMO_WFMT_F32 && kn.mma_pipe == 2 && !p.qkv_out.q && p.w.rows <= GEMV_MMA_NORM_X_MAX_ROWS;
+}
+
+bool cuda_gemv_waits_first(const GemvParams &p, bool glu)
+{
+    return cuda_gemv_knobs().route_early && !p.combine_x && cuda_expert_glu_bulk_takes(p, glu) && gemv1_runs(p);
 }
 
 bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu)
@@ -2966,11 +2973,17 @@ __device__ void route_position(const float *logits, const float *bias, int E, in
 }
 
 // One warp per position: in a larger block (the persistent kernel's) the other warps only wait.
+// trigger_first: its dependents may launch before its wait (the gate/up slots' bulk kernel, which waits before
+// it reads anything: its blocks set up while the router runs); else after it, so that the gate/up slots after
+// it find their inputs final (GemvParams::x_settled).
 __device__ void route_unit(const UnitCtx &u, const UnitSmem &sm, const float *logits, const float *bias, int E, int k,
-                           bool norm_topk, float scaling, int redux, int32_t *ids, float *weights)
+                           bool norm_topk, float scaling, int redux, int32_t *ids, float *weights, int trigger_first)
 {
+    if (trigger_first)
+        u.trigger();
     u.wait();
-    u.trigger();   // after the wait: the gate/up slots after it find their inputs final (GemvParams::x_settled)
+    if (!trigger_first)
+        u.trigger();
     if (threadIdx.x >= 32)
         return;
     const int t = u.block.x;
@@ -2979,10 +2992,11 @@ __device__ void route_unit(const UnitCtx &u, const UnitSmem &sm, const float *lo
 }
 
 __global__ void route_kernel(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
-                             int redux, int32_t *ids, float *weights)
+                             int redux, int32_t *ids, float *weights, int trigger_first)
 {
     extern __shared__ float route_sel[];
-    route_unit(kernel_unit(), UnitSmem{nullptr, route_sel}, logits, bias, E, k, norm_topk, scaling, redux, ids, weights);
+    route_unit(kernel_unit(), UnitSmem{nullptr, route_sel}, logits, bias, E, k, norm_topk, scaling, redux, ids, weights,
+               trigger_first);
 }
 
 int &cuda_route_redux_knob()
@@ -2992,7 +3006,7 @@ int &cuda_route_redux_knob()
 }
 
 int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
-               int32_t *ids, float *weights, cudaStream_t st, mimo_error *err)
+               int32_t *ids, float *weights, cudaStream_t st, mimo_error *err, bool trigger_first)
 {
     size_t smem = E > ROUTE_REG_EXPERTS ? (size_t)2 * E * sizeof(float) : 0;
     if (k < 1 || k > 32 || k > E)
@@ -3000,7 +3014,7 @@ int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_t
     if (smem > 48 * 1024)
         return mimo_fail(err, "cuda router: %d experts exceed the kernel's shared memory", E);
     return cuda_launch("route_kernel", err, route_kernel, dim3(n), dim3(32), smem, st, logits, bias, E, k, norm_topk,
-                       scaling, cuda_route_redux_knob(), ids, weights);
+                       scaling, cuda_route_redux_knob(), ids, weights, trigger_first ? 1 : 0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -265,13 +265,15 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // 2: plain matrices of every format with at most GEMV1_POSITIONS_MAX_ROWS rows too, 0: never (the
 // several-position CUDA-core kernel, gemv_kernel, whose blocks take every position of a row tile);
 // norm_x (MIMO_CUDA_NORM_X) = 1: the step folds the RMSNorms of several positions into the GEMVs that read
-// them where every reader takes it (GemvNormX), 0: never.
+// them where every reader takes it (GemvNormX), 0: never; route_early (MIMO_CUDA_ROUTE_EARLY) = 1: the route
+// kernel lets the gate/up slots' bulk kernel after it launch before its own wait (cuda_gemv_waits_first), 0:
+// after it, as for every other successor.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
         slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
         slot_bulk = 1, slot_bulk_tiles = 0, down_bulk = 1, down_bulk_blocks = 3, dense_bulk = 1, dense_bulk_chunks = 0, dense_bulk_qkv = 0,
-        gemv1_positions = 1, norm_x = 1;
+        gemv1_positions = 1, norm_x = 1, route_early = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).
@@ -337,8 +339,13 @@ int &cuda_attention_group_knob();
 size_t cuda_attention_partial_floats(const AttnGeom &g, int max_context, int n);
 
 // Router: from logits [n][E] picks top-k per position by sigmoid + bias; ids [n*k], weights [n*k].
+// trigger_first: the kernel after it may launch before the route's wait (route_unit), only where that kernel
+// waits before it reads anything (cuda_gemv_waits_first).
 int cuda_route(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling, int n,
-               int32_t *ids, float *weights, cudaStream_t st, mimo_error *err);
+               int32_t *ids, float *weights, cudaStream_t st, mimo_error *err, bool trigger_first = false);
+// Whether this GEMV's kernel waits on its predecessor before it reads any input (the gate/up slots' bulk
+// kernel), so that the kernel before it may trigger its launch early; with the route_early knob on.
+bool cuda_gemv_waits_first(const GemvParams &p, bool glu);
 // 1 (default): up to 512 experts, each round of the top-k compares integer keys with two redux.sync
 // (route_pick_redux); 0: five shuffle pairs of (score, index) (MIMO_CUDA_ROUTE_REDUX=0, for A/B runs). The
 // picks are the same. Read from the environment on first use; tests set it.
