@@ -1653,7 +1653,7 @@ static int launch_gemv_mma(const GemvParams &p, cudaStream_t st, mimo_error *err
             kch--;
         grid.z = kch;
     }
-    if (p.norm_x.w) {   // cuda_gemv checked cuda_gemv_takes_norm_x (gemv_mma_takes_norm_x)
+    if (p.norm_x.w) {   // cuda_gemv checked cuda_gemv_takes_norm_x
         if constexpr (!GLU)
             if (kn.mma_pipe == 2)
                 return cuda_launch("gemv_mma_kernel", err, gemv_mma_kernel<FMT, NTL, GLU, 2, false, true>, grid,
