@@ -37,6 +37,13 @@ extern "C" {
                              cudaGetErrorString(cuda_check_rc_), __FILE__, __LINE__);             \
     } while (0)
 
+// An RMSNorm's factor 1 / sqrt(mean of x^2 + eps) from the row's sum of squares (summed in double, as the
+// reference): one expression for the norm kernel and every kernel that folds a norm in.
+__device__ __forceinline__ float rms_norm_factor(double sum_sq, int dim, float eps)
+{
+    return (float)(1.0 / sqrt(sum_sq / dim + (double)eps));
+}
+
 // ---- programmatic dependent launch (PDL, sm_90) ----
 // The step's kernels are launched with programmatic stream serialization: a kernel may start while
 // its predecessor in the stream is still running. Each one therefore calls pdl_wait() before it

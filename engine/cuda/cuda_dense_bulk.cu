@@ -27,7 +27,7 @@
 // the 4 consecutive columns at 4t. For bf16 the MMA's own order; the input is staged permuted within each
 // 16-column group so that a lane's two B pairs (columns 2t, 2t+1, 2t+8, 2t+9) are 8 consecutive bytes.
 //
-// With a folded RMSNorm (GemvNormX; the qkv projection and lm head of several positions) the block stages
+// With a folded RMSNorm (GemvNormX; the qkv projection of several positions) the block stages
 // x * w, its chunk's norm weights loaded into shared memory before the wait, sums each position's x^2 over
 // its chunk, and the tile's last block (or the only one) scales the sums by the norm's factor.
 #include "cuda_bulk_copy.cuh"
@@ -57,11 +57,10 @@ template <int FMT> struct DbFmt {
 
 // Dynamic shared memory of a block whose chunk has `cols` columns, from a 1024-aligned base: the stages, the
 // ring's barriers and the last-block flag, with a folded norm (GemvNormX) the positions' sums of x^2 (double)
-// and factors and the chunk's norm weights (cols floats, loaded
-// before the wait), then the input chunk's hi then lo halves
-// (8 x ntl rows of cols halves; rows 32 bytes past a multiple of 128 apart: a half warp's 8-byte reads hit
-// distinct banks). After the MMAs the tile's sums go over the staged input: fin [128 rows][8 ntl + 1
-// positions] floats (rows an odd number of words apart).
+// and factors and the chunk's norm weights (cols floats, loaded before the wait), then the input chunk's hi
+// then lo halves (8 x ntl rows of cols halves; rows 32 bytes past a multiple of 128 apart: a half warp's
+// 8-byte reads hit distinct banks). After the MMAs the tile's sums go over the staged input: fin [128
+// rows][8 ntl + 1 positions] floats (rows an odd number of words apart).
 constexpr int DB_NORM_POSITIONS = 16;
 struct DbLayout {
     size_t bars, flag, norm_sums, norm_factors, norm_w, xs_pitch, xs_hi, xs_lo, fin, fin_pitch, total;
@@ -186,12 +185,6 @@ __device__ __forceinline__ float db_fp8_scale(const GpuMat &m, int r, int c)
     return __ldg((const float *)m.scales + fp8_scale_row(m, min(r, m.rows - 1)) * m.scale_ld + c / 128);
 }
 
-// The norm's factor of a position from its sum of x^2 over the row (as rmsnorm_row).
-__device__ __forceinline__ float db_norm_factor(double sum, int dim, float eps)
-{
-    return (float)(1.0 / sqrt(sum / dim + (double)eps));
-}
-
 template <int FMT, int NTL, bool NORMX>
 __global__ void __launch_bounds__(DB_THREADS, 3)
     dense_bulk_kernel(const __grid_constant__ CUtensorMap wmap, const GemvParams p, int cols)
@@ -244,7 +237,7 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
     if (NORMX && threadIdx.x < NW) {   // this chunk's sums of x^2
         const double sum = norm_sums[threadIdx.x];
         if (kch == 1)
-            norm_factors[threadIdx.x] = db_norm_factor(sum, p.w.ld, p.norm_x.eps);
+            norm_factors[threadIdx.x] = rms_norm_factor(sum, p.w.ld, p.norm_x.eps);
         else
             __stcg(ws_norm + (size_t)chunk * NW + threadIdx.x, sum);   // before the fence below
     }
@@ -345,7 +338,7 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
                 double sum = 0.0;
                 for (int c = 0; c < kch; c++)
                     sum += __ldcg(ws_norm + (size_t)c * NW + threadIdx.x);
-                norm_factors[threadIdx.x] = db_norm_factor(sum, p.w.ld, p.norm_x.eps);
+                norm_factors[threadIdx.x] = rms_norm_factor(sum, p.w.ld, p.norm_x.eps);
             }
             consumers_sync<DB_CONSUMERS * 32>();
         }

@@ -108,7 +108,7 @@ __global__ void draft_head_norm_rope_kernel(const float *x, int ld, float *out, 
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1)
         ss += __shfl_xor_sync(0xFFFFFFFFu, ss, o);
-    const float inv = (float)(1.0 / sqrt(ss / D + (double)eps));
+    const float inv = rms_norm_factor(ss, D, eps);
     __syncwarp();
     for (int i = threadIdx.x; i < D; i += 32)
         v[i] = v[i] * inv * w[i];

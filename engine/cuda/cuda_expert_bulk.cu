@@ -159,7 +159,7 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
         double sum = 0.0;
         for (int w = 0; w < EGB_CONSUMERS; w++)
             sum += warp_sq[w];
-        *factor = (float)(1.0 / sqrt(sum / ld + (double)norm.eps));
+        *factor = rms_norm_factor(sum, ld, norm.eps);
     }
     const int kx = half_range_exponent(m);
     const float f = __uint_as_float((uint32_t)(127 + kx) << 23);

@@ -573,7 +573,7 @@ __device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const doubl
     for (int i = 0; i < NORM_PARTIALS_PER_THREAD; i++)
         share += v[i];
     const double ss = block_reduce(share, 0.0, SumOp(), red);
-    return (float)(1.0 / sqrt(ss / n.dim + (double)n.eps));
+    return rms_norm_factor(ss, n.dim, n.eps);
 }
 
 // With ksplit > 1 the block's warps split the columns: warp w takes slice w % ksplit of the row
@@ -1456,7 +1456,7 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
         if (kch > 1)
             __stcg(ws_norm + (size_t)blockIdx.z * NW + threadIdx.x, sum);   // before the fence below
         else
-            norm_factors[threadIdx.x] = (float)(1.0 / sqrt(sum / ld + (double)p.norm_x.eps));
+            norm_factors[threadIdx.x] = (float)(1.0 / sqrt(sum / ld + (double)p.norm_x.eps));   // rms_norm_factor, spelled out
     }
     if (kch > 1) {
         // the column split across blocks: this block's partials into the workspace; the tile's last block
@@ -1487,7 +1487,7 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             double sum = 0.0;
             for (int c = 0; c < kch; c++)   // fixed order: deterministic
                 sum += __ldcg(ws_norm + (size_t)c * NW + threadIdx.x);
-            norm_factors[threadIdx.x] = (float)(1.0 / sqrt(sum / ld + (double)p.norm_x.eps));
+            norm_factors[threadIdx.x] = (float)(1.0 / sqrt(sum / ld + (double)p.norm_x.eps));   // rms_norm_factor, spelled out
         }
     }
     if (NORMX)
@@ -1919,7 +1919,7 @@ __device__ void rmsnorm_row(const UnitCtx &u, const float *x, const float *w, in
             ss += (double)a.x * a.x + (double)a.y * a.y + (double)a.z * a.z + (double)a.w * a.w;
         }
         ss = block_reduce(ss, 0.0, SumOp(), red);
-        const float inv = (float)(1.0 / sqrt(ss / dim + (double)eps));
+        const float inv = rms_norm_factor(ss, dim, eps);
         float4 *o4 = (float4 *)out;
 #pragma unroll
         for (int k = 0; k < RMS_VECS; k++) {
@@ -1938,7 +1938,7 @@ __device__ void rmsnorm_row(const UnitCtx &u, const float *x, const float *w, in
     for (int i = threadIdx.x; i < dim; i += blockDim.x)
         ss += (double)x[i] * x[i];
     ss = block_reduce(ss, 0.0, SumOp(), red);
-    float inv = (float)(1.0 / sqrt(ss / dim + (double)eps));
+    float inv = rms_norm_factor(ss, dim, eps);
     for (int i = threadIdx.x; i < dim; i += blockDim.x)
         out[i] = x[i] * inv * w[i];
 }
