@@ -116,6 +116,7 @@ GpuMat cuda_expert_at(const GpuMat &set, int s)
 }
 
 static void defer_norms(CudaEngine *e, std::vector<CudaInstr> &prog, bool op_kernels);
+static void fuse_route(CudaEngine *e, std::vector<CudaInstr> &prog);
 
 // fuse_qkv: the qkv projection does the RoPE and the cache store itself where its kernel takes it
 // (GemvQkvOut; the op kernels only: the persistent kernel's table keeps the qkv_rope_store op).
@@ -191,6 +192,8 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std:
         prog.push_back(instr(OP_ARGMAX, -1, n));
     }
     defer_norms(e, prog, fuse_qkv);
+    if (fuse_qkv)
+        fuse_route(e, prog);
 }
 
 // The writer of x that a norm instruction at prog[i] follows: the last GEMV before it that writes x
@@ -295,6 +298,38 @@ static bool fold_norm_x(CudaEngine *e, std::vector<CudaInstr> &prog, size_t i)
         prog[j].gemv.norm_x = GemvNormX{norm.weight, e->cfg.rms_eps};
     }
     return true;
+}
+
+// The route op folded into the gate/up slots after it where their kernel takes it (GemvRouteIn: each block
+// picks its slot's expert from the router's logits itself, the first of each position stores the ids and
+// weights), the op kernels only (the persistent kernel's table keeps the route op). The down projection after
+// them then reads the ids after its wait: they are written by the kernel before it, not two kernels back
+// (GemvParams::ids_settled off).
+static void fuse_route(CudaEngine *e, std::vector<CudaInstr> &prog)
+{
+    const mimo_config *c = &e->cfg;
+    std::vector<bool> drop(prog.size(), false);
+    for (size_t i = 0; i + 1 < prog.size(); i++) {
+        CudaInstr &gate_up = prog[i + 1];
+        if (prog[i].op != OP_ROUTE || gate_up.op != OP_GEMV || gate_up.gemv.slot_expert != e->route_ids)
+            continue;
+        GemvParams q = gate_up.gemv;
+        q.split = e->split;
+        q.route = GemvRouteIn{e->router_logits, e->layers[prog[i].layer].router_bias, c->n_routed_experts,
+                              c->experts_per_tok, c->norm_topk_prob ? 1 : 0, cuda_route_redux_knob(),
+                              c->routed_scaling_factor, e->route_ids, e->route_w};
+        if (!cuda_gemv_takes_route(q, gate_up.glu))
+            continue;
+        gate_up.gemv.route = q.route;
+        drop[i] = true;
+        for (size_t j = i + 2; j < prog.size() && prog[j].op == OP_GEMV && prog[j].gemv.slot_expert == e->route_ids; j++)
+            prog[j].gemv.ids_settled = 0;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < prog.size(); i++)
+        if (!drop[i])
+            prog[k++] = prog[i];
+    prog.resize(k);
 }
 
 void cuda_build_step(CudaEngine *e, int n, std::vector<CudaInstr> &prog) { build_step(e, n, true, false, prog); }

@@ -33,8 +33,11 @@
 // Sums are in a fixed order (deterministic) but not the CUDA-core kernel's: they agree to ~1e-6.
 // With a folded RMSNorm (GemvNormX) the slot's input row is the residual: x * w staged, the norm's factor
 // (from the row's sum of x^2, which the staging has in registers) folded into the final scale.
+// With the router's top-k (GemvRouteIn) the producer warp picks the slot's expert from the router's logits
+// after the wait (the route kernel's function), before its first copy; the consumers never need the id.
 #include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
+#include "cuda_route_topk.cuh"
 #include "cuda_tensor_map.cuh"
 
 namespace {
@@ -173,7 +176,24 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     return kx;
 }
 
-template <bool NORMX>
+// ROUTE (GemvRouteIn): the expert of slot t k + j, position t's j-th pick, from the router's logits by the
+// calling warp (the route kernel's top-k, route_topk_warp); the first block of slot t k stores the position's
+// picks for the down projection.
+__device__ int route_slot_expert(const GemvRouteIn &r, int slot)
+{
+    const int t = slot / r.k, j = slot % r.k, lane = threadIdx.x % 32;
+    int id;
+    float w;
+    route_topk_warp(r.logits + (size_t)t * r.E, r.bias, r.E, r.k, r.norm_topk != 0, r.scaling, r.redux != 0, nullptr,
+                    &id, &w);
+    if (blockIdx.x == 0 && j == 0 && lane < r.k) {
+        r.ids[t * r.k + lane] = id;
+        r.weights[t * r.k + lane] = w;
+    }
+    return __shfl_sync(0xFFFFFFFFu, id, j);
+}
+
+template <bool NORMX, bool ROUTE>
 __global__ void __launch_bounds__(EGB_THREADS, 2)
     expert_glu_bulk_kernel(const __grid_constant__ EgbMaps maps, const GemvParams p, int tiles_per_block)
 {
@@ -195,7 +215,13 @@ __global__ void __launch_bounds__(EGB_THREADS, 2)
     // the expert ids come from the router: wait first, then let dependents launch (slot_aware_trigger_wait)
     pdl_wait();
     pdl_trigger();
-    const int e = p.slot_expert[slot];
+    int e = 0;   // the producer's (the consumers' scale bytes and codes arrive by its copies)
+    if constexpr (ROUTE) {
+        if (warp == EGB_CONSUMERS)
+            e = route_slot_expert(p.route, slot);
+    } else {
+        e = p.slot_expert[slot];
+    }
     __syncthreads();   // the barriers' initialisation
 
     if (warp == EGB_CONSUMERS) {   // the producer: a tensor copy a matrix and stage, and a tile's scale boxes
@@ -344,7 +370,7 @@ static int egb_tiles_per_block(const GemvParams &p, mimo_error *err)
     static int cached_ld = -1, cached_blocks = 0;   // blocks an SM at that row length
     if (cached_ld != p.w.ld) {
         int blocks = 0;
-        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, expert_glu_bulk_kernel<false>, EGB_THREADS,
+        if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, expert_glu_bulk_kernel<false, false>, EGB_THREADS,
                                                           egb_layout(p.w.ld).total) != cudaSuccess) {
             mimo_fail(err, "cuda gemv: the occupancy of expert_glu_bulk_kernel at %d columns", p.w.ld);
             return 0;
@@ -390,8 +416,11 @@ int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
     const int ntiles = (p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS;
     const dim3 grid((ntiles + tpb - 1) / tpb, p.n);
     expert_glu_bulk_launch_count++;
-    return cuda_launch("expert_glu_bulk_kernel", err, p.norm_x.w ? expert_glu_bulk_kernel<true> : expert_glu_bulk_kernel<false>,
-                       grid, dim3(EGB_THREADS), egb_layout(p.w.ld).total, st, maps, p, tpb);
+    const bool normx = p.norm_x.w != nullptr, route = p.route.logits != nullptr;
+    const auto kernel = normx ? (route ? expert_glu_bulk_kernel<true, true> : expert_glu_bulk_kernel<true, false>)
+                              : (route ? expert_glu_bulk_kernel<false, true> : expert_glu_bulk_kernel<false, false>);
+    return cuda_launch("expert_glu_bulk_kernel", err, kernel, grid, dim3(EGB_THREADS), egb_layout(p.w.ld).total, st, maps,
+                       p, tpb);
 }
 
 int cuda_expert_glu_bulk_prepare(mimo_error *err)
@@ -399,9 +428,9 @@ int cuda_expert_glu_bulk_prepare(mimo_error *err)
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     CUDA_CHECK(cudaDeviceGetAttribute(&egb_sm_count, cudaDevAttrMultiProcessorCount, device));
-    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)EGB_MAX_SMEM));
-    CUDA_CHECK(cudaFuncSetAttribute(expert_glu_bulk_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)EGB_MAX_SMEM));
+    const auto kernels = {expert_glu_bulk_kernel<false, false>, expert_glu_bulk_kernel<true, false>,
+                          expert_glu_bulk_kernel<false, true>, expert_glu_bulk_kernel<true, true>};
+    for (const auto kernel : kernels)
+        CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)EGB_MAX_SMEM));
     return cuda_tensor_map_prepare(err);   // without an encoder (an old driver) the kernel is not taken
 }

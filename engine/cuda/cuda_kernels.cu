@@ -3,6 +3,7 @@
 #include "cuda_attention_block.cuh"
 #include "cuda_bulk_copy.cuh"
 #include "cuda_ops.cuh"
+#include "cuda_route_topk.cuh"
 
 #include <math.h>
 #include <stdlib.h>
@@ -1626,6 +1627,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.norm_x = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_ROUTE_EARLY")))
             k.route_early = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_ROUTE_FUSED")))
+            k.route_fused = atoi(v) ? 1 : 0;
         read = true;
     }
     return k;
@@ -1816,6 +1819,14 @@ bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu)
     return !glu && p.w.fmt != MIMO_WFMT_F32 && kn.mma_pipe == 2 && !p.qkv_out.q && p.w.rows <= GEMV_MMA_NORM_X_MAX_ROWS;
 }
 
+bool cuda_gemv_takes_route(const GemvParams &p, bool glu)
+{
+    const GemvRouteIn &r = p.route;
+    return r.logits && cuda_gemv_knobs().route_fused && p.slot_expert == r.ids && r.ids && r.weights &&
+           r.E >= 1 && r.E <= ROUTE_REG_EXPERTS && r.k >= 1 && r.k <= 32 && r.k <= r.E && r.k == p.x_slot_div &&
+           p.n % r.k == 0 && !p.combine_x && !p.norm_factor && cuda_expert_glu_bulk_takes(p, glu) && gemv1_runs(p);
+}
+
 bool cuda_gemv_waits_first(const GemvParams &p, bool glu)
 {
     return cuda_gemv_knobs().route_early && !p.combine_x && cuda_expert_glu_bulk_takes(p, glu) && gemv1_runs(p);
@@ -1849,6 +1860,8 @@ int cuda_gemv(const GemvParams &p, bool glu, cudaStream_t st, mimo_error *err)
                               "them (cuda_gemv_takes_qkv_out)");
     if (p.norm_x.w && !cuda_gemv_takes_norm_x(p, glu))
         return mimo_fail(err, "cuda gemv: a folded RMSNorm on a kernel that does not take it (cuda_gemv_takes_norm_x)");
+    if (p.route.logits && !cuda_gemv_takes_route(p, glu))
+        return mimo_fail(err, "cuda gemv: the router's top-k on a kernel that does not take it (cuda_gemv_takes_route)");
     if (p.w.ld % MIMO_CUDA_COL_ALIGN)
         return mimo_fail(err, "cuda gemv: row stride %d not a multiple of %d", p.w.ld, MIMO_CUDA_COL_ALIGN);
     if (glu && (p.w2.fmt != p.w.fmt || p.w2.rows != p.w.rows || p.w2.ld != p.w.ld))
@@ -2821,156 +2834,6 @@ int cuda_attention(const float *q, const float *kcache, const float *vcache, con
 
 // ---------------------------------------------------------------------------------------------
 // Router: sigmoid scores, top-k by score + bias (ties to the lower index), renormalised weights.
-
-// Arg-max over a warp: (value, index) pairs, larger value wins, the lower index on ties; every lane
-// ends with the winner.
-__device__ __forceinline__ void warp_argmax(float &v, int &i)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float ov = __shfl_xor_sync(0xFFFFFFFFu, v, o);
-        const int oi = __shfl_xor_sync(0xFFFFFFFFu, i, o);
-        if (ov > v || (ov == v && oi < i)) {
-            v = ov;
-            i = oi;
-        }
-    }
-}
-
-// One position per warp (a block is one warp): k rounds of a warp arg-max (no block barriers: the
-// rounds are the router's critical path). Up to ROUTE_REG_EXPERTS experts the scores live in
-// registers, loaded all at once (a loop of dependent loads was a latency chain); more experts use
-// shared memory. Lane j keeps the j-th pick (k <= 32, cuda_route) and writes it once, normalised, at the
-// end (reading the weights back from global memory was one more round trip on the critical path).
-#define ROUTE_REG_EXPERTS 512
-#define ROUTE_PER_LANE (ROUTE_REG_EXPERTS / 32)
-
-// The order of warp_argmax's comparisons as unsigned keys (redux.sync compares integers): a larger float has
-// a larger key, -0 ranks as +0, NaN ranks below every number (key 0: never picked before one), -inf (a
-// picked expert) just above NaN.
-#define ROUTE_KEY_NONE 0u
-#define ROUTE_KEY_NEG_INF 0x007FFFFFu
-__device__ __forceinline__ unsigned route_key(float v)
-{
-    const unsigned b = v == 0.0f ? 0u : __float_as_uint(v);
-    return v != v ? ROUTE_KEY_NONE : (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-}
-
-// One round of the top-k on keys: the largest key of the warp, then the lowest expert index holding it
-// (ties to the lower index, as warp_argmax): two redux.sync where warp_argmax takes five shuffle pairs.
-// -1 where no key ranks above NaN (the caller keeps a valid index).
-__device__ __forceinline__ int route_pick_redux(const unsigned (&key)[ROUTE_PER_LANE], int lane)
-{
-    unsigned best = ROUTE_KEY_NONE;
-#pragma unroll
-    for (int i = 0; i < ROUTE_PER_LANE; i++)
-        best = max(best, key[i]);
-    const unsigned top = __reduce_max_sync(0xFFFFFFFFu, best);
-    unsigned first = 0xFFFFFFFFu;
-#pragma unroll
-    for (int i = ROUTE_PER_LANE - 1; i >= 0; i--)   // the lane's lowest index with the top key
-        if (key[i] == top)
-            first = (unsigned)(lane + 32 * i);
-    const unsigned pick = __reduce_min_sync(0xFFFFFFFFu, first);
-    return top == ROUTE_KEY_NONE ? -1 : (int)pick;
-}
-
-__device__ void route_position(const float *logits, const float *bias, int E, int k, bool norm_topk, float scaling,
-                               bool redux, int32_t *ids, float *weights, float *sel)
-{
-    const int lane = threadIdx.x % 32;
-    float sum = 0.0f, my_w = 0.0f;
-    int my_id = 0;
-    if (E <= ROUTE_REG_EXPERTS) {
-        float score[ROUTE_PER_LANE], biased[ROUTE_PER_LANE];
-#pragma unroll
-        for (int i = 0; i < ROUTE_PER_LANE; i++) {
-            const int e = lane + 32 * i;
-            score[i] = e < E ? logits[e] : 0.0f;
-            biased[i] = e < E && bias ? __ldg(bias + e) : 0.0f;
-        }
-#pragma unroll
-        for (int i = 0; i < ROUTE_PER_LANE; i++) {
-            score[i] = 1.0f / (1.0f + expf(-score[i]));
-            biased[i] = lane + 32 * i < E ? score[i] + biased[i] : -INFINITY;
-        }
-        // redux: each round on integer keys (route_pick_redux); else a scan and warp_argmax of the biased
-        // scores. The same picks.
-        unsigned key[ROUTE_PER_LANE];
-#pragma unroll
-        for (int i = 0; i < ROUTE_PER_LANE; i++)
-            key[i] = lane + 32 * i < E ? route_key(biased[i]) : ROUTE_KEY_NONE;
-        for (int j = 0; j < k; j++) {
-            int bi;
-            if (redux) {
-                bi = route_pick_redux(key, lane);
-            } else {
-                float bv = -INFINITY;
-                bi = 0x7FFFFFFF;
-#pragma unroll
-                for (int i = 0; i < ROUTE_PER_LANE; i++) {
-                    const int e = lane + 32 * i;
-                    if (e < E && (biased[i] > bv || (biased[i] == bv && e < bi))) {
-                        bv = biased[i];
-                        bi = e;
-                    }
-                }
-                warp_argmax(bv, bi);
-            }
-            if (bi < 0 || bi >= E)
-                bi = 0;   // every score NaN: keep a valid index
-            float w = 0.0f;
-#pragma unroll
-            for (int i = 0; i < ROUTE_PER_LANE; i++)
-                if (lane + 32 * i == bi) {
-                    w = score[i];
-                    biased[i] = -INFINITY;
-                    key[i] = ROUTE_KEY_NEG_INF;
-                }
-            w = __shfl_sync(0xFFFFFFFFu, w, bi % 32);
-            sum += w;
-            if (lane == j) {
-                my_id = bi;
-                my_w = w;
-            }
-        }
-    } else {
-        for (int e = lane; e < E; e += 32) {
-            float sc = 1.0f / (1.0f + expf(-logits[e]));
-            sel[e] = sc + (bias ? bias[e] : 0.0f);
-            sel[E + e] = sc;
-        }
-        __syncwarp();
-        for (int j = 0; j < k; j++) {
-            float bv = -INFINITY;
-            int bi = 0x7FFFFFFF;
-            for (int e = lane; e < E; e += 32) {
-                const float v = sel[e];
-                if (v > bv || (v == bv && e < bi)) {
-                    bv = v;
-                    bi = e;
-                }
-            }
-            warp_argmax(bv, bi);
-            if (bi < 0 || bi >= E)
-                bi = 0;   // every score NaN: keep a valid index
-            const float w = sel[E + bi];
-            sum += w;
-            if (lane == j) {
-                my_id = bi;
-                my_w = w;
-            }
-            __syncwarp();
-            if (lane == 0)
-                sel[bi] = -INFINITY;
-            __syncwarp();
-        }
-    }
-    if (lane < k) {
-        ids[lane] = my_id;
-        weights[lane] = (norm_topk ? my_w / sum : my_w) * scaling;
-    }
-}
 
 // One warp per position: in a larger block (the persistent kernel's) the other warps only wait.
 // trigger_first: its dependents may launch before its wait (the gate/up slots' bulk kernel, which waits before

@@ -143,6 +143,22 @@ struct GemvNormX {
     float eps;
 };
 
+// The router's top-k done by the gate/up expert slots themselves (cuda_backend.cu, fuse_route): each block of
+// slot t k + j runs the top-k of position t's logits on one warp after its wait (route_topk_warp, the route
+// kernel's body: the same picks and weights bit for bit) and streams its j-th pick's weights; the blocks of
+// slot t k with blockIdx.x 0 store the position's ids and weights (slot_expert, combine_w) for the down
+// projection after it, which waits before it reads them. One kernel boundary less on the chain router ->
+// top-k -> gate/up (cuda_gemv_takes_route says which kernel takes it).
+struct GemvRouteIn {
+    const float *logits;   // [positions][E]; NULL: none (the ids are read from slot_expert)
+    const float *bias;     // [E] or NULL
+    int E, k;              // k = GemvParams::x_slot_div
+    int norm_topk, redux;  // redux: cuda_route_redux_knob's rounds
+    float scaling;
+    int32_t *ids;          // [positions][k]: GemvParams::slot_expert
+    float *weights;        // [positions][k]
+};
+
 // y[t][r] (+)= sum_c W[r][c] x[t][c] for t < n; with glu: y = silu(W x) * (W2 x).
 // Expert mode (slot_expert != NULL): unit slot s uses matrix slot_expert[s] of the expert set,
 // input row s / x_slot_div, output row s, one position per slot (n = number of slots).
@@ -186,6 +202,7 @@ struct GemvParams {
     GemvNormIn norm_in;
     GemvQkvOut qkv_out;   // the qkv projection's RoPE and cache store at one position; zeros: none
     GemvNormX norm_x;     // x is the residual: the kernel normalises it (above); zeros: none
+    GemvRouteIn route;    // the slots pick their experts from the router's logits (above); zeros: none
 };
 
 // y (+)= W x over n positions (or n expert slots once slot_expert is set), every other field zero.
@@ -216,6 +233,9 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // (where its column chunks allow it) or gemv_mma_kernel's plain build, and MXFP4 gate/up slots on
 // expert_glu_bulk_kernel; false with the norm_x knob off.
 bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu);
+// Whether this GEMV's kernel takes route (GemvRouteIn): MXFP4 gate/up slots on expert_glu_bulk_kernel, up to
+// ROUTE_REG_EXPERTS experts, with the route_fused knob on.
+bool cuda_gemv_takes_route(const GemvParams &p, bool glu);
 // Whether an expert-slot GEMV takes a published norm factor (GemvParams::norm_factor): one position on the
 // CUDA-core kernel, with defer_norm and norm_factor on.
 bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
@@ -267,13 +287,15 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // norm_x (MIMO_CUDA_NORM_X) = 1: the step folds the RMSNorms of several positions into the GEMVs that read
 // them where every reader takes it (GemvNormX), 0: never; route_early (MIMO_CUDA_ROUTE_EARLY) = 1: the route
 // kernel lets the gate/up slots' bulk kernel after it launch before its own wait (cuda_gemv_waits_first), 0:
-// after it, as for every other successor.
+// after it, as for every other successor; route_fused (MIMO_CUDA_ROUTE_FUSED) = 1: the op kernels' step lets the
+// gate/up slots' bulk kernel pick its experts from the router's logits (GemvRouteIn) instead of a route kernel
+// before it, 0: never.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
         slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
         slot_bulk = 1, slot_bulk_tiles = 0, down_bulk = 1, down_bulk_blocks = 3, dense_bulk = 1, dense_bulk_chunks = 0, dense_bulk_qkv = 0,
-        gemv1_positions = 1, norm_x = 1, route_early = 1;
+        gemv1_positions = 1, norm_x = 1, route_early = 1, route_fused = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).

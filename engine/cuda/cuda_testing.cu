@@ -122,6 +122,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 25: k = GemvKnobs(); k.gemv1_positions = 2; break;   // plain matrices of several positions, every format
     case 26: k = GemvKnobs(); k.gemv1_positions = 0; break;   // f32 ones on the several-position kernel
     case 27: k = GemvKnobs(); k.norm_x = 0; break;   // the norms of several positions never folded
+    case 28: k = GemvKnobs(); k.route_fused = 0; break;   // the top-k never done by the gate/up slots
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel
@@ -357,6 +358,46 @@ extern "C" int mimo_cuda_test_gemv_rmsnorm_in(const mimo_matrix *w, const mimo_m
                       cuda_gemv(p, up != NULL, c.e.stream, err))
         return -1;
     return c.get(y, dy, (size_t)n_out * rows, err);
+}
+
+extern "C" int mimo_cuda_test_route_to_expert_slots(const mimo_matrix *gate, const mimo_matrix *up, int n_experts,
+                                                    const float *logits, const float *bias, int k, bool norm_topk,
+                                                    float scaling, const float *x, const float *norm_w, float eps, int n,
+                                                    int32_t *ids, float *weights, float *y, int *fused, mimo_error *err)
+{
+    TestCtx c;
+    GpuMat g, u;
+    float *dl = NULL, *db = NULL, *dx = NULL, *dnw = NULL, *dw = NULL, *dy = NULL;
+    int32_t *di = NULL;
+    const int E = n_experts, rows = (int)gate[0].rows, cols = (int)gate[0].cols;
+    int ldx = 0;
+    if (c.init(err) || c.matrix(gate, E, &g, err) || c.matrix(up, E, &u, err) ||
+        c.put(logits, (size_t)n * E, &dl, err) || (bias && c.put(bias, (size_t)E, &db, err)) ||
+        c.put_rows(x, n, cols, &dx, &ldx, err) || (norm_w && c.put(norm_w, (size_t)cols, &dnw, err)) ||
+        c.put<int32_t>(NULL, (size_t)n * k, &di, err) || c.put<float>(NULL, (size_t)n * k, &dw, err) ||
+        c.put<float>(NULL, (size_t)n * k * rows, &dy, err))
+        return -1;
+    GemvParams p = gemv_params(g, dx, ldx, dy, rows, n * k);   // the gate/up slots, as the step builds them
+    p.w2 = u;
+    p.slot_expert = di;
+    p.x_slot_div = k;
+    if (norm_w)
+        p.norm_x = GemvNormX{dnw, eps};
+    if (cuda_alloc_split_workspace(&c.e, &p.split, err))
+        return -1;
+    if (norm_w && !cuda_gemv_takes_norm_x(p, true))
+        return mimo_fail(err, "cuda test route to expert slots: the slots' kernel does not take the folded norm");
+    GemvParams q = p;   // fused: the slots pick their experts (fuse_route in cuda_backend.cu)
+    q.route = GemvRouteIn{dl, db, E, k, norm_topk ? 1 : 0, cuda_route_redux_knob(), scaling, di, dw};
+    *fused = cuda_gemv_takes_route(q, true);
+    if (*fused ? cuda_gemv(q, true, c.e.stream, err)
+               : cuda_route(dl, db, E, k, norm_topk, scaling, n, di, dw, c.e.stream, err) ||
+                     cuda_gemv(p, true, c.e.stream, err))
+        return -1;
+    return c.get(ids, di, (size_t)n * k, err) || c.get(weights, dw, (size_t)n * k, err) ||
+                   c.get(y, dy, (size_t)n * k * rows, err)
+               ? -1
+               : 0;
 }
 
 extern "C" int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err)

@@ -1359,6 +1359,117 @@ Test(cuda_kernels, router_topk)
     cr_assert(strstr(err.msg, "top-k 33") != NULL, "message: %s", err.msg);
 }
 
+/* One case of the router's top-k done by the MXFP4 gate/up slots themselves (GemvRouteIn): E experts of rows x
+ * cols, n positions of k slots, with an RMSNorm folded in (norm) or not. Against the route kernel followed by the
+ * slots (path 28): the same ids, the same weights and the same outputs bit for bit (one top-k function, the same
+ * GEMV arithmetic); against the CPU's router (ids, weights to 1e-6) and its GEMVs (1e-4). `fused`: whether `path`
+ * must fuse it (on the gate/up bulk kernel: its launch counter says so). Logits with ties, as check_router's. */
+static void check_route_fused(int E, int rows, int cols, int n, int k, bool norm, int path, bool fused)
+{
+    mimo_matrix *g = malloc((size_t)E * sizeof *g), *u = malloc((size_t)E * sizeof *u);
+    void **data = calloc((size_t)4 * E, sizeof(void *));
+    for (int e = 0; e < E; e++) {
+        g[e] = random_matrix(MIMO_WFMT_MXFP4, rows, cols, &data[4 * e], &data[4 * e + 1]);
+        u[e] = random_matrix(MIMO_WFMT_MXFP4, rows, cols, &data[4 * e + 2], &data[4 * e + 3]);
+    }
+    mimo_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.n_routed_experts = E;
+    cfg.experts_per_tok = k;
+    cfg.norm_topk_prob = true;
+    cfg.routed_scaling_factor = 2.5f;
+    cfg.n_group = 1;
+    cfg.topk_group = 1;
+    const int slots = n * k;
+    float *logits = malloc(sizeof(float) * n * E), *bias = malloc(sizeof(float) * E), *tmp = malloc(sizeof(float) * 3 * E);
+    float *x = malloc(sizeof(float) * n * cols), *nw = malloc(sizeof(float) * cols), *h = malloc(sizeof(float) * cols);
+    float *w = malloc(sizeof(float) * slots), *w0 = malloc(sizeof(float) * slots), *ref_w = malloc(sizeof(float) * k);
+    float *y = malloc(sizeof(float) * slots * rows), *y0 = malloc(sizeof(float) * slots * rows);
+    float *ref = malloc(sizeof(float) * slots * rows), *a = malloc(sizeof(float) * rows), *b = malloc(sizeof(float) * rows);
+    int32_t *ids = malloc(sizeof(int32_t) * slots), *ids0 = malloc(sizeof(int32_t) * slots);
+    int *ref_ids = malloc(sizeof(int) * k);
+    for (int i = 0; i < n * E; i++)
+        logits[i] = frand() * 4.0f;
+    for (int i = 0; i < E; i++)
+        bias[i] = frand() * 0.1f;
+    logits[3] = logits[9];   /* a tie goes to the lower index */
+    if (n > 1) {             /* an exact three-way tie at the top of position 1 */
+        logits[E + 3] = logits[E + 9] = logits[E + 35 % E] = 9.0f;
+        bias[9] = bias[35 % E] = bias[3];
+    }
+    for (int i = 0; i < n * cols; i++)
+        x[i] = norm ? frand() * (i % 89 == 0 ? 200.0f : 10.0f) : frand() * 0.1f;
+    for (int i = 0; i < cols; i++)
+        nw[i] = 1.0f + 0.5f * frand();
+    mimo_error err = {{0}};
+    int was_fused = -1;
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(28), 0);
+    cr_assert_eq(mimo_cuda_test_route_to_expert_slots(g, u, E, logits, bias, k, true, 2.5f, x, norm ? nw : NULL, 1e-6f, n,
+                                                      ids0, w0, y0, &was_fused, &err),
+                 0, "%s", err.msg);
+    cr_assert_eq(was_fused, 0, "path 28 fused the top-k");
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+    const long long glu0 = mimo_cuda_test_expert_glu_bulk_launches();
+    cr_assert_eq(mimo_cuda_test_route_to_expert_slots(g, u, E, logits, bias, k, true, 2.5f, x, norm ? nw : NULL, 1e-6f, n,
+                                                      ids, w, y, &was_fused, &err),
+                 0, "%s", err.msg);
+    const char *what = norm ? "with the norm" : "plain";
+    cr_assert_eq(was_fused, fused, "E=%d %dx%d n=%d k=%d %s path %d: fused %d", E, rows, cols, n, k, what, path,
+                 was_fused);
+    if (fused)
+        cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - glu0, 1, "E=%d n=%d k=%d path %d: not on the bulk kernel",
+                     E, n, k, path);
+    for (int t = 0; t < n; t++) {
+        mimo_cpu_moe_route(&cfg, logits + (size_t)t * E, bias, ref_ids, ref_w, tmp);
+        const float *xt = x + (size_t)t * cols;
+        if (norm)
+            mimo_cpu_rmsnorm(h, xt, nw, cols, 1e-6f);
+        for (int j = 0; j < k; j++) {
+            const int s = t * k + j;
+            cr_assert_eq(ids[s], ref_ids[j], "E=%d n=%d k=%d path %d: position %d rank %d", E, n, k, path, t, j);
+            cr_assert_float_eq(w[s], ref_w[j], 1e-6f, "E=%d position %d rank %d", E, t, j);
+            mimo_matrix_gemv_f32(&g[ids[s]], norm ? h : xt, a);
+            mimo_matrix_gemv_f32(&u[ids[s]], norm ? h : xt, b);
+            mimo_cpu_swiglu(ref + (size_t)s * rows, a, b, rows);
+        }
+    }
+    cr_assert(memcmp(ids, ids0, sizeof(int32_t) * slots) == 0, "E=%d n=%d k=%d path %d: ids differ from the route kernel's",
+              E, n, k, path);
+    cr_assert(memcmp(w, w0, sizeof(float) * slots) == 0, "E=%d n=%d k=%d path %d: weights differ from the route kernel's",
+              E, n, k, path);
+    cr_assert(all_finite(y, (size_t)slots * rows), "E=%d n=%d k=%d path %d: output not finite", E, n, k, path);
+    cr_assert(memcmp(y, y0, sizeof(float) * slots * rows) == 0,
+              "E=%d n=%d k=%d path %d: outputs differ from the route kernel's path (rel %g)", E, n, k, path,
+              mimo_test_rel_err(y, y0, (size_t)slots * rows));
+    const double rel = mimo_test_rel_err(y, ref, (size_t)slots * rows);
+    cr_log_info("route fused E=%d %dx%d n=%d k=%d %s path %d (fused %d): rel err %.3g against the CPU", E, rows, cols, n, k,
+                what, path, was_fused, rel);
+    cr_assert(rel < 1e-4, "E=%d %dx%d n=%d k=%d path %d: rel err %g", E, rows, cols, n, k, path, rel);
+    for (int i = 0; i < 4 * E; i++)
+        free(data[i]);
+    void *owned[] = {g, u, data, logits, bias, tmp, x, nw, h, w, w0, ref_w, y, y0, ref, a, b, ids, ids0, ref_ids};
+    for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
+        free(owned[i]);
+    mimo_cuda_test_set_gemv_path(0);
+}
+
+/* The defaults fuse the top-k into the gate/up bulk kernel where it runs: the MiMo-V2.5-Pro shard's router (384
+ * experts, 8 a position) at 8 and 16 positions with the post-attention norm folded in, `small`'s (64) at 13
+ * without, 200 experts (not a multiple of 32) at 6 a position on short ragged rows (path 18: the bulk kernel at
+ * any shape). The route kernel stays for one position (the bulk kernel's default is several), more experts than
+ * the registers rank (600), and slots off the bulk kernel (path 2). */
+Test(cuda_kernels, router_topk_fused_into_gate_up)
+{
+    need_gpu();
+    check_route_fused(384, 32, 6144, 8, 8, true, 0, true);
+    check_route_fused(384, 16, 6144, 16, 8, true, 0, true);
+    check_route_fused(64, 48, 2048, 13, 8, false, 0, true);
+    check_route_fused(200, 20, 2560, 3, 6, false, 18, true);
+    check_route_fused(384, 32, 6144, 1, 8, false, 0, false);
+    check_route_fused(600, 16, 2048, 8, 8, false, 0, false);
+    check_route_fused(384, 16, 2048, 8, 8, false, 2, false);
+}
+
 Test(cuda_kernels, argmax_lowest_index_on_ties)
 {
     need_gpu();
