@@ -178,15 +178,17 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
 
 // ROUTE (GemvRouteIn): the expert of slot t k + j, position t's j-th pick, from the router's logits by the
 // calling warp (the route kernel's top-k, route_topk_warp); the first block of slot t k stores the position's
-// picks for the down projection.
+// picks and their weights for the down projection.
 __device__ int route_slot_expert(const GemvRouteIn &r, int slot)
 {
     const int t = slot / r.k, j = slot % r.k, lane = threadIdx.x % 32;
+    const bool store = blockIdx.x == 0 && j == 0;
     int id;
     float w;
-    route_topk_warp(r.logits + (size_t)t * r.E, r.bias, r.E, r.k, r.norm_topk != 0, r.scaling, r.redux != 0, nullptr,
-                    &id, &w);
-    if (blockIdx.x == 0 && j == 0 && lane < r.k) {
+    // the top-k's picks come in order: a block that does not store them stops at its own (the first j + 1)
+    route_topk_warp(r.logits + (size_t)t * r.E, r.bias, r.E, store ? r.k : j + 1, r.norm_topk != 0, r.scaling,
+                    r.redux != 0, nullptr, &id, &w);
+    if (store && lane < r.k) {
         r.ids[t * r.k + lane] = id;
         r.weights[t * r.k + lane] = w;
     }
@@ -212,6 +214,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2)
     uint8_t *stages = egb_smem;
     if (threadIdx.x == 0)
         ring.init();
+    if constexpr (ROUTE)
+        __syncthreads();   // the barriers' initialisation, before the wait: the consumers stage during the top-k
     // the expert ids come from the router: wait first, then let dependents launch (slot_aware_trigger_wait)
     pdl_wait();
     pdl_trigger();
@@ -221,8 +225,8 @@ __global__ void __launch_bounds__(EGB_THREADS, 2)
             e = route_slot_expert(p.route, slot);
     } else {
         e = p.slot_expert[slot];
+        __syncthreads();   // the barriers' initialisation
     }
-    __syncthreads();   // the barriers' initialisation
 
     if (warp == EGB_CONSUMERS) {   // the producer: a tensor copy a matrix and stage, and a tile's scale boxes
         if (lane == 0) {

@@ -122,7 +122,6 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 25: k = GemvKnobs(); k.gemv1_positions = 2; break;   // plain matrices of several positions, every format
     case 26: k = GemvKnobs(); k.gemv1_positions = 0; break;   // f32 ones on the several-position kernel
     case 27: k = GemvKnobs(); k.norm_x = 0; break;   // the norms of several positions never folded
-    case 28: k = GemvKnobs(); k.route_fused = 0; break;   // the top-k never done by the gate/up slots
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel
@@ -359,6 +358,8 @@ extern "C" int mimo_cuda_test_gemv_rmsnorm_in(const mimo_matrix *w, const mimo_m
         return -1;
     return c.get(y, dy, (size_t)n_out * rows, err);
 }
+
+extern "C" void mimo_cuda_test_set_route_fused(int on) { cuda_gemv_knobs().route_fused = on ? 1 : 0; }
 
 extern "C" int mimo_cuda_test_route_to_expert_slots(const mimo_matrix *gate, const mimo_matrix *up, int n_experts,
                                                     const float *logits, const float *bias, int k, bool norm_topk,

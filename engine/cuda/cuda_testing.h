@@ -62,10 +62,9 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * taking the several positions of every plain matrix of at most 1024 rows, a block row each (the default: f32
  * matrices only), 26 = the defaults with none of them (f32 matrices of several positions on the several-position
  * CUDA-core kernel), 27 = the defaults with the RMSNorms of several positions never folded into the GEMVs that read
- * them (GemvNormX), 28 = the defaults with the router's top-k never done by the gate/up slots' kernel itself
- * (GemvRouteIn: always the route kernel before them). Returns -1 for an unknown path. */
+ * them (GemvNormX). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 29
+#define MIMO_CUDA_TEST_GEMV_PATHS 28
 /* Launches of the CUDA-core kernel of one position over a plain matrix's several positions in this process. */
 long long mimo_cuda_test_gemv1_positions_launches(void);
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
@@ -104,6 +103,9 @@ int mimo_cuda_test_gemv_rmsnorm_in(const mimo_matrix *w, const mimo_matrix *up, 
  * rmsnorm(x_t) * norm_w folded into the slots (GemvNormX; an error where their kernel does not take it). The
  * top-k done by the slots' kernel itself where it takes it (GemvRouteIn: *fused = 1), else the route kernel
  * first (*fused = 0). */
+/* Whether the gate/up slots' kernel may do the router's top-k itself (GemvKnobs::route_fused, on by default; a
+ * path set by mimo_cuda_test_set_gemv_path turns it back on). */
+void mimo_cuda_test_set_route_fused(int on);
 int mimo_cuda_test_route_to_expert_slots(const mimo_matrix *gate, const mimo_matrix *up, int n_experts,
                                          const float *logits, const float *bias, int k, bool norm_topk, float scaling,
                                          const float *x, const float *norm_w, float eps, int n, int32_t *ids,

@@ -1361,7 +1361,7 @@ Test(cuda_kernels, router_topk)
 
 /* One case of the router's top-k done by the MXFP4 gate/up slots themselves (GemvRouteIn): E experts of rows x
  * cols, n positions of k slots, with an RMSNorm folded in (norm) or not. Against the route kernel followed by the
- * slots (path 28): the same ids, the same weights and the same outputs bit for bit (one top-k function, the same
+ * same path's slots (the route_fused knob off): the same ids, the same weights and the same outputs bit for bit (one top-k function, the same
  * GEMV arithmetic); against the CPU's router (ids, weights to 1e-6) and its GEMVs (1e-4). `fused`: whether `path`
  * must fuse it (on the gate/up bulk kernel: its launch counter says so). Logits with ties, as check_router's. */
 static void check_route_fused(int E, int rows, int cols, int n, int k, bool norm, int path, bool fused)
@@ -1403,12 +1403,13 @@ static void check_route_fused(int E, int rows, int cols, int n, int k, bool norm
         nw[i] = 1.0f + 0.5f * frand();
     mimo_error err = {{0}};
     int was_fused = -1;
-    cr_assert_eq(mimo_cuda_test_set_gemv_path(28), 0);
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+    mimo_cuda_test_set_route_fused(0);
     cr_assert_eq(mimo_cuda_test_route_to_expert_slots(g, u, E, logits, bias, k, true, 2.5f, x, norm ? nw : NULL, 1e-6f, n,
                                                       ids0, w0, y0, &was_fused, &err),
                  0, "%s", err.msg);
-    cr_assert_eq(was_fused, 0, "path 28 fused the top-k");
-    cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
+    cr_assert_eq(was_fused, 0, "the knob off, the top-k was fused");
+    mimo_cuda_test_set_route_fused(1);
     const long long glu0 = mimo_cuda_test_expert_glu_bulk_launches();
     cr_assert_eq(mimo_cuda_test_route_to_expert_slots(g, u, E, logits, bias, k, true, 2.5f, x, norm ? nw : NULL, 1e-6f, n,
                                                       ids, w, y, &was_fused, &err),
