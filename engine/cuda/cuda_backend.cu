@@ -302,9 +302,10 @@ static bool fold_norm_x(CudaEngine *e, std::vector<CudaInstr> &prog, size_t i)
 
 // The route op folded into the gate/up slots after it where their kernel takes it (GemvRouteIn: each block
 // picks its slot's expert from the router's logits itself, the first of each position stores the ids and
-// weights), the op kernels only (the persistent kernel's table keeps the route op). The down projection after
-// them then reads the ids after its wait: they are written by the kernel before it, not two kernels back
-// (GemvParams::ids_settled off).
+// weights), the op kernels only (the persistent kernel's table keeps the route op). The slots then stage their
+// input row after their wait (GemvParams::x_settled off: the kernel before them is the router, which lets them
+// launch before its own wait), and the down projection after them reads the ids after its wait (ids_settled
+// off: they are written by the kernel before it, not two kernels back).
 static void fuse_route(CudaEngine *e, std::vector<CudaInstr> &prog)
 {
     const mimo_config *c = &e->cfg;
@@ -315,12 +316,14 @@ static void fuse_route(CudaEngine *e, std::vector<CudaInstr> &prog)
             continue;
         GemvParams q = gate_up.gemv;
         q.split = e->split;
+        q.x_settled = 0;   // the router right before it may still be reading h's writer's output
         q.route = GemvRouteIn{e->router_logits, e->layers[prog[i].layer].router_bias, c->n_routed_experts,
                               c->experts_per_tok, c->norm_topk_prob ? 1 : 0, cuda_route_redux_knob(),
                               c->routed_scaling_factor, e->route_ids, e->route_w};
         if (!cuda_gemv_takes_route(q, gate_up.glu))
             continue;
         gate_up.gemv.route = q.route;
+        gate_up.gemv.x_settled = 0;
         drop[i] = true;
         for (size_t j = i + 2; j < prog.size() && prog[j].op == OP_GEMV && prog[j].gemv.slot_expert == e->route_ids; j++)
             prog[j].gemv.ids_settled = 0;

@@ -176,25 +176,6 @@ __device__ int stage_input_halves(const float *x, int ld, uint4 *hi, uint4 *lo, 
     return kx;
 }
 
-// ROUTE (GemvRouteIn): the expert of slot t k + j, position t's j-th pick, from the router's logits by the
-// calling warp (the route kernel's top-k, route_topk_warp); the first block of slot t k stores the position's
-// picks and their weights for the down projection.
-__device__ int route_slot_expert(const GemvRouteIn &r, int slot)
-{
-    const int t = slot / r.k, j = slot % r.k, lane = threadIdx.x % 32;
-    const bool store = blockIdx.x == 0 && j == 0;
-    int id;
-    float w;
-    // the top-k's picks come in order: a block that does not store them stops at its own (the first j + 1)
-    route_topk_warp(r.logits + (size_t)t * r.E, r.bias, r.E, store ? r.k : j + 1, r.norm_topk != 0, r.scaling,
-                    r.redux != 0, nullptr, &id, &w);
-    if (store && lane < r.k) {
-        r.ids[t * r.k + lane] = id;
-        r.weights[t * r.k + lane] = w;
-    }
-    return __shfl_sync(0xFFFFFFFFu, id, j);
-}
-
 template <bool NORMX, bool ROUTE>
 __global__ void __launch_bounds__(EGB_THREADS, 2)
     expert_glu_bulk_kernel(const __grid_constant__ EgbMaps maps, const GemvParams p, int tiles_per_block)

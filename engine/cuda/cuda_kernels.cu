@@ -117,12 +117,13 @@ struct GemvOperands {
     const float *x;
 };
 
-template <bool GLU> __device__ __forceinline__ GemvOperands gemv_operands(const GemvParams &p, int slot)
+// picked >= 0: the slot's expert as the kernel picked it (GemvRouteIn), else read from slot_expert.
+template <bool GLU> __device__ __forceinline__ GemvOperands gemv_operands(const GemvParams &p, int slot, int picked = -1)
 {
     GemvOperands o = {(const uint8_t *)p.w.data, (const uint8_t *)p.w.scales,
                       GLU ? (const uint8_t *)p.w2.data : nullptr, GLU ? (const uint8_t *)p.w2.scales : nullptr, p.x};
     if (p.slot_expert) {
-        const int e = p.slot_expert[slot];
+        const int e = picked >= 0 ? picked : p.slot_expert[slot];
         o.data = expert_data(p.w, e);
         o.sdata = expert_scales(p.w, e);
         if (GLU) {
@@ -589,7 +590,9 @@ __device__ __forceinline__ float norm_in_factor(const GemvNormIn &n, const doubl
 enum { NORM_NONE = 0, NORM_IN = 1, NORM_OUT = 2, NORM_FACTOR = 3 };
 // QKV: the qkv projection of one position writing q and the cache itself (GemvParams::qkv_out): its
 // rows in pair order (qkv_pair_order_row), stored by qkv_store_pair.
-template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE, bool QKV = false>
+// ROUTE (expert slots, GemvRouteIn): after the wait warp 0 picks the slot's expert from the router's logits
+// (route_slot_expert) and hands it to the block through shared memory (one barrier).
+template <int FMT, bool GLU, int SHAPE, bool XS = false, int NORM = NORM_NONE, bool QKV = false, bool ROUTE = false>
 __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int slot, int lpr, int ksplit, float *red,
                            float *xs = nullptr)
 {
@@ -636,7 +639,18 @@ __device__ void gemv1_tile(const UnitCtx &u, const GemvParams &p, int tile, int 
         if (early_inputs)
             stage_inputs(p.x + (long long)(slot / p.x_slot_div) * p.ldx);
     slot_aware_trigger_wait(u, waited);
-    const GemvOperands o = gemv_operands<GLU>(p, slot);
+    int picked = -1;
+    if constexpr (ROUTE) {
+        __shared__ int route_pick;
+        if (warp == 0) {
+            const int e = route_slot_expert(p.route, slot);
+            if (lane == 0)
+                route_pick = e;
+        }
+        __syncthreads();
+        picked = route_pick;
+    }
+    const GemvOperands o = gemv_operands<GLU>(p, slot, picked);
     const int nvec_all = m.ld / VEC;
     const int vbeg = (int)((long long)nvec_all * ks / ksplit);
     const int nvec = (int)((long long)nvec_all * (ks + 1) / ksplit);   // this slice: [vbeg, nvec)
@@ -869,10 +883,10 @@ __global__ void __launch_bounds__(GEMV_STAGED_WARPS * 32) gemv1_staged_kernel(co
 }
 
 // One unit (row tile, slot) of the CUDA-core GEMV, with the shared memory its runner gives it.
-template <int FMT, bool GLU, int SHAPE, bool XS, int NORM, bool QKV = false>
+template <int FMT, bool GLU, int SHAPE, bool XS, int NORM, bool QKV = false, bool ROUTE = false>
 __device__ void gemv1_unit(const UnitCtx &u, const UnitSmem &sm, const GemvParams &p, int lpr, int ksplit)
 {
-    gemv1_tile<FMT, GLU, SHAPE, XS, NORM, QKV>(u, p, u.block.x, u.block.y, lpr, ksplit, sm.red, (float *)sm.dyn);
+    gemv1_tile<FMT, GLU, SHAPE, XS, NORM, QKV, ROUTE>(u, p, u.block.x, u.block.y, lpr, ksplit, sm.red, (float *)sm.dyn);
 }
 
 // MINB blocks per SM at least (2: <= 128 registers, 3: <= 80): the kernel is latency-bound, and
@@ -886,13 +900,14 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_kernel(const GemvPar
 }
 
 // The same kernel for expert slots under its own name: a trace (CUPTI records carry only the kernel's
-// name) can then tell the routed experts' work from the dense GEMVs'.
-template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int NORM = NORM_NONE>
+// name) can then tell the routed experts' work from the dense GEMVs'. ROUTE: the MXFP4 gate/up slots picking
+// their experts themselves (GemvRouteIn).
+template <int FMT, bool GLU, int MINB, int SHAPE, bool XS = false, int NORM = NORM_NONE, bool ROUTE = false>
 __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_expert_kernel(const GemvParams p, int lpr, int ksplit)
 {
     __shared__ float red[UNIT_RED_FLOATS];
     extern __shared__ float4 gemv1_xs4[];
-    gemv1_unit<FMT, GLU, SHAPE, XS, NORM>(kernel_unit(), UnitSmem{red, gemv1_xs4}, p, lpr, ksplit);
+    gemv1_unit<FMT, GLU, SHAPE, XS, NORM, false, ROUTE>(kernel_unit(), UnitSmem{red, gemv1_xs4}, p, lpr, ksplit);
 }
 
 template <int FMT, int SHAPE, bool NORM_OUT_, bool EARLY = false>
@@ -1022,12 +1037,17 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
     // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
         const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
-        if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES)
-            return cuda_launch("gemv1_expert_kernel", err,
-                               p.norm_factor ? gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_FACTOR>
-                                             : gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>,
-                               grid, dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
+        if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES) {
+            const bool route = p.route.logits != nullptr;   // cuda_gemv checked cuda_gemv_takes_route
+            const auto kernel = p.norm_factor ? (route ? gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_FACTOR, true>
+                                                       : gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_FACTOR>)
+                                              : (route ? gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_NONE, true>
+                                                       : gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>);
+            return cuda_launch("gemv1_expert_kernel", err, kernel, grid, dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
+        }
     }
+    if (p.route.logits)
+        return mimo_fail(err, "cuda gemv: the router's top-k on a slot kernel without it");
     if (p.slot_expert)   // expert slots never sum a deferred norm's partials, at most take its factor
         return cuda_launch("gemv1_expert_kernel", err,
                            p.norm_factor ? gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, false, NORM_FACTOR>
@@ -1822,9 +1842,16 @@ bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu)
 bool cuda_gemv_takes_route(const GemvParams &p, bool glu)
 {
     const GemvRouteIn &r = p.route;
-    return r.logits && cuda_gemv_knobs().route_fused && p.slot_expert == r.ids && r.ids && r.weights &&
-           r.E >= 1 && r.E <= ROUTE_REG_EXPERTS && r.k >= 1 && r.k <= 32 && r.k <= r.E && r.k == p.x_slot_div &&
-           p.n % r.k == 0 && !p.combine_x && !p.norm_factor && cuda_expert_glu_bulk_takes(p, glu) && gemv1_runs(p);
+    const GemvKnobs &kn = cuda_gemv_knobs();
+    if (!r.logits || !kn.route_fused || p.slot_expert != r.ids || !r.ids || !r.weights || r.E < 1 ||
+        r.E > ROUTE_REG_EXPERTS || r.k < 1 || r.k > 32 || r.k > r.E || r.k != p.x_slot_div || p.n % r.k ||
+        p.combine_x || !glu || !gemv1_runs(p) || cuda_persist_recorder())
+        return false;
+    if (cuda_expert_glu_bulk_takes(p, glu))
+        return true;
+    // the CUDA-core kernel's MXFP4 gate/up slots with their input row in shared memory (launch_gemv1_v)
+    return p.w.fmt == MIMO_WFMT_MXFP4 && kn.slot_xsmem && !p.x_settled && !p.norm_in.partials && !p.norm_out.h &&
+           !p.norm_x.w && (size_t)xs_padded_index(p.w.ld) * sizeof(float) <= GEMV1_XS_MAX_BYTES;
 }
 
 bool cuda_gemv_waits_first(const GemvParams &p, bool glu)

@@ -1,10 +1,11 @@
 // The router's top-k on one warp (sigmoid scores, top-k by score + bias, ties to the lower index, renormalised
-// weights): the route kernel's body (cuda_kernels.cu), and the gate/up slots' bulk kernel's where it picks its
-// slot's expert itself (GemvRouteIn, cuda_expert_bulk.cu). One function for both: the same picks bit for bit.
+// weights): the route kernel's body (cuda_kernels.cu), and the gate/up slots' kernels' where they pick their
+// slot's expert themselves (GemvRouteIn: expert_glu_bulk_kernel, gemv1_expert_kernel). One function for all:
+// the same picks bit for bit.
 #ifndef MIMO_CUDA_ROUTE_TOPK_CUH
 #define MIMO_CUDA_ROUTE_TOPK_CUH
 
-#include "cuda_common.cuh"
+#include "cuda_ops.cuh"
 #include <math.h>
 
 // Arg-max over a warp: (value, index) pairs, larger value wins, the lower index on ties; every lane
@@ -170,6 +171,25 @@ __device__ __forceinline__ void route_position(const float *logits, const float 
         ids[lane] = id;
         weights[lane] = w;
     }
+}
+
+// GemvRouteIn: the expert of slot t k + j, position t's j-th pick, from the router's logits by the calling warp
+// (every lane gets it); the first block (blockIdx.x 0) of slot t k stores the position's picks and their weights
+// for the down projection.
+__device__ __forceinline__ int route_slot_expert(const GemvRouteIn &r, int slot)
+{
+    const int t = slot / r.k, j = slot % r.k, lane = threadIdx.x % 32;
+    const bool store = blockIdx.x == 0 && j == 0;
+    int id;
+    float w;
+    // the top-k's picks come in order: a block that does not store them stops at its own (the first j + 1)
+    route_topk_warp(r.logits + (size_t)t * r.E, r.bias, r.E, store ? r.k : j + 1, r.norm_topk != 0, r.scaling,
+                    r.redux != 0, nullptr, &id, &w);
+    if (store && lane < r.k) {
+        r.ids[t * r.k + lane] = id;
+        r.weights[t * r.k + lane] = w;
+    }
+    return __shfl_sync(0xFFFFFFFFu, id, j);
 }
 
 #endif

@@ -363,18 +363,20 @@ extern "C" void mimo_cuda_test_set_route_fused(int on) { cuda_gemv_knobs().route
 
 extern "C" int mimo_cuda_test_route_to_expert_slots(const mimo_matrix *gate, const mimo_matrix *up, int n_experts,
                                                     const float *logits, const float *bias, int k, bool norm_topk,
-                                                    float scaling, const float *x, const float *norm_w, float eps, int n,
-                                                    int32_t *ids, float *weights, float *y, int *fused, mimo_error *err)
+                                                    float scaling, const float *x, const float *norm_w, float eps,
+                                                    const float *norm_factor, int n, int32_t *ids, float *weights,
+                                                    float *y, int *fused, mimo_error *err)
 {
     TestCtx c;
     GpuMat g, u;
-    float *dl = NULL, *db = NULL, *dx = NULL, *dnw = NULL, *dw = NULL, *dy = NULL;
+    float *dl = NULL, *db = NULL, *dx = NULL, *dnw = NULL, *dnf = NULL, *dw = NULL, *dy = NULL;
     int32_t *di = NULL;
     const int E = n_experts, rows = (int)gate[0].rows, cols = (int)gate[0].cols;
     int ldx = 0;
     if (c.init(err) || c.matrix(gate, E, &g, err) || c.matrix(up, E, &u, err) ||
         c.put(logits, (size_t)n * E, &dl, err) || (bias && c.put(bias, (size_t)E, &db, err)) ||
         c.put_rows(x, n, cols, &dx, &ldx, err) || (norm_w && c.put(norm_w, (size_t)cols, &dnw, err)) ||
+        (norm_factor && c.put(norm_factor, (size_t)n, &dnf, err)) ||
         c.put<int32_t>(NULL, (size_t)n * k, &di, err) || c.put<float>(NULL, (size_t)n * k, &dw, err) ||
         c.put<float>(NULL, (size_t)n * k * rows, &dy, err))
         return -1;
@@ -384,10 +386,13 @@ extern "C" int mimo_cuda_test_route_to_expert_slots(const mimo_matrix *gate, con
     p.x_slot_div = k;
     if (norm_w)
         p.norm_x = GemvNormX{dnw, eps};
+    p.norm_factor = dnf;
     if (cuda_alloc_split_workspace(&c.e, &p.split, err))
         return -1;
     if (norm_w && !cuda_gemv_takes_norm_x(p, true))
         return mimo_fail(err, "cuda test route to expert slots: the slots' kernel does not take the folded norm");
+    if (norm_factor && !cuda_gemv_takes_norm_factor(p, true))
+        return mimo_fail(err, "cuda test route to expert slots: the slots' kernel does not take a norm factor");
     GemvParams q = p;   // fused: the slots pick their experts (fuse_route in cuda_backend.cu)
     q.route = GemvRouteIn{dl, db, E, k, norm_topk ? 1 : 0, cuda_route_redux_knob(), scaling, di, dw};
     *fused = cuda_gemv_takes_route(q, true);

@@ -97,19 +97,20 @@ int mimo_cuda_test_norm_to_expert_slots(const mimo_matrix *writer, const float *
 int mimo_cuda_test_gemv_rmsnorm_in(const mimo_matrix *w, const mimo_matrix *up, int n_experts, const int32_t *ids,
                                    int k, const float *x, const float *norm_w, float eps, int n, float *y, int *folded,
                                    mimo_error *err);
-/* The router's top-k feeding a MoE layer's gate/up expert slots over n positions, as a step takes them: logits
- * [n][n_experts] (bias [n_experts] or NULL) -> ids [n k] and weights [n k] (the route kernel's picks), then
- * y[t k + j] = silu(G_ids[t k + j] h_t) * (U_ids[t k + j] h_t), x [n][cols]; h = x, or with norm_w
- * rmsnorm(x_t) * norm_w folded into the slots (GemvNormX; an error where their kernel does not take it). The
- * top-k done by the slots' kernel itself where it takes it (GemvRouteIn: *fused = 1), else the route kernel
- * first (*fused = 0). */
 /* Whether the gate/up slots' kernel may do the router's top-k itself (GemvKnobs::route_fused, on by default; a
  * path set by mimo_cuda_test_set_gemv_path turns it back on). */
 void mimo_cuda_test_set_route_fused(int on);
+/* The router's top-k feeding a MoE layer's gate/up expert slots over n positions, as a step takes them: logits
+ * [n][n_experts] (bias [n_experts] or NULL) -> ids [n k] and weights [n k] (the route kernel's picks), then
+ * y[t k + j] = silu(G_ids[t k + j] h_t) * (U_ids[t k + j] h_t), x [n][cols]; h = x, or with norm_w
+ * rmsnorm(x_t) * norm_w folded into the slots (GemvNormX), or with norm_factor ([n]) h_t = norm_factor[t] x_t as
+ * a deferred norm's published factor (GemvParams::norm_factor; one position): an error where the slots' kernel
+ * does not take them. The top-k done by the slots' kernel itself where it takes it (GemvRouteIn: *fused = 1),
+ * else the route kernel first (*fused = 0). */
 int mimo_cuda_test_route_to_expert_slots(const mimo_matrix *gate, const mimo_matrix *up, int n_experts,
                                          const float *logits, const float *bias, int k, bool norm_topk, float scaling,
-                                         const float *x, const float *norm_w, float eps, int n, int32_t *ids,
-                                         float *weights, float *y, int *fused, mimo_error *err);
+                                         const float *x, const float *norm_w, float eps, const float *norm_factor,
+                                         int n, int32_t *ids, float *weights, float *y, int *fused, mimo_error *err);
 /* out[t] = rmsnorm(x[t]) * w. */
 int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, float eps, int n, float *out, mimo_error *err);
 

@@ -1360,12 +1360,18 @@ Test(cuda_kernels, router_topk)
 }
 
 /* One case of the router's top-k done by the MXFP4 gate/up slots themselves (GemvRouteIn): E experts of rows x
- * cols, n positions of k slots, with an RMSNorm folded in (norm) or not. Against the route kernel followed by the
- * same path's slots (the route_fused knob off): the same ids, the same weights and the same outputs bit for bit (one top-k function, the same
- * GEMV arithmetic); against the CPU's router (ids, weights to 1e-6) and its GEMVs (1e-4). `fused`: whether `path`
- * must fuse it (on the gate/up bulk kernel: its launch counter says so). Logits with ties, as check_router's. */
-static void check_route_fused(int E, int rows, int cols, int n, int k, bool norm, int path, bool fused)
+ * cols, n positions of k slots, their input with an RMSNorm folded in (ROUTE_IN_NORM_X), a published norm factor
+ * (ROUTE_IN_FACTOR: one position) or plain. Against the route kernel followed by the same path's slots (the
+ * route_fused knob off): the same ids, the same weights and the same outputs bit for bit (one top-k function, the
+ * same GEMV arithmetic); against the CPU's router (ids, weights to 1e-6) and its GEMVs (1e-4). `kernel`: the one
+ * `path` must fuse it into (the gate/up bulk kernel's launch counter tells the two apart), or ROUTE_KEPT where the
+ * route kernel must stay. Logits with ties, as check_router's. */
+enum { ROUTE_KEPT, ROUTE_IN_BULK, ROUTE_IN_CUDA_CORES };
+enum { ROUTE_IN_PLAIN, ROUTE_IN_NORM_X, ROUTE_IN_FACTOR };
+static void check_route_fused(int E, int rows, int cols, int n, int k, int input, int path, int kernel)
 {
+    const bool norm = input == ROUTE_IN_NORM_X;
+    const bool fused = kernel != ROUTE_KEPT;
     mimo_matrix *g = malloc((size_t)E * sizeof *g), *u = malloc((size_t)E * sizeof *u);
     void **data = calloc((size_t)4 * E, sizeof(void *));
     for (int e = 0; e < E; e++) {
@@ -1386,6 +1392,7 @@ static void check_route_fused(int E, int rows, int cols, int n, int k, bool norm
     float *w = malloc(sizeof(float) * slots), *w0 = malloc(sizeof(float) * slots), *ref_w = malloc(sizeof(float) * k);
     float *y = malloc(sizeof(float) * slots * rows), *y0 = malloc(sizeof(float) * slots * rows);
     float *ref = malloc(sizeof(float) * slots * rows), *a = malloc(sizeof(float) * rows), *b = malloc(sizeof(float) * rows);
+    float *factor = malloc(sizeof(float) * n), *hf = malloc(sizeof(float) * cols);
     int32_t *ids = malloc(sizeof(int32_t) * slots), *ids0 = malloc(sizeof(int32_t) * slots);
     int *ref_ids = malloc(sizeof(int) * k);
     for (int i = 0; i < n * E; i++)
@@ -1401,36 +1408,41 @@ static void check_route_fused(int E, int rows, int cols, int n, int k, bool norm
         x[i] = norm ? frand() * (i % 89 == 0 ? 200.0f : 10.0f) : frand() * 0.1f;
     for (int i = 0; i < cols; i++)
         nw[i] = 1.0f + 0.5f * frand();
+    for (int t = 0; t < n; t++)
+        factor[t] = 0.3f + 0.1f * (float)t;
+    const float *fac = input == ROUTE_IN_FACTOR ? factor : NULL;
     mimo_error err = {{0}};
     int was_fused = -1;
     cr_assert_eq(mimo_cuda_test_set_gemv_path(path), 0);
     mimo_cuda_test_set_route_fused(0);
-    cr_assert_eq(mimo_cuda_test_route_to_expert_slots(g, u, E, logits, bias, k, true, 2.5f, x, norm ? nw : NULL, 1e-6f, n,
+    cr_assert_eq(mimo_cuda_test_route_to_expert_slots(g, u, E, logits, bias, k, true, 2.5f, x, norm ? nw : NULL, 1e-6f, fac, n,
                                                       ids0, w0, y0, &was_fused, &err),
                  0, "%s", err.msg);
     cr_assert_eq(was_fused, 0, "the knob off, the top-k was fused");
     mimo_cuda_test_set_route_fused(1);
     const long long glu0 = mimo_cuda_test_expert_glu_bulk_launches();
-    cr_assert_eq(mimo_cuda_test_route_to_expert_slots(g, u, E, logits, bias, k, true, 2.5f, x, norm ? nw : NULL, 1e-6f, n,
+    cr_assert_eq(mimo_cuda_test_route_to_expert_slots(g, u, E, logits, bias, k, true, 2.5f, x, norm ? nw : NULL, 1e-6f, fac, n,
                                                       ids, w, y, &was_fused, &err),
                  0, "%s", err.msg);
-    const char *what = norm ? "with the norm" : "plain";
+    const char *what = norm ? "with the norm" : fac ? "with a factor" : "plain";
     cr_assert_eq(was_fused, fused, "E=%d %dx%d n=%d k=%d %s path %d: fused %d", E, rows, cols, n, k, what, path,
                  was_fused);
-    if (fused)
-        cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - glu0, 1, "E=%d n=%d k=%d path %d: not on the bulk kernel",
-                     E, n, k, path);
+    cr_assert_eq(mimo_cuda_test_expert_glu_bulk_launches() - glu0, kernel == ROUTE_IN_BULK,
+                 "E=%d n=%d k=%d path %d: kernel %d, bulk kernel launches %lld", E, n, k, path, kernel,
+                 mimo_cuda_test_expert_glu_bulk_launches() - glu0);
     for (int t = 0; t < n; t++) {
         mimo_cpu_moe_route(&cfg, logits + (size_t)t * E, bias, ref_ids, ref_w, tmp);
         const float *xt = x + (size_t)t * cols;
         if (norm)
             mimo_cpu_rmsnorm(h, xt, nw, cols, 1e-6f);
+        for (int i = 0; fac && i < cols; i++)
+            hf[i] = fac[t] * xt[i];
         for (int j = 0; j < k; j++) {
             const int s = t * k + j;
             cr_assert_eq(ids[s], ref_ids[j], "E=%d n=%d k=%d path %d: position %d rank %d", E, n, k, path, t, j);
             cr_assert_float_eq(w[s], ref_w[j], 1e-6f, "E=%d position %d rank %d", E, t, j);
-            mimo_matrix_gemv_f32(&g[ids[s]], norm ? h : xt, a);
-            mimo_matrix_gemv_f32(&u[ids[s]], norm ? h : xt, b);
+            mimo_matrix_gemv_f32(&g[ids[s]], norm ? h : fac ? hf : xt, a);
+            mimo_matrix_gemv_f32(&u[ids[s]], norm ? h : fac ? hf : xt, b);
             mimo_cpu_swiglu(ref + (size_t)s * rows, a, b, rows);
         }
     }
@@ -1448,27 +1460,32 @@ static void check_route_fused(int E, int rows, int cols, int n, int k, bool norm
     cr_assert(rel < 1e-4, "E=%d %dx%d n=%d k=%d path %d: rel err %g", E, rows, cols, n, k, path, rel);
     for (int i = 0; i < 4 * E; i++)
         free(data[i]);
-    void *owned[] = {g, u, data, logits, bias, tmp, x, nw, h, w, w0, ref_w, y, y0, ref, a, b, ids, ids0, ref_ids};
+    void *owned[] = {g, u, data, logits, bias, tmp, x, nw, h, w, w0, ref_w, y, y0, ref, a, b, factor, hf, ids, ids0, ref_ids};
     for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
         free(owned[i]);
     mimo_cuda_test_set_gemv_path(0);
 }
 
-/* The defaults fuse the top-k into the gate/up bulk kernel where it runs: the MiMo-V2.5-Pro shard's router (384
- * experts, 8 a position) at 8 and 16 positions with the post-attention norm folded in, `small`'s (64) at 13
- * without, 200 experts (not a multiple of 32) at 6 a position on short ragged rows (path 18: the bulk kernel at
- * any shape). The route kernel stays for one position (the bulk kernel's default is several), more experts than
- * the registers rank (600), and slots off the bulk kernel (path 2). */
+/* The defaults fuse the top-k into the gate/up slots' kernel: on the bulk kernel the MiMo-V2.5-Pro shard's router
+ * (384 experts, 8 a position) at 8 and 16 positions with the post-attention norm folded in, `small`'s (64) at 13
+ * without, 200 experts (not a multiple of 32) at 6 a position on short ragged rows (path 18: the bulk kernel at any
+ * shape); on the CUDA-core kernel the shard's one position with the norm's published factor (the step's way; its
+ * 256-row slots with 64 experts) and without, `small`'s. The route kernel stays for more experts than the registers rank (600), slots on the tensor
+ * cores (path 2) and the CUDA-core slots reading their input from global memory (path 13). */
 Test(cuda_kernels, router_topk_fused_into_gate_up)
 {
     need_gpu();
-    check_route_fused(384, 32, 6144, 8, 8, true, 0, true);
-    check_route_fused(384, 16, 6144, 16, 8, true, 0, true);
-    check_route_fused(64, 48, 2048, 13, 8, false, 0, true);
-    check_route_fused(200, 20, 2560, 3, 6, false, 18, true);
-    check_route_fused(384, 32, 6144, 1, 8, false, 0, false);
-    check_route_fused(600, 16, 2048, 8, 8, false, 0, false);
-    check_route_fused(384, 16, 2048, 8, 8, false, 2, false);
+    check_route_fused(384, 32, 6144, 8, 8, ROUTE_IN_NORM_X, 0, ROUTE_IN_BULK);
+    check_route_fused(384, 16, 6144, 16, 8, ROUTE_IN_NORM_X, 0, ROUTE_IN_BULK);
+    check_route_fused(64, 48, 2048, 13, 8, ROUTE_IN_PLAIN, 0, ROUTE_IN_BULK);
+    check_route_fused(200, 20, 2560, 3, 6, ROUTE_IN_PLAIN, 18, ROUTE_IN_BULK);
+    check_route_fused(384, 32, 6144, 1, 8, ROUTE_IN_FACTOR, 0, ROUTE_IN_CUDA_CORES);
+    check_route_fused(64, 256, 6144, 1, 8, ROUTE_IN_FACTOR, 0, ROUTE_IN_CUDA_CORES);
+    check_route_fused(384, 40, 6144, 1, 8, ROUTE_IN_PLAIN, 0, ROUTE_IN_CUDA_CORES);
+    check_route_fused(64, 96, 2048, 1, 8, ROUTE_IN_FACTOR, 0, ROUTE_IN_CUDA_CORES);
+    check_route_fused(600, 16, 2048, 8, 8, ROUTE_IN_PLAIN, 0, ROUTE_KEPT);
+    check_route_fused(384, 16, 2048, 8, 8, ROUTE_IN_PLAIN, 2, ROUTE_KEPT);
+    check_route_fused(384, 16, 2048, 1, 8, ROUTE_IN_PLAIN, 13, ROUTE_KEPT);
 }
 
 Test(cuda_kernels, argmax_lowest_index_on_ties)
