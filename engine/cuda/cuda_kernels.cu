@@ -1647,8 +1647,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.norm_x = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_ROUTE_EARLY")))
             k.route_early = atoi(v) ? 1 : 0;
-        if ((v = getenv("MIMO_CUDA_ROUTE_FUSED")))
-            k.route_fused = atoi(v) ? 1 : 0;
+        if ((v = getenv("MIMO_CUDA_ROUTE_FUSED")) && atoi(v) >= 0 && atoi(v) <= 2)
+            k.route_fused = atoi(v);
         read = true;
     }
     return k;
@@ -1849,8 +1849,9 @@ bool cuda_gemv_takes_route(const GemvParams &p, bool glu)
         return false;
     if (cuda_expert_glu_bulk_takes(p, glu))
         return true;
-    // the CUDA-core kernel's MXFP4 gate/up slots with their input row in shared memory (launch_gemv1_v)
-    return p.w.fmt == MIMO_WFMT_MXFP4 && kn.slot_xsmem && !p.x_settled && !p.norm_in.partials && !p.norm_out.h &&
+    // with knob 2 the CUDA-core kernel's MXFP4 gate/up slots with their input row in shared memory
+    // (launch_gemv1_v): measured slower at one position (results/kernels/README.md, twenty-eighth session)
+    return kn.route_fused == 2 && p.w.fmt == MIMO_WFMT_MXFP4 && kn.slot_xsmem && !p.x_settled && !p.norm_in.partials && !p.norm_out.h &&
            !p.norm_x.w && (size_t)xs_padded_index(p.w.ld) * sizeof(float) <= GEMV1_XS_MAX_BYTES;
 }
 

@@ -233,8 +233,8 @@ bool cuda_gemv_takes_norm_in(const GemvParams &p, bool glu);
 // (where its column chunks allow it) or gemv_mma_kernel's plain build, and MXFP4 gate/up slots on
 // expert_glu_bulk_kernel; false with the norm_x knob off.
 bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu);
-// Whether this GEMV's kernel takes route (GemvRouteIn): MXFP4 gate/up slots on expert_glu_bulk_kernel, up to
-// ROUTE_REG_EXPERTS experts, with the route_fused knob on.
+// Whether this GEMV's kernel takes route (GemvRouteIn): MXFP4 gate/up slots on expert_glu_bulk_kernel (route_fused
+// 1 or 2) or on gemv1_expert_kernel with their input row in shared memory (2), up to ROUTE_REG_EXPERTS experts.
 bool cuda_gemv_takes_route(const GemvParams &p, bool glu);
 // Whether an expert-slot GEMV takes a published norm factor (GemvParams::norm_factor): one position on the
 // CUDA-core kernel, with defer_norm and norm_factor on.
@@ -288,8 +288,9 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // them where every reader takes it (GemvNormX), 0: never; route_early (MIMO_CUDA_ROUTE_EARLY) = 1: the route
 // kernel lets the gate/up slots' bulk kernel after it launch before its own wait (cuda_gemv_waits_first), 0:
 // after it, as for every other successor; route_fused (MIMO_CUDA_ROUTE_FUSED) = 1: the op kernels' step lets the
-// gate/up slots' bulk kernel pick its experts from the router's logits (GemvRouteIn) instead of a route kernel
-// before it, 0: never.
+// gate/up slots' bulk kernel (several positions) pick its experts from the router's logits (GemvRouteIn) instead
+// of a route kernel before it, 2: the CUDA-core slots of one position too (slower there: their input row staged
+// after the wait, the down projection's weight loads after its wait), 0: never.
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,

@@ -359,7 +359,7 @@ extern "C" int mimo_cuda_test_gemv_rmsnorm_in(const mimo_matrix *w, const mimo_m
     return c.get(y, dy, (size_t)n_out * rows, err);
 }
 
-extern "C" void mimo_cuda_test_set_route_fused(int on) { cuda_gemv_knobs().route_fused = on ? 1 : 0; }
+extern "C" void mimo_cuda_test_set_route_fused(int mode) { cuda_gemv_knobs().route_fused = mode; }
 
 extern "C" int mimo_cuda_test_route_to_expert_slots(const mimo_matrix *gate, const mimo_matrix *up, int n_experts,
                                                     const float *logits, const float *bias, int k, bool norm_topk,

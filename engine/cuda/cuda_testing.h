@@ -97,9 +97,10 @@ int mimo_cuda_test_norm_to_expert_slots(const mimo_matrix *writer, const float *
 int mimo_cuda_test_gemv_rmsnorm_in(const mimo_matrix *w, const mimo_matrix *up, int n_experts, const int32_t *ids,
                                    int k, const float *x, const float *norm_w, float eps, int n, float *y, int *folded,
                                    mimo_error *err);
-/* Whether the gate/up slots' kernel may do the router's top-k itself (GemvKnobs::route_fused, on by default; a
- * path set by mimo_cuda_test_set_gemv_path turns it back on). */
-void mimo_cuda_test_set_route_fused(int on);
+/* Where the gate/up slots' kernel does the router's top-k itself (GemvKnobs::route_fused): 0 nowhere, 1 the bulk
+ * kernel (the default; a path set by mimo_cuda_test_set_gemv_path restores it), 2 the CUDA-core kernel of one
+ * position too. */
+void mimo_cuda_test_set_route_fused(int mode);
 /* The router's top-k feeding a MoE layer's gate/up expert slots over n positions, as a step takes them: logits
  * [n][n_experts] (bias [n_experts] or NULL) -> ids [n k] and weights [n k] (the route kernel's picks), then
  * y[t k + j] = silu(G_ids[t k + j] h_t) * (U_ids[t k + j] h_t), x [n][cols]; h = x, or with norm_w
