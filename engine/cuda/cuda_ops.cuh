@@ -176,13 +176,14 @@ struct GemvParams {
     // expert-slot kernel over the same ids, and such kernels let their dependents launch only after their
     // own wait (so the router's top-k had completed). The down projection with the MoE combine then reads
     // the ids and issues its first weight loads before its wait (in its op kernel; the persistent kernel
-    // waits first). build_step sets it for the down projection after the gate/up slots.
+    // waits first). build_step sets it for the down projection after the gate/up slots; fuse_route clears it
+    // where those slots pick the experts themselves (GemvRouteIn: the ids are written right before it).
     int ids_settled;
     // The input rows of these expert slots were final when this kernel was launched: its predecessor is the
     // route kernel, which lets its dependents launch only after its own wait (so the router and the kernels
     // before it, which wrote h, had completed). The MXFP4 gate/up slots then stage their input row in shared
     // memory before their wait (their op kernel; the persistent kernel waits first). build_step sets it for
-    // the gate/up slots after the route op.
+    // the gate/up slots after the route op (fuse_route clears it where the route op goes).
     int x_settled;
     // Expert slots of one position reading a deferred norm's h (MoE layers: the gate/up slots after the
     // router): the norm's factor, stored by the router (GemvNormIn::factor_out), one load after the wait
