@@ -89,10 +89,14 @@ static CudaInstr labelled(CudaInstr i, const char *label)
     return i;
 }
 
-static CudaInstr gemv_instr(int layer, const GpuMat &w, const float *x, int ldx, float *y, int ldy, int n, bool acc)
+// A GEMV of the step with the engine's split workspace, as its run launches it: the rules that decide the
+// program (the qkv epilogue, the norms deferred or folded, the fused top-k) see the launch's parameters.
+static CudaInstr gemv_instr(const CudaEngine *e, int layer, const GpuMat &w, const float *x, int ldx, float *y, int ldy,
+                            int n, bool acc)
 {
     CudaInstr i = instr(OP_GEMV, layer, n);
     i.gemv = gemv_params(w, x, ldx, y, ldy, n, acc);
+    i.gemv.split = e->split;
     return i;
 }
 
@@ -131,8 +135,7 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std:
     for (int l = 0; l < e->n_layers; l++) {
         CudaLayer &L = e->layers[l];
         prog.push_back(rmsnorm_instr(l, e->x, e->h, L.input_norm, H, n));
-        CudaInstr qkv = labelled(gemv_instr(l, L.qkv, e->h, H, e->qkv, e->qkv_ld, n, false), "qkv_proj");
-        qkv.gemv.split = e->split;   // as the program's run gives it: the kernels' rules see the launch's parameters
+        CudaInstr qkv = labelled(gemv_instr(e, l, L.qkv, e->h, H, e->qkv, e->qkv_ld, n, false), "qkv_proj");
         GemvParams fused = qkv.gemv;   // asked with the epilogue it would carry (its row map decides too)
         fused.qkv_out = GemvQkvOut{e->q, L.kcache, L.vcache, L.qkv_map, e->d_step, L.geom};
         if (fuse_qkv && cuda_gemv_takes_qkv_out(fused, L.geom))
@@ -141,18 +144,18 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std:
         if (!qkv.gemv.qkv_out.q)
             prog.push_back(instr(OP_QKV_ROPE, l, n));
         prog.push_back(instr(OP_ATTENTION, l, n));
-        prog.push_back(labelled(gemv_instr(l, L.o_proj, e->attn, e->attn_ld, e->x, H, n, true), "o_proj"));
+        prog.push_back(labelled(gemv_instr(e, l, L.o_proj, e->attn, e->attn_ld, e->x, H, n, true), "o_proj"));
         prog.push_back(rmsnorm_instr(l, e->x, e->h, L.post_norm, H, n));
         if (!L.is_moe) {
-            CudaInstr g = labelled(gemv_instr(l, L.gate, e->h, H, e->mlp, e->mlp_ld, n, false), "dense_gate_up");
+            CudaInstr g = labelled(gemv_instr(e, l, L.gate, e->h, H, e->mlp, e->mlp_ld, n, false), "dense_gate_up");
             g.gemv.w2 = L.up;
             g.glu = true;
             prog.push_back(g);
-            prog.push_back(labelled(gemv_instr(l, L.down, e->mlp, e->mlp_ld, e->x, H, n, true), "dense_down"));
+            prog.push_back(labelled(gemv_instr(e, l, L.down, e->mlp, e->mlp_ld, e->x, H, n, true), "dense_down"));
         } else {
-            prog.push_back(labelled(gemv_instr(l, L.router, e->h, H, e->router_logits, c->n_routed_experts, n, false), "router"));
+            prog.push_back(labelled(gemv_instr(e, l, L.router, e->h, H, e->router_logits, c->n_routed_experts, n, false), "router"));
             prog.push_back(instr(OP_ROUTE, l, n));
-            CudaInstr g = labelled(gemv_instr(l, L.egate, e->h, H, e->act, e->act_ld, n * k, false), "expert_gate_up");
+            CudaInstr g = labelled(gemv_instr(e, l, L.egate, e->h, H, e->act, e->act_ld, n * k, false), "expert_gate_up");
             g.gemv.w2 = L.eup;
             g.glu = true;
             g.gemv.slot_expert = e->route_ids;
@@ -161,7 +164,7 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std:
             prog.push_back(g);
             // the down projection carries the MoE combine into x (cuda_gemv: inside it where it can be,
             // else the combine kernel after it; MIMO_CUDA_FUSED_COMBINE=0 for A/B)
-            CudaInstr d = labelled(gemv_instr(l, L.edown, e->act, e->act_ld, e->yslot, H, n * k, false), "expert_down");
+            CudaInstr d = labelled(gemv_instr(e, l, L.edown, e->act, e->act_ld, e->yslot, H, n * k, false), "expert_down");
             d.gemv.slot_expert = e->route_ids;
             d.gemv.combine_w = e->route_w;
             d.gemv.combine_x = e->x;
@@ -170,11 +173,11 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std:
             d.gemv.ids_settled = 1;   // right after the gate/up slots over the same ids (GemvParams)
             prog.push_back(d);
             for (int s = 0; s < c->n_shared_experts && L.sgate.rows > 0; s++) {
-                CudaInstr sg = gemv_instr(l, cuda_expert_at(L.sgate, s), e->h, H, e->mlp, e->mlp_ld, n, false);
+                CudaInstr sg = gemv_instr(e, l, cuda_expert_at(L.sgate, s), e->h, H, e->mlp, e->mlp_ld, n, false);
                 sg.gemv.w2 = cuda_expert_at(L.sup, s);
                 sg.glu = true;
                 prog.push_back(sg);
-                prog.push_back(gemv_instr(l, cuda_expert_at(L.sdown, s), e->mlp, e->mlp_ld, e->x, H, n, true));
+                prog.push_back(gemv_instr(e, l, cuda_expert_at(L.sdown, s), e->mlp, e->mlp_ld, e->x, H, n, true));
             }
         }
         for (int j = 0; j < e->opts.n_hidden_layers; j++)
@@ -188,7 +191,7 @@ static void build_step(CudaEngine *e, int n, bool with_head, bool fuse_qkv, std:
     }
     if (with_head) {
         prog.push_back(rmsnorm_instr(-1, e->x, e->h, e->final_norm, H, n));
-        prog.push_back(labelled(gemv_instr(-1, e->lm_head, e->h, H, e->logits, e->vocab_local, n, false), "lm_head"));
+        prog.push_back(labelled(gemv_instr(e, -1, e->lm_head, e->h, H, e->logits, e->vocab_local, n, false), "lm_head"));
         prog.push_back(instr(OP_ARGMAX, -1, n));
     }
     defer_norms(e, prog, fuse_qkv);
@@ -284,7 +287,6 @@ static bool fold_norm_x(CudaEngine *e, std::vector<CudaInstr> &prog, size_t i)
         GemvParams q = prog[j].gemv;
         q.x = norm.src;
         q.ldx = e->cfg.hidden_size;
-        q.split = e->split;
         q.norm_x = GemvNormX{norm.weight, e->cfg.rms_eps};
         if (q.w.ld != norm.dim || !cuda_gemv_takes_norm_x(q, prog[j].glu))
             return false;
@@ -315,7 +317,6 @@ static void fuse_route(CudaEngine *e, std::vector<CudaInstr> &prog)
         if (prog[i].op != OP_ROUTE || gate_up.op != OP_GEMV || gate_up.gemv.slot_expert != e->route_ids)
             continue;
         GemvParams q = gate_up.gemv;
-        q.split = e->split;
         q.x_settled = 0;   // the router right before it may still be reading h's writer's output
         q.route = GemvRouteIn{e->router_logits, e->layers[prog[i].layer].router_bias, c->n_routed_experts,
                               c->experts_per_tok, c->norm_topk_prob ? 1 : 0, cuda_route_redux_knob(),
@@ -366,12 +367,9 @@ int cuda_run_program(CudaEngine *e, const std::vector<CudaInstr> &prog, mimo_err
         case OP_RMSNORM:
             rc = cuda_rmsnorm(i.src, c->hidden_size, i.weight, i.dim, c->rms_eps, i.dst, c->hidden_size, i.n, st, err);
             break;
-        case OP_GEMV: {
-            GemvParams g = i.gemv;
-            g.split = e->split;
-            rc = cuda_gemv(g, i.glu, st, err);
+        case OP_GEMV:
+            rc = cuda_gemv(i.gemv, i.glu, st, err);
             break;
-        }
         case OP_QKV_ROPE: {
             CudaLayer &L = e->layers[i.layer];
             rc = cuda_qkv_rope_store(e->qkv, e->qkv_ld, L.qkv_map, L.geom, e->d_step, i.n, e->q, L.kcache, L.vcache, st, err);

@@ -1477,7 +1477,7 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
         if (kch > 1)
             __stcg(ws_norm + (size_t)blockIdx.z * NW + threadIdx.x, sum);   // before the fence below
         else
-            norm_factors[threadIdx.x] = (float)(1.0 / sqrt(sum / ld + (double)p.norm_x.eps));   // rms_norm_factor, spelled out
+            norm_factors[threadIdx.x] = rms_norm_factor(sum, ld, p.norm_x.eps);
     }
     if (kch > 1) {
         // the column split across blocks: this block's partials into the workspace; the tile's last block
@@ -1508,7 +1508,7 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
             double sum = 0.0;
             for (int c = 0; c < kch; c++)   // fixed order: deterministic
                 sum += __ldcg(ws_norm + (size_t)c * NW + threadIdx.x);
-            norm_factors[threadIdx.x] = (float)(1.0 / sqrt(sum / ld + (double)p.norm_x.eps));   // rms_norm_factor, spelled out
+            norm_factors[threadIdx.x] = rms_norm_factor(sum, ld, p.norm_x.eps);
         }
     }
     if (NORMX)
