@@ -1299,29 +1299,46 @@ Test(cuda_kernels, attention_one_position_long_splits)
     check_attention_geometry(&pro, 150, 1);
 }
 
-static void check_router(int E)
+/* The router tests' configuration: E experts, top-k renormalised and scaled by 2.5, one group (the CPU
+ * reference's mimo_cpu_moe_route takes it). */
+static mimo_config router_test_config(int E, int k)
 {
-    enum { K = 8, N = 7 };
     mimo_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.n_routed_experts = E;
-    cfg.experts_per_tok = K;
+    cfg.experts_per_tok = k;
     cfg.norm_topk_prob = true;
     cfg.routed_scaling_factor = 2.5f;
     cfg.n_group = 1;
     cfg.topk_group = 1;
+    return cfg;
+}
+
+/* n positions of router logits over E >= 36 experts and their bias, with ties: a tie of experts 3 and 9 at
+ * position 0 (the lower index wins), and with n > 1 an exact three-way tie of biased scores at the top of
+ * position 1 (experts 3, 9 and 35: in two lanes, and in one lane twice). */
+static void router_test_logits(float *logits, float *bias, int n, int E)
+{
+    for (int i = 0; i < n * E; i++)
+        logits[i] = frand() * 4.0f;
+    for (int i = 0; i < E; i++)
+        bias[i] = frand() * 0.1f;
+    logits[3] = logits[9];
+    if (n > 1) {
+        logits[E + 3] = logits[E + 9] = logits[E + 35] = 9.0f;
+        bias[9] = bias[35] = bias[3];
+    }
+}
+
+static void check_router(int E)
+{
+    enum { K = 8, N = 7 };
+    const mimo_config cfg = router_test_config(E, K);
     float *logits = malloc(sizeof(float) * N * E), *bias = malloc(sizeof(float) * E), *tmp = malloc(sizeof(float) * 3 * E);
     float w[N * K], ref_w[K];
     int32_t ids[N * K];
     int ref_ids[K];
-    for (int i = 0; i < N * E; i++)
-        logits[i] = frand() * 4.0f;
-    for (int i = 0; i < E; i++)
-        bias[i] = frand() * 0.1f;
-    logits[3] = logits[9];   /* a tie goes to the lower index */
-    /* an exact three-way tie of biased scores at the top (experts in two lanes, and in one lane twice) */
-    logits[E + 3] = logits[E + 9] = logits[E + 35] = 9.0f;
-    bias[9] = bias[35] = bias[3];
+    router_test_logits(logits, bias, N, E);
     mimo_error err = {{0}};
     cr_assert_eq(mimo_cuda_test_route(logits, bias, E, K, true, 2.5f, N, ids, w, &err), 0, "%s", err.msg);
     for (int t = 0; t < N; t++) {
@@ -1378,14 +1395,7 @@ static void check_route_fused(int E, int rows, int cols, int n, int k, int input
         g[e] = random_matrix(MIMO_WFMT_MXFP4, rows, cols, &data[4 * e], &data[4 * e + 1]);
         u[e] = random_matrix(MIMO_WFMT_MXFP4, rows, cols, &data[4 * e + 2], &data[4 * e + 3]);
     }
-    mimo_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.n_routed_experts = E;
-    cfg.experts_per_tok = k;
-    cfg.norm_topk_prob = true;
-    cfg.routed_scaling_factor = 2.5f;
-    cfg.n_group = 1;
-    cfg.topk_group = 1;
+    const mimo_config cfg = router_test_config(E, k);
     const int slots = n * k;
     float *logits = malloc(sizeof(float) * n * E), *bias = malloc(sizeof(float) * E), *tmp = malloc(sizeof(float) * 3 * E);
     float *x = malloc(sizeof(float) * n * cols), *nw = malloc(sizeof(float) * cols), *h = malloc(sizeof(float) * cols);
@@ -1395,15 +1405,7 @@ static void check_route_fused(int E, int rows, int cols, int n, int k, int input
     float *factor = malloc(sizeof(float) * n), *hf = malloc(sizeof(float) * cols);
     int32_t *ids = malloc(sizeof(int32_t) * slots), *ids0 = malloc(sizeof(int32_t) * slots);
     int *ref_ids = malloc(sizeof(int) * k);
-    for (int i = 0; i < n * E; i++)
-        logits[i] = frand() * 4.0f;
-    for (int i = 0; i < E; i++)
-        bias[i] = frand() * 0.1f;
-    logits[3] = logits[9];   /* a tie goes to the lower index */
-    if (n > 1) {             /* an exact three-way tie at the top of position 1 */
-        logits[E + 3] = logits[E + 9] = logits[E + 35 % E] = 9.0f;
-        bias[9] = bias[35 % E] = bias[3];
-    }
+    router_test_logits(logits, bias, n, E);
     for (int i = 0; i < n * cols; i++)
         x[i] = norm ? frand() * (i % 89 == 0 ? 200.0f : 10.0f) : frand() * 0.1f;
     for (int i = 0; i < cols; i++)
