@@ -317,7 +317,7 @@ static void fuse_route(CudaEngine *e, std::vector<CudaInstr> &prog)
         if (prog[i].op != OP_ROUTE || gate_up.op != OP_GEMV || gate_up.gemv.slot_expert != e->route_ids)
             continue;
         GemvParams q = gate_up.gemv;
-        q.x_settled = 0;   // the router right before it may still be reading h's writer's output
+        q.x_settled = 0;   // the router before it lets it launch before the router's own wait: h may not be final
         q.route = GemvRouteIn{e->router_logits, e->layers[prog[i].layer].router_bias, c->n_routed_experts,
                               c->experts_per_tok, c->norm_topk_prob ? 1 : 0, cuda_route_redux_knob(),
                               c->routed_scaling_factor, e->route_ids, e->route_w};
