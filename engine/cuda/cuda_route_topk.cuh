@@ -23,11 +23,11 @@ __device__ __forceinline__ void warp_argmax(float &v, int &i)
     }
 }
 
-// One position per warp (a block is one warp): k rounds of a warp arg-max (no block barriers: the
-// rounds are the router's critical path). Up to ROUTE_REG_EXPERTS experts the scores live in
-// registers, loaded all at once (a loop of dependent loads was a latency chain); more experts use
-// shared memory. Lane j keeps the j-th pick (k <= 32, cuda_route) and writes it once, normalised, at the
-// end (reading the weights back from global memory was one more round trip on the critical path).
+// A position's top-k on one warp (the route kernel's block; one warp of a fused gate/up block): k rounds of a
+// warp arg-max (no block barriers: the rounds are the router's critical path). Up to ROUTE_REG_EXPERTS experts
+// the scores live in registers, loaded all at once (a loop of dependent loads was a latency chain); more experts
+// use shared memory. Lane j keeps the j-th pick (k <= 32, cuda_route) and writes it once, normalised, at the end
+// (reading the weights back from global memory was one more round trip on the critical path).
 #define ROUTE_REG_EXPERTS 512
 #define ROUTE_PER_LANE (ROUTE_REG_EXPERTS / 32)
 
