@@ -929,6 +929,14 @@ __global__ void __launch_bounds__(GEMV_THREADS, MINB) gemv1_combine_kernel(const
 // per block in all, less its static reduction buffers.
 #define GEMV1_XS_MAX_BYTES (48 * 1024 - UNIT_RED_FLOATS * (int)sizeof(float) - GEMV_WARPS * (int)sizeof(double))
 
+// Bytes of the padded input row of MXFP4 gate/up slots on the CUDA-core kernel, and whether the slots stage it
+// in shared memory (the knob, the size): launch_gemv1_v's choice, which cuda_gemv_takes_route asks too.
+static size_t gemv1_slot_xs_bytes(const GemvParams &p) { return (size_t)xs_padded_index(p.w.ld) * sizeof(float); }
+static bool gemv1_slots_stage_inputs(const GemvParams &p)
+{
+    return p.slot_expert && cuda_gemv_knobs().slot_xsmem && gemv1_slot_xs_bytes(p) <= GEMV1_XS_MAX_BYTES;
+}
+
 // The device's SMs (cuda_gemv_prepare reads them; the launch shapes aim at a number of warps or blocks
 // per SM).
 static int gemv_sm_count = 132;
@@ -1036,14 +1044,14 @@ static int launch_gemv1_v(const GemvParams &p, cudaStream_t st, mimo_error *err,
         }
     // MXFP4 gate/up slots read their input row from padded shared memory (xs_padded_index)
     if constexpr (FMT == MIMO_WFMT_MXFP4 && GLU) {
-        const size_t xs_bytes = (size_t)xs_padded_index(p.w.ld) * sizeof(float);
-        if (p.slot_expert && kn.slot_xsmem && xs_bytes <= GEMV1_XS_MAX_BYTES) {
+        if (gemv1_slots_stage_inputs(p)) {
             const bool route = p.route.logits != nullptr;   // cuda_gemv checked cuda_gemv_takes_route
             const auto kernel = p.norm_factor ? (route ? gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_FACTOR, true>
                                                        : gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_FACTOR>)
                                               : (route ? gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true, NORM_NONE, true>
                                                        : gemv1_expert_kernel<FMT, GLU, MINB, SHAPE, true>);
-            return cuda_launch("gemv1_expert_kernel", err, kernel, grid, dim3(GEMV_THREADS), xs_bytes, st, p, lpr, ksplit);
+            return cuda_launch("gemv1_expert_kernel", err, kernel, grid, dim3(GEMV_THREADS), gemv1_slot_xs_bytes(p), st, p,
+                               lpr, ksplit);
         }
     }
     if (p.route.logits)
@@ -1851,8 +1859,8 @@ bool cuda_gemv_takes_route(const GemvParams &p, bool glu)
         return true;
     // with knob 2 the CUDA-core kernel's MXFP4 gate/up slots with their input row in shared memory
     // (launch_gemv1_v): measured slower at one position (results/kernels/README.md, twenty-eighth session)
-    return kn.route_fused == 2 && p.w.fmt == MIMO_WFMT_MXFP4 && kn.slot_xsmem && !p.x_settled && !p.norm_in.partials && !p.norm_out.h &&
-           !p.norm_x.w && (size_t)xs_padded_index(p.w.ld) * sizeof(float) <= GEMV1_XS_MAX_BYTES;
+    return kn.route_fused == 2 && p.w.fmt == MIMO_WFMT_MXFP4 && gemv1_slots_stage_inputs(p) && !p.x_settled &&
+           !p.norm_in.partials && !p.norm_out.h && !p.norm_x.w;
 }
 
 bool cuda_gemv_waits_first(const GemvParams &p, bool glu)
