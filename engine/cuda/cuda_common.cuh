@@ -304,37 +304,58 @@ __device__ __forceinline__ float dev_e8m0_to_f32(uint8_t e)
     return __uint_as_float((uint32_t)e << 23);
 }
 
-// Two E2M1 codes of one byte -> two halves whose values are the codes' values times 2^-14
-// (the code's exponent/mantissa bits placed in the half's exponent/mantissa); the caller folds the
-// 2^14 into the block scale. Exact: every E2M1 value is a half.
+// ---- MXFP4 codes in device memory ----
+// A byte of MXFP4 codes (columns 2j, 2j+1) is [s1 m1 s0 m0] in files and host memory (FORMATS.md: the low nibble
+// the even column, each nibble sign, then exponent and mantissa bits) and [s1 s0 m1 m0] on the device: bit 7 the
+// odd code's sign, bit 6 the even code's, bits 5..3 the odd code's exponent and mantissa, 2..0 the even code's.
+// With the signs apart from their codes, the tensor-core kernels build the half pairs of codes (i, i + 4) of a
+// word in 2, 4, 2 and 3 instructions (e2m1_pair_scaled) instead of 4 each, and every other decoder costs what it
+// did: a byte-local permutation, so a word still holds columns 8q..8q+7 of one scale block. Uploads convert
+// (cuda_mxfp4_codes_to_device), the device generator writes this order (cuda_synth.cu).
+__host__ __device__ __forceinline__ uint32_t e2m1_bytes_to_device(uint32_t w)
+{
+    return (w & 0x87878787u) | ((w & 0x08080808u) << 3) | ((w & 0x70707070u) >> 1);
+}
+__host__ __device__ __forceinline__ uint32_t e2m1_bytes_from_device(uint32_t w)
+{
+    return (w & 0x87878787u) | ((w & 0x40404040u) >> 3) | ((w & 0x38383838u) << 1);
+}
+
+// The two E2M1 codes of a device byte -> two halves whose values are the codes' values times 2^-14 (the
+// code's exponent/mantissa bits placed in the half's exponent/mantissa); the caller folds the 2^14 into the
+// block scale. Exact: every E2M1 value is a half.
 __device__ __forceinline__ __half2 dev_e2m1x2_scaled(uint32_t byte)
 {
-    uint32_t lo = ((byte & 0x8u) << 12) | ((byte & 0x7u) << 9);
-    uint32_t hi = ((byte & 0x80u) << 24) | ((byte & 0x70u) << 21);
-    uint32_t bits = lo | hi;
-    return *reinterpret_cast<__half2 *>(&bits);
+    const uint32_t bits = ((byte & 0x47u) << 9) | ((byte & 0x80u) << 24) | ((byte & 0x38u) << 22);
+    return *reinterpret_cast<const __half2 *>(&bits);
 }
 
-// E2M1 code e (bits 4e..4e+3 of word) -> the fp32 whose value is the code's value times 2^-126: sign to
-// bit 31, the exponent and mantissa bits to bits 24..22 (codes 0 and 0.5 become fp32 subnormals, which
-// the FMA takes exactly: the build does not flush denormals). A left shift puts the code's sign at bit
-// 31, an arithmetic right shift by 6 copies it down to bit 25 and brings the other three bits to
-// 24..22, and one mask keeps those four: a shift, a shift and a mask per code (the MXFP4 expert GEMVs
-// are bound by this ALU work; results/kernels/README.md).
+// E2M1 code e of a device word (byte e / 2, the odd or even code of it) -> the fp32 whose value is the code's
+// value times 2^-126: sign to bit 31, the exponent and mantissa bits to bits 24..22 (codes 0 and 0.5 become
+// fp32 subnormals, which the FMA takes exactly: the build does not flush denormals). A left shift puts the
+// code's sign at bit 31, an arithmetic right shift copies it down past bit 25 and brings the other three bits
+// to 24..22 (their top bit is 4 or 2 below the sign), and one mask keeps those four: a shift, a shift and a mask
+// per code (the MXFP4 expert GEMVs are bound by this ALU work; results/kernels/README.md).
 __device__ __forceinline__ float dev_e2m1_f32_scaled(uint32_t word, int e)
 {
-    const int32_t t = (int32_t)(word << (28 - 4 * e));
-    return __uint_as_float((uint32_t)(t >> 6) & 0x81C00000u);
+    const int odd = e & 1;
+    const int32_t t = (int32_t)(word << (25 - 8 * (e >> 1) - odd));
+    return __uint_as_float((uint32_t)(t >> (3 + 2 * odd)) & 0x81C00000u);
 }
 
-// Codes i and i + 4 of a word (i < 4) as a half pair whose values are the codes' times 2^-14: the signs
-// moved to bits 15 / 31 by one shift, the exponent / mantissa bits to 11..9 / 27..25 by another (codes 0
-// and 0.5 become zero and a half subnormal, exactly).
+// Codes i and i + 4 of a device word (i < 4) as a half pair whose values are the codes' times 2^-14: signs to
+// bits 15 / 31, exponent and mantissa bits to 11..9 / 27..25 (codes 0 and 0.5 become zero and a half
+// subnormal, exactly). Codes 0 / 4 and 2 / 6 (the even codes of a byte pair) are one shift and one mask; 1 / 5
+// need two shifts and 3 / 7 one, their signs and the other bits moving apart.
 __device__ __forceinline__ uint32_t e2m1_pair_scaled(uint32_t w, int i)
 {
-    const uint32_t s = w << (12 - 4 * i);
-    const uint32_t m = i < 3 ? w << (9 - 4 * i) : w >> 3;
-    return (s & 0x80008000u) | (m & 0x0E000E00u);
+    if (i == 0)
+        return (w << 9) & 0x8E008E00u;
+    if (i == 1)
+        return ((w << 6) & 0x0E000E00u) | ((w << 8) & 0x80008000u);
+    if (i == 2)
+        return (w << 1) & 0x8E008E00u;
+    return ((w >> 2) & 0x0E000E00u) | (w & 0x80008000u);
 }
 
 // The largest magnitude of four floats.
@@ -411,9 +432,8 @@ __device__ __forceinline__ float dev_mat_get(const GpuMat &m, const uint8_t *bas
         return dev_fp8_to_f32(base[row + c]) * s;
     }
     default: {
-        uint8_t byte = base[(row + c) / 2];
-        uint32_t code = (c & 1) ? (byte >> 4) : (byte & 0xF);
-        float v = __half2float(__low2half(dev_e2m1x2_scaled(code))) * 16384.0f;
+        const __half2 h = dev_e2m1x2_scaled(base[(row + c) / 2]);
+        float v = __half2float((c & 1) ? __high2half(h) : __low2half(h)) * 16384.0f;
         return v * dev_e8m0_to_f32(((const uint8_t *)sbase)[(size_t)r * (m.ld / 32) + c / 32]);
     }
     }

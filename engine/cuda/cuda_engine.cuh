@@ -163,6 +163,9 @@ int cuda_alloc_matrix_set(CudaEngine *e, int fmt, int rows, int cols, long long 
 uint64_t cuda_matrix_device_bytes(int fmt, long long rows, long long cols);
 // One host matrix / float vector onto the device (allocations tracked in e->allocations).
 int cuda_upload_matrix(CudaEngine *e, const mimo_matrix *m, GpuMat *out, const char *what, mimo_error *err);
+// Host matrix src into matrix `index` of the device set dst (same shape and format; MXFP4 codes in the device's
+// byte order).
+int cuda_upload_matrix_into(CudaEngine *e, const mimo_matrix *src, const GpuMat &dst, int index, mimo_error *err);
 int cuda_upload_vector(CudaEngine *e, const float *src, size_t n, float **out, mimo_error *err);
 // The NeoX RoPE inverse frequencies theta^(-2i/rope_dim), i < rope_dim/2, on the device (AttnGeom::inv_freq),
 // computed on the host exactly as the CPU reference computes them, so the kernels take the same angles

@@ -76,7 +76,7 @@ __global__ void synth_matrix_kernel(const SynthMat s)
         if (packed) {
             const uint64_t i0 = grow * (uint64_t)s.gcols + (uint64_t)(s.col0 + 2 * j);
             uint32_t lo = (uint32_t)(dev_hash2(stream, i0) >> 60), hi = (uint32_t)(dev_hash2(stream, i0 + 1) >> 60);
-            row[j] = (uint8_t)(lo | (hi << 4));
+            row[j] = (uint8_t)e2m1_bytes_to_device(lo | (hi << 4));   // the device byte order (cuda_common.cuh)
             continue;
         }
         const uint64_t i = grow * (uint64_t)s.gcols + (uint64_t)(s.col0 + j);

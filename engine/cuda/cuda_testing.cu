@@ -60,21 +60,9 @@ struct TestCtx {
     {
         if (cuda_alloc_matrix_set(&e, m[0].format, (int)m[0].rows, (int)m[0].cols, m[0].scale_group_rows, count, out, err))
             return -1;
-        const size_t spitch = gpu_row_bytes(m[0].format, (int)m[0].cols);
-        const size_t dpitch = gpu_row_bytes(out->fmt, out->ld);
-        for (int i = 0; i < count; i++) {
-            uint8_t *d = (uint8_t *)out->data + (size_t)i * out->expert_stride_data;
-            CUDA_CHECK(cudaMemcpy2D(d, dpitch, m[i].data, spitch, spitch, (size_t)m[i].rows, cudaMemcpyHostToDevice));
-            if (!out->scales)
-                continue;
-            size_t sb = out->fmt == MIMO_WFMT_FP8 ? 4 : 1;
-            uint8_t *s = (uint8_t *)out->scales + (size_t)i * out->expert_stride_scales * sb;
-            if (out->fmt == MIMO_WFMT_MXFP4)
-                CUDA_CHECK(cudaMemcpy2D(s, out->ld / 32, m[i].scales, m[i].cols / 32, m[i].cols / 32, (size_t)m[i].rows,
-                                        cudaMemcpyHostToDevice));
-            else
-                CUDA_CHECK(cudaMemcpy(s, m[i].scales, (size_t)out->expert_stride_scales * 4, cudaMemcpyHostToDevice));
-        }
+        for (int i = 0; i < count; i++)
+            if (cuda_upload_matrix_into(&e, &m[i], *out, i, err))
+                return -1;
         CUDA_CHECK(cudaDeviceSynchronize());   // as in put_rows
         return 0;
     }
@@ -416,6 +404,32 @@ extern "C" int mimo_cuda_test_rmsnorm(const float *x, const float *w, int dim, f
     if (cuda_rmsnorm(dx, dim, dw, dim, eps, dout, dim, n, c.e.stream, err))
         return -1;
     return c.get(out, dout, (size_t)n * dim, err);
+}
+
+// Every element of matrix m by the slow-path decoder (dev_mat_get), row-major [rows][cols].
+__global__ void matrix_values_kernel(const GpuMat m, int cols, float *out)
+{
+    const int r = blockIdx.x;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+        out[(size_t)r * cols + c] = dev_mat_get(m, (const uint8_t *)m.data, (const uint8_t *)m.scales, r, c);
+}
+
+extern "C" int mimo_cuda_test_mxfp4_device_codes(const mimo_matrix *m, uint8_t *codes, float *values, mimo_error *err)
+{
+    if (m->format != MIMO_WFMT_MXFP4)
+        return mimo_fail(err, "mimo_cuda_test_mxfp4_device_codes: the matrix is not MXFP4");
+    TestCtx c;
+    GpuMat d;
+    float *dv = NULL;
+    const size_t rows = (size_t)m->rows, cols = (size_t)m->cols;
+    if (c.init(err) || c.matrix(m, 1, &d, err) || c.put<float>(NULL, rows * cols, &dv, err))
+        return -1;
+    matrix_values_kernel<<<(unsigned)rows, 256, 0, c.e.stream>>>(d, (int)cols, dv);
+    CUDA_CHECK_LAUNCH("matrix_values_kernel");
+    if (c.get(values, dv, rows * cols, err))
+        return -1;
+    CUDA_CHECK(cudaMemcpy2D(codes, cols / 2, d.data, gpu_row_bytes(d.fmt, d.ld), cols / 2, rows, cudaMemcpyDeviceToHost));
+    return 0;
 }
 
 // The device geometry of a test's attention layout (its RoPE table not yet uploaded).

@@ -160,6 +160,11 @@ int mimo_cuda_test_round_verify(const float *target_logits, const float *drafter
                                 int forced, int32_t *drafts, int *accepted, int32_t *bonus, int *uniforms_used,
                                 mimo_error *err);
 
+/* Uploads MXFP4 matrix m as the engine does; codes = its code bytes as they lie on the device ([rows][cols / 2],
+ * the device byte order of cuda_common.cuh), values = every element decoded there by the slow-path decoder
+ * ([rows][cols]). */
+int mimo_cuda_test_mxfp4_device_codes(const mimo_matrix *m, uint8_t *codes, float *values, mimo_error *err);
+
 /* Builds the CUDA backend twice, from host weights w (uploaded) and generated on the device from
  * (w->cfg, seed), and compares every weight buffer byte for byte. *mismatches = the number of
  * tensors that differ; the first one is named in first (may be NULL). */

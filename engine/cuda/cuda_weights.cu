@@ -1,5 +1,6 @@
 // Weights from host (bound mimo_weights) to the device: rows padded to 32 elements, scales copied
-// as stored, expert matrices of a layer packed into one set. The FP4 ablation (override_experts)
+// as stored (MXFP4 codes then put in the device's byte order, cuda_common.cuh), expert matrices of a layer
+// packed into one set. The FP4 ablation (override_experts)
 // re-stores the experts' values in the asked format on the host first.
 #include "cuda_engine.cuh"
 
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <algorithm>
 #include <vector>
 
 extern "C" {
@@ -99,13 +101,32 @@ int cuda_alloc_matrix_set(CudaEngine *e, int fmt, int rows, int cols, long long 
     return 0;
 }
 
+// The codes of `rows` rows of `words` 32-bit words each, `pitch_words` apart, from the file's byte order into
+// the device's (e2m1_bytes_to_device), in place.
+__global__ void mxfp4_codes_to_device_kernel(uint32_t *codes, size_t pitch_words, size_t words, size_t rows)
+{
+    const size_t total = rows * words;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        uint32_t *w = codes + (i / words) * pitch_words + i % words;
+        *w = e2m1_bytes_to_device(*w);
+    }
+}
+
 // Copies host matrix src into matrix `index` of the device set dst (same shape and format).
-static int upload_into(CudaEngine *e, const mimo_matrix *src, const GpuMat &dst, int index, mimo_error *err)
+int cuda_upload_matrix_into(CudaEngine *e, const mimo_matrix *src, const GpuMat &dst, int index, mimo_error *err)
 {
     const size_t spitch = gpu_row_bytes(src->format, (int)src->cols);
     const size_t dpitch = gpu_row_bytes(dst.fmt, dst.ld);
     uint8_t *d = (uint8_t *)dst.data + (size_t)index * dst.expert_stride_data;
     CUDA_CHECK(cudaMemcpy2D(d, dpitch, src->data, spitch, spitch, (size_t)src->rows, cudaMemcpyHostToDevice));
+    if (dst.fmt == MIMO_WFMT_MXFP4 && src->rows > 0) {
+        // on the legacy stream, after the copy (its rows are whole words: mxfp4 columns are multiples of 32)
+        const size_t words = spitch / 4, total = (size_t)src->rows * words;
+        const int blocks = (int)std::min<size_t>((total + 255) / 256, 4096);
+        mxfp4_codes_to_device_kernel<<<blocks, 256>>>((uint32_t *)d, dpitch / 4, words, (size_t)src->rows);
+        CUDA_CHECK_LAUNCH("mxfp4_codes_to_device_kernel");
+        CUDA_CHECK(cudaStreamSynchronize(0));
+    }
     if (dst.scales) {
         uint8_t *s = (uint8_t *)dst.scales + (size_t)index * dst.expert_stride_scales * gpu_scale_elem_bytes(dst.fmt);
         if (dst.fmt == MIMO_WFMT_MXFP4) {
@@ -125,7 +146,7 @@ static int upload_matrix(CudaEngine *e, const mimo_matrix *m, GpuMat *out, const
     if (m->format == MIMO_WFMT_MXFP4 && m->cols % 32)
         return mimo_fail(err, "cuda upload: %s: mxfp4 columns %lld not a multiple of 32", what, (long long)m->cols);
     if (cuda_alloc_matrix_set(e, m->format, (int)m->rows, (int)m->cols, m->scale_group_rows, 1, out, err) ||
-        upload_into(e, m, *out, 0, err))
+        cuda_upload_matrix_into(e, m, *out, 0, err))
         return mimo_fail_prefix(err, "cuda upload of %s", what);
     return 0;
 }
@@ -187,12 +208,12 @@ static int upload_expert_set(CudaEngine *e, const mimo_matrix *ms, int count, Gp
         if (convert) {
             HostMatrix hm;
             restore_matrix(&ms[i], fmt, &hm);
-            int rc = upload_into(e, &hm.m, *out, i, err);
+            int rc = cuda_upload_matrix_into(e, &hm.m, *out, i, err);
             free(hm.data);
             free(hm.scales);
             if (rc)
                 return -1;
-        } else if (upload_into(e, &ms[i], *out, i, err)) {
+        } else if (cuda_upload_matrix_into(e, &ms[i], *out, i, err)) {
             return -1;
         }
     }

@@ -153,6 +153,44 @@ Test(cuda_kernels, gemv_every_format_and_position_count)
  * one-position launch shape): each position's outputs must equal a one-position launch's bit for bit, and
  * the CPU's; the defaults take f32 matrices (the `small` preset's router, 64 x 2048), path 25 every format up
  * to 1024 rows, path 26 none (the launch counter tells). */
+/* MXFP4 codes lie on the device as [s1 s0 m1 m0] a byte (the odd column's sign, the even one's, then their
+ * exponent and mantissa bits; cuda_common.cuh), not the file's [s1 m1 s0 m0]: every byte value, each row shifted,
+ * under varied block scales. The device bytes must be the file's codes in that order, and every element decoded
+ * there must equal the CPU's value exactly (the fast decoders are the GEMV tests' business). */
+Test(cuda_kernels, mxfp4_codes_in_device_byte_order)
+{
+    need_gpu();
+    enum { ROWS = 3, COLS = 512 };
+    uint8_t data[ROWS * COLS / 2], scales[ROWS * COLS / 32], device[ROWS * COLS / 2];
+    for (int r = 0; r < ROWS; r++) {
+        for (int j = 0; j < COLS / 2; j++)
+            data[r * COLS / 2 + j] = (uint8_t)(j + 37 * r);
+        for (int b = 0; b < COLS / 32; b++)
+            scales[r * COLS / 32 + b] = (uint8_t)(120 + (5 * r + b) % 16);
+    }
+    mimo_matrix m;
+    memset(&m, 0, sizeof m);
+    m.format = MIMO_WFMT_MXFP4;
+    m.rows = ROWS;
+    m.cols = COLS;
+    m.data = data;
+    m.scales = scales;
+    float *values = malloc(sizeof(float) * ROWS * COLS), *ref = malloc(sizeof(float) * ROWS * COLS);
+    mimo_error err = {{0}};
+    cr_assert_eq(mimo_cuda_test_mxfp4_device_codes(&m, device, values, &err), 0, "%s", err.msg);
+    for (int i = 0; i < ROWS * COLS / 2; i++) {
+        const unsigned even = data[i] & 0xFu, odd = data[i] >> 4;
+        const unsigned want = (odd & 8u) << 4 | (even & 8u) << 3 | (odd & 7u) << 3 | (even & 7u);
+        cr_assert_eq(device[i], want, "byte %d (file 0x%02x): device 0x%02x, want 0x%02x", i, data[i], device[i], want);
+    }
+    for (int r = 0; r < ROWS; r++)
+        mimo_matrix_row_f32(&m, r, ref + (size_t)r * COLS);
+    for (int i = 0; i < ROWS * COLS; i++)
+        cr_assert_eq(values[i], ref[i], "element (%d, %d): device %g, CPU %g", i / COLS, i % COLS, values[i], ref[i]);
+    free(values);
+    free(ref);
+}
+
 Test(cuda_kernels, gemv1_positions_equal_one_position_bit_for_bit)
 {
     need_gpu();
