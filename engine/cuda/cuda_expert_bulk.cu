@@ -329,35 +329,24 @@ static bool egb_copyable(const GpuMat &m)
            m.scale_ld % 16 == 0 && m.expert_stride_scales % 16 == 0 && (uintptr_t)m.scales % 16 == 0;
 }
 
-bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
-{
-    const int mode = cuda_gemv_knobs().slot_bulk;
-    return glu && mode != 0 && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && !p.accumulate &&
-           (mode == 2 || (p.n > p.x_slot_div && p.w.ld >= EGB_MIN_LD_DEFAULT)) && cuda_tensor_map_available() &&
-           p.w.scale_ld == p.w.ld / 32 && p.w2.scale_ld == p.w.scale_ld && p.w2.ld == p.w.ld &&
-           p.w2.rows == p.w.rows && egb_copyable(p.w) && egb_copyable(p.w2) && p.w.ld <= EGB_MAX_LD &&
-           egb_layout(p.w.ld).total <= EGB_MAX_SMEM &&
-           (!p.norm_x.w || (cuda_gemv_knobs().norm_x != 0 && !p.norm_factor && (uintptr_t)p.norm_x.w % 16 == 0)) &&
-           !cuda_persist_recorder();   // the persistent kernel has no such body
-}
-
 static int egb_sm_count = 0;
 
-// Tiles a block takes: the knob's count, or (0, the default) as many as split each slot's tiles evenly over
-// its share of one wave of resident blocks (the Pro shard's 8 positions: 64 slots x 16 tiles at 2 blocks an
-// SM on 132 SMs, 4 blocks a slot of 4 tiles; `small`'s 64 slots x 48 tiles, 4 blocks of 12 — the earlier
-// rule's powers of two gave 3 blocks of 16, 192 blocks on 264 places).
-static int egb_tiles_per_block(const GemvParams &p, mimo_error *err)
+// Tiles a block takes by default (GemvKnobs::slot_bulk_tiles 0; a count N > 0 sets it): as many as split
+// each slot's tiles evenly over its share of one wave of resident blocks (the Pro shard's 8 positions: 64
+// slots x 16 tiles at 2 blocks an SM on 132 SMs, 4 blocks a slot of 4 tiles; `small`'s 64 slots x 48 tiles,
+// 4 blocks of 12 — the earlier rule's powers of two gave 3 blocks of 16, 192 blocks on 264 places). 0 where
+// the occupancy query failed.
+static int egb_balanced_tiles(const GemvParams &p)
 {
-    const int ntiles = (p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS, knob = cuda_gemv_knobs().slot_bulk_tiles;
-    if (knob > 0)
-        return min(knob, ntiles);
+    const int ntiles = (p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS;
+    if (egb_sm_count == 0)   // before cuda_expert_glu_bulk_prepare
+        return 0;
     static int cached_ld = -1, cached_blocks = 0;   // blocks an SM at that row length
     if (cached_ld != p.w.ld) {
         int blocks = 0;
         if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, expert_glu_bulk_kernel<false, false>, EGB_THREADS,
                                                           egb_layout(p.w.ld).total) != cudaSuccess) {
-            mimo_fail(err, "cuda gemv: the occupancy of expert_glu_bulk_kernel at %d columns", p.w.ld);
+            (void)cudaGetLastError();   // not a sticky error: the caller reports it
             return 0;
         }
         cached_ld = p.w.ld;
@@ -366,6 +355,28 @@ static int egb_tiles_per_block(const GemvParams &p, mimo_error *err)
     const long long resident = (long long)cached_blocks * egb_sm_count;
     const int blocks_per_slot = (int)max(1LL, min((long long)ntiles, resident / p.n));
     return (ntiles + blocks_per_slot - 1) / blocks_per_slot;
+}
+
+static int egb_tiles_per_block(const GemvParams &p)
+{
+    const int knob = cuda_gemv_knobs().slot_bulk_tiles;
+    return knob > 0 ? min(knob, (p.w.rows + EGB_TILE_ROWS - 1) / EGB_TILE_ROWS) : egb_balanced_tiles(p);
+}
+
+bool cuda_expert_glu_bulk_takes(const GemvParams &p, bool glu)
+{
+    const int mode = cuda_gemv_knobs().slot_bulk;
+    // by default at several positions, and at one where its slots' tiles fill more than a wave of blocks (each
+    // block taking two tiles or more: `small`'s 768 rows, not the Pro shard's 256; results/kernels/README.md,
+    // twenty-ninth session)
+    return glu && mode != 0 && p.w.fmt == MIMO_WFMT_MXFP4 && p.slot_expert && !p.accumulate &&
+           (mode == 2 || (p.w.ld >= EGB_MIN_LD_DEFAULT && (p.n > p.x_slot_div || egb_balanced_tiles(p) >= 2))) &&
+           cuda_tensor_map_available() &&
+           p.w.scale_ld == p.w.ld / 32 && p.w2.scale_ld == p.w.scale_ld && p.w2.ld == p.w.ld &&
+           p.w2.rows == p.w.rows && egb_copyable(p.w) && egb_copyable(p.w2) && p.w.ld <= EGB_MAX_LD &&
+           egb_layout(p.w.ld).total <= EGB_MAX_SMEM &&
+           (!p.norm_x.w || (cuda_gemv_knobs().norm_x != 0 && !p.norm_factor && (uintptr_t)p.norm_x.w % 16 == 0)) &&
+           !cuda_persist_recorder();   // the persistent kernel has no such body
 }
 
 // The launch's tensor maps: a set's codes as [expert][segment][row][128 bytes], its scale bytes as
@@ -392,9 +403,9 @@ static int egb_maps(const GemvParams &p, EgbMaps *maps, mimo_error *err)
 
 int cuda_expert_glu_bulk(const GemvParams &p, cudaStream_t st, mimo_error *err)
 {
-    const int tpb = egb_tiles_per_block(p, err);
+    const int tpb = egb_tiles_per_block(p);
     if (tpb < 1)
-        return -1;
+        return mimo_fail(err, "cuda gemv: the occupancy of expert_glu_bulk_kernel at %d columns", p.w.ld);
     EgbMaps maps;
     if (egb_maps(p, &maps, err))
         return -1;

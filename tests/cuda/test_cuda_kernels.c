@@ -1512,8 +1512,10 @@ static void check_route_fused(int E, int rows, int cols, int n, int k, int input
  * (not a multiple of 32) at 6 a position on short ragged rows (path 18: the bulk kernel at any shape). Knob 2 fuses
  * it into the CUDA-core kernel of one position too: the shard's with the norm's published factor (the step's way;
  * also its 256-row slots with 64 experts) and without, `small`'s. The route kernel stays for one position by
- * default, more experts than the registers rank (600), slots on the tensor cores (path 2) and the CUDA-core slots
- * reading their input from global memory (path 13). */
+ * default where the slots' tiles fit one wave of bulk blocks (the shard's 256 rows: the CUDA-core slots), more
+ * experts than the registers rank (600), slots on the tensor cores (path 2) and the CUDA-core slots reading their
+ * input from global memory (path 13); `small`'s 768 rows take the bulk kernel, and the top-k in it, at one
+ * position too. */
 Test(cuda_kernels, router_topk_fused_into_gate_up)
 {
     need_gpu();
@@ -1526,6 +1528,7 @@ Test(cuda_kernels, router_topk_fused_into_gate_up)
     check_route_fused(384, 40, 6144, 1, 8, ROUTE_IN_PLAIN, 0, 2, ROUTE_IN_CUDA_CORES);
     check_route_fused(64, 96, 2048, 1, 8, ROUTE_IN_FACTOR, 0, 2, ROUTE_IN_CUDA_CORES);
     check_route_fused(384, 32, 6144, 1, 8, ROUTE_IN_FACTOR, 0, 1, ROUTE_KEPT);
+    check_route_fused(16, 768, 2048, 1, 8, ROUTE_IN_FACTOR, 0, 1, ROUTE_IN_BULK);   /* `small`'s rows: one position too */
     check_route_fused(600, 16, 2048, 8, 8, ROUTE_IN_PLAIN, 0, 2, ROUTE_KEPT);
     check_route_fused(384, 16, 2048, 8, 8, ROUTE_IN_PLAIN, 2, 2, ROUTE_KEPT);
     check_route_fused(384, 16, 2048, 1, 8, ROUTE_IN_PLAIN, 13, 2, ROUTE_KEPT);
