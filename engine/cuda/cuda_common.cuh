@@ -311,7 +311,7 @@ __device__ __forceinline__ float dev_e8m0_to_f32(uint8_t e)
 // With the signs apart from their codes, the tensor-core kernels build the half pairs of codes (i, i + 4) of a
 // word in 2, 4, 2 and 3 instructions (e2m1_pair_scaled) instead of 4 each, and every other decoder costs what it
 // did: a byte-local permutation, so a word still holds columns 8q..8q+7 of one scale block. Uploads convert
-// (cuda_mxfp4_codes_to_device), the device generator writes this order (cuda_synth.cu).
+// (cuda_upload_matrix_into), the device generator writes this order (cuda_synth.cu).
 __host__ __device__ __forceinline__ uint32_t e2m1_bytes_to_device(uint32_t w)
 {
     return (w & 0x87878787u) | ((w & 0x08080808u) << 3) | ((w & 0x70707070u) >> 1);

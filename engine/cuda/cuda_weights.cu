@@ -1,7 +1,6 @@
-// Weights from host (bound mimo_weights) to the device: rows padded to 32 elements, scales copied
-// as stored (MXFP4 codes then put in the device's byte order, cuda_common.cuh), expert matrices of a layer
-// packed into one set. The FP4 ablation (override_experts)
-// re-stores the experts' values in the asked format on the host first.
+// Weights from host (bound mimo_weights) to the device: rows padded to 32 elements, scales copied as stored,
+// MXFP4 codes put in the device's byte order (cuda_common.cuh), expert matrices of a layer packed into one set.
+// The FP4 ablation (override_experts) re-stores the experts' values in the asked format on the host first.
 #include "cuda_engine.cuh"
 
 #include <math.h>

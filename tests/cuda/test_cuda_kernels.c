@@ -149,10 +149,6 @@ Test(cuda_kernels, gemv_every_format_and_position_count)
     mimo_cuda_test_set_gemv_path(0);
 }
 
-/* A plain matrix's several positions on the CUDA-core kernel of one position (a block row each, in the
- * one-position launch shape): each position's outputs must equal a one-position launch's bit for bit, and
- * the CPU's; the defaults take f32 matrices (the `small` preset's router, 64 x 2048), path 25 every format up
- * to 1024 rows, path 26 none (the launch counter tells). */
 /* MXFP4 codes lie on the device as [s1 s0 m1 m0] a byte (the odd column's sign, the even one's, then their
  * exponent and mantissa bits; cuda_common.cuh), not the file's [s1 m1 s0 m0]: every byte value, each row shifted,
  * under varied block scales. The device bytes must be the file's codes in that order, and every element decoded
@@ -191,6 +187,10 @@ Test(cuda_kernels, mxfp4_codes_in_device_byte_order)
     free(ref);
 }
 
+/* A plain matrix's several positions on the CUDA-core kernel of one position (a block row each, in the
+ * one-position launch shape): each position's outputs must equal a one-position launch's bit for bit, and
+ * the CPU's; the defaults take f32 matrices (the `small` preset's router, 64 x 2048), path 25 every format up
+ * to 1024 rows, path 26 none (the launch counter tells). */
 Test(cuda_kernels, gemv1_positions_equal_one_position_bit_for_bit)
 {
     need_gpu();
