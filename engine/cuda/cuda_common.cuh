@@ -312,13 +312,9 @@ __device__ __forceinline__ float dev_e8m0_to_f32(uint8_t e)
 // word in 2, 4, 2 and 3 instructions (e2m1_pair_scaled) instead of 4 each, and every other decoder costs what it
 // did: a byte-local permutation, so a word still holds columns 8q..8q+7 of one scale block. Uploads convert
 // (cuda_upload_matrix_into), the device generator writes this order (cuda_synth.cu).
-__host__ __device__ __forceinline__ uint32_t e2m1_bytes_to_device(uint32_t w)
+__device__ __forceinline__ uint32_t e2m1_bytes_to_device(uint32_t w)
 {
     return (w & 0x87878787u) | ((w & 0x08080808u) << 3) | ((w & 0x70707070u) >> 1);
-}
-__host__ __device__ __forceinline__ uint32_t e2m1_bytes_from_device(uint32_t w)
-{
-    return (w & 0x87878787u) | ((w & 0x40404040u) >> 3) | ((w & 0x38383838u) << 1);
 }
 
 // The two E2M1 codes of a device byte -> two halves whose values are the codes' values times 2^-14 (the

@@ -238,7 +238,8 @@ bool cuda_gemv_takes_norm_x(const GemvParams &p, bool glu);
 // 1 or 2) or on gemv1_expert_kernel with their input row in shared memory (2), up to ROUTE_REG_EXPERTS experts.
 bool cuda_gemv_takes_route(const GemvParams &p, bool glu);
 // Whether an expert-slot GEMV takes a published norm factor (GemvParams::norm_factor): one position on the
-// CUDA-core kernel, with defer_norm and norm_factor on.
+// CUDA-core kernel or, where it takes them there (`small`'s gate/up slots), expert_glu_bulk_kernel, with
+// defer_norm and norm_factor on.
 bool cuda_gemv_takes_norm_factor(const GemvParams &p, bool glu);
 // Whether this GEMV's kernel takes GemvParams::qkv_out for geometry g: the qkv projection of one position
 // on the CUDA-core kernel in a format whose lane groups hold an even number of rows (bf16, fp8, MXFP4), or
