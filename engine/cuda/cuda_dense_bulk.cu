@@ -46,6 +46,7 @@ constexpr int DB_ALIGN = 1024;                        // the 128-byte swizzle's 
 constexpr size_t DB_MAX_SMEM = 200 * 1024;
 constexpr int DB_X_BATCH = 8;                         // float4 input loads a thread has in flight
 constexpr int DB_MAX_CHUNKS = 32;
+constexpr int DB_MAX_POSITIONS = 16;
 // The default takes matrices of at least this many rows: the MiMo-V2.5-Pro shard's router (384 rows, 3
 // tiles) measured slower than on gemv_mma_kernel (results/kernels/README.md, twenty-second session).
 constexpr int DB_MIN_ROWS_DEFAULT = 1024;
@@ -61,7 +62,7 @@ template <int FMT> struct DbFmt {
 // then lo halves (8 x ntl rows of cols halves; rows 32 bytes past a multiple of 128 apart: a half warp's
 // 8-byte reads hit distinct banks). After the MMAs the tile's sums go over the staged input: fin [128
 // rows][8 ntl + 1 positions] floats (rows an odd number of words apart).
-constexpr int DB_NORM_POSITIONS = 16;
+constexpr int DB_NORM_POSITIONS = DB_MAX_POSITIONS;
 struct DbLayout {
     size_t bars, flag, norm_sums, norm_factors, norm_w, xs_pitch, xs_hi, xs_lo, fin, fin_pitch, total;
 };
@@ -176,6 +177,20 @@ __device__ void stage_input_norm(const GemvParams &p, int col0, int cols, uint8_
             s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
         if (lane == 0)
             norm_sums[warp + 8 * kk] = (double)s;
+    }
+}
+
+// The outputs' old values of an accumulating launch (y += the tile's sums), a thread's items of the output
+// loop (row lr, position pos of item i = thread + 256 k), loaded together: a load and store an item in turn
+// would wait an L2 round trip each (the compiler cannot move a load above the store before it).
+constexpr int DB_OUT_ITEMS = DB_TILE_ROWS * DB_MAX_POSITIONS / (DB_CONSUMERS * 32);
+__device__ __forceinline__ void db_load_old_outputs(const GemvParams &p, int row_base, float (&old)[DB_OUT_ITEMS])
+{
+#pragma unroll
+    for (int k = 0; k < DB_OUT_ITEMS; k++) {
+        const int i = threadIdx.x + k * DB_CONSUMERS * 32, lr = i % DB_TILE_ROWS, pos = i / DB_TILE_ROWS;
+        if (pos < p.n && row_base + lr < p.w.rows)   // coherent: the predecessor wrote y
+            old[k] = __ldcg(p.y + (size_t)pos * p.ldy + row_base + lr);
     }
 }
 
@@ -306,8 +321,11 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
     // over the staged input: every warp is done reading it first.
     float *fin = (float *)(smem + L.fin);
     const int fp = (int)L.fin_pitch;
+    float old[DB_OUT_ITEMS] = {};   // an accumulating launch's old outputs
     consumers_sync<DB_CONSUMERS * 32>();
     if (kch == 1) {   // (the norm's factors were set before the MMAs' syncs)
+        if (p.accumulate && !p.qkv_out.q)
+            db_load_old_outputs(p, row_base, old);
 #pragma unroll
         for (int nt = 0; nt < NTL; nt++)
 #pragma unroll
@@ -333,20 +351,29 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
         if (!*last_flag)
             return;
         __threadfence();
+        // the outputs' old values, then the partial sums four consecutive elements (one row, four positions)
+        // a float4: a thread's loads in flight together (split_sum_in_order)
+        if (p.accumulate && !p.qkv_out.q)
+            db_load_old_outputs(p, row_base, old);
+        constexpr int QUADS = DB_TILE_ROWS * NW / 4 / (DB_CONSUMERS * 32);
+        float4 sums[QUADS];
+#pragma unroll
+        for (int k = 0; k < QUADS; k++)
+            sums[k] = split_sum_in_order((const float4 *)ws_tile + threadIdx.x + k * DB_CONSUMERS * 32,
+                                         DB_TILE_ROWS * NW / 4, kch);
         if constexpr (NORMX) {   // the row's sums of x^2 over the chunks in order
-            if (threadIdx.x < NW) {
-                double sum = 0.0;
-                for (int c = 0; c < kch; c++)
-                    sum += __ldcg(ws_norm + (size_t)c * NW + threadIdx.x);
-                norm_factors[threadIdx.x] = rms_norm_factor(sum, p.w.ld, p.norm_x.eps);
-            }
+            if (threadIdx.x < NW)
+                norm_factors[threadIdx.x] =
+                    rms_norm_factor(split_sum_in_order(ws_norm + threadIdx.x, NW, kch), p.w.ld, p.norm_x.eps);
             consumers_sync<DB_CONSUMERS * 32>();
         }
-        for (int i = threadIdx.x; i < DB_TILE_ROWS * NW; i += DB_CONSUMERS * 32) {
-            float sum = 0.0f;
-            for (int c = 0; c < kch; c++)
-                sum += __ldcg(ws_tile + (size_t)c * DB_TILE_ROWS * NW + i);
-            fin[(i / NW) * fp + i % NW] = NORMX ? sum * norm_factors[i % NW] : sum;
+#pragma unroll
+        for (int k = 0; k < QUADS; k++) {
+            const int i = 4 * (threadIdx.x + k * DB_CONSUMERS * 32);
+            const float e[4] = {sums[k].x, sums[k].y, sums[k].z, sums[k].w};
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+                fin[(i / NW) * fp + i % NW + u] = NORMX ? e[u] * norm_factors[i % NW + u] : e[u];
         }
         if (threadIdx.x == 0)
             p.split.counters[tile] = 0;   // for the next launch (stream order)
@@ -354,17 +381,21 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
     consumers_sync<DB_CONSUMERS * 32>();
     // the outputs, consecutive threads on consecutive rows
     const GemvQkvOut &o = p.qkv_out;
-    const int pos0 = o.q ? *o.d_len : 0, qk_rows = (o.g.n_heads + o.g.n_kv) * o.g.dqk, half = o.g.rope_dim / 2;
+    if (!o.q) {
+#pragma unroll
+        for (int k = 0; k < DB_OUT_ITEMS; k++) {
+            const int i = threadIdx.x + k * DB_CONSUMERS * 32, lr = i % DB_TILE_ROWS, pos = i / DB_TILE_ROWS;
+            if (pos < p.n && row_base + lr < p.w.rows)
+                p.y[(size_t)pos * p.ldy + row_base + lr] = p.accumulate ? old[k] + fin[lr * fp + pos] : fin[lr * fp + pos];
+        }
+        return;
+    }
+    const int pos0 = *o.d_len, qk_rows = (o.g.n_heads + o.g.n_kv) * o.g.dqk, half = o.g.rope_dim / 2;
     for (int i = threadIdx.x; i < DB_TILE_ROWS * p.n; i += DB_CONSUMERS * 32) {
         const int lr = i % DB_TILE_ROWS, pos = i / DB_TILE_ROWS, row = row_base + lr;
         if (row >= p.w.rows)
             continue;
         const float v = fin[lr * fp + pos];
-        if (!o.q) {
-            float *y = p.y + (size_t)pos * p.ldy + row;
-            *y = p.accumulate ? __ldcg(y) + v : v;
-            continue;
-        }
         // the qkv epilogue (no row map: cuda_dense_bulk_takes): row's place L in the pair order
         // (qkv_pair_order_row's inverse); the even one of each pair stores both, its partner in this tile
         int L = row, partner = row + 1;
@@ -480,7 +511,7 @@ bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
 {
     const int mode = cuda_gemv_knobs().dense_bulk;
     if (glu || mode == 0 || !cuda_tensor_map_available() || db_sm_count == 0 ||
-        (p.w.fmt != MIMO_WFMT_FP8 && p.w.fmt != MIMO_WFMT_BF16) || p.slot_expert || p.n < 2 || p.n > 16 ||
+        (p.w.fmt != MIMO_WFMT_FP8 && p.w.fmt != MIMO_WFMT_BF16) || p.slot_expert || p.n < 2 || p.n > DB_MAX_POSITIONS ||
         (p.qkv_out.q && !cuda_dense_bulk_takes_qkv(p.qkv_out.row_map, p.qkv_out.g)) || p.norm_out.h ||
         p.norm_in.partials || p.norm_factor || p.combine_x)
         return false;

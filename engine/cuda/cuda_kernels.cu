@@ -1512,12 +1512,9 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
         __threadfence();
         if (threadIdx.x == 0)
             p.split.counters[tile] = 0;   // for the next launch (stream order)
-        if (NORMX && threadIdx.x < NW) {
-            double sum = 0.0;
-            for (int c = 0; c < kch; c++)   // fixed order: deterministic
-                sum += __ldcg(ws_norm + (size_t)c * NW + threadIdx.x);
-            norm_factors[threadIdx.x] = rms_norm_factor(sum, ld, p.norm_x.eps);
-        }
+        if (NORMX && threadIdx.x < NW)   // in chunk order: deterministic
+            norm_factors[threadIdx.x] =
+                rms_norm_factor(split_sum_in_order(ws_norm + threadIdx.x, NW, kch), ld, p.norm_x.eps);
     }
     if (NORMX)
         __syncthreads();   // the factors
@@ -1525,10 +1522,9 @@ __device__ void gemv_mma_tile(const GemvParams &p, int tile, int slot, int kspli
     const auto sum_of = [&](int i, int m) {
         const int tl = i / (16 * NW), row = (i / NW) % 16, n = i % NW;
         float sum = 0.0f;
-        if (kch > 1) {
+        if (kch > 1) {   // in chunk order: deterministic
             const float *ws = p.split.partials + (size_t)tile * kch * NM * per_chunk;
-            for (int c = 0; c < kch; c++)   // fixed order: deterministic
-                sum += __ldcg(ws + ((size_t)c * NM + m) * per_chunk + i);
+            sum = split_sum_in_order(ws + (size_t)m * per_chunk + i, (size_t)NM * per_chunk, kch);
         } else {
             for (int k = 0; k < ksplit; k++)   // fixed order: deterministic
                 sum += red[((size_t)((tl * ksplit + k) * NM + m) * 16 + row) * NW + n];
