@@ -64,7 +64,7 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * CUDA-core kernel), 27 = the defaults with the RMSNorms of several positions never folded into the GEMVs that read
  * them (GemvNormX). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 28
+#define MIMO_CUDA_TEST_GEMV_PATHS 29
 /* Launches of the CUDA-core kernel of one position over a plain matrix's several positions in this process. */
 long long mimo_cuda_test_gemv1_positions_launches(void);
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */
