@@ -351,26 +351,29 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
         if (!*last_flag)
             return;
         __threadfence();
-        // the outputs' old values, the chunks' sums of x^2, then the partial sums four consecutive elements
-        // (one row, four positions) a float4: a thread's loads in flight together (split_sum_in_order), a
-        // quad at a time (two quads' loads at once would spill the 72 registers of three blocks an SM)
+        // the outputs' old values, then the partial sums four consecutive elements (one row, four positions)
+        // a float4: a thread's loads in flight together (split_sum_in_order)
         if (p.accumulate && !p.qkv_out.q)
             db_load_old_outputs(p, row_base, old);
+        constexpr int QUADS = DB_TILE_ROWS * NW / 4 / (DB_CONSUMERS * 32);
+        float4 sums[QUADS];
+#pragma unroll
+        for (int k = 0; k < QUADS; k++)
+            sums[k] = split_sum_in_order((const float4 *)ws_tile + threadIdx.x + k * DB_CONSUMERS * 32,
+                                         DB_TILE_ROWS * NW / 4, kch);
         if constexpr (NORMX) {   // the row's sums of x^2 over the chunks in order
             if (threadIdx.x < NW)
                 norm_factors[threadIdx.x] =
                     rms_norm_factor(split_sum_in_order(ws_norm + threadIdx.x, NW, kch), p.w.ld, p.norm_x.eps);
             consumers_sync<DB_CONSUMERS * 32>();
         }
-        constexpr int QUADS = DB_TILE_ROWS * NW / 4 / (DB_CONSUMERS * 32);
-#pragma unroll 1
+#pragma unroll
         for (int k = 0; k < QUADS; k++) {
             const int i = 4 * (threadIdx.x + k * DB_CONSUMERS * 32);
-            const float4 sum = split_sum_in_order((const float4 *)ws_tile + i / 4, DB_TILE_ROWS * NW / 4, kch);
-            fin[(i / NW) * fp + i % NW] = NORMX ? sum.x * norm_factors[i % NW] : sum.x;
-            fin[(i / NW) * fp + i % NW + 1] = NORMX ? sum.y * norm_factors[i % NW + 1] : sum.y;
-            fin[(i / NW) * fp + i % NW + 2] = NORMX ? sum.z * norm_factors[i % NW + 2] : sum.z;
-            fin[(i / NW) * fp + i % NW + 3] = NORMX ? sum.w * norm_factors[i % NW + 3] : sum.w;
+            const float e[4] = {sums[k].x, sums[k].y, sums[k].z, sums[k].w};
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+                fin[(i / NW) * fp + i % NW + u] = NORMX ? e[u] * norm_factors[i % NW + u] : e[u];
         }
         if (threadIdx.x == 0)
             p.split.counters[tile] = 0;   // for the next launch (stream order)
