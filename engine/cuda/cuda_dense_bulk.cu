@@ -385,8 +385,10 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
 #pragma unroll
         for (int k = 0; k < DB_OUT_ITEMS; k++) {
             const int i = threadIdx.x + k * DB_CONSUMERS * 32, lr = i % DB_TILE_ROWS, pos = i / DB_TILE_ROWS;
-            if (pos < p.n && row_base + lr < p.w.rows)
-                p.y[(size_t)pos * p.ldy + row_base + lr] = p.accumulate ? old[k] + fin[lr * fp + pos] : fin[lr * fp + pos];
+            if (pos < p.n && row_base + lr < p.w.rows) {
+                const float v = fin[lr * fp + pos];
+                p.y[(size_t)pos * p.ldy + row_base + lr] = p.accumulate ? old[k] + v : v;
+            }
         }
         return;
     }
