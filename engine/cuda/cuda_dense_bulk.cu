@@ -457,18 +457,17 @@ static int db_blocks_per_sm(int fmt, int ntl, bool norm_x, size_t smem)
 }
 
 // Column chunks of the launch: the knob's count, or (0, the default) the fewest with which the whole launch
-// is one wave of resident blocks and either each block's chunk fits its ring (every weight byte requested
-// before the wait: the staged GEMV's way at one position) or the SMs get 1.4 blocks each (measured on the Pro
-// shard at 8 positions: qkv 216 blocks 12.2 us, 162 blocks 14.0 — twenty-second session —; o_proj 192
-// blocks 11.5 us, 384 blocks of whole rings 12.7 — thirtieth session, with the last block's loads batched);
-// else the most that fit one wave; 0: none fits. A folded norm (GemvNormX) needs chunks of a multiple of 128 columns (stage_input) and
+// is one wave of resident blocks and each block's chunk fits its ring (every weight byte requested before
+// the wait: the staged GEMV's way at one position); else the fewest that give the SMs 1.5 blocks each in one
+// wave (measured on the Pro shard's qkv: 216 blocks 12.2 us, 162 blocks 14.0); else the most that fit one
+// wave; 0: none fits. A folded norm (GemvNormX) needs chunks of a multiple of 128 columns (stage_input) and
 // the workspace for its sums of x^2 after the partial sums (two floats a double, a block's positions).
 static int db_chunks(const GemvParams &p)
 {
     const bool norm_x = p.norm_x.w != nullptr;
     const int ntl = p.n <= 8 ? 1 : 2, stages = p.w.ld / db_stage_cols(p.w.fmt);
     const int tiles = (p.w.rows + DB_TILE_ROWS - 1) / DB_TILE_ROWS, knob = cuda_gemv_knobs().dense_bulk_chunks;
-    int best = 0;
+    int best = 0, spread = 0;
     for (int kch = 1; kch <= DB_MAX_CHUNKS && kch <= stages; kch++) {
         if (stages % kch || (knob > 0 && kch != knob) || (norm_x && (p.w.ld / kch) % 128))
             continue;
@@ -483,11 +482,13 @@ static int db_chunks(const GemvParams &p)
             return kch;
         if (blocks > (long long)db_blocks_per_sm(p.w.fmt, ntl, norm_x, smem) * db_sm_count)
             continue;
-        if (stages / kch <= DB_STAGES || 5 * blocks >= 7 * (long long)db_sm_count)
+        if (stages / kch <= DB_STAGES)
             return kch;
         best = kch;
+        if (!spread && 2 * blocks >= 3 * (long long)db_sm_count)
+            spread = kch;
     }
-    return best;
+    return spread ? spread : best;
 }
 
 // The qkv epilogue (GemvKnobs::dense_bulk_qkv; off by default: the tile's last block stores the pairs after
