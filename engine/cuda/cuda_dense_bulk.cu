@@ -352,15 +352,16 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
             return;
         __threadfence();
         // the outputs' old values, then the partial sums four consecutive elements (one row, four positions)
-        // a float4: a thread's loads in flight together (split_sum_in_order)
+        // a float4: a thread's loads in flight together (split_sum_in_order), 8 float4 at a time (more spill
+        // the 72 registers of three blocks an SM)
         if (p.accumulate && !p.qkv_out.q)
             db_load_old_outputs(p, row_base, old);
         constexpr int QUADS = DB_TILE_ROWS * NW / 4 / (DB_CONSUMERS * 32);
         float4 sums[QUADS];
 #pragma unroll
         for (int k = 0; k < QUADS; k++)
-            sums[k] = split_sum_in_order((const float4 *)ws_tile + threadIdx.x + k * DB_CONSUMERS * 32,
-                                         DB_TILE_ROWS * NW / 4, kch);
+            sums[k] = split_sum_in_order<8 / QUADS>((const float4 *)ws_tile + threadIdx.x + k * DB_CONSUMERS * 32,
+                                                    DB_TILE_ROWS * NW / 4, kch);
         if constexpr (NORMX) {   // the row's sums of x^2 over the chunks in order
             if (threadIdx.x < NW)
                 norm_factors[threadIdx.x] =

@@ -21,8 +21,8 @@ struct GemvSplitWorkspace {
 
 // The last block's sum of a tile's partials: element q of each of the kch chunks (chunk c at src + c *
 // stride), added in chunk order (deterministic: the same sum, bit for bit, as a loop over c), the loads
-// issued SPLIT_BATCH at a time before any add. A loop that adds each load as it comes waits an L2 round trip
-// a chunk; the tail of a split launch is on the step's chain (the next kernel waits for it).
+// issued BATCH at a time before any add. A loop that adds each load as it comes waits an L2 round trip a
+// chunk; the tail of a split launch is on the step's chain (the next kernel waits for it).
 constexpr int SPLIT_BATCH = 8;
 __device__ __forceinline__ void split_add(float &s, float v) { s += v; }
 __device__ __forceinline__ void split_add(double &s, double v) { s += v; }
@@ -33,18 +33,19 @@ __device__ __forceinline__ void split_add(float4 &s, float4 v)
     s.z += v.z;
     s.w += v.w;
 }
-template <typename T> __device__ __forceinline__ T split_sum_in_order(const T *src, size_t stride, int kch)
+template <int BATCH = SPLIT_BATCH, typename T>
+__device__ __forceinline__ T split_sum_in_order(const T *src, size_t stride, int kch)
 {
     T s;
     memset(&s, 0, sizeof s);
-    for (int c0 = 0; c0 < kch; c0 += SPLIT_BATCH) {
-        T v[SPLIT_BATCH];
+    for (int c0 = 0; c0 < kch; c0 += BATCH) {
+        T v[BATCH];
 #pragma unroll
-        for (int j = 0; j < SPLIT_BATCH; j++)
+        for (int j = 0; j < BATCH; j++)
             if (c0 + j < kch)
                 v[j] = __ldcg(src + (size_t)(c0 + j) * stride);
 #pragma unroll
-        for (int j = 0; j < SPLIT_BATCH; j++)
+        for (int j = 0; j < BATCH; j++)
             if (c0 + j < kch)
                 split_add(s, v[j]);
     }
