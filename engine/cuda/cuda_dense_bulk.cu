@@ -352,8 +352,8 @@ __global__ void __launch_bounds__(DB_THREADS, 3)
             return;
         __threadfence();
         // the outputs' old values, then the partial sums four consecutive elements (one row, four positions)
-        // a float4: a thread's loads in flight together (split_sum_in_order), 8 float4 at a time (more spill
-        // the 72 registers of three blocks an SM)
+        // a float4: a thread's loads in flight together (split_sum_in_order), 8 float4 at a time over its
+        // quads (16 at 9-16 positions spilled: three blocks an SM leave 72 registers a thread)
         if (p.accumulate && !p.qkv_out.q)
             db_load_old_outputs(p, row_base, old);
         constexpr int QUADS = DB_TILE_ROWS * NW / 4 / (DB_CONSUMERS * 32);
@@ -460,8 +460,9 @@ static int db_blocks_per_sm(int fmt, int ntl, bool norm_x, size_t smem)
 // Column chunks of the launch: the knob's count, or (0, the default) the fewest with which the whole launch
 // is one wave of resident blocks and each block's chunk fits its ring (every weight byte requested before
 // the wait: the staged GEMV's way at one position); else the fewest that give the SMs 1.5 blocks each in one
-// wave (measured on the Pro shard's qkv: 216 blocks 12.2 us, 162 blocks 14.0); else the most that fit one
-// wave; 0: none fits. A folded norm (GemvNormX) needs chunks of a multiple of 128 columns (stage_input) and
+// wave (measured on the Pro shard's qkv: 216 blocks 12.2 us, 162 blocks 14.0; its o_proj at 8 positions in 4
+// chunks of 8 stages instead of 8 of 4: faster chained, slower in the steps — results/kernels/README.md,
+// thirtieth session); else the most that fit one wave; 0: none fits. A folded norm (GemvNormX) needs chunks of a multiple of 128 columns (stage_input) and
 // the workspace for its sums of x^2 after the partial sums (two floats a double, a block's positions).
 static int db_chunks(const GemvParams &p)
 {
@@ -514,8 +515,8 @@ bool cuda_dense_bulk_takes(const GemvParams &p, bool glu)
 {
     const int mode = cuda_gemv_knobs().dense_bulk;
     if (glu || mode == 0 || !cuda_tensor_map_available() || db_sm_count == 0 ||
-        (p.w.fmt != MIMO_WFMT_FP8 && p.w.fmt != MIMO_WFMT_BF16) || p.slot_expert || p.n < 2 || p.n > DB_MAX_POSITIONS ||
-        (p.qkv_out.q && !cuda_dense_bulk_takes_qkv(p.qkv_out.row_map, p.qkv_out.g)) || p.norm_out.h ||
+        (p.w.fmt != MIMO_WFMT_FP8 && p.w.fmt != MIMO_WFMT_BF16) || p.slot_expert || p.n < 2 ||
+        p.n > DB_MAX_POSITIONS || (p.qkv_out.q && !cuda_dense_bulk_takes_qkv(p.qkv_out.row_map, p.qkv_out.g)) || p.norm_out.h ||
         p.norm_in.partials || p.norm_factor || p.combine_x)
         return false;
     const bool norm_x = p.norm_x.w != nullptr;

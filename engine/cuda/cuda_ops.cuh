@@ -21,8 +21,9 @@ struct GemvSplitWorkspace {
 
 // The last block's sum of a tile's partials: element q of each of the kch chunks (chunk c at src + c *
 // stride), added in chunk order (deterministic: the same sum, bit for bit, as a loop over c), the loads
-// issued BATCH at a time before any add. A loop that adds each load as it comes waits an L2 round trip a
-// chunk; the tail of a split launch is on the step's chain (the next kernel waits for it).
+// issued BATCH at a time before any add. A loop that adds each load as it comes compiled to an L2 round trip
+// every 4 chunks, one element after another; the tail of a split launch is on the step's chain (the next
+// kernel waits for it).
 constexpr int SPLIT_BATCH = 8;
 __device__ __forceinline__ void split_add(float &s, float v) { s += v; }
 __device__ __forceinline__ void split_add(double &s, double v) { s += v; }

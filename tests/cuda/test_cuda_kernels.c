@@ -286,7 +286,7 @@ Test(cuda_kernels, gemv_accumulates_into_y)
  * tensor copies, the input staged once a block): the MiMo-V2.5-Pro shard's qkv projection (fp8 3392 x 6144,
  * a half tile at the end) at 8 and 16 positions and its o_proj (bf16 6144 x 2048, accumulating into y), and
  * small ragged shapes in one chunk (path 22), two (path 23) and ten (path 28: the tile's last block sums the
- * partials of more chunks than it loads at once, SPLIT_BATCH). Against the
+ * partials of more chunks than it loads at once: split_sum_in_order's batch). Against the
  * reference and against the per-lane-load tensor-core kernel (path 2); the launch count says it ran. */
 static void check_dense_bulk(mimo_weight_format fmt, int rows, int cols, int n, bool accumulate, int path)
 {
