@@ -25,8 +25,7 @@ struct GemvSplitWorkspace {
 // every 4 chunks, one element after another; the tail of a split launch is on the step's chain (the next
 // kernel waits for it).
 constexpr int SPLIT_BATCH = 8;
-__device__ __forceinline__ void split_add(float &s, float v) { s += v; }
-__device__ __forceinline__ void split_add(double &s, double v) { s += v; }
+template <typename T> __device__ __forceinline__ void split_add(T &s, T v) { s += v; }
 __device__ __forceinline__ void split_add(float4 &s, float4 v)
 {
     s.x += v.x;
@@ -37,8 +36,7 @@ __device__ __forceinline__ void split_add(float4 &s, float4 v)
 template <int BATCH = SPLIT_BATCH, typename T>
 __device__ __forceinline__ T split_sum_in_order(const T *src, size_t stride, int kch)
 {
-    T s;
-    memset(&s, 0, sizeof s);
+    T s{};   // zeros
     for (int c0 = 0; c0 < kch; c0 += BATCH) {
         T v[BATCH];
 #pragma unroll
