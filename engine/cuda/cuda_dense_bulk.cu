@@ -462,14 +462,22 @@ static int db_blocks_per_sm(int fmt, int ntl, bool norm_x, size_t smem)
 // the wait: the staged GEMV's way at one position); else the fewest that give the SMs 1.5 blocks each in one
 // wave (measured on the Pro shard's qkv: 216 blocks 12.2 us, 162 blocks 14.0; its o_proj at 8 positions in 4
 // chunks of 8 stages instead of 8 of 4: faster chained, slower in the steps — results/kernels/README.md,
-// thirtieth session); else the most that fit one wave; 0: none fits. A folded norm (GemvNormX) needs chunks of a multiple of 128 columns (stage_input) and
-// the workspace for its sums of x^2 after the partial sums (two floats a double, a block's positions).
+// thirtieth session); else the most that fit one wave. A matrix that no count puts in one wave (the lm head of
+// 19072 x 6144, the drafter's down projection; GemvKnobs::dense_bulk_waves) takes the count with which two
+// blocks or more an SM are resident and the last wave is the fullest, if it is at least DB_WAVE_FILL full: the
+// Pro shard's lm head at 8 positions in 6 chunks (2 blocks an SM, 3.4 waves) 66.9 against 75.7 us on
+// gemv_mma_kernel, in 4 (1 an SM, 4.5 waves) 79.9 (thirtieth session). 0: none fits. A folded norm
+// (GemvNormX) needs chunks of a multiple of 128 columns (stage_input) and the workspace for its sums of x^2
+// after the partial sums (two floats a double, a block's positions).
+constexpr double DB_WAVE_FILL = 0.75;
 static int db_chunks(const GemvParams &p)
 {
     const bool norm_x = p.norm_x.w != nullptr;
     const int ntl = p.n <= 8 ? 1 : 2, stages = p.w.ld / db_stage_cols(p.w.fmt);
     const int tiles = (p.w.rows + DB_TILE_ROWS - 1) / DB_TILE_ROWS, knob = cuda_gemv_knobs().dense_bulk_chunks;
-    int best = 0, spread = 0;
+    int best = 0, spread = 0, waves = 0, waves_blocks_per_sm = 0;
+    long long best_blocks = 0;
+    double waves_fill = 0.0;
     for (int kch = 1; kch <= DB_MAX_CHUNKS && kch <= stages; kch++) {
         if (stages % kch || (knob > 0 && kch != knob) || (norm_x && (p.w.ld / kch) % 128))
             continue;
@@ -482,15 +490,33 @@ static int db_chunks(const GemvParams &p)
             continue;
         if (knob > 0)
             return kch;
-        if (blocks > (long long)db_blocks_per_sm(p.w.fmt, ntl, norm_x, smem) * db_sm_count)
+        const int per_sm = db_blocks_per_sm(p.w.fmt, ntl, norm_x, smem);
+        const long long places = (long long)per_sm * db_sm_count;
+        if (blocks > places) {   // several waves: the fullest last wave of the most resident blocks
+            if (per_sm >= 2) {
+                const double w = (double)blocks / (double)places, fill = w / ceil(w);
+                if (per_sm > waves_blocks_per_sm || (per_sm == waves_blocks_per_sm && fill > waves_fill)) {
+                    waves = kch;
+                    waves_blocks_per_sm = per_sm;
+                    waves_fill = fill;
+                }
+            }
             continue;
+        }
         if (stages / kch <= DB_STAGES)
             return kch;
         best = kch;
+        best_blocks = blocks;
         if (!spread && 2 * blocks >= 3 * (long long)db_sm_count)
             spread = kch;
     }
-    return spread ? spread : best;
+    const int waves_mode = cuda_gemv_knobs().dense_bulk_waves;
+    const bool several = waves_mode && waves_fill >= DB_WAVE_FILL;
+    if (spread)
+        return spread;
+    if (best)   // (2, an experiment: several waves rather than one that leaves SMs without a block)
+        return several && waves_mode == 2 && best_blocks < db_sm_count ? waves : best;
+    return several ? waves : 0;
 }
 
 // The qkv epilogue (GemvKnobs::dense_bulk_qkv; off by default: the tile's last block stores the pairs after

@@ -39,6 +39,7 @@ struct CudaDrafter {
     int ld_feat, ld_h, ld_q, ld_i, kd; // row strides (gemv inputs padded to whole 32-column rows)
     int max_splits;                    // attention key splits at the longest span
     int ld_logits;                     // the lm head's rows on this device (the vocabulary, or a shard's slice)
+    GemvSplitWorkspace split;          // the engine's (GemvParams::split): its GEMVs take the target's kernels
     GpuMat fc;
     float *hidden_norm, *final_norm, *mask_embedding;
     const double *rope_inv_freq;       // device: theta^(-2i/rope_dim) (cuda_upload_rope_table)
@@ -239,10 +240,17 @@ __global__ void draft_attn_merge_kernel(const float *partial, int nsplit, int D,
 
 // ---- host helpers ----
 
-static int gemv(const GpuMat &w, const GpuMat *w2, const float *x, int ldx, float *y, int ldy, int n, bool accumulate,
-                cudaStream_t st, mimo_error *err)
+// With the engine's split workspace (GemvKnobs::drafter_split), as the target's step gives it: the
+// several-position GEMVs of 1024 rows or more then run dense_bulk_kernel where its rules take them, fewer rows
+// the tensor-core kernel's column split (cuda_gemv's rules); without it they take the tensor-core kernel
+// unsplit. The drafter's launches share the engine's stream, so the split's counters are zero between
+// launches.
+static int gemv(const CudaDrafter *d, const GpuMat &w, const GpuMat *w2, const float *x, int ldx, float *y, int ldy,
+                int n, bool accumulate, cudaStream_t st, mimo_error *err)
 {
     GemvParams p = gemv_params(w, x, ldx, y, ldy, n, accumulate);
+    if (cuda_gemv_knobs().drafter_split)
+        p.split = d->split;
     if (w2)
         p.w2 = *w2;
     return cuda_gemv(p, w2 != nullptr, st, err);
@@ -429,6 +437,7 @@ int cuda_drafter_attach_to(CudaEngine *e, const mimo_drafter_weights *w, bool al
     CudaDrafter *d = new CudaDrafter();
     d->cfg = *c;
     d->max_ctx = e->max_ctx;
+    d->split = e->split;
     d->feat_dim = c->n_target_layers * c->hidden_size;
     d->ld_feat = gpu_pad_cols(d->feat_dim);
     d->ld_h = gpu_pad_cols(c->hidden_size);
@@ -510,15 +519,15 @@ static int append_rows(CudaEngine *e, int m, DraftPos where, mimo_error *err)
     const mimo_drafter_config *c = &d->cfg;
     cudaStream_t st = e->stream;
     PdlChainOff pdl_off;
-    if (gemv(d->fc, nullptr, d->feat_in, d->ld_feat, d->feat, d->ld_h, m, false, st, err))
+    if (gemv(d, d->fc, nullptr, d->feat_in, d->ld_feat, d->feat, d->ld_h, m, false, st, err))
         return mimo_fail_prefix(err, "cuda drafter context");
     cuda_pdl_chain(true);
     if (cuda_rmsnorm(d->feat, d->ld_h, d->hidden_norm, c->hidden_size, c->rms_eps, d->feat, d->ld_h, m, st, err))
         return mimo_fail_prefix(err, "cuda drafter context");
     for (int l = 0; l < c->num_layers; l++) {
         CudaDrafterLayer &L = d->layers[l];
-        if (gemv(L.k_proj, nullptr, d->feat, d->ld_h, d->bk, d->kd, m, false, st, err) ||
-            gemv(L.v_proj, nullptr, d->feat, d->ld_h, d->bv, d->kd, m, false, st, err) ||
+        if (gemv(d, L.k_proj, nullptr, d->feat, d->ld_h, d->bk, d->kd, m, false, st, err) ||
+            gemv(d, L.v_proj, nullptr, d->feat, d->ld_h, d->bv, d->kd, m, false, st, err) ||
             store_context(d, L, m, where, st, err))
             return mimo_fail_prefix(err, "cuda drafter context (layer %d)", l);
     }
@@ -649,22 +658,22 @@ int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_bloc
             return mimo_fail_prefix(err, "cuda drafter layer %d", l);
         cuda_pdl_chain(true);
         // q, k, v of every block position first: every query sees every block key.
-        if (gemv(L.q_proj, nullptr, d->h, d->ld_h, d->q, d->ld_q, B, false, st, err) ||
+        if (gemv(d, L.q_proj, nullptr, d->h, d->ld_h, d->q, d->ld_q, B, false, st, err) ||
             head_norm_rope(d, d->q, d->ld_q, c->n_heads, L.q_norm, where, B, st, err) ||
-            gemv(L.k_proj, nullptr, d->h, d->ld_h, d->bk, d->kd, B, false, st, err) ||
+            gemv(d, L.k_proj, nullptr, d->h, d->ld_h, d->bk, d->kd, B, false, st, err) ||
             head_norm_rope(d, d->bk, d->kd, c->n_kv_heads, L.k_norm, where, B, st, err) ||
-            gemv(L.v_proj, nullptr, d->h, d->ld_h, d->bv, d->kd, B, false, st, err) || scale_values(d, d->bv, B, st, err) ||
+            gemv(d, L.v_proj, nullptr, d->h, d->ld_h, d->bv, d->kd, B, false, st, err) || scale_values(d, d->bv, B, st, err) ||
             block_attention(d, l, B, where, st, err) ||
-            gemv(L.o_proj, nullptr, d->attn, d->ld_q, d->x, d->ld_h, B, true, st, err) ||
+            gemv(d, L.o_proj, nullptr, d->attn, d->ld_q, d->x, d->ld_h, B, true, st, err) ||
             cuda_rmsnorm(d->x, d->ld_h, L.post_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
-            gemv(L.gate, &L.up, d->h, d->ld_h, d->mlp, d->ld_i, B, false, st, err) ||
-            gemv(L.down, nullptr, d->mlp, d->ld_i, d->x, d->ld_h, B, true, st, err))
+            gemv(d, L.gate, &L.up, d->h, d->ld_h, d->mlp, d->ld_i, B, false, st, err) ||
+            gemv(d, L.down, nullptr, d->mlp, d->ld_i, d->x, d->ld_h, B, true, st, err))
             return mimo_fail_prefix(err, "cuda drafter layer %d", l);
     }
     if (head) {
         // The target's lm head (on a shard: its slice of the vocabulary, argmax in global ids).
         if (cuda_rmsnorm(d->x, d->ld_h, d->final_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
-            gemv(e->lm_head, nullptr, d->h, d->ld_h, d->logits, d->ld_logits, B, false, st, err) ||
+            gemv(d, e->lm_head, nullptr, d->h, d->ld_h, d->logits, d->ld_logits, B, false, st, err) ||
             cuda_argmax(d->logits, d->ld_logits, e->vocab_local, B, e->vocab_base, d->d_argmax, st, err))
             return mimo_fail_prefix(err, "cuda drafter head");
     }

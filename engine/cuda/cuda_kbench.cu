@@ -202,8 +202,10 @@ mimo_kbench_row *add_row(mimo_kbench_result *r, const char *name, int fmt, int r
 // through enough copies to exceed L2, or an expert set with random experts per slot; combine: the expert
 // down projection with the MoE combine into the positions' residual rows (GemvParams::combine_x), the step's
 // form of it.
+// split_ws: the engine's split workspace (GemvParams::split), as the target's step gives its GEMVs; the drafter's
+// get it where GemvKnobs::drafter_split says.
 int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int rows, int cols, bool glu, int n_experts,
-               int k, int tokens, bool expert_down, double l2_bytes, bool combine = false)
+               int k, int tokens, bool expert_down, double l2_bytes, bool combine = false, bool split_ws = true)
 {
     mimo_error *err = b.err;
     GpuMat w, w2;
@@ -278,7 +280,8 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
         if (expert)
             p.slot_expert = (const int *)pid + (size_t)(i % nsets) * slots;
         p.x_slot_div = expert_down ? 1 : k;
-        p.split = split;
+        if (split_ws)
+            p.split = split;
         if (combine) {
             p.combine_x = (float *)pcx;
             p.combine_w = (const float *)pcw;
@@ -297,6 +300,20 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
     }
     b.release();
     return 0;
+}
+
+// The drafter pass's GEMVs at n positions: q, k (v alike), o, the SwiGLU gate/up pair and the down projection
+// (its head is the target's lm head, timed above).
+int bench_drafter_gemvs(Bench &b, mimo_kbench_result *r, const mimo_drafter_config &d, int n, double l2)
+{
+    const int H = d.hidden_size, QD = d.n_heads * d.head_dim, KD = d.n_kv_heads * d.head_dim, I = d.intermediate_size;
+    const bool split = cuda_gemv_knobs().drafter_split != 0;
+    const int bf16 = MIMO_WFMT_BF16;
+    return bench_gemv(b, r, "drafter_q_proj", bf16, QD, H, false, 0, 0, n, false, l2, false, split) ||
+           bench_gemv(b, r, "drafter_k_proj", bf16, KD, H, false, 0, 0, n, false, l2, false, split) ||
+           bench_gemv(b, r, "drafter_o_proj", bf16, H, QD, false, 0, 0, n, false, l2, false, split) ||
+           bench_gemv(b, r, "drafter_gate_up", bf16, I, H, true, 0, 0, n, false, l2, false, split) ||
+           bench_gemv(b, r, "drafter_down", bf16, H, I, false, 0, 0, n, false, l2, false, split);
 }
 
 int calibrate(Bench &b, mimo_kbench_result *r)
@@ -623,6 +640,8 @@ extern "C" int mimo_cuda_kernel_bench(const mimo_kbench_options *o, mimo_kbench_
     const mimo_attn_shape *a = &cfg.full;
     const int qkv_rows = a->n_heads / N * a->head_dim + a->n_kv_heads / N * (a->head_dim + a->v_head_dim);
     const int I = cfg.intermediate_size / N, Ie = cfg.moe_intermediate_size / N, k = cfg.experts_per_tok;
+    mimo_drafter_config dcfg;
+    mimo_drafter_config_for_target(&cfg, &dcfg);
     for (int ti = 0; ti < o->n_tokens && !o->steps_only; ti++) {
         const int n = o->tokens[ti];
         if (bench_gemv(b, r, "qkv_proj", s->qkv, qkv_rows, H, false, 0, 0, n, false, l2) ||
@@ -640,6 +659,9 @@ extern "C" int mimo_cuda_kernel_bench(const mimo_kbench_options *o, mimo_kbench_
         if (bench_gemv(b, r, "expert_gate_up", MIMO_WFMT_FP8, Ie, H, true, cfg.n_routed_experts, k, n, false, l2) ||
             bench_gemv(b, r, "expert_gate_up", MIMO_WFMT_BF16, Ie, H, true, cfg.n_routed_experts, k, n, false, l2))
             return mimo_fail_prefix(err, "kernels (%d tokens)", n);
+        // the DFlash drafter's matrices (bf16, replicated on every rank) at its block size: its pass's GEMVs
+        if (n == dcfg.block_size && bench_drafter_gemvs(b, r, dcfg, n, l2))
+            return mimo_fail_prefix(err, "kernels (the drafter's GEMVs, %d tokens)", n);
     }
     if (o->steps) {
         b.release();

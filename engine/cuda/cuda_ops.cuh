@@ -324,13 +324,18 @@ bool cuda_gemv_takes_qkv_out(const GemvParams &p, const AttnGeom &g);
 // after it, as for every other successor; route_fused (MIMO_CUDA_ROUTE_FUSED) = 1: the op kernels' step lets the
 // gate/up slots' bulk kernel (several positions) pick its experts from the router's logits (GemvRouteIn) instead
 // of a route kernel before it, 2: the CUDA-core slots of one position too (slower there: their input row staged
-// after the wait, the down projection's weight loads after its wait), 0: never.
+// after the wait, the down projection's weight loads after its wait), 0: never; dense_bulk_waves
+// (MIMO_CUDA_DENSE_BULK_WAVES) = 1: a matrix that no column split puts on dense_bulk_kernel in one wave (the lm
+// head, the drafter's down projection) runs there in several waves where two blocks an SM fit and the last wave
+// is mostly full (db_chunks), 0: it stays on gemv_mma_kernel; drafter_split (MIMO_CUDA_DRAFTER_SPLIT) = 1: the
+// drafter's GEMVs get the engine's split workspace (GemvParams::split), so that its several-position matrices
+// take dense_bulk_kernel as the target's do, 0: none (gemv_mma_kernel, no column split).
 struct GemvKnobs {
     int gemv1 = -1, mma_pipe = 2, mma_ksplit = 8, gemv1_blocks = 0, gemv1_warps_per_sm = 8, gemv1_ksplit_max = 0,
         gemv1_wide = -1, gemv1_narrow = -1, fused_combine = 1, mma_splitk = 1, combine_blocks = 0, gemv1_onepass = 1,
         slot_xsmem = 1, defer_norm = 1, early_ids = 2, norm_factor = 1, qkv_rope = 1, gemv_staged = 1,
         slot_bulk = 1, slot_bulk_tiles = 0, down_bulk = 1, down_bulk_blocks = 3, dense_bulk = 1, dense_bulk_chunks = 0, dense_bulk_qkv = 0,
-        gemv1_positions = 1, norm_x = 1, route_early = 1, route_fused = 1;
+        gemv1_positions = 1, norm_x = 1, route_early = 1, route_fused = 1, dense_bulk_waves = 1, drafter_split = 1;
 };
 GemvKnobs &cuda_gemv_knobs();
 // Launches of the staged GEMV so far (gemv1_staged_kernel; tests check that a shape took it).

@@ -111,6 +111,7 @@ extern "C" int mimo_cuda_test_set_gemv_path(int path)
     case 26: k = GemvKnobs(); k.gemv1_positions = 0; break;   // f32 ones on the several-position kernel
     case 27: k = GemvKnobs(); k.norm_x = 0; break;   // the norms of several positions never folded
     case 28: k = GemvKnobs(); k.dense_bulk_chunks = 10; break;   // more chunks than the last block's load batch
+    case 29: k = GemvKnobs(); k.dense_bulk_waves = 0; break;   // no launches of several waves on the dense kernel
     default: return -1;
     }
     // the paths of CUDA-core and tensor-core GEMV variants keep the MXFP4 gate/up slots off the bulk kernel

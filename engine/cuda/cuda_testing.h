@@ -62,9 +62,11 @@ int mimo_cuda_test_expert_down_combine(const mimo_matrix *experts, int n_experts
  * taking the several positions of every plain matrix of at most 1024 rows, a block row each (the default: f32
  * matrices only), 26 = the defaults with none of them (f32 matrices of several positions on the several-position
  * CUDA-core kernel), 27 = the defaults with the RMSNorms of several positions never folded into the GEMVs that read
- * them (GemvNormX). Returns -1 for an unknown path. */
+ * them (GemvNormX), 28 = the defaults with the dense bulk kernel's launches in ten column chunks (more than its
+ * last block loads at once), 29 = the defaults without the dense bulk kernel's launches of several waves (the lm
+ * head's shape on gemv_mma_kernel). Returns -1 for an unknown path. */
 int mimo_cuda_test_set_gemv_path(int path);
-#define MIMO_CUDA_TEST_GEMV_PATHS 29
+#define MIMO_CUDA_TEST_GEMV_PATHS 30
 /* Launches of the CUDA-core kernel of one position over a plain matrix's several positions in this process. */
 long long mimo_cuda_test_gemv1_positions_launches(void);
 /* Launches of the staged GEMV in this process so far (a test checks that its shape took it). */

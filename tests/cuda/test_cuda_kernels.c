@@ -286,8 +286,9 @@ Test(cuda_kernels, gemv_accumulates_into_y)
  * tensor copies, the input staged once a block): the MiMo-V2.5-Pro shard's qkv projection (fp8 3392 x 6144,
  * a half tile at the end) at 8 and 16 positions and its o_proj (bf16 6144 x 2048, accumulating into y), and
  * small ragged shapes in one chunk (path 22), two (path 23) and ten (path 28: the tile's last block sums the
- * partials of more chunks than it loads at once: split_sum_in_order's batch). Against the
- * reference and against the per-lane-load tensor-core kernel (path 2); the launch count says it ran. */
+ * partials of more chunks than it loads at once: split_sum_in_order's batch), and the shard's lm head (bf16 19072 x
+ * 6144), which no column split puts in one wave: several waves of 2 blocks an SM by default (db_chunks). Against
+ * the reference and against the per-lane-load tensor-core kernel (path 2); the launch count says it ran. */
 static void check_dense_bulk(mimo_weight_format fmt, int rows, int cols, int n, bool accumulate, int path)
 {
     void *data, *scales;
@@ -347,6 +348,7 @@ Test(cuda_kernels, dense_bulk_gemv)
     check_dense_bulk(MIMO_WFMT_BF16, 200, 1280, 16, true, 28);
     check_dense_bulk(MIMO_WFMT_FP8, 300, 1280, 13, false, 28);
     check_dense_bulk(MIMO_WFMT_FP8, 1100, 1280, 8, true, 28);
+    check_dense_bulk(MIMO_WFMT_BF16, 19072, 6144, 8, false, 0);
     /* the default leaves matrices under 1024 rows (the router's 384) to gemv_mma_kernel */
     cr_assert_eq(mimo_cuda_test_set_gemv_path(0), 0);
     void *data, *scales;
@@ -452,9 +454,10 @@ static void check_norm_folded(mimo_weight_format fmt, int rows, int cols, int n,
  * 6144, 8 a position) at 8 and `small`'s (768 x 2048) at 13 on the gate/up bulk kernel (and slots of two
  * positions there, path 18); ragged shapes in one chunk (path 22), two (path 23) and ten (path 28), where a
  * chunk that is no multiple of 128 columns (200 x 640 in two) leaves the dense kernel for the tensor-core one,
- * as 1024 rows do with the dense kernel off (path 2). The norm kernel stays for f32 matrices (`small`'s router), the tensor-core
- * kernel's matrices of more than 1024 rows (the qkv shape on path 2; the lm head), its other pipeline (path 3)
- * and slots off the bulk kernel (path 2). */
+ * as 1024 rows do with the dense kernel off (path 2). The lm head (bf16 19072 x 6144) at 8 positions folds its
+ * norm on the dense kernel's launch of several waves. The norm kernel stays for f32 matrices (`small`'s router),
+ * the tensor-core kernel's matrices of more than 1024 rows (the qkv shape on path 2; the lm head without launches
+ * of several waves, path 29), its other pipeline (path 3) and slots off the bulk kernel (path 2). */
 Test(cuda_kernels, rmsnorm_folded_into_readers)
 {
     need_gpu();
@@ -477,7 +480,9 @@ Test(cuda_kernels, rmsnorm_folded_into_readers)
     check_norm_folded(MIMO_WFMT_FP8, 300, 1280, 13, 0, 28, FOLD_DENSE_BULK);
     check_norm_folded(MIMO_WFMT_BF16, 200, 640, 16, 0, 23, FOLD_MMA);
     check_norm_folded(MIMO_WFMT_FP8, 1024, 6144, 8, 0, 2, FOLD_MMA);
+    check_norm_folded(MIMO_WFMT_BF16, 19072, 6144, 8, 0, 0, FOLD_DENSE_BULK);
     check_norm_folded(MIMO_WFMT_FP8, 3392, 6144, 8, 0, 2, FOLD_NONE);
+    check_norm_folded(MIMO_WFMT_BF16, 19072, 6144, 8, 0, 29, FOLD_NONE);
     check_norm_folded(MIMO_WFMT_F32, 64, 2048, 8, 0, 0, FOLD_NONE);
     check_norm_folded(MIMO_WFMT_FP8, 300, 1024, 8, 0, 3, FOLD_NONE);
     check_norm_folded(MIMO_WFMT_MXFP4, 256, 6144, 8, 8, 2, FOLD_NONE);
