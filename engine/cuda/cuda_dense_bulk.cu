@@ -476,7 +476,6 @@ static int db_chunks(const GemvParams &p)
     const int ntl = p.n <= 8 ? 1 : 2, stages = p.w.ld / db_stage_cols(p.w.fmt);
     const int tiles = (p.w.rows + DB_TILE_ROWS - 1) / DB_TILE_ROWS, knob = cuda_gemv_knobs().dense_bulk_chunks;
     int best = 0, spread = 0, waves = 0, waves_blocks_per_sm = 0;
-    long long best_blocks = 0;
     double waves_fill = 0.0;
     for (int kch = 1; kch <= DB_MAX_CHUNKS && kch <= stages; kch++) {
         if (stages % kch || (knob > 0 && kch != knob) || (norm_x && (p.w.ld / kch) % 128))
@@ -506,17 +505,12 @@ static int db_chunks(const GemvParams &p)
         if (stages / kch <= DB_STAGES)
             return kch;
         best = kch;
-        best_blocks = blocks;
         if (!spread && 2 * blocks >= 3 * (long long)db_sm_count)
             spread = kch;
     }
-    const int waves_mode = cuda_gemv_knobs().dense_bulk_waves;
-    const bool several = waves_mode && waves_fill >= DB_WAVE_FILL;
-    if (spread)
-        return spread;
-    if (best)   // (2, an experiment: several waves rather than one that leaves SMs without a block)
-        return several && waves_mode == 2 && best_blocks < db_sm_count ? waves : best;
-    return several ? waves : 0;
+    if (spread || best)
+        return spread ? spread : best;
+    return cuda_gemv_knobs().dense_bulk_waves && waves_fill >= DB_WAVE_FILL ? waves : 0;
 }
 
 // The qkv epilogue (GemvKnobs::dense_bulk_qkv; off by default: the tile's last block stores the pairs after

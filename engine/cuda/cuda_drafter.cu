@@ -29,6 +29,7 @@ struct CudaDrafterLayer {
     float *input_norm, *post_norm, *q_norm, *k_norm;
     float *sink;                       // [heads] or NULL
     GpuMat q_proj, k_proj, v_proj, o_proj, gate, up, down;
+    GpuMat qkv;                        // q, k and v in one matrix (upload_qkv; data NULL where they stay apart)
     float *kcache, *vcache;            // [max_ctx][kv_heads * head_dim], indexed by absolute position
 };
 
@@ -37,6 +38,7 @@ struct CudaDrafter {
     int max_ctx, length;
     int feat_dim;                      // n_target_layers * hidden
     int ld_feat, ld_h, ld_q, ld_i, kd; // row strides (gemv inputs padded to whole 32-column rows)
+    int ld_qkv;                        // a row of qkv_out: the block's q, k and v from one GEMV
     int max_splits;                    // attention key splits at the longest span
     int ld_logits;                     // the lm head's rows on this device (the vocabulary, or a shard's slice)
     GemvSplitWorkspace split;          // the engine's (GemvParams::split): its GEMVs take the target's kernels
@@ -45,7 +47,7 @@ struct CudaDrafter {
     const double *rope_inv_freq;       // device: theta^(-2i/rope_dim) (cuda_upload_rope_table)
     std::vector<CudaDrafterLayer> layers;
     // work buffers, DRAFT_ROWS rows each
-    float *feat_in, *feat, *x, *h, *q, *bk, *bv, *attn, *mlp, *logits, *partial;
+    float *feat_in, *feat, *x, *h, *q, *bk, *bv, *qkv_out, *attn, *mlp, *logits, *partial;
     int32_t *d_block, *d_argmax;
     std::vector<void *> allocations;   // everything above on the device, freed by cuda_drafter_destroy
 };
@@ -148,7 +150,7 @@ struct DraftAttn {
     const float *q;
     int ldq;
     const float *kc, *vc, *bk, *bv;
-    int kd, D, n_heads, group;
+    int kd, ldb, D, n_heads, group;    // kd: a cache row; ldb: a row of bk / bv
     DraftPos where;                    // p, the block's first position (= the context length)
     int B, window;
     float scale;
@@ -184,10 +186,11 @@ __global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(co
     const auto key_pos = [&](int j) { return lo + j < n_ctx ? first + lo + j : p + (lo + j - n_ctx); };
     const auto row_of = [&](const float *cache, const float *block, int j) {
         const int key = lo + j;
-        return (key < n_ctx ? cache + (size_t)(first + key) * a.kd : block + (size_t)(key - n_ctx) * a.kd) + (size_t)kvh * D;
+        return (key < n_ctx ? cache + (size_t)(first + key) * a.kd : block + (size_t)(key - n_ctx) * a.ldb) + (size_t)kvh * D;
     };
+    const bool vec4 = (D & 3) == 0 && (a.kd & 3) == 0 && (a.ldb & 3) == 0 && (uintptr_t)a.bk % 16 == 0;
     block_key_scores(
-        qs, nk, D, (D & 3) == 0 && (a.kd & 3) == 0, [&](int j) { return row_of(a.kc, a.bk, j); },
+        qs, nk, D, vec4, [&](int j) { return row_of(a.kc, a.bk, j); },
         [&](int j, float s) { ps[j] = (a.window > 0 && pos_q - key_pos(j) >= a.window) ? -INFINITY : a.scale * s; });
     __syncthreads();
     float m = -INFINITY;
@@ -256,6 +259,23 @@ static int gemv(const CudaDrafter *d, const GpuMat &w, const GpuMat *w2, const f
     return cuda_gemv(p, w2 != nullptr, st, err);
 }
 
+// y = W rmsnorm(x) for n rows: the norm folded into the GEMV where its kernel takes it (GemvNormX: it reads the
+// residual rows x and normalises them itself, as the target's step does), else the norm kernel into d->h first.
+static int normed_gemv(CudaDrafter *d, const float *norm_w, const GpuMat &w, float *y, int ldy, int n, cudaStream_t st,
+                       mimo_error *err)
+{
+    GemvParams p = gemv_params(w, d->x, d->ld_h, y, ldy, n);
+    if (cuda_gemv_knobs().drafter_split)
+        p.split = d->split;
+    p.norm_x = GemvNormX{norm_w, d->cfg.rms_eps};
+    if (w.ld == d->ld_h && cuda_gemv_takes_norm_x(p, false))
+        return cuda_gemv(p, false, st, err);
+    if (cuda_rmsnorm(d->x, d->ld_h, norm_w, d->cfg.hidden_size, d->cfg.rms_eps, d->h, d->ld_h, n, st, err))
+        return -1;
+    cuda_pdl_chain(true);   // inside a pass every launch after its first is chained (cuda_drafter_pass)
+    return gemv(d, w, nullptr, d->h, d->ld_h, y, ldy, n, false, st, err);
+}
+
 // In place on n rows of x at positions where.base() + row.
 static int head_norm_rope(const CudaDrafter *d, float *x, int ld, int n_heads, const float *w, DraftPos where, int n,
                           cudaStream_t st, mimo_error *err)
@@ -266,12 +286,12 @@ static int head_norm_rope(const CudaDrafter *d, float *x, int ld, int n_heads, c
                        where);
 }
 
-static int scale_values(const CudaDrafter *d, float *v, int n, cudaStream_t st, mimo_error *err)
+static int scale_values(const CudaDrafter *d, float *v, int ld, int n, cudaStream_t st, mimo_error *err)
 {
     if (d->cfg.attention_value_scale == 1.0f)
         return 0;   // x * 1 == x: the reference's multiply changes nothing
     return cuda_launch("draft_scale_rows_kernel", err, draft_scale_rows_kernel, dim3(n), dim3(128), 0, st, (const float *)v,
-                       d->kd, v, d->kd, false, d->kd, d->cfg.attention_value_scale, DraftPos{0, nullptr});
+                       ld, v, ld, false, d->kd, d->cfg.attention_value_scale, DraftPos{0, nullptr});
 }
 
 // The n staged context rows k (bk) and v (bv) of layer l into its cache at positions where.base() + row:
@@ -287,20 +307,29 @@ static int store_context(const CudaDrafter *d, const CudaDrafterLayer &L, int n,
                        (const float *)d->bv, d->kd, L.vcache, d->kd, true, d->kd, c->attention_value_scale, where);
 }
 
-// Block attention of layer l for the B block rows of d->q into d->attn. With a device position the
+// The block's q, k and v rows of a pass: in qkv_out from one GEMV where the layer has its q, k and v in one
+// matrix, else in q, bk and bv.
+struct DraftBlockRows {
+    float *q, *bk, *bv;
+    int ldq, ldb;
+};
+
+// Block attention of layer l for the B block rows r into d->attn. With a device position the
 // grid covers the longest span and splits past the keys stay empty.
-static int block_attention(CudaDrafter *d, int l, int B, DraftPos where, cudaStream_t st, mimo_error *err)
+static int block_attention(CudaDrafter *d, int l, int B, const DraftBlockRows &r, DraftPos where, cudaStream_t st,
+                           mimo_error *err)
 {
     const mimo_drafter_config *c = &d->cfg;
     const CudaDrafterLayer &L = d->layers[l];
     DraftAttn a;
-    a.q = d->q;
-    a.ldq = d->ld_q;
+    a.q = r.q;
+    a.ldq = r.ldq;
     a.kc = L.kcache;
     a.vc = L.vcache;
-    a.bk = d->bk;
-    a.bv = d->bv;
+    a.bk = r.bk;
+    a.bv = r.bv;
     a.kd = d->kd;
+    a.ldb = r.ldb;
     a.D = c->head_dim;
     a.n_heads = c->n_heads;
     a.group = c->n_heads / c->n_kv_heads;
@@ -356,9 +385,47 @@ static uint64_t drafter_device_bytes(const CudaDrafter *d, const mimo_drafter_we
         b += (2ull * c->hidden_size + 2ull * c->head_dim + c->n_heads) * 4;
         b += 2ull * d->max_ctx * d->kd * 4;
     }
-    b += (uint64_t)DRAFT_ROWS * (d->ld_feat + 3ull * d->ld_h + 2ull * d->ld_q + 2ull * d->kd + d->ld_i + vocab) * 4;
+    b += (uint64_t)DRAFT_ROWS * (d->ld_feat + 3ull * d->ld_h + 2ull * d->ld_q + 2ull * d->kd + d->ld_qkv + d->ld_i + vocab) * 4;
     b += (uint64_t)DRAFT_ROWS * c->n_heads * d->max_splits * (2ull + c->head_dim) * 4;
     return b;
+}
+
+// A layer's q, k and v projections. Where their format has no scales (bf16, f32: MiMo's drafter is bf16) and
+// their columns agree, one matrix of their rows in that order, q_proj, k_proj and v_proj its row ranges: the pass
+// runs one GEMV a layer for the three (one launch, one input read, a matrix big enough for the bulk kernel's
+// column split) and the context append keeps its k and v GEMVs. Else three matrices.
+static int upload_qkv(CudaEngine *e, const mimo_drafter_layer *lw, CudaDrafterLayer &L, const char *what, mimo_error *err)
+{
+    const mimo_matrix *parts[3] = {&lw->q_proj, &lw->k_proj, &lw->v_proj};
+    GpuMat *views[3] = {&L.q_proj, &L.k_proj, &L.v_proj};
+    const int fmt = parts[0]->format;
+    bool together = fmt == MIMO_WFMT_BF16 || fmt == MIMO_WFMT_F32;
+    long long rows = 0;
+    for (const mimo_matrix *m : parts) {
+        together = together && m->format == fmt && m->cols == parts[0]->cols;
+        rows += m->rows;
+    }
+    if (!together) {
+        for (int i = 0; i < 3; i++)
+            if (cuda_upload_matrix(e, parts[i], views[i], what, err))
+                return -1;
+        return 0;
+    }
+    if (cuda_alloc_matrix_set(e, fmt, (int)rows, (int)parts[0]->cols, 0, 1, &L.qkv, err))
+        return mimo_fail_prefix(err, "cuda upload of %s qkv", what);
+    const size_t row_bytes = gpu_row_bytes(fmt, L.qkv.ld);
+    long long row0 = 0;
+    for (int i = 0; i < 3; i++) {
+        GpuMat v = L.qkv;
+        v.data = (const uint8_t *)L.qkv.data + (size_t)row0 * row_bytes;
+        v.rows = (int)parts[i]->rows;
+        v.expert_stride_data = (long long)v.rows * (long long)row_bytes;
+        if (cuda_upload_matrix_into(e, parts[i], v, 0, err))
+            return mimo_fail_prefix(err, "cuda upload of %s qkv", what);
+        *views[i] = v;
+        row0 += parts[i]->rows;
+    }
+    return 0;
 }
 
 static int attach_inner(CudaEngine *e, CudaDrafter *d, const mimo_drafter_weights *w, mimo_error *err)
@@ -385,8 +452,7 @@ static int attach_inner(CudaEngine *e, CudaDrafter *d, const mimo_drafter_weight
             cuda_upload_vector(e, lw->q_norm, c->head_dim, &L.q_norm, err) ||
             cuda_upload_vector(e, lw->k_norm, c->head_dim, &L.k_norm, err) ||
             (c->has_sink && lw->sink && cuda_upload_vector(e, lw->sink, c->n_heads, &L.sink, err)) ||
-            cuda_upload_matrix(e, &lw->q_proj, &L.q_proj, what, err) || cuda_upload_matrix(e, &lw->k_proj, &L.k_proj, what, err) ||
-            cuda_upload_matrix(e, &lw->v_proj, &L.v_proj, what, err) || cuda_upload_matrix(e, &lw->o_proj, &L.o_proj, what, err) ||
+            upload_qkv(e, lw, L, what, err) || cuda_upload_matrix(e, &lw->o_proj, &L.o_proj, what, err) ||
             cuda_upload_matrix(e, &lw->gate, &L.gate, what, err) || cuda_upload_matrix(e, &lw->up, &L.up, what, err) ||
             cuda_upload_matrix(e, &lw->down, &L.down, what, err))
             return -1;
@@ -398,6 +464,7 @@ static int attach_inner(CudaEngine *e, CudaDrafter *d, const mimo_drafter_weight
         alloc_zeroed(e, &d->x, R * d->ld_h, err) || alloc_zeroed(e, &d->h, R * d->ld_h, err) ||
         alloc_zeroed(e, &d->q, R * d->ld_q, err) || alloc_zeroed(e, &d->attn, R * d->ld_q, err) ||
         alloc_zeroed(e, &d->bk, R * d->kd, err) || alloc_zeroed(e, &d->bv, R * d->kd, err) ||
+        alloc_zeroed(e, &d->qkv_out, R * d->ld_qkv, err) ||
         alloc_zeroed(e, &d->mlp, R * d->ld_i, err) || alloc_zeroed(e, &d->logits, R * d->ld_logits, err) ||
         alloc_zeroed(e, &d->partial, R * c->n_heads * d->max_splits * (2 + (size_t)c->head_dim), err))
         return -1;
@@ -444,6 +511,7 @@ int cuda_drafter_attach_to(CudaEngine *e, const mimo_drafter_weights *w, bool al
     d->ld_q = gpu_pad_cols(c->n_heads * c->head_dim);
     d->ld_i = gpu_pad_cols(c->intermediate_size);
     d->kd = c->n_kv_heads * c->head_dim;
+    d->ld_qkv = gpu_pad_cols(c->n_heads * c->head_dim + 2 * d->kd);
     d->ld_logits = e->vocab_local;
     int span = 0;   // the most context keys one block query can see
     for (int l = 0; l < c->num_layers; l++) {
@@ -654,16 +722,22 @@ int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_bloc
     PdlChainOff pdl_off;
     for (int l = 0; l < c->num_layers; l++) {
         CudaDrafterLayer &L = d->layers[l];
-        if (cuda_rmsnorm(d->x, d->ld_h, L.input_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err))
+        // q, k, v of every block position first: every query sees every block key. One GEMV where the layer
+        // has them in one matrix (its input norm folded in where the kernel takes it), else three.
+        const bool together = L.qkv.data != nullptr;
+        const int QD = c->n_heads * c->head_dim;
+        const DraftBlockRows r = together ? DraftBlockRows{d->qkv_out, d->qkv_out + QD, d->qkv_out + QD + d->kd, d->ld_qkv, d->ld_qkv}
+                                          : DraftBlockRows{d->q, d->bk, d->bv, d->ld_q, d->kd};
+        if (together ? normed_gemv(d, L.input_norm, L.qkv, d->qkv_out, d->ld_qkv, B, st, err)
+                     : cuda_rmsnorm(d->x, d->ld_h, L.input_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err))
             return mimo_fail_prefix(err, "cuda drafter layer %d", l);
         cuda_pdl_chain(true);
-        // q, k, v of every block position first: every query sees every block key.
-        if (gemv(d, L.q_proj, nullptr, d->h, d->ld_h, d->q, d->ld_q, B, false, st, err) ||
-            head_norm_rope(d, d->q, d->ld_q, c->n_heads, L.q_norm, where, B, st, err) ||
-            gemv(d, L.k_proj, nullptr, d->h, d->ld_h, d->bk, d->kd, B, false, st, err) ||
-            head_norm_rope(d, d->bk, d->kd, c->n_kv_heads, L.k_norm, where, B, st, err) ||
-            gemv(d, L.v_proj, nullptr, d->h, d->ld_h, d->bv, d->kd, B, false, st, err) || scale_values(d, d->bv, B, st, err) ||
-            block_attention(d, l, B, where, st, err) ||
+        if ((!together && (gemv(d, L.q_proj, nullptr, d->h, d->ld_h, r.q, r.ldq, B, false, st, err) ||
+                           gemv(d, L.k_proj, nullptr, d->h, d->ld_h, r.bk, r.ldb, B, false, st, err) ||
+                           gemv(d, L.v_proj, nullptr, d->h, d->ld_h, r.bv, r.ldb, B, false, st, err))) ||
+            head_norm_rope(d, r.q, r.ldq, c->n_heads, L.q_norm, where, B, st, err) ||
+            head_norm_rope(d, r.bk, r.ldb, c->n_kv_heads, L.k_norm, where, B, st, err) ||
+            scale_values(d, r.bv, r.ldb, B, st, err) || block_attention(d, l, B, r, where, st, err) ||
             gemv(d, L.o_proj, nullptr, d->attn, d->ld_q, d->x, d->ld_h, B, true, st, err) ||
             cuda_rmsnorm(d->x, d->ld_h, L.post_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
             gemv(d, L.gate, &L.up, d->h, d->ld_h, d->mlp, d->ld_i, B, false, st, err) ||
@@ -672,8 +746,7 @@ int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_bloc
     }
     if (head) {
         // The target's lm head (on a shard: its slice of the vocabulary, argmax in global ids).
-        if (cuda_rmsnorm(d->x, d->ld_h, d->final_norm, H, c->rms_eps, d->h, d->ld_h, B, st, err) ||
-            gemv(d, e->lm_head, nullptr, d->h, d->ld_h, d->logits, d->ld_logits, B, false, st, err) ||
+        if (normed_gemv(d, d->final_norm, e->lm_head, d->logits, d->ld_logits, B, st, err) ||
             cuda_argmax(d->logits, d->ld_logits, e->vocab_local, B, e->vocab_base, d->d_argmax, st, err))
             return mimo_fail_prefix(err, "cuda drafter head");
     }

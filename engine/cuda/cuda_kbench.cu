@@ -302,15 +302,15 @@ int bench_gemv(Bench &b, mimo_kbench_result *r, const char *name, int fmt, int r
     return 0;
 }
 
-// The drafter pass's GEMVs at n positions: q, k (v alike), o, the SwiGLU gate/up pair and the down projection
-// (its head is the target's lm head, timed above).
+// The drafter pass's GEMVs at n positions: q, k and v in one matrix (the pass's form of them for a bf16 drafter,
+// cuda_drafter.cu; here without its folded input norm), o, the SwiGLU gate/up pair and the down projection (its
+// head is the target's lm head, timed above).
 int bench_drafter_gemvs(Bench &b, mimo_kbench_result *r, const mimo_drafter_config &d, int n, double l2)
 {
     const int H = d.hidden_size, QD = d.n_heads * d.head_dim, KD = d.n_kv_heads * d.head_dim, I = d.intermediate_size;
     const bool split = cuda_gemv_knobs().drafter_split != 0;
     const int bf16 = MIMO_WFMT_BF16;
-    return bench_gemv(b, r, "drafter_q_proj", bf16, QD, H, false, 0, 0, n, false, l2, false, split) ||
-           bench_gemv(b, r, "drafter_k_proj", bf16, KD, H, false, 0, 0, n, false, l2, false, split) ||
+    return bench_gemv(b, r, "drafter_qkv_proj", bf16, QD + 2 * KD, H, false, 0, 0, n, false, l2, false, split) ||
            bench_gemv(b, r, "drafter_o_proj", bf16, H, QD, false, 0, 0, n, false, l2, false, split) ||
            bench_gemv(b, r, "drafter_gate_up", bf16, I, H, true, 0, 0, n, false, l2, false, split) ||
            bench_gemv(b, r, "drafter_down", bf16, H, I, false, 0, 0, n, false, l2, false, split);

@@ -1653,8 +1653,8 @@ GemvKnobs &cuda_gemv_knobs()
             k.route_early = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_ROUTE_FUSED")) && atoi(v) >= 0 && atoi(v) <= 2)
             k.route_fused = atoi(v);
-        if ((v = getenv("MIMO_CUDA_DENSE_BULK_WAVES")) && atoi(v) >= 0 && atoi(v) <= 2)
-            k.dense_bulk_waves = atoi(v);
+        if ((v = getenv("MIMO_CUDA_DENSE_BULK_WAVES")))
+            k.dense_bulk_waves = atoi(v) ? 1 : 0;
         if ((v = getenv("MIMO_CUDA_DRAFTER_SPLIT")))
             k.drafter_split = atoi(v) ? 1 : 0;
         read = true;

@@ -18,14 +18,15 @@
 #include "../spec/spec_rig.h"
 
 #ifdef MIMO_HAVE_CUDA
+#include "../../engine/cuda/cuda_testing.h"
 #include "cuda_rig.h"
 
-static void drafter_rounds_match_cpu(bool all_swa, bool drop_mask_embedding)
+static void drafter_rounds_match_cpu(bool all_swa, bool drop_mask_embedding, int hidden)
 {
     need_gpu();
     rig cpu, gpu;
-    rig_open(&cpu, MIMO_BACKEND_CPU, MIMO_EXEC_EAGER, 96, all_swa, drop_mask_embedding);
-    rig_open(&gpu, MIMO_BACKEND_CUDA, MIMO_EXEC_EAGER, 96, all_swa, drop_mask_embedding);
+    rig_open_hidden(&cpu, MIMO_BACKEND_CPU, MIMO_EXEC_EAGER, 96, all_swa, drop_mask_embedding, hidden);
+    rig_open_hidden(&gpu, MIMO_BACKEND_CUDA, MIMO_EXEC_EAGER, 96, all_swa, drop_mask_embedding, hidden);
     const int NF = cpu.dcfg.n_target_layers, H = cpu.cfg.hidden_size, V = cpu.cfg.vocab_size;
     const int mask = cpu.dcfg.mask_token_id;
     /* Rounds of (append n, draft B, truncate to keep): 20 at once crosses a 16-position launch and
@@ -91,12 +92,27 @@ static void drafter_rounds_match_cpu(bool all_swa, bool drop_mask_embedding)
 
 Test(cuda_dflash, drafter_logits_match_the_cpu_drafter_over_rounds, .timeout = 120)
 {
-    drafter_rounds_match_cpu(false, false);
+    drafter_rounds_match_cpu(false, false, 0);
 }
 
 Test(cuda_dflash, drafter_logits_match_all_sliding_value_scale_no_mask_embedding, .timeout = 120)
 {
-    drafter_rounds_match_cpu(true, true);
+    drafter_rounds_match_cpu(true, true, 0);
+}
+
+/* The drafter's GEMVs of several positions on dense_bulk_kernel (GEMV path 22: every bf16 one of several
+ * positions there in one column chunk, whatever its rows; the drafter given the engine's split workspace) with a
+ * target of hidden 128: q, k and v in one GEMV with the layer's input norm folded in, o_proj and the down
+ * projection adding into the residual, the lm head with the final norm folded in (the SwiGLU pair stays on the
+ * tensor-core kernel); the same comparison with the CPU drafter. The launch count says they ran there. */
+Test(cuda_dflash, drafter_logits_match_on_the_dense_bulk_kernel, .timeout = 120)
+{
+    need_gpu();
+    cr_assert_eq(mimo_cuda_test_set_gemv_path(22), 0);
+    const long long before = mimo_cuda_test_dense_bulk_launches();
+    drafter_rounds_match_cpu(true, false, 128);
+    cr_assert_gt(mimo_cuda_test_dense_bulk_launches(), before, "no drafter GEMV ran on the dense bulk kernel");
+    mimo_cuda_test_set_gemv_path(0);
 }
 
 #define MAX_NEW 24
