@@ -15,5 +15,6 @@ const char *const mimo_cuda_knobs[] = {
     "MIMO_CUDA_DOWN_BULK_BLOCKS", "MIMO_CUDA_DENSE_BULK",   "MIMO_CUDA_DENSE_BULK_CHUNKS",
     "MIMO_CUDA_DENSE_BULK_QKV",  "MIMO_CUDA_GEMV1_POSITIONS", "MIMO_CUDA_NORM_X",         "MIMO_CUDA_ROUTE_EARLY",
     "MIMO_CUDA_ROUTE_FUSED",    "MIMO_CUDA_DENSE_BULK_WAVES", "MIMO_CUDA_DRAFTER_SPLIT",
+    "MIMO_CUDA_DRAFT_ATTN_GROUP",
 };
 const size_t mimo_cuda_knob_count = sizeof mimo_cuda_knobs / sizeof mimo_cuda_knobs[0];

@@ -26,6 +26,7 @@ from collections import defaultdict
 def short_name(name):
     # "void gemv1_kernel<2, true, 2, 1>(GemvParams, int, int)" -> "gemv1_kernel<2, true, 2, 1>"
     name = re.sub(r"^void ", "", name)
+    name = name.replace("(anonymous namespace)::", "")   # the bulk kernels' namespace
     return re.sub(r"\(.*$", "", name)
 
 

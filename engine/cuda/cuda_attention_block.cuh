@@ -83,3 +83,36 @@ __device__ __forceinline__ void block_weighted_rows(const float *p, int nk, int 
         out[d] = s;
     }
 }
+
+// v summed over the warp's lanes for lane j's key: v[i] holds the lane's part of key i's sum; at the step of
+// offset O a lane with bit O set keeps the upper half of the keys it still holds, so lane j ends with key j.
+// (One template step per offset: a loop over the offsets left the inner loop's bound unknown when it was to
+// be unrolled, and v went to local memory.)
+template <int O, int N> __device__ __forceinline__ void warp_transposed_step(float (&v)[N], int lane)
+{
+    const bool upper = (lane & O) != 0;
+#pragma unroll
+    for (int i = 0; i < O; i++) {
+        const float send = upper ? v[i] : v[i + O];
+        const float keep = upper ? v[i + O] : v[i];
+        v[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, O);
+    }
+}
+// KEYS = 16: the two half-warps' sums first (16 shuffles), then the butterfly over 16 keys: lanes j and j + 16
+// both end with key j.
+template <int KEYS> __device__ __forceinline__ float warp_transposed_sum(float (&v)[KEYS], int lane)
+{
+    static_assert(KEYS == 16 || KEYS == 32, "a warp's transposed sum of 16 or 32 keys");
+    if constexpr (KEYS == 32) {
+        warp_transposed_step<16>(v, lane);
+    } else {
+#pragma unroll
+        for (int i = 0; i < 16; i++)
+            v[i] += __shfl_xor_sync(0xFFFFFFFFu, v[i], 16);
+    }
+    warp_transposed_step<8>(v, lane);
+    warp_transposed_step<4>(v, lane);
+    warp_transposed_step<2>(v, lane);
+    warp_transposed_step<1>(v, lane);
+    return v[0];
+}

@@ -1,8 +1,9 @@
 // The DFlash drafter on the GPU (DFLASH.md "The drafter"), a transcription of the CPU reference
 // engine/cpu/cpu_drafter.c onto the backend's ops (cuda_gemv, cuda_rmsnorm, cuda_embed,
-// cuda_argmax) plus three kernels of its own: per-head RMSNorm + RoPE (q_norm / k_norm), a row
-// scale (attention_value_scale), and the block attention, which the target's kernel cannot express
-// (its queries are causal over one cache; here every block query sees [context cache ; block K/V]).
+// cuda_argmax) plus kernels of its own: per-head RMSNorm + RoPE (q_norm / k_norm), a row scale
+// (attention_value_scale), the mask embedding's rows, and the block attention (a kv head's query heads and
+// every block row a block, or a query head and row a block), which the target's kernels cannot express (their
+// queries are causal over one cache; here every block query sees [context cache ; block K/V]).
 //
 // Context: features [n, n_ids*hidden] -> fc -> hidden_norm -> per layer k_proj/v_proj (k_norm, RoPE
 // at the absolute position, value scale) straight into that layer's context cache rows, kept across
@@ -15,6 +16,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DRAFT_ROWS MIMO_DFLASH_MAX_BLOCK   // block positions and context positions per launch
@@ -88,6 +90,20 @@ struct DraftPos {
     const int *d_pos;
     __device__ int base() const { return pos0 + (d_pos ? *d_pos : 0); }
 };
+
+// Row i of x replaced by the drafter's mask embedding where bit i of rows is set: one launch for a block's MASK
+// positions, which were a copy each (7 copies ~2 us apart on the stream at block 8: results/kernels/README.md,
+// thirty-first session).
+static_assert(MIMO_DFLASH_MAX_BLOCK <= 32, "a block's rows in one 32-bit mask");
+__global__ void draft_mask_rows_kernel(float *x, int ld, const float *mask_embedding, int H, uint32_t rows)
+{
+    pdl_trigger();
+    pdl_wait();
+    if (!((rows >> blockIdx.x) & 1u))
+        return;
+    for (int c = threadIdx.x; c < H; c += blockDim.x)
+        x[(size_t)blockIdx.x * ld + c] = mask_embedding[c];
+}
 
 // One warp per (head, row): RMSNorm over the head's dims with weight w (mean of squares in double,
 // like mimo_cpu_rmsnorm), then NeoX RoPE of the first rope_dim dims at position base + row
@@ -212,6 +228,137 @@ __global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(co
     }
 }
 
+// The same partials for all the query heads of one kv head and every block row at once (the pass's form where
+// head widths are at most DRAFT_GROUP_MAX_DIM: MiMo's drafter's 128). draft_attn_split_kernel reads a split's key
+// and value rows from L2 once per query head and block row — group x B times (32 at the MiMo drafter's 4 heads a
+// kv head and block 8), 26 us a layer of `small`'s drafter pass in a trace (results/kernels/README.md,
+// thirty-first session). Here a block stages the split's rows in shared memory once; warp w takes query rows w,
+// w + 8, ... (row r: head r mod group of the kv head, block row r / group): lane i holds the query's dims i, i + 32,
+// ..., each key's dot product is summed over the lanes by a transposed butterfly (key j's in lane j mod 32), the
+// softmax is the warp's, and the probabilities in shared memory weight the value rows, a lane's dims each.
+#define DRAFT_GROUP_MAX_DIM 128
+#define DRAFT_GROUP_WARPS 8
+#define DRAFT_GROUP_DIMS (DRAFT_GROUP_MAX_DIM / 32)   // dims of a query / value row a lane holds
+static_assert(DRAFT_ATTN_SPLIT % 32 == 0, "a split of whole warps of keys");
+
+// Dynamic shared memory of draft_attn_group_kernel for head width D: the split's key rows, its value rows, and
+// each warp's probabilities.
+static size_t draft_group_smem(int D)
+{
+    return (size_t)2 * DRAFT_ATTN_SPLIT * D * sizeof(float) + (size_t)DRAFT_GROUP_WARPS * DRAFT_ATTN_SPLIT * sizeof(float);
+}
+
+__global__ void __launch_bounds__(DRAFT_GROUP_WARPS * 32) draft_attn_group_kernel(const DraftAttn a)
+{
+    pdl_trigger();   // programmatic dependent launch inside a pass (cuda_drafter_pass)
+    pdl_wait();
+    extern __shared__ float4 draft_group_smem4[];
+    const int D = a.D, kvh = blockIdx.x, split = blockIdx.y, nsplit = gridDim.y;
+    float *ks = (float *)draft_group_smem4, *vs = ks + DRAFT_ATTN_SPLIT * D;
+    float *pw = vs + DRAFT_ATTN_SPLIT * D + (threadIdx.x / 32) * DRAFT_ATTN_SPLIT;   // this warp's probabilities
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, rows = a.group * a.B;
+    const int p = a.where.base();
+    // Context keys older than the window are hidden from every block query: not scored at all.
+    const int first = (a.window > 0 && p - a.window + 1 > 0) ? p - a.window + 1 : 0, n_ctx = p - first;
+    const int lo = split * DRAFT_ATTN_SPLIT, nk = min(DRAFT_ATTN_SPLIT, n_ctx + a.B - lo);
+    const auto part_of = [&](int r) {
+        const int head = kvh * a.group + r % a.group, i = r / a.group;
+        return a.partial + (((size_t)i * a.n_heads + head) * nsplit + split) * (2 + D);
+    };
+    if (nk <= 0) {   // a split past the keys (the grid is sized for the longest span): empty
+        for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+            part_of(r)[0] = -INFINITY;
+            part_of(r)[1] = 0.0f;
+        }
+        return;
+    }
+    // Keys: the context rows first..first+n_ctx-1 (cache rows by position), then the block's (bk/bv).
+    const auto row_of = [&](const float *cache, const float *block, int j) {
+        const int key = lo + j;
+        return (key < n_ctx ? cache + (size_t)(first + key) * a.kd : block + (size_t)(key - n_ctx) * a.ldb) + (size_t)kvh * D;
+    };
+    const bool vec4 = (D & 3) == 0 && (a.kd & 3) == 0 && (a.ldb & 3) == 0 && (uintptr_t)a.kc % 16 == 0 &&
+                      (uintptr_t)a.vc % 16 == 0 && (uintptr_t)a.bk % 16 == 0 && (uintptr_t)a.bv % 16 == 0;
+    if (vec4) {
+        const int d4 = D / 4;
+#pragma unroll 4
+        for (int u = threadIdx.x; u < nk * d4; u += blockDim.x) {
+            ((float4 *)ks)[u] = ((const float4 *)row_of(a.kc, a.bk, u / d4))[u % d4];
+            ((float4 *)vs)[u] = ((const float4 *)row_of(a.vc, a.bv, u / d4))[u % d4];
+        }
+    } else {
+        for (int u = threadIdx.x; u < nk * D; u += blockDim.x) {
+            ks[u] = row_of(a.kc, a.bk, u / D)[u % D];
+            vs[u] = row_of(a.vc, a.bv, u / D)[u % D];
+        }
+    }
+    __syncthreads();
+    for (int r = warp; r < rows; r += DRAFT_GROUP_WARPS) {
+        const int head = kvh * a.group + r % a.group, i = r / a.group, pos_q = p + i;
+        float q[DRAFT_GROUP_DIMS];
+#pragma unroll
+        for (int c = 0; c < DRAFT_GROUP_DIMS; c++) {
+            const int d = lane + 32 * c;
+            q[c] = d < D ? a.q[(size_t)i * a.ldq + (size_t)head * D + d] : 0.0f;
+        }
+        float score[DRAFT_ATTN_SPLIT / 32], m = -INFINITY;   // of keys lane, lane + 32, ...
+#pragma unroll
+        for (int h = 0; h < DRAFT_ATTN_SPLIT / 32; h++) {
+            float dot[32];
+#pragma unroll
+            for (int k = 0; k < 32; k++) {
+                const int j = 32 * h + k;   // the same in every lane
+                float s = 0.0f;
+                if (j < nk)
+#pragma unroll
+                    for (int c = 0; c < DRAFT_GROUP_DIMS; c++) {
+                        const int d = lane + 32 * c;
+                        if (d < D)
+                            s = fmaf(q[c], ks[j * D + d], s);
+                    }
+                dot[k] = s;
+            }
+            const float sum = warp_transposed_sum<32>(dot, lane);   // key 32 h + lane's
+            const int j = 32 * h + lane, key = lo + j;
+            const int key_pos = key < n_ctx ? first + key : p + (key - n_ctx);
+            score[h] = j < nk && !(a.window > 0 && pos_q - key_pos >= a.window) ? a.scale * sum : -INFINITY;
+            m = fmaxf(m, score[h]);
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+        float l = 0.0f;
+#pragma unroll
+        for (int h = 0; h < DRAFT_ATTN_SPLIT / 32; h++) {
+            const float e = score[h] == -INFINITY ? 0.0f : expf(score[h] - m);
+            pw[32 * h + lane] = e;
+            l += e;
+        }
+        l = draft_warp_sum(l);
+        __syncwarp();   // the probabilities, for every lane
+        float acc[DRAFT_GROUP_DIMS] = {};
+        for (int j = 0; j < nk; j++) {
+            const float e = pw[j];
+#pragma unroll
+            for (int c = 0; c < DRAFT_GROUP_DIMS; c++) {
+                const int d = lane + 32 * c;
+                if (d < D)
+                    acc[c] = fmaf(e, vs[j * D + d], acc[c]);
+            }
+        }
+        float *part = part_of(r);
+#pragma unroll
+        for (int c = 0; c < DRAFT_GROUP_DIMS; c++)
+            if (lane + 32 * c < D)
+                part[2 + lane + 32 * c] = acc[c];
+        if (lane == 0) {
+            part[0] = l > 0.0f ? m : -INFINITY;
+            part[1] = l;
+        }
+        __syncwarp();   // pw is the next row's
+    }
+}
+
 // Merges the splits of one (head, block row) with the sink (a virtual key whose value is zero).
 __global__ void draft_attn_merge_kernel(const float *partial, int nsplit, int D, int n_heads, const float *sink,
                                         float *out, int ldo)
@@ -307,6 +454,16 @@ static int store_context(const CudaDrafter *d, const CudaDrafterLayer &L, int n,
                        (const float *)d->bv, d->kd, L.vcache, d->kd, true, d->kd, c->attention_value_scale, where);
 }
 
+// MIMO_CUDA_DRAFT_ATTN_GROUP (cuda_drafter.cuh): on unless set to 0.
+int &cuda_draft_attn_group_knob()
+{
+    static int on = [] {
+        const char *v = getenv("MIMO_CUDA_DRAFT_ATTN_GROUP");
+        return v && v[0] == '0' ? 0 : 1;
+    }();
+    return on;
+}
+
 // The block's q, k and v rows of a pass: in qkv_out from one GEMV where the layer has its q, k and v in one
 // matrix, else in q, bk and bv.
 struct DraftBlockRows {
@@ -345,9 +502,14 @@ static int block_attention(CudaDrafter *d, int l, int B, const DraftBlockRows &r
     }
     if (nsplit > d->max_splits)
         return mimo_fail(err, "cuda drafter: %d attention key splits exceed the %d allocated", nsplit, d->max_splits);
-    if (cuda_launch("draft_attn_split_kernel", err, draft_attn_split_kernel, dim3(c->n_heads, B, nsplit),
-                    dim3(DRAFT_ATTN_THREADS), 0, st, a))
+    if (c->head_dim <= DRAFT_GROUP_MAX_DIM && cuda_draft_attn_group_knob()) {
+        if (cuda_launch("draft_attn_group_kernel", err, draft_attn_group_kernel, dim3(c->n_kv_heads, nsplit),
+                        dim3(DRAFT_GROUP_WARPS * 32), draft_group_smem(c->head_dim), st, a))
+            return -1;
+    } else if (cuda_launch("draft_attn_split_kernel", err, draft_attn_split_kernel, dim3(c->n_heads, B, nsplit),
+                           dim3(DRAFT_ATTN_THREADS), 0, st, a)) {
         return -1;
+    }
     return cuda_launch("draft_attn_merge_kernel", err, draft_attn_merge_kernel, dim3(c->n_heads, B), dim3(128), 0, st,
                        (const float *)d->partial, nsplit, c->head_dim, c->n_heads, (const float *)L.sink, d->attn, d->ld_q);
 }
@@ -501,6 +663,8 @@ int cuda_drafter_attach_to(CudaEngine *e, const mimo_drafter_weights *w, bool al
     if (e->max_ctx < 1)
         return mimo_fail(err, "drafter: max_context must be >= 1");
 
+    CUDA_CHECK(cudaFuncSetAttribute(draft_attn_group_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)draft_group_smem(DRAFT_GROUP_MAX_DIM)));
     CudaDrafter *d = new CudaDrafter();
     d->cfg = *c;
     d->max_ctx = e->max_ctx;
@@ -713,13 +877,19 @@ int cuda_drafter_pass(CudaEngine *e, const int32_t *block, const int32_t *d_bloc
     }
     if (cuda_embed(e->embed, d_block, B, d->x, d->ld_h, st, err))
         return -1;
+    // Programmatic dependent launch between the pass's kernels (cuda_common.cuh), from the kernel after
+    // the first one that follows the embedding; off again however the pass returns.
+    PdlChainOff pdl_off;
+    uint32_t mask_rows = 0;   // the block's MASK positions, where the drafter ships a mask embedding
     for (int i = 1; i < B; i++)
         if (block[i] == c->mask_token_id && d->mask_embedding)
-            CUDA_CHECK(cudaMemcpyAsync(d->x + (size_t)i * d->ld_h, d->mask_embedding, (size_t)H * sizeof(float),
-                                       cudaMemcpyDeviceToDevice, st));
-    // Programmatic dependent launch between the pass's kernels (cuda_common.cuh), from the kernel after
-    // the first one that follows the copies above; off again however the pass returns.
-    PdlChainOff pdl_off;
+            mask_rows |= 1u << i;
+    if (mask_rows) {
+        if (cuda_launch("draft_mask_rows_kernel", err, draft_mask_rows_kernel, dim3(B), dim3(256), 0, st, d->x, d->ld_h,
+                        (const float *)d->mask_embedding, H, mask_rows))
+            return -1;
+        cuda_pdl_chain(true);
+    }
     for (int l = 0; l < c->num_layers; l++) {
         CudaDrafterLayer &L = d->layers[l];
         // q, k, v of every block position first: every query sees every block key. One GEMV where the layer

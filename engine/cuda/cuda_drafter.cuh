@@ -42,5 +42,9 @@ void cuda_drafter_bytes(const CudaEngine *e, int B, double *pass, double *append
 int  cuda_drafter_append_device(CudaEngine *e, const float *hidden, int rows_per_output, int n, const int *d_pos,
                                 mimo_error *err);
 int  cuda_drafter_set_length(CudaEngine *e, int n_context, mimo_error *err);
+// The block attention's kernel (MIMO_CUDA_DRAFT_ATTN_GROUP): 1 (default) the query heads of a kv head and every
+// block row a block where the head width allows (draft_attn_group_kernel), 0 a block a query head and row
+// (draft_attn_split_kernel). Read on first use; tests set it.
+int &cuda_draft_attn_group_knob();
 
 #endif

@@ -1,6 +1,7 @@
 /* The DFlash drafter on the GPU (engine/cuda/cuda_drafter.cu) against the CPU drafter (the
- * reference) on the tiny preset: drafter logits over several rounds of append / draft / truncate
- * (context past the window, blocks 2..16, with and without mask_embedding, value scale != 1);
+ * reference) on the tiny preset (and at hidden 128 and 2048: the dense bulk kernel's GEMVs, the MiMo head
+ * width): drafter logits over several rounds of append / draft / truncate (context past the window, blocks
+ * 2..16, with and without mask_embedding, value scale != 1; both block attention kernels);
  * greedy DFlash on the GPU equals greedy autoregressive decoding on the GPU token for token (real
  * drafter and an always-agreeing double, eager and graph targets, several prompts and block sizes);
  * forced acceptance runs on the GPU. Skips where no CUDA device is present (CI). */
@@ -113,6 +114,30 @@ Test(cuda_dflash, drafter_logits_match_on_the_dense_bulk_kernel, .timeout = 120)
     drafter_rounds_match_cpu(true, false, 128);
     cr_assert_gt(mimo_cuda_test_dense_bulk_launches(), before, "no drafter GEMV ran on the dense bulk kernel");
     mimo_cuda_test_set_gemv_path(0);
+}
+
+/* The MiMo drafter's head width (128: a target of hidden 2048) with its defaults — q, k and v of 3072 rows on the
+ * dense bulk kernel with the input norm folded, the block attention a kv head's 4 query heads and all block rows a
+ * block (draft_attn_group_kernel, 4 dims a lane) — and with the attention a block a query head and row
+ * (draft_attn_split_kernel); the same comparison with the CPU drafter. */
+Test(cuda_dflash, drafter_logits_match_at_the_mimo_head_width, .timeout = 240)
+{
+    need_gpu();
+    const long long before = mimo_cuda_test_dense_bulk_launches();
+    drafter_rounds_match_cpu(false, false, 2048);
+    cr_assert_gt(mimo_cuda_test_dense_bulk_launches(), before, "no drafter GEMV ran on the dense bulk kernel");
+    mimo_cuda_test_set_draft_attn_group(0);
+    drafter_rounds_match_cpu(true, true, 2048);
+    mimo_cuda_test_set_draft_attn_group(1);
+}
+
+/* Tiny's head width (16) with the attention a block a query head and row, as before the grouped kernel. */
+Test(cuda_dflash, drafter_logits_match_with_the_per_head_attention, .timeout = 120)
+{
+    need_gpu();
+    mimo_cuda_test_set_draft_attn_group(0);
+    drafter_rounds_match_cpu(false, false, 0);
+    mimo_cuda_test_set_draft_attn_group(1);
 }
 
 #define MAX_NEW 24
