@@ -232,10 +232,11 @@ __global__ void __launch_bounds__(DRAFT_ATTN_THREADS) draft_attn_split_kernel(co
 // head widths are at most DRAFT_GROUP_MAX_DIM: MiMo's drafter's 128). draft_attn_split_kernel reads a split's key
 // and value rows from L2 once per query head and block row — group x B times (32 at the MiMo drafter's 4 heads a
 // kv head and block 8), 26 us a layer of `small`'s drafter pass in a trace (results/kernels/README.md,
-// thirty-first session). Here a block stages the split's rows in shared memory once; warp w takes query rows w,
-// w + 8, ... (row r: head r mod group of the kv head, block row r / group): lane i holds the query's dims i, i + 32,
-// ..., each key's dot product is summed over the lanes by a transposed butterfly (key j's in lane j mod 32), the
-// softmax is the warp's, and the probabilities in shared memory weight the value rows, a lane's dims each.
+// thirty-first session). Here a block stages the split's rows in shared memory once for its share of the kv
+// head's query rows (row r: head r mod group of the kv head, block row r / group; grid.z blocks share them, a
+// row a warp by default); warp w takes its rows w, w + 8, ...: lane i holds the query's dims i, i + 32, ..., each
+// key's dot product is summed over the lanes by a transposed butterfly (key j's in lane j mod 32), the softmax is
+// the warp's, and the probabilities in shared memory weight the value rows, a lane's dims each.
 #define DRAFT_GROUP_MAX_DIM 128
 #define DRAFT_GROUP_WARPS 8
 #define DRAFT_GROUP_DIMS (DRAFT_GROUP_MAX_DIM / 32)   // dims of a query / value row a lane holds
@@ -256,7 +257,10 @@ __global__ void __launch_bounds__(DRAFT_GROUP_WARPS * 32) draft_attn_group_kerne
     const int D = a.D, kvh = blockIdx.x, split = blockIdx.y, nsplit = gridDim.y;
     float *ks = (float *)draft_group_smem4, *vs = ks + DRAFT_ATTN_SPLIT * D;
     float *pw = vs + DRAFT_ATTN_SPLIT * D + (threadIdx.x / 32) * DRAFT_ATTN_SPLIT;   // this warp's probabilities
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, rows = a.group * a.B;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    // this block's query rows [r0, r1) of the kv head's group x B (grid.z blocks share them)
+    const int all_rows = a.group * a.B, per_block = (all_rows + gridDim.z - 1) / gridDim.z;
+    const int r0 = blockIdx.z * per_block, r1 = min(all_rows, r0 + per_block);
     const int p = a.where.base();
     // Context keys older than the window are hidden from every block query: not scored at all.
     const int first = (a.window > 0 && p - a.window + 1 > 0) ? p - a.window + 1 : 0, n_ctx = p - first;
@@ -266,7 +270,7 @@ __global__ void __launch_bounds__(DRAFT_GROUP_WARPS * 32) draft_attn_group_kerne
         return a.partial + (((size_t)i * a.n_heads + head) * nsplit + split) * (2 + D);
     };
     if (nk <= 0) {   // a split past the keys (the grid is sized for the longest span): empty
-        for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+        for (int r = r0 + threadIdx.x; r < r1; r += blockDim.x) {
             part_of(r)[0] = -INFINITY;
             part_of(r)[1] = 0.0f;
         }
@@ -293,7 +297,7 @@ __global__ void __launch_bounds__(DRAFT_GROUP_WARPS * 32) draft_attn_group_kerne
         }
     }
     __syncthreads();
-    for (int r = warp; r < rows; r += DRAFT_GROUP_WARPS) {
+    for (int r = r0 + warp; r < r1; r += DRAFT_GROUP_WARPS) {
         const int head = kvh * a.group + r % a.group, i = r / a.group, pos_q = p + i;
         float q[DRAFT_GROUP_DIMS];
 #pragma unroll
@@ -459,7 +463,7 @@ int &cuda_draft_attn_group_knob()
 {
     static int on = [] {
         const char *v = getenv("MIMO_CUDA_DRAFT_ATTN_GROUP");
-        return v && v[0] == '0' ? 0 : 1;
+        return v && (v[0] == '0' || v[0] == '2') ? v[0] - '0' : 1;
     }();
     return on;
 }
@@ -503,7 +507,11 @@ static int block_attention(CudaDrafter *d, int l, int B, const DraftBlockRows &r
     if (nsplit > d->max_splits)
         return mimo_fail(err, "cuda drafter: %d attention key splits exceed the %d allocated", nsplit, d->max_splits);
     if (c->head_dim <= DRAFT_GROUP_MAX_DIM && cuda_draft_attn_group_knob()) {
-        if (cuda_launch("draft_attn_group_kernel", err, draft_attn_group_kernel, dim3(c->n_kv_heads, nsplit),
+        // a kv head's query rows over blocks of a row a warp (the knob's 2: all of them in one block, 4 a warp at
+        // the MiMo drafter's shape — 27 us a layer of `small`'s pass in a trace, latency-bound on 8 warps an SM)
+        const int rows = c->n_heads / c->n_kv_heads * B;
+        const int z = cuda_draft_attn_group_knob() == 2 ? 1 : (rows + DRAFT_GROUP_WARPS - 1) / DRAFT_GROUP_WARPS;
+        if (cuda_launch("draft_attn_group_kernel", err, draft_attn_group_kernel, dim3(c->n_kv_heads, nsplit, z),
                         dim3(DRAFT_GROUP_WARPS * 32), draft_group_smem(c->head_dim), st, a))
             return -1;
     } else if (cuda_launch("draft_attn_split_kernel", err, draft_attn_split_kernel, dim3(c->n_heads, B, nsplit),

@@ -43,8 +43,9 @@ int  cuda_drafter_append_device(CudaEngine *e, const float *hidden, int rows_per
                                 mimo_error *err);
 int  cuda_drafter_set_length(CudaEngine *e, int n_context, mimo_error *err);
 // The block attention's kernel (MIMO_CUDA_DRAFT_ATTN_GROUP): 1 (default) the query heads of a kv head and every
-// block row a block where the head width allows (draft_attn_group_kernel), 0 a block a query head and row
-// (draft_attn_split_kernel). Read on first use; tests set it.
+// block row over blocks of 8 (a row a warp) where the head width allows (draft_attn_group_kernel), 2 the same in
+// one block a kv head and split, 0 a block a query head and row (draft_attn_split_kernel). Read on first use;
+// tests set it.
 int &cuda_draft_attn_group_knob();
 
 #endif

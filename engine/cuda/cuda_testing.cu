@@ -129,7 +129,7 @@ extern "C" long long mimo_cuda_test_gemv1_positions_launches(void) { return cuda
 extern "C" long long mimo_cuda_test_expert_glu_bulk_launches(void) { return cuda_expert_glu_bulk_launches(); }
 extern "C" long long mimo_cuda_test_expert_down_bulk_launches(void) { return cuda_expert_down_bulk_launches(); }
 extern "C" long long mimo_cuda_test_dense_bulk_launches(void) { return cuda_dense_bulk_launches(); }
-extern "C" void mimo_cuda_test_set_draft_attn_group(int on) { cuda_draft_attn_group_knob() = on ? 1 : 0; }
+extern "C" void mimo_cuda_test_set_draft_attn_group(int mode) { cuda_draft_attn_group_knob() = mode >= 0 && mode <= 2 ? mode : 1; }
 
 // y = W x, or silu(W x) * (U x) with up != NULL, over n positions; y += W x with accumulate.
 static int test_gemv(const mimo_matrix *w, const mimo_matrix *up, const float *x, int n, float *y, bool accumulate,

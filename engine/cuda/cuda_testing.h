@@ -78,8 +78,8 @@ long long mimo_cuda_test_expert_down_bulk_launches(void);
 /* Launches of dense_bulk_kernel (the bf16 / fp8 GEMVs of several positions on the tensor cores). */
 long long mimo_cuda_test_dense_bulk_launches(void);
 /* The drafter's block attention kernel (cuda_draft_attn_group_knob): 1 the query heads of a kv head and every block
- * row a block (the default), 0 a block a query head and row. */
-void mimo_cuda_test_set_draft_attn_group(int on);
+ * row over blocks of a row a warp (the default), 2 all of them in one block, 0 a block a query head and row. */
+void mimo_cuda_test_set_draft_attn_group(int mode);
 /* An RMSNorm between two GEMVs at one position, as a step takes it: writer x += W a (x [W rows] in and
  * out), h = rmsnorm(x) * norm_w, reader y = R h (with reader_up: silu(R h) * (U h)). Deferred where
  * the kernels take it (the writer leaves h = x * norm_w and partial sums of squares, the reader scales

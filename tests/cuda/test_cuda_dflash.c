@@ -117,15 +117,17 @@ Test(cuda_dflash, drafter_logits_match_on_the_dense_bulk_kernel, .timeout = 120)
 }
 
 /* The MiMo drafter's head width (128: a target of hidden 2048) with its defaults — q, k and v of 3072 rows on the
- * dense bulk kernel with the input norm folded, the block attention a kv head's 4 query heads and all block rows a
- * block (draft_attn_group_kernel, 4 dims a lane) — and with the attention a block a query head and row
- * (draft_attn_split_kernel); the same comparison with the CPU drafter. */
+ * dense bulk kernel with the input norm folded, the block attention a kv head's 4 query heads and block rows a
+ * warp each (draft_attn_group_kernel, 4 dims a lane) —, with all of a kv head's rows in one block, and with the
+ * attention a block a query head and row (draft_attn_split_kernel); the same comparison with the CPU drafter. */
 Test(cuda_dflash, drafter_logits_match_at_the_mimo_head_width, .timeout = 240)
 {
     need_gpu();
     const long long before = mimo_cuda_test_dense_bulk_launches();
     drafter_rounds_match_cpu(false, false, 2048);
     cr_assert_gt(mimo_cuda_test_dense_bulk_launches(), before, "no drafter GEMV ran on the dense bulk kernel");
+    mimo_cuda_test_set_draft_attn_group(2);
+    drafter_rounds_match_cpu(true, false, 2048);
     mimo_cuda_test_set_draft_attn_group(0);
     drafter_rounds_match_cpu(true, true, 2048);
     mimo_cuda_test_set_draft_attn_group(1);
