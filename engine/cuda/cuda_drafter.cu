@@ -458,7 +458,7 @@ static int store_context(const CudaDrafter *d, const CudaDrafterLayer &L, int n,
                        (const float *)d->bv, d->kd, L.vcache, d->kd, true, d->kd, c->attention_value_scale, where);
 }
 
-// MIMO_CUDA_DRAFT_ATTN_GROUP (cuda_drafter.cuh): on unless set to 0.
+// MIMO_CUDA_DRAFT_ATTN_GROUP (cuda_drafter.cuh): 1 unless set to 0 or 2.
 int &cuda_draft_attn_group_knob()
 {
     static int on = [] {
