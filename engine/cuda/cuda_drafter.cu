@@ -64,6 +64,14 @@ __device__ __forceinline__ float draft_warp_sum(float v)
     return v;
 }
 
+__device__ __forceinline__ float draft_warp_max(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+    return v;
+}
+
 // Sum (or max) over the block; red holds 32 floats. Safe to call repeatedly with the same red.
 __device__ float draft_block_reduce(float v, float *red, bool is_max)
 {
@@ -271,8 +279,9 @@ __global__ void __launch_bounds__(DRAFT_GROUP_WARPS * 32) draft_attn_group_kerne
     };
     if (nk <= 0) {   // a split past the keys (the grid is sized for the longest span): empty
         for (int r = r0 + threadIdx.x; r < r1; r += blockDim.x) {
-            part_of(r)[0] = -INFINITY;
-            part_of(r)[1] = 0.0f;
+            float *part = part_of(r);
+            part[0] = -INFINITY;
+            part[1] = 0.0f;
         }
         return;
     }
@@ -328,9 +337,7 @@ __global__ void __launch_bounds__(DRAFT_GROUP_WARPS * 32) draft_attn_group_kerne
             score[h] = j < nk && !(a.window > 0 && pos_q - key_pos >= a.window) ? a.scale * sum : -INFINITY;
             m = fmaxf(m, score[h]);
         }
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1)
-            m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+        m = draft_warp_max(m);
         float l = 0.0f;
 #pragma unroll
         for (int h = 0; h < DRAFT_ATTN_SPLIT / 32; h++) {
@@ -399,12 +406,19 @@ __global__ void draft_attn_merge_kernel(const float *partial, int nsplit, int D,
 // the tensor-core kernel's column split (cuda_gemv's rules); without it they take the tensor-core kernel
 // unsplit. The drafter's launches share the engine's stream, so the split's counters are zero between
 // launches.
-static int gemv(const CudaDrafter *d, const GpuMat &w, const GpuMat *w2, const float *x, int ldx, float *y, int ldy,
-                int n, bool accumulate, cudaStream_t st, mimo_error *err)
+static GemvParams drafter_gemv_params(const CudaDrafter *d, const GpuMat &w, const float *x, int ldx, float *y, int ldy,
+                                      int n, bool accumulate)
 {
     GemvParams p = gemv_params(w, x, ldx, y, ldy, n, accumulate);
     if (cuda_gemv_knobs().drafter_split)
         p.split = d->split;
+    return p;
+}
+
+static int gemv(const CudaDrafter *d, const GpuMat &w, const GpuMat *w2, const float *x, int ldx, float *y, int ldy,
+                int n, bool accumulate, cudaStream_t st, mimo_error *err)
+{
+    GemvParams p = drafter_gemv_params(d, w, x, ldx, y, ldy, n, accumulate);
     if (w2)
         p.w2 = *w2;
     return cuda_gemv(p, w2 != nullptr, st, err);
@@ -415,9 +429,7 @@ static int gemv(const CudaDrafter *d, const GpuMat &w, const GpuMat *w2, const f
 static int normed_gemv(CudaDrafter *d, const float *norm_w, const GpuMat &w, float *y, int ldy, int n, cudaStream_t st,
                        mimo_error *err)
 {
-    GemvParams p = gemv_params(w, d->x, d->ld_h, y, ldy, n);
-    if (cuda_gemv_knobs().drafter_split)
-        p.split = d->split;
+    GemvParams p = drafter_gemv_params(d, w, d->x, d->ld_h, y, ldy, n, false);
     p.norm_x = GemvNormX{norm_w, d->cfg.rms_eps};
     if (w.ld == d->ld_h && cuda_gemv_takes_norm_x(p, false))
         return cuda_gemv(p, false, st, err);
@@ -509,7 +521,7 @@ static int block_attention(CudaDrafter *d, int l, int B, const DraftBlockRows &r
     if (c->head_dim <= DRAFT_GROUP_MAX_DIM && cuda_draft_attn_group_knob()) {
         // a kv head's query rows over blocks of a row a warp (the knob's 2: all of them in one block, 4 a warp at
         // the MiMo drafter's shape — 27 us a layer of `small`'s pass in a trace, latency-bound on 8 warps an SM)
-        const int rows = c->n_heads / c->n_kv_heads * B;
+        const int rows = a.group * B;
         const int z = cuda_draft_attn_group_knob() == 2 ? 1 : (rows + DRAFT_GROUP_WARPS - 1) / DRAFT_GROUP_WARPS;
         if (cuda_launch("draft_attn_group_kernel", err, draft_attn_group_kernel, dim3(c->n_kv_heads, nsplit, z),
                         dim3(DRAFT_GROUP_WARPS * 32), draft_group_smem(c->head_dim), st, a))
